@@ -1,0 +1,211 @@
+#include "region/region.h"
+
+#include <algorithm>
+
+#include "region/status_macros.h"
+
+namespace gtsim {
+
+absl::StatusOr<std::unique_ptr<Region>> Region::Open(std::string name,
+                                                     std::vector<std::string> regions,
+                                                     std::unique_ptr<Storage> storage,
+                                                     Clock* clock) {
+  if (std::find(regions.begin(), regions.end(), name) == regions.end()) regions.push_back(name);
+  std::unique_ptr<Region> r(new Region(std::move(name), std::move(regions), std::move(storage),
+                                       clock));
+  absl::MutexLock l(&r->mu_);
+  RETURN_IF_ERROR(r->engine_.Load());
+  RETURN_IF_ERROR(r->replicator_.Load());
+  return r;
+}
+
+Region::Region(std::string name, std::vector<std::string> regions,
+               std::unique_ptr<Storage> storage, Clock* clock)
+    : name_(name),
+      clock_(clock),
+      storage_(std::move(storage)),
+      engine_(name, regions, storage_.get(), clock),
+      replicator_(name, storage_.get(), &engine_, clock) {
+  for (const auto& r : regions) {
+    if (r != name_) peers_.push_back(r);
+  }
+  std::sort(peers_.begin(), peers_.end());
+  peers_.erase(std::unique(peers_.begin(), peers_.end()), peers_.end());
+}
+
+template <typename F>
+auto Region::InTransaction(F&& f) -> decltype(f()) {
+  int64_t head_before = storage_->head_seq();
+  RETURN_IF_ERROR(storage_->Begin());
+  auto result = f();
+  absl::Status st = result.status();
+  if (st.ok()) st = storage_->Commit();
+  if (!st.ok()) {
+    storage_->Rollback();
+    ReloadAfterRollback();
+    return st;
+  }
+  if (storage_->head_seq() != head_before) log_grew_.SignalAll();
+  return result;
+}
+
+void Region::ReloadAfterRollback() {
+  // The engine's catalog and the cursors mirror storage; re-read them from what committed.
+  engine_.Load().IgnoreError();
+  replicator_.Load().IgnoreError();
+}
+
+absl::StatusOr<TableInfo> Region::CreateTable(const CreateTableRequest& req) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.CreateTable(req); });
+}
+
+absl::StatusOr<TableInfo> Region::DescribeTable(const std::string& table) {
+  absl::MutexLock l(&mu_);
+  return engine_.DescribeTable(table);
+}
+
+std::vector<std::string> Region::ListTables() {
+  absl::MutexLock l(&mu_);
+  return engine_.ListTables();
+}
+
+absl::StatusOr<TableInfo> Region::DeleteTable(const std::string& table) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.DeleteTable(table); });
+}
+
+absl::StatusOr<WriteResult> Region::PutItem(const PutRequest& req) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.PutItem(req); });
+}
+
+absl::StatusOr<WriteResult> Region::UpdateItem(const UpdateRequest& req) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.UpdateItem(req); });
+}
+
+absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.DeleteItem(req); });
+}
+
+absl::StatusOr<GetResult> Region::GetItem(const std::string& table, const Item& key) {
+  absl::MutexLock l(&mu_);
+  return engine_.GetItem(table, key);
+}
+
+absl::StatusOr<Page> Region::Query(const QueryRequest& req) {
+  absl::MutexLock l(&mu_);
+  return engine_.Query(req);
+}
+
+absl::StatusOr<Page> Region::Scan(const ScanRequest& req) {
+  absl::MutexLock l(&mu_);
+  return engine_.Scan(req);
+}
+
+absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
+                                            int max_changes) {
+  absl::MutexLock l(&mu_);
+  return replicator_.ReadFor(subscriber, after_seq, max_changes);
+}
+
+bool Region::WaitForChanges(int64_t after_seq, absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  absl::Time deadline = absl::Now() + timeout;
+  while (storage_->head_seq() <= after_seq) {
+    if (log_grew_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+  }
+  return storage_->head_seq() > after_seq;
+}
+
+void Region::RecordAck(const std::string& peer, int64_t applied_seq) {
+  absl::MutexLock l(&mu_);
+  replicator_.RecordAck(peer, applied_seq);
+}
+
+absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
+  absl::MutexLock l(&mu_);
+  if (blocked_.count(batch.origin)) {
+    return absl::UnavailableError("replication from " + batch.origin + " is cut (partition)");
+  }
+  replicator_.NoteOriginHead(batch.origin, batch.origin_head);
+  auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); });
+  if (report.ok()) replicator_.Committed(*report);
+  return report;
+}
+
+int64_t Region::Cursor(const std::string& origin) {
+  absl::MutexLock l(&mu_);
+  return replicator_.Cursor(origin);
+}
+
+void Region::SetConnected(const std::string& origin, bool connected) {
+  absl::MutexLock l(&mu_);
+  if (connected) {
+    connected_.insert(origin);
+  } else {
+    connected_.erase(origin);
+  }
+}
+
+void Region::SetClockSkew(int64_t skew_us) {
+  absl::MutexLock l(&mu_);
+  engine_.set_clock_skew_us(skew_us);
+}
+
+void Region::SetBlocked(const std::string& peer, bool blocked) {
+  absl::MutexLock l(&mu_);
+  if (blocked) {
+    blocked_.insert(peer);
+  } else {
+    blocked_.erase(peer);
+  }
+}
+
+bool Region::IsBlocked(const std::string& peer) {
+  absl::MutexLock l(&mu_);
+  return blocked_.count(peer) > 0;
+}
+
+absl::StatusOr<RegionStatus> Region::Status() {
+  absl::MutexLock l(&mu_);
+  RegionStatus s;
+  s.region = name_;
+  s.head_seq = storage_->head_seq();
+  s.clock_skew_us = engine_.clock_skew_us();
+  for (const auto& name : engine_.ListTables()) {
+    ASSIGN_OR_RETURN(TableInfo info, engine_.DescribeTable(name));
+    s.tables.push_back(TableStatus{info.spec, info.item_count});
+  }
+  for (const auto& peer : peers_) {
+    InboundStatus in;
+    in.origin = peer;
+    in.applied_seq = replicator_.Cursor(peer);
+    in.connected = connected_.count(peer) > 0;
+    in.blocked = blocked_.count(peer) > 0;
+    in.latency = replicator_.Latency(peer);
+    in.applied_changes = replicator_.AppliedCount(peer);
+    in.origin_head = replicator_.OriginHead(peer);
+    s.inbound.push_back(in);
+    OutboundStatus out;
+    out.peer = peer;
+    out.acked_seq = replicator_.AckedSeq(peer);
+    ASSIGN_OR_RETURN(out.pending, replicator_.Pending(peer));
+    s.outbound.push_back(out);
+  }
+  return s;
+}
+
+absl::StatusOr<std::vector<TableEngine::Version>> Region::DumpTable(const std::string& table) {
+  absl::MutexLock l(&mu_);
+  return engine_.DumpTable(table);
+}
+
+std::vector<TableSpec> Region::Tables() {
+  absl::MutexLock l(&mu_);
+  return engine_.Tables();
+}
+
+}  // namespace gtsim

@@ -1,0 +1,124 @@
+// One region: its storage, table engine and replication core behind one lock.
+//
+// The same class serves a gtsim-region process (system clock, SQLite file, gRPC around it) and
+// the deterministic simulator (virtual clock, in-memory SQLite, simulated network): everything
+// that talks to the outside world is handed in or sits in a caller.
+//
+// Every write is acknowledged (returns) only after its SQLite transaction has committed.
+// This type is thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "region/clock.h"
+#include "region/storage.h"
+#include "region/table_engine.h"
+#include "replicator/replicator_core.h"
+
+namespace gtsim {
+
+struct InboundStatus {
+  std::string origin;
+  int64_t applied_seq = 0;
+  bool connected = false;
+  bool blocked = false;
+  LatencySummary latency;
+  int64_t applied_changes = 0;
+  int64_t origin_head = 0;
+};
+struct OutboundStatus {
+  std::string peer;
+  int64_t acked_seq = -1;
+  int64_t pending = -1;
+};
+struct TableStatus {
+  TableSpec spec;
+  int64_t item_count = 0;
+};
+struct RegionStatus {
+  std::string region;
+  int64_t head_seq = 0;
+  int64_t clock_skew_us = 0;
+  std::vector<TableStatus> tables;
+  std::vector<InboundStatus> inbound;   // one per peer region
+  std::vector<OutboundStatus> outbound; // one per peer region
+};
+
+class Region {
+ public:
+  // `regions` lists every region of the cluster, this one included. `clock` must outlive the
+  // Region.
+  static absl::StatusOr<std::unique_ptr<Region>> Open(std::string name,
+                                                      std::vector<std::string> regions,
+                                                      std::unique_ptr<Storage> storage,
+                                                      Clock* clock);
+
+  const std::string& name() const { return name_; }
+  // The other regions of the cluster, sorted.
+  const std::vector<std::string>& peers() const { return peers_; }
+
+  // Tables and items (the native API).
+  absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<TableInfo> DescribeTable(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::string> ListTables() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<TableInfo> DeleteTable(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<WriteResult> PutItem(const PutRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<WriteResult> UpdateItem(const UpdateRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Page> Query(const QueryRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Replication, origin side.
+  absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
+                                      int max_changes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Waits until the change log grows past `after_seq` or `timeout` passes; true if it grew.
+  bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Replication, receiver side: applies a batch in one transaction (data + cursor).
+  absl::StatusOr<ApplyReport> Apply(const ChangeBatch& batch) ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t Cursor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetConnected(const std::string& origin, bool connected) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Faults.
+  void SetClockSkew(int64_t skew_us) ABSL_LOCKS_EXCLUDED(mu_);
+  // A blocked peer's changes are not applied here (one direction of a partition).
+  void SetBlocked(const std::string& peer, bool blocked) ABSL_LOCKS_EXCLUDED(mu_);
+  bool IsBlocked(const std::string& peer) ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::StatusOr<RegionStatus> Status() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::vector<TableEngine::Version>> DumpTable(const std::string& table)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<TableSpec> Tables() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  Region(std::string name, std::vector<std::string> regions, std::unique_ptr<Storage> storage,
+         Clock* clock);
+  // Runs `f` in one transaction; rolls back (and reloads in-memory state) if it fails.
+  template <typename F>
+  auto InTransaction(F&& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
+  void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string name_;
+  std::vector<std::string> peers_;
+  Clock* const clock_;
+  absl::Mutex mu_;
+  absl::CondVar log_grew_;  // signalled after every commit that appended to the log
+  std::unique_ptr<Storage> storage_ ABSL_GUARDED_BY(mu_);
+  TableEngine engine_ ABSL_GUARDED_BY(mu_);
+  ReplicatorCore replicator_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> blocked_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gtsim

@@ -1,0 +1,433 @@
+#include "region/storage.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+#include "region/status_macros.h"
+
+namespace gtsim {
+
+// A borrowed prepared statement from the cache; resets and clears its bindings when destroyed.
+class Storage::Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  Stmt(Stmt&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  Stmt(const Stmt&) = delete;
+  ~Stmt() {
+    if (s_) {
+      sqlite3_reset(s_);
+      sqlite3_clear_bindings(s_);
+    }
+  }
+  Stmt& Int(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Text(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Blob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& OptBlob(int i, const std::optional<std::string>& v) {
+    if (v) return Blob(i, *v);
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(s_); }
+  int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
+  bool ColNull(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+  std::string ColBlob(int i) {
+    const void* p = sqlite3_column_blob(s_, i);
+    int n = sqlite3_column_bytes(s_, i);
+    return p ? std::string(static_cast<const char*>(p), n) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+namespace {
+
+constexpr char kMagic[] = "gtsim-region-db";
+constexpr char kSchemaVersion[] = "1";
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS gtsim_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tables(
+  name TEXT PRIMARY KEY, table_id INTEGER NOT NULL UNIQUE, spec TEXT NOT NULL,
+  deleted INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS items(
+  table_id INTEGER NOT NULL, hk BLOB NOT NULL, rk BLOB NOT NULL,
+  item BLOB,                 -- NULL: a delete tombstone
+  ts INTEGER NOT NULL, origin TEXT NOT NULL,
+  PRIMARY KEY(table_id, hk, rk)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changelog(
+  seq INTEGER PRIMARY KEY, origin TEXT NOT NULL, is_local INTEGER NOT NULL,
+  kind INTEGER NOT NULL, table_name TEXT NOT NULL, table_ts INTEGER NOT NULL,
+  table_origin TEXT NOT NULL, ts INTEGER NOT NULL, commit_true_us INTEGER NOT NULL,
+  applied_true_us INTEGER NOT NULL, key BLOB, old_image BLOB, new_image BLOB, spec TEXT);
+CREATE INDEX IF NOT EXISTS changelog_local ON changelog(seq) WHERE is_local = 1;
+CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
+)sql";
+
+constexpr char kChangeColumns[] =
+    "seq, origin, kind, table_name, table_ts, table_origin, ts, commit_true_us, key, "
+    "old_image, new_image, spec";
+
+}  // namespace
+
+Storage::Storage(sqlite3* db, std::string region) : db_(db), region_(std::move(region)) {}
+
+Storage::~Storage() {
+  for (auto& [sql, s] : statements_) sqlite3_finalize(s);
+  sqlite3_close(db_);
+}
+
+absl::Status Storage::SqlError(int rc, const std::string& what) {
+  std::string msg = absl::StrCat(what, ": ", sqlite3_errmsg(db_), " (SQLite code ", rc, ")");
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(msg);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(msg);
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(msg);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return absl::PermissionDeniedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path,
+                                                       const std::string& region) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open database ", path, ": ", msg,
+                     " (check that the directory exists and is writable)"));
+  }
+  std::unique_ptr<Storage> s(new Storage(db, region));
+  absl::Status st = s->Init();
+  if (!st.ok()) {
+    return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
+  }
+  return s;
+}
+
+absl::Status Storage::Exec(const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (err) sqlite3_free(err);
+  if (rc != SQLITE_OK) return SqlError(rc, "SQL failed");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Storage::Stmt> Storage::Prepare(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return Stmt(it->second);
+  sqlite3_stmt* s = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr);
+  if (rc != SQLITE_OK) return SqlError(rc, "cannot prepare statement");
+  statements_.emplace(sql, s);
+  return Stmt(s);
+}
+
+absl::Status Storage::Init() {
+  sqlite3_busy_timeout(db_, 5000);
+  // Reading the header tells a foreign file from a database before anything is written.
+  absl::Status probe = Exec("SELECT count(*) FROM sqlite_master");
+  if (!probe.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("not a gtsim database (", probe.message(),
+                     "); move the file away or start the region with an empty data directory"));
+  }
+  ASSIGN_OR_RETURN(auto has_meta,
+                   Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'gtsim_meta'"));
+  has_meta.Step();
+  bool existing_meta = has_meta.ColInt(0) > 0;
+  ASSIGN_OR_RETURN(auto any, Prepare("SELECT count(*) FROM sqlite_master"));
+  any.Step();
+  bool empty = any.ColInt(0) == 0;
+  if (!existing_meta && !empty) {
+    return absl::FailedPreconditionError(
+        "not a gtsim database (it holds other tables); use an empty data directory");
+  }
+  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(Exec(kSchema));
+  if (!existing_meta) {
+    RETURN_IF_ERROR(Exec(absl::StrCat(
+        "INSERT INTO gtsim_meta VALUES ('magic', '", kMagic, "'), ('schema_version', '",
+        kSchemaVersion, "')")));
+    ASSIGN_OR_RETURN(auto ins, Prepare("INSERT INTO gtsim_meta VALUES ('region', ?)"));
+    if (ins.Text(1, region_).Step() != SQLITE_DONE) return SqlError(0, "cannot initialise");
+  }
+  std::map<std::string, std::string> meta;
+  {
+    ASSIGN_OR_RETURN(auto q, Prepare("SELECT key, value FROM gtsim_meta"));
+    while (q.Step() == SQLITE_ROW) meta[q.ColBlob(0)] = q.ColBlob(1);
+  }
+  if (meta["magic"] != kMagic) {
+    return absl::FailedPreconditionError("not a gtsim database (wrong magic)");
+  }
+  if (meta["schema_version"] != kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("database schema version ", meta["schema_version"],
+                     " is not supported by this build (expects ", kSchemaVersion, ")"));
+  }
+  if (meta["region"] != region_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this database belongs to region ", meta["region"], ", not ", region_));
+  }
+  ASSIGN_OR_RETURN(auto head, Prepare("SELECT coalesce(max(seq), 0) FROM changelog"));
+  if (head.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
+  head_seq_ = head.ColInt(0);
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Begin() { return Exec("BEGIN IMMEDIATE"); }
+absl::Status Storage::Commit() { return Exec("COMMIT"); }
+void Storage::Rollback() {
+  if (!sqlite3_get_autocommit(db_)) {
+    Exec("ROLLBACK").IgnoreError();
+    // head_seq_ may have moved inside the failed transaction: read it back.
+    auto head = Prepare("SELECT coalesce(max(seq), 0) FROM changelog");
+    if (head.ok() && head->Step() == SQLITE_ROW) head_seq_ = head->ColInt(0);
+  }
+}
+
+absl::StatusOr<std::vector<Storage::TableRow>> Storage::LoadTables() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT table_id, spec, deleted FROM tables ORDER BY name"));
+  std::vector<TableRow> rows;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    TableRow row;
+    row.id = q.ColInt(0);
+    ASSIGN_OR_RETURN(row.spec, DecodeTableSpec(q.ColBlob(1)));
+    row.deleted = q.ColInt(2) != 0;
+    rows.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read tables");
+  return rows;
+}
+
+absl::StatusOr<int64_t> Storage::PutTable(const TableSpec& spec, bool deleted) {
+  ASSIGN_OR_RETURN(auto q, Prepare(
+      "INSERT INTO tables(name, table_id, spec, deleted) "
+      "VALUES (?1, (SELECT coalesce(max(table_id), 0) + 1 FROM tables), ?2, ?3) "
+      "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, deleted = excluded.deleted "
+      "RETURNING table_id"));
+  q.Text(1, spec.name).Text(2, EncodeTableSpec(spec)).Int(3, deleted ? 1 : 0);
+  if (q.Step() != SQLITE_ROW) return SqlError(sqlite3_errcode(db_), "cannot write table");
+  int64_t id = q.ColInt(0);
+  q.Step();
+  return id;
+}
+
+absl::StatusOr<std::optional<Storage::ItemVersion>> Storage::GetItem(int64_t table_id,
+                                                                     const std::string& hk,
+                                                                     const std::string& rk) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT item, ts, origin FROM items "
+                                   "WHERE table_id = ? AND hk = ? AND rk = ?"));
+  q.Int(1, table_id).Blob(2, hk).Blob(3, rk);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<ItemVersion>();
+  if (rc != SQLITE_ROW) return SqlError(rc, "cannot read item");
+  ItemVersion v;
+  if (!q.ColNull(0)) v.item = q.ColBlob(0);
+  v.stamp = Stamp{q.ColInt(1), q.ColBlob(2)};
+  return std::optional<ItemVersion>(std::move(v));
+}
+
+absl::Status Storage::PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                              const ItemVersion& version) {
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?)"));
+  q.Int(1, table_id).Blob(2, hk).Blob(3, rk).OptBlob(4, version.item);
+  q.Int(5, version.stamp.ts_us).Text(6, version.stamp.region);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write item");
+  return absl::OkStatus();
+}
+
+absl::Status Storage::DeleteAllItems(int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("DELETE FROM items WHERE table_id = ?"));
+  int rc = q.Int(1, table_id).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot delete items");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Storage::CountItems(int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM items "
+                                   "WHERE table_id = ? AND item IS NOT NULL"));
+  if (q.Int(1, table_id).Step() != SQLITE_ROW) return SqlError(0, "cannot count items");
+  return q.ColInt(0);
+}
+
+absl::StatusOr<std::vector<std::string>> Storage::QueryItems(int64_t table_id,
+                                                             const std::string& hk,
+                                                             const RangeBounds& b, bool backward,
+                                                             int limit) {
+  std::string sql = "SELECT item FROM items WHERE table_id = ?1 AND hk = ?2 AND item IS NOT NULL";
+  if (b.lower) absl::StrAppend(&sql, " AND rk ", b.lower_inclusive ? ">=" : ">", " ?3");
+  if (b.upper) absl::StrAppend(&sql, " AND rk ", b.upper_inclusive ? "<=" : "<", " ?4");
+  absl::StrAppend(&sql, " ORDER BY rk ", backward ? "DESC" : "ASC", " LIMIT ?5");
+  ASSIGN_OR_RETURN(auto q, Prepare(sql));
+  q.Int(1, table_id).Blob(2, hk).Int(5, limit > 0 ? limit : -1);
+  if (b.lower) q.Blob(3, *b.lower);
+  if (b.upper) q.Blob(4, *b.upper);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
+  if (rc != SQLITE_DONE) return SqlError(rc, "query failed");
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> Storage::ScanItems(
+    int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
+    int limit) {
+  std::string sql = "SELECT item FROM items WHERE table_id = ?1 AND item IS NOT NULL";
+  if (after) sql += " AND (hk, rk) > (?2, ?3)";
+  sql += " ORDER BY hk, rk LIMIT ?4";
+  ASSIGN_OR_RETURN(auto q, Prepare(sql));
+  q.Int(1, table_id).Int(4, limit > 0 ? limit : -1);
+  if (after) q.Blob(2, after->first).Blob(3, after->second);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
+  if (rc != SQLITE_DONE) return SqlError(rc, "scan failed");
+  return out;
+}
+
+absl::StatusOr<std::vector<Storage::VersionRow>> Storage::DumpVersions(int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT hk, rk, item, ts, origin FROM items "
+                                   "WHERE table_id = ? ORDER BY hk, rk"));
+  q.Int(1, table_id);
+  std::vector<VersionRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    VersionRow row{q.ColBlob(0), q.ColBlob(1), {}};
+    if (!q.ColNull(2)) row.version.item = q.ColBlob(2);
+    row.version.stamp = Stamp{q.ColInt(3), q.ColBlob(4)};
+    out.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return SqlError(rc, "dump failed");
+  return out;
+}
+
+absl::StatusOr<int64_t> Storage::AppendChange(const Change& c, bool is_local,
+                                              int64_t applied_true_us) {
+  ASSIGN_OR_RETURN(auto q, Prepare(
+      "INSERT INTO changelog(seq, origin, is_local, kind, table_name, table_ts, table_origin, ts,"
+      " commit_true_us, applied_true_us, key, old_image, new_image, spec)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
+  int64_t seq = head_seq_ + 1;
+  q.Int(1, seq).Text(2, c.stamp.region).Int(3, is_local ? 1 : 0).Int(4, static_cast<int>(c.kind));
+  q.Text(5, c.table).Int(6, c.table_created.ts_us).Text(7, c.table_created.region);
+  q.Int(8, c.stamp.ts_us).Int(9, c.commit_true_us).Int(10, applied_true_us);
+  q.Blob(11, EncodeItem(c.key));
+  q.OptBlob(12, c.old_image ? std::optional<std::string>(EncodeItem(*c.old_image)) : std::nullopt);
+  q.OptBlob(13, c.new_image ? std::optional<std::string>(EncodeItem(*c.new_image)) : std::nullopt);
+  q.OptBlob(14, c.spec ? std::optional<std::string>(EncodeTableSpec(*c.spec)) : std::nullopt);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot append to the change log");
+  head_seq_ = seq;
+  return seq;
+}
+
+absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& sql,
+                                                            int64_t after_seq, int limit) {
+  ASSIGN_OR_RETURN(auto q, Prepare(sql));
+  q.Int(1, after_seq).Int(2, limit > 0 ? limit : -1);
+  std::vector<Change> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    Change c;
+    c.seq = q.ColInt(0);
+    c.stamp.region = q.ColBlob(1);
+    c.kind = static_cast<ChangeKind>(q.ColInt(2));
+    c.table = q.ColBlob(3);
+    c.table_created = Stamp{q.ColInt(4), q.ColBlob(5)};
+    c.stamp.ts_us = q.ColInt(6);
+    c.commit_true_us = q.ColInt(7);
+    if (!q.ColNull(8)) {
+      ASSIGN_OR_RETURN(c.key, DecodeItem(q.ColBlob(8)));
+    }
+    if (!q.ColNull(9)) {
+      ASSIGN_OR_RETURN(c.old_image, DecodeItem(q.ColBlob(9)));
+    }
+    if (!q.ColNull(10)) {
+      ASSIGN_OR_RETURN(c.new_image, DecodeItem(q.ColBlob(10)));
+    }
+    if (!q.ColNull(11)) {
+      ASSIGN_OR_RETURN(c.spec, DecodeTableSpec(q.ColBlob(11)));
+    }
+    out.push_back(std::move(c));
+  }
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read the change log");
+  return out;
+}
+
+absl::StatusOr<std::vector<Change>> Storage::ReadLocalChanges(int64_t after_seq, int limit) {
+  return ReadChangeRows(absl::StrCat("SELECT ", kChangeColumns,
+                                     " FROM changelog WHERE is_local = 1 AND seq > ?1"
+                                     " ORDER BY seq LIMIT ?2"),
+                        after_seq, limit);
+}
+
+absl::StatusOr<std::vector<Change>> Storage::ReadChanges(int64_t after_seq, int limit) {
+  return ReadChangeRows(absl::StrCat("SELECT ", kChangeColumns,
+                                     " FROM changelog WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+                        after_seq, limit);
+}
+
+absl::StatusOr<int64_t> Storage::CountLocalChanges(int64_t after_seq,
+                                                   const std::vector<std::string>& tables) {
+  int64_t total = 0;
+  for (const auto& t : tables) {
+    ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM changelog "
+                                     "WHERE is_local = 1 AND seq > ? AND table_name = ?"));
+    if (q.Int(1, after_seq).Text(2, t).Step() != SQLITE_ROW) return SqlError(0, "count failed");
+    total += q.ColInt(0);
+  }
+  return total;
+}
+
+absl::StatusOr<int64_t> Storage::LastLocalTimestamp() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT coalesce(max(ts), 0) FROM "
+                                   "(SELECT ts FROM changelog WHERE is_local = 1 "
+                                   "ORDER BY seq DESC LIMIT 1)"));
+  if (q.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
+  return q.ColInt(0);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> Storage::LoadCursors() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT origin, applied_seq FROM cursors"));
+  std::map<std::string, int64_t> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out[q.ColBlob(0)] = q.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read cursors");
+  return out;
+}
+
+absl::Status Storage::SetCursor(const std::string& origin, int64_t applied_seq) {
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO cursors VALUES (?, ?)"));
+  int rc = q.Text(1, origin).Int(2, applied_seq).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write cursor");
+  return absl::OkStatus();
+}
+
+}  // namespace gtsim

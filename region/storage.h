@@ -1,0 +1,125 @@
+// A region's durable state in one SQLite database (WAL, synchronous=NORMAL: a committed
+// transaction survives kill -9 of the process).
+//
+// Holds the table definitions, every item version (live items and delete tombstones, each with
+// its LWW stamp), the ordered change log, and the per-origin replication cursors. Callers group
+// writes into transactions with Begin/Commit, so an item, its change-log row and a cursor move
+// commit together or not at all.
+//
+// This type is thread-compatible, but not thread-safe: the Region owns it and serialises access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "region/table_spec.h"
+#include "replicator/change.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace gtsim {
+
+class Storage {
+ public:
+  // Opens (creating if missing) the database of `region` at `path`; ":memory:" for a private
+  // in-memory database (the simulator). Fails with FailedPrecondition when the file is not a
+  // gtsim database or belongs to another region, and DataLoss when SQLite finds it corrupt.
+  static absl::StatusOr<std::unique_ptr<Storage>> Open(const std::string& path,
+                                                       const std::string& region);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  // One transaction at a time (BEGIN IMMEDIATE). Rollback is harmless when none is open.
+  absl::Status Begin();
+  absl::Status Commit();
+  void Rollback();
+
+  // Tables. A deleted table keeps its row (deleted = true) so late changes for it are dropped.
+  struct TableRow {
+    int64_t id = 0;
+    TableSpec spec;
+    bool deleted = false;
+  };
+  absl::StatusOr<std::vector<TableRow>> LoadTables();
+  // Inserts or replaces the row for spec.name; returns its id (stable per name).
+  absl::StatusOr<int64_t> PutTable(const TableSpec& spec, bool deleted);
+
+  // Items. `item` empty means a tombstone: the item was deleted by the write `stamp`.
+  struct ItemVersion {
+    std::optional<std::string> item;  // EncodeItem() bytes
+    Stamp stamp;
+  };
+  absl::StatusOr<std::optional<ItemVersion>> GetItem(int64_t table_id, const std::string& hk,
+                                                     const std::string& rk);
+  absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                       const ItemVersion& version);
+  absl::Status DeleteAllItems(int64_t table_id);
+  absl::StatusOr<int64_t> CountItems(int64_t table_id);  // live items only
+
+  // Range-key bounds for Query; an absent bound is open.
+  struct RangeBounds {
+    std::optional<std::string> lower;
+    bool lower_inclusive = true;
+    std::optional<std::string> upper;
+    bool upper_inclusive = true;
+  };
+  // Live items of one partition in range-key order, at most `limit` (0: all).
+  absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id, const std::string& hk,
+                                                      const RangeBounds& bounds, bool backward,
+                                                      int limit);
+  // Live items in (hk, rk) order after the given position (or from the start), at most `limit`.
+  absl::StatusOr<std::vector<std::string>> ScanItems(
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
+      int limit);
+  // Every version row (tombstones too), in key order: for convergence checks.
+  struct VersionRow {
+    std::string hk, rk;
+    ItemVersion version;
+  };
+  absl::StatusOr<std::vector<VersionRow>> DumpVersions(int64_t table_id);
+
+  // The change log. Sequences are dense, increasing and never reused.
+  // `applied_true_us` is the local true time at commit.
+  absl::StatusOr<int64_t> AppendChange(const Change& change, bool is_local,
+                                       int64_t applied_true_us);
+  // Changes that originated in this region with seq > after_seq, oldest first.
+  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit);
+  // Every change (local and replicated) with seq > after_seq, oldest first.
+  absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit);
+  int64_t head_seq() const { return head_seq_; }
+  // Local-origin changes with seq > after_seq whose table is one of `tables`.
+  absl::StatusOr<int64_t> CountLocalChanges(int64_t after_seq,
+                                            const std::vector<std::string>& tables);
+
+  // The LWW timestamp of the newest local-origin change (0 when none).
+  absl::StatusOr<int64_t> LastLocalTimestamp();
+
+  // Replication cursors: per origin region, the last origin sequence durably applied here.
+  absl::StatusOr<std::map<std::string, int64_t>> LoadCursors();
+  absl::Status SetCursor(const std::string& origin, int64_t applied_seq);
+
+ private:
+  class Stmt;
+  explicit Storage(sqlite3* db, std::string region);
+  absl::Status Exec(const std::string& sql);
+  absl::StatusOr<Stmt> Prepare(const std::string& sql);
+  absl::Status Init();
+  absl::Status SqlError(int rc, const std::string& what);
+  absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
+                                                     int limit);
+
+  sqlite3* db_;
+  std::string region_;
+  std::map<std::string, sqlite3_stmt*> statements_;  // prepared statement cache, by SQL text
+  int64_t head_seq_ = 0;
+};
+
+}  // namespace gtsim

@@ -1,0 +1,548 @@
+#include "region/table_engine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "region/key_codec.h"
+#include "region/status_macros.h"
+
+namespace gtsim {
+namespace {
+
+constexpr int64_t kMaxItemBytes = 400 * 1024;
+constexpr size_t kMaxHashKeyBytes = 2048;
+constexpr size_t kMaxRangeKeyBytes = 1024;
+
+std::string KeySchemaText(const TableSpec& spec) {
+  std::string s = absl::StrCat(spec.hash_key.name, ":", ValueTypeName(spec.hash_key.type));
+  if (spec.range_key) {
+    absl::StrAppend(&s, ", ", spec.range_key->name, ":", ValueTypeName(spec.range_key->type));
+  }
+  return s;
+}
+
+absl::Status CheckKeyValue(const KeyDef& def, const Item& item, size_t max_bytes,
+                           const TableSpec& spec) {
+  auto it = item.find(def.name);
+  if (it == item.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "missing the key attribute \"", def.name, "\" (table ", spec.name, " has key ",
+        KeySchemaText(spec), ")"));
+  }
+  if (it->second.type() != def.type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key attribute \"", def.name, "\" must be of type ", ValueTypeName(def.type), ", not ",
+        ValueTypeName(it->second.type()), " (table ", spec.name, " has key ", KeySchemaText(spec),
+        ")"));
+  }
+  if (def.type != ValueType::kN && it->second.scalar().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key attribute \"", def.name, "\" must not be empty"));
+  }
+  if (it->second.scalar().size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("key attribute \"", def.name, "\" is longer than ",
+                                                   max_bytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+bool ValidTableName(const std::string& name) {
+  if (name.size() < 3 || name.size() > 255) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+}
+
+}  // namespace
+
+TableEngine::TableEngine(std::string region, std::vector<std::string> regions, Storage* storage,
+                         Clock* clock)
+    : region_(std::move(region)), regions_(std::move(regions)), storage_(storage), clock_(clock) {
+  std::sort(regions_.begin(), regions_.end());
+}
+
+absl::Status TableEngine::Load() {
+  tables_.clear();
+  ASSIGN_OR_RETURN(auto rows, storage_->LoadTables());
+  for (auto& row : rows) {
+    tables_[row.spec.name] = TableState{row.id, std::move(row.spec), row.deleted};
+  }
+  // Stamps must keep increasing across restarts, even if the clock went back meanwhile.
+  ASSIGN_OR_RETURN(int64_t last, storage_->LastLocalTimestamp());
+  last_stamp_us_ = std::max(last_stamp_us_, last);
+  return absl::OkStatus();
+}
+
+Stamp TableEngine::NextStamp() {
+  last_stamp_us_ = std::max(clock_->NowMicros() + skew_us_, last_stamp_us_ + 1);
+  return Stamp{last_stamp_us_, region_};
+}
+
+absl::StatusOr<const TableEngine::TableState*> TableEngine::LiveTable(
+    const std::string& table) const {
+  auto it = tables_.find(table);
+  if (it == tables_.end() || it->second.deleted) {
+    return absl::NotFoundError(absl::StrCat("table ", table, " does not exist in region ",
+                                            region_, " (list tables with: gtsim list-tables)"));
+  }
+  return &it->second;
+}
+
+absl::Status TableEngine::EncodeKeyOf(const TableSpec& spec, const Item& key, std::string* hk,
+                                      std::string* rk) {
+  RETURN_IF_ERROR(CheckKeyValue(spec.hash_key, key, kMaxHashKeyBytes, spec));
+  size_t expected = 1;
+  if (spec.range_key) {
+    RETURN_IF_ERROR(CheckKeyValue(*spec.range_key, key, kMaxRangeKeyBytes, spec));
+    expected = 2;
+  }
+  if (key.size() != expected) {
+    for (const auto& [name, v] : key) {
+      if (name != spec.hash_key.name && !(spec.range_key && name == spec.range_key->name)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "a key holds only the key attributes (", KeySchemaText(spec), "); remove \"", name,
+            "\""));
+      }
+    }
+  }
+  *hk = EncodeHashKey(key.at(spec.hash_key.name));
+  *rk = spec.range_key ? EncodeRangeKey(key.at(spec.range_key->name)) : std::string();
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::EncodeKey(const TableState& t, const Item& key, std::string* hk,
+                                    std::string* rk) const {
+  return EncodeKeyOf(t.spec, key, hk, rk);
+}
+
+absl::Status TableEngine::ValidateItem(const TableState& t, const Item& item) const {
+  RETURN_IF_ERROR(CheckKeyValue(t.spec.hash_key, item, kMaxHashKeyBytes, t.spec));
+  if (t.spec.range_key) {
+    RETURN_IF_ERROR(CheckKeyValue(*t.spec.range_key, item, kMaxRangeKeyBytes, t.spec));
+  }
+  int64_t size = ItemSize(item);
+  if (size > kMaxItemBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "item size ", size, " bytes exceeds DynamoDB's limit of 400 KB"));
+  }
+  return absl::OkStatus();
+}
+
+Item TableEngine::KeyOf(const TableState& t, const Item& item) const {
+  Item key;
+  key.emplace(t.spec.hash_key.name, item.at(t.spec.hash_key.name));
+  if (t.spec.range_key) key.emplace(t.spec.range_key->name, item.at(t.spec.range_key->name));
+  return key;
+}
+
+absl::Status TableEngine::CheckCondition(const Condition& cond,
+                                         const std::optional<Item>& current) const {
+  for (const auto& c : cond.clauses) {
+    const AttributeValue* v = nullptr;
+    if (current) {
+      auto it = current->find(c.attribute);
+      if (it != current->end()) v = &it->second;
+    }
+    bool ok = c.op == Condition::Op::kExists      ? v != nullptr
+              : c.op == Condition::Op::kNotExists ? v == nullptr
+                                                  : (v != nullptr && *v == c.value);
+    if (!ok) {
+      const char* why = c.op == Condition::Op::kExists      ? "does not exist"
+                        : c.op == Condition::Op::kNotExists ? "exists"
+                        : v == nullptr                      ? "does not exist"
+                                                            : "has a different value";
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the conditional request failed: attribute \"", c.attribute, "\" ", why, " in region ",
+          region_, "'s copy of the item"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
+    const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
+    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item) {
+  WriteResult result;
+  result.stamp = NextStamp();
+  if (stored && !Supersedes(result.stamp, stored->stamp)) {
+    // This region's clock is behind the stored version: LWW keeps the stored one.
+    result.superseded_by = stored->stamp;
+    return result;
+  }
+  std::optional<Item> old;
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(old, DecodeItem(*stored->item));
+  }
+  if (!item && !old) return result;  // deleting an absent item changes nothing
+  Storage::ItemVersion version;
+  if (item) version.item = EncodeItem(*item);
+  version.stamp = result.stamp;
+  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, version));
+  Change c;
+  c.kind = item ? ChangeKind::kPut : ChangeKind::kDelete;
+  c.table = t.spec.name;
+  c.table_created = t.spec.created;
+  c.stamp = result.stamp;
+  c.commit_true_us = clock_->NowMicros();
+  c.key = key;
+  c.new_image = item;
+  c.old_image = old;
+  RETURN_IF_ERROR(storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status());
+  result.old_item = std::move(old);
+  result.new_item = std::move(item);
+  return result;
+}
+
+absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req) {
+  if (!ValidTableName(req.table)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table name \"", req.table,
+        "\" is invalid: use 3 to 255 characters from a-z, A-Z, 0-9, '_', '-' and '.'"));
+  }
+  if (req.hash_key.name.empty()) {
+    return absl::InvalidArgumentError("the hash key needs a name (e.g. --hash-key id:S)");
+  }
+  if (req.range_key && (req.range_key->name.empty() || req.range_key->name == req.hash_key.name)) {
+    return absl::InvalidArgumentError("the range key needs a name different from the hash key's");
+  }
+  std::vector<std::string> replicas = req.replicas;
+  if (replicas.empty()) replicas.push_back(region_);
+  std::sort(replicas.begin(), replicas.end());
+  if (std::adjacent_find(replicas.begin(), replicas.end()) != replicas.end()) {
+    return absl::InvalidArgumentError("a region is listed twice in the replicas");
+  }
+  for (const auto& r : replicas) {
+    if (!std::binary_search(regions_.begin(), regions_.end(), r)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown region \"", r, "\" in the replicas; this cluster has ",
+          absl::StrJoin(regions_, ", ")));
+    }
+  }
+  if (!std::binary_search(replicas.begin(), replicas.end(), region_)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the replicas must include the region you call (", region_, ")"));
+  }
+  auto it = tables_.find(req.table);
+  if (it != tables_.end() && !it->second.deleted) {
+    return absl::AlreadyExistsError(absl::StrCat("table ", req.table,
+                                                 " already exists in region ", region_));
+  }
+  TableSpec spec;
+  spec.name = req.table;
+  spec.hash_key = req.hash_key;
+  spec.range_key = req.range_key;
+  spec.replicas = replicas;
+  spec.created = NextStamp();
+  if (it != tables_.end()) RETURN_IF_ERROR(storage_->DeleteAllItems(it->second.id));
+  ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, /*deleted=*/false));
+  Change c;
+  c.kind = ChangeKind::kCreateTable;
+  c.table = spec.name;
+  c.table_created = spec.created;
+  c.stamp = spec.created;
+  c.commit_true_us = clock_->NowMicros();
+  c.spec = spec;
+  RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
+  tables_[spec.name] = TableState{id, spec, false};
+  return TableInfo{spec, 0};
+}
+
+absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
+  return TableInfo{t->spec, count};
+}
+
+std::vector<std::string> TableEngine::ListTables() const {
+  std::vector<std::string> names;
+  for (const auto& [name, t] : tables_) {
+    if (!t.deleted) names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<TableSpec> TableEngine::Tables() const {
+  std::vector<TableSpec> specs;
+  for (const auto& [name, t] : tables_) {
+    if (!t.deleted) specs.push_back(t.spec);
+  }
+  return specs;
+}
+
+std::optional<TableSpec> TableEngine::FindSpec(const std::string& table) const {
+  auto it = tables_.find(table);
+  if (it == tables_.end()) return std::nullopt;
+  return it->second.spec;
+}
+
+absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
+  RETURN_IF_ERROR(storage_->DeleteAllItems(t->id));
+  RETURN_IF_ERROR(storage_->PutTable(t->spec, /*deleted=*/true).status());
+  Change c;
+  c.kind = ChangeKind::kDeleteTable;
+  c.table = table;
+  c.table_created = t->spec.created;
+  c.stamp = NextStamp();
+  c.commit_true_us = clock_->NowMicros();
+  RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
+  TableInfo info{t->spec, count};
+  tables_[table].deleted = true;
+  return info;
+}
+
+absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  RETURN_IF_ERROR(ValidateItem(*t, req.item));
+  Item key = KeyOf(*t, req.item);
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
+  std::optional<Item> current;
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
+  }
+  RETURN_IF_ERROR(CheckCondition(req.condition, current));
+  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, key, stored, req.item));
+  if (!req.return_old) result.old_item.reset();
+  return result;
+}
+
+absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
+  auto is_key = [&](const std::string& name) {
+    return name == t->spec.hash_key.name || (t->spec.range_key && name == t->spec.range_key->name);
+  };
+  for (const auto& [name, v] : req.set) {
+    if (is_key(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot update key attribute \"", name, "\"; put a new item instead"));
+    }
+  }
+  for (const auto& name : req.remove) {
+    if (is_key(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot remove key attribute \"", name, "\""));
+    }
+    if (req.set.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("attribute \"", name, "\" is both set and removed in one update"));
+    }
+  }
+  if (req.set.empty() && req.remove.empty()) {
+    return absl::InvalidArgumentError("an update needs at least one attribute to set or remove");
+  }
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
+  std::optional<Item> current;
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
+  }
+  RETURN_IF_ERROR(CheckCondition(req.condition, current));
+  Item next = current ? *current : req.key;
+  for (const auto& [name, v] : req.set) next[name] = v;
+  for (const auto& name : req.remove) next.erase(name);
+  RETURN_IF_ERROR(ValidateItem(*t, next));
+  return CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(next));
+}
+
+absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
+  std::optional<Item> current;
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
+  }
+  RETURN_IF_ERROR(CheckCondition(req.condition, current));
+  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, req.key, stored, std::nullopt));
+  if (!req.return_old) result.old_item.reset();
+  return result;
+}
+
+absl::StatusOr<GetResult> TableEngine::GetItem(const std::string& table, const Item& key) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
+  GetResult r;
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(r.item, DecodeItem(*stored->item));
+    r.stamp = stored->stamp;
+  }
+  return r;
+}
+
+absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  const TableSpec& spec = t->spec;
+  if (req.hash_value.type() != spec.hash_key.type) {
+    return absl::InvalidArgumentError(absl::StrCat("the hash key value must be of type ",
+                                                   ValueTypeName(spec.hash_key.type)));
+  }
+  if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
+  Item hash_only{{spec.hash_key.name, req.hash_value}};
+  std::string hk = EncodeHashKey(req.hash_value);
+  Storage::RangeBounds b;
+  using Op = RangeCondition::Op;
+  if (req.range.op != Op::kNone) {
+    if (!spec.range_key) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("table ", spec.name, " has no range key to put a condition on"));
+    }
+    ValueType rt = spec.range_key->type;
+    if (req.range.value.type() != rt ||
+        (req.range.op == Op::kBetween && req.range.value2.type() != rt)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "range key condition values must be of type ", ValueTypeName(rt)));
+    }
+    std::string v = EncodeRangeKey(req.range.value);
+    switch (req.range.op) {
+      case Op::kEq: b.lower = b.upper = v; break;
+      case Op::kLt: b.upper = v; b.upper_inclusive = false; break;
+      case Op::kLe: b.upper = v; break;
+      case Op::kGt: b.lower = v; b.lower_inclusive = false; break;
+      case Op::kGe: b.lower = v; break;
+      case Op::kBetween: {
+        std::string v2 = EncodeRangeKey(req.range.value2);
+        if (v2 < v) {
+          return absl::InvalidArgumentError(
+              "BETWEEN bounds are in the wrong order: the first must not exceed the second");
+        }
+        b.lower = v;
+        b.upper = v2;
+        break;
+      }
+      case Op::kBeginsWith: {
+        if (rt == ValueType::kN) {
+          return absl::InvalidArgumentError("begins_with needs a range key of type S or B");
+        }
+        b.lower = v;
+        auto upper = PrefixUpperBound(v);
+        if (upper) {
+          b.upper = *upper;
+          b.upper_inclusive = false;
+        }
+        break;
+      }
+      case Op::kNone: break;
+    }
+  }
+  if (!req.exclusive_start_key.empty()) {
+    std::string shk, srk;
+    RETURN_IF_ERROR(EncodeKey(*t, req.exclusive_start_key, &shk, &srk));
+    if (shk != hk) {
+      return absl::InvalidArgumentError("the exclusive start key belongs to another partition");
+    }
+    if (!spec.range_key) return Page{};
+    if (!req.backward && (!b.lower || srk >= *b.lower)) {
+      b.lower = srk;
+      b.lower_inclusive = false;
+    } else if (req.backward && (!b.upper || srk <= *b.upper)) {
+      b.upper = srk;
+      b.upper_inclusive = false;
+    }
+  }
+  ASSIGN_OR_RETURN(auto rows, storage_->QueryItems(t->id, hk, b, req.backward, req.limit));
+  Page page;
+  for (const auto& row : rows) {
+    ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+    page.items.push_back(std::move(item));
+  }
+  if (req.limit > 0 && static_cast<int>(page.items.size()) == req.limit) {
+    page.last_evaluated_key = KeyOf(*t, page.items.back());
+  }
+  return page;
+}
+
+absl::StatusOr<Page> TableEngine::Scan(const ScanRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
+  std::optional<std::pair<std::string, std::string>> after;
+  if (!req.exclusive_start_key.empty()) {
+    std::string hk, rk;
+    RETURN_IF_ERROR(EncodeKey(*t, req.exclusive_start_key, &hk, &rk));
+    after = std::make_pair(hk, rk);
+  }
+  ASSIGN_OR_RETURN(auto rows, storage_->ScanItems(t->id, after, req.limit));
+  Page page;
+  for (const auto& row : rows) {
+    ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+    page.items.push_back(std::move(item));
+  }
+  if (req.limit > 0 && static_cast<int>(page.items.size()) == req.limit) {
+    page.last_evaluated_key = KeyOf(*t, page.items.back());
+  }
+  return page;
+}
+
+absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
+  auto it = tables_.find(change.table);
+  int64_t now = clock_->NowMicros();
+  if (change.kind == ChangeKind::kCreateTable) {
+    if (!change.spec) return absl::InvalidArgumentError("CREATE_TABLE change without a spec");
+    const TableSpec& spec = *change.spec;
+    if (it != tables_.end()) {
+      if (it->second.spec.created == spec.created) return ApplyOutcome::kLostToNewer;  // again
+      if (spec.created < it->second.spec.created) return ApplyOutcome::kTableGone;
+      RETURN_IF_ERROR(storage_->DeleteAllItems(it->second.id));  // an older incarnation
+    }
+    ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
+    RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+    tables_[spec.name] = TableState{id, spec, false};
+    return ApplyOutcome::kApplied;
+  }
+  if (it == tables_.end()) return ApplyOutcome::kWaitForTable;
+  TableState& t = it->second;
+  if (t.spec.created < change.table_created) return ApplyOutcome::kWaitForTable;
+  if (change.table_created < t.spec.created) return ApplyOutcome::kTableGone;
+  if (t.deleted) return ApplyOutcome::kTableGone;
+  if (change.kind == ChangeKind::kDeleteTable) {
+    RETURN_IF_ERROR(storage_->DeleteAllItems(t.id));
+    RETURN_IF_ERROR(storage_->PutTable(t.spec, true).status());
+    RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+    t.deleted = true;
+    return ApplyOutcome::kApplied;
+  }
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(t, change.key, &hk, &rk));
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
+  if (stored && !Supersedes(change.stamp, stored->stamp)) return ApplyOutcome::kLostToNewer;
+  Change logged = change;
+  logged.old_image.reset();
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(logged.old_image, DecodeItem(*stored->item));
+  }
+  Storage::ItemVersion version;
+  if (change.kind == ChangeKind::kPut) {
+    if (!change.new_image) return absl::InvalidArgumentError("PUT change without an image");
+    version.item = EncodeItem(*change.new_image);
+  }
+  version.stamp = change.stamp;
+  // The tombstone is kept even when nothing was there, so an older put cannot resurrect it.
+  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, version));
+  if (change.kind == ChangeKind::kPut || logged.old_image) {
+    RETURN_IF_ERROR(storage_->AppendChange(logged, false, now).status());
+  }
+  return ApplyOutcome::kApplied;
+}
+
+absl::StatusOr<std::vector<TableEngine::Version>> TableEngine::DumpTable(
+    const std::string& table) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  ASSIGN_OR_RETURN(auto rows, storage_->DumpVersions(t->id));
+  std::vector<Version> out;
+  for (auto& row : rows) {
+    Version v{row.hk, row.rk, row.version.stamp, std::nullopt};
+    if (row.version.item) {
+      ASSIGN_OR_RETURN(v.item, DecodeItem(*row.version.item));
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace gtsim

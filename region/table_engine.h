@@ -1,0 +1,191 @@
+// The table engine of one region: the table catalog, local reads and writes with conditions,
+// and the application of replicated changes with item-level last-writer-wins.
+//
+// Every write runs inside a transaction the caller opened on the Storage (Region does this), so
+// an item version and its change-log row commit together. Local writes are stamped from the
+// region's clock; conditions are evaluated against this region's copy only, as in DynamoDB.
+//
+// This type is thread-compatible, but not thread-safe.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "region/attribute_value.h"
+#include "region/clock.h"
+#include "region/storage.h"
+#include "region/table_spec.h"
+#include "replicator/change.h"
+
+namespace gtsim {
+
+struct Condition {
+  enum class Op { kExists, kNotExists, kEquals };
+  struct Clause {
+    std::string attribute;
+    Op op = Op::kExists;
+    AttributeValue value;  // for kEquals
+  };
+  std::vector<Clause> clauses;  // all must hold
+};
+
+struct WriteResult {
+  Stamp stamp;  // the stamp given to this write
+  // Set when this region already held a newer version (its clock is behind that version's):
+  // the write is acknowledged but LWW discards it at once. No change is logged or replicated.
+  std::optional<Stamp> superseded_by;
+  std::optional<Item> old_item;  // when asked for and an item existed
+  std::optional<Item> new_item;  // the item as written (put, update)
+};
+
+struct PutRequest {
+  std::string table;
+  Item item;
+  Condition condition;
+  bool return_old = false;
+};
+struct UpdateRequest {
+  std::string table;
+  Item key;
+  Item set;  // attributes to set (top level)
+  std::vector<std::string> remove;
+  Condition condition;
+};
+struct DeleteRequest {
+  std::string table;
+  Item key;
+  Condition condition;
+  bool return_old = false;
+};
+struct GetResult {
+  std::optional<Item> item;  // empty when absent or deleted
+  Stamp stamp;               // version stamp when present
+};
+
+struct RangeCondition {
+  enum class Op { kNone, kEq, kLt, kLe, kGt, kGe, kBetween, kBeginsWith };
+  Op op = Op::kNone;
+  AttributeValue value;
+  AttributeValue value2;  // upper bound for kBetween
+};
+struct QueryRequest {
+  std::string table;
+  AttributeValue hash_value;
+  RangeCondition range;
+  bool backward = false;
+  int limit = 0;  // 0: no limit
+  Item exclusive_start_key;
+};
+struct ScanRequest {
+  std::string table;
+  int limit = 0;
+  Item exclusive_start_key;
+};
+struct Page {
+  std::vector<Item> items;
+  Item last_evaluated_key;  // empty on the last page
+};
+
+struct CreateTableRequest {
+  std::string table;
+  KeyDef hash_key;
+  std::optional<KeyDef> range_key;
+  std::vector<std::string> replicas;  // empty: this region only
+};
+struct TableInfo {
+  TableSpec spec;
+  int64_t item_count = 0;
+};
+
+// How one replicated change fared.
+enum class ApplyOutcome {
+  kApplied,        // the change won LWW (or is a table operation) and was logged
+  kLostToNewer,    // the stored version was newer: dropped, as LWW does
+  kTableGone,      // its table incarnation was deleted or replaced: dropped
+  kWaitForTable,   // its table has not been created here yet: retry later
+};
+
+class TableEngine {
+ public:
+  // `regions` is every region of the cluster (valid replica names).
+  TableEngine(std::string region, std::vector<std::string> regions, Storage* storage,
+              Clock* clock);
+
+  // Loads the catalog and the last stamp from storage. Call once before anything else, and
+  // again after a rolled-back transaction.
+  absl::Status Load();
+
+  const std::string& region() const { return region_; }
+  void set_clock_skew_us(int64_t skew) { skew_us_ = skew; }
+  int64_t clock_skew_us() const { return skew_us_; }
+
+  // Control plane.
+  absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req);
+  absl::StatusOr<TableInfo> DescribeTable(const std::string& table);
+  std::vector<std::string> ListTables() const;
+  absl::StatusOr<TableInfo> DeleteTable(const std::string& table);
+  // Live tables, with their specs.
+  std::vector<TableSpec> Tables() const;
+  // A table's spec even if deleted; nullopt when never seen.
+  std::optional<TableSpec> FindSpec(const std::string& table) const;
+
+  // Data plane, local.
+  absl::StatusOr<WriteResult> PutItem(const PutRequest& req);
+  absl::StatusOr<WriteResult> UpdateItem(const UpdateRequest& req);
+  absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req);
+  absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key);
+  absl::StatusOr<Page> Query(const QueryRequest& req);
+  absl::StatusOr<Page> Scan(const ScanRequest& req);
+
+  // Applies one change that originated in another region (LWW for items). Logs applied
+  // changes in this region's change log as replicated (not forwarded again).
+  absl::StatusOr<ApplyOutcome> ApplyRemote(const Change& change);
+
+  // The stored version of every item of a table, tombstones included, in key order: used by
+  // checkers to compare replicas.
+  struct Version {
+    std::string hk, rk;  // key encodings (see key_codec.h)
+    Stamp stamp;
+    std::optional<Item> item;  // empty: a delete tombstone
+  };
+  absl::StatusOr<std::vector<Version>> DumpTable(const std::string& table);
+
+ private:
+  struct TableState {
+    int64_t id = 0;
+    TableSpec spec;
+    bool deleted = false;
+  };
+  absl::StatusOr<const TableState*> LiveTable(const std::string& table) const;
+  // Validates a full key (exactly the key attributes, right types) and returns it encoded.
+  absl::Status EncodeKey(const TableState& t, const Item& key, std::string* hk,
+                         std::string* rk) const;
+ public:
+  // Encodes a full key of `spec` (for checkers that hold keys, not encodings).
+  static absl::Status EncodeKeyOf(const TableSpec& spec, const Item& key, std::string* hk,
+                                  std::string* rk);
+
+ private:
+  absl::Status ValidateItem(const TableState& t, const Item& item) const;
+  Item KeyOf(const TableState& t, const Item& item) const;
+  Stamp NextStamp();
+  // Writes a new version (or tombstone when `item` is empty) of a local write and logs it.
+  absl::StatusOr<WriteResult> CommitLocalWrite(const TableState& t, const std::string& hk,
+                                               const std::string& rk, const Item& key,
+                                               const std::optional<Storage::ItemVersion>& stored,
+                                               std::optional<Item> item);
+  absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;
+
+  std::string region_;
+  std::vector<std::string> regions_;  // sorted
+  Storage* storage_;
+  Clock* clock_;
+  int64_t skew_us_ = 0;
+  int64_t last_stamp_us_ = 0;
+  std::map<std::string, TableState> tables_;  // by name, deleted ones too
+};
+
+}  // namespace gtsim

@@ -1,0 +1,76 @@
+#include "region/table_spec.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace gtsim {
+namespace {
+
+ValueType TypeFromName(const std::string& s, bool* ok) {
+  *ok = true;
+  if (s == "S") return ValueType::kS;
+  if (s == "N") return ValueType::kN;
+  if (s == "B") return ValueType::kB;
+  *ok = false;
+  return ValueType::kS;
+}
+
+}  // namespace
+
+bool TableSpec::HasReplica(const std::string& region) const {
+  return std::binary_search(replicas.begin(), replicas.end(), region);
+}
+
+std::string EncodeTableSpec(const TableSpec& spec) {
+  nlohmann::json j;
+  j["name"] = spec.name;
+  j["hash"] = {spec.hash_key.name, ValueTypeName(spec.hash_key.type)};
+  if (spec.range_key) j["range"] = {spec.range_key->name, ValueTypeName(spec.range_key->type)};
+  j["replicas"] = spec.replicas;
+  j["created_us"] = spec.created.ts_us;
+  j["created_by"] = spec.created.region;
+  return j.dump();
+}
+
+absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError("stored table definition is corrupt");
+  }
+  try {
+    TableSpec spec;
+    bool ok1 = true, ok2 = true;
+    spec.name = j.at("name").get<std::string>();
+    spec.hash_key = {j.at("hash").at(0).get<std::string>(),
+                     TypeFromName(j.at("hash").at(1).get<std::string>(), &ok1)};
+    if (j.contains("range")) {
+      spec.range_key = KeyDef{j["range"].at(0).get<std::string>(),
+                              TypeFromName(j["range"].at(1).get<std::string>(), &ok2)};
+    }
+    spec.replicas = j.at("replicas").get<std::vector<std::string>>();
+    spec.created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
+    if (!ok1 || !ok2) return absl::DataLossError("stored table definition has a bad key type");
+    return spec;
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(absl::StrCat("stored table definition is corrupt: ", e.what()));
+  }
+}
+
+absl::StatusOr<KeyDef> ParseKeyDef(const std::string& text) {
+  auto colon = text.rfind(':');
+  bool ok = false;
+  KeyDef def;
+  if (colon != std::string::npos && colon > 0) {
+    def.name = text.substr(0, colon);
+    def.type = TypeFromName(text.substr(colon + 1), &ok);
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "key definition \"", text, "\" must be NAME:TYPE with TYPE S, N or B, e.g. orderId:S"));
+  }
+  return def;
+}
+
+}  // namespace gtsim

@@ -1,0 +1,43 @@
+// A change: one committed write (or table operation) as the change log records it and as the
+// replication stream carries it between regions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "region/attribute_value.h"
+#include "region/table_spec.h"
+#include "replicator/lww.h"
+
+namespace gtsim {
+
+enum class ChangeKind : int { kPut = 1, kDelete = 2, kCreateTable = 3, kDeleteTable = 4 };
+
+const char* ChangeKindName(ChangeKind kind);
+
+struct Change {
+  int64_t seq = 0;  // position in the change log it was read from
+  ChangeKind kind = ChangeKind::kPut;
+  std::string table;
+  Stamp table_created;  // the table incarnation the change belongs to
+  Stamp stamp;          // LWW stamp; stamp.region is the origin region
+  int64_t commit_true_us = 0;  // origin's true clock at commit (ReplicationLatency starts here)
+  Item key;                       // key attributes (PUT, DELETE)
+  std::optional<Item> new_image;  // PUT
+  std::optional<Item> old_image;  // the version replaced, in the local log only
+  std::optional<TableSpec> spec;  // CREATE_TABLE
+};
+
+// What an origin sends a subscriber in one message.
+struct ChangeBatch {
+  std::string origin;
+  std::vector<Change> changes;  // origin-local changes relevant to the subscriber, by seq
+  // Every origin change with seq <= scanned_through was considered; the subscriber may move its
+  // cursor here even when `changes` is empty (the rest were for tables it does not replicate).
+  int64_t scanned_through = 0;
+  int64_t origin_head = 0;  // the origin's latest change-log sequence at read time
+};
+
+}  // namespace gtsim

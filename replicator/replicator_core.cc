@@ -1,0 +1,142 @@
+#include "replicator/replicator_core.h"
+
+#include <algorithm>
+
+#include "region/status_macros.h"
+
+namespace gtsim {
+namespace {
+// Log rows examined per ReadFor call when most are for tables the subscriber does not hold.
+constexpr int kMaxScan = 4096;
+}  // namespace
+
+const char* ChangeKindName(ChangeKind kind) {
+  switch (kind) {
+    case ChangeKind::kPut: return "PUT";
+    case ChangeKind::kDelete: return "DELETE";
+    case ChangeKind::kCreateTable: return "CREATE_TABLE";
+    case ChangeKind::kDeleteTable: return "DELETE_TABLE";
+  }
+  return "?";
+}
+
+ReplicatorCore::ReplicatorCore(std::string region, Storage* storage, TableEngine* engine,
+                               Clock* clock)
+    : region_(std::move(region)), storage_(storage), engine_(engine), clock_(clock) {}
+
+absl::Status ReplicatorCore::Load() {
+  ASSIGN_OR_RETURN(cursors_, storage_->LoadCursors());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscriber,
+                                                    int64_t after_seq, int max_changes) {
+  ChangeBatch batch;
+  batch.origin = region_;
+  batch.origin_head = storage_->head_seq();
+  batch.scanned_through = after_seq;
+  int limit = std::min(kMaxScan, std::max(max_changes, 1));
+  ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit));
+  for (auto& c : rows) {
+    // A table's replica set is decided at creation (CREATE_TABLE carries it); later changes
+    // follow the table's current spec, which a deleted table keeps.
+    bool relevant = false;
+    if (c.kind == ChangeKind::kCreateTable) {
+      relevant = c.spec && c.spec->HasReplica(subscriber);
+    } else {
+      auto spec = engine_->FindSpec(c.table);
+      relevant = spec && spec->created == c.table_created && spec->HasReplica(subscriber);
+    }
+    batch.scanned_through = c.seq;
+    if (relevant) {
+      c.old_image.reset();  // receivers compute their own
+      batch.changes.push_back(std::move(c));
+      if (static_cast<int>(batch.changes.size()) >= max_changes) break;
+    }
+  }
+  return batch;
+}
+
+void ReplicatorCore::RecordAck(const std::string& subscriber, int64_t applied_seq) {
+  int64_t& a = acked_.try_emplace(subscriber, -1).first->second;
+  a = std::max(a, applied_seq);
+}
+
+int64_t ReplicatorCore::AckedSeq(const std::string& peer) const {
+  auto it = acked_.find(peer);
+  return it == acked_.end() ? -1 : it->second;
+}
+
+absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
+  int64_t acked = AckedSeq(peer);
+  if (acked < 0) return -1;
+  std::vector<std::string> tables;
+  for (const auto& spec : engine_->Tables()) {
+    if (spec.HasReplica(peer)) tables.push_back(spec.name);
+  }
+  return storage_->CountLocalChanges(acked, tables);
+}
+
+absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch) {
+  ApplyReport report;
+  report.origin = batch.origin;
+  int64_t cursor = Cursor(batch.origin);
+  report.cursor = cursor;
+  int64_t now = clock_->NowMicros();
+  for (const auto& c : batch.changes) {
+    if (c.seq <= cursor) continue;  // already applied: a re-delivery
+    ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(c));
+    if (outcome == ApplyOutcome::kWaitForTable) {
+      report.waiting = true;
+      break;
+    }
+    if (outcome == ApplyOutcome::kApplied) {
+      ++report.applied;
+      report.latencies_us.push_back(now - c.commit_true_us);
+    } else if (outcome == ApplyOutcome::kLostToNewer) {
+      ++report.lost_to_newer;
+    } else {
+      ++report.dropped;
+    }
+    report.cursor = c.seq;
+  }
+  if (!report.waiting) report.cursor = std::max(report.cursor, batch.scanned_through);
+  if (report.cursor > cursor) RETURN_IF_ERROR(storage_->SetCursor(batch.origin, report.cursor));
+  return report;
+}
+
+void ReplicatorCore::Committed(const ApplyReport& report) {
+  int64_t& cursor = cursors_[report.origin];
+  cursor = std::max(cursor, report.cursor);
+  int64_t now = clock_->NowMicros();
+  LagWindow& lag = lag_[report.origin];
+  for (int64_t l : report.latencies_us) lag.Record(now, l);
+  applied_count_[report.origin] += report.applied;
+}
+
+int64_t ReplicatorCore::Cursor(const std::string& origin) const {
+  auto it = cursors_.find(origin);
+  return it == cursors_.end() ? 0 : it->second;
+}
+
+LatencySummary ReplicatorCore::Latency(const std::string& origin) const {
+  auto it = lag_.find(origin);
+  return it == lag_.end() ? LatencySummary{} : it->second.Summarize(clock_->NowMicros());
+}
+
+int64_t ReplicatorCore::AppliedCount(const std::string& origin) const {
+  auto it = applied_count_.find(origin);
+  return it == applied_count_.end() ? 0 : it->second;
+}
+
+int64_t ReplicatorCore::OriginHead(const std::string& origin) const {
+  auto it = origin_head_.find(origin);
+  return it == origin_head_.end() ? 0 : it->second;
+}
+
+void ReplicatorCore::NoteOriginHead(const std::string& origin, int64_t head) {
+  int64_t& h = origin_head_[origin];
+  h = std::max(h, head);
+}
+
+}  // namespace gtsim

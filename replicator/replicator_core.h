@@ -1,0 +1,78 @@
+// The transport-free replication core of one region.
+//
+// As an origin it serves, to each subscribing peer, the changes that originated here, read from
+// the change log by position and filtered to the tables that peer replicates. As a receiver it
+// applies a peer's batch change by change (LWW for items, see table_engine.h) and moves that
+// origin's durable cursor in the same transaction, so after any crash it resumes exactly where
+// the committed data ends; re-delivered changes lose LWW against themselves and change nothing.
+//
+// The caller (Region, or the simulator through Region) owns transactions and locking.
+// This type is thread-compatible, but not thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "region/clock.h"
+#include "region/storage.h"
+#include "region/table_engine.h"
+#include "replicator/change.h"
+#include "replicator/lag_metrics.h"
+
+namespace gtsim {
+
+// What applying one batch did, for metrics and lessons.
+struct ApplyReport {
+  std::string origin;
+  int64_t cursor = 0;   // the origin position now durably applied
+  int applied = 0;      // changes that won LWW (or table operations)
+  int lost_to_newer = 0;
+  int dropped = 0;      // for deleted tables
+  bool waiting = false; // stopped at a change whose table has not arrived yet
+  std::vector<int64_t> latencies_us;  // per applied change: commit at origin -> now
+};
+
+class ReplicatorCore {
+ public:
+  ReplicatorCore(std::string region, Storage* storage, TableEngine* engine, Clock* clock);
+
+  // Loads the durable cursors. Call once, and again after a rolled-back transaction.
+  absl::Status Load();
+
+  // --- origin side ---
+  // Up to `max_changes` local-origin changes after `after_seq` for tables `subscriber`
+  // replicates. Scans at most a bounded number of log rows per call.
+  absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
+                                      int max_changes);
+  // The subscriber has durably applied everything up to `applied_seq`.
+  void RecordAck(const std::string& subscriber, int64_t applied_seq);
+  // PendingReplicationCount towards `peer`: local changes after its last ack, for tables it
+  // replicates; -1 when the peer has not subscribed since this process started.
+  absl::StatusOr<int64_t> Pending(const std::string& peer);
+  int64_t AckedSeq(const std::string& peer) const;
+
+  // --- receiver side ---
+  // Applies a batch inside the caller's open transaction. Call Committed() after COMMIT.
+  absl::StatusOr<ApplyReport> ApplyBatch(const ChangeBatch& batch);
+  void Committed(const ApplyReport& report);
+  int64_t Cursor(const std::string& origin) const;
+  LatencySummary Latency(const std::string& origin) const;
+  int64_t AppliedCount(const std::string& origin) const;
+  int64_t OriginHead(const std::string& origin) const;
+  void NoteOriginHead(const std::string& origin, int64_t head);
+
+ private:
+  std::string region_;
+  Storage* storage_;
+  TableEngine* engine_;
+  Clock* clock_;
+  std::map<std::string, int64_t> cursors_;   // durable, per origin
+  std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
+  std::map<std::string, LagWindow> lag_;
+  std::map<std::string, int64_t> applied_count_;
+  std::map<std::string, int64_t> origin_head_;
+};
+
+}  // namespace gtsim
