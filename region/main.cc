@@ -1,0 +1,120 @@
+// gtsim-region: one simulated AWS region. Holds its tables in one SQLite database, serves the
+// native API, the admin API and the replication stream on one gRPC port, and pulls every peer's
+// changes. Started by `gtsim up` / `gtsim restart`; stops cleanly on SIGTERM or SIGINT.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/grpcpp.h"
+#include "region/grpc/admin_service.h"
+#include "region/grpc/region_service.h"
+#include "region/region.h"
+#include "replicator/grpc/peer_link.h"
+#include "replicator/grpc/stream_service.h"
+
+ABSL_FLAG(std::string, region, "", "this region's name, e.g. us-east-1 (required)");
+ABSL_FLAG(std::string, data_dir, "", "directory for this region's database (required)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "address to serve gRPC on");
+ABSL_FLAG(std::string, peers, "",
+          "the other regions as NAME=HOST:PORT, comma-separated, e.g. us-west-2=127.0.0.1:7001");
+ABSL_FLAG(absl::Duration, clock_skew, absl::ZeroDuration(),
+          "offset of the clock that stamps writes, e.g. 250ms or -1s");
+ABSL_FLAG(std::string, blocked, "", "peers whose changes are not applied (a partition), comma-separated");
+
+namespace {
+
+[[noreturn]] void Die(const std::string& msg) {
+  std::fprintf(stderr, "gtsim-region: %s\n", msg.c_str());
+  std::fflush(stderr);
+  std::_Exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "one gtsim region process.\n  gtsim-region --region us-east-1 --data_dir DIR "
+      "--listen 127.0.0.1:7000 --peers us-west-2=127.0.0.1:7001\nUsually started by `gtsim up`.");
+  absl::ParseCommandLine(argc, argv);
+  const std::string name = absl::GetFlag(FLAGS_region);
+  const std::string dir = absl::GetFlag(FLAGS_data_dir);
+  if (name.empty() || dir.empty()) Die("--region and --data_dir are required (see --help)");
+
+  std::vector<std::pair<std::string, std::string>> peers;
+  std::vector<std::string> regions{name};
+  for (absl::string_view p : absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(p, absl::MaxSplits('=', 1));
+    if (kv.size() != 2 || kv[0].empty() || kv[1].empty()) {
+      Die(absl::StrCat("--peers entry \"", p, "\" must be NAME=HOST:PORT"));
+    }
+    peers.emplace_back(kv[0], kv[1]);
+    regions.push_back(kv[0]);
+  }
+
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    Die(absl::StrCat("cannot create data directory ", dir, ": ", std::strerror(errno)));
+  }
+  const std::string db_path = dir + "/region.db";
+  auto storage = gtsim::Storage::Open(db_path, name);
+  if (!storage.ok()) Die(absl::StrCat("cannot open the database: ", storage.status().message()));
+  gtsim::SystemClock clock;
+  auto region = gtsim::Region::Open(name, regions, *std::move(storage), &clock);
+  if (!region.ok()) Die(absl::StrCat("cannot load the database: ", region.status().message()));
+  (*region)->SetClockSkew(absl::ToInt64Microseconds(absl::GetFlag(FLAGS_clock_skew)));
+  for (absl::string_view b : absl::StrSplit(absl::GetFlag(FLAGS_blocked), ',', absl::SkipEmpty())) {
+    (*region)->SetBlocked(std::string(b), true);
+  }
+
+  // Block the stop signals before any thread starts, then wait for them in main.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  gtsim::RegionService api(region->get());
+  gtsim::AdminService admin(region->get());
+  gtsim::StreamService replication(region->get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&api);
+  builder.RegisterService(&admin);
+  builder.RegisterService(&replication);
+  builder.SetMaxReceiveMessageSize(16 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    Die(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen),
+                     " (is the port in use by another process?)"));
+  }
+
+  std::vector<std::unique_ptr<gtsim::PeerLink>> links;
+  for (const auto& [peer, address] : peers) {
+    links.push_back(std::make_unique<gtsim::PeerLink>(region->get(), peer, address));
+    links.back()->Start();
+  }
+  std::printf("gtsim-region %s ready on 127.0.0.1:%d, database %s\n", name.c_str(), port,
+              db_path.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::printf("gtsim-region %s stopping (signal %d)\n", name.c_str(), sig);
+  std::fflush(stdout);
+  for (auto& link : links) link->Stop();
+  replication.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  return 0;
+}

@@ -111,7 +111,7 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path,
                                                        const std::string& region) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
                            nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
@@ -155,13 +155,16 @@ absl::Status Storage::Init() {
         absl::StrCat("not a gtsim database (", probe.message(),
                      "); move the file away or start the region with an empty data directory"));
   }
-  ASSIGN_OR_RETURN(auto has_meta,
-                   Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'gtsim_meta'"));
-  has_meta.Step();
-  bool existing_meta = has_meta.ColInt(0) > 0;
-  ASSIGN_OR_RETURN(auto any, Prepare("SELECT count(*) FROM sqlite_master"));
-  any.Step();
-  bool empty = any.ColInt(0) == 0;
+  bool existing_meta = false, empty = false;
+  {  // statements reset at the end of the scope: an active one would hold a read transaction
+    ASSIGN_OR_RETURN(auto has_meta,
+                     Prepare("SELECT count(*) FROM sqlite_master WHERE name = 'gtsim_meta'"));
+    has_meta.Step();
+    existing_meta = has_meta.ColInt(0) > 0;
+    ASSIGN_OR_RETURN(auto any, Prepare("SELECT count(*) FROM sqlite_master"));
+    any.Step();
+    empty = any.ColInt(0) == 0;
+  }
   if (!existing_meta && !empty) {
     return absl::FailedPreconditionError(
         "not a gtsim database (it holds other tables); use an empty data directory");
@@ -193,9 +196,11 @@ absl::Status Storage::Init() {
     return absl::FailedPreconditionError(
         absl::StrCat("this database belongs to region ", meta["region"], ", not ", region_));
   }
-  ASSIGN_OR_RETURN(auto head, Prepare("SELECT coalesce(max(seq), 0) FROM changelog"));
-  if (head.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
-  head_seq_ = head.ColInt(0);
+  {
+    ASSIGN_OR_RETURN(auto head, Prepare("SELECT coalesce(max(seq), 0) FROM changelog"));
+    if (head.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
+    head_seq_ = head.ColInt(0);
+  }
   return absl::OkStatus();
 }
 

@@ -29,7 +29,8 @@ namespace gtsim {
 class Storage {
  public:
   // Opens (creating if missing) the database of `region` at `path`; ":memory:" for a private
-  // in-memory database (the simulator). Fails with FailedPrecondition when the file is not a
+  // in-memory database, or a SQLite URI such as "file:x?mode=memory&cache=shared" (the
+  // simulator keeps such a database alive across a simulated crash). Fails with FailedPrecondition when the file is not a
   // gtsim database or belongs to another region, and DataLoss when SQLite finds it corrupt.
   static absl::StatusOr<std::unique_ptr<Storage>> Open(const std::string& path,
                                                        const std::string& region);

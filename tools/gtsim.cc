@@ -1,0 +1,878 @@
+// gtsim: drive a local cluster of simulated DynamoDB global-table regions.
+//
+// Exit codes: 0 ok; 1 not found or a check failed (e.g. a conditional write); 2 usage or
+// runtime error. Machine-readable output (JSON) goes to stdout, messages to stderr.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+#include "region/grpc/convert.h"
+#include "region/item_json.h"
+#include "region/status_macros.h"
+#include "region/table_spec.h"
+#include "sim/cluster.h"
+#include "tools/cli_client.h"
+
+namespace gtsim {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------------
+// Command-line parsing
+
+struct CommandSpec {
+  std::string name;
+  std::string usage;    // after "gtsim NAME"
+  std::string summary;  // one line
+  std::set<std::string> value_flags;
+  std::set<std::string> bool_flags;
+  int positional = 0;   // exact count of positional arguments
+};
+
+struct Args {
+  std::map<std::string, std::string> values;
+  std::set<std::string> bools;
+  std::vector<std::string> positional;
+
+  bool has(const std::string& f) const { return values.count(f) || bools.count(f); }
+  std::string get(const std::string& f, const std::string& def = "") const {
+    auto it = values.find(f);
+    return it == values.end() ? def : it->second;
+  }
+};
+
+// An error that ends the command with an exit code.
+struct Failure {
+  int code;
+  std::string message;
+};
+
+Failure Usage(const std::string& msg) { return Failure{2, msg}; }
+
+// Maps a status to an exit code: not found and failed checks are 1, the rest 2.
+Failure FromStatus(const absl::Status& s) {
+  int code = (absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) ? 1 : 2;
+  if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
+    return Failure{2, absl::StrCat("the region did not answer: ", s.message())};
+  }
+  return Failure{code, std::string(s.message())};
+}
+
+template <typename T>
+T OrFail(absl::StatusOr<T> v) {
+  if (!v.ok()) throw FromStatus(v.status());
+  return *std::move(v);
+}
+void OrFail(const absl::Status& s) {
+  if (!s.ok()) throw FromStatus(s);
+}
+
+const std::vector<CommandSpec>& Commands() {
+  static const auto* commands = new std::vector<CommandSpec>{
+      {"up", "--regions R1,R2,... [--dir DIR]",
+       "start one region process per name (or restart a stopped cluster) and print endpoints",
+       {"regions"}, {}},
+      {"down", "[--dir DIR]", "stop every region of the cluster (data is kept)", {}, {}},
+      {"status", "[--json]",
+       "regions, tables, per-pair ReplicationLatency and PendingReplicationCount", {}, {"json"}},
+      {"create-table",
+       "--region R --table T --hash-key NAME:TYPE [--range-key NAME:TYPE] [--replicas R1,R2,...]",
+       "create a table (TYPE is S, N or B); with --replicas, a global table in those regions",
+       {"region", "table", "hash-key", "range-key", "replicas"}, {}},
+      {"describe-table", "--region R --table T", "print DescribeTable's JSON ({\"Table\": ...})",
+       {"region", "table"}, {}},
+      {"list-tables", "--region R", "print the region's tables", {"region"}, {}},
+      {"delete-table", "--region R --table T", "delete a table in every replica",
+       {"region", "table"}, {}},
+      {"put",
+       "--region R --table T --item JSON [--if-not-exists ATTR | --if-exists ATTR | "
+       "--if-equals JSON] [--return-old]",
+       "write an item (DynamoDB JSON); conditions are checked against this region's copy",
+       {"region", "table", "item", "if-not-exists", "if-exists", "if-equals"}, {"return-old"}},
+      {"get", "--region R --table T --key JSON [--show-version]",
+       "read an item from one region's replica (exit 1 if absent)",
+       {"region", "table", "key"}, {"show-version"}},
+      {"update",
+       "--region R --table T --key JSON [--set JSON] [--remove A,B] [--if-not-exists ATTR | "
+       "--if-exists ATTR | --if-equals JSON]",
+       "set and remove attributes (creates the item if absent)",
+       {"region", "table", "key", "set", "remove", "if-not-exists", "if-exists", "if-equals"}, {}},
+      {"delete",
+       "--region R --table T --key JSON [--if-exists ATTR | --if-equals JSON] [--return-old]",
+       "delete an item", {"region", "table", "key", "if-not-exists", "if-exists", "if-equals"},
+       {"return-old"}},
+      {"query",
+       "--region R --table T --key JSON [--range-op OP --range-value V [--range-value2 V]] "
+       "[--backward] [--page-size N] [--max-items N]",
+       "items of one partition; OP is eq, lt, le, gt, ge, between or begins_with",
+       {"region", "table", "key", "range-op", "range-value", "range-value2", "page-size",
+        "max-items"},
+       {"backward"}},
+      {"scan", "--region R --table T [--page-size N] [--max-items N]",
+       "every item of a table in one region", {"region", "table", "page-size", "max-items"}, {}},
+      {"kill", "--region R", "kill -9 a region's process (no clean shutdown)", {"region"}, {}},
+      {"restart", "--region R", "start a stopped or killed region (stopping it first if running)",
+       {"region"}, {}},
+      {"partition", "R1 R2", "cut replication between two regions, both directions", {}, {}, 2},
+      {"heal", "", "restore every cut link", {}, {}},
+      {"clock", "--region R --skew DURATION",
+       "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0)", {"region", "skew"}, {}},
+  };
+  return *commands;
+}
+
+void PrintHelp() {
+  std::cout << "gtsim - a simulator of DynamoDB global tables: regions, replication lag and\n"
+               "last-writer-wins conflicts you can see.\n\nUsage: gtsim COMMAND [flags]\n\n"
+               "Commands:\n";
+  for (const auto& c : Commands()) {
+    std::cout << absl::StrFormat("  %-15s %s\n", c.name, c.summary);
+  }
+  std::cout << "\nEvery command takes --dir DIR (default: $GTSIM_DIR, else ./.gtsim), the folder\n"
+               "holding the cluster (cluster.json and one data folder per region).\n"
+               "Items and keys use DynamoDB JSON, e.g. '{\"id\":{\"S\":\"1\"},\"n\":{\"N\":\"5\"}}'.\n"
+               "Exit codes: 0 ok, 1 not found or a condition/check failed, 2 usage or runtime "
+               "error.\n`gtsim COMMAND --help` shows a command's flags.\n";
+}
+
+Args Parse(const CommandSpec& spec, int argc, char** argv) {
+  Args args;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) {
+      args.positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2), value;
+    bool inline_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      inline_value = true;
+    }
+    if (name == "dir") {
+      if (!inline_value) {
+        if (i + 1 >= argc) throw Usage("--dir needs a value");
+        value = argv[++i];
+      }
+      args.values["dir"] = value;
+    } else if (spec.value_flags.count(name)) {
+      if (!inline_value) {
+        if (i + 1 >= argc) throw Usage(absl::StrCat("--", name, " needs a value"));
+        value = argv[++i];
+      }
+      args.values[name] = value;
+    } else if (spec.bool_flags.count(name) && !inline_value) {
+      args.bools.insert(name);
+    } else {
+      throw Usage(absl::StrCat("unknown flag --", name, " for `gtsim ", spec.name,
+                               "`; usage: gtsim ", spec.name, " ", spec.usage));
+    }
+  }
+  if (static_cast<int>(args.positional.size()) != spec.positional) {
+    throw Usage(absl::StrCat("usage: gtsim ", spec.name, " ", spec.usage));
+  }
+  return args;
+}
+
+std::string Required(const Args& args, const std::string& flag, const CommandSpec& spec) {
+  std::string v = args.get(flag);
+  if (v.empty()) {
+    throw Usage(absl::StrCat("--", flag, " is required; usage: gtsim ", spec.name, " ", spec.usage));
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster access
+
+std::string ClusterDir(const Args& args) {
+  if (args.has("dir")) return args.get("dir");
+  if (const char* env = std::getenv("GTSIM_DIR"); env && *env) return env;
+  return ".gtsim";
+}
+
+std::string RegionBinary() {
+  if (const char* env = std::getenv("GTSIM_REGION_BIN"); env && *env) return env;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "gtsim-region";
+  std::string self(buf, n);
+  return self.substr(0, self.rfind('/') + 1) + "gtsim-region";
+}
+
+LocalCluster LoadCluster(const Args& args) {
+  return OrFail(LocalCluster::Load(ClusterDir(args), RegionBinary()));
+}
+
+// A client for a running region, or a failure naming what is wrong.
+RegionClient ClientFor(const LocalCluster& cluster, const std::string& region) {
+  const RegionProcess* p = OrFail(cluster.Find(region));
+  if (!cluster.IsRunning(region)) {
+    throw Failure{2, absl::StrCat("region ", region, " is not running (start it with: gtsim "
+                                  "restart --region ", region, ")")};
+  }
+  return RegionClient(p->address());
+}
+
+void Check(const grpc::Status& s) {
+  if (!s.ok()) throw FromStatus(FromGrpc(s));
+}
+
+Item ParseItemArg(const std::string& flag, const std::string& text) {
+  auto item = ParseItemJson(text);
+  if (!item.ok()) throw Usage(absl::StrCat("--", flag, ": ", item.status().message()));
+  return *std::move(item);
+}
+
+AttributeValue ParseValueArg(const std::string& flag, const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) {
+    throw Usage(absl::StrCat("--", flag, ": malformed JSON; write a value like '{\"N\":\"5\"}'"));
+  }
+  auto v = ValueFromJson(j, "--" + flag);
+  if (!v.ok()) throw Usage(std::string(v.status().message()));
+  return *std::move(v);
+}
+
+void Print(const json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string FormatStampTime(int64_t us) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(us), absl::UTCTimeZone());
+}
+
+// --if-not-exists / --if-exists / --if-equals as a native condition.
+pb::Condition ConditionFrom(const Args& args) {
+  Condition c;
+  if (args.has("if-not-exists")) {
+    c.clauses.push_back({args.get("if-not-exists"), Condition::Op::kNotExists, {}});
+  }
+  if (args.has("if-exists")) {
+    c.clauses.push_back({args.get("if-exists"), Condition::Op::kExists, {}});
+  }
+  if (args.has("if-equals")) {
+    for (auto& [name, value] : ParseItemArg("if-equals", args.get("if-equals"))) {
+      c.clauses.push_back({name, Condition::Op::kEquals, value});
+    }
+  }
+  pb::Condition p;
+  ToProto(c, &p);
+  return p;
+}
+
+void ReportWrite(const std::string& verb, const std::string& region, const pb::WriteResult& r) {
+  const auto& s = r.stamp();
+  if (r.has_superseded_by()) {
+    const auto& w = r.superseded_by();
+    std::cerr << absl::StrFormat(
+        "warning: %s acknowledged by %s, but %s already holds a newer version of this item "
+        "(stamped %s by %s, after this write's %s): last-writer-wins discarded it on arrival. "
+        "This region's clock is behind (see gtsim clock).\n",
+        verb, region, region, FormatStampTime(w.timestamp_us()), w.region(),
+        FormatStampTime(s.timestamp_us()));
+    return;
+  }
+  std::cerr << absl::StrFormat("%s acknowledged by %s, write stamp %s (%d us)\n", verb, region,
+                               FormatStampTime(s.timestamp_us()), s.timestamp_us());
+}
+
+json TableJson(const pb::TableDescription& t, const std::string& region) {
+  json key_schema = json::array(), attrs = json::array();
+  auto type_name = [](pb::ScalarType ty) { return ty == pb::N ? "N" : ty == pb::B ? "B" : "S"; };
+  key_schema.push_back({{"AttributeName", t.hash_key().name()}, {"KeyType", "HASH"}});
+  attrs.push_back({{"AttributeName", t.hash_key().name()},
+                   {"AttributeType", type_name(t.hash_key().type())}});
+  if (!t.range_key().name().empty()) {
+    key_schema.push_back({{"AttributeName", t.range_key().name()}, {"KeyType", "RANGE"}});
+    attrs.push_back({{"AttributeName", t.range_key().name()},
+                     {"AttributeType", type_name(t.range_key().type())}});
+  }
+  json table = {
+      {"TableName", t.name()},
+      {"TableArn", absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/", t.name())},
+      {"TableStatus", t.status()},
+      {"KeySchema", key_schema},
+      {"AttributeDefinitions", attrs},
+      {"ItemCount", t.item_count()},
+      {"CreationDateTime", t.created_us() / 1e6},
+      {"BillingModeSummary", {{"BillingMode", "PAY_PER_REQUEST"}}},
+  };
+  if (t.replicas_size() > 1) {
+    json replicas = json::array();
+    for (const auto& r : t.replicas()) {
+      if (r != region) replicas.push_back({{"RegionName", r}, {"ReplicaStatus", "ACTIVE"}});
+    }
+    table["Replicas"] = replicas;
+    table["GlobalTableVersion"] = "2019.11.21";
+  }
+  return table;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+int CmdUp(const Args& args, const CommandSpec& spec) {
+  std::string dir = ClusterDir(args);
+  std::vector<std::string> wanted = absl::StrSplit(args.get("regions"), ',', absl::SkipEmpty());
+  auto existing = LocalCluster::Load(dir, RegionBinary());
+  LocalCluster cluster = [&] {
+    if (existing.ok()) {
+      for (const auto& p : existing->regions()) {
+        if (existing->IsRunning(p.name)) {
+          throw Failure{2, absl::StrCat("a cluster is already running in ", dir, " (",
+                                        absl::StrJoin(existing->region_names(), ","),
+                                        "); stop it with gtsim down, or use another --dir")};
+        }
+      }
+      if (!wanted.empty() && wanted != existing->region_names()) {
+        throw Failure{2, absl::StrCat(dir, " holds a stopped cluster of ",
+                                      absl::StrJoin(existing->region_names(), ","),
+                                      "; run gtsim up without --regions to restart it, or use "
+                                      "another --dir")};
+      }
+      return *std::move(existing);
+    }
+    if (!absl::IsNotFound(existing.status())) throw FromStatus(existing.status());
+    if (wanted.empty()) {
+      throw Usage("--regions is required for a new cluster, e.g. --regions us-east-1,us-west-2");
+    }
+    return OrFail(LocalCluster::Create(dir, wanted, RegionBinary()));
+  }();
+  // Start every region, then wait for each: they find each other by fixed ports.
+  absl::Status st = cluster.StartAll();
+  if (!st.ok()) {
+    cluster.StopAll().IgnoreError();
+    throw Failure{2, std::string(st.message())};
+  }
+  std::cerr << "cluster in " << dir << " is up: " << cluster.regions().size() << " regions\n";
+  for (const auto& p : cluster.regions()) {
+    std::cout << absl::StrFormat("%-16s grpc %s  pid %d\n", p.name, p.address(), p.pid);
+  }
+  return 0;
+}
+
+int CmdDown(const Args& args, const CommandSpec&) {
+  auto cluster = LocalCluster::Load(ClusterDir(args), RegionBinary());
+  if (absl::IsNotFound(cluster.status())) {
+    std::cerr << "nothing to stop: " << cluster.status().message() << "\n";
+    return 0;
+  }
+  LocalCluster c = OrFail(std::move(cluster));
+  int running = 0;
+  for (const auto& p : c.regions()) running += c.IsRunning(p.name);
+  OrFail(c.StopAll());
+  std::cerr << "stopped " << running << " region process(es) in " << c.dir()
+            << "; data kept (gtsim up restarts them)\n";
+  return 0;
+}
+
+std::string Ms(double v) { return absl::StrFormat("%.2f ms", v); }
+
+int CmdStatus(const Args& args, const CommandSpec&) {
+  LocalCluster cluster = LoadCluster(args);
+  std::map<std::string, pb::StatusResponse> status;
+  json out = {{"dir", cluster.dir()}, {"regions", json::array()}, {"tables", json::array()},
+              {"replication", json::array()}};
+  for (const auto& p : cluster.regions()) {
+    bool running = cluster.IsRunning(p.name);
+    std::string state = running ? "running" : "stopped";
+    if (running) {
+      RegionClient client(p.address());
+      pb::StatusResponse resp;
+      grpc::Status s = client.admin().Status(RegionClient::Context(absl::Seconds(5)).get(), {},
+                                             &resp);
+      if (s.ok()) {
+        status[p.name] = resp;
+      } else {
+        state = "not answering";
+      }
+    }
+    out["regions"].push_back({{"region", p.name},
+                              {"address", p.address()},
+                              {"pid", running ? p.pid : 0},
+                              {"state", state},
+                              {"clock_skew_us", p.clock_skew_us}});
+  }
+  // Tables: the union of what running regions hold, with each region's item count.
+  std::map<std::string, json> tables;
+  for (const auto& [region, s] : status) {
+    for (const auto& t : s.tables()) {
+      json& entry = tables[t.table()];
+      entry["table"] = t.table();
+      entry["replicas"] = std::vector<std::string>(t.replicas().begin(), t.replicas().end());
+      entry["items"][region] = t.item_count();
+    }
+  }
+  for (auto& [name, t] : tables) out["tables"].push_back(t);
+  for (const auto& src : cluster.regions()) {
+    for (const auto& dst : cluster.regions()) {
+      if (src.name == dst.name) continue;
+      json pair = {{"source", src.name}, {"destination", dst.name}};
+      auto s_it = status.find(src.name);
+      auto d_it = status.find(dst.name);
+      if (s_it != status.end()) {
+        for (const auto& o : s_it->second.outbound()) {
+          if (o.peer() == dst.name) pair["pending"] = o.pending();
+        }
+      }
+      std::string link = s_it == status.end() ? "source down" : "destination down";
+      if (d_it != status.end()) {
+        for (const auto& in : d_it->second.inbound()) {
+          if (in.origin() != src.name) continue;
+          const auto& l = in.latency();
+          pair["latency_ms"] = {{"samples", l.samples()}, {"p50", l.p50_ms()}, {"p90", l.p90_ms()},
+                                {"p99", l.p99_ms()}, {"max", l.max_ms()}};
+          pair["applied_changes"] = in.applied_changes();
+          link = in.blocked() ? "partitioned" : in.connected() ? "connected"
+                                                : s_it == status.end() ? "source down"
+                                                                       : "connecting";
+        }
+      }
+      pair["link"] = link;
+      out["replication"].push_back(pair);
+    }
+  }
+  if (args.bools.count("json")) {
+    Print(out);
+    return 0;
+  }
+  std::cout << "cluster " << cluster.dir() << "\n\n";
+  std::cout << absl::StrFormat("%-16s %-22s %-8s %-14s %s\n", "REGION", "ADDRESS", "PID", "STATE",
+                               "CLOCK SKEW");
+  for (const auto& r : out["regions"]) {
+    std::cout << absl::StrFormat(
+        "%-16s %-22s %-8d %-14s %s\n", r["region"].get<std::string>(),
+        r["address"].get<std::string>(), r["pid"].get<int>(), r["state"].get<std::string>(),
+        absl::FormatDuration(absl::Microseconds(r["clock_skew_us"].get<int64_t>())));
+  }
+  std::cout << "\nTABLES\n";
+  if (tables.empty()) std::cout << "  (none)\n";
+  for (const auto& [name, t] : tables) {
+    std::vector<std::string> counts;
+    for (auto it = t["items"].begin(); it != t["items"].end(); ++it) {
+      counts.push_back(absl::StrCat(it.key(), " ", it.value().get<int64_t>()));
+    }
+    std::cout << absl::StrFormat("  %-20s replicas %s\n  %-20s items: %s\n", name,
+                                 absl::StrJoin(t["replicas"].get<std::vector<std::string>>(), ", "),
+                                 "", absl::StrJoin(counts, ", "));
+  }
+  std::cout << "\nREPLICATION (source -> destination): ReplicationLatency over the last 60 s, "
+               "PendingReplicationCount\n";
+  std::cout << absl::StrFormat("  %-28s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", "PAIR", "p50",
+                               "p90", "p99", "max", "samples", "pending", "link");
+  for (const auto& p : out["replication"]) {
+    std::string pair = p["source"].get<std::string>() + " -> " + p["destination"].get<std::string>();
+    std::string p50 = "-", p90 = "-", p99 = "-", mx = "-", n = "0", pending = "?";
+    if (p.contains("latency_ms") && p["latency_ms"]["samples"].get<int64_t>() > 0) {
+      const auto& l = p["latency_ms"];
+      p50 = Ms(l["p50"]);
+      p90 = Ms(l["p90"]);
+      p99 = Ms(l["p99"]);
+      mx = Ms(l["max"]);
+      n = std::to_string(l["samples"].get<int64_t>());
+    }
+    if (p.contains("pending") && p["pending"].get<int64_t>() >= 0) {
+      pending = std::to_string(p["pending"].get<int64_t>());
+    }
+    std::cout << absl::StrFormat("  %-28s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", pair, p50, p90,
+                                 p99, mx, n, pending, p["link"].get<std::string>());
+  }
+  return 0;
+}
+
+int CmdCreateTable(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::CreateTableRequest req;
+  req.set_table(Required(args, "table", spec));
+  auto set_key = [&](const std::string& flag, pb::KeyAttribute* out) {
+    auto def = ParseKeyDef(args.get(flag));
+    if (!def.ok()) throw Usage(absl::StrCat("--", flag, ": ", def.status().message()));
+    out->set_name(def->name);
+    out->set_type(def->type == ValueType::kN ? pb::N : def->type == ValueType::kB ? pb::B : pb::S);
+  };
+  Required(args, "hash-key", spec);
+  set_key("hash-key", req.mutable_hash_key());
+  if (args.has("range-key")) set_key("range-key", req.mutable_range_key());
+  for (absl::string_view r : absl::StrSplit(args.get("replicas"), ',', absl::SkipEmpty())) {
+    req.add_replicas(std::string(r));
+  }
+  LocalCluster cluster = LoadCluster(args);
+  RegionClient client = ClientFor(cluster, region);
+  pb::CreateTableResponse resp;
+  Check(client.api().CreateTable(RegionClient::Context().get(), req, &resp));
+  Print({{"TableDescription", TableJson(resp.table(), region)}});
+  return 0;
+}
+
+int CmdDescribeTable(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::DescribeTableRequest req;
+  req.set_table(Required(args, "table", spec));
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::DescribeTableResponse resp;
+  Check(client.api().DescribeTable(RegionClient::Context().get(), req, &resp));
+  Print({{"Table", TableJson(resp.table(), region)}});
+  return 0;
+}
+
+int CmdListTables(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::ListTablesResponse resp;
+  Check(client.api().ListTables(RegionClient::Context().get(), {}, &resp));
+  Print({{"TableNames", std::vector<std::string>(resp.tables().begin(), resp.tables().end())}});
+  return 0;
+}
+
+int CmdDeleteTable(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::DeleteTableRequest req;
+  req.set_table(Required(args, "table", spec));
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::DeleteTableResponse resp;
+  Check(client.api().DeleteTable(RegionClient::Context().get(), req, &resp));
+  Print({{"TableDescription", TableJson(resp.table(), region)}});
+  return 0;
+}
+
+Item ToItem(const pb::Item& p) { return OrFail(FromProto(p)); }
+
+int CmdPut(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::PutItemRequest req;
+  req.set_table(Required(args, "table", spec));
+  ToProto(ParseItemArg("item", Required(args, "item", spec)), req.mutable_item());
+  *req.mutable_condition() = ConditionFrom(args);
+  req.set_return_old_item(args.bools.count("return-old") > 0);
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::PutItemResponse resp;
+  Check(client.api().PutItem(RegionClient::Context().get(), req, &resp));
+  ReportWrite("put", region, resp.result());
+  if (req.return_old_item()) {
+    json out = json::object();
+    if (resp.result().has_old_item()) out["Attributes"] = ItemToJson(ToItem(resp.result().old_item()));
+    Print(out);
+  }
+  return 0;
+}
+
+int CmdGet(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::GetItemRequest req;
+  req.set_table(Required(args, "table", spec));
+  std::string key_text = Required(args, "key", spec);
+  ToProto(ParseItemArg("key", key_text), req.mutable_key());
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::GetItemResponse resp;
+  Check(client.api().GetItem(RegionClient::Context().get(), req, &resp));
+  if (!resp.found()) {
+    throw Failure{1, absl::StrCat("no item with key ", key_text, " in ", region, "'s replica of ",
+                                  req.table())};
+  }
+  json out = {{"Item", ItemToJson(ToItem(resp.item()))}};
+  if (args.bools.count("show-version")) {
+    out["Version"] = {{"Region", resp.stamp().region()},
+                      {"TimestampMicros", resp.stamp().timestamp_us()},
+                      {"Time", FormatStampTime(resp.stamp().timestamp_us())}};
+  }
+  Print(out);
+  return 0;
+}
+
+int CmdUpdate(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::UpdateItemRequest req;
+  req.set_table(Required(args, "table", spec));
+  ToProto(ParseItemArg("key", Required(args, "key", spec)), req.mutable_key());
+  if (args.has("set")) {
+    for (const auto& [name, value] : ParseItemArg("set", args.get("set"))) {
+      ToProto(value, &(*req.mutable_set())[name]);
+    }
+  }
+  for (absl::string_view r : absl::StrSplit(args.get("remove"), ',', absl::SkipEmpty())) {
+    req.add_remove(std::string(r));
+  }
+  if (req.set().empty() && req.remove().empty()) {
+    throw Usage("give --set JSON and/or --remove ATTR,... to update");
+  }
+  *req.mutable_condition() = ConditionFrom(args);
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::UpdateItemResponse resp;
+  Check(client.api().UpdateItem(RegionClient::Context().get(), req, &resp));
+  ReportWrite("update", region, resp.result());
+  Print({{"Attributes", ItemToJson(ToItem(resp.item()))}});
+  return 0;
+}
+
+int CmdDelete(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::DeleteItemRequest req;
+  req.set_table(Required(args, "table", spec));
+  ToProto(ParseItemArg("key", Required(args, "key", spec)), req.mutable_key());
+  *req.mutable_condition() = ConditionFrom(args);
+  req.set_return_old_item(args.bools.count("return-old") > 0);
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::DeleteItemResponse resp;
+  Check(client.api().DeleteItem(RegionClient::Context().get(), req, &resp));
+  ReportWrite("delete", region, resp.result());
+  if (req.return_old_item()) {
+    json out = json::object();
+    if (resp.result().has_old_item()) out["Attributes"] = ItemToJson(ToItem(resp.result().old_item()));
+    Print(out);
+  }
+  return 0;
+}
+
+int PositiveFlag(const Args& args, const std::string& flag) {
+  if (!args.has(flag)) return 0;
+  int v = 0;
+  if (!absl::SimpleAtoi(args.get(flag), &v) || v <= 0) {
+    throw Usage(absl::StrCat("--", flag, " must be a positive whole number"));
+  }
+  return v;
+}
+
+// Follows LastEvaluatedKey through every page; `fetch` fills one page from a start key.
+int PrintPages(const Args& args, const std::function<pb::ItemPage(const pb::Item&)>& fetch) {
+  int max_items = PositiveFlag(args, "max-items");
+  json items = json::array();
+  pb::Item start;
+  int pages = 0;
+  while (true) {
+    pb::ItemPage page = fetch(start);
+    ++pages;
+    for (const auto& it : page.items()) {
+      if (max_items > 0 && static_cast<int>(items.size()) >= max_items) break;
+      items.push_back(ItemToJson(ToItem(it)));
+    }
+    if (page.last_evaluated_key().attributes().empty() ||
+        (max_items > 0 && static_cast<int>(items.size()) >= max_items)) {
+      json out = {{"Items", items}, {"Count", items.size()}, {"ScannedCount", items.size()}};
+      if (!page.last_evaluated_key().attributes().empty()) {
+        out["NextToken"] = ItemToJson(ToItem(page.last_evaluated_key())).dump();
+      }
+      Print(out);
+      return 0;
+    }
+    start = page.last_evaluated_key();
+  }
+}
+
+int CmdQuery(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  std::string table = Required(args, "table", spec);
+  Item key = ParseItemArg("key", Required(args, "key", spec));
+  if (key.size() != 1) {
+    throw Usage("--key for query names the hash key attribute only, e.g. '{\"id\":{\"S\":\"1\"}}'");
+  }
+  pb::QueryRequest base;
+  base.set_table(table);
+  ToProto(key.begin()->second, base.mutable_hash_value());
+  base.set_backward(args.bools.count("backward") > 0);
+  base.set_limit(PositiveFlag(args, "page-size"));
+  if (args.has("range-op")) {
+    static const std::map<std::string, pb::RangeCondition::Op> ops = {
+        {"eq", pb::RangeCondition::EQ}, {"lt", pb::RangeCondition::LT},
+        {"le", pb::RangeCondition::LE}, {"gt", pb::RangeCondition::GT},
+        {"ge", pb::RangeCondition::GE}, {"between", pb::RangeCondition::BETWEEN},
+        {"begins_with", pb::RangeCondition::BEGINS_WITH}};
+    auto op = ops.find(args.get("range-op"));
+    if (op == ops.end()) {
+      throw Usage("--range-op must be one of eq, lt, le, gt, ge, between, begins_with");
+    }
+    base.mutable_range()->set_op(op->second);
+    ToProto(ParseValueArg("range-value", Required(args, "range-value", spec)),
+            base.mutable_range()->mutable_value());
+    if (op->second == pb::RangeCondition::BETWEEN) {
+      ToProto(ParseValueArg("range-value2", Required(args, "range-value2", spec)),
+              base.mutable_range()->mutable_value2());
+    }
+  } else if (args.has("range-value") || args.has("range-value2")) {
+    throw Usage("--range-value needs --range-op");
+  }
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  // The native Query takes the hash value alone: check the attribute name against the table.
+  pb::DescribeTableRequest dreq;
+  dreq.set_table(table);
+  pb::DescribeTableResponse dresp;
+  Check(client.api().DescribeTable(RegionClient::Context().get(), dreq, &dresp));
+  if (dresp.table().hash_key().name() != key.begin()->first) {
+    throw Usage(absl::StrCat("--key names \"", key.begin()->first, "\", but the hash key of ", table,
+                             " is \"", dresp.table().hash_key().name(), "\""));
+  }
+  return PrintPages(args, [&](const pb::Item& start) {
+    pb::QueryRequest req = base;
+    *req.mutable_exclusive_start_key() = start;
+    pb::ItemPage page;
+    Check(client.api().Query(RegionClient::Context().get(), req, &page));
+    return page;
+  });
+}
+
+int CmdScan(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::ScanRequest base;
+  base.set_table(Required(args, "table", spec));
+  base.set_limit(PositiveFlag(args, "page-size"));
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  return PrintPages(args, [&](const pb::Item& start) {
+    pb::ScanRequest req = base;
+    *req.mutable_exclusive_start_key() = start;
+    pb::ItemPage page;
+    Check(client.api().Scan(RegionClient::Context().get(), req, &page));
+    return page;
+  });
+}
+
+int CmdKill(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  LocalCluster cluster = LoadCluster(args);
+  OrFail(cluster.Find(region).status());
+  OrFail(cluster.Kill(region));
+  std::cerr << "killed " << region << " (kill -9); its acknowledged writes are on disk. "
+            << "gtsim restart --region " << region << " brings it back\n";
+  return 0;
+}
+
+int CmdRestart(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  LocalCluster cluster = LoadCluster(args);
+  OrFail(cluster.Find(region).status());
+  if (cluster.IsRunning(region)) OrFail(cluster.Stop(region));
+  OrFail(cluster.Start(region));
+  std::cerr << "restarted " << region << " on " << OrFail(cluster.Find(region))->address()
+            << "; it resumes replication from its durable cursors\n";
+  return 0;
+}
+
+// Tells a running region to block (or unblock) a peer; a stopped one learns it at start.
+void SetBlocked(const LocalCluster& cluster, const std::string& region, const std::string& peer,
+                bool blocked) {
+  if (!cluster.IsRunning(region)) return;
+  RegionClient client(OrFail(cluster.Find(region))->address());
+  pb::SetBlockedRequest req;
+  req.set_peer(peer);
+  req.set_blocked(blocked);
+  pb::SetBlockedResponse resp;
+  Check(client.admin().SetBlocked(RegionClient::Context().get(), req, &resp));
+}
+
+int CmdPartition(const Args& args, const CommandSpec&) {
+  const std::string a = args.positional[0], b = args.positional[1];
+  LocalCluster cluster = LoadCluster(args);
+  OrFail(cluster.Find(a).status());
+  OrFail(cluster.Find(b).status());
+  if (a == b) throw Usage("partition needs two different regions");
+  cluster.AddPartition(a, b);
+  OrFail(cluster.Save());
+  SetBlocked(cluster, a, b, true);
+  SetBlocked(cluster, b, a, true);
+  std::cerr << "replication between " << a << " and " << b
+            << " is cut in both directions; both keep accepting writes (gtsim heal restores it)\n";
+  return 0;
+}
+
+int CmdHeal(const Args& args, const CommandSpec&) {
+  LocalCluster cluster = LoadCluster(args);
+  cluster.ClearPartitions();
+  OrFail(cluster.Save());
+  for (const auto& r : cluster.regions()) {
+    for (const auto& p : cluster.regions()) {
+      if (r.name != p.name) SetBlocked(cluster, r.name, p.name, false);
+    }
+  }
+  std::cerr << "every link restored; pending changes flow now\n";
+  return 0;
+}
+
+int CmdClock(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  absl::Duration skew;
+  std::string text = Required(args, "skew", spec);
+  if (!absl::ParseDuration(text, &skew)) {
+    throw Usage(absl::StrCat("--skew \"", text, "\" is not a duration; write e.g. 250ms, -1s or 0"));
+  }
+  LocalCluster cluster = LoadCluster(args);
+  OrFail(cluster.Find(region).status());
+  int64_t us = absl::ToInt64Microseconds(skew);
+  cluster.SetClockSkew(region, us);
+  OrFail(cluster.Save());
+  if (cluster.IsRunning(region)) {
+    RegionClient client(OrFail(cluster.Find(region))->address());
+    pb::SetClockSkewRequest req;
+    req.set_skew_us(us);
+    pb::SetClockSkewResponse resp;
+    Check(client.admin().SetClockSkew(RegionClient::Context().get(), req, &resp));
+  }
+  std::cerr << region << " now stamps writes " << absl::FormatDuration(absl::AbsDuration(skew))
+            << (us < 0 ? " behind" : " ahead of") << (us < 0 ? " the true time" : " the true time")
+            << "; lag is still measured with the true clock\n";
+  return 0;
+}
+
+int Run(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    PrintHelp();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  static const std::map<std::string, int (*)(const Args&, const CommandSpec&)> handlers = {
+      {"up", CmdUp},
+      {"down", CmdDown},
+      {"status", CmdStatus},
+      {"create-table", CmdCreateTable},
+      {"describe-table", CmdDescribeTable},
+      {"list-tables", CmdListTables},
+      {"delete-table", CmdDeleteTable},
+      {"put", CmdPut},
+      {"get", CmdGet},
+      {"update", CmdUpdate},
+      {"delete", CmdDelete},
+      {"query", CmdQuery},
+      {"scan", CmdScan},
+      {"kill", CmdKill},
+      {"restart", CmdRestart},
+      {"partition", CmdPartition},
+      {"heal", CmdHeal},
+      {"clock", CmdClock},
+  };
+  for (const auto& spec : Commands()) {
+    if (spec.name != name) continue;
+    for (int i = 2; i < argc; ++i) {
+      if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+        std::cout << "gtsim " << spec.name << " " << spec.usage << "\n  " << spec.summary
+                  << "\n  --dir DIR: the cluster folder (default $GTSIM_DIR, else ./.gtsim)\n";
+        return 0;
+      }
+    }
+    return handlers.at(name)(Parse(spec, argc, argv), spec);
+  }
+  throw Usage(absl::StrCat("unknown command \"", name, "\"; gtsim --help lists the commands"));
+}
+
+}  // namespace
+}  // namespace gtsim
+
+int main(int argc, char** argv) {
+  try {
+    return gtsim::Run(argc, argv);
+  } catch (const gtsim::Failure& f) {
+    std::cerr << "gtsim: " << f.message << std::endl;
+    return f.code;
+  }
+}

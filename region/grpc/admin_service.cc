@@ -1,0 +1,44 @@
+#include "region/grpc/admin_service.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "region/grpc/convert.h"
+
+namespace gtsim {
+
+grpc::Status AdminService::Ping(grpc::ServerContext*, const pb::PingRequest*,
+                                pb::PingResponse* resp) {
+  resp->set_region(region_->name());
+  resp->set_pid(getpid());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Status(grpc::ServerContext*, const pb::StatusRequest*,
+                                  pb::StatusResponse* resp) {
+  auto status = region_->Status();
+  if (!status.ok()) return ToGrpc(status.status());
+  ToProto(*status, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetBlocked(grpc::ServerContext*, const pb::SetBlockedRequest* req,
+                                      pb::SetBlockedResponse*) {
+  const auto& peers = region_->peers();
+  if (std::find(peers.begin(), peers.end(), req->peer()) == peers.end()) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("\"", req->peer(), "\" is not a peer of region ", region_->name())));
+  }
+  region_->SetBlocked(req->peer(), req->blocked());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetClockSkew(grpc::ServerContext*, const pb::SetClockSkewRequest* req,
+                                        pb::SetClockSkewResponse*) {
+  region_->SetClockSkew(req->skew_us());
+  return grpc::Status::OK;
+}
+
+}  // namespace gtsim

@@ -1,0 +1,295 @@
+#include "region/grpc/convert.h"
+
+#include "absl/strings/str_cat.h"
+#include "region/status_macros.h"
+
+namespace gtsim {
+namespace {
+
+ValueType FromProtoType(pb::ScalarType t) {
+  return t == pb::N ? ValueType::kN : t == pb::B ? ValueType::kB : ValueType::kS;
+}
+pb::ScalarType ToProtoType(ValueType t) {
+  return t == ValueType::kN ? pb::N : t == ValueType::kB ? pb::B : pb::S;
+}
+
+absl::StatusOr<std::vector<std::string>> SetMembers(const pb::AttributeValue::Set& s,
+                                                    bool numbers) {
+  if (s.members_size() == 0) return absl::InvalidArgumentError("a set must not be empty");
+  std::vector<std::string> out;
+  for (const auto& m : s.members()) {
+    if (numbers) {
+      ASSIGN_OR_RETURN(std::string n, CanonicalNumber(m));
+      out.push_back(std::move(n));
+    } else {
+      out.push_back(m);
+    }
+  }
+  auto sorted = out;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return absl::InvalidArgumentError("a set contains duplicates");
+  }
+  return out;
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+absl::StatusOr<AttributeValue> FromProto(const pb::AttributeValue& p) {
+  using P = pb::AttributeValue;
+  switch (p.value_case()) {
+    case P::kS: return AttributeValue::S(p.s());
+    case P::kN: return AttributeValue::Number(p.n());
+    case P::kB: return AttributeValue::B(p.b());
+    case P::kBool: return AttributeValue::Bool(p.bool_());
+    case P::kNull: return AttributeValue::Null();
+    case P::kM: {
+      Item fields;
+      for (const auto& [k, v] : p.m().fields()) {
+        ASSIGN_OR_RETURN(fields[k], FromProto(v));
+      }
+      return AttributeValue::M(std::move(fields));
+    }
+    case P::kL: {
+      std::vector<AttributeValue> values;
+      for (const auto& v : p.l().values()) {
+        ASSIGN_OR_RETURN(AttributeValue e, FromProto(v));
+        values.push_back(std::move(e));
+      }
+      return AttributeValue::L(std::move(values));
+    }
+    case P::kSs: {
+      ASSIGN_OR_RETURN(auto m, SetMembers(p.ss(), false));
+      return AttributeValue::SS(std::move(m));
+    }
+    case P::kNs: {
+      ASSIGN_OR_RETURN(auto m, SetMembers(p.ns(), true));
+      return AttributeValue::NS(std::move(m));
+    }
+    case P::kBs: {
+      ASSIGN_OR_RETURN(auto m, SetMembers(p.bs(), false));
+      return AttributeValue::BS(std::move(m));
+    }
+    case P::VALUE_NOT_SET: break;
+  }
+  return absl::InvalidArgumentError("an attribute value has no type set");
+}
+
+absl::StatusOr<Item> FromProto(const pb::Item& p) {
+  Item item;
+  for (const auto& [k, v] : p.attributes()) {
+    if (k.empty()) return absl::InvalidArgumentError("attribute names must not be empty");
+    auto value = FromProto(v);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("attribute \"", k, "\": ", value.status().message()));
+    }
+    item.emplace(k, *std::move(value));
+  }
+  return item;
+}
+
+void ToProto(const AttributeValue& v, pb::AttributeValue* p) {
+  switch (v.type()) {
+    case ValueType::kS: p->set_s(v.scalar()); break;
+    case ValueType::kN: p->set_n(v.scalar()); break;
+    case ValueType::kB: p->set_b(v.scalar()); break;
+    case ValueType::kBool: p->set_bool_(v.boolean()); break;
+    case ValueType::kNull: p->set_null(true); break;
+    case ValueType::kM:
+      for (const auto& [k, e] : v.map()) ToProto(e, &(*p->mutable_m()->mutable_fields())[k]);
+      p->mutable_m();
+      break;
+    case ValueType::kL:
+      p->mutable_l();
+      for (const auto& e : v.list()) ToProto(e, p->mutable_l()->add_values());
+      break;
+    case ValueType::kSS:
+      for (const auto& m : v.set()) p->mutable_ss()->add_members(m);
+      break;
+    case ValueType::kNS:
+      for (const auto& m : v.set()) p->mutable_ns()->add_members(m);
+      break;
+    case ValueType::kBS:
+      for (const auto& m : v.set()) p->mutable_bs()->add_members(m);
+      break;
+  }
+}
+
+void ToProto(const Item& item, pb::Item* p) {
+  for (const auto& [k, v] : item) ToProto(v, &(*p->mutable_attributes())[k]);
+}
+
+absl::StatusOr<Condition> FromProto(const pb::Condition& p) {
+  Condition c;
+  for (const auto& clause : p.clauses()) {
+    Condition::Clause out;
+    out.attribute = clause.attribute();
+    if (out.attribute.empty()) return absl::InvalidArgumentError("a condition names no attribute");
+    switch (clause.op()) {
+      case pb::Condition::EXISTS: out.op = Condition::Op::kExists; break;
+      case pb::Condition::NOT_EXISTS: out.op = Condition::Op::kNotExists; break;
+      case pb::Condition::EQUALS: {
+        out.op = Condition::Op::kEquals;
+        ASSIGN_OR_RETURN(out.value, FromProto(clause.value()));
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError("a condition has no operator (EXISTS, NOT_EXISTS, EQUALS)");
+    }
+    c.clauses.push_back(std::move(out));
+  }
+  return c;
+}
+
+void ToProto(const Condition& c, pb::Condition* p) {
+  for (const auto& clause : c.clauses) {
+    auto* out = p->add_clauses();
+    out->set_attribute(clause.attribute);
+    switch (clause.op) {
+      case Condition::Op::kExists: out->set_op(pb::Condition::EXISTS); break;
+      case Condition::Op::kNotExists: out->set_op(pb::Condition::NOT_EXISTS); break;
+      case Condition::Op::kEquals:
+        out->set_op(pb::Condition::EQUALS);
+        ToProto(clause.value, out->mutable_value());
+        break;
+    }
+  }
+}
+
+void ToProto(const WriteResult& r, pb::WriteResult* p) {
+  p->mutable_stamp()->set_timestamp_us(r.stamp.ts_us);
+  p->mutable_stamp()->set_region(r.stamp.region);
+  if (r.superseded_by) {
+    p->mutable_superseded_by()->set_timestamp_us(r.superseded_by->ts_us);
+    p->mutable_superseded_by()->set_region(r.superseded_by->region);
+  }
+  if (r.old_item) ToProto(*r.old_item, p->mutable_old_item());
+}
+
+void ToProto(const TableInfo& info, const std::string& status, pb::TableDescription* p) {
+  p->set_name(info.spec.name);
+  p->mutable_hash_key()->set_name(info.spec.hash_key.name);
+  p->mutable_hash_key()->set_type(ToProtoType(info.spec.hash_key.type));
+  if (info.spec.range_key) {
+    p->mutable_range_key()->set_name(info.spec.range_key->name);
+    p->mutable_range_key()->set_type(ToProtoType(info.spec.range_key->type));
+  }
+  for (const auto& r : info.spec.replicas) p->add_replicas(r);
+  p->set_status(status);
+  p->set_item_count(info.item_count);
+  p->set_created_us(info.spec.created.ts_us);
+  p->set_created_by(info.spec.created.region);
+}
+
+absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p) {
+  RangeCondition rc;
+  using P = pb::RangeCondition;
+  switch (p.op()) {
+    case P::OP_UNSPECIFIED: return rc;
+    case P::EQ: rc.op = RangeCondition::Op::kEq; break;
+    case P::LT: rc.op = RangeCondition::Op::kLt; break;
+    case P::LE: rc.op = RangeCondition::Op::kLe; break;
+    case P::GT: rc.op = RangeCondition::Op::kGt; break;
+    case P::GE: rc.op = RangeCondition::Op::kGe; break;
+    case P::BETWEEN: rc.op = RangeCondition::Op::kBetween; break;
+    case P::BEGINS_WITH: rc.op = RangeCondition::Op::kBeginsWith; break;
+    default: return absl::InvalidArgumentError("unknown range condition operator");
+  }
+  ASSIGN_OR_RETURN(rc.value, FromProto(p.value()));
+  if (rc.op == RangeCondition::Op::kBetween) {
+    ASSIGN_OR_RETURN(rc.value2, FromProto(p.value2()));
+  }
+  return rc;
+}
+
+void ToProto(const ChangeBatch& b, pb::ChangeBatch* p) {
+  p->set_origin(b.origin);
+  p->set_scanned_through(b.scanned_through);
+  p->set_origin_head(b.origin_head);
+  for (const auto& c : b.changes) {
+    auto* out = p->add_changes();
+    out->set_seq(c.seq);
+    out->set_kind(static_cast<pb::Change::Kind>(static_cast<int>(c.kind)));
+    out->set_table(c.table);
+    out->set_table_created_us(c.table_created.ts_us);
+    out->set_table_created_by(c.table_created.region);
+    out->set_timestamp_us(c.stamp.ts_us);
+    out->set_commit_true_us(c.commit_true_us);
+    out->set_key(EncodeItem(c.key));
+    if (c.new_image) out->set_new_image(EncodeItem(*c.new_image));
+    if (c.spec) out->set_table_spec(EncodeTableSpec(*c.spec));
+  }
+}
+
+absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p) {
+  ChangeBatch b;
+  b.origin = p.origin();
+  b.scanned_through = p.scanned_through();
+  b.origin_head = p.origin_head();
+  for (const auto& in : p.changes()) {
+    Change c;
+    c.seq = in.seq();
+    int kind = static_cast<int>(in.kind());
+    if (kind < 1 || kind > 4) return absl::InvalidArgumentError("unknown change kind");
+    c.kind = static_cast<ChangeKind>(kind);
+    c.table = in.table();
+    c.table_created = Stamp{in.table_created_us(), in.table_created_by()};
+    c.stamp = Stamp{in.timestamp_us(), b.origin};
+    c.commit_true_us = in.commit_true_us();
+    ASSIGN_OR_RETURN(c.key, DecodeItem(in.key()));
+    if (c.kind == ChangeKind::kPut) {
+      ASSIGN_OR_RETURN(c.new_image, DecodeItem(in.new_image()));
+    }
+    if (c.kind == ChangeKind::kCreateTable) {
+      ASSIGN_OR_RETURN(c.spec, DecodeTableSpec(in.table_spec()));
+    }
+    b.changes.push_back(std::move(c));
+  }
+  return b;
+}
+
+void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
+  p->set_region(s.region);
+  p->set_head_seq(s.head_seq);
+  p->set_clock_skew_us(s.clock_skew_us);
+  for (const auto& t : s.tables) {
+    auto* out = p->add_tables();
+    out->set_table(t.spec.name);
+    for (const auto& r : t.spec.replicas) out->add_replicas(r);
+    out->set_item_count(t.item_count);
+  }
+  for (const auto& in : s.inbound) {
+    auto* out = p->add_inbound();
+    out->set_origin(in.origin);
+    out->set_applied_seq(in.applied_seq);
+    out->set_connected(in.connected);
+    out->set_blocked(in.blocked);
+    out->set_applied_changes(in.applied_changes);
+    out->set_origin_head(in.origin_head);
+    auto* l = out->mutable_latency();
+    l->set_samples(in.latency.samples);
+    l->set_p50_ms(in.latency.p50_ms);
+    l->set_p90_ms(in.latency.p90_ms);
+    l->set_p99_ms(in.latency.p99_ms);
+    l->set_max_ms(in.latency.max_ms);
+  }
+  for (const auto& o : s.outbound) {
+    auto* out = p->add_outbound();
+    out->set_peer(o.peer);
+    out->set_acked_seq(o.acked_seq);
+    out->set_pending(o.pending);
+  }
+}
+
+}  // namespace gtsim

@@ -1,0 +1,167 @@
+#include "region/grpc/region_service.h"
+
+#include "region/grpc/convert.h"
+#include "region/status_macros.h"
+
+namespace gtsim {
+namespace {
+
+// Runs a handler body that returns absl::Status and maps the result to gRPC.
+template <typename F>
+grpc::Status Serve(F&& body) {
+  return ToGrpc(body());
+}
+
+absl::StatusOr<KeyDef> KeyFromProto(const pb::KeyAttribute& k) {
+  KeyDef def;
+  def.name = k.name();
+  switch (k.type()) {
+    case pb::S: def.type = ValueType::kS; break;
+    case pb::N: def.type = ValueType::kN; break;
+    case pb::B: def.type = ValueType::kB; break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("key attribute \"", k.name(), "\" needs a type: S, N or B"));
+  }
+  return def;
+}
+
+void PageToProto(const Page& page, pb::ItemPage* out) {
+  for (const auto& item : page.items) ToProto(item, out->add_items());
+  if (!page.last_evaluated_key.empty()) ToProto(page.last_evaluated_key, out->mutable_last_evaluated_key());
+}
+
+}  // namespace
+
+grpc::Status RegionService::CreateTable(grpc::ServerContext*, const pb::CreateTableRequest* req,
+                                        pb::CreateTableResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    CreateTableRequest r;
+    r.table = req->table();
+    ASSIGN_OR_RETURN(r.hash_key, KeyFromProto(req->hash_key()));
+    if (!req->range_key().name().empty()) {
+      ASSIGN_OR_RETURN(r.range_key, KeyFromProto(req->range_key()));
+    }
+    r.replicas.assign(req->replicas().begin(), req->replicas().end());
+    ASSIGN_OR_RETURN(TableInfo info, region_->CreateTable(r));
+    ToProto(info, "ACTIVE", resp->mutable_table());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::DescribeTable(grpc::ServerContext*,
+                                          const pb::DescribeTableRequest* req,
+                                          pb::DescribeTableResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(req->table()));
+    ToProto(info, "ACTIVE", resp->mutable_table());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::ListTables(grpc::ServerContext*, const pb::ListTablesRequest*,
+                                       pb::ListTablesResponse* resp) {
+  for (const auto& name : region_->ListTables()) resp->add_tables(name);
+  return grpc::Status::OK;
+}
+
+grpc::Status RegionService::DeleteTable(grpc::ServerContext*, const pb::DeleteTableRequest* req,
+                                        pb::DeleteTableResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(TableInfo info, region_->DeleteTable(req->table()));
+    ToProto(info, "DELETING", resp->mutable_table());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::PutItem(grpc::ServerContext*, const pb::PutItemRequest* req,
+                                    pb::PutItemResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    PutRequest r;
+    r.table = req->table();
+    ASSIGN_OR_RETURN(r.item, FromProto(req->item()));
+    ASSIGN_OR_RETURN(r.condition, FromProto(req->condition()));
+    r.return_old = req->return_old_item();
+    ASSIGN_OR_RETURN(WriteResult result, region_->PutItem(r));
+    ToProto(result, resp->mutable_result());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::GetItem(grpc::ServerContext*, const pb::GetItemRequest* req,
+                                    pb::GetItemResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Item key, FromProto(req->key()));
+    ASSIGN_OR_RETURN(GetResult result, region_->GetItem(req->table(), key));
+    resp->set_found(result.item.has_value());
+    if (result.item) {
+      ToProto(*result.item, resp->mutable_item());
+      resp->mutable_stamp()->set_timestamp_us(result.stamp.ts_us);
+      resp->mutable_stamp()->set_region(result.stamp.region);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::UpdateItem(grpc::ServerContext*, const pb::UpdateItemRequest* req,
+                                       pb::UpdateItemResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    UpdateRequest r;
+    r.table = req->table();
+    ASSIGN_OR_RETURN(r.key, FromProto(req->key()));
+    for (const auto& [k, v] : req->set()) {
+      ASSIGN_OR_RETURN(r.set[k], FromProto(v));
+    }
+    r.remove.assign(req->remove().begin(), req->remove().end());
+    ASSIGN_OR_RETURN(r.condition, FromProto(req->condition()));
+    ASSIGN_OR_RETURN(WriteResult result, region_->UpdateItem(r));
+    ToProto(result, resp->mutable_result());
+    if (result.new_item) ToProto(*result.new_item, resp->mutable_item());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::DeleteItem(grpc::ServerContext*, const pb::DeleteItemRequest* req,
+                                       pb::DeleteItemResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    DeleteRequest r;
+    r.table = req->table();
+    ASSIGN_OR_RETURN(r.key, FromProto(req->key()));
+    ASSIGN_OR_RETURN(r.condition, FromProto(req->condition()));
+    r.return_old = req->return_old_item();
+    ASSIGN_OR_RETURN(WriteResult result, region_->DeleteItem(r));
+    ToProto(result, resp->mutable_result());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::Query(grpc::ServerContext*, const pb::QueryRequest* req,
+                                  pb::ItemPage* resp) {
+  return Serve([&]() -> absl::Status {
+    QueryRequest r;
+    r.table = req->table();
+    ASSIGN_OR_RETURN(r.hash_value, FromProto(req->hash_value()));
+    ASSIGN_OR_RETURN(r.range, FromProto(req->range()));
+    r.backward = req->backward();
+    r.limit = req->limit();
+    ASSIGN_OR_RETURN(r.exclusive_start_key, FromProto(req->exclusive_start_key()));
+    ASSIGN_OR_RETURN(Page page, region_->Query(r));
+    PageToProto(page, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::Scan(grpc::ServerContext*, const pb::ScanRequest* req,
+                                 pb::ItemPage* resp) {
+  return Serve([&]() -> absl::Status {
+    ScanRequest r;
+    r.table = req->table();
+    r.limit = req->limit();
+    ASSIGN_OR_RETURN(r.exclusive_start_key, FromProto(req->exclusive_start_key()));
+    ASSIGN_OR_RETURN(Page page, region_->Scan(r));
+    PageToProto(page, resp);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace gtsim

@@ -1,0 +1,106 @@
+#include "replicator/grpc/peer_link.h"
+
+#include <cstdio>
+
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "region/grpc/convert.h"
+
+namespace gtsim {
+
+PeerLink::PeerLink(Region* region, std::string origin, std::string address)
+    : region_(region), origin_(std::move(origin)) {
+  grpc::ChannelArguments args;
+  // gRPC's default reconnect backoff grows to minutes; a restarted peer must be picked up fast.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  stub_ = pb::Replication::NewStub(channel_);
+}
+
+PeerLink::~PeerLink() { Stop(); }
+
+void PeerLink::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void PeerLink::Stop() {
+  {
+    absl::MutexLock l(&mu_);
+    stopping_ = true;
+    if (current_) current_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+bool PeerLink::SleepUnlessStopped(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+void PeerLink::Run() {
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (stopping_) return;
+    }
+    if (region_->IsBlocked(origin_)) {
+      if (!SleepUnlessStopped(absl::Milliseconds(50))) return;
+      continue;
+    }
+    absl::Time started = absl::Now();
+    StreamOnce();
+    region_->SetConnected(origin_, false);
+    if (absl::Now() - started > absl::Seconds(2)) backoff = absl::Milliseconds(50);
+    if (!SleepUnlessStopped(backoff)) return;
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+  }
+}
+
+void PeerLink::StreamOnce() {
+  grpc::ClientContext ctx;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return;
+    current_ = &ctx;
+  }
+  auto stream = stub_->Stream(&ctx);
+  pb::StreamRequest subscribe;
+  subscribe.mutable_subscribe()->set_subscriber(region_->name());
+  subscribe.mutable_subscribe()->set_after_seq(region_->Cursor(origin_));
+  if (stream->Write(subscribe)) {
+    pb::ChangeBatch in;
+    while (stream->Read(&in)) {
+      region_->SetConnected(origin_, true);
+      auto batch = FromProto(in);
+      if (!batch.ok()) {
+        std::fprintf(stderr, "gtsim-region %s: bad batch from %s: %s\n", region_->name().c_str(),
+                     origin_.c_str(), std::string(batch.status().message()).c_str());
+        break;
+      }
+      auto report = region_->Apply(*batch);
+      if (!report.ok()) {
+        if (!absl::IsUnavailable(report.status())) {  // Unavailable: a partition cut the link
+          std::fprintf(stderr, "gtsim-region %s: applying changes from %s failed: %s\n",
+                       region_->name().c_str(), origin_.c_str(),
+                       std::string(report.status().message()).c_str());
+        }
+        break;
+      }
+      if (report->waiting) break;  // resume later from the cursor, once the table is here
+      pb::StreamRequest ack;
+      ack.mutable_ack()->set_applied_seq(report->cursor);
+      if (!stream->Write(ack)) break;
+    }
+  }
+  ctx.TryCancel();
+  grpc::Status finished = stream->Finish();
+  (void)finished;  // a cancelled stream always ends CANCELLED; the loop above logged real errors
+  absl::MutexLock l(&mu_);
+  current_ = nullptr;
+}
+
+}  // namespace gtsim

@@ -1,0 +1,67 @@
+#include "replicator/grpc/stream_service.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "region/grpc/convert.h"
+
+namespace gtsim {
+namespace {
+constexpr int kMaxBatch = 512;
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);
+constexpr absl::Duration kHeartbeat = absl::Seconds(1);
+}  // namespace
+
+grpc::Status StreamService::Stream(
+    grpc::ServerContext* ctx, grpc::ServerReaderWriter<pb::ChangeBatch, pb::StreamRequest>* stream) {
+  pb::StreamRequest first;
+  if (!stream->Read(&first)) return grpc::Status::CANCELLED;
+  if (!first.has_subscribe()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first message of a replication stream must be a Subscribe");
+  }
+  const std::string subscriber = first.subscribe().subscriber();
+  const auto& peers = region_->peers();
+  if (std::find(peers.begin(), peers.end(), subscriber) == peers.end()) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("\"", subscriber, "\" is not a peer of ", region_->name()));
+  }
+  int64_t position = first.subscribe().after_seq();
+  region_->RecordAck(subscriber, position);
+
+  std::atomic<bool> reader_done{false};
+  std::thread acks([&] {
+    pb::StreamRequest msg;
+    while (stream->Read(&msg)) {
+      if (msg.has_ack()) region_->RecordAck(subscriber, msg.ack().applied_seq());
+    }
+    reader_done = true;
+  });
+
+  grpc::Status result = grpc::Status::OK;
+  absl::Time last_sent = absl::InfinitePast();
+  while (!ctx->IsCancelled() && !reader_done && !stopping_) {
+    auto batch = region_->ReadFor(subscriber, position, kMaxBatch);
+    if (!batch.ok()) {
+      result = ToGrpc(batch.status());
+      break;
+    }
+    bool moved = batch->scanned_through > position;
+    if (batch->changes.empty() && !moved && absl::Now() - last_sent < kHeartbeat) {
+      region_->WaitForChanges(batch->origin_head, kWaitSlice);
+      continue;
+    }
+    pb::ChangeBatch out;
+    ToProto(*batch, &out);
+    if (!stream->Write(out)) break;  // the subscriber went away
+    last_sent = absl::Now();
+    position = batch->scanned_through;
+  }
+  ctx->TryCancel();  // ends the ack reader's Read
+  acks.join();
+  return result;
+}
+
+}  // namespace gtsim

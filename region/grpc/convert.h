@@ -1,0 +1,40 @@
+// Conversions between the generated protobuf types (proto/gtsim/*.proto) and the core types,
+// and between absl::Status and grpc::Status. The only place that knows both.
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/gtsim/admin.pb.h"
+#include "proto/gtsim/region.pb.h"
+#include "proto/gtsim/replication.pb.h"
+#include "grpcpp/support/status.h"
+#include "region/attribute_value.h"
+#include "region/region.h"
+#include "region/table_engine.h"
+#include "replicator/change.h"
+
+namespace gtsim {
+
+// absl and gRPC share status code numbering.
+grpc::Status ToGrpc(const absl::Status& s);
+absl::Status FromGrpc(const grpc::Status& s);
+
+// Values and items. FromProto validates (numbers canonical, sets non-empty and unique).
+absl::StatusOr<AttributeValue> FromProto(const pb::AttributeValue& p);
+absl::StatusOr<Item> FromProto(const pb::Item& p);
+void ToProto(const AttributeValue& v, pb::AttributeValue* p);
+void ToProto(const Item& item, pb::Item* p);
+
+absl::StatusOr<Condition> FromProto(const pb::Condition& p);
+void ToProto(const Condition& c, pb::Condition* p);
+void ToProto(const WriteResult& r, pb::WriteResult* p);
+void ToProto(const TableInfo& info, const std::string& status, pb::TableDescription* p);
+absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p);
+
+// Replication batches.
+void ToProto(const ChangeBatch& b, pb::ChangeBatch* p);
+absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p);
+
+void ToProto(const RegionStatus& s, pb::StatusResponse* p);
+
+}  // namespace gtsim

@@ -1,0 +1,43 @@
+// The receiving side of replication from one peer: a thread that keeps one stream open to the
+// peer, applies each batch through Region::Apply (data and cursor in one transaction), and
+// acknowledges it. On any break (peer down, partition, a change whose table has not arrived
+// yet) it reconnects with backoff and resumes from the durable cursor.
+//
+// This type is thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "proto/gtsim/replication.grpc.pb.h"
+#include "region/region.h"
+
+namespace gtsim {
+
+class PeerLink {
+ public:
+  PeerLink(Region* region, std::string origin, std::string address);
+  ~PeerLink();  // stops the thread
+
+  void Start();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Run();
+  // One stream's life; returns when it breaks.
+  void StreamOnce();
+  bool SleepUnlessStopped(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
+
+  Region* const region_;
+  const std::string origin_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::Replication::Stub> stub_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+}  // namespace gtsim

@@ -1,0 +1,92 @@
+// A local cluster of real gtsim-region processes on 127.0.0.1, described by
+// DIR/cluster.json (regions, ports, pids, data folders, partitions, clock skews).
+//
+// Used by the gtsim CLI (up, down, kill, restart, partition, heal, clock) and by the integration
+// tests. Ports are chosen free when the cluster is created and kept for its life, so peers can
+// always find a restarted region at the same address. Knows nothing of gRPC: a region is ready
+// when its port accepts connections (it opens its database before it listens).
+//
+// This type is thread-compatible, but not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace gtsim {
+
+struct RegionProcess {
+  std::string name;
+  int port = 0;
+  int pid = 0;  // 0 when not running
+  int64_t clock_skew_us = 0;
+  std::string data_dir;  // DIR/<name>
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+class LocalCluster {
+ public:
+  // Creates DIR/cluster.json for new regions with free ports (nothing is started). Fails if DIR
+  // already holds a cluster.
+  static absl::StatusOr<LocalCluster> Create(const std::string& dir,
+                                             const std::vector<std::string>& regions,
+                                             const std::string& region_binary);
+  // Loads DIR/cluster.json. NotFound when DIR holds no cluster.
+  static absl::StatusOr<LocalCluster> Load(const std::string& dir,
+                                           const std::string& region_binary);
+  absl::Status Save() const;
+
+  const std::string& dir() const { return dir_; }
+  const std::vector<RegionProcess>& regions() const { return regions_; }
+  std::vector<std::string> region_names() const;
+  // InvalidArgument naming the cluster's regions when `name` is not one of them.
+  absl::StatusOr<const RegionProcess*> Find(const std::string& name) const;
+  bool IsRunning(const std::string& name) const;
+
+  // Starts a region that is not running and waits until it accepts connections (or exits, in
+  // which case the error carries the end of its log). Applies stored partitions and skew.
+  absl::Status Start(const std::string& name, absl::Duration timeout = absl::Seconds(15));
+  absl::Status StartAll(absl::Duration timeout = absl::Seconds(15));
+  // SIGKILL (kill -9): the process dies without cleanup.
+  absl::Status Kill(const std::string& name);
+  // SIGTERM, then SIGKILL after `grace`.
+  absl::Status Stop(const std::string& name, absl::Duration grace = absl::Seconds(5));
+  absl::Status StopAll();
+
+  // Partitions are remembered here and given to regions when they (re)start; the caller also
+  // tells running regions through the admin API.
+  void AddPartition(const std::string& a, const std::string& b);
+  void ClearPartitions();
+  const std::set<std::pair<std::string, std::string>>& partitions() const { return partitions_; }
+  // Peers whose changes `name` must not apply.
+  std::vector<std::string> BlockedPeers(const std::string& name) const;
+  void SetClockSkew(const std::string& name, int64_t skew_us);
+
+  std::string LogPath(const std::string& name) const;
+
+ private:
+  LocalCluster(std::string dir, std::string region_binary)
+      : dir_(std::move(dir)), region_binary_(std::move(region_binary)) {}
+  RegionProcess* Mutable(const std::string& name);
+
+  std::string dir_;
+  std::string region_binary_;
+  std::vector<RegionProcess> regions_;
+  std::set<std::pair<std::string, std::string>> partitions_;  // (a, b) with a < b
+};
+
+// Whether process `pid` is alive and is a gtsim-region serving `region` (guards against pid
+// reuse before signalling it).
+bool IsRegionProcess(int pid, const std::string& region);
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+absl::StatusOr<int> PickFreePort();
+
+}  // namespace gtsim

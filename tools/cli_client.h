@@ -1,0 +1,30 @@
+// A client of one region's gRPC services (native API and admin), for the gtsim CLI and tests.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/gtsim/admin.grpc.pb.h"
+#include "proto/gtsim/region.grpc.pb.h"
+
+namespace gtsim {
+
+class RegionClient {
+ public:
+  explicit RegionClient(const std::string& address);
+
+  pb::RegionApi::Stub& api() { return *api_; }
+  pb::Admin::Stub& admin() { return *admin_; }
+  // A fresh call context with a deadline.
+  static std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10));
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::RegionApi::Stub> api_;
+  std::unique_ptr<pb::Admin::Stub> admin_;
+};
+
+}  // namespace gtsim
