@@ -818,9 +818,13 @@ int CmdClock(const Args& args, const CommandSpec& spec) {
     pb::SetClockSkewResponse resp;
     Check(client.admin().SetClockSkew(RegionClient::Context().get(), req, &resp));
   }
-  std::cerr << region << " now stamps writes " << absl::FormatDuration(absl::AbsDuration(skew))
-            << (us < 0 ? " behind" : " ahead of") << (us < 0 ? " the true time" : " the true time")
-            << "; lag is still measured with the true clock\n";
+  if (us == 0) {
+    std::cerr << region << " now stamps writes with the true time\n";
+  } else {
+    std::cerr << region << " now stamps writes " << absl::FormatDuration(absl::AbsDuration(skew))
+              << (us < 0 ? " behind" : " ahead of") << " the true time; lag is still measured "
+              << "with the true clock\n";
+  }
   return 0;
 }
 

@@ -1,0 +1,34 @@
+# Shared by demo.sh, test.sh and bench scripts: install missing Debian packages, then configure
+# and build into build/ with Ninja. Source it; it defines `gtsim_setup [ninja targets...]`.
+
+GTSIM_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev catch2)
+
+gtsim_install_packages() {
+  local missing=()
+  for p in "${GTSIM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "==> installing Debian packages: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "error: run as root (or install sudo) to install: ${missing[*]}" >&2; return 1; }
+    sudo=sudo
+  fi
+  $sudo apt-get update -qq || return 1
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
+}
+
+gtsim_setup() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  gtsim_install_packages || return 1
+  if [ ! -f "$root/build/build.ninja" ]; then
+    echo "==> configuring build/ (Ninja, RelWithDebInfo)"
+    cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || return 1
+  fi
+  echo "==> building ${*:-everything} (2 cores: a first build takes a few minutes)"
+  cmake --build "$root/build" -j "$(nproc)" ${1:+--target "$@"} || return 1
+}
