@@ -122,7 +122,8 @@ bool Region::WaitForChanges(int64_t after_seq, absl::Duration timeout) {
 
 void Region::RecordAck(const std::string& peer, int64_t applied_seq) {
   absl::MutexLock l(&mu_);
-  replicator_.RecordAck(peer, applied_seq);
+  // Losing an acknowledgement only makes PendingReplicationCount overcount until the next one.
+  replicator_.RecordAck(peer, applied_seq).IgnoreError();
 }
 
 absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {

@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS changelog(
   applied_true_us INTEGER NOT NULL, key BLOB, old_image BLOB, new_image BLOB, spec TEXT);
 CREATE INDEX IF NOT EXISTS changelog_local ON changelog(seq) WHERE is_local = 1;
 CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
 )sql";
 
 constexpr char kChangeColumns[] =
@@ -417,6 +418,22 @@ absl::StatusOr<int64_t> Storage::LastLocalTimestamp() {
                                    "ORDER BY seq DESC LIMIT 1)"));
   if (q.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
   return q.ColInt(0);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> Storage::LoadPeerAcks() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT peer, acked_seq FROM peer_acks"));
+  std::map<std::string, int64_t> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out[q.ColBlob(0)] = q.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read peer acknowledgements");
+  return out;
+}
+
+absl::Status Storage::SetPeerAck(const std::string& peer, int64_t acked_seq) {
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO peer_acks VALUES (?, ?)"));
+  int rc = q.Text(1, peer).Int(2, acked_seq).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write peer acknowledgement");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> Storage::LoadCursors() {

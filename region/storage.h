@@ -103,6 +103,11 @@ class Storage {
   // The LWW timestamp of the newest local-origin change (0 when none).
   absl::StatusOr<int64_t> LastLocalTimestamp();
 
+  // Origin side: per peer, the last position it acknowledged (kept so PendingReplicationCount
+  // survives a restart of this region).
+  absl::StatusOr<std::map<std::string, int64_t>> LoadPeerAcks();
+  absl::Status SetPeerAck(const std::string& peer, int64_t acked_seq);
+
   // Replication cursors: per origin region, the last origin sequence durably applied here.
   absl::StatusOr<std::map<std::string, int64_t>> LoadCursors();
   absl::Status SetCursor(const std::string& origin, int64_t applied_seq);

@@ -13,6 +13,22 @@ namespace {
 constexpr int64_t kMaxItemBytes = 400 * 1024;
 constexpr size_t kMaxHashKeyBytes = 2048;
 constexpr size_t kMaxRangeKeyBytes = 1024;
+// DynamoDB's limit on maps and lists nested in each other. It also keeps every stored item
+// within what DecodeItem accepts, so nothing acknowledged becomes unreadable.
+constexpr int kMaxNestingLevels = 32;
+
+// How many maps and lists are nested in each other in `v` (0 for a scalar or a set).
+int NestingLevels(const AttributeValue& v) {
+  int deepest = 0;
+  if (v.type() == ValueType::kM) {
+    for (const auto& [name, e] : v.map()) deepest = std::max(deepest, NestingLevels(e));
+  } else if (v.type() == ValueType::kL) {
+    for (const auto& e : v.list()) deepest = std::max(deepest, NestingLevels(e));
+  } else {
+    return 0;
+  }
+  return deepest + 1;
+}
 
 std::string KeySchemaText(const TableSpec& spec) {
   std::string s = absl::StrCat(spec.hash_key.name, ":", ValueTypeName(spec.hash_key.type));
@@ -128,6 +144,14 @@ absl::Status TableEngine::ValidateItem(const TableState& t, const Item& item) co
   if (size > kMaxItemBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "item size ", size, " bytes exceeds DynamoDB's limit of 400 KB"));
+  }
+  for (const auto& [name, value] : item) {
+    int levels = NestingLevels(value);
+    if (levels > kMaxNestingLevels) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attribute \"", name, "\" nests maps and lists ", levels,
+          " levels deep; DynamoDB allows at most ", kMaxNestingLevels));
+    }
   }
   return absl::OkStatus();
 }

@@ -26,6 +26,7 @@ ReplicatorCore::ReplicatorCore(std::string region, Storage* storage, TableEngine
 
 absl::Status ReplicatorCore::Load() {
   ASSIGN_OR_RETURN(cursors_, storage_->LoadCursors());
+  ASSIGN_OR_RETURN(acked_, storage_->LoadPeerAcks());
   return absl::OkStatus();
 }
 
@@ -57,19 +58,20 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
   return batch;
 }
 
-void ReplicatorCore::RecordAck(const std::string& subscriber, int64_t applied_seq) {
-  int64_t& a = acked_.try_emplace(subscriber, -1).first->second;
-  a = std::max(a, applied_seq);
+absl::Status ReplicatorCore::RecordAck(const std::string& subscriber, int64_t applied_seq) {
+  int64_t& a = acked_[subscriber];
+  if (applied_seq <= a) return absl::OkStatus();
+  a = applied_seq;
+  return storage_->SetPeerAck(subscriber, applied_seq);
 }
 
 int64_t ReplicatorCore::AckedSeq(const std::string& peer) const {
   auto it = acked_.find(peer);
-  return it == acked_.end() ? -1 : it->second;
+  return it == acked_.end() ? 0 : it->second;
 }
 
 absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
   int64_t acked = AckedSeq(peer);
-  if (acked < 0) return -1;
   std::vector<std::string> tables;
   for (const auto& spec : engine_->Tables()) {
     if (spec.HasReplica(peer)) tables.push_back(spec.name);

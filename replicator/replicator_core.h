@@ -46,10 +46,11 @@ class ReplicatorCore {
   // replicates. Scans at most a bounded number of log rows per call.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes);
-  // The subscriber has durably applied everything up to `applied_seq`.
-  void RecordAck(const std::string& subscriber, int64_t applied_seq);
-  // PendingReplicationCount towards `peer`: local changes after its last ack, for tables it
-  // replicates; -1 when the peer has not subscribed since this process started.
+  // The subscriber has durably applied everything up to `applied_seq`. Persists the new
+  // position (outside any caller transaction) when it moved.
+  absl::Status RecordAck(const std::string& subscriber, int64_t applied_seq);
+  // PendingReplicationCount towards `peer`: local changes after its last acknowledgement, for
+  // tables it replicates. A peer never heard from has applied nothing.
   absl::StatusOr<int64_t> Pending(const std::string& peer);
   int64_t AckedSeq(const std::string& peer) const;
 

@@ -317,7 +317,7 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p->pid = 0;
       Save().IgnoreError();
-      return absl::FailedPreconditionError(absl::StrCat(
+      return absl::AbortedError(absl::StrCat(
           "region ", name, " failed to start:\n", LastLines(ReadFile(log, log_start), 5),
           "\n(full log: ", log, ")"));
     }

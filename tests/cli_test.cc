@@ -1,0 +1,190 @@
+// The gtsim CLI as a user meets it: exit codes, messages, and bad input that writes nothing.
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "tests/cluster_fixture.h"
+
+namespace gtsim {
+namespace {
+
+using testing::BinDir;
+using testing::MakeTempDir;
+
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `gtsim ARGS` against the cluster in `dir`; arguments are passed through the shell, so
+// quote JSON with single quotes.
+Result Gtsim(const std::string& dir, const std::string& args) {
+  std::string out = dir + "/.out", err = dir + "/.err";
+  std::string cmd = "GTSIM_DIR='" + dir + "' " + BinDir() + "/gtsim " + args + " >" + out +
+                    " 2>" + err + " </dev/null";
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, Slurp(out), Slurp(err)};
+}
+
+class CliCluster {
+ public:
+  CliCluster() : dir_(MakeTempDir("gtsim-cli")) {
+    Result up = Gtsim(dir_, "up --regions us-east-1,us-west-2");
+    if (up.code != 0) FAIL("gtsim up failed: " << up.err);
+  }
+  ~CliCluster() {
+    Gtsim(dir_, "down");
+    std::string cmd = "rm -rf '" + dir_ + "'";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
+  }
+  Result operator()(const std::string& args) { return Gtsim(dir_, args); }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+TEST_CASE("gtsim --help lists the commands and an unknown command is a usage error", "[cli]") {
+  std::string dir = MakeTempDir("gtsim-cli");
+  Result help = Gtsim(dir, "--help");
+  CHECK(help.code == 0);
+  for (const char* cmd : {"up", "down", "status", "create-table", "put", "get", "query", "scan",
+                          "kill", "restart", "partition", "heal", "clock"}) {
+    CHECK(help.out.find(std::string("  ") + cmd + " ") != std::string::npos);
+  }
+  Result bad = Gtsim(dir, "frobnicate");
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("unknown command") != std::string::npos);
+  Result no_cluster = Gtsim(dir, "status");
+  CHECK(no_cluster.code == 1);
+  CHECK(no_cluster.err.find("gtsim up") != std::string::npos);
+  CHECK(std::system(("rm -rf '" + dir + "'").c_str()) == 0);
+}
+
+TEST_CASE("bad input gets a clear error, a non-zero exit and writes nothing", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "
+            "us-east-1,us-west-2").code == 0);
+  struct Case {
+    std::string args;
+    int code;
+    std::string message;  // a fragment the error must contain
+  };
+  std::vector<Case> cases = {
+      {R"(put --region us-east-1 --table t --item '{"id":{"S":"x"')", 2, "malformed JSON"},
+      {R"(put --region us-east-1 --table t --item '{"other":{"S":"x"}}')", 2,
+       "missing the key attribute \"id\""},
+      {R"(put --region us-east-1 --table t --item '{"id":{"N":"12"}}')", 2, "must be of type S"},
+      {R"(put --region us-east-1 --table t --item '{"id":{"S":"x"},"n":{"N":"abc"}}')", 2,
+       "not a number"},
+      {R"(put --region us-east-1 --table t --item '{"id":{"Q":"x"}}')", 2, "unknown type"},
+      {R"(put --region us-east-1 --table nosuch --item '{"id":{"S":"x"}}')", 1,
+       "table nosuch does not exist"},
+      {R"(put --region mars-1 --table t --item '{"id":{"S":"x"}}')", 2, "unknown region"},
+      {R"(put --region us-east-1 --table t)", 2, "--item is required"},
+      {R"(put --region us-east-1 --table t --item '{"id":{"S":"x"}}' --bogus 1)", 2,
+       "unknown flag --bogus"},
+      {"create-table --region us-east-1 --table t --hash-key id:S", 2, "already exists"},
+      {"create-table --region us-east-1 --table u --hash-key id:X", 2, "NAME:TYPE"},
+      {"create-table --region us-east-1 --table u --hash-key id:S --replicas us-east-1,mars-1", 2,
+       "unknown region \"mars-1\""},
+      {R"(get --region us-east-1 --table t --key '{"id":{"S":"never-written"}}')", 1, "no item"},
+      {R"(get --region us-east-1 --table t --key '{"id":{"S":"a"},"x":{"S":"b"}}')", 2,
+       "only the key attributes"},
+      {"clock --region us-east-1 --skew soon", 2, "not a duration"},
+      {"partition us-east-1 us-east-1", 2, "two different regions"},
+  };
+  for (const auto& c : cases) {
+    Result r = g(c.args);
+    INFO("gtsim " << c.args << "\n  exit " << r.code << "\n  stderr: " << r.err);
+    CHECK(r.code == c.code);
+    CHECK(r.err.find(c.message) != std::string::npos);
+  }
+  Result scan = g("scan --region us-east-1 --table t");
+  REQUIRE(scan.code == 0);
+  CHECK(scan.out.find("\"Count\": 0") != std::string::npos);
+  Result tables = g("list-tables --region us-west-2");
+  CHECK(tables.out.find("\"u\"") == std::string::npos);
+}
+
+TEST_CASE("a conditional put that fails exits 1 and leaves the item alone", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table locks --hash-key LockID:S").code == 0);
+  std::string item = R"('{"LockID":{"S":"state"},"owner":{"S":"alice"}}')";
+  REQUIRE(g("put --region us-east-1 --table locks --if-not-exists LockID --item " + item).code == 0);
+  Result again = g(R"(put --region us-east-1 --table locks --if-not-exists LockID --item '{"LockID":{"S":"state"},"owner":{"S":"bob"}}')");
+  CHECK(again.code == 1);
+  CHECK(again.err.find("conditional request failed") != std::string::npos);
+  Result get = g(R"(get --region us-east-1 --table locks --key '{"LockID":{"S":"state"}}')");
+  CHECK(get.out.find("alice") != std::string::npos);
+}
+
+TEST_CASE("query returns one partition in range-key order, numbers compared as numbers", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table orders --hash-key c:S --range-key n:N").code == 0);
+  for (std::string n : {"10", "2", "1.5", "-3"}) {
+    REQUIRE(g(R"(put --region us-east-1 --table orders --item '{"c":{"S":"a"},"n":{"N":")" + n +
+              R"("}}')").code == 0);
+  }
+  REQUIRE(g(R"(put --region us-east-1 --table orders --item '{"c":{"S":"b"},"n":{"N":"1"}}')").code == 0);
+  Result q = g(R"(query --region us-east-1 --table orders --key '{"c":{"S":"a"}}' --page-size 2)");
+  REQUIRE(q.code == 0);
+  size_t a = q.out.find("\"-3\""), b = q.out.find("\"1.5\""), c = q.out.find("\"2\""),
+         d = q.out.find("\"10\"");
+  CHECK(a < b);
+  CHECK(b < c);
+  CHECK(c < d);
+  CHECK(d != std::string::npos);
+  CHECK(q.out.find("\"Count\": 4") != std::string::npos);
+  Result between = g(R"(query --region us-east-1 --table orders --key '{"c":{"S":"a"}}' --range-op between --range-value '{"N":"0"}' --range-value2 '{"N":"5"}')");
+  CHECK(between.out.find("\"Count\": 2") != std::string::npos);
+}
+
+TEST_CASE("a region whose database is not a gtsim database refuses to start", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("kill --region us-west-2").code == 0);
+  std::string db = g.dir() + "/us-west-2/region.db";
+  {
+    std::ofstream garbage(db, std::ios::trunc | std::ios::binary);
+    for (int i = 0; i < 4096; ++i) garbage.put(static_cast<char>((i * 7919) & 0xff));
+  }
+  std::remove((db + "-wal").c_str());
+  std::remove((db + "-shm").c_str());
+  Result r = g("restart --region us-west-2");
+  CHECK(r.code == 2);
+  CHECK(r.err.find("not a gtsim database") != std::string::npos);
+  Result again = g("up --regions us-east-1,us-west-2");
+  CHECK(again.code == 2);  // us-east-1 still runs
+  CHECK(again.err.find("already running") != std::string::npos);
+}
+
+TEST_CASE("gtsim status shows per-pair lag and the partition", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "
+            "us-east-1,us-west-2").code == 0);
+  REQUIRE(g(R"(put --region us-east-1 --table t --item '{"id":{"S":"a"}}')").code == 0);
+  REQUIRE(testing::Eventually([&] {
+    return g(R"(get --region us-west-2 --table t --key '{"id":{"S":"a"}}')").code == 0;
+  }));
+  REQUIRE(g("partition us-east-1 us-west-2").code == 0);
+  Result st = g("status");
+  REQUIRE(st.code == 0);
+  CHECK(st.out.find("us-east-1 -> us-west-2") != std::string::npos);
+  CHECK(st.out.find(" ms") != std::string::npos);
+  CHECK(st.out.find("partitioned") != std::string::npos);
+  REQUIRE(g("heal").code == 0);
+  CHECK(testing::Eventually([&] { return g("status").out.find("partitioned") == std::string::npos; }));
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -475,3 +475,154 @@ TEST_CASE("a change for a table the receiver does not have yet waits, cursor hel
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TEST_CASE("a backlog larger than one batch arrives over several batches, in order", "[lww]") {
+  TwoRegions r;
+  r.CreateGlobalTable();
+  for (int i = 0; i < 250; ++i) {
+    r.clock_a.Advance(10);
+    TwoRegions::Put(*r.a, "k" + std::to_string(i % 40), "v" + std::to_string(i));
+  }
+  std::vector<int> batch_sizes;
+  for (int round = 0; round < 10 && r.b->Cursor(kEast) < TwoRegions::Head(*r.a); ++round) {
+    ChangeBatch batch = Ok(r.a->ReadFor(kWest, r.b->Cursor(kEast), 100));
+    batch_sizes.push_back(static_cast<int>(batch.changes.size()));
+    for (size_t i = 1; i < batch.changes.size(); ++i) {
+      REQUIRE(batch.changes[i - 1].seq < batch.changes[i].seq);
+    }
+    Ok(r.b->Apply(batch));
+  }
+  CHECK(batch_sizes == std::vector<int>{100, 100, 50});
+  for (int k = 0; k < 40; ++k) {
+    // The last write to k<j> was i = 240 + j for j < 10, else 200 + j.
+    int last = k < 10 ? 240 + k : 200 + k;
+    CHECK(TwoRegions::Value(*r.b, "k" + std::to_string(k)) == "v" + std::to_string(last));
+  }
+  r.RequireConverged();
+}
+
+TEST_CASE("deleting a global table replicates, and late writes to it are dropped", "[lww]") {
+  TwoRegions r;
+  r.CreateGlobalTable();
+  r.clock_a.Advance(1000);
+  TwoRegions::Put(*r.a, "1", "v");
+  Replicate(*r.a, *r.b);
+  // b writes before it hears that a deleted the table.
+  r.clock_b.Advance(1500);
+  TwoRegions::Put(*r.b, "2", "late");
+  r.clock_a.Advance(1000);
+  Ok(r.a->DeleteTable("orders"));
+
+  ApplyReport at_b = Replicate(*r.a, *r.b);
+  CHECK(at_b.applied == 1);
+  CHECK(r.b->ListTables().empty());
+  CHECK(r.b->GetItem("orders", {{"id", S("1")}}).status().code() ==
+        absl::StatusCode::kNotFound);
+  ApplyReport at_a = Replicate(*r.b, *r.a);
+  CHECK(at_a.dropped == 1);
+  CHECK(at_a.applied == 0);
+  CHECK_FALSE(at_a.waiting);
+  CHECK(r.a->Cursor(kWest) == at_a.cursor);  // moved past the dropped change
+  CHECK(r.a->ListTables().empty());
+}
+
+TEST_CASE("a table deleted and created again replaces the old one in every replica", "[lww]") {
+  TwoRegions r;
+  r.CreateGlobalTable();
+  r.clock_a.Advance(1000);
+  TwoRegions::Put(*r.a, "old", "v");
+  Replicate(*r.a, *r.b);
+  r.clock_a.Advance(1000);
+  Ok(r.a->DeleteTable("orders"));
+  r.clock_a.Advance(1000);
+  CreateTableRequest req;
+  req.table = "orders";
+  req.hash_key = {"id", ValueType::kS};
+  req.replicas = {kEast, kWest};
+  TableInfo second = Ok(r.a->CreateTable(req));
+  r.clock_a.Advance(1000);
+  TwoRegions::Put(*r.a, "new", "v");
+
+  Replicate(*r.a, *r.b);
+  CHECK(Ok(r.b->DescribeTable("orders")).spec.created == second.spec.created);
+  CHECK(TwoRegions::Value(*r.b, "old") == "<absent>");
+  CHECK(TwoRegions::Value(*r.b, "new") == "v");
+  r.RequireConverged();
+}
+
+TEST_CASE("a table created in two regions at once converges to the later creation", "[lww]") {
+  TwoRegions r;
+  CreateTableRequest req;
+  req.table = "orders";
+  req.hash_key = {"id", ValueType::kS};
+  req.replicas = {kEast, kWest};
+  r.clock_a.Set(kStart + 100);
+  Ok(r.a->CreateTable(req));
+  TwoRegions::Put(*r.a, "from-a", "v");
+  r.clock_b.Set(kStart + 200);
+  TableInfo later = Ok(r.b->CreateTable(req));
+  TwoRegions::Put(*r.b, "from-b", "v");
+
+  Replicate(*r.a, *r.b);
+  Replicate(*r.b, *r.a);
+  for (Region* region : {r.a.get(), r.b.get()}) {
+    INFO(region->name());
+    CHECK(Ok(region->DescribeTable("orders")).spec.created == later.spec.created);
+    CHECK(TwoRegions::Value(*region, "from-a") == "<absent>");
+    CHECK(TwoRegions::Value(*region, "from-b") == "v");
+  }
+  r.RequireConverged();
+}
+
+TEST_CASE("a blocked origin's batches are refused and change nothing", "[lww]") {
+  TwoRegions r;
+  CreateTableRequest req;
+  req.table = "orders";
+  req.hash_key = {"id", ValueType::kS};
+  req.replicas = {kEast, kWest};
+  Ok(r.a->CreateTable(req));
+  r.b->SetBlocked(kEast, true);
+  CHECK(r.b->IsBlocked(kEast));
+  ChangeBatch batch = Ok(r.a->ReadFor(kWest, 0, 100));
+  CHECK(r.b->Apply(batch).status().code() == absl::StatusCode::kUnavailable);
+  CHECK(r.b->ListTables().empty());
+  CHECK(r.b->Cursor(kEast) == 0);
+  r.b->SetBlocked(kEast, false);
+  CHECK(Ok(r.b->Apply(batch)).applied == 1);
+}
+
+TEST_CASE("replication latency runs from the origin's commit to the receiver's apply",
+          "[lww]") {
+  ManualClock clock(kStart);  // one true clock for both, as on one machine
+  auto a = OpenRegion(kEast, {kEast, kWest}, &clock);
+  auto b = OpenRegion(kWest, {kEast, kWest}, &clock);
+  CreateTableRequest req;
+  req.table = "orders";
+  req.hash_key = {"id", ValueType::kS};
+  req.replicas = {kEast, kWest};
+  Ok(a->CreateTable(req));
+  Replicate(*a, *b);
+  for (int i = 1; i <= 10; ++i) {
+    TwoRegions::Put(*a, std::to_string(i), "v");
+    clock.Advance(i * 10'000);  // the i-th write waits i*10 ms, then is applied
+    ApplyReport report = Replicate(*a, *b);
+    REQUIRE(report.latencies_us == std::vector<int64_t>{i * 10'000});
+  }
+  RegionStatus status = Ok(b->Status());
+  REQUIRE(status.inbound.size() == 1);
+  const InboundStatus& in = status.inbound[0];
+  CHECK(in.origin == kEast);
+  CHECK(in.applied_changes == 11);
+  CHECK(in.applied_seq == Ok(a->Status()).head_seq);
+  CHECK(in.origin_head == Ok(a->Status()).head_seq);
+  CHECK(in.latency.samples == 11);  // the table creation (0 ms) and the ten puts
+  CHECK(in.latency.p50_ms == Approx(50));
+  CHECK(in.latency.p90_ms == Approx(90));
+  CHECK(in.latency.max_ms == Approx(100));
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -522,7 +522,7 @@ TEST_CASE("table creation validates names and replicas", "[table_engine]") {
   req.replicas = {"us-east-1", "us-east-1"};
   CHECK(f.region->CreateTable(req).status().code() == absl::StatusCode::kInvalidArgument);
   req.replicas = {};
-  req.table = "x";  // too short
+  req.table = "";
   CHECK(f.region->CreateTable(req).status().code() == absl::StatusCode::kInvalidArgument);
   req.table = "bad name!";
   CHECK(f.region->CreateTable(req).status().code() == absl::StatusCode::kInvalidArgument);
@@ -578,6 +578,46 @@ TEST_CASE("an item over 400 KB is rejected and not written", "[table_engine]") {
   u.set = {{"more", S(std::string(200, 'y'))}};
   CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(f.Get("orders", u.key)->count("more") == 0);
+}
+
+// A value with `levels` maps and lists nested inside each other around a string.
+AttributeValue Nested(int levels) {
+  AttributeValue v = S("leaf");
+  for (int i = 0; i < levels; ++i) {
+    v = (i % 2) ? AttributeValue::M({{"m", v}}) : AttributeValue::L({v});
+  }
+  return v;
+}
+
+TEST_CASE("items nested up to 32 levels are accepted, deeper ones are rejected",
+          "[table_engine]") {
+  Fixture f;
+  f.CreateOrders();
+  Item key{{"id", S("deep")}, {"n", N("1")}};
+  Item ok = key;
+  ok["doc"] = Nested(32);
+  f.Put("orders", ok);
+  CHECK(f.Get("orders", key) == std::optional<Item>(ok));
+
+  int64_t head = f.HeadSeq();
+  for (int levels : {33, 70, 200}) {
+    INFO(levels << " levels");
+    PutRequest req;
+    req.table = "orders";
+    req.item = key;
+    req.item["doc"] = Nested(levels);
+    auto r = f.region->PutItem(req);
+    CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(r.status().message()).find("32") != std::string::npos);
+    UpdateRequest u;
+    u.table = "orders";
+    u.key = key;
+    u.set = {{"doc", Nested(levels)}};
+    CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kInvalidArgument);
+  }
+  // Nothing was written, and what was there is still readable.
+  CHECK(f.HeadSeq() == head);
+  CHECK(f.Get("orders", key) == std::optional<Item>(ok));
 }
 
 TEST_CASE("local writes get increasing stamps even when the clock stands still",

@@ -1,0 +1,120 @@
+// The deterministic simulation: several Region cores in one process on one virtual clock,
+// connected by a seeded, simulated network, driven by a random workload and random faults.
+//
+// One seed decides everything (FoundationDB-style): every delay, loss, partition, crash, clock
+// skew and client operation is drawn from one std::mt19937_64 seeded with SimOptions::seed, and
+// events run in (virtual time, insertion order), so the same build and options always produce
+// the same run — SimResult::digest proves it. Nothing reads the wall clock, iterates an
+// unordered container or orders by address.
+//
+// Each region keeps its data in a shared-cache in-memory SQLite database that the simulation
+// holds open with one extra connection (its "disk"), so a crash (the Region object destroyed)
+// keeps every committed write and a restart (Region::Open on a new Storage) resumes from it.
+// Each directed link origin -> dest is dest's pull stream: it reads origin->ReadFor(dest, ...)
+// from dest's durable cursor, delivers batches after latency + jitter in order, breaks on loss,
+// crash or partition and reconnects with backoff; a connection epoch makes anything from a
+// broken connection harmless.
+//
+// At the end the simulation heals every fault, restarts crashed regions, runs until the network
+// is quiescent and runs the checkers of sim/history.h.
+//
+// This type is thread-compatible, but not thread-safe; separate instances may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sim/history.h"
+
+namespace gtsim {
+
+// The region names, in order; a simulation with R regions uses the first R.
+const std::vector<std::string>& SimRegionNames();
+
+struct SimOptions {
+  uint64_t seed = 1;
+  int regions = 3;  // 2..6
+  int ops = 200;    // client operations
+  int keys = 8;     // key space ("k0".."k<keys-1>"): small, so writes conflict
+  // Mean virtual time between client operations.
+  int64_t op_interval_us = 5'000;
+  // One-way link latency: base (scaled per region pair from the seed, 0.5x..2x) plus uniform
+  // jitter; batches on one link still arrive in order.
+  int64_t latency_base_us = 30'000;
+  int64_t latency_jitter_us = 20'000;
+  double loss_probability = 0.01;  // per batch sent; a loss breaks the stream
+  bool faults = true;
+  // Per client operation, the chance that a fault of each kind starts. Each seed scales them
+  // (0..2x, or off) so different seeds explore different mixes ("swarm" testing).
+  double partition_probability = 0.02;
+  double crash_probability = 0.01;
+  double skew_probability = 0.02;
+  double loss_burst_probability = 0.01;
+  int64_t max_skew_us = 300'000;  // random skews are within +-max_skew_us
+  // Clock skew per region index, set before the workload (missing entries: 0). Not a fault.
+  std::vector<int64_t> initial_skew_us;
+  // Checker self-test: the link regions[0] -> regions[1] is cut before the workload and never
+  // healed, so the run cannot converge.
+  bool keep_one_link_cut = false;
+  // After healing, how long (virtual) to wait for quiescence before giving up.
+  int64_t settle_limit_us = 60'000'000;
+};
+
+// InvalidArgument naming the bad option and its allowed range.
+absl::Status ValidateSimOptions(const SimOptions& options);
+
+// The gtsim-sim command line that replays a run with these options.
+std::string ReplayCommand(const SimOptions& options);
+
+struct FaultCounts {
+  int64_t partitions = 0;
+  int64_t crashes = 0;
+  int64_t skews = 0;
+  int64_t loss_bursts = 0;
+  int64_t messages_lost = 0;  // batches dropped by the network
+};
+
+struct SimResult {
+  SimOptions options;
+  int64_t ops = 0;               // client operations attempted
+  int64_t acknowledged = 0;      // writes that returned OK (the history)
+  int64_t condition_failed = 0;  // conditional puts rejected (not acknowledged)
+  int64_t unavailable = 0;       // operations with no live region to run on
+  int64_t batches_delivered = 0;
+  FaultCounts faults;
+  int64_t virtual_duration_us = 0;  // from the first client operation to quiescence
+  bool quiescent = false;
+  History history;
+  std::vector<ReplicaState> replicas;  // final contents, one per region, in region order
+  CheckResult check;  // includes simulation errors and a failure to become quiescent
+  uint64_t digest = 0;  // of the history, the final replicas and the counters
+
+  bool ok() const { return check.ok; }
+  // One line: ops, acknowledged, not-final counts by reason, faults, virtual duration, OK/FAIL.
+  std::string Line() const;
+};
+
+class Simulation {
+ public:
+  explicit Simulation(SimOptions options);
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  // Runs the whole simulation once. Fails only when the simulation cannot be set up (bad
+  // options, storage); what goes wrong during the run is reported in SimResult::check.
+  absl::StatusOr<SimResult> Run();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Convenience: Simulation(options).Run().
+absl::StatusOr<SimResult> RunSimulation(const SimOptions& options);
+
+}  // namespace gtsim
