@@ -1,0 +1,780 @@
+#include "sim/simulation.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <queue>
+#include <random>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "region/region.h"
+
+namespace gtsim {
+namespace {
+
+constexpr char kTable[] = "sim";
+constexpr char kHashKey[] = "id";
+constexpr int kBatchMax = 64;        // changes per batch
+constexpr int kMaxInFlight = 2;      // batches per link
+constexpr int64_t kReconnectMinUs = 20'000;
+constexpr int64_t kReconnectMaxUs = 500'000;
+constexpr int64_t kLossTimeoutUs = 200'000;  // a receiver notices a lost batch after this
+constexpr double kBurstLoss = 0.5;           // loss probability during a loss burst
+constexpr int64_t kQuiescenceCheckUs = 50'000;
+constexpr int64_t kSetupLimitUs = 30'000'000;
+constexpr size_t kMaxSimErrors = 20;
+
+// Distinguishes the in-memory databases of simulations in one process.
+std::atomic<uint64_t> g_instances{0};
+
+// Portable draws (std distributions differ between standard libraries).
+uint64_t Below(std::mt19937_64& rng, uint64_t n) { return n == 0 ? 0 : rng() % n; }
+int64_t Uniform(std::mt19937_64& rng, int64_t lo, int64_t hi) {
+  return hi <= lo ? lo : lo + static_cast<int64_t>(Below(rng, static_cast<uint64_t>(hi - lo) + 1));
+}
+double Unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+bool Chance(std::mt19937_64& rng, double p) { return p > 0 && Unit(rng) < p; }
+
+// FNV-1a, 64 bits.
+class Digest {
+ public:
+  void Add(const std::string& s) {
+    for (unsigned char c : s) {
+      h_ ^= c;
+      h_ *= 1099511628211ULL;
+    }
+    Add(static_cast<int64_t>(s.size()));
+  }
+  void Add(int64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h_ ^= static_cast<uint64_t>(v >> (8 * i)) & 0xff;
+      h_ *= 1099511628211ULL;
+    }
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 14695981039346656037ULL;
+};
+
+}  // namespace
+
+const std::vector<std::string>& SimRegionNames() {
+  static const auto* names = new std::vector<std::string>{
+      "us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "eu-central-1", "sa-east-1"};
+  return *names;
+}
+
+absl::Status ValidateSimOptions(const SimOptions& o) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError(what); };
+  int max_regions = static_cast<int>(SimRegionNames().size());
+  if (o.regions < 2 || o.regions > max_regions) {
+    return bad(absl::StrCat("regions must be 2..", max_regions, ", not ", o.regions));
+  }
+  if (o.ops < 0) return bad(absl::StrCat("ops must be >= 0, not ", o.ops));
+  if (o.keys < 1) return bad(absl::StrCat("keys must be >= 1, not ", o.keys));
+  if (o.op_interval_us < 1) return bad("the operation interval must be at least 1 us");
+  if (o.latency_base_us < 0 || o.latency_jitter_us < 0) {
+    return bad("link latency and jitter must not be negative");
+  }
+  for (double p : {o.loss_probability, o.partition_probability, o.crash_probability,
+                   o.skew_probability, o.loss_burst_probability}) {
+    if (!(p >= 0 && p <= 1)) return bad(absl::StrCat("probabilities must be in [0, 1], not ", p));
+  }
+  if (o.max_skew_us < 0) return bad("the maximum clock skew must not be negative");
+  if (o.initial_skew_us.size() > static_cast<size_t>(o.regions)) {
+    return bad(absl::StrCat("initial skews given for ", o.initial_skew_us.size(),
+                            " regions, but the simulation has ", o.regions));
+  }
+  if (o.settle_limit_us < 0) return bad("the settle limit must not be negative");
+  return absl::OkStatus();
+}
+
+std::string ReplayCommand(const SimOptions& o) {
+  SimOptions d;
+  std::string cmd = absl::StrCat("build/gtsim-sim --seed ", o.seed, " --regions ", o.regions,
+                                 " --ops ", o.ops, " --keys ", o.keys);
+  if (!o.faults) absl::StrAppend(&cmd, " --no-faults");
+  if (o.op_interval_us != d.op_interval_us) absl::StrAppend(&cmd, " --interval-us ", o.op_interval_us);
+  if (o.latency_base_us != d.latency_base_us) {
+    absl::StrAppend(&cmd, " --latency-us ", o.latency_base_us);
+  }
+  if (o.latency_jitter_us != d.latency_jitter_us) {
+    absl::StrAppend(&cmd, " --jitter-us ", o.latency_jitter_us);
+  }
+  if (o.loss_probability != d.loss_probability) absl::StrAppend(&cmd, " --loss ", o.loss_probability);
+  if (o.partition_probability != d.partition_probability) {
+    absl::StrAppend(&cmd, " --partition-p ", o.partition_probability);
+  }
+  if (o.crash_probability != d.crash_probability) {
+    absl::StrAppend(&cmd, " --crash-p ", o.crash_probability);
+  }
+  if (o.skew_probability != d.skew_probability) {
+    absl::StrAppend(&cmd, " --skew-p ", o.skew_probability);
+  }
+  if (o.loss_burst_probability != d.loss_burst_probability) {
+    absl::StrAppend(&cmd, " --loss-burst-p ", o.loss_burst_probability);
+  }
+  if (o.max_skew_us != d.max_skew_us) absl::StrAppend(&cmd, " --max-skew-us ", o.max_skew_us);
+  if (!o.initial_skew_us.empty()) {
+    absl::StrAppend(&cmd, " --skew-us ", absl::StrJoin(o.initial_skew_us, ","));
+  }
+  if (o.keep_one_link_cut) absl::StrAppend(&cmd, " --keep-link-cut");
+  if (o.settle_limit_us != d.settle_limit_us) {
+    absl::StrAppend(&cmd, " --settle-limit-us ", o.settle_limit_us);
+  }
+  return cmd;
+}
+
+std::string SimResult::Line() const {
+  std::vector<std::string> losses;
+  for (const auto& [reason, n] : check.loss_counts) {
+    losses.push_back(absl::StrCat(LossReasonName(reason), "=", n));
+  }
+  return absl::StrFormat(
+      "seed %d: %d regions, %d ops, %d acknowledged (%d condition failed, %d unavailable), "
+      "not final: %s; faults: %d partitions, %d crashes, %d skews, %d loss bursts, "
+      "%d batches lost; virtual %.3f s; digest %016x; %s",
+      options.seed, options.regions, ops, acknowledged, condition_failed, unavailable,
+      losses.empty() ? "none" : absl::StrJoin(losses, " "), faults.partitions, faults.crashes,
+      faults.skews, faults.loss_bursts, faults.messages_lost, virtual_duration_us / 1e6, digest,
+      ok() ? "OK" : "FAIL");
+}
+
+class Simulation::Impl {
+ public:
+  explicit Impl(SimOptions options) : o_(std::move(options)) {}
+  ~Impl() {
+    for (auto& n : nodes_) n.region.reset();
+    for (auto& n : nodes_) {
+      if (n.disk) sqlite3_close(n.disk);
+    }
+  }
+
+  absl::StatusOr<SimResult> Run();
+
+ private:
+  struct Event {
+    int64_t at;
+    uint64_t seq;
+    std::function<void()> fn;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return std::tie(a.at, a.seq) > std::tie(b.at, b.seq);
+    }
+  };
+  struct Node {
+    std::string name;
+    std::string uri;
+    sqlite3* disk = nullptr;        // keeps the in-memory database alive across crashes
+    std::unique_ptr<Region> region;  // null while crashed
+    int64_t skew_us = 0;
+  };
+  // The pull stream of `dest` from `origin`.
+  struct Link {
+    int origin = 0, dest = 0;
+    uint64_t epoch = 0;  // bumped by every connect and break; stale events are ignored
+    bool connected = false;
+    int64_t position = 0;  // origin sequence read up to
+    int in_flight = 0;
+    bool poll_scheduled = false;
+    bool reconnect_scheduled = false;
+    int64_t backoff_us = kReconnectMinUs;
+    int64_t last_arrival_us = 0;  // batches on a link arrive in order
+    int64_t latency_us = 0;       // base latency of this region pair
+  };
+
+  int64_t now() { return clock_.NowMicros(); }
+  void At(int64_t at, std::function<void()> fn) {
+    queue_.push(Event{std::max(at, now()), next_seq_++, std::move(fn)});
+  }
+  void Step() {
+    Event e = queue_.top();
+    queue_.pop();
+    clock_.Set(e.at);
+    e.fn();
+  }
+  int n() const { return static_cast<int>(nodes_.size()); }
+  int LinkIndex(int origin, int dest) const { return origin * n() + dest; }
+  bool Up(int i) const { return nodes_[i].region != nullptr; }
+  // `dest` refuses `origin`'s changes (one direction of a partition).
+  bool Cut(int origin, int dest) const { return cut_[LinkIndex(origin, dest)] > 0; }
+  void SimError(std::string what) {
+    if (sim_errors_.size() < kMaxSimErrors) sim_errors_.push_back(std::move(what));
+  }
+
+  absl::Status OpenNodes();
+  absl::Status StartRegion(int i);
+  bool AllHaveTable();
+
+  // Network.
+  void BreakLink(int li, int64_t reconnect_after_us);
+  void ScheduleReconnect(int li, int64_t delay_us);
+  void Reconnect(int li);
+  void SchedulePoll(int li);
+  void Poll(int li, uint64_t epoch);
+  void Deliver(int li, uint64_t epoch, std::shared_ptr<const ChangeBatch> batch);
+  void Wake(int origin);
+  void SetCut(int origin, int dest, int count);
+
+  // Workload and faults.
+  void ClientOp(int index);
+  void Write(int r);
+  void MaybeFault();
+  void Partition();
+  void Crash();
+  void Restart(int r);
+  void Skew();
+  void SetSkew(int r, int64_t skew_us);
+  void LossBurst();
+  void EndPhase();
+  bool Quiescent();
+  void CheckQuiescence();
+
+  SimResult Finish();
+
+  SimOptions o_;
+  ManualClock clock_;
+  std::mt19937_64 workload_rng_, net_rng_, fault_rng_;
+  std::priority_queue<Event, std::vector<Event>, Later> queue_;
+  uint64_t next_seq_ = 0;
+  std::vector<std::string> names_;
+  std::vector<Node> nodes_;
+  std::vector<Link> links_;  // index origin * n + dest; self links unused
+  std::vector<int> cut_;     // partition count per link index
+  TableSpec spec_;
+  double partition_rate_ = 0, crash_rate_ = 0, skew_rate_ = 0, loss_burst_rate_ = 0;
+  int64_t loss_burst_until_ = 0;
+  int64_t next_write_id_ = 0;
+  int64_t workload_start_ = 0;
+  int64_t end_phase_at_ = 0;
+  bool ended_ = false;
+  bool stop_ = false;
+  std::vector<std::string> sim_errors_;
+  SimResult result_;
+};
+
+absl::Status Simulation::Impl::StartRegion(int i) {
+  Node& node = nodes_[i];
+  auto storage = Storage::Open(node.uri, node.name);
+  if (!storage.ok()) return storage.status();
+  auto region = Region::Open(node.name, names_, *std::move(storage), &clock_);
+  if (!region.ok()) return region.status();
+  node.region = *std::move(region);
+  node.region->SetClockSkew(node.skew_us);
+  for (int origin = 0; origin < n(); ++origin) {
+    if (origin != i && Cut(origin, i)) node.region->SetBlocked(nodes_[origin].name, true);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Simulation::Impl::OpenNodes() {
+  uint64_t instance = g_instances.fetch_add(1);
+  names_.assign(SimRegionNames().begin(), SimRegionNames().begin() + o_.regions);
+  nodes_.resize(o_.regions);
+  links_.resize(n() * n());
+  cut_.assign(n() * n(), 0);
+  for (int i = 0; i < n(); ++i) {
+    Node& node = nodes_[i];
+    node.name = names_[i];
+    node.uri = absl::StrCat("file:sim", o_.seed, "-", instance, "-", node.name,
+                            "?mode=memory&cache=shared");
+    int rc = sqlite3_open_v2(node.uri.c_str(), &node.disk,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+      return absl::InternalError(absl::StrCat("cannot open the simulated disk ", node.uri, ": ",
+                                              node.disk ? sqlite3_errmsg(node.disk) : "no memory"));
+    }
+    absl::Status st = StartRegion(i);
+    if (!st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("starting ", node.name, ": ", st.message()));
+    }
+  }
+  for (int a = 0; a < n(); ++a) {
+    for (int b = a + 1; b < n(); ++b) {
+      // Each region pair has its own distance; both directions share it.
+      int64_t base = o_.latency_base_us / 2 + Uniform(net_rng_, 0, o_.latency_base_us * 3 / 2);
+      for (auto [x, y] : {std::pair<int, int>{a, b}, std::pair<int, int>{b, a}}) {
+        Link& l = links_[LinkIndex(x, y)];
+        l.origin = x;
+        l.dest = y;
+        l.latency_us = base;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Simulation::Impl::AllHaveTable() {
+  for (auto& node : nodes_) {
+    if (!node.region || node.region->Tables().empty()) return false;
+  }
+  return true;
+}
+
+// --- network ------------------------------------------------------------------------------
+
+void Simulation::Impl::BreakLink(int li, int64_t reconnect_after_us) {
+  Link& l = links_[li];
+  ++l.epoch;
+  l.connected = false;
+  l.in_flight = 0;
+  l.poll_scheduled = false;
+  l.last_arrival_us = 0;
+  if (Up(l.dest)) nodes_[l.dest].region->SetConnected(nodes_[l.origin].name, false);
+  ScheduleReconnect(li, reconnect_after_us);
+}
+
+void Simulation::Impl::ScheduleReconnect(int li, int64_t delay_us) {
+  Link& l = links_[li];
+  if (l.reconnect_scheduled) return;
+  l.reconnect_scheduled = true;
+  At(now() + delay_us, [this, li] { Reconnect(li); });
+}
+
+void Simulation::Impl::Reconnect(int li) {
+  Link& l = links_[li];
+  l.reconnect_scheduled = false;
+  if (l.connected) return;
+  if (!Up(l.origin) || !Up(l.dest) || Cut(l.origin, l.dest)) {
+    l.backoff_us = std::min(l.backoff_us * 2, kReconnectMaxUs);
+    ScheduleReconnect(li, l.backoff_us / 2 + Uniform(net_rng_, 0, l.backoff_us));
+    return;
+  }
+  ++l.epoch;
+  l.connected = true;
+  l.in_flight = 0;
+  l.backoff_us = kReconnectMinUs;
+  l.last_arrival_us = 0;
+  Region& dest = *nodes_[l.dest].region;
+  // Resume from what the receiver durably applied: anything after it is re-read.
+  l.position = dest.Cursor(nodes_[l.origin].name);
+  dest.SetConnected(nodes_[l.origin].name, true);
+  SchedulePoll(li);
+}
+
+void Simulation::Impl::SchedulePoll(int li) {
+  Link& l = links_[li];
+  if (l.poll_scheduled || !l.connected) return;
+  l.poll_scheduled = true;
+  uint64_t epoch = l.epoch;
+  At(now(), [this, li, epoch] { Poll(li, epoch); });
+}
+
+void Simulation::Impl::Poll(int li, uint64_t epoch) {
+  Link& l = links_[li];
+  if (epoch != l.epoch || !l.connected) return;
+  l.poll_scheduled = false;
+  if (!Up(l.origin) || !Up(l.dest) || Cut(l.origin, l.dest)) {
+    BreakLink(li, l.backoff_us);
+    return;
+  }
+  if (l.in_flight >= kMaxInFlight) return;  // Deliver polls again
+  auto batch = nodes_[l.origin].region->ReadFor(nodes_[l.dest].name, l.position, kBatchMax);
+  if (!batch.ok()) {
+    SimError(absl::StrCat(nodes_[l.origin].name, " ReadFor(", nodes_[l.dest].name, ", ",
+                          l.position, "): ", batch.status().ToString()));
+    BreakLink(li, l.backoff_us);
+    return;
+  }
+  if (batch->changes.empty() && batch->scanned_through <= l.position) return;  // idle: Wake
+  l.position = batch->scanned_through;
+  ++l.in_flight;
+  double loss = o_.faults ? o_.loss_probability : 0.0;
+  if (now() < loss_burst_until_) loss = std::max(loss, kBurstLoss);
+  if (Chance(net_rng_, loss)) {
+    // The stream breaks; the receiver notices after a timeout and resumes from its cursor.
+    ++result_.faults.messages_lost;
+    BreakLink(li, kLossTimeoutUs);
+    return;
+  }
+  int64_t arrive = std::max(now() + l.latency_us + Uniform(net_rng_, 0, o_.latency_jitter_us),
+                            l.last_arrival_us);
+  l.last_arrival_us = arrive;
+  bool full = static_cast<int>(batch->changes.size()) >= kBatchMax;
+  auto shared = std::make_shared<const ChangeBatch>(*std::move(batch));
+  At(arrive, [this, li, epoch, shared] { Deliver(li, epoch, shared); });
+  if (full && l.in_flight < kMaxInFlight) SchedulePoll(li);
+}
+
+void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<const ChangeBatch> batch) {
+  Link& l = links_[li];
+  if (epoch != l.epoch || !l.connected) return;  // from a broken connection
+  --l.in_flight;
+  if (!Up(l.origin) || !Up(l.dest)) {
+    BreakLink(li, l.backoff_us);
+    return;
+  }
+  const std::string& origin = nodes_[l.origin].name;
+  const std::string& dest = nodes_[l.dest].name;
+  auto report = nodes_[l.dest].region->Apply(*batch);
+  if (!report.ok()) {
+    if (!absl::IsUnavailable(report.status())) {  // Unavailable: the partition cut it
+      SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ",
+                            report.status().ToString()));
+    }
+    BreakLink(li, l.backoff_us);
+    return;
+  }
+  ++result_.batches_delivered;
+  nodes_[l.origin].region->RecordAck(dest, report->cursor);
+  if (report->waiting) {
+    // A change for a table that has not arrived yet: start over from the durable cursor.
+    BreakLink(li, kReconnectMinUs);
+    return;
+  }
+  SchedulePoll(li);
+}
+
+void Simulation::Impl::Wake(int origin) {
+  for (int dest = 0; dest < n(); ++dest) {
+    if (dest == origin) continue;
+    Link& l = links_[LinkIndex(origin, dest)];
+    if (l.connected && l.in_flight < kMaxInFlight) SchedulePoll(LinkIndex(origin, dest));
+  }
+}
+
+void Simulation::Impl::SetCut(int origin, int dest, int count) {
+  cut_[LinkIndex(origin, dest)] = std::max(count, 0);
+  if (Up(dest)) nodes_[dest].region->SetBlocked(nodes_[origin].name, Cut(origin, dest));
+}
+
+// --- workload and faults -------------------------------------------------------------------
+
+void Simulation::Impl::ClientOp(int index) {
+  ++result_.ops;
+  std::vector<int> live;
+  for (int i = 0; i < n(); ++i) {
+    if (Up(i)) live.push_back(i);
+  }
+  if (live.empty()) {
+    ++result_.unavailable;
+  } else {
+    Write(live[Below(workload_rng_, live.size())]);
+  }
+  if (o_.faults) MaybeFault();
+  int64_t next = now() + Uniform(workload_rng_, 1, 2 * o_.op_interval_us);
+  if (index + 1 < o_.ops) {
+    At(next, [this, index] { ClientOp(index + 1); });
+  } else {
+    At(next, [this] { EndPhase(); });
+  }
+}
+
+void Simulation::Impl::Write(int r) {
+  Node& node = nodes_[r];
+  int64_t id = ++next_write_id_;
+  AckedWrite w;
+  w.id = id;
+  w.region = node.name;
+  w.key_text = absl::StrCat("k", Below(workload_rng_, static_cast<uint64_t>(o_.keys)));
+  w.key = Item{{kHashKey, AttributeValue::S(w.key_text)}};
+  w.skew_us = node.skew_us;
+  std::string wid = absl::StrCat("w", id);
+  double roll = Unit(workload_rng_);
+  absl::StatusOr<WriteResult> res;
+  if (roll < 0.40 || roll >= 0.85) {
+    w.kind = roll < 0.40 ? WriteKind::kPut : WriteKind::kConditionalPut;
+    PutRequest req;
+    req.table = kTable;
+    req.item = w.key;
+    req.item[kWriteIdAttribute] = AttributeValue::S(wid);
+    req.item["v"] = AttributeValue::N(absl::StrCat(id));
+    req.return_old = true;
+    if (w.kind == WriteKind::kConditionalPut) {
+      req.condition.clauses.push_back({kHashKey, Condition::Op::kNotExists, {}});
+    }
+    res = node.region->PutItem(req);
+  } else if (roll < 0.65) {
+    w.kind = WriteKind::kUpdate;
+    UpdateRequest req;
+    req.table = kTable;
+    req.key = w.key;
+    req.set[kWriteIdAttribute] = AttributeValue::S(wid);
+    req.set["u"] = AttributeValue::N(absl::StrCat(id));
+    res = node.region->UpdateItem(req);
+  } else {
+    w.kind = WriteKind::kDelete;
+    DeleteRequest req;
+    req.table = kTable;
+    req.key = w.key;
+    req.return_old = true;
+    res = node.region->DeleteItem(req);
+  }
+  if (!res.ok()) {
+    if (w.kind == WriteKind::kConditionalPut && absl::IsFailedPrecondition(res.status())) {
+      ++result_.condition_failed;
+    } else {
+      SimError(absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " in ", node.name, ": ",
+                            res.status().ToString()));
+    }
+    return;
+  }
+  w.true_us = now();
+  w.result = *std::move(res);
+  result_.history.Record(std::move(w));
+  ++result_.acknowledged;
+  Wake(r);
+}
+
+void Simulation::Impl::MaybeFault() {
+  if (Chance(fault_rng_, partition_rate_)) Partition();
+  if (Chance(fault_rng_, crash_rate_)) Crash();
+  if (Chance(fault_rng_, skew_rate_)) Skew();
+  if (Chance(fault_rng_, loss_burst_rate_)) LossBurst();
+}
+
+void Simulation::Impl::Partition() {
+  int a = static_cast<int>(Below(fault_rng_, n()));
+  int b = static_cast<int>(Below(fault_rng_, n() - 1));
+  if (b >= a) ++b;
+  int64_t duration = Uniform(fault_rng_, 50'000, 2'000'000);
+  ++result_.faults.partitions;
+  SetCut(a, b, cut_[LinkIndex(a, b)] + 1);
+  SetCut(b, a, cut_[LinkIndex(b, a)] + 1);
+  At(now() + duration, [this, a, b] {
+    if (ended_) return;  // the end phase healed everything
+    SetCut(a, b, cut_[LinkIndex(a, b)] - 1);
+    SetCut(b, a, cut_[LinkIndex(b, a)] - 1);
+  });
+}
+
+void Simulation::Impl::Crash() {
+  std::vector<int> live;
+  for (int i = 0; i < n(); ++i) {
+    if (Up(i)) live.push_back(i);
+  }
+  if (live.size() < 2) return;  // keep one region serving
+  int r = live[Below(fault_rng_, live.size())];
+  int64_t duration = Uniform(fault_rng_, 50'000, 2'000'000);
+  ++result_.faults.crashes;
+  nodes_[r].region.reset();  // everything committed stays on its "disk"
+  for (int other = 0; other < n(); ++other) {
+    if (other == r) continue;
+    BreakLink(LinkIndex(r, other), kReconnectMinUs);
+    BreakLink(LinkIndex(other, r), kReconnectMinUs);
+  }
+  At(now() + duration, [this, r] { Restart(r); });
+}
+
+void Simulation::Impl::Restart(int r) {
+  if (Up(r)) return;
+  absl::Status st = StartRegion(r);
+  if (!st.ok()) SimError(absl::StrCat("restarting ", nodes_[r].name, ": ", st.ToString()));
+}
+
+void Simulation::Impl::SetSkew(int r, int64_t skew_us) {
+  nodes_[r].skew_us = skew_us;  // the machine's clock: it survives a restart
+  if (Up(r)) nodes_[r].region->SetClockSkew(skew_us);
+}
+
+void Simulation::Impl::Skew() {
+  int r = static_cast<int>(Below(fault_rng_, n()));
+  int64_t skew = Uniform(fault_rng_, -o_.max_skew_us, o_.max_skew_us);
+  ++result_.faults.skews;
+  SetSkew(r, skew);
+  if (Chance(fault_rng_, 0.5)) {
+    At(now() + Uniform(fault_rng_, 100'000, 2'000'000), [this, r, skew] {
+      if (nodes_[r].skew_us == skew) SetSkew(r, 0);  // NTP caught up
+    });
+  }
+}
+
+void Simulation::Impl::LossBurst() {
+  ++result_.faults.loss_bursts;
+  loss_burst_until_ = std::max(loss_burst_until_, now() + Uniform(fault_rng_, 50'000, 500'000));
+}
+
+void Simulation::Impl::EndPhase() {
+  ended_ = true;
+  end_phase_at_ = now();
+  loss_burst_until_ = 0;
+  for (int origin = 0; origin < n(); ++origin) {
+    for (int dest = 0; dest < n(); ++dest) {
+      if (origin == dest) continue;
+      bool keep = o_.keep_one_link_cut && origin == 0 && dest == 1;
+      SetCut(origin, dest, keep ? 1 : 0);
+    }
+  }
+  for (int r = 0; r < n(); ++r) Restart(r);
+  At(now() + kQuiescenceCheckUs, [this] { CheckQuiescence(); });
+}
+
+bool Simulation::Impl::Quiescent() {
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) return false;
+  }
+  for (const Link& l : links_) {
+    if (l.origin == l.dest) continue;
+    if (!l.connected || l.in_flight > 0 || l.poll_scheduled) return false;
+  }
+  for (const Link& l : links_) {
+    if (l.origin == l.dest) continue;
+    const std::string& dest = nodes_[l.dest].name;
+    int64_t cursor = nodes_[l.dest].region->Cursor(nodes_[l.origin].name);
+    auto batch = nodes_[l.origin].region->ReadFor(dest, cursor, 1);
+    if (!batch.ok() || !batch->changes.empty()) return false;
+  }
+  return true;
+}
+
+void Simulation::Impl::CheckQuiescence() {
+  if (Quiescent()) {
+    result_.quiescent = true;
+    stop_ = true;
+    return;
+  }
+  if (now() - end_phase_at_ >= o_.settle_limit_us) {
+    stop_ = true;
+    return;
+  }
+  At(now() + kQuiescenceCheckUs, [this] { CheckQuiescence(); });
+}
+
+// --- the run -------------------------------------------------------------------------------
+
+absl::StatusOr<SimResult> Simulation::Impl::Run() {
+  absl::Status valid = ValidateSimOptions(o_);
+  if (!valid.ok()) return valid;
+  result_.options = o_;
+  std::mt19937_64 master(o_.seed);
+  workload_rng_.seed(master());
+  net_rng_.seed(master());
+  fault_rng_.seed(master());
+  // Swarm testing: each seed runs its own mix of faults.
+  auto rate = [&](double p) { return Chance(fault_rng_, 0.2) ? 0.0 : p * 2 * Unit(fault_rng_); };
+  partition_rate_ = rate(o_.partition_probability);
+  crash_rate_ = rate(o_.crash_probability);
+  skew_rate_ = rate(o_.skew_probability);
+  loss_burst_rate_ = rate(o_.loss_burst_probability);
+
+  absl::Status st = OpenNodes();
+  if (!st.ok()) return st;
+
+  // The table, created in the first region with every region as a replica.
+  CreateTableRequest create;
+  create.table = kTable;
+  create.hash_key = KeyDef{kHashKey, ValueType::kS};
+  create.replicas = names_;
+  auto info = nodes_[0].region->CreateTable(create);
+  if (!info.ok()) return info.status();
+  spec_ = info->spec;
+  for (int li = 0; li < static_cast<int>(links_.size()); ++li) {
+    if (links_[li].origin != links_[li].dest) ScheduleReconnect(li, 0);
+  }
+  int64_t setup_start = now();
+  while (!AllHaveTable()) {
+    if (queue_.empty() || now() - setup_start > kSetupLimitUs) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the table did not reach every region within ", kSetupLimitUs / 1'000'000,
+          " s of virtual time"));
+    }
+    Step();
+  }
+
+  for (size_t i = 0; i < o_.initial_skew_us.size(); ++i) {
+    SetSkew(static_cast<int>(i), o_.initial_skew_us[i]);
+  }
+  if (o_.keep_one_link_cut) SetCut(0, 1, 1);
+  workload_start_ = now();
+  if (o_.ops > 0) {
+    At(now() + Uniform(workload_rng_, 1, o_.op_interval_us), [this] { ClientOp(0); });
+  } else {
+    At(now(), [this] { EndPhase(); });
+  }
+  while (!stop_ && !queue_.empty()) Step();
+  return Finish();
+}
+
+SimResult Simulation::Impl::Finish() {
+  result_.virtual_duration_us = now() - workload_start_;
+  std::vector<std::string> errors;
+  for (int i = 0; i < n(); ++i) {
+    ReplicaState state;
+    state.region = nodes_[i].name;
+    if (!Up(i)) {
+      errors.push_back(absl::StrCat(state.region, " is down at the end"));
+    } else {
+      auto dump = nodes_[i].region->DumpTable(kTable);
+      if (dump.ok()) {
+        state.versions = *std::move(dump);
+      } else {
+        errors.push_back(absl::StrCat("cannot dump ", state.region, ": ",
+                                      dump.status().ToString()));
+      }
+    }
+    result_.replicas.push_back(std::move(state));
+  }
+  result_.check = CheckAll(spec_, result_.history, result_.replicas);
+  if (!result_.quiescent) {
+    std::vector<std::string> behind;
+    for (const Link& l : links_) {
+      if (l.origin == l.dest || !Up(l.origin) || !Up(l.dest)) continue;
+      int64_t cursor = nodes_[l.dest].region->Cursor(nodes_[l.origin].name);
+      auto batch = nodes_[l.origin].region->ReadFor(nodes_[l.dest].name, cursor, 1);
+      if (!l.connected || (batch.ok() && !batch->changes.empty())) {
+        behind.push_back(absl::StrCat(nodes_[l.origin].name, "->", nodes_[l.dest].name,
+                                      l.connected ? "" : " (disconnected)"));
+      }
+    }
+    errors.push_back(absl::StrCat("not quiescent ", o_.settle_limit_us / 1e6,
+                                  " s (virtual) after healing; links behind: ",
+                                  behind.empty() ? "none" : absl::StrJoin(behind, ", ")));
+  }
+  for (auto& e : sim_errors_) errors.push_back(absl::StrCat("simulation error: ", e));
+  if (!errors.empty()) {
+    result_.check.ok = false;
+    result_.check.violations.insert(result_.check.violations.begin(), errors.begin(),
+                                    errors.end());
+  }
+
+  Digest d;
+  for (const auto& w : result_.history.writes()) {
+    d.Add(w.id);
+    d.Add(static_cast<int64_t>(w.kind));
+    d.Add(w.region);
+    d.Add(w.key_text);
+    d.Add(w.true_us);
+    d.Add(w.result.stamp.ts_us);
+    d.Add(w.result.superseded_by ? w.result.superseded_by->ts_us : -1);
+    d.Add(w.Stored() ? 1 : 0);
+  }
+  for (const auto& r : result_.replicas) {
+    d.Add(r.region);
+    for (const auto& v : r.versions) {
+      d.Add(v.hk);
+      d.Add(v.rk);
+      d.Add(v.stamp.ts_us);
+      d.Add(v.stamp.region);
+      d.Add(v.item ? EncodeItem(*v.item) : std::string("-"));
+    }
+  }
+  for (int64_t v : {result_.ops, result_.acknowledged, result_.condition_failed,
+                    result_.unavailable, result_.batches_delivered, result_.faults.partitions,
+                    result_.faults.crashes, result_.faults.skews, result_.faults.loss_bursts,
+                    result_.faults.messages_lost, result_.virtual_duration_us}) {
+    d.Add(v);
+  }
+  d.Add(result_.check.summary);
+  result_.digest = d.value();
+  return std::move(result_);
+}
+
+Simulation::Simulation(SimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Simulation::~Simulation() = default;
+
+absl::StatusOr<SimResult> Simulation::Run() { return impl_->Run(); }
+
+absl::StatusOr<SimResult> RunSimulation(const SimOptions& options) {
+  return Simulation(options).Run();
+}
+
+}  // namespace gtsim
