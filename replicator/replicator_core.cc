@@ -8,6 +8,9 @@ namespace gtsim {
 namespace {
 // Log rows examined per ReadFor call when most are for tables the subscriber does not hold.
 constexpr int kMaxScan = 4096;
+// A batch stops growing past this many bytes of item images (gRPC messages stay well under the
+// receiver's limit even with 400 KB items).
+constexpr int64_t kMaxBatchBytes = 4 << 20;
 }  // namespace
 
 const char* ChangeKindName(ChangeKind kind) {
@@ -38,6 +41,7 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
   ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit));
+  int64_t bytes = 0;
   for (auto& c : rows) {
     // A table's replica set is decided at creation (CREATE_TABLE carries it); later changes
     // follow the table's current spec, which a deleted table keeps.
@@ -51,8 +55,9 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
     batch.scanned_through = c.seq;
     if (relevant) {
       c.old_image.reset();  // receivers compute their own
+      if (c.new_image) bytes += ItemSize(*c.new_image);
       batch.changes.push_back(std::move(c));
-      if (static_cast<int>(batch.changes.size()) >= max_changes) break;
+      if (static_cast<int>(batch.changes.size()) >= max_changes || bytes >= kMaxBatchBytes) break;
     }
   }
   return batch;

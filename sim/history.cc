@@ -72,9 +72,8 @@ std::string KeyName(const std::string& hk, const std::map<std::string, std::stri
   auto it = names.find(hk);
   if (it != names.end()) return it->second;
   std::string s = hk.size() > 1 ? hk.substr(1) : hk;  // skip the type byte
-  bool printable = std::all_of(s.begin(), s.end(), [](char c) {
-    return std::isprint(static_cast<unsigned char>(c));
-  });
+  bool printable = std::all_of(s.begin(), s.end(),
+                               [](char c) { return std::isprint(static_cast<unsigned char>(c)); });
   return printable ? s : absl::StrCat("<", s.size(), " key bytes>");
 }
 
@@ -118,9 +117,9 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
                                  w.region, "'s copy");
     return c;
   }
-  auto next = std::upper_bound(
-      stored.begin(), stored.end(), w.result.stamp,
-      [](const Stamp& s, const AckedWrite* x) { return s < x->result.stamp; });
+  auto next =
+      std::upper_bound(stored.begin(), stored.end(), w.result.stamp,
+                       [](const Stamp& s, const AckedWrite* x) { return s < x->result.stamp; });
   if (next == stored.end()) {  // cannot happen for a non-final stored write
     c.reason = LossReason::kLostToLaterTimestamp;
     c.explanation = absl::StrCat(Describe(w), " lost to an unknown later write");
@@ -137,8 +136,9 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
                                  DescribeOther(s), ", which had seen it (no conflict)");
   } else if (w.kind == WriteKind::kDelete && !deletes && !s.result.old_item) {
     c.reason = LossReason::kRewrittenAfterDelete;
-    c.explanation = absl::StrCat(Describe(w), " was followed by ", DescribeOther(s),
-                                 ", which found no item in ", s.region, "'s copy and wrote it again");
+    c.explanation =
+        absl::StrCat(Describe(w), " was followed by ", DescribeOther(s),
+                     ", which found no item in ", s.region, "'s copy and wrote it again");
   } else if (deletes) {
     c.reason = LossReason::kRemovedByDelete;
     c.explanation = absl::StrCat(Describe(w), " removed by a concurrent ", DescribeOther(s),
@@ -161,23 +161,34 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
 
 const char* WriteKindName(WriteKind kind) {
   switch (kind) {
-    case WriteKind::kPut: return "put";
-    case WriteKind::kConditionalPut: return "conditional put";
-    case WriteKind::kUpdate: return "update";
-    case WriteKind::kDelete: return "delete";
+    case WriteKind::kPut:
+      return "put";
+    case WriteKind::kConditionalPut:
+      return "conditional put";
+    case WriteKind::kUpdate:
+      return "update";
+    case WriteKind::kDelete:
+      return "delete";
   }
   return "?";
 }
 
 const char* LossReasonName(LossReason reason) {
   switch (reason) {
-    case LossReason::kOverwritten: return "overwritten";
-    case LossReason::kRewrittenAfterDelete: return "rewritten-after-delete";
-    case LossReason::kLostToLaterTimestamp: return "later-timestamp";
-    case LossReason::kLostToClockAhead: return "clock-ahead";
-    case LossReason::kRemovedByDelete: return "removed-by-delete";
-    case LossReason::kSupersededOnArrival: return "superseded-on-arrival";
-    case LossReason::kNoOpDelete: return "no-op-delete";
+    case LossReason::kOverwritten:
+      return "overwritten";
+    case LossReason::kRewrittenAfterDelete:
+      return "rewritten-after-delete";
+    case LossReason::kLostToLaterTimestamp:
+      return "later-timestamp";
+    case LossReason::kLostToClockAhead:
+      return "clock-ahead";
+    case LossReason::kRemovedByDelete:
+      return "removed-by-delete";
+    case LossReason::kSupersededOnArrival:
+      return "superseded-on-arrival";
+    case LossReason::kNoOpDelete:
+      return "no-op-delete";
   }
   return "?";
 }
@@ -231,8 +242,8 @@ CheckResult CheckConvergence(const std::vector<ReplicaState>& replicas,
                               ": ", absl::StrJoin(parts, "; ")));
   }
   FinishList(&r, unlisted, "differing keys");
-  r.summary = r.ok ? "converged" : absl::StrCat("NOT converged (", listed + unlisted,
-                                                " differing keys)");
+  r.summary =
+      r.ok ? "converged" : absl::StrCat("NOT converged (", listed + unlisted, " differing keys)");
   return r;
 }
 
@@ -243,7 +254,7 @@ CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
   size_t listed = 0, unlisted = 0;
 
   std::map<KeyCode, std::vector<const AckedWrite*>> by_key;  // history order
-  std::map<Stamp, const AckedWrite*> by_stamp;                // stored writes
+  std::map<Stamp, const AckedWrite*> by_stamp;               // stored writes
   std::map<std::string, std::string> key_names;
   for (const auto& w : history.writes()) {
     KeyCode code;
@@ -262,10 +273,10 @@ CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
     for (const auto& v : replicas[i].versions) {
       held[i][{v.hk, v.rk}] = &v;
       if (!by_key.count({v.hk, v.rk})) {
-        AddViolation(&r, &listed, &unlisted,
-                     absl::StrCat(replicas[i].region, " holds ", VersionText(&v), " for key ",
-                                  KeyName(v.hk, key_names),
-                                  ", which no acknowledged write touched"));
+        AddViolation(
+            &r, &listed, &unlisted,
+            absl::StrCat(replicas[i].region, " holds ", VersionText(&v), " for key ",
+                         KeyName(v.hk, key_names), ", which no acknowledged write touched"));
       }
     }
   }
@@ -338,9 +349,10 @@ CheckResult CheckAll(const TableSpec& spec, const History& history,
   for (const auto& [reason, n] : all.loss_counts) {
     losses.push_back(absl::StrCat(LossReasonName(reason), "=", n));
   }
-  all.summary = absl::StrCat(convergence.summary, "; ", writes.summary, "; ", all.acknowledged,
-                             " acknowledged, ", all.final_versions, " final, not final: ",
-                             losses.empty() ? "none" : absl::StrJoin(losses, " "));
+  all.summary =
+      absl::StrCat(convergence.summary, "; ", writes.summary, "; ", all.acknowledged,
+                   " acknowledged, ", all.final_versions,
+                   " final, not final: ", losses.empty() ? "none" : absl::StrJoin(losses, " "));
   return all;
 }
 

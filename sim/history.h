@@ -97,10 +97,10 @@ struct CheckResult {
   bool ok = true;
   std::vector<std::string> violations;
   int64_t acknowledged = 0;
-  int64_t final_versions = 0;                // keys whose final state is an acknowledged write
+  int64_t final_versions = 0;                 // keys whose final state is an acknowledged write
   std::map<LossReason, int64_t> loss_counts;  // non-final acknowledged writes, by reason
   std::vector<ClassifiedWrite> classified;    // in history order
-  std::string summary;  // one line
+  std::string summary;                        // one line
 
   // Appends `other`'s violations, counts and classifications (ok = both ok).
   void Merge(const CheckResult& other);

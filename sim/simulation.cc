@@ -20,8 +20,8 @@ namespace {
 
 constexpr char kTable[] = "sim";
 constexpr char kHashKey[] = "id";
-constexpr int kBatchMax = 64;        // changes per batch
-constexpr int kMaxInFlight = 2;      // batches per link
+constexpr int kBatchMax = 64;    // changes per batch
+constexpr int kMaxInFlight = 2;  // batches per link
 constexpr int64_t kReconnectMinUs = 20'000;
 constexpr int64_t kReconnectMaxUs = 500'000;
 constexpr int64_t kLossTimeoutUs = 200'000;  // a receiver notices a lost batch after this
@@ -101,14 +101,16 @@ std::string ReplayCommand(const SimOptions& o) {
   std::string cmd = absl::StrCat("build/gtsim-sim --seed ", o.seed, " --regions ", o.regions,
                                  " --ops ", o.ops, " --keys ", o.keys);
   if (!o.faults) absl::StrAppend(&cmd, " --no-faults");
-  if (o.op_interval_us != d.op_interval_us) absl::StrAppend(&cmd, " --interval-us ", o.op_interval_us);
+  if (o.op_interval_us != d.op_interval_us)
+    absl::StrAppend(&cmd, " --interval-us ", o.op_interval_us);
   if (o.latency_base_us != d.latency_base_us) {
     absl::StrAppend(&cmd, " --latency-us ", o.latency_base_us);
   }
   if (o.latency_jitter_us != d.latency_jitter_us) {
     absl::StrAppend(&cmd, " --jitter-us ", o.latency_jitter_us);
   }
-  if (o.loss_probability != d.loss_probability) absl::StrAppend(&cmd, " --loss ", o.loss_probability);
+  if (o.loss_probability != d.loss_probability)
+    absl::StrAppend(&cmd, " --loss ", o.loss_probability);
   if (o.partition_probability != d.partition_probability) {
     absl::StrAppend(&cmd, " --partition-p ", o.partition_probability);
   }
@@ -173,7 +175,7 @@ class Simulation::Impl {
   struct Node {
     std::string name;
     std::string uri;
-    sqlite3* disk = nullptr;        // keeps the in-memory database alive across crashes
+    sqlite3* disk = nullptr;         // keeps the in-memory database alive across crashes
     std::unique_ptr<Region> region;  // null while crashed
     int64_t skew_us = 0;
   };
@@ -255,6 +257,7 @@ class Simulation::Impl {
   int64_t next_write_id_ = 0;
   int64_t workload_start_ = 0;
   int64_t end_phase_at_ = 0;
+  bool ran_ = false;
   bool ended_ = false;
   bool stop_ = false;
   std::vector<std::string> sim_errors_;
@@ -287,8 +290,7 @@ absl::Status Simulation::Impl::OpenNodes() {
     node.uri = absl::StrCat("file:sim", o_.seed, "-", instance, "-", node.name,
                             "?mode=memory&cache=shared");
     int rc = sqlite3_open_v2(node.uri.c_str(), &node.disk,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
-                             nullptr);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nullptr);
     if (rc != SQLITE_OK) {
       return absl::InternalError(absl::StrCat("cannot open the simulated disk ", node.uri, ": ",
                                               node.disk ? sqlite3_errmsg(node.disk) : "no memory"));
@@ -380,8 +382,8 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
   if (l.in_flight >= kMaxInFlight) return;  // Deliver polls again
   auto batch = nodes_[l.origin].region->ReadFor(nodes_[l.dest].name, l.position, kBatchMax);
   if (!batch.ok()) {
-    SimError(absl::StrCat(nodes_[l.origin].name, " ReadFor(", nodes_[l.dest].name, ", ",
-                          l.position, "): ", batch.status().ToString()));
+    SimError(absl::StrCat(nodes_[l.origin].name, " ReadFor(", nodes_[l.dest].name, ", ", l.position,
+                          "): ", batch.status().ToString()));
     BreakLink(li, l.backoff_us);
     return;
   }
@@ -418,8 +420,7 @@ void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<const Cha
   auto report = nodes_[l.dest].region->Apply(*batch);
   if (!report.ok()) {
     if (!absl::IsUnavailable(report.status())) {  // Unavailable: the partition cut it
-      SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ",
-                            report.status().ToString()));
+      SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ", report.status().ToString()));
     }
     BreakLink(li, l.backoff_us);
     return;
@@ -500,6 +501,7 @@ void Simulation::Impl::Write(int r) {
     req.key = w.key;
     req.set[kWriteIdAttribute] = AttributeValue::S(wid);
     req.set["u"] = AttributeValue::N(absl::StrCat(id));
+    if (Chance(workload_rng_, 0.3)) req.remove.push_back("v");
     res = node.region->UpdateItem(req);
   } else {
     w.kind = WriteKind::kDelete;
@@ -642,6 +644,8 @@ void Simulation::Impl::CheckQuiescence() {
 // --- the run -------------------------------------------------------------------------------
 
 absl::StatusOr<SimResult> Simulation::Impl::Run() {
+  if (ran_) return absl::FailedPreconditionError("a Simulation runs once; make another one");
+  ran_ = true;
   absl::Status valid = ValidateSimOptions(o_);
   if (!valid.ok()) return valid;
   result_.options = o_;
@@ -673,9 +677,9 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   int64_t setup_start = now();
   while (!AllHaveTable()) {
     if (queue_.empty() || now() - setup_start > kSetupLimitUs) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "the table did not reach every region within ", kSetupLimitUs / 1'000'000,
-          " s of virtual time"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("the table did not reach every region within ", kSetupLimitUs / 1'000'000,
+                       " s of virtual time"));
     }
     Step();
   }
@@ -707,14 +711,30 @@ SimResult Simulation::Impl::Finish() {
       if (dump.ok()) {
         state.versions = *std::move(dump);
       } else {
-        errors.push_back(absl::StrCat("cannot dump ", state.region, ": ",
-                                      dump.status().ToString()));
+        errors.push_back(
+            absl::StrCat("cannot dump ", state.region, ": ", dump.status().ToString()));
       }
     }
     result_.replicas.push_back(std::move(state));
   }
   result_.check = CheckAll(spec_, result_.history, result_.replicas);
-  if (!result_.quiescent) {
+  if (result_.quiescent) {
+    // Every origin has heard every acknowledgement: PendingReplicationCount must read 0.
+    for (int i = 0; i < n(); ++i) {
+      auto status = nodes_[i].region->Status();
+      if (!status.ok()) {
+        errors.push_back(absl::StrCat(nodes_[i].name, " Status(): ", status.status().ToString()));
+        continue;
+      }
+      for (const auto& out : status->outbound) {
+        if (out.pending != 0) {
+          errors.push_back(absl::StrCat("quiescent, but ", nodes_[i].name,
+                                        " reports PendingReplicationCount ", out.pending,
+                                        " towards ", out.peer));
+        }
+      }
+    }
+  } else {
     std::vector<std::string> behind;
     for (const Link& l : links_) {
       if (l.origin == l.dest || !Up(l.origin) || !Up(l.dest)) continue;
@@ -732,8 +752,7 @@ SimResult Simulation::Impl::Finish() {
   for (auto& e : sim_errors_) errors.push_back(absl::StrCat("simulation error: ", e));
   if (!errors.empty()) {
     result_.check.ok = false;
-    result_.check.violations.insert(result_.check.violations.begin(), errors.begin(),
-                                    errors.end());
+    result_.check.violations.insert(result_.check.violations.begin(), errors.begin(), errors.end());
   }
 
   Digest d;

@@ -18,7 +18,8 @@
 // At the end the simulation heals every fault, restarts crashed regions, runs until the network
 // is quiescent and runs the checkers of sim/history.h.
 //
-// This type is thread-compatible, but not thread-safe; separate instances may run concurrently.
+// This type is thread-compatible, but not thread-safe; separate instances share nothing and may
+// run concurrently.
 #pragma once
 
 #include <cstdint>
@@ -90,7 +91,7 @@ struct SimResult {
   bool quiescent = false;
   History history;
   std::vector<ReplicaState> replicas;  // final contents, one per region, in region order
-  CheckResult check;  // includes simulation errors and a failure to become quiescent
+  CheckResult check;    // includes simulation errors and a failure to become quiescent
   uint64_t digest = 0;  // of the history, the final replicas and the counters
 
   bool ok() const { return check.ok; }
@@ -105,8 +106,8 @@ class Simulation {
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;
 
-  // Runs the whole simulation once. Fails only when the simulation cannot be set up (bad
-  // options, storage); what goes wrong during the run is reported in SimResult::check.
+  // Runs the whole simulation; call it once. Fails only when the simulation cannot be set up
+  // (bad options, storage); what goes wrong during the run is reported in SimResult::check.
   absl::StatusOr<SimResult> Run();
 
  private:

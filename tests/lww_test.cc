@@ -407,8 +407,9 @@ TEST_CASE("pending replication counts local changes not yet acknowledged by the 
     REQUIRE(s.outbound[0].peer == kWest);
     return s.outbound[0].pending;
   };
-  CHECK(pending_towards_b() == -1);  // b has never subscribed
+  CHECK(pending_towards_b() == 0);  // nothing written yet
   r.CreateGlobalTable();
+  CHECK(pending_towards_b() == 1);  // b applied the table creation but has not acknowledged it
   CreateTableRequest local;
   local.table = "local_only";
   local.hash_key = {"id", ValueType::kS};
@@ -473,11 +474,6 @@ TEST_CASE("a change for a table the receiver does not have yet waits, cursor hel
   CHECK(TwoRegions::Value(*b, "k") == "from-c");
 }
 
-}  // namespace
-}  // namespace gtsim
-
-namespace gtsim {
-namespace {
 
 TEST_CASE("a backlog larger than one batch arrives over several batches, in order", "[lww]") {
   TwoRegions r;
@@ -622,6 +618,75 @@ TEST_CASE("replication latency runs from the origin's commit to the receiver's a
   CHECK(in.latency.p50_ms == Approx(50));
   CHECK(in.latency.p90_ms == Approx(90));
   CHECK(in.latency.max_ms == Approx(100));
+}
+
+
+TEST_CASE("acknowledgements survive a restart of the origin", "[lww]") {
+  TempDir dir;
+  const std::string path = dir.File("us-east-1.db");
+  ManualClock clock(kStart);
+  auto a = OpenRegion(kEast, {kEast, kWest}, &clock, path);
+  auto b = OpenRegion(kWest, {kEast, kWest}, &clock);
+  CreateTableRequest req;
+  req.table = "orders";
+  req.hash_key = {"id", ValueType::kS};
+  req.replicas = {kEast, kWest};
+  Ok(a->CreateTable(req));
+  for (const char* id : {"1", "2"}) {
+    clock.Advance(1000);
+    TwoRegions::Put(*a, id, "v");
+  }
+  a->RecordAck(kWest, Replicate(*a, *b).cursor);
+  clock.Advance(1000);
+  TwoRegions::Put(*a, "3", "v");
+  auto pending = [&]() { return Ok(a->Status()).outbound.at(0).pending; };
+  REQUIRE(pending() == 1);
+
+  a.reset();
+  a = OpenRegion(kEast, {kEast, kWest}, &clock, path);
+  CHECK(pending() == 1);
+  // An older acknowledgement arriving late does not move it back.
+  a->RecordAck(kWest, 1);
+  CHECK(pending() == 1);
+  a->RecordAck(kWest, Replicate(*a, *b).cursor);
+  CHECK(pending() == 0);
+}
+
+
+TEST_CASE("a change for a newer incarnation of a table waits until that incarnation arrives",
+          "[lww]") {
+  const std::vector<std::string> all = {kEast, kWest, kEu};
+  ManualClock clock(kStart);
+  auto a = OpenRegion(kEast, all, &clock);
+  auto b = OpenRegion(kWest, all, &clock);
+  auto c = OpenRegion(kEu, all, &clock);
+  CreateTableRequest req;
+  req.table = "orders";
+  req.hash_key = {"id", ValueType::kS};
+  req.replicas = all;
+  Ok(a->CreateTable(req));
+  Replicate(*a, *b);
+  Replicate(*a, *c);
+  // a deletes the table and creates it again; only c hears of it before c writes.
+  clock.Advance(1000);
+  Ok(a->DeleteTable("orders"));
+  clock.Advance(1000);
+  TableInfo second = Ok(a->CreateTable(req));
+  Replicate(*a, *c);
+  clock.Advance(1000);
+  TwoRegions::Put(*c, "k", "from-c");
+
+  ApplyReport early = Replicate(*c, *b);
+  CHECK(early.waiting);
+  CHECK(early.applied == 0);
+  CHECK(b->Cursor(kEu) == 0);
+
+  Replicate(*a, *b);  // b replaces its table with the new incarnation
+  CHECK(Ok(b->DescribeTable("orders")).spec.created == second.spec.created);
+  ApplyReport retried = Replicate(*c, *b);
+  CHECK_FALSE(retried.waiting);
+  CHECK(retried.applied == 1);
+  CHECK(TwoRegions::Value(*b, "k") == "from-c");
 }
 
 }  // namespace
