@@ -90,6 +90,12 @@ absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
   return InTransaction([&] { return engine_.DeleteItem(req); });
 }
 
+absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const Item& key,
+                                               const TableEngine::Mutation& fn) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.MutateItem(table, key, fn); });
+}
+
 absl::StatusOr<GetResult> Region::GetItem(const std::string& table, const Item& key) {
   absl::MutexLock l(&mu_);
   return engine_.GetItem(table, key);

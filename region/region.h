@@ -75,6 +75,10 @@ class Region {
   absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // See TableEngine::MutateItem; `fn` runs under the region's lock, so keep it short and do not
+  // call back into the Region from it.
+  absl::StatusOr<WriteResult> MutateItem(const std::string& table, const Item& key,
+                                         const TableEngine::Mutation& fn) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Query(const QueryRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -390,6 +390,28 @@ absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
   return result;
 }
 
+absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, const Item& key,
+                                                    const Mutation& fn) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
+  std::optional<Item> current;
+  if (stored && stored->item) {
+    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
+  }
+  ASSIGN_OR_RETURN(std::optional<Item> next, fn(current));
+  if (next) {
+    RETURN_IF_ERROR(ValidateItem(*t, *next));
+    if (KeyOf(*t, *next) != key) {
+      return absl::InvalidArgumentError("an item's key attributes cannot be changed");
+    }
+  }
+  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, key, stored, std::move(next)));
+  if (!result.old_item) result.old_item = current;
+  return result;
+}
+
 absl::StatusOr<GetResult> TableEngine::GetItem(const std::string& table, const Item& key) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   std::string hk, rk;

@@ -8,6 +8,7 @@
 // This type is thread-compatible, but not thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -137,6 +138,15 @@ class TableEngine {
   absl::StatusOr<WriteResult> UpdateItem(const UpdateRequest& req);
   absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req);
   absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key);
+  // A read-modify-write of one item against this region's copy, for callers with their own
+  // condition and update languages (the DynamoDB endpoint). `fn` gets the current live item
+  // (nullopt when absent) and returns the new item (nullopt: delete it) or an error, in which
+  // case nothing is written. The new item must keep the key. The result always carries
+  // old_item and new_item.
+  using Mutation =
+      std::function<absl::StatusOr<std::optional<Item>>(const std::optional<Item>& current)>;
+  absl::StatusOr<WriteResult> MutateItem(const std::string& table, const Item& key,
+                                         const Mutation& fn);
   absl::StatusOr<Page> Query(const QueryRequest& req);
   absl::StatusOr<Page> Scan(const ScanRequest& req);
 

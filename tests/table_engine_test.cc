@@ -637,5 +637,44 @@ TEST_CASE("local writes get increasing stamps even when the clock stands still",
   CHECK(previous < Ok(f.region->PutItem(req)).stamp);
 }
 
+TEST_CASE("a read-modify-write sees the local item and writes nothing when it fails",
+          "[engine]") {
+  Fixture f;
+  f.CreateOrders();
+  Item key{{"id", S("a")}, {"n", N("1")}};
+  auto add_one = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+    Item next = current ? *current : Item{{"id", AttributeValue::S("a")}, {"n", AttributeValue::N("1")}};
+    int count = next.count("count") ? std::stoi(next.at("count").scalar()) : 0;
+    next["count"] = AttributeValue::N(std::to_string(count + 1));
+    return std::optional<Item>(next);
+  };
+  f.clock.Advance(1000);
+  WriteResult first = Ok(f.region->MutateItem("orders", key, add_one));
+  CHECK_FALSE(first.old_item.has_value());
+  f.clock.Advance(1000);
+  WriteResult second = Ok(f.region->MutateItem("orders", key, add_one));
+  REQUIRE(second.old_item.has_value());
+  CHECK(second.old_item->at("count").scalar() == "1");
+  CHECK(f.Get("orders", key)->at("count").scalar() == "2");
+
+  auto refuse = [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+    return absl::FailedPreconditionError("The conditional request failed");
+  };
+  CHECK(absl::IsFailedPrecondition(f.region->MutateItem("orders", key, refuse).status()));
+  auto rekey = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+    Item next = *current;
+    next["n"] = AttributeValue::N("2");
+    return std::optional<Item>(next);
+  };
+  CHECK(absl::IsInvalidArgument(f.region->MutateItem("orders", key, rekey).status()));
+  CHECK(f.Get("orders", key)->at("count").scalar() == "2");
+  auto remove = [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+    return std::optional<Item>();
+  };
+  f.clock.Advance(1000);
+  Ok(f.region->MutateItem("orders", key, remove));
+  CHECK_FALSE(f.Get("orders", key).has_value());
+}
+
 }  // namespace
 }  // namespace gtsim
