@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
   const std::string db_path = dir + "/region.db";
   auto storage = gtsim::Storage::Open(db_path, name);
   if (!storage.ok()) Die(absl::StrCat("cannot open the database: ", storage.status().message()));
+  if (absl::Status st = (*storage)->StartBackgroundCheckpoints(db_path, absl::Milliseconds(200));
+      !st.ok()) {
+    Die(std::string(st.message()));
+  }
   gtsim::SystemClock clock;
   auto region = gtsim::Region::Open(name, regions, *std::move(storage), &clock);
   if (!region.ok()) Die(absl::StrCat("cannot load the database: ", region.status().message()));

@@ -83,7 +83,31 @@ constexpr char kChangeColumns[] =
 
 Storage::Storage(sqlite3* db, std::string region) : db_(db), region_(std::move(region)) {}
 
+absl::Status Storage::StartBackgroundCheckpoints(const std::string& path,
+                                                 absl::Duration interval) {
+  sqlite3* cp = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &cp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_close(cp);
+    return absl::UnavailableError(absl::StrCat("cannot open a checkpoint connection to ", path));
+  }
+  sqlite3_busy_timeout(cp, 1000);
+  RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
+  checkpointer_ = std::thread([this, cp, interval] {
+    while (!stop_checkpointer_.WaitForNotificationWithTimeout(interval)) {
+      // PASSIVE never blocks writers; it copies what it can and fsyncs the database file.
+      sqlite3_wal_checkpoint_v2(cp, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+    sqlite3_close(cp);
+  });
+  return absl::OkStatus();
+}
+
 Storage::~Storage() {
+  if (checkpointer_.joinable()) {
+    stop_checkpointer_.Notify();
+    checkpointer_.join();
+  }
   for (auto& [sql, s] : statements_) sqlite3_finalize(s);
   sqlite3_close(db_);
 }

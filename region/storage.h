@@ -14,10 +14,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
 
@@ -37,6 +40,11 @@ class Storage {
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
+
+  // Moves WAL checkpoints - the only fsyncs under synchronous=NORMAL - off the commit path: a
+  // second connection checkpoints every `interval` on its own thread (stopped by the
+  // destructor), and commits no longer checkpoint. For file databases; call at most once.
+  absl::Status StartBackgroundCheckpoints(const std::string& path, absl::Duration interval);
 
   // One transaction at a time (BEGIN IMMEDIATE). Rollback is harmless when none is open.
   absl::Status Begin();
@@ -124,6 +132,8 @@ class Storage {
 
   sqlite3* db_;
   std::string region_;
+  std::thread checkpointer_;
+  absl::Notification stop_checkpointer_;
   std::map<std::string, sqlite3_stmt*> statements_;  // prepared statement cache, by SQL text
   int64_t head_seq_ = 0;
 };

@@ -302,5 +302,39 @@ TEST_CASE("query and scan return live items in key order", "[storage]") {
   CHECK(s->CountItems(id).value() == 5);
 }
 
+TEST_CASE("writes committed while a background checkpointer runs survive reopening",
+          "[storage]") {
+  TempDir dir;
+  const std::string path = dir.File("bg.db");
+  {
+    auto s = OpenOrDie(path, "us-east-1");
+    RequireOk(s->StartBackgroundCheckpoints(path, absl::Milliseconds(1)));
+    int64_t id = 0;
+    {
+      auto table = s->PutTable(Spec("orders", "us-east-1"), false);
+      REQUIRE(table.ok());
+      id = *table;
+    }
+    for (int batch = 0; batch < 50; ++batch) {
+      RequireOk(s->Begin());
+      for (int i = 0; i < 100; ++i) {
+        std::string key = std::to_string(batch * 100 + i);
+        Storage::ItemVersion v;
+        v.item = EncodeItem(Item{{"id", AttributeValue::S(key)}, {"n", AttributeValue::N("1")}});
+        v.stamp = Stamp{batch * 100 + i + 1, "us-east-1"};
+        RequireOk(s->PutItem(id, key, "", v));
+      }
+      RequireOk(s->Commit());
+    }
+  }  // the destructor stops the checkpointer
+  auto reopened = OpenOrDie(path, "us-east-1");
+  auto tables = reopened->LoadTables();
+  REQUIRE(tables.ok());
+  REQUIRE(tables->size() == 1);
+  auto count = reopened->CountItems(tables->front().id);
+  REQUIRE(count.ok());
+  CHECK(*count == 5000);
+}
+
 }  // namespace
 }  // namespace gtsim
