@@ -20,6 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "region/grpc/admin_service.h"
 #include "region/grpc/region_service.h"
+#include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
 #include "replicator/grpc/peer_link.h"
 #include "replicator/grpc/stream_service.h"
@@ -31,6 +32,12 @@ ABSL_FLAG(std::string, peers, "",
           "the other regions as NAME=HOST:PORT, comma-separated, e.g. us-west-2=127.0.0.1:7001");
 ABSL_FLAG(absl::Duration, clock_skew, absl::ZeroDuration(),
           "offset of the clock that stamps writes, e.g. 250ms or -1s");
+ABSL_FLAG(std::string, dynamodb_listen, "",
+          "address to serve the DynamoDB-compatible HTTP endpoint on, e.g. 127.0.0.1:8000 "
+          "(empty: no endpoint)");
+ABSL_FLAG(std::string, inbound_delay, "",
+          "simulated network delay per peer as PEER=DELAY[/JITTER], comma-separated, "
+          "e.g. us-west-2=35ms/5ms");
 ABSL_FLAG(std::string, blocked, "", "peers whose changes are not applied (a partition), comma-separated");
 
 namespace {
@@ -81,12 +88,37 @@ int main(int argc, char** argv) {
     (*region)->SetBlocked(std::string(b), true);
   }
 
+  for (absl::string_view d :
+       absl::StrSplit(absl::GetFlag(FLAGS_inbound_delay), ',', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(d, absl::MaxSplits('=', 1));
+    std::vector<std::string> parts =
+        kv.size() == 2 ? absl::StrSplit(kv[1], '/') : std::vector<std::string>{};
+    absl::Duration delay, jitter = absl::ZeroDuration();
+    if (parts.empty() || parts.size() > 2 || !absl::ParseDuration(parts[0], &delay) ||
+        (parts.size() == 2 && !absl::ParseDuration(parts[1], &jitter))) {
+      Die(absl::StrCat("--inbound_delay entry \"", d, "\" must be PEER=DELAY[/JITTER], e.g. "
+                       "us-west-2=35ms/5ms"));
+    }
+    (*region)->SetInboundDelay(kv[0], gtsim::LinkDelay{absl::ToInt64Microseconds(delay),
+                                                      absl::ToInt64Microseconds(jitter)});
+  }
+
   // Block the stop signals before any thread starts, then wait for them in main.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // The HTTP endpoint listens before the gRPC port does: launchers treat the gRPC port
+  // accepting connections as "ready".
+  gtsim::DynamoDbEndpoint dynamodb(region->get());
+  int dynamodb_port = 0;
+  if (!absl::GetFlag(FLAGS_dynamodb_listen).empty()) {
+    auto bound = dynamodb.Start(absl::GetFlag(FLAGS_dynamodb_listen));
+    if (!bound.ok()) Die(std::string(bound.status().message()));
+    dynamodb_port = *bound;
+  }
 
   gtsim::RegionService api(region->get());
   gtsim::AdminService admin(region->get());
@@ -111,12 +143,17 @@ int main(int argc, char** argv) {
   }
   std::printf("gtsim-region %s ready on 127.0.0.1:%d, database %s\n", name.c_str(), port,
               db_path.c_str());
+  if (dynamodb_port != 0) {
+    std::printf("gtsim-region %s DynamoDB endpoint on http://127.0.0.1:%d\n", name.c_str(),
+                dynamodb_port);
+  }
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::printf("gtsim-region %s stopping (signal %d)\n", name.c_str(), sig);
   std::fflush(stdout);
+  dynamodb.Stop();
   for (auto& link : links) link->Stop();
   replication.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

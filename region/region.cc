@@ -176,6 +176,21 @@ bool Region::IsBlocked(const std::string& peer) {
   return blocked_.count(peer) > 0;
 }
 
+void Region::SetInboundDelay(const std::string& origin, LinkDelay delay) {
+  absl::MutexLock l(&mu_);
+  if (delay.none()) {
+    inbound_delay_.erase(origin);
+  } else {
+    inbound_delay_[origin] = delay;
+  }
+}
+
+LinkDelay Region::InboundDelay(const std::string& origin) {
+  absl::MutexLock l(&mu_);
+  auto it = inbound_delay_.find(origin);
+  return it == inbound_delay_.end() ? LinkDelay{} : it->second;
+}
+
 absl::StatusOr<RegionStatus> Region::Status() {
   absl::MutexLock l(&mu_);
   RegionStatus s;
@@ -192,6 +207,7 @@ absl::StatusOr<RegionStatus> Region::Status() {
     in.applied_seq = replicator_.Cursor(peer);
     in.connected = connected_.count(peer) > 0;
     in.blocked = blocked_.count(peer) > 0;
+    if (auto it = inbound_delay_.find(peer); it != inbound_delay_.end()) in.delay = it->second;
     in.latency = replicator_.Latency(peer);
     in.applied_changes = replicator_.AppliedCount(peer);
     in.origin_head = replicator_.OriginHead(peer);

@@ -21,6 +21,7 @@
 #include "region/clock.h"
 #include "region/storage.h"
 #include "region/table_engine.h"
+#include "replicator/link_delay.h"
 #include "replicator/replicator_core.h"
 
 namespace gtsim {
@@ -30,6 +31,7 @@ struct InboundStatus {
   int64_t applied_seq = 0;
   bool connected = false;
   bool blocked = false;
+  LinkDelay delay;  // simulated network delay on this link
   LatencySummary latency;
   int64_t applied_changes = 0;
   int64_t origin_head = 0;
@@ -99,6 +101,9 @@ class Region {
   // A blocked peer's changes are not applied here (one direction of a partition).
   void SetBlocked(const std::string& peer, bool blocked) ABSL_LOCKS_EXCLUDED(mu_);
   bool IsBlocked(const std::string& peer) ABSL_LOCKS_EXCLUDED(mu_);
+  // A simulated network delay on the link from `origin` to this region (see link_delay.h).
+  void SetInboundDelay(const std::string& origin, LinkDelay delay) ABSL_LOCKS_EXCLUDED(mu_);
+  LinkDelay InboundDelay(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<RegionStatus> Status() ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<TableEngine::Version>> DumpTable(const std::string& table)
@@ -123,6 +128,7 @@ class Region {
   ReplicatorCore replicator_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> blocked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gtsim

@@ -134,14 +134,19 @@ absl::StatusOr<LocalCluster> LocalCluster::Create(const std::string& dir,
   LocalCluster c(dir, region_binary);
   std::set<int> ports;
   for (const auto& r : regions) {
-    int port = 0;
+    int port = 0, dynamodb_port = 0;
     do {
       ASSIGN_OR_RETURN(port, PickFreePort());
     } while (ports.count(port));
     ports.insert(port);
+    do {
+      ASSIGN_OR_RETURN(dynamodb_port, PickFreePort());
+    } while (ports.count(dynamodb_port));
+    ports.insert(dynamodb_port);
     RegionProcess p;
     p.name = r;
     p.port = port;
+    p.dynamodb_port = dynamodb_port;
     p.data_dir = dir + "/" + r;
     c.regions_.push_back(p);
   }
@@ -163,6 +168,7 @@ absl::StatusOr<LocalCluster> LocalCluster::Load(const std::string& dir,
       RegionProcess p;
       p.name = r.at("name").get<std::string>();
       p.port = r.at("port").get<int>();
+      p.dynamodb_port = r.value("dynamodb_port", 0);  // absent in older cluster.json files
       p.pid = r.at("pid").get<int>();
       p.clock_skew_us = r.at("clock_skew_us").get<int64_t>();
       p.data_dir = r.at("data_dir").get<std::string>();
@@ -186,6 +192,7 @@ absl::Status LocalCluster::Save() const {
     j["regions"].push_back({{"name", p.name},
                             {"port", p.port},
                             {"address", p.address()},
+                            {"dynamodb_port", p.dynamodb_port},
                             {"pid", p.pid},
                             {"clock_skew_us", p.clock_skew_us},
                             {"data_dir", p.data_dir}});
@@ -279,6 +286,9 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
       absl::StrCat("--clock_skew=", p->clock_skew_us, "us"),
       "--blocked=" + absl::StrJoin(BlockedPeers(name), ","),
   };
+  if (p->dynamodb_port != 0) {
+    args.push_back(absl::StrCat("--dynamodb_listen=127.0.0.1:", p->dynamodb_port));
+  }
   const std::string log = LogPath(name);
   int64_t log_start = FileSize(log);
   int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -323,6 +333,11 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
+  // Never leave a half-started region behind: the caller believes it is not running.
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  p->pid = 0;
+  Save().IgnoreError();
   return absl::DeadlineExceededError(absl::StrCat("region ", name, " did not become ready within ",
                                                   absl::FormatDuration(timeout), "; see ", log));
 }

@@ -25,10 +25,16 @@ namespace gtsim {
 struct RegionProcess {
   std::string name;
   int port = 0;
+  // The DynamoDB-compatible HTTP endpoint's port; 0 when none (clusters created before it).
+  int dynamodb_port = 0;
   int pid = 0;  // 0 when not running
   int64_t clock_skew_us = 0;
   std::string data_dir;  // DIR/<name>
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  // "http://127.0.0.1:PORT", or empty when the region has no DynamoDB endpoint.
+  std::string dynamodb_url() const {
+    return dynamodb_port ? "http://127.0.0.1:" + std::to_string(dynamodb_port) : std::string();
+  }
 };
 
 class LocalCluster {

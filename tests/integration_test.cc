@@ -281,5 +281,31 @@ TEST_CASE("replication latency is measured per pair and reported by the admin AP
   CHECK(found);
 }
 
+TEST_CASE("a simulated link delay holds every change back at least that long", "[integration]") {
+  ClusterFixture f(kRegions);
+  Clients c(f);
+  CreateGlobalTable(c["us-east-1"], "t", kRegions);
+  REQUIRE(Eventually([&] { return HasTable(c["eu-west-1"], "t"); }));
+  pb::SetLinkDelayRequest req;
+  req.set_origin("us-east-1");
+  req.set_delay_us(150'000);
+  req.set_jitter_us(20'000);
+  pb::SetLinkDelayResponse resp;
+  REQUIRE(c["eu-west-1"].admin().SetLinkDelay(RegionClient::Context().get(), req, &resp).ok());
+  for (int i = 0; i < 10; ++i) REQUIRE(Put(c["us-east-1"], "t", "k" + std::to_string(i), "v"));
+  REQUIRE(Eventually([&] { return ScanAll(c["eu-west-1"], "t").size() == 10; }));
+  pb::StatusResponse st;
+  REQUIRE(c["eu-west-1"].admin().Status(RegionClient::Context().get(), {}, &st).ok());
+  for (const auto& in : st.inbound()) {
+    if (in.origin() != "us-east-1") continue;
+    CHECK(in.delay_us() == 150'000);
+    CHECK(in.latency().samples() >= 10);
+    // Applied no earlier than commit + delay: even the fastest change waited the delay.
+    CHECK(in.latency().p50_ms() >= 150.0);
+  }
+  req.set_origin("mars-1");
+  CHECK_FALSE(c["eu-west-1"].admin().SetLinkDelay(RegionClient::Context().get(), req, &resp).ok());
+}
+
 }  // namespace
 }  // namespace gtsim

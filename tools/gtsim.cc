@@ -129,6 +129,9 @@ const std::vector<CommandSpec>& Commands() {
        {"region"}, {}},
       {"partition", "R1 R2", "cut replication between two regions, both directions", {}, {}, 2},
       {"heal", "", "restore every cut link", {}, {}},
+      {"endpoint", "--region R",
+       "print the region's DynamoDB-compatible endpoint URL (for --endpoint-url / endpoint_url)",
+       {"region"}, {}},
       {"clock", "--region R --skew DURATION",
        "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0)", {"region", "skew"}, {}},
   };
@@ -360,7 +363,8 @@ int CmdUp(const Args& args, const CommandSpec& spec) {
   }
   std::cerr << "cluster in " << dir << " is up: " << cluster.regions().size() << " regions\n";
   for (const auto& p : cluster.regions()) {
-    std::cout << absl::StrFormat("%-16s grpc %s  pid %d\n", p.name, p.address(), p.pid);
+    std::cout << absl::StrFormat("%-16s grpc %s  dynamodb %s  pid %d\n", p.name, p.address(),
+                                 p.dynamodb_port ? p.dynamodb_url() : "-", p.pid);
   }
   return 0;
 }
@@ -828,6 +832,18 @@ int CmdClock(const Args& args, const CommandSpec& spec) {
   return 0;
 }
 
+int CmdEndpoint(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  LocalCluster cluster = LoadCluster(args);
+  const RegionProcess* p = OrFail(cluster.Find(region));
+  if (p->dynamodb_port == 0) {
+    throw Failure{2, absl::StrCat("region ", region, " has no DynamoDB endpoint: its cluster was "
+                                  "created before gtsim had one (create a new cluster)")};
+  }
+  std::cout << p->dynamodb_url() << "\n";
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
@@ -854,6 +870,7 @@ int Run(int argc, char** argv) {
       {"partition", CmdPartition},
       {"heal", CmdHeal},
       {"clock", CmdClock},
+      {"endpoint", CmdEndpoint},
   };
   for (const auto& spec : Commands()) {
     if (spec.name != name) continue;

@@ -24,6 +24,20 @@ grpc::Status AdminService::Status(grpc::ServerContext*, const pb::StatusRequest*
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::SetLinkDelay(grpc::ServerContext*, const pb::SetLinkDelayRequest* req,
+                                        pb::SetLinkDelayResponse*) {
+  const auto& peers = region_->peers();
+  if (std::find(peers.begin(), peers.end(), req->origin()) == peers.end()) {
+    return ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("\"", req->origin(), "\" is not a peer of region ", region_->name())));
+  }
+  if (req->delay_us() < 0 || req->jitter_us() < 0) {
+    return ToGrpc(absl::InvalidArgumentError("a link delay and its jitter cannot be negative"));
+  }
+  region_->SetInboundDelay(req->origin(), LinkDelay{req->delay_us(), req->jitter_us()});
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminService::SetBlocked(grpc::ServerContext*, const pb::SetBlockedRequest* req,
                                       pb::SetBlockedResponse*) {
   const auto& peers = region_->peers();

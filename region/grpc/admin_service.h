@@ -19,6 +19,8 @@ class AdminService final : public pb::Admin::Service {
                           pb::SetBlockedResponse*) override;
   grpc::Status SetClockSkew(grpc::ServerContext*, const pb::SetClockSkewRequest*,
                             pb::SetClockSkewResponse*) override;
+  grpc::Status SetLinkDelay(grpc::ServerContext*, const pb::SetLinkDelayRequest*,
+                            pb::SetLinkDelayResponse*) override;
 
  private:
   Region* region_;

@@ -277,6 +277,8 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     out->set_blocked(in.blocked);
     out->set_applied_changes(in.applied_changes);
     out->set_origin_head(in.origin_head);
+    out->set_delay_us(in.delay.delay_us);
+    out->set_jitter_us(in.delay.jitter_us);
     auto* l = out->mutable_latency();
     l->set_samples(in.latency.samples);
     l->set_p50_ms(in.latency.p50_ms);

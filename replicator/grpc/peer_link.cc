@@ -60,6 +60,51 @@ void PeerLink::Run() {
   }
 }
 
+bool PeerLink::ApplyOnce(const ChangeBatch& batch, const std::function<bool(int64_t)>& ack) {
+  auto report = region_->Apply(batch);
+  if (!report.ok()) {
+    if (!absl::IsUnavailable(report.status())) {  // Unavailable: a partition cut the link
+      std::fprintf(stderr, "gtsim-region %s: applying changes from %s failed: %s\n",
+                   region_->name().c_str(), origin_.c_str(),
+                   std::string(report.status().message()).c_str());
+    }
+    return false;
+  }
+  if (report->waiting) return false;  // resume later from the cursor, once the table is here
+  return ack(report->cursor);
+}
+
+bool PeerLink::ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
+                            const std::function<bool(int64_t)>& ack) {
+  LinkDelay delay = region_->InboundDelay(origin_);
+  if (delay.none() || batch.changes.empty()) return ApplyOnce(batch, ack);
+  std::vector<int64_t> due_us;
+  for (const auto& c : batch.changes) due_us.push_back(due->Next(c.commit_true_us, delay));
+  // Apply the batch in slices, each as soon as its changes are due.
+  size_t next = 0;
+  while (next < batch.changes.size()) {
+    int64_t now = absl::ToUnixMicros(absl::Now());
+    if (due_us[next] > now) {
+      if (!SleepUnlessStopped(absl::Microseconds(std::min<int64_t>(due_us[next] - now, 50'000)))) {
+        return false;
+      }
+      if (region_->IsBlocked(origin_)) return false;
+      continue;
+    }
+    size_t end = next;
+    while (end < batch.changes.size() && due_us[end] <= now) ++end;
+    ChangeBatch slice;
+    slice.origin = batch.origin;
+    slice.origin_head = batch.origin_head;
+    slice.changes.assign(batch.changes.begin() + next, batch.changes.begin() + end);
+    slice.scanned_through =
+        end == batch.changes.size() ? batch.scanned_through : batch.changes[end - 1].seq;
+    if (!ApplyOnce(slice, ack)) return false;
+    next = end;
+  }
+  return true;
+}
+
 void PeerLink::StreamOnce() {
   grpc::ClientContext ctx;
   {
@@ -71,6 +116,7 @@ void PeerLink::StreamOnce() {
   pb::StreamRequest subscribe;
   subscribe.mutable_subscribe()->set_subscriber(region_->name());
   subscribe.mutable_subscribe()->set_after_seq(region_->Cursor(origin_));
+  DueTimes due(std::hash<std::string>()(origin_) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   if (stream->Write(subscribe)) {
     pb::ChangeBatch in;
     while (stream->Read(&in)) {
@@ -81,19 +127,12 @@ void PeerLink::StreamOnce() {
                      origin_.c_str(), std::string(batch.status().message()).c_str());
         break;
       }
-      auto report = region_->Apply(*batch);
-      if (!report.ok()) {
-        if (!absl::IsUnavailable(report.status())) {  // Unavailable: a partition cut the link
-          std::fprintf(stderr, "gtsim-region %s: applying changes from %s failed: %s\n",
-                       region_->name().c_str(), origin_.c_str(),
-                       std::string(report.status().message()).c_str());
-        }
-        break;
-      }
-      if (report->waiting) break;  // resume later from the cursor, once the table is here
-      pb::StreamRequest ack;
-      ack.mutable_ack()->set_applied_seq(report->cursor);
-      if (!stream->Write(ack)) break;
+      auto ack = [&](int64_t applied_seq) {
+        pb::StreamRequest msg;
+        msg.mutable_ack()->set_applied_seq(applied_seq);
+        return stream->Write(msg);
+      };
+      if (!ApplyWhenDue(*batch, &due, ack)) break;
     }
   }
   ctx.TryCancel();

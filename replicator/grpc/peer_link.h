@@ -1,11 +1,13 @@
 // The receiving side of replication from one peer: a thread that keeps one stream open to the
 // peer, applies each batch through Region::Apply (data and cursor in one transaction), and
 // acknowledges it. On any break (peer down, partition, a change whose table has not arrived
-// yet) it reconnects with backoff and resumes from the durable cursor.
+// yet) it reconnects with backoff and resumes from the durable cursor. A simulated network delay
+// (Region::SetInboundDelay) holds each change back until it is due.
 //
 // This type is thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/gtsim/replication.grpc.pb.h"
 #include "region/region.h"
+#include "replicator/link_delay.h"
 
 namespace gtsim {
 
@@ -29,6 +32,11 @@ class PeerLink {
   // One stream's life; returns when it breaks.
   void StreamOnce();
   bool SleepUnlessStopped(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies a batch and acknowledges it; false when the stream must be re-established.
+  bool ApplyOnce(const ChangeBatch& batch, const std::function<bool(int64_t)>& ack);
+  // The same, honouring the link's simulated delay: each change is applied once it is due.
+  bool ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
+                    const std::function<bool(int64_t)>& ack);
 
   Region* const region_;
   const std::string origin_;

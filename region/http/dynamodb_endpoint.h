@@ -1,0 +1,74 @@
+// A DynamoDB-compatible endpoint for one region: DynamoDB's JSON 1.0 protocol over HTTP/1.1, so
+// the AWS CLI, the AWS SDKs and users' own applications talk to a gtsim region unchanged.
+//
+// Protocol contract:
+// - POST / with `X-Amz-Target: DynamoDB_20120810.<Operation>` and a JSON body (the
+//   Content-Type application/x-amz-json-1.0 is expected but not enforced); keep-alive and
+//   concurrent clients are served by a pool of 64 threads, one per open connection (more
+//   connections wait for a free thread); an idle connection is closed after 10 s. Request signatures are accepted without
+//   checking, as local emulators do. GET / answers "healthy: dynamodb.<region>.amazonaws.com".
+// - Success: HTTP 200 and the operation's JSON. Errors: DynamoDB's shape, HTTP 400 with
+//   {"__type": "com.amazonaws.dynamodb.v20120810#<Name>", "message": "..."} for client errors
+//   (ValidationException, ResourceNotFoundException, ResourceInUseException,
+//   ConditionalCheckFailedException — with "Item" when ReturnValuesOnConditionCheckFailure is
+//   ALL_OLD —, SerializationException, UnknownOperationException), HTTP 500 InternalServerError
+//   for internal failures. absl status codes are mapped to these in one place (ErrorFor).
+// - Conditions and updates evaluate against this region's local copy (Region::MutateItem), as
+//   in a DynamoDB global table; the write then replicates like any other.
+//
+// Operations: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem, GetItem, UpdateItem,
+// DeleteItem, Query, Scan, BatchWriteItem, BatchGetItem, DescribeEndpoints. Known DynamoDB
+// operations not implemented yet answer ValidationException "... is not supported yet by
+// gtsim"; unknown targets answer UnknownOperationException.
+//
+// No gRPC in here. Nothing throws out of this module. This type is thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "region/region.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace gtsim {
+
+class DynamoDbEndpoint {
+ public:
+  // One HTTP answer: status code and JSON body.
+  struct Reply {
+    int http_status = 200;
+    std::string body;
+  };
+
+  // `region` must outlive the endpoint.
+  explicit DynamoDbEndpoint(Region* region);
+  ~DynamoDbEndpoint();  // Stops serving.
+  DynamoDbEndpoint(const DynamoDbEndpoint&) = delete;
+  DynamoDbEndpoint& operator=(const DynamoDbEndpoint&) = delete;
+
+  // Binds `address` ("HOST:PORT"; port 0 picks a free one) and serves in background threads.
+  // Returns the bound port. InvalidArgument for a malformed address, Unavailable when the port
+  // cannot be bound, FailedPrecondition when already started.
+  absl::StatusOr<int> Start(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops accepting, closes connections and joins the server thread. Idempotent.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Handles one request without HTTP: `target` is the X-Amz-Target header value, `body` the
+  // request body, `host` the Host header (DescribeEndpoints echoes it). Never throws.
+  Reply Handle(const std::string& target, const std::string& body,
+               const std::string& host = "") const;
+
+ private:
+  Region* const region_;
+  absl::Mutex mu_;
+  std::unique_ptr<httplib::Server> server_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gtsim

@@ -1,0 +1,708 @@
+// Tests of region/http/dynamodb_endpoint.h: the DynamoDB JSON 1.0 protocol over real HTTP on
+// 127.0.0.1 (a port picked free at run time), over a Region with in-memory storage. Each
+// operation, each error shape, and the expression language end to end.
+#include <httplib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nlohmann/json.hpp"
+#include "region/http/dynamodb_endpoint.h"
+#include "region/region.h"
+#include "sim/cluster.h"
+
+namespace gtsim {
+namespace {
+
+using json = nlohmann::json;
+
+struct Answer {
+  int status = 0;
+  json body;
+  std::string type() const {
+    std::string t = body.value("__type", "");
+    size_t hash = t.find('#');
+    return hash == std::string::npos ? t : t.substr(hash + 1);
+  }
+  std::string message() const { return body.value("message", ""); }
+};
+
+struct Endpoint {
+  SystemClock clock;
+  std::unique_ptr<Region> region;
+  std::unique_ptr<DynamoDbEndpoint> endpoint;
+  int port = 0;
+
+  Endpoint() {
+    auto storage = Storage::Open(":memory:", "us-east-1");
+    REQUIRE(storage.ok());
+    auto r = Region::Open("us-east-1", {"us-east-1", "us-west-2"}, *std::move(storage), &clock);
+    REQUIRE(r.ok());
+    region = *std::move(r);
+    endpoint = std::make_unique<DynamoDbEndpoint>(region.get());
+    auto bound = endpoint->Start("127.0.0.1:0");
+    INFO(bound.status().ToString());
+    REQUIRE(bound.ok());
+    port = *bound;
+  }
+  ~Endpoint() { endpoint->Stop(); }
+
+  Answer Raw(const std::string& target, const std::string& body) {
+    httplib::Client client("127.0.0.1", port);
+    httplib::Headers headers;
+    if (!target.empty()) headers.emplace("X-Amz-Target", target);
+    auto res = client.Post("/", headers, body, "application/x-amz-json-1.0");
+    REQUIRE(res);
+    Answer a;
+    a.status = res->status;
+    a.body = json::parse(res->body, nullptr, false);
+    REQUIRE_FALSE(a.body.is_discarded());
+    CHECK(res->get_header_value("Content-Type") == "application/x-amz-json-1.0");
+    return a;
+  }
+  Answer Call(const std::string& op, const json& body) {
+    return Raw("DynamoDB_20120810." + op, body.dump());
+  }
+  json Ok(const std::string& op, const json& body) {
+    Answer a = Call(op, body);
+    INFO(op << " " << body.dump() << " -> " << a.body.dump());
+    REQUIRE(a.status == 200);
+    return a.body;
+  }
+  Answer Fails(const std::string& op, const json& body, const std::string& type) {
+    Answer a = Call(op, body);
+    INFO(op << " " << body.dump() << " -> " << a.body.dump());
+    CHECK(a.status == 400);
+    CHECK(a.type() == type);
+    return a;
+  }
+
+  // "orders": pk (S) + sk (N).
+  void CreateOrders() {
+    Ok("CreateTable", {{"TableName", "orders"},
+                       {"KeySchema",
+                        {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                         {{"AttributeName", "sk"}, {"KeyType", "RANGE"}}}},
+                       {"AttributeDefinitions",
+                        {{{"AttributeName", "pk"}, {"AttributeType", "S"}},
+                         {{"AttributeName", "sk"}, {"AttributeType", "N"}}}},
+                       {"BillingMode", "PAY_PER_REQUEST"}});
+  }
+  void PutOrder(const std::string& pk, int sk, const json& extra = json::object()) {
+    json item = {{"pk", {{"S", pk}}}, {"sk", {{"N", std::to_string(sk)}}}};
+    for (const auto& [k, v] : extra.items()) item[k] = v;
+    Ok("PutItem", {{"TableName", "orders"}, {"Item", item}});
+  }
+};
+
+json Key(const std::string& pk, int sk) {
+  return {{"pk", {{"S", pk}}}, {"sk", {{"N", std::to_string(sk)}}}};
+}
+
+TEST_CASE("CreateTable, DescribeTable and DeleteTable answer in DynamoDB's shape") {
+  Endpoint e;
+  e.CreateOrders();
+  json t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["TableName"] == "orders");
+  CHECK(t["TableStatus"] == "ACTIVE");
+  CHECK(t["TableArn"] == "arn:aws:dynamodb:us-east-1:000000000000:table/orders");
+  CHECK(t["KeySchema"].size() == 2);
+  CHECK(t["KeySchema"][0]["KeyType"] == "HASH");
+  CHECK(t["AttributeDefinitions"][1]["AttributeType"] == "N");
+  CHECK(t["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST");
+  CHECK(t["ItemCount"] == 0);
+  CHECK(t["CreationDateTime"].is_number());
+
+  Answer again =
+      e.Fails("CreateTable",
+              {{"TableName", "orders"},
+               {"KeySchema", {{{"AttributeName", "pk"}, {"KeyType", "HASH"}}}},
+               {"AttributeDefinitions", {{{"AttributeName", "pk"}, {"AttributeType", "S"}}}},
+               {"BillingMode", "PAY_PER_REQUEST"}},
+              "ResourceInUseException");
+  CHECK(again.message() == "Table already exists: orders");
+
+  json d = e.Ok("DeleteTable", {{"TableName", "orders"}});
+  CHECK(d["TableDescription"]["TableStatus"] == "DELETING");
+  e.Fails("DescribeTable", {{"TableName", "orders"}}, "ResourceNotFoundException");
+  e.Fails("DeleteTable", {{"TableName", "orders"}}, "ResourceNotFoundException");
+}
+
+TEST_CASE("CreateTable validates names, key schemas and billing modes") {
+  Endpoint e;
+  json base = {{"TableName", "abc"},
+               {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+               {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+               {"BillingMode", "PAY_PER_REQUEST"}};
+  json b = base;
+  b["TableName"] = "ab";
+  CHECK(e.Fails("CreateTable", b, "ValidationException")
+            .message()
+            .find("greater than or equal to 3") != std::string::npos);
+  b["TableName"] = "a b c";
+  e.Fails("CreateTable", b, "ValidationException");
+  b["TableName"] = std::string(256, 'x');
+  e.Fails("CreateTable", b, "ValidationException");
+  b = base;
+  b["AttributeDefinitions"].push_back({{"AttributeName", "extra"}, {"AttributeType", "S"}});
+  CHECK(e.Fails("CreateTable", b, "ValidationException").message().find("Number of attributes") !=
+        std::string::npos);
+  b = base;
+  b["KeySchema"][0]["AttributeName"] = "other";
+  e.Fails("CreateTable", b, "ValidationException");
+  b = base;
+  b["AttributeDefinitions"][0]["AttributeType"] = "BOOL";
+  e.Fails("CreateTable", b, "ValidationException");
+  b = base;
+  b.erase("BillingMode");  // PROVISIONED by default: needs ProvisionedThroughput
+  e.Fails("CreateTable", b, "ValidationException");
+  b["ProvisionedThroughput"] = {{"ReadCapacityUnits", 5}, {"WriteCapacityUnits", 5}};
+  e.Ok("CreateTable", b);
+  b = base;
+  b["TableName"] = "with-gsi";
+  b["GlobalSecondaryIndexes"] = json::array({json::object()});
+  CHECK(e.Fails("CreateTable", b, "ValidationException").message().find("not supported yet") !=
+        std::string::npos);
+  b = base;
+  b["TableName"] = 5;
+  e.Fails("CreateTable", b, "SerializationException");
+}
+
+TEST_CASE("ListTables pages with Limit and ExclusiveStartTableName") {
+  Endpoint e;
+  for (const char* name : {"ccc", "aaa", "bbb"}) {
+    e.Ok("CreateTable",
+         {{"TableName", name},
+          {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+          {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+          {"BillingMode", "PAY_PER_REQUEST"}});
+  }
+  json all = e.Ok("ListTables", json::object());
+  CHECK(all["TableNames"] == json({"aaa", "bbb", "ccc"}));
+  CHECK_FALSE(all.contains("LastEvaluatedTableName"));
+  json p1 = e.Ok("ListTables", {{"Limit", 2}});
+  CHECK(p1["TableNames"] == json({"aaa", "bbb"}));
+  CHECK(p1["LastEvaluatedTableName"] == "bbb");
+  json p2 = e.Ok("ListTables", {{"Limit", 2}, {"ExclusiveStartTableName", "bbb"}});
+  CHECK(p2["TableNames"] == json({"ccc"}));
+  CHECK_FALSE(p2.contains("LastEvaluatedTableName"));
+  e.Fails("ListTables", {{"Limit", 0}}, "ValidationException");
+  e.Fails("ListTables", {{"Limit", 101}}, "ValidationException");
+}
+
+TEST_CASE("PutItem, GetItem and DeleteItem with ReturnValues and projections") {
+  Endpoint e;
+  e.CreateOrders();
+  e.PutOrder(
+      "a", 1,
+      {{"status", {{"S", "new"}}}, {"m", {{"M", {{"x", {{"N", "1"}}}, {"y", {{"N", "2"}}}}}}}});
+  json got = e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("a", 1)}});
+  CHECK(got["Item"]["status"]["S"] == "new");
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("a", 2)}}) == json::object());
+
+  json proj = e.Ok("GetItem", {{"TableName", "orders"},
+                               {"Key", Key("a", 1)},
+                               {"ProjectionExpression", "#s, m.y"},
+                               {"ExpressionAttributeNames", {{"#s", "status"}}},
+                               {"ConsistentRead", true}});
+  CHECK(proj["Item"] == json({{"status", {{"S", "new"}}}, {"m", {{"M", {{"y", {{"N", "2"}}}}}}}}));
+
+  json old =
+      e.Ok("PutItem", {{"TableName", "orders"},
+                       {"Item", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"v", {{"N", "2"}}}}},
+                       {"ReturnValues", "ALL_OLD"}});
+  CHECK(old["Attributes"]["status"]["S"] == "new");
+  e.Fails("PutItem", {{"TableName", "orders"}, {"Item", Key("a", 1)}, {"ReturnValues", "ALL_NEW"}},
+          "ValidationException");
+
+  json del = e.Ok("DeleteItem",
+                  {{"TableName", "orders"}, {"Key", Key("a", 1)}, {"ReturnValues", "ALL_OLD"}});
+  CHECK(del["Attributes"]["v"]["N"] == "2");
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("a", 1)}}) == json::object());
+}
+
+TEST_CASE("item and key validation comes out as ValidationException") {
+  Endpoint e;
+  e.CreateOrders();
+  Answer missing = e.Fails("PutItem", {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "a"}}}}}},
+                           "ValidationException");
+  CHECK(missing.message() ==
+        "One or more parameter values were invalid: Missing the key sk in the item");
+  Answer mismatch = e.Fails(
+      "PutItem", {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "a"}}}, {"sk", {{"S", "x"}}}}}},
+      "ValidationException");
+  CHECK(mismatch.message().find("Type mismatch for key sk") != std::string::npos);
+  e.Fails("GetItem", {{"TableName", "orders"}, {"Key", {{"pk", {{"S", "a"}}}}}},
+          "ValidationException");
+  e.Fails("PutItem",
+          {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "abc"}}}}}},
+          "ValidationException");
+  e.Fails("PutItem",
+          {{"TableName", "orders"}, {"Item", {{"pk", {{"S", ""}}}, {"sk", {{"N", "1"}}}}}},
+          "ValidationException");
+  // Over 400 KB.
+  e.Fails("PutItem",
+          {{"TableName", "orders"},
+           {"Item",
+            {{"pk", {{"S", "a"}}},
+             {"sk", {{"N", "1"}}},
+             {"big", {{"S", std::string(410 * 1024, 'x')}}}}}},
+          "ValidationException");
+  e.Fails("PutItem", {{"TableName", "nothere"}, {"Item", Key("a", 1)}},
+          "ResourceNotFoundException");
+  e.Fails("GetItem", {{"TableName", "orders"}}, "ValidationException");
+  e.Fails("GetItem", {{"TableName", "orders"}, {"Key", "notamap"}}, "SerializationException");
+}
+
+TEST_CASE("conditional writes fail with ConditionalCheckFailedException and the old item") {
+  Endpoint e;
+  e.CreateOrders();
+  json lock = {{"TableName", "orders"},
+               {"Item", {{"pk", {{"S", "lock"}}}, {"sk", {{"N", "0"}}}, {"owner", {{"S", "a"}}}}},
+               {"ConditionExpression", "attribute_not_exists(pk)"}};
+  e.Ok("PutItem", lock);
+  Answer a = e.Fails("PutItem", lock, "ConditionalCheckFailedException");
+  CHECK(a.message() == "The conditional request failed");
+  CHECK_FALSE(a.body.contains("Item"));
+  lock["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD";
+  a = e.Fails("PutItem", lock, "ConditionalCheckFailedException");
+  CHECK(a.body["Item"]["owner"]["S"] == "a");
+
+  json del = {{"TableName", "orders"},
+              {"Key", Key("lock", 0)},
+              {"ConditionExpression", "#o = :me"},
+              {"ExpressionAttributeNames", {{"#o", "owner"}}},
+              {"ExpressionAttributeValues", {{":me", {{"S", "b"}}}}}};
+  e.Fails("DeleteItem", del, "ConditionalCheckFailedException");
+  del["ExpressionAttributeValues"][":me"]["S"] = "a";
+  e.Ok("DeleteItem", del);
+}
+
+TEST_CASE("UpdateItem applies update expressions with every ReturnValues mode") {
+  Endpoint e;
+  e.CreateOrders();
+  json up = {{"TableName", "orders"},
+             {"Key", Key("u", 1)},
+             {"UpdateExpression", "SET #c = if_not_exists(#c, :zero) + :one, tags = :t"},
+             {"ExpressionAttributeNames", {{"#c", "count"}}},
+             {"ExpressionAttributeValues",
+              {{":zero", {{"N", "0"}}}, {":one", {{"N", "1"}}}, {":t", {{"L", {{{"S", "x"}}}}}}}},
+             {"ReturnValues", "ALL_NEW"}};
+  json r = e.Ok("UpdateItem", up);
+  CHECK(r["Attributes"]["count"]["N"] == "1");
+  CHECK(r["Attributes"]["pk"]["S"] == "u");
+  up["ReturnValues"] = "UPDATED_NEW";
+  r = e.Ok("UpdateItem", up);
+  CHECK(r["Attributes"] == json({{"count", {{"N", "2"}}}, {"tags", {{"L", {{{"S", "x"}}}}}}}));
+  up["ReturnValues"] = "UPDATED_OLD";
+  r = e.Ok("UpdateItem", up);
+  CHECK(r["Attributes"]["count"]["N"] == "2");
+  CHECK_FALSE(r["Attributes"].contains("pk"));
+  up["ReturnValues"] = "ALL_OLD";
+  r = e.Ok("UpdateItem", up);
+  CHECK(r["Attributes"]["count"]["N"] == "3");
+  up["ReturnValues"] = "NONE";
+  CHECK(e.Ok("UpdateItem", up) == json::object());
+
+  json rm = {{"TableName", "orders"},
+             {"Key", Key("u", 1)},
+             {"UpdateExpression", "REMOVE tags ADD n :five"},
+             {"ConditionExpression", "#c > :three"},
+             {"ExpressionAttributeNames", {{"#c", "count"}}},
+             {"ExpressionAttributeValues", {{":five", {{"N", "5"}}}, {":three", {{"N", "3"}}}}},
+             {"ReturnValues", "ALL_NEW"}};
+  r = e.Ok("UpdateItem", rm);
+  CHECK_FALSE(r["Attributes"].contains("tags"));
+  CHECK(r["Attributes"]["n"]["N"] == "5");
+  rm["ExpressionAttributeValues"][":three"]["N"] = "100";
+  e.Fails("UpdateItem", rm, "ConditionalCheckFailedException");
+
+  // Key attributes cannot be updated; operand types are checked.
+  Answer key = e.Fails("UpdateItem",
+                       {{"TableName", "orders"},
+                        {"Key", Key("u", 1)},
+                        {"UpdateExpression", "SET pk = :v"},
+                        {"ExpressionAttributeValues", {{":v", {{"S", "z"}}}}}},
+                       "ValidationException");
+  CHECK(key.message().find("part of the key") != std::string::npos);
+  e.Fails("UpdateItem",
+          {{"TableName", "orders"},
+           {"Key", Key("u", 1)},
+           {"UpdateExpression", "SET n = n + :s"},
+           {"ExpressionAttributeValues", {{":s", {{"S", "z"}}}}}},
+          "ValidationException");
+  // Without an UpdateExpression, UpdateItem creates the bare key.
+  e.Ok("UpdateItem", {{"TableName", "orders"}, {"Key", Key("bare", 1)}});
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("bare", 1)}})["Item"] ==
+        Key("bare", 1));
+}
+
+TEST_CASE("expression placeholders: unused, missing and syntax errors give DynamoDB's messages") {
+  Endpoint e;
+  e.CreateOrders();
+  Answer unused =
+      e.Fails("UpdateItem",
+              {{"TableName", "orders"},
+               {"Key", Key("u", 1)},
+               {"UpdateExpression", "SET a = :a"},
+               {"ExpressionAttributeValues", {{":a", {{"N", "1"}}}, {":b", {{"N", "2"}}}}}},
+              "ValidationException");
+  CHECK(unused.message() ==
+        "Value provided in ExpressionAttributeValues unused in expressions: keys: {:b}");
+  Answer unused_name = e.Fails("GetItem",
+                               {{"TableName", "orders"},
+                                {"Key", Key("u", 1)},
+                                {"ProjectionExpression", "a"},
+                                {"ExpressionAttributeNames", {{"#x", "x"}}}},
+                               "ValidationException");
+  CHECK(unused_name.message() ==
+        "Value provided in ExpressionAttributeNames unused in expressions: keys: {#x}");
+  Answer missing = e.Fails(
+      "PutItem",
+      {{"TableName", "orders"}, {"Item", Key("u", 1)}, {"ConditionExpression", "a = :nope"}},
+      "ValidationException");
+  CHECK(missing.message().find(":nope") != std::string::npos);
+  Answer syntax =
+      e.Fails("PutItem",
+              {{"TableName", "orders"}, {"Item", Key("u", 1)}, {"ConditionExpression", "a = = b"}},
+              "ValidationException");
+  CHECK(syntax.message().find("Invalid ConditionExpression: Syntax error") == 0);
+  Answer without = e.Fails("PutItem",
+                           {{"TableName", "orders"},
+                            {"Item", Key("u", 1)},
+                            {"ExpressionAttributeValues", {{":a", {{"N", "1"}}}}}},
+                           "ValidationException");
+  CHECK(without.message() ==
+        "ExpressionAttributeValues can only be specified when using expressions");
+}
+
+TEST_CASE("Query: key conditions, filters, projections, pagination, direction and COUNT") {
+  Endpoint e;
+  e.CreateOrders();
+  for (int i = 1; i <= 10; ++i) e.PutOrder("p", i, {{"odd", {{"BOOL", i % 2 == 1}}}});
+  e.PutOrder("other", 1);
+  json q = {{"TableName", "orders"},
+            {"KeyConditionExpression", "pk = :p AND sk BETWEEN :lo AND :hi"},
+            {"ExpressionAttributeValues",
+             {{":p", {{"S", "p"}}}, {":lo", {{"N", "3"}}}, {":hi", {{"N", "8"}}}}}};
+  json r = e.Ok("Query", q);
+  CHECK(r["Count"] == 6);
+  CHECK(r["Items"][0]["sk"]["N"] == "3");
+
+  json back = q;
+  back["ScanIndexForward"] = false;
+  back["Limit"] = 4;
+  r = e.Ok("Query", back);
+  CHECK(r["Count"] == 4);
+  CHECK(r["Items"][0]["sk"]["N"] == "8");
+  REQUIRE(r.contains("LastEvaluatedKey"));
+  CHECK(r["LastEvaluatedKey"] == Key("p", 5));
+  back["ExclusiveStartKey"] = r["LastEvaluatedKey"];
+  r = e.Ok("Query", back);
+  CHECK(r["Count"] == 2);
+  CHECK(r["Items"][1]["sk"]["N"] == "3");
+
+  json f = q;
+  f["FilterExpression"] = "#o = :t";
+  f["ExpressionAttributeNames"] = {{"#o", "odd"}};
+  f["ExpressionAttributeValues"][":t"] = {{"BOOL", true}};
+  f["ProjectionExpression"] = "sk";
+  r = e.Ok("Query", f);
+  CHECK(r["Count"] == 3);  // 3, 5, 7
+  CHECK(r["ScannedCount"] == 6);
+  CHECK(r["Items"][0] == json({{"sk", {{"N", "3"}}}}));
+
+  json c = {{"TableName", "orders"},
+            {"KeyConditionExpression", "pk = :p AND begins_with(sk, :x)"},
+            {"ExpressionAttributeValues", {{":p", {{"S", "p"}}}, {":x", {{"N", "1"}}}}}};
+  e.Fails("Query", c, "ValidationException");  // begins_with on a number key
+  json count = {{"TableName", "orders"},
+                {"KeyConditionExpression", "pk = :p"},
+                {"ExpressionAttributeValues", {{":p", {{"S", "p"}}}}},
+                {"Select", "COUNT"}};
+  r = e.Ok("Query", count);
+  CHECK(r["Count"] == 10);
+  CHECK_FALSE(r.contains("Items"));
+
+  Answer missed = e.Fails("Query",
+                          {{"TableName", "orders"},
+                           {"KeyConditionExpression", "sk = :s"},
+                           {"ExpressionAttributeValues", {{":s", {{"N", "1"}}}}}},
+                          "ValidationException");
+  CHECK(missed.message().find("missed key schema element") != std::string::npos);
+  e.Fails("Query", {{"TableName", "orders"}}, "ValidationException");
+  e.Fails("Query",
+          {{"TableName", "orders"},
+           {"KeyConditionExpression", "pk = :p OR sk = :s"},
+           {"ExpressionAttributeValues", {{":p", {{"S", "p"}}}, {":s", {{"N", "1"}}}}}},
+          "ValidationException");
+  e.Fails("Query",
+          {{"TableName", "orders"},
+           {"IndexName", "gsi"},
+           {"KeyConditionExpression", "pk = :p"},
+           {"ExpressionAttributeValues", {{":p", {{"S", "p"}}}}}},
+          "ValidationException");
+}
+
+TEST_CASE("Scan: filters, pagination and parallel segments") {
+  Endpoint e;
+  e.CreateOrders();
+  for (int i = 0; i < 30; ++i)
+    e.PutOrder("p" + std::to_string(i), i, {{"v", {{"N", std::to_string(i)}}}});
+  json r = e.Ok("Scan", {{"TableName", "orders"}});
+  CHECK(r["Count"] == 30);
+
+  int seen = 0, pages = 0;
+  json s = {{"TableName", "orders"}, {"Limit", 7}};
+  while (true) {
+    r = e.Ok("Scan", s);
+    seen += r["Count"].get<int>();
+    ++pages;
+    if (!r.contains("LastEvaluatedKey")) break;
+    s["ExclusiveStartKey"] = r["LastEvaluatedKey"];
+    REQUIRE(pages < 20);
+  }
+  CHECK(seen == 30);
+
+  r = e.Ok("Scan",
+           {{"TableName", "orders"},
+            {"FilterExpression", "v >= :ten AND NOT contains(pk, :one)"},
+            {"ExpressionAttributeValues", {{":ten", {{"N", "10"}}}, {":one", {{"S", "1"}}}}}});
+  // 10..29 without a "1" in pk: 20, 22..29 except 21 -> 20,22,23,24,25,26,27,28,29 = 9
+  CHECK(r["Count"] == 9);
+
+  std::set<std::string> all;
+  for (int seg = 0; seg < 3; ++seg) {
+    json p = {{"TableName", "orders"}, {"Segment", seg}, {"TotalSegments", 3}, {"Limit", 4}};
+    while (true) {
+      r = e.Ok("Scan", p);
+      for (const auto& item : r["Items"]) {
+        CHECK(all.insert(item["pk"]["S"].get<std::string>()).second);
+      }
+      if (!r.contains("LastEvaluatedKey")) break;
+      p["ExclusiveStartKey"] = r["LastEvaluatedKey"];
+    }
+  }
+  CHECK(all.size() == 30);
+  e.Fails("Scan", {{"TableName", "orders"}, {"Segment", 3}, {"TotalSegments", 3}},
+          "ValidationException");
+  e.Fails("Scan", {{"TableName", "orders"}, {"Segment", 0}}, "ValidationException");
+  r = e.Ok("Scan", {{"TableName", "orders"}, {"Select", "COUNT"}});
+  CHECK(r["Count"] == 30);
+  CHECK_FALSE(r.contains("Items"));
+}
+
+TEST_CASE("BatchWriteItem and BatchGetItem") {
+  Endpoint e;
+  e.CreateOrders();
+  json writes = json::array();
+  for (int i = 0; i < 5; ++i) {
+    writes.push_back(
+        {{"PutRequest",
+          {{"Item",
+            {{"pk", {{"S", "b"}}}, {"sk", {{"N", std::to_string(i)}}}, {"x", {{"S", "y"}}}}}}}});
+  }
+  json r = e.Ok("BatchWriteItem", {{"RequestItems", {{"orders", writes}}}});
+  CHECK(r["UnprocessedItems"] == json::object());
+  e.Ok("BatchWriteItem",
+       {{"RequestItems", {{"orders", {{{"DeleteRequest", {{"Key", Key("b", 0)}}}}}}}}});
+
+  json keys = json::array();
+  for (int i = 0; i < 5; ++i) keys.push_back(Key("b", i));
+  r = e.Ok("BatchGetItem", {{"RequestItems",
+                             {{"orders",
+                               {{"Keys", keys},
+                                {"ProjectionExpression", "sk, #x"},
+                                {"ExpressionAttributeNames", {{"#x", "x"}}}}}}}});
+  CHECK(r["Responses"]["orders"].size() == 4);
+  CHECK(r["Responses"]["orders"][0].size() == 2);
+  CHECK(r["UnprocessedKeys"] == json::object());
+
+  json dup = json::array(
+      {{{"DeleteRequest", {{"Key", Key("b", 1)}}}}, {{"DeleteRequest", {{"Key", Key("b", 1)}}}}});
+  e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", dup}}}}, "ValidationException");
+  json many = json::array();
+  for (int i = 0; i < 26; ++i) many.push_back({{"DeleteRequest", {{"Key", Key("m", i)}}}});
+  e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", many}}}}, "ValidationException");
+  e.Fails("BatchWriteItem", {{"RequestItems", {{"nothere", writes}}}}, "ResourceNotFoundException");
+  json many_keys = json::array();
+  for (int i = 0; i < 101; ++i) many_keys.push_back(Key("m", i));
+  e.Fails("BatchGetItem", {{"RequestItems", {{"orders", {{"Keys", many_keys}}}}}},
+          "ValidationException");
+  // A rejected batch writes nothing.
+  json bad = writes;
+  bad.push_back({{"PutRequest", {{"Item", {{"pk", {{"S", "nosk"}}}}}}}});
+  bad[0]["PutRequest"]["Item"]["sk"]["N"] = "99";
+  e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", bad}}}}, "ValidationException");
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("b", 99)}}) == json::object());
+}
+
+TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations") {
+  Endpoint e;
+  Answer unknown = e.Raw("DynamoDB_20120810.Frobnicate", "{}");
+  CHECK(unknown.status == 400);
+  CHECK(unknown.type() == "UnknownOperationException");
+  CHECK(unknown.body["__type"] == "com.amazon.coral.service#UnknownOperationException");
+  CHECK(e.Raw("", "{}").type() == "UnknownOperationException");
+  CHECK(e.Raw("Other_2020.ListTables", "{}").type() == "UnknownOperationException");
+  Answer bad = e.Raw("DynamoDB_20120810.ListTables", "{\"Limit\": ");
+  CHECK(bad.status == 400);
+  CHECK(bad.type() == "SerializationException");
+  CHECK(e.Raw("DynamoDB_20120810.ListTables", "[1,2]").type() == "SerializationException");
+  Answer later = e.Raw("DynamoDB_20120810.TransactWriteItems", "{}");
+  CHECK(later.type() == "ValidationException");
+  CHECK(later.message().find("not supported yet by gtsim") != std::string::npos);
+  json v = e.Ok("ListTables", json::object());
+  CHECK(v["TableNames"] == json::array());
+  json ep = e.Ok("DescribeEndpoints", json::object());
+  CHECK(ep["Endpoints"][0]["CachePeriodInMinutes"] == 1440);
+  // Validation errors use DynamoDB's own namespace.
+  Answer val = e.Call("DescribeTable", {{"TableName", "x"}});
+  CHECK(val.body["__type"] == "com.amazonaws.dynamodb.v20120810#ValidationException");
+}
+
+TEST_CASE("keep-alive connections and concurrent clients") {
+  Endpoint e;
+  e.CreateOrders();
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client client("127.0.0.1", e.port);
+      client.set_keep_alive(true);
+      httplib::Headers h{{"X-Amz-Target", "DynamoDB_20120810.PutItem"}};
+      for (int i = 0; i < 50; ++i) {
+        json body = {{"TableName", "orders"}, {"Item", Key("t" + std::to_string(t), i)}};
+        auto res = client.Post("/", h, body.dump(), "application/x-amz-json-1.0");
+        if (res && res->status == 200) ++ok;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(ok == 400);
+  CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"Select", "COUNT"}})["Count"] == 400);
+}
+
+TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
+  Endpoint e;
+  e.CreateOrders();
+  e.PutOrder("f", 1, {{"n", {{"N", "1"}}}});
+  const std::vector<std::pair<std::string, json>> seeds = {
+      {"PutItem",
+       {{"TableName", "orders"},
+        {"Item", Key("f", 2)},
+        {"ConditionExpression", "attribute_not_exists(pk) AND size(#a) > :v"},
+        {"ExpressionAttributeNames", {{"#a", "a"}}},
+        {"ExpressionAttributeValues", {{":v", {{"N", "1"}}}}}}},
+      {"UpdateItem",
+       {{"TableName", "orders"},
+        {"Key", Key("f", 1)},
+        {"UpdateExpression",
+         "SET n = n + :v, l = list_append(if_not_exists(l, :e), :e) REMOVE x[0]"},
+        {"ExpressionAttributeValues", {{":v", {{"N", "1"}}}, {":e", {{"L", json::array()}}}}},
+        {"ReturnValues", "UPDATED_NEW"}}},
+      {"Query",
+       {{"TableName", "orders"},
+        {"KeyConditionExpression", "pk = :p AND sk BETWEEN :a AND :b"},
+        {"Limit", 2},
+        {"ExpressionAttributeValues",
+         {{":p", {{"S", "f"}}}, {":a", {{"N", "0"}}}, {":b", {{"N", "9"}}}}}}},
+      {"Scan",
+       {{"TableName", "orders"},
+        {"Segment", 0},
+        {"TotalSegments", 2},
+        {"FilterExpression", "contains(pk, :s)"},
+        {"ExpressionAttributeValues", {{":s", {{"S", "f"}}}}}}},
+      {"BatchWriteItem",
+       {{"RequestItems", {{"orders", {{{"PutRequest", {{"Item", Key("g", 1)}}}}}}}}}},
+      {"CreateTable",
+       {{"TableName", "fuzzed"},
+        {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+        {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+        {"BillingMode", "PAY_PER_REQUEST"}}},
+  };
+  std::mt19937 rng(20260522);
+  const std::string alphabet = "{}[]\":,0123456789.-eE#:() =<>abcSNLMpksz\\u00";
+  int answered = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const auto& [op, body] = seeds[rng() % seeds.size()];
+    std::string text = body.dump();
+    int edits = 1 + rng() % 4;
+    for (int k = 0; k < edits && !text.empty(); ++k) {
+      size_t pos = rng() % text.size();
+      switch (rng() % 3) {
+        case 0:
+          text[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          text.erase(pos, 1 + rng() % 3);
+          break;
+        default:
+          text.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+          break;
+      }
+    }
+    DynamoDbEndpoint::Reply r = e.endpoint->Handle("DynamoDB_20120810." + op, text);
+    INFO(op << " " << text << " -> " << r.body);
+    REQUIRE((r.http_status == 200 || r.http_status == 400));
+    json parsed = json::parse(r.body, nullptr, false);
+    REQUIRE_FALSE(parsed.is_discarded());
+    if (r.http_status == 400) REQUIRE(parsed.contains("__type"));
+    ++answered;
+  }
+  CHECK(answered == 3000);
+}
+
+TEST_CASE("Start reports a busy port, and Stop is idempotent") {
+  Endpoint e;
+  DynamoDbEndpoint other(e.region.get());
+  auto busy = other.Start("127.0.0.1:" + std::to_string(e.port));
+  CHECK(absl::IsUnavailable(busy.status()));
+  CHECK(absl::IsInvalidArgument(other.Start("nonsense").status()));
+  other.Stop();
+  other.Stop();
+}
+
+TEST_CASE("cluster.json files from before the endpoint still load, without an endpoint") {
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("gtsim-endpoint-old-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream out(dir + "/cluster.json");
+    out << R"({"version": 1, "partitions": [], "regions": [{"name": "us-east-1", "port": 7001,
+              "address": "127.0.0.1:7001", "pid": 0, "clock_skew_us": 0,
+              "data_dir": ")"
+        << dir << R"(/us-east-1"}]})";
+  }
+  auto loaded = LocalCluster::Load(dir, "/bin/true");
+  INFO(loaded.status().ToString());
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->regions().size() == 1);
+  CHECK(loaded->regions()[0].dynamodb_port == 0);
+  CHECK(loaded->regions()[0].dynamodb_url().empty());
+  // Saved again, it records the field; new clusters get a port of their own.
+  REQUIRE(loaded->Save().ok());
+  std::filesystem::remove_all(dir);
+  auto fresh = LocalCluster::Create(dir, {"us-east-1", "us-west-2"}, "/bin/true");
+  REQUIRE(fresh.ok());
+  for (const auto& r : fresh->regions()) {
+    CHECK(r.dynamodb_port > 0);
+    CHECK(r.dynamodb_port != r.port);
+    CHECK(r.dynamodb_url() == "http://127.0.0.1:" + std::to_string(r.dynamodb_port));
+  }
+  auto reloaded = LocalCluster::Load(dir, "/bin/true");
+  REQUIRE(reloaded.ok());
+  CHECK(reloaded->regions()[1].dynamodb_port == fresh->regions()[1].dynamodb_port);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -1,0 +1,253 @@
+"""boto3 against gtsim's DynamoDB-compatible endpoint: a 2-region cluster of real gtsim-region
+processes started with `gtsim up` in a temporary GTSIM_DIR, one boto3 client per region with
+endpoint_url from `gtsim endpoint`, dummy credentials. The cluster is always stopped.
+
+Needs Debian's python3-boto3 and python3-pytest. A missing boto3 is an error, not a skip.
+"""
+import os
+import subprocess
+import tempfile
+import time
+
+import boto3  # noqa: E402  (ImportError fails the suite on purpose)
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN_DIR = os.environ.get("GTSIM_BIN_DIR", os.path.join(ROOT, "build"))
+GTSIM = os.path.join(BIN_DIR, "gtsim")
+EAST, WEST = "us-east-1", "us-west-2"
+
+
+def gtsim(env, *args, check=True):
+    return subprocess.run([GTSIM, *args], env=env, check=check, capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    tmp = tempfile.TemporaryDirectory(prefix="gtsim-boto3-")
+    env = dict(os.environ, GTSIM_DIR=os.path.join(tmp.name, "cluster"))
+    try:
+        up = gtsim(env, "up", "--regions", f"{EAST},{WEST}", check=False)
+        assert up.returncode == 0, up.stderr
+        assert "dynamodb http://127.0.0.1:" in up.stdout
+        yield env
+    finally:
+        gtsim(env, "down", check=False)
+        tmp.cleanup()
+
+
+def client_for(env, region):
+    url = gtsim(env, "endpoint", "--region", region).stdout.strip()
+    assert url.startswith("http://127.0.0.1:")
+    return boto3.client(
+        "dynamodb", endpoint_url=url, region_name=region, aws_access_key_id="gtsim",
+        aws_secret_access_key="gtsim",
+        config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+@pytest.fixture(scope="module")
+def east(cluster):
+    return client_for(cluster, EAST)
+
+
+@pytest.fixture(scope="module")
+def west(cluster):
+    return client_for(cluster, WEST)
+
+
+def error_code(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def make_table(ddb, name, range_key=True):
+    key_schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if range_key:
+        key_schema.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attrs.append({"AttributeName": "sk", "AttributeType": "N"})
+    return ddb.create_table(TableName=name, KeySchema=key_schema, AttributeDefinitions=attrs,
+                            BillingMode="PAY_PER_REQUEST")
+
+
+def test_endpoint_cli(cluster):
+    bad = gtsim(cluster, "endpoint", "--region", "nowhere-1", check=False)
+    assert bad.returncode == 2
+    assert "unknown region" in bad.stderr
+
+
+def test_tables(east, west):
+    resp = make_table(east, "tables-demo")
+    assert resp["TableDescription"]["TableStatus"] == "ACTIVE"
+    east.get_waiter("table_exists").wait(TableName="tables-demo")
+    desc = east.describe_table(TableName="tables-demo")["Table"]
+    assert [k["KeyType"] for k in desc["KeySchema"]] == ["HASH", "RANGE"]
+    assert desc["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert "tables-demo" in east.list_tables()["TableNames"]
+    # A table created through the endpoint is regional: the other region does not have it.
+    with pytest.raises(ClientError) as e:
+        west.describe_table(TableName="tables-demo")
+    assert error_code(e) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        make_table(east, "tables-demo")
+    assert error_code(e) == "ResourceInUseException"
+    with pytest.raises(ClientError) as e:
+        make_table(east, "bad name!")
+    assert error_code(e) == "ValidationException"
+    east.delete_table(TableName="tables-demo")
+    with pytest.raises(east.exceptions.ResourceNotFoundException):
+        east.describe_table(TableName="tables-demo")
+
+
+def test_list_tables_pagination(east):
+    for n in ("page-a", "page-b", "page-c"):
+        make_table(east, n, range_key=False)
+    names = []
+    for page in east.get_paginator("list_tables").paginate(PaginationConfig={"PageSize": 2}):
+        names += page["TableNames"]
+    assert [n for n in names if n.startswith("page-")] == ["page-a", "page-b", "page-c"]
+
+
+def test_items_and_conditions(east):
+    make_table(east, "items")
+    east.put_item(TableName="items", Item={"pk": {"S": "a"}, "sk": {"N": "1"},
+                                           "status": {"S": "new"}, "n": {"N": "1.50"}})
+    item = east.get_item(TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                         ConsistentRead=True)["Item"]
+    assert item["status"] == {"S": "new"} and item["n"] == {"N": "1.5"}
+    assert "Item" not in east.get_item(TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "2"}})
+
+    # (Debian's botocore predates ReturnValuesOnConditionCheckFailure; the C++ suite covers it.)
+    with pytest.raises(east.exceptions.ConditionalCheckFailedException):
+        east.put_item(TableName="items", Item={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                      ConditionExpression="attribute_not_exists(pk)")
+
+    upd = east.update_item(
+        TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+        UpdateExpression="SET #s = :s, n = n + :inc ADD tags :t REMOVE gone",
+        ConditionExpression="#s = :old",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "paid"}, ":old": {"S": "new"},
+                                   ":inc": {"N": "2"}, ":t": {"SS": ["x", "y"]}},
+        ReturnValues="ALL_NEW")["Attributes"]
+    assert upd["status"] == {"S": "paid"} and upd["n"] == {"N": "3.5"}
+    assert sorted(upd["tags"]["SS"]) == ["x", "y"]
+    old = east.update_item(
+        TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+        UpdateExpression="SET n = :z", ExpressionAttributeValues={":z": {"N": "0"}},
+        ReturnValues="UPDATED_OLD")["Attributes"]
+    assert old == {"n": {"N": "3.5"}}
+
+    with pytest.raises(ClientError) as e:
+        east.update_item(TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                         UpdateExpression="SET a = :a",
+                         ExpressionAttributeValues={":a": {"N": "1"}, ":unused": {"N": "2"}})
+    assert error_code(e) == "ValidationException"
+    assert "unused in expressions" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        east.update_item(TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                         UpdateExpression="SET pk = :a", ExpressionAttributeValues={":a": {"S": "b"}})
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        east.put_item(TableName="items", Item={"pk": {"S": "a"}})
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        east.get_item(TableName="nothing-here", Key={"pk": {"S": "a"}})
+    assert error_code(e) == "ResourceNotFoundException"
+
+    deleted = east.delete_item(TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                               ConditionExpression="attribute_exists(pk)",
+                               ReturnValues="ALL_OLD")["Attributes"]
+    assert deleted["status"] == {"S": "paid"}
+    with pytest.raises(east.exceptions.ConditionalCheckFailedException):
+        east.delete_item(TableName="items", Key={"pk": {"S": "a"}, "sk": {"N": "1"}},
+                         ConditionExpression="attribute_exists(pk)")
+
+
+def test_query_and_scan(east):
+    make_table(east, "events")
+    for i in range(25):
+        east.put_item(TableName="events", Item={"pk": {"S": "dev1" if i < 20 else "dev2"},
+                                                "sk": {"N": str(i)}, "even": {"BOOL": i % 2 == 0}})
+    r = east.query(TableName="events", KeyConditionExpression="pk = :p AND sk >= :lo",
+                   FilterExpression="even = :t", ProjectionExpression="sk",
+                   ExpressionAttributeValues={":p": {"S": "dev1"}, ":lo": {"N": "10"},
+                                              ":t": {"BOOL": True}})
+    assert [it["sk"]["N"] for it in r["Items"]] == ["10", "12", "14", "16", "18"]
+    assert r["ScannedCount"] == 10
+    r = east.query(TableName="events", KeyConditionExpression="pk = :p",
+                   ExpressionAttributeValues={":p": {"S": "dev1"}}, ScanIndexForward=False,
+                   Limit=3)
+    assert [it["sk"]["N"] for it in r["Items"]] == ["19", "18", "17"]
+    assert r["LastEvaluatedKey"] == {"pk": {"S": "dev1"}, "sk": {"N": "17"}}
+    pages = east.get_paginator("query").paginate(
+        TableName="events", KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "dev1"}}, PaginationConfig={"PageSize": 6})
+    assert sum(p["Count"] for p in pages) == 20
+    r = east.query(TableName="events", KeyConditionExpression="pk = :p", Select="COUNT",
+                   ExpressionAttributeValues={":p": {"S": "dev2"}})
+    assert r["Count"] == 5 and "Items" not in r
+
+    pages = east.get_paginator("scan").paginate(TableName="events",
+                                                PaginationConfig={"PageSize": 7})
+    assert sum(p["Count"] for p in pages) == 25
+    seen = set()
+    for seg in range(4):
+        for p in east.get_paginator("scan").paginate(TableName="events", Segment=seg,
+                                                     TotalSegments=4):
+            seen |= {(i["pk"]["S"], i["sk"]["N"]) for i in p["Items"]}
+    assert len(seen) == 25
+    r = east.scan(TableName="events", FilterExpression="sk BETWEEN :a AND :b",
+                  ExpressionAttributeValues={":a": {"N": "3"}, ":b": {"N": "5"}})
+    assert r["Count"] == 3
+    with pytest.raises(ClientError) as e:
+        east.query(TableName="events", KeyConditionExpression="sk = :s",
+                   ExpressionAttributeValues={":s": {"N": "1"}})
+    assert error_code(e) == "ValidationException"
+
+
+def test_batch(east):
+    make_table(east, "batch-demo", range_key=False)
+    r = east.batch_write_item(RequestItems={"batch-demo": [
+        {"PutRequest": {"Item": {"pk": {"S": f"k{i}"}, "v": {"N": str(i)}}}} for i in range(25)]})
+    assert r["UnprocessedItems"] == {}
+    east.batch_write_item(RequestItems={"batch-demo": [
+        {"DeleteRequest": {"Key": {"pk": {"S": "k0"}}}}]})
+    r = east.batch_get_item(RequestItems={"batch-demo": {
+        "Keys": [{"pk": {"S": f"k{i}"}} for i in range(5)], "ProjectionExpression": "v"}})
+    assert sorted(int(i["v"]["N"]) for i in r["Responses"]["batch-demo"]) == [1, 2, 3, 4]
+    assert r["UnprocessedKeys"] == {}
+    with pytest.raises(ClientError) as e:
+        east.batch_write_item(RequestItems={"batch-demo": [
+            {"PutRequest": {"Item": {"pk": {"S": f"x{i}"}}}} for i in range(26)]})
+    assert error_code(e) == "ValidationException"
+
+
+def test_unsupported_operation_is_a_clear_error(east):
+    with pytest.raises(ClientError) as e:
+        east.update_time_to_live(TableName="batch-demo", TimeToLiveSpecification={
+            "Enabled": True, "AttributeName": "ttl"})
+    assert error_code(e) == "ValidationException"
+    assert "not supported yet by gtsim" in e.value.response["Error"]["Message"]
+
+
+def test_global_table_replicates_between_endpoints(cluster, east, west):
+    # Global tables are created with the gtsim CLI until UpdateTable/ReplicaUpdates exists.
+    gtsim(cluster, "create-table", "--region", EAST, "--table", "global-demo", "--hash-key",
+          "id:S", "--replicas", f"{EAST},{WEST}")
+    desc = east.describe_table(TableName="global-demo")["Table"]
+    assert desc["Replicas"] == [{"RegionName": WEST, "ReplicaStatus": "ACTIVE"}]
+    east.put_item(TableName="global-demo", Item={"id": {"S": "0123456789"}, "v": {"S": "east"}})
+    deadline = time.time() + 15
+    item = None
+    while time.time() < deadline:
+        try:
+            item = west.get_item(TableName="global-demo", Key={"id": {"S": "0123456789"}}).get("Item")
+        except ClientError:
+            item = None  # the table itself may still be on its way
+        if item:
+            break
+        time.sleep(0.05)
+    assert item == {"id": {"S": "0123456789"}, "v": {"S": "east"}}
