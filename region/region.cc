@@ -1,6 +1,11 @@
 #include "region/region.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 
 #include "region/status_macros.h"
 
@@ -94,6 +99,87 @@ absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const I
                                                const TableEngine::Mutation& fn) {
   absl::MutexLock l(&mu_);
   return InTransaction([&] { return engine_.MutateItem(table, key, fn); });
+}
+
+absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
+    const std::vector<ItemMutation>& entries) {
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const ItemMutation& e : entries) {
+    if (!seen.emplace(e.table, EncodeItem(e.key)).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "MutateItems got two entries for one item of table ", e.table,
+          "; each item may appear once"));
+    }
+  }
+  absl::MutexLock l(&mu_);
+  return InTransaction([&]() -> absl::StatusOr<std::vector<WriteResult>> {
+    std::vector<WriteResult> results;
+    absl::Status first = absl::OkStatus();
+    for (const ItemMutation& e : entries) {
+      WriteResult r;
+      absl::Status st;
+      if (e.check_only) {
+        auto got = engine_.GetItem(e.table, e.key);
+        st = got.status();
+        if (got.ok()) {
+          st = e.fn(got->item).status();
+          r.old_item = got->item;
+        }
+      } else {
+        auto written = engine_.MutateItem(e.table, e.key, e.fn);
+        st = written.status();
+        if (written.ok()) r = *std::move(written);
+      }
+      if (!st.ok() && first.ok()) first = st;
+      results.push_back(std::move(r));
+    }
+    if (!first.ok()) return first;
+    return results;
+  });
+}
+
+absl::StatusOr<std::vector<GetResult>> Region::GetItems(
+    const std::vector<std::pair<std::string, Item>>& keys) {
+  absl::MutexLock l(&mu_);
+  std::vector<GetResult> out;
+  for (const auto& [table, key] : keys) {
+    ASSIGN_OR_RETURN(GetResult r, engine_.GetItem(table, key));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<Region::TableChanges> Region::ReadTableChanges(const std::string& table,
+                                                              int64_t after_seq, int limit,
+                                                              int max_scan) {
+  absl::MutexLock l(&mu_);
+  std::optional<TableSpec> spec;
+  for (TableSpec& t : engine_.Tables()) {
+    if (t.name == table) spec = std::move(t);
+  }
+  if (!spec) {
+    return absl::NotFoundError(absl::StrCat("table ", table, " does not exist in region ", name_));
+  }
+  TableChanges out;
+  out.head_seq = storage_->head_seq();
+  out.scanned_through = after_seq;
+  int scanned = 0;
+  constexpr int kChunk = 1000;
+  while (scanned < max_scan && (limit <= 0 || static_cast<int>(out.changes.size()) < limit)) {
+    ASSIGN_OR_RETURN(std::vector<Change> chunk,
+                     storage_->ReadChanges(out.scanned_through, std::min(kChunk, max_scan - scanned)));
+    if (chunk.empty()) break;
+    for (Change& c : chunk) {
+      ++scanned;
+      out.scanned_through = c.seq;
+      if (c.table == table && c.table_created == spec->created &&
+          (c.kind == ChangeKind::kPut || c.kind == ChangeKind::kDelete)) {
+        out.changes.push_back(std::move(c));
+        if (limit > 0 && static_cast<int>(out.changes.size()) == limit) break;
+      }
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<GetResult> Region::GetItem(const std::string& table, const Item& key) {

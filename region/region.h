@@ -81,8 +81,44 @@ class Region {
   // call back into the Region from it.
   absl::StatusOr<WriteResult> MutateItem(const std::string& table, const Item& key,
                                          const TableEngine::Mutation& fn) ABSL_LOCKS_EXCLUDED(mu_);
+  // One entry of MutateItems: a read-modify-write of one item (see TableEngine::MutateItem), or
+  // with `check_only` a read whose `fn` only judges the item (its returned item is ignored and
+  // nothing is written for this entry).
+  struct ItemMutation {
+    std::string table;
+    Item key;
+    TableEngine::Mutation fn;
+    bool check_only = false;
+  };
+  // Several read-modify-writes in ONE transaction: all are written or none (DynamoDB's
+  // TransactWriteItems, atomic in this region only). The (table, key) pairs must be distinct
+  // (InvalidArgument otherwise, before any `fn` runs), so every `fn` sees its item as committed
+  // before this call. Every `fn` is called, in order, even after an earlier one failed, so a
+  // caller can record each entry's outcome; if any entry fails, nothing is written and the
+  // first failure is returned. Results are in entry order (check_only ones carry old_item only).
+  // The `fn`s run under the region's lock: keep them short, do not call back into the Region.
+  absl::StatusOr<std::vector<WriteResult>> MutateItems(const std::vector<ItemMutation>& entries)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Reads several items under one lock, so together they are one consistent snapshot of this
+  // region (DynamoDB's TransactGetItems). Fails as GetItem does for the first bad entry.
+  absl::StatusOr<std::vector<GetResult>> GetItems(
+      const std::vector<std::pair<std::string, Item>>& keys) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Query(const QueryRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // This region's own stream for one table: the item changes (puts and deletes, local and
+  // replicated) of the table's current incarnation that this region applied, from its change
+  // log, with seq > after_seq, oldest first, at most `limit`. Reads at most `max_scan` log
+  // entries (all kinds, all tables); `scanned_through` says how far it looked, so a reader
+  // resumes from there even when `changes` is empty. NotFound when the table does not exist.
+  struct TableChanges {
+    std::vector<Change> changes;
+    int64_t scanned_through = 0;
+    int64_t head_seq = 0;  // the log's latest sequence at read time
+  };
+  absl::StatusOr<TableChanges> ReadTableChanges(const std::string& table, int64_t after_seq,
+                                                int limit, int max_scan = 100000)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replication, origin side.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,

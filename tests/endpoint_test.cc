@@ -545,6 +545,370 @@ TEST_CASE("BatchWriteItem and BatchGetItem") {
   CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("b", 99)}}) == json::object());
 }
 
+TEST_CASE("DynamoDB's own messages for key limits, item size, numbers and sets") {
+  Endpoint e;
+  e.CreateOrders();
+  auto put = [&](const json& item) {
+    return e.Fails("PutItem", {{"TableName", "orders"}, {"Item", item}}, "ValidationException")
+        .message();
+  };
+  CHECK(put({{"pk", {{"S", ""}}}, {"sk", {{"N", "1"}}}}) ==
+        "One or more parameter values are not valid. The AttributeValue for a key attribute "
+        "cannot contain an empty string value. Key: pk");
+  CHECK(put({{"pk", {{"S", std::string(2049, 'h')}}}, {"sk", {{"N", "1"}}}}) ==
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum "
+        "size limit of 2048 bytes");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"big", {{"S", std::string(410 * 1024, 'x')}}}}) ==
+        "Item size has exceeded the maximum allowed size");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "abc"}}}}) ==
+        "A value provided cannot be converted into a number");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"n", {{"N", std::string(39, '7')}}}}) ==
+        "Attempting to store more than 38 significant digits in a Number");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"n", {{"N", "1e126"}}}}) ==
+        "Number overflow. Attempting to store a number with magnitude larger than supported "
+        "range");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"n", {{"N", "1e-131"}}}}) ==
+        "Number underflow. Attempting to store a number with magnitude smaller than supported "
+        "range");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"s", {{"SS", json::array()}}}}) ==
+        "One or more parameter values were invalid: An string set  may not be empty");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"s", {{"SS", {"x", "x"}}}}}) ==
+        "One or more parameter values were invalid: Input collection [x, x] contains duplicates.");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"v", json::object()}}) ==
+        "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes");
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"v", {{"S", "x"}, {"N", "1"}}}}) ==
+        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of "
+        "the supported datatypes");
+  // Empty strings are fine outside keys; numbers keep 38 digits.
+  e.PutOrder("ok", 1, {{"empty", {{"S", ""}}}, {"n", {{"N", std::string(38, '9')}}}});
+  json got = e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("ok", 1)}});
+  CHECK(got["Item"]["empty"]["S"] == "");
+  CHECK(got["Item"]["n"]["N"] == std::string(38, '9'));
+  // A key parameter gets the same key checks.
+  CHECK(e.Fails("GetItem",
+                {{"TableName", "orders"}, {"Key", {{"pk", {{"S", ""}}}, {"sk", {{"N", "1"}}}}}},
+                "ValidationException")
+            .message()
+            .find("cannot contain an empty string value. Key: pk") != std::string::npos);
+  // An update that grows an item past 400 KB writes nothing.
+  Answer grow = e.Fails("UpdateItem",
+                        {{"TableName", "orders"},
+                         {"Key", Key("ok", 1)},
+                         {"UpdateExpression", "SET big = :b"},
+                         {"ExpressionAttributeValues", {{":b", {{"S", std::string(410 * 1024, 'y')}}}}}},
+                        "ValidationException");
+  CHECK(grow.message() == "Item size to update has exceeded the maximum allowed size");
+  CHECK_FALSE(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("ok", 1)}})["Item"].contains("big"));
+}
+
+TEST_CASE("BatchWriteItem limits and BatchGetItem's 16 MB answer with UnprocessedKeys") {
+  Endpoint e;
+  e.CreateOrders();
+  e.Ok("CreateTable", {{"TableName", "other"},
+                       {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+                       {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+                       {"BillingMode", "PAY_PER_REQUEST"}});
+  // 20 + 10 writes over two tables: each list is fine, the total is not.
+  json a = json::array(), b = json::array();
+  for (int i = 0; i < 20; ++i) a.push_back({{"PutRequest", {{"Item", Key("t", i)}}}});
+  for (int i = 0; i < 10; ++i) {
+    b.push_back({{"PutRequest", {{"Item", {{"id", {{"S", std::to_string(i)}}}}}}}});
+  }
+  Answer too_many = e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", a}, {"other", b}}}},
+                            "ValidationException");
+  CHECK(too_many.message() == "Too many items requested for the BatchWriteItem call");
+  CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"Select", "COUNT"}})["Count"] == 0);
+  b.erase(b.begin() + 5, b.end());
+  e.Ok("BatchWriteItem", {{"RequestItems", {{"orders", a}, {"other", b}}}});
+  CHECK(e.Ok("Scan", {{"TableName", "other"}, {"Select", "COUNT"}})["Count"] == 5);
+  // A bad item anywhere rejects the whole batch.
+  json bad = a;
+  bad[3]["PutRequest"]["Item"]["pk"]["S"] = "";
+  Answer empty_key = e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", bad}}}},
+                             "ValidationException");
+  CHECK(empty_key.message().find("empty string value. Key: pk") != std::string::npos);
+
+  // 48 items of ~390 KB: about 18 MB, more than one answer may carry.
+  std::string filler(390 * 1024, 'z');
+  for (int i = 0; i < 48; ++i) e.PutOrder("big", i, {{"f", {{"S", filler}}}});
+  json keys = json::array();
+  for (int i = 0; i < 48; ++i) keys.push_back(Key("big", i));
+  json r = e.Ok("BatchGetItem",
+                {{"RequestItems", {{"orders", {{"Keys", keys}, {"ConsistentRead", true}}}}}});
+  size_t got = r["Responses"]["orders"].size();
+  CHECK(got > 0);
+  CHECK(got < 48);
+  REQUIRE(r["UnprocessedKeys"].contains("orders"));
+  json left = r["UnprocessedKeys"]["orders"];
+  CHECK(left["ConsistentRead"] == true);
+  CHECK(got + left["Keys"].size() == 48);
+  // Sending the unprocessed keys again fetches the rest.
+  json rest = e.Ok("BatchGetItem", {{"RequestItems", r["UnprocessedKeys"]}});
+  CHECK(rest["Responses"]["orders"].size() == left["Keys"].size());
+  CHECK(rest["UnprocessedKeys"] == json::object());
+}
+
+TEST_CASE("TransactWriteItems: all or nothing, with CancellationReasons in AWS's shape") {
+  Endpoint e;
+  e.CreateOrders();
+  e.PutOrder("acct", 1, {{"balance", {{"N", "100"}}}});
+  e.PutOrder("acct", 2, {{"balance", {{"N", "5"}}}});
+  auto transfer = [](int amount) {
+    json v = {{":a", {{"N", std::to_string(amount)}}}};
+    return json{
+        {"TransactItems",
+         {{{"Update",
+            {{"TableName", "orders"},
+             {"Key", Key("acct", 1)},
+             {"UpdateExpression", "SET balance = balance - :a"},
+             {"ConditionExpression", "balance >= :a"},
+             {"ExpressionAttributeValues", v},
+             {"ReturnValuesOnConditionCheckFailure", "ALL_OLD"}}}},
+          {{"Update",
+            {{"TableName", "orders"},
+             {"Key", Key("acct", 2)},
+             {"UpdateExpression", "SET balance = balance + :a"},
+             {"ExpressionAttributeValues", v}}}},
+          {{"Put", {{"TableName", "orders"}, {"Item", Key("log", amount)}}}},
+          {{"ConditionCheck",
+            {{"TableName", "orders"},
+             {"Key", Key("acct", 3)},
+             {"ConditionExpression", "attribute_not_exists(pk)"}}}}}}};
+  };
+  auto balance = [&](int sk) {
+    return e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("acct", sk)}})["Item"]["balance"]["N"];
+  };
+  CHECK(e.Ok("TransactWriteItems", transfer(60)) == json::object());
+  CHECK(balance(1) == "40");
+  CHECK(balance(2) == "65");
+
+  Answer cancelled = e.Fails("TransactWriteItems", transfer(70), "TransactionCanceledException");
+  CHECK(cancelled.message() ==
+        "Transaction cancelled, please refer cancellation reasons for specific reasons "
+        "[ConditionalCheckFailed, None, None, None]");
+  json reasons = cancelled.body["CancellationReasons"];
+  REQUIRE(reasons.size() == 4);
+  CHECK(reasons[0]["Code"] == "ConditionalCheckFailed");
+  CHECK(reasons[0]["Message"] == "The conditional request failed");
+  CHECK(reasons[0]["Item"]["balance"]["N"] == "40");
+  CHECK(reasons[1] == json{{"Code", "None"}});
+  // Nothing was written: balances unchanged, no log item.
+  CHECK(balance(1) == "40");
+  CHECK(balance(2) == "65");
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("log", 70)}}) == json::object());
+
+  // A failing ConditionCheck alone cancels the rest too; several failures are all reported.
+  e.PutOrder("acct", 3);
+  Answer both = e.Fails("TransactWriteItems", transfer(50), "TransactionCanceledException");
+  CHECK(both.body["CancellationReasons"][0]["Code"] == "ConditionalCheckFailed");
+  CHECK(both.body["CancellationReasons"][3]["Code"] == "ConditionalCheckFailed");
+  CHECK_FALSE(both.body["CancellationReasons"][3].contains("Item"));
+  CHECK(balance(2) == "65");
+
+  // Update errors found while applying come back as a ValidationError reason.
+  Answer type = e.Fails(
+      "TransactWriteItems",
+      {{"TransactItems",
+        {{{"Update",
+           {{"TableName", "orders"},
+            {"Key", Key("log", 60)},
+            {"UpdateExpression", "SET n = pk + :one"},
+            {"ExpressionAttributeValues", {{":one", {{"N", "1"}}}}}}}}}}},
+      "TransactionCanceledException");
+  CHECK(type.body["CancellationReasons"][0]["Code"] == "ValidationError");
+
+  // Validation errors come first, as one ValidationException; nothing is written.
+  json dup = {{"TransactItems",
+               {{{"Put", {{"TableName", "orders"}, {"Item", Key("d", 1)}}}},
+                {{"Delete", {{"TableName", "orders"}, {"Key", Key("d", 1)}}}}}}};
+  CHECK(e.Fails("TransactWriteItems", dup, "ValidationException").message() ==
+        "Transaction request cannot include multiple operations on one item");
+  CHECK(e.Fails("TransactWriteItems",
+                {{"TransactItems", {{{"Get", {{"TableName", "orders"}, {"Key", Key("d", 1)}}}}}}},
+                "ValidationException")
+            .message() == "TransactItems can only contain one of Check, Put, Update or Delete");
+  e.Fails("TransactWriteItems", {{"TransactItems", json::array()}}, "ValidationException");
+  json many = json::array();
+  for (int i = 0; i < 101; ++i) {
+    many.push_back({{"Put", {{"TableName", "orders"}, {"Item", Key("m", i)}}}});
+  }
+  CHECK(e.Fails("TransactWriteItems", {{"TransactItems", many}}, "ValidationException")
+            .message()
+            .find("less than or equal to 100") != std::string::npos);
+  many.erase(many.end() - 1);
+  e.Ok("TransactWriteItems", {{"TransactItems", many}});
+  CHECK(e.Ok("Query", {{"TableName", "orders"},
+                       {"KeyConditionExpression", "pk = :p"},
+                       {"ExpressionAttributeValues", {{":p", {{"S", "m"}}}}},
+                       {"Select", "COUNT"}})["Count"] == 100);
+  e.Fails("TransactWriteItems",
+          {{"TransactItems", {{{"Put", {{"TableName", "nothere"}, {"Item", Key("d", 1)}}}}}}},
+          "ResourceNotFoundException");
+  e.Fails("TransactWriteItems",
+          {{"TransactItems",
+            {{{"ConditionCheck", {{"TableName", "orders"}, {"Key", Key("d", 1)}}}}}}},
+          "ValidationException");
+}
+
+TEST_CASE("TransactWriteItems honours ClientRequestToken; TransactGetItems reads a snapshot") {
+  Endpoint e;
+  e.CreateOrders();
+  json add = {{"ClientRequestToken", "token-1"},
+              {"TransactItems",
+               {{{"Update",
+                  {{"TableName", "orders"},
+                   {"Key", Key("c", 1)},
+                   {"UpdateExpression", "ADD n :one"},
+                   {"ExpressionAttributeValues", {{":one", {{"N", "1"}}}}}}}}}}};
+  e.Ok("TransactWriteItems", add);
+  e.Ok("TransactWriteItems", add);  // the same token again: applied once
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("c", 1)}})["Item"]["n"]["N"] == "1");
+  json changed = add;
+  changed["TransactItems"][0]["Update"]["ExpressionAttributeValues"][":one"]["N"] = "2";
+  e.Fails("TransactWriteItems", changed, "IdempotentParameterMismatchException");
+  add["ClientRequestToken"] = "token-2";
+  e.Ok("TransactWriteItems", add);
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("c", 1)}})["Item"]["n"]["N"] == "2");
+
+  e.PutOrder("c", 2, {{"x", {{"S", "y"}}}});
+  json got = e.Ok("TransactGetItems",
+                  {{"TransactItems",
+                    {{{"Get", {{"TableName", "orders"}, {"Key", Key("c", 1)}}}},
+                     {{"Get", {{"TableName", "orders"}, {"Key", Key("c", 9)}}}},
+                     {{"Get",
+                       {{"TableName", "orders"},
+                        {"Key", Key("c", 2)},
+                        {"ProjectionExpression", "#x"},
+                        {"ExpressionAttributeNames", {{"#x", "x"}}}}}}}}});
+  REQUIRE(got["Responses"].size() == 3);
+  CHECK(got["Responses"][0]["Item"]["n"]["N"] == "2");
+  CHECK(got["Responses"][1] == json::object());
+  CHECK(got["Responses"][2]["Item"] == json{{"x", {{"S", "y"}}}});
+  e.Fails("TransactGetItems",
+          {{"TransactItems",
+            {{{"Get", {{"TableName", "orders"}, {"Key", Key("c", 1)}}}},
+             {{"Get", {{"TableName", "orders"}, {"Key", Key("c", 1)}}}}}}},
+          "ValidationException");
+  e.Fails("TransactGetItems",
+          {{"TransactItems", {{{"Put", {{"TableName", "orders"}, {"Item", Key("c", 1)}}}}}}},
+          "ValidationException");
+}
+
+TEST_CASE("streams API: every write this region applied, per table, with images") {
+  Endpoint e;
+  e.CreateOrders();
+  json table = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(table["StreamSpecification"]["StreamEnabled"] == true);
+  CHECK(table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES");
+  std::string arn = table["LatestStreamArn"];
+  CHECK(arn.rfind("arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/", 0) == 0);
+  CHECK(arn.substr(arn.size() - table["LatestStreamLabel"].get<std::string>().size()) ==
+        table["LatestStreamLabel"]);
+
+  auto streams_call = [&](const std::string& op, const json& body) {
+    return e.Raw("DynamoDBStreams_20120810." + op, body.dump());
+  };
+  Answer list = streams_call("ListStreams", json::object());
+  REQUIRE(list.status == 200);
+  REQUIRE(list.body["Streams"].size() == 1);
+  CHECK(list.body["Streams"][0]["StreamArn"] == arn);
+  CHECK(list.body["Streams"][0]["TableName"] == "orders");
+
+  e.PutOrder("s", 1, {{"v", {{"N", "1"}}}});
+  e.PutOrder("s", 1, {{"v", {{"N", "2"}}}});
+  e.Ok("DeleteItem", {{"TableName", "orders"}, {"Key", Key("s", 1)}});
+  e.Ok("DeleteItem", {{"TableName", "orders"}, {"Key", Key("s", 1)}});  // absent: no record
+
+  Answer desc = streams_call("DescribeStream", {{"StreamArn", arn}});
+  REQUIRE(desc.status == 200);
+  json sd = desc.body["StreamDescription"];
+  CHECK(sd["StreamStatus"] == "ENABLED");
+  CHECK(sd["StreamViewType"] == "NEW_AND_OLD_IMAGES");
+  CHECK(sd["TableName"] == "orders");
+  REQUIRE(sd["Shards"].size() == 1);
+  std::string shard = sd["Shards"][0]["ShardId"];
+  std::string first_seq = sd["Shards"][0]["SequenceNumberRange"]["StartingSequenceNumber"];
+  CHECK(first_seq.size() == 21);
+
+  Answer it = streams_call("GetShardIterator", {{"StreamArn", arn},
+                                                {"ShardId", shard},
+                                                {"ShardIteratorType", "TRIM_HORIZON"}});
+  REQUIRE(it.status == 200);
+  Answer recs = streams_call("GetRecords", {{"ShardIterator", it.body["ShardIterator"]}});
+  REQUIRE(recs.status == 200);
+  json r = recs.body["Records"];
+  REQUIRE(r.size() == 3);
+  CHECK(r[0]["eventName"] == "INSERT");
+  CHECK(r[1]["eventName"] == "MODIFY");
+  CHECK(r[2]["eventName"] == "REMOVE");
+  CHECK(r[0]["eventSource"] == "aws:dynamodb");
+  CHECK(r[0]["awsRegion"] == "us-east-1");
+  CHECK(r[0]["dynamodb"]["Keys"] == Key("s", 1));
+  CHECK(r[0]["dynamodb"]["NewImage"]["v"]["N"] == "1");
+  CHECK_FALSE(r[0]["dynamodb"].contains("OldImage"));
+  CHECK(r[1]["dynamodb"]["OldImage"]["v"]["N"] == "1");
+  CHECK(r[1]["dynamodb"]["NewImage"]["v"]["N"] == "2");
+  CHECK(r[2]["dynamodb"]["OldImage"]["v"]["N"] == "2");
+  CHECK_FALSE(r[2]["dynamodb"].contains("NewImage"));
+  CHECK(r[0]["dynamodb"]["SequenceNumber"] == first_seq);
+  CHECK(r[0]["dynamodb"]["SizeBytes"] > 0);
+  CHECK(r[0]["dynamodb"]["ApproximateCreationDateTime"] > 1.7e9);
+
+  // The next iterator continues after the last record; new writes appear there.
+  std::string next = recs.body["NextShardIterator"];
+  CHECK(streams_call("GetRecords", {{"ShardIterator", next}}).body["Records"].empty());
+  e.PutOrder("s", 2);
+  json later = streams_call("GetRecords", {{"ShardIterator", next}}).body;
+  REQUIRE(later["Records"].size() == 1);
+  CHECK(later["Records"][0]["dynamodb"]["Keys"] == Key("s", 2));
+
+  // AT / AFTER a sequence number, LATEST, and Limit.
+  std::string second = r[1]["dynamodb"]["SequenceNumber"];
+  auto records_from = [&](const json& body) {
+    Answer a = streams_call("GetShardIterator", body);
+    REQUIRE(a.status == 200);
+    return streams_call("GetRecords", {{"ShardIterator", a.body["ShardIterator"]}, {"Limit", 2}})
+        .body["Records"];
+  };
+  json at = records_from({{"StreamArn", arn}, {"ShardId", shard},
+                          {"ShardIteratorType", "AT_SEQUENCE_NUMBER"}, {"SequenceNumber", second}});
+  REQUIRE(at.size() == 2);
+  CHECK(at[0]["eventName"] == "MODIFY");
+  json after = records_from({{"StreamArn", arn}, {"ShardId", shard},
+                             {"ShardIteratorType", "AFTER_SEQUENCE_NUMBER"},
+                             {"SequenceNumber", second}});
+  REQUIRE(after.size() == 2);
+  CHECK(after[0]["eventName"] == "REMOVE");
+  CHECK(records_from({{"StreamArn", arn}, {"ShardId", shard}, {"ShardIteratorType", "LATEST"}})
+            .empty());
+
+  // Errors.
+  Answer bad_shard = streams_call("GetShardIterator", {{"StreamArn", arn},
+                                                       {"ShardId", "shardId-nope"},
+                                                       {"ShardIteratorType", "LATEST"}});
+  CHECK(bad_shard.type() == "ResourceNotFoundException");
+  CHECK(streams_call("GetShardIterator", {{"StreamArn", arn},
+                                          {"ShardId", shard},
+                                          {"ShardIteratorType", "AT_SEQUENCE_NUMBER"}})
+            .type() == "ValidationException");
+  CHECK(streams_call("GetShardIterator", {{"StreamArn", arn},
+                                          {"ShardId", shard},
+                                          {"ShardIteratorType", "SOMETIME"}})
+            .type() == "ValidationException");
+  CHECK(streams_call("DescribeStream", {{"StreamArn", arn + "x"}}).type() ==
+        "ResourceNotFoundException");
+  CHECK(streams_call("GetRecords", {{"ShardIterator", "garbage"}}).type() ==
+        "ValidationException");
+  CHECK(streams_call("Frobnicate", json::object()).type() == "UnknownOperationException");
+  CHECK(streams_call("ListStreams", {{"TableName", "nothere"}}).type() ==
+        "ResourceNotFoundException");
+  // A table deleted and created again has a new stream; the old one is gone.
+  e.Ok("DeleteTable", {{"TableName", "orders"}});
+  CHECK(streams_call("GetRecords", {{"ShardIterator", next}}).type() ==
+        "ResourceNotFoundException");
+  CHECK(streams_call("ListStreams", json::object()).body["Streams"].empty());
+}
+
 TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations") {
   Endpoint e;
   Answer unknown = e.Raw("DynamoDB_20120810.Frobnicate", "{}");
@@ -557,7 +921,7 @@ TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations
   CHECK(bad.status == 400);
   CHECK(bad.type() == "SerializationException");
   CHECK(e.Raw("DynamoDB_20120810.ListTables", "[1,2]").type() == "SerializationException");
-  Answer later = e.Raw("DynamoDB_20120810.TransactWriteItems", "{}");
+  Answer later = e.Raw("DynamoDB_20120810.UpdateTable", "{}");
   CHECK(later.type() == "ValidationException");
   CHECK(later.message().find("not supported yet by gtsim") != std::string::npos);
   json v = e.Ok("ListTables", json::object());
@@ -623,6 +987,19 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
         {"ExpressionAttributeValues", {{":s", {{"S", "f"}}}}}}},
       {"BatchWriteItem",
        {{"RequestItems", {{"orders", {{{"PutRequest", {{"Item", Key("g", 1)}}}}}}}}}},
+      {"TransactWriteItems",
+       {{"ClientRequestToken", "t"},
+        {"TransactItems",
+         {{{"Update",
+            {{"TableName", "orders"},
+             {"Key", Key("f", 1)},
+             {"UpdateExpression", "SET n = n + :v"},
+             {"ConditionExpression", "n < :v"},
+             {"ExpressionAttributeValues", {{":v", {{"N", "10"}}}}}}}},
+          {{"ConditionCheck",
+            {{"TableName", "orders"},
+             {"Key", Key("f", 2)},
+             {"ConditionExpression", "attribute_exists(pk)"}}}}}}}},
       {"CreateTable",
        {{"TableName", "fuzzed"},
         {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},

@@ -5,8 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cmath>
+#include <cstdlib>
+#include <cctype>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -20,6 +25,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "region/expression.h"
 #include "region/item_json.h"
@@ -32,11 +40,16 @@ namespace {
 using json = nlohmann::json;
 
 constexpr absl::string_view kTargetPrefix = "DynamoDB_20120810.";
+constexpr absl::string_view kStreamsTargetPrefix = "DynamoDBStreams_20120810.";
 // Status payloads: an explicit DynamoDB error name, and the old item of a failed condition.
 constexpr absl::string_view kTypePayload = "gtsim/dynamodb-error-type";
 constexpr absl::string_view kItemPayload = "gtsim/dynamodb-item";
+// A JSON object whose members are added to the error body (e.g. CancellationReasons).
+constexpr absl::string_view kExtraPayload = "gtsim/dynamodb-extra";
 constexpr int kMaxBatchWrite = 25;
 constexpr int kMaxBatchGet = 100;
+constexpr size_t kMaxTransactItems = 100;
+constexpr int64_t kMaxBatchGetBytes = 16 << 20;  // a BatchGetItem answer's limit
 
 // --- errors -------------------------------------------------------------------------------
 
@@ -52,6 +65,12 @@ absl::Status Serialization(absl::string_view message) {
 }
 absl::Status NotSupported(absl::string_view what) {
   return Validation(absl::StrCat(what, " is not supported yet by gtsim"));
+}
+
+// DynamoDB's message for a required member that is missing ("tableName", "transactItems", ...).
+absl::Status MissingMember(absl::string_view member) {
+  return Validation(absl::StrCat("1 validation error detected: Value null at '", member,
+                                 "' failed to satisfy constraint: Member must not be null"));
 }
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -104,6 +123,12 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
     json parsed = json::parse(std::string(*item), nullptr, false);
     if (!parsed.is_discarded()) body["Item"] = parsed;
   }
+  if (auto extra = status.GetPayload(kExtraPayload)) {
+    json parsed = json::parse(std::string(*extra), nullptr, false);
+    if (parsed.is_object()) {
+      for (auto& [k, v] : parsed.items()) body[k] = v;
+    }
+  }
   return {http, Dump(body)};
 }
 
@@ -145,6 +170,18 @@ absl::StatusOr<std::optional<int64_t>> OptInt(const json& req, const char* name)
   return std::optional<int64_t>(f->get<int64_t>());
 }
 
+// An optional Limit parameter between 1 and `max`.
+absl::StatusOr<std::optional<int64_t>> BoundedLimit(const json& req, int64_t max) {
+  ASSIGN_OR_RETURN(auto limit, OptInt(req, "Limit"));
+  if (limit && (*limit < 1 || *limit > max)) {
+    return Validation(absl::StrCat(
+        "1 validation error detected: Value '", *limit,
+        "' at 'limit' failed to satisfy constraint: Member must have value ",
+        *limit < 1 ? "greater than or equal to 1" : absl::StrCat("less than or equal to ", max)));
+  }
+  return limit;
+}
+
 // Checks a table name against AWS's rules (3..255 characters of [a-zA-Z0-9_.-]).
 absl::Status CheckTableName(const std::string& name, const char* member = "tableName") {
   std::vector<std::string> errors;
@@ -175,26 +212,131 @@ absl::Status CheckTableName(const std::string& name, const char* member = "table
 absl::StatusOr<std::string> TableNameOf(const json& req) {
   ASSIGN_OR_RETURN(auto name, OptString(req, "TableName"));
   if (!name) {
-    return Validation(
-        "1 validation error detected: Value null at 'tableName' failed to satisfy constraint: "
-        "Member must not be null");
+    return MissingMember("tableName");
   }
   RETURN_IF_ERROR(CheckTableName(*name));
   return *name;
+}
+
+// DynamoDB's checks of one attribute value as sent, with its messages, before conversion.
+absl::Status CheckNumberText(const std::string& text) {
+  if (CanonicalNumber(text).ok()) return absl::OkStatus();
+  // Which rule it broke: syntax, precision, or range.
+  size_t i = 0, digits = 0;
+  bool syntax = !text.empty();
+  if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+  size_t mantissa_start = i;
+  bool seen_dot = false;
+  std::string significant;
+  for (; i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                             (text[i] == '.' && !seen_dot));
+       ++i) {
+    if (text[i] == '.') {
+      seen_dot = true;
+    } else {
+      ++digits;
+      significant.push_back(text[i]);
+    }
+  }
+  if (digits == 0 || i == mantissa_start) syntax = false;
+  if (syntax && i < text.size()) {
+    if (text[i] != 'e' && text[i] != 'E') {
+      syntax = false;
+    } else {
+      ++i;
+      if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+      size_t exp_digits = 0;
+      for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+        ++exp_digits;
+      }
+      if (exp_digits == 0 || i != text.size()) syntax = false;
+    }
+  }
+  if (!syntax) return Validation("A value provided cannot be converted into a number");
+  size_t first = significant.find_first_not_of('0');
+  size_t last = significant.find_last_not_of('0');
+  if (first != std::string::npos && last - first + 1 > 38) {
+    return Validation("Attempting to store more than 38 significant digits in a Number");
+  }
+  double v = std::strtod(text.c_str(), nullptr);
+  if (std::fabs(v) >= 1) {
+    return Validation(
+        "Number overflow. Attempting to store a number with magnitude larger than supported "
+        "range");
+  }
+  return Validation(
+      "Number underflow. Attempting to store a number with magnitude smaller than supported "
+      "range");
+}
+
+absl::Status CheckValueJson(const json& v, int depth = 0) {
+  if (depth > 64) return absl::OkStatus();  // ItemFromJson and the engine reject deep nesting
+  if (!v.is_object()) {
+    return Serialization("Unexpected value type in payload: an AttributeValue must be a map");
+  }
+  if (v.empty()) {
+    return Validation(
+        "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes");
+  }
+  if (v.size() > 1) {
+    return Validation(
+        "Supplied AttributeValue has more than one datatypes set, must contain exactly one of "
+        "the supported datatypes");
+  }
+  const std::string& type = v.begin().key();
+  const json& x = v.begin().value();
+  if (type == "N" && x.is_string()) return CheckNumberText(x.get_ref<const std::string&>());
+  if ((type == "SS" || type == "NS" || type == "BS") && x.is_array()) {
+    if (x.empty()) {
+      const char* kind = type == "SS" ? "string" : type == "NS" ? "number" : "binary";
+      return Validation(absl::StrCat(
+          "One or more parameter values were invalid: An ", kind, " set  may not be empty"));
+    }
+    std::vector<std::string> members;
+    for (const json& m : x) {
+      if (!m.is_string()) break;  // ItemFromJson reports it
+      if (type == "NS") RETURN_IF_ERROR(CheckNumberText(m.get_ref<const std::string&>()));
+      members.push_back(type == "NS" ? CanonicalNumber(m.get<std::string>()).value()
+                                     : m.get<std::string>());
+    }
+    std::vector<std::string> sorted = members;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+      std::vector<std::string> shown;
+      for (const json& m : x) shown.push_back(m.is_string() ? m.get<std::string>() : m.dump());
+      return Validation(absl::StrCat("One or more parameter values were invalid: Input collection [",
+                                     absl::StrJoin(shown, ", "), "] contains duplicates."));
+    }
+    return absl::OkStatus();
+  }
+  if (type == "M" && x.is_object()) {
+    for (const auto& [k, e] : x.items()) RETURN_IF_ERROR(CheckValueJson(e, depth + 1));
+  }
+  if (type == "L" && x.is_array()) {
+    for (const json& e : x) RETURN_IF_ERROR(CheckValueJson(e, depth + 1));
+  }
+  return absl::OkStatus();
+}
+
+// An item, key or attribute map from a request: DynamoDB's checks, then conversion.
+absl::StatusOr<Item> DdbItemFromJson(const json& object) {
+  if (object.is_object()) {
+    for (const auto& [name, v] : object.items()) RETURN_IF_ERROR(CheckValueJson(v));
+  }
+  return ItemFromJson(object);
 }
 
 absl::StatusOr<Item> ItemField(const json& req, const char* name, bool required) {
   const json* f = Field(req, name);
   if (!f) {
     if (!required) return Item{};
-    return Validation(absl::StrCat("1 validation error detected: Value null at '", name,
-                                   "' failed to satisfy constraint: Member must not be null"));
+    return MissingMember(name);
   }
   if (!f->is_object()) {
     return Serialization(absl::StrCat("Unexpected value type in payload: ", name,
                                       " must be a map of attribute values"));
   }
-  return ItemFromJson(*f);
+  return DdbItemFromJson(*f);
 }
 
 // Rejects legacy (pre-expression) parameters, which gtsim does not implement.
@@ -240,6 +382,7 @@ absl::Status ReadPlaceholders(const json& req, Placeholders* p) {
           "Unexpected value type in payload: ExpressionAttributeValues must be a map");
     }
     for (const auto& [k, val] : v->items()) {
+      RETURN_IF_ERROR(CheckValueJson(val));
       ASSIGN_OR_RETURN(AttributeValue av, ValueFromJson(val, k));
       p->values[k] = std::move(av);
     }
@@ -305,6 +448,47 @@ absl::StatusOr<bool> ReturnOldOnConditionFailure(const json& req) {
 
 const char* TypeName(ValueType t) { return ValueTypeName(t); }
 
+// --- streams naming -----------------------------------------------------------------------
+// Every table's stream is this region's change log filtered to the table's current incarnation,
+// with one shard. Its label is the table's creation time, so a table deleted and created again
+// gets a new stream ARN and iterators of the old one fail with ResourceNotFoundException.
+
+constexpr const char* kStreamViewType = "NEW_AND_OLD_IMAGES";
+
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string StreamLabel(const TableSpec& spec) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3S", absl::FromUnixMicros(spec.created.ts_us),
+                          absl::UTCTimeZone());
+}
+std::string TableArn(const std::string& region, const std::string& table) {
+  return absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/", table);
+}
+std::string StreamArn(const std::string& region, const TableSpec& spec) {
+  return absl::StrCat(TableArn(region, spec.name), "/stream/", StreamLabel(spec));
+}
+std::string ShardId(const TableSpec& spec) {
+  std::string ts = std::to_string(spec.created.ts_us);
+  if (ts.size() < 20) ts.insert(0, 20 - ts.size(), '0');
+  char hex[9];
+  std::snprintf(hex, sizeof(hex), "%08x",
+                static_cast<unsigned>(Fnv1a(spec.name + "/" + spec.created.region) & 0xffffffffu));
+  return absl::StrCat("shardId-", ts, "-", hex);
+}
+// Stream sequence numbers are change-log positions, zero-padded to DynamoDB's 21 digits.
+std::string SequenceNumber(int64_t seq) {
+  std::string n = std::to_string(seq);
+  if (n.size() < 21) n.insert(0, 21 - n.size(), '0');
+  return n;
+}
+
 json TableDescription(const TableSpec& spec, int64_t item_count, const std::string& region,
                       const char* status) {
   json key_schema = json::array(), attrs = json::array();
@@ -318,7 +502,7 @@ json TableDescription(const TableSpec& spec, int64_t item_count, const std::stri
   }
   json table = {
       {"TableName", spec.name},
-      {"TableArn", absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/", spec.name)},
+      {"TableArn", TableArn(region, spec.name)},
       {"TableId", absl::StrCat(spec.created.region, "-", spec.created.ts_us)},
       {"TableStatus", status},
       {"KeySchema", key_schema},
@@ -329,6 +513,9 @@ json TableDescription(const TableSpec& spec, int64_t item_count, const std::stri
       {"ProvisionedThroughput",
        {{"NumberOfDecreasesToday", 0}, {"ReadCapacityUnits", 0}, {"WriteCapacityUnits", 0}}},
       {"BillingModeSummary", {{"BillingMode", "PAY_PER_REQUEST"}}},
+      {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", kStreamViewType}}},
+      {"LatestStreamArn", StreamArn(region, spec)},
+      {"LatestStreamLabel", StreamLabel(spec)},
   };
   if (spec.replicas.size() > 1) {
     json replicas = json::array();
@@ -381,13 +568,59 @@ absl::Status CheckItemKey(const TableSpec& spec, const Item& item) {
   return absl::OkStatus();
 }
 
-// A Key parameter: exactly the key attributes, of the key types.
+// DynamoDB's limits on key values: not empty, hash key <= 2048 bytes, range key <= 1024.
+absl::Status CheckKeyValues(const TableSpec& spec, const Item& item) {
+  for (const KeyDef* def : {&spec.hash_key, spec.range_key ? &*spec.range_key : nullptr}) {
+    if (!def) continue;
+    auto it = item.find(def->name);
+    if (it == item.end() || it->second.type() == ValueType::kN) continue;
+    if (it->second.scalar().empty()) {
+      return Validation(absl::StrCat(
+          "One or more parameter values are not valid. The AttributeValue for a key attribute "
+          "cannot contain an empty ",
+          def->type == ValueType::kS ? "string" : "binary", " value. Key: ", def->name));
+    }
+  }
+  auto hk = item.find(spec.hash_key.name);
+  if (hk != item.end() && hk->second.scalar().size() > 2048) {
+    return Validation(
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum "
+        "size limit of 2048 bytes");
+  }
+  if (spec.range_key) {
+    auto rk = item.find(spec.range_key->name);
+    if (rk != item.end() && rk->second.scalar().size() > 1024) {
+      return Validation(
+          "One or more parameter values were invalid: Aggregated size of all range keys has "
+          "exceeded the size limit of 1024 bytes");
+    }
+  }
+  return absl::OkStatus();
+}
+
+constexpr int64_t kMaxItemBytes = 400 * 1024;
+
+// The 400 KB item limit; `update` picks UpdateItem's wording.
+absl::Status CheckItemSize(const Item& item, bool update = false) {
+  if (ItemSize(item) <= kMaxItemBytes) return absl::OkStatus();
+  return Validation(update ? "Item size to update has exceeded the maximum allowed size"
+                           : "Item size has exceeded the maximum allowed size");
+}
+
+// A whole item to write: key attributes present and typed, key limits, size.
+absl::Status CheckWriteItem(const TableSpec& spec, const Item& item) {
+  RETURN_IF_ERROR(CheckItemKey(spec, item));
+  RETURN_IF_ERROR(CheckKeyValues(spec, item));
+  return CheckItemSize(item);
+}
+
+// A Key parameter: exactly the key attributes, of the key types, within the key limits.
 absl::Status CheckKey(const TableSpec& spec, const Item& key) {
   size_t expected = spec.range_key ? 2 : 1;
   if (!CheckItemKey(spec, key).ok() || key.size() != expected) {
     return Validation("The provided key element does not match the schema");
   }
-  return absl::OkStatus();
+  return CheckKeyValues(spec, key);
 }
 
 std::vector<std::string> KeyNames(const TableSpec& spec) {
@@ -438,15 +671,6 @@ absl::StatusOr<int> LimitOf(const json& req) {
   return static_cast<int>(std::min<int64_t>(*limit, 1 << 30));
 }
 
-uint64_t Fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace
 
 // --- operations ---------------------------------------------------------------------------
@@ -455,7 +679,8 @@ namespace {
 
 class Operations {
  public:
-  explicit Operations(Region* region) : region_(region) {}
+  Operations(Region* region, DynamoDbEndpoint::Tokens* tokens)
+      : region_(region), tokens_(tokens) {}
 
   absl::StatusOr<json> Run(const std::string& op, const json& req, const std::string& host) {
     if (op == "CreateTable") return CreateTable(req);
@@ -470,6 +695,8 @@ class Operations {
     if (op == "Scan") return Scan(req);
     if (op == "BatchWriteItem") return BatchWriteItem(req);
     if (op == "BatchGetItem") return BatchGetItem(req);
+    if (op == "TransactWriteItems") return TransactWriteItems(req);
+    if (op == "TransactGetItems") return TransactGetItems(req);
     if (op == "DescribeEndpoints") {
       return json{{"Endpoints", json::array({{{"Address", host.empty() ? "127.0.0.1" : host},
                                               {"CachePeriodInMinutes", 1440}}})}};
@@ -478,12 +705,6 @@ class Operations {
         new std::set<std::string>{"UpdateTable",
                                   "UpdateTimeToLive",
                                   "DescribeTimeToLive",
-                                  "TransactWriteItems",
-                                  "TransactGetItems",
-                                  "ListStreams",
-                                  "DescribeStream",
-                                  "GetShardIterator",
-                                  "GetRecords",
                                   "CreateGlobalTable",
                                   "UpdateGlobalTable",
                                   "DescribeGlobalTable",
@@ -522,8 +743,15 @@ class Operations {
       if (Field(req, unsupported)) return NotSupported(unsupported);
     }
     if (const json* s = Field(req, "StreamSpecification")) {
-      if (s->is_object() && s->value("StreamEnabled", false)) {
-        return NotSupported("StreamSpecification with StreamEnabled");
+      if (!s->is_object()) {
+        return Serialization("Unexpected value type in payload: StreamSpecification must be a map");
+      }
+      ASSIGN_OR_RETURN(auto enabled, OptBool(*s, "StreamEnabled"));
+      ASSIGN_OR_RETURN(auto view, OptString(*s, "StreamViewType"));
+      // Every gtsim table has a NEW_AND_OLD_IMAGES stream (what a global table gets).
+      if (enabled.value_or(false) && view.value_or("") != kStreamViewType) {
+        return NotSupported(absl::StrCat("StreamViewType ", view.value_or("(none)"),
+                                         " (every table's stream is NEW_AND_OLD_IMAGES)"));
       }
     }
     ASSIGN_OR_RETURN(auto billing, OptString(req, "BillingMode"));
@@ -550,9 +778,7 @@ class Operations {
     const json* ks = Field(req, "KeySchema");
     const json* ad = Field(req, "AttributeDefinitions");
     if (!ks || !ad) {
-      return Validation(absl::StrCat("1 validation error detected: Value null at '",
-                                     ks ? "attributeDefinitions" : "keySchema",
-                                     "' failed to satisfy constraint: Member must not be null"));
+      return MissingMember(ks ? "attributeDefinitions" : "keySchema");
     }
     if (!ks->is_array() || !ad->is_array()) {
       return Serialization(
@@ -659,13 +885,7 @@ class Operations {
   absl::StatusOr<json> ListTables(const json& req) {
     ASSIGN_OR_RETURN(auto start, OptString(req, "ExclusiveStartTableName"));
     if (start) RETURN_IF_ERROR(CheckTableName(*start, "exclusiveStartTableName"));
-    ASSIGN_OR_RETURN(auto limit, OptInt(req, "Limit"));
-    if (limit && (*limit < 1 || *limit > 100)) {
-      return Validation(
-          absl::StrCat("1 validation error detected: Value '", *limit,
-                       "' at 'limit' failed to satisfy constraint: Member must have value ",
-                       *limit < 1 ? "greater than or equal to 1" : "less than or equal to 100"));
-    }
+    ASSIGN_OR_RETURN(auto limit, BoundedLimit(req, 100));
     size_t max = limit ? static_cast<size_t>(*limit) : 100;
     std::vector<std::string> names = region_->ListTables();
     std::sort(names.begin(), names.end());
@@ -680,37 +900,7 @@ class Operations {
     return out;
   }
 
-  absl::StatusOr<json> PutItem(const json& req) {
-    ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-    RETURN_IF_ERROR(RejectLegacy(req, {"Expected", "ConditionalOperator"}));
-    ASSIGN_OR_RETURN(Item item, ItemField(req, "Item", true));
-    ASSIGN_OR_RETURN(auto rv, OptString(req, "ReturnValues"));
-    if (rv && *rv != "NONE" && *rv != "ALL_OLD") {
-      return Validation("ReturnValues can only be ALL_OLD or NONE");
-    }
-    bool return_old = rv && *rv == "ALL_OLD";
-    ASSIGN_OR_RETURN(bool old_on_failure, ReturnOldOnConditionFailure(req));
-    Placeholders p;
-    RETURN_IF_ERROR(ReadPlaceholders(req, &p));
-    ASSIGN_OR_RETURN(
-        auto cond, OptCondition(req, "ConditionExpression", expr::ExpressionKind::kCondition, &p));
-    RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, cond.has_value()));
-    RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
-    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    RETURN_IF_ERROR(CheckItemKey(spec, item));
-    ASSIGN_OR_RETURN(
-        WriteResult r,
-        region_->MutateItem(
-            table, KeyOf(spec, item),
-            [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
-              ASSIGN_OR_RETURN(bool ok, Holds(cond, current));
-              if (!ok) return ConditionFailed(old_on_failure, current);
-              return std::optional<Item>(item);
-            }));
-    json out = json::object();
-    if (return_old && r.old_item) out["Attributes"] = ItemToJson(*r.old_item);
-    return out;
-  }
+  absl::StatusOr<json> PutItem(const json& req) { return PutOrDelete(req, /*put=*/true); }
 
   absl::StatusOr<json> GetItem(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
@@ -769,6 +959,7 @@ class Operations {
               if (!plan) return std::optional<Item>(current ? *current : key);
               ASSIGN_OR_RETURN(Item next, expr::ApplyUpdate(*plan, current ? *current : key,
                                                             current.has_value()));
+              RETURN_IF_ERROR(CheckItemSize(next, /*update=*/true));
               return std::optional<Item>(std::move(next));
             }));
     json out = json::object();
@@ -789,10 +980,14 @@ class Operations {
     return out;
   }
 
-  absl::StatusOr<json> DeleteItem(const json& req) {
+  absl::StatusOr<json> DeleteItem(const json& req) { return PutOrDelete(req, /*put=*/false); }
+
+  // PutItem (`put`) and DeleteItem: one item written or deleted under an optional
+  // ConditionExpression, answering the old item when ReturnValues is ALL_OLD.
+  absl::StatusOr<json> PutOrDelete(const json& req, bool put) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"Expected", "ConditionalOperator"}));
-    ASSIGN_OR_RETURN(Item key, ItemField(req, "Key", true));
+    ASSIGN_OR_RETURN(Item input, ItemField(req, put ? "Item" : "Key", true));
     ASSIGN_OR_RETURN(auto rv, OptString(req, "ReturnValues"));
     if (rv && *rv != "NONE" && *rv != "ALL_OLD") {
       return Validation("ReturnValues can only be ALL_OLD or NONE");
@@ -806,15 +1001,21 @@ class Operations {
     RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, cond.has_value()));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    RETURN_IF_ERROR(CheckKey(spec, key));
+    std::optional<Item> next;
+    if (put) {
+      RETURN_IF_ERROR(CheckWriteItem(spec, input));
+      next = input;
+    } else {
+      RETURN_IF_ERROR(CheckKey(spec, input));
+    }
     ASSIGN_OR_RETURN(
         WriteResult r,
         region_->MutateItem(
-            table, key,
+            table, put ? KeyOf(spec, input) : input,
             [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
               ASSIGN_OR_RETURN(bool ok, Holds(cond, current));
               if (!ok) return ConditionFailed(old_on_failure, current);
-              return std::optional<Item>();
+              return next;
             }));
     json out = json::object();
     if (return_old && r.old_item) out["Attributes"] = ItemToJson(*r.old_item);
@@ -1004,32 +1205,43 @@ class Operations {
     return Shape(shape, items, last_key);
   }
 
-  absl::StatusOr<json> BatchWriteItem(const json& req) {
+  // The RequestItems map of BatchWriteItem / BatchGetItem: present, a map, not empty.
+  absl::StatusOr<const json*> RequestItems(const json& req) {
     const json* ri = Field(req, "RequestItems");
     if (!ri) {
-      return Validation(
-          "1 validation error detected: Value null at 'requestItems' failed to "
-          "satisfy constraint: Member must not be null");
+      return MissingMember("requestItems");
     }
-    if (!ri->is_object()) return Serialization("RequestItems must be a map");
+    if (!ri->is_object()) {
+      return Serialization("Unexpected value type in payload: RequestItems must be a map");
+    }
     if (ri->empty()) {
       return Validation(
           "1 validation error detected: Value '{}' at 'requestItems' failed to "
           "satisfy constraint: Member must have length greater than or equal to 1");
     }
-    struct Write {
-      std::string table;
-      Item key;
-      std::optional<Item> item;  // empty: delete
-    };
-    std::vector<Write> writes;
+    return ri;
+  }
+
+  absl::StatusOr<json> BatchWriteItem(const json& req) {
+    ASSIGN_OR_RETURN(const json* ri, RequestItems(req));
+    std::vector<Region::ItemMutation> writes;
     for (const auto& [table, list] : ri->items()) {
       RETURN_IF_ERROR(CheckTableName(table, "requestItems"));
-      if (!list.is_array()) return Serialization("RequestItems values must be lists");
+      if (!list.is_array()) {
+        return Serialization("Unexpected value type in payload: RequestItems values must be lists");
+      }
+      if (list.empty() || list.size() > kMaxBatchWrite) {
+        return Validation(absl::StrCat(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
+            "Map value must satisfy constraint: [Member must have length less than or equal to ",
+            kMaxBatchWrite, ", Member must have length greater than or equal to 1]"));
+      }
       ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
       std::set<std::string> keys;  // encoded, to find duplicates
       for (const json& w : list) {
-        if (!w.is_object()) return Serialization("WriteRequest must be an object");
+        if (!w.is_object()) {
+          return Serialization("Unexpected value type in payload: WriteRequest must be a map");
+        }
         const json* put = Field(w, "PutRequest");
         const json* del = Field(w, "DeleteRequest");
         if ((put != nullptr) == (del != nullptr)) {
@@ -1037,95 +1249,80 @@ class Operations {
               "Supplied AttributeValue has more than one datatypes set, must "
               "contain exactly one of the supported datatypes");
         }
-        Write out;
-        out.table = table;
+        Region::ItemMutation m;
+        m.table = table;
+        std::optional<Item> next;
         if (put) {
-          if (!put->is_object()) return Serialization("PutRequest must be an object");
+          if (!put->is_object()) {
+            return Serialization("Unexpected value type in payload: PutRequest must be a map");
+          }
           ASSIGN_OR_RETURN(Item item, ItemField(*put, "Item", true));
-          RETURN_IF_ERROR(CheckItemKey(spec, item));
-          out.key = KeyOf(spec, item);
-          out.item = std::move(item);
+          RETURN_IF_ERROR(CheckWriteItem(spec, item));
+          m.key = KeyOf(spec, item);
+          next = std::move(item);
         } else {
-          if (!del->is_object()) return Serialization("DeleteRequest must be an object");
-          ASSIGN_OR_RETURN(out.key, ItemField(*del, "Key", true));
-          RETURN_IF_ERROR(CheckKey(spec, out.key));
+          if (!del->is_object()) {
+            return Serialization("Unexpected value type in payload: DeleteRequest must be a map");
+          }
+          ASSIGN_OR_RETURN(m.key, ItemField(*del, "Key", true));
+          RETURN_IF_ERROR(CheckKey(spec, m.key));
         }
-        if (!keys.insert(EncodeItem(out.key)).second) {
+        if (!keys.insert(EncodeItem(m.key)).second) {
           return Validation("Provided list of item keys contains duplicates");
         }
-        writes.push_back(std::move(out));
+        m.fn = [next](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+          return next;
+        };
+        writes.push_back(std::move(m));
       }
     }
     if (writes.size() > kMaxBatchWrite) {
-      return Validation(absl::StrCat(
-          "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
-          "Map value must satisfy constraint: [Member must have length less than or equal to ",
-          kMaxBatchWrite, ", Member must have length greater than or equal to 1]"));
+      return Validation("Too many items requested for the BatchWriteItem call");
     }
-    if (writes.empty()) {
-      return Validation(
-          "1 validation error detected: Value at 'requestItems' failed to "
-          "satisfy constraint: Map value must satisfy constraint: [Member must "
-          "have length greater than or equal to 1]");
-    }
-    for (const Write& w : writes) {
-      ASSIGN_OR_RETURN(WriteResult r,
-                       region_->MutateItem(
-                           w.table, w.key,
-                           [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
-                             return w.item;
-                           }));
-      (void)r;
-    }
+    // One transaction for the whole batch (group commit); DynamoDB does not promise atomicity
+    // here, and gtsim never leaves anything unprocessed (it has no throughput limits).
+    RETURN_IF_ERROR(region_->MutateItems(writes).status());
     return json{{"UnprocessedItems", json::object()}};
   }
 
   absl::StatusOr<json> BatchGetItem(const json& req) {
-    const json* ri = Field(req, "RequestItems");
-    if (!ri) {
-      return Validation(
-          "1 validation error detected: Value null at 'requestItems' failed to "
-          "satisfy constraint: Member must not be null");
-    }
-    if (!ri->is_object()) return Serialization("RequestItems must be a map");
-    if (ri->empty()) {
-      return Validation(
-          "1 validation error detected: Value '{}' at 'requestItems' failed to "
-          "satisfy constraint: Member must have length greater than or equal to 1");
-    }
+    ASSIGN_OR_RETURN(const json* ri, RequestItems(req));
     size_t total = 0;
-    json responses = json::object();
     struct TableRead {
       std::string table;
+      const json* request;  // its KeysAndAttributes, echoed in UnprocessedKeys
       std::vector<Item> keys;
       std::optional<expr::Projection> projection;
     };
     std::vector<TableRead> reads;
     for (const auto& [table, spec_json] : ri->items()) {
       RETURN_IF_ERROR(CheckTableName(table, "requestItems"));
-      if (!spec_json.is_object()) return Serialization("KeysAndAttributes must be an object");
+      if (!spec_json.is_object()) {
+        return Serialization("Unexpected value type in payload: KeysAndAttributes must be a map");
+      }
       RETURN_IF_ERROR(RejectLegacy(spec_json, {"AttributesToGet"}));
       const json* keys = Field(spec_json, "Keys");
-      if (!keys || !keys->is_array() || keys->empty()) {
-        return Validation(
-            "1 validation error detected: Value at 'requestItems' failed to "
-            "satisfy constraint: Map value must satisfy constraint: [Member must "
-            "have length greater than or equal to 1]");
+      if (!keys || !keys->is_array() || keys->empty() || keys->size() > kMaxBatchGet) {
+        return Validation(absl::StrCat(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: "
+            "Map value must satisfy constraint: [Member must have length less than or equal to ",
+            kMaxBatchGet, ", Member must have length greater than or equal to 1]"));
       }
       ASSIGN_OR_RETURN(auto consistent, OptBool(spec_json, "ConsistentRead"));
-      (void)consistent;
+      (void)consistent;  // reads of the local copy are strongly consistent
       Placeholders p;
       RETURN_IF_ERROR(ReadPlaceholders(spec_json, &p));
       TableRead read;
       read.table = table;
+      read.request = &spec_json;
       ASSIGN_OR_RETURN(read.projection, OptProjection(spec_json, &p));
       RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, read.projection.has_value()));
       RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
       ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
       std::set<std::string> seen;  // encoded keys
       for (const json& k : *keys) {
-        if (!k.is_object()) return Serialization("Keys members must be maps");
-        ASSIGN_OR_RETURN(Item key, ItemFromJson(k));
+        if (!k.is_object()) return Serialization("Unexpected value type in payload: Keys members must be maps");
+        ASSIGN_OR_RETURN(Item key, DdbItemFromJson(k));
         RETURN_IF_ERROR(CheckKey(spec, key));
         if (!seen.insert(EncodeItem(key)).second) {
           return Validation("Provided list of item keys contains duplicates");
@@ -1136,22 +1333,476 @@ class Operations {
       reads.push_back(std::move(read));
     }
     if (total > kMaxBatchGet) {
-      return Validation(absl::StrCat("Too many items requested for the BatchGetItem call"));
+      return Validation("Too many items requested for the BatchGetItem call");
     }
+    // DynamoDB answers at most 16 MB; keys beyond that come back in UnprocessedKeys with the
+    // rest of their table's request, for the caller to send again.
+    json responses = json::object();
+    json unprocessed = json::object();
+    int64_t bytes = 0;
     for (const TableRead& read : reads) {
       json items = json::array();
+      json left = json::array();
       for (const Item& key : read.keys) {
+        if (bytes >= kMaxBatchGetBytes) {
+          left.push_back(ItemToJson(key));
+          continue;
+        }
         ASSIGN_OR_RETURN(GetResult r, region_->GetItem(read.table, key));
         if (!r.item) continue;
-        items.push_back(
-            ItemToJson(read.projection ? expr::Project(*read.projection, *r.item) : *r.item));
+        Item shown = read.projection ? expr::Project(*read.projection, *r.item) : *r.item;
+        bytes += ItemSize(shown);
+        items.push_back(ItemToJson(shown));
       }
       responses[read.table] = std::move(items);
+      if (!left.empty()) {
+        json rest = *read.request;
+        rest["Keys"] = std::move(left);
+        unprocessed[read.table] = std::move(rest);
+      }
     }
-    return json{{"Responses", responses}, {"UnprocessedKeys", json::object()}};
+    return json{{"Responses", responses}, {"UnprocessedKeys", unprocessed}};
+  }
+
+  // TransactItems of TransactWriteItems / TransactGetItems: a list of 1..100 maps.
+  absl::StatusOr<const json*> TransactItems(const json& req) {
+    const json* items = Field(req, "TransactItems");
+    if (!items) {
+      return MissingMember("transactItems");
+    }
+    if (!items->is_array()) {
+      return Serialization("Unexpected value type in payload: TransactItems must be a list");
+    }
+    if (items->empty() || items->size() > kMaxTransactItems) {
+      return Validation(absl::StrCat(
+          "1 validation error detected: Value '", items->size(),
+          " items' at 'transactItems' failed to satisfy constraint: Member must have length ",
+          items->empty() ? "greater than or equal to 1"
+                         : absl::StrCat("less than or equal to ", kMaxTransactItems)));
+    }
+    for (const json& t : *items) {
+      if (!t.is_object()) {
+        return Serialization("Unexpected value type in payload: TransactItems members must be maps");
+      }
+    }
+    return items;
+  }
+
+  // TransactWriteItems: every condition is checked against this region's copy, then every
+  // write is committed in one SQLite transaction, or nothing is (atomic in this region only,
+  // as in a DynamoDB global table; other regions receive the writes as they replicate).
+  absl::StatusOr<json> TransactWriteItems(const json& req) {
+    ASSIGN_OR_RETURN(const json* items, TransactItems(req));
+    ASSIGN_OR_RETURN(auto token, OptString(req, "ClientRequestToken"));
+    if (token && (token->empty() || token->size() > 36)) {
+      return Validation(absl::StrCat(
+          "1 validation error detected: Value '", *token,
+          "' at 'clientRequestToken' failed to satisfy constraint: Member must have length ",
+          token->empty() ? "greater than or equal to 1" : "less than or equal to 36"));
+    }
+    uint64_t fingerprint = Fnv1a(Dump(*items));
+    if (token) {
+      absl::MutexLock l(&tokens_->mu);
+      auto it = tokens_->seen.find(*token);
+      if (it != tokens_->seen.end() && absl::Now() - it->second.second < absl::Minutes(10)) {
+        if (it->second.first != fingerprint) {
+          return Typed(absl::StatusCode::kInvalidArgument, "IdempotentParameterMismatchException",
+                       "The request uses the same client token as a previous, but non-identical "
+                       "request.");
+        }
+        return json::object();  // already applied: DynamoDB answers success, writes nothing
+      }
+    }
+    // What each entry needs, parsed and validated up front: bad input writes nothing.
+    struct Entry {
+      std::string kind;  // ConditionCheck, Put, Delete, Update
+      std::string table;
+      Item key;
+      std::optional<Item> item;  // Put
+      std::optional<expr::Condition> cond;
+      std::optional<expr::UpdatePlan> plan;
+      bool old_on_failure = false;
+    };
+    std::vector<Entry> entries;
+    std::set<std::pair<std::string, std::string>> targets;
+    for (const json& t : *items) {
+      if (t.size() != 1 || !(t.contains("ConditionCheck") || t.contains("Put") ||
+                             t.contains("Delete") || t.contains("Update"))) {
+        return Validation("TransactItems can only contain one of Check, Put, Update or Delete");
+      }
+      Entry e;
+      e.kind = t.begin().key();
+      const json& op = t.begin().value();
+      if (!op.is_object()) {
+        return Serialization(absl::StrCat("Unexpected value type in payload: ", e.kind,
+                                          " must be a map"));
+      }
+      ASSIGN_OR_RETURN(e.table, TableNameOf(op));
+      ASSIGN_OR_RETURN(e.old_on_failure, ReturnOldOnConditionFailure(op));
+      Placeholders p;
+      RETURN_IF_ERROR(ReadPlaceholders(op, &p));
+      if (e.kind == "Update") {
+        ASSIGN_OR_RETURN(auto text, OptString(op, "UpdateExpression"));
+        if (!text) {
+          return MissingMember("transactItems.member.update.updateExpression");
+        }
+        ASSIGN_OR_RETURN(e.plan, expr::ParseUpdate(*text, &p.ctx));
+      }
+      ASSIGN_OR_RETURN(e.cond, OptCondition(op, "ConditionExpression",
+                                            expr::ExpressionKind::kCondition, &p));
+      if (e.kind == "ConditionCheck" && !e.cond) {
+        return MissingMember("transactItems.member.conditionCheck.conditionExpression");
+      }
+      RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, e.cond || e.plan));
+      RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
+      ASSIGN_OR_RETURN(TableSpec spec, Spec(e.table));
+      if (e.kind == "Put") {
+        ASSIGN_OR_RETURN(Item item, ItemField(op, "Item", true));
+        RETURN_IF_ERROR(CheckWriteItem(spec, item));
+        e.key = KeyOf(spec, item);
+        e.item = std::move(item);
+      } else {
+        ASSIGN_OR_RETURN(e.key, ItemField(op, "Key", true));
+        RETURN_IF_ERROR(CheckKey(spec, e.key));
+      }
+      if (e.plan) RETURN_IF_ERROR(expr::CheckKeyNotUpdated(*e.plan, KeyNames(spec)));
+      if (!targets.emplace(e.table, EncodeItem(e.key)).second) {
+        return Validation("Transaction request cannot include multiple operations on one item");
+      }
+      entries.push_back(std::move(e));
+    }
+    // Each entry's cancellation reason, filled in by its mutation (under the region's lock).
+    std::vector<json> reasons(entries.size(), json{{"Code", "None"}});
+    bool cancelled = false;
+    std::vector<Region::ItemMutation> mutations;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const Entry& e = entries[i];
+      Region::ItemMutation m;
+      m.table = e.table;
+      m.key = e.key;
+      m.check_only = e.kind == "ConditionCheck";
+      m.fn = [&, i](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+        const Entry& e = entries[i];
+        auto fail = [&](const char* code, absl::string_view message) {
+          cancelled = true;
+          reasons[i] = {{"Code", code}, {"Message", message}};
+          if (e.old_on_failure && current && std::string(code) == "ConditionalCheckFailed") {
+            reasons[i]["Item"] = ItemToJson(*current);
+          }
+          return absl::AbortedError(message);
+        };
+        auto ok = Holds(e.cond, current);
+        if (!ok.ok()) return fail("ValidationError", ok.status().message());
+        if (!*ok) return fail("ConditionalCheckFailed", "The conditional request failed");
+        if (e.kind == "Put") return e.item;
+        if (e.kind == "Delete") return std::optional<Item>();
+        if (e.kind == "ConditionCheck") return current;
+        auto next = expr::ApplyUpdate(*e.plan, current ? *current : e.key, current.has_value());
+        if (!next.ok()) return fail("ValidationError", next.status().message());
+        absl::Status size = CheckItemSize(*next, /*update=*/true);
+        if (!size.ok()) return fail("ValidationError", size.message());
+        return std::optional<Item>(*std::move(next));
+      };
+      mutations.push_back(std::move(m));
+    }
+    auto written = region_->MutateItems(mutations);
+    if (!written.ok()) {
+      if (!cancelled) return written.status();
+      std::vector<std::string> codes;
+      for (const json& r : reasons) codes.push_back(r["Code"].get<std::string>());
+      absl::Status st =
+          Typed(absl::StatusCode::kAborted, "TransactionCanceledException",
+                absl::StrCat("Transaction cancelled, please refer cancellation reasons for "
+                             "specific reasons [",
+                             absl::StrJoin(codes, ", "), "]"));
+      st.SetPayload(kExtraPayload, absl::Cord(Dump(json{{"CancellationReasons", reasons}})));
+      return st;
+    }
+    if (token) {
+      absl::MutexLock l(&tokens_->mu);
+      // Forget tokens older than DynamoDB's 10-minute idempotency window.
+      absl::Time now = absl::Now();
+      for (auto it = tokens_->seen.begin(); it != tokens_->seen.end();) {
+        it = now - it->second.second >= absl::Minutes(10) ? tokens_->seen.erase(it) : ++it;
+      }
+      tokens_->seen[*token] = {fingerprint, now};
+    }
+    return json::object();
+  }
+
+  // TransactGetItems: every item read under one lock of this region, so the answer is one
+  // consistent snapshot of the local copy.
+  absl::StatusOr<json> TransactGetItems(const json& req) {
+    ASSIGN_OR_RETURN(const json* items, TransactItems(req));
+    std::vector<std::pair<std::string, Item>> keys;
+    std::vector<std::optional<expr::Projection>> projections;
+    std::set<std::pair<std::string, std::string>> targets;
+    for (const json& t : *items) {
+      if (t.size() != 1 || !t.contains("Get")) {
+        return Validation("TransactItems can only contain Get");
+      }
+      const json& op = t["Get"];
+      if (!op.is_object()) return Serialization("Unexpected value type in payload: Get must be a map");
+      ASSIGN_OR_RETURN(std::string table, TableNameOf(op));
+      Placeholders p;
+      RETURN_IF_ERROR(ReadPlaceholders(op, &p));
+      ASSIGN_OR_RETURN(auto proj, OptProjection(op, &p));
+      RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, proj.has_value()));
+      RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
+      ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+      ASSIGN_OR_RETURN(Item key, ItemField(op, "Key", true));
+      RETURN_IF_ERROR(CheckKey(spec, key));
+      if (!targets.emplace(table, EncodeItem(key)).second) {
+        return Validation("Transaction request cannot include multiple operations on one item");
+      }
+      keys.emplace_back(table, std::move(key));
+      projections.push_back(std::move(proj));
+    }
+    ASSIGN_OR_RETURN(std::vector<GetResult> got, region_->GetItems(keys));
+    json responses = json::array();
+    for (size_t i = 0; i < got.size(); ++i) {
+      json r = json::object();
+      if (got[i].item) {
+        r["Item"] = ItemToJson(projections[i] ? expr::Project(*projections[i], *got[i].item)
+                                              : *got[i].item);
+      }
+      responses.push_back(std::move(r));
+    }
+    return json{{"Responses", std::move(responses)}};
+  }
+
+  // --- the streams API (target prefix DynamoDBStreams_20120810.) ---------------------------
+
+ public:
+  absl::StatusOr<json> RunStreams(const std::string& op, const json& req) {
+    if (op == "ListStreams") return ListStreams(req);
+    if (op == "DescribeStream") return DescribeStream(req);
+    if (op == "GetShardIterator") return GetShardIterator(req);
+    if (op == "GetRecords") return GetRecords(req);
+    return absl::UnimplementedError(absl::StrCat("Unknown operation: ", op));
+  }
+
+ private:
+  static absl::Status StreamNotFound(const std::string& arn) {
+    return absl::NotFoundError(absl::StrCat("Stream: ", arn, " not found"));
+  }
+
+  // The live table whose current stream `arn` names.
+  absl::StatusOr<TableSpec> StreamTable(const std::string& arn) {
+    std::string prefix = absl::StrCat(TableArn(region_->name(), ""));
+    size_t mark = arn.find("/stream/");
+    if (!absl::StartsWith(arn, "arn:aws:dynamodb:") || mark == std::string::npos ||
+        arn.size() < 37 || arn.size() > 1024) {
+      return Validation(absl::StrCat("Invalid StreamArn: ", arn));
+    }
+    if (!absl::StartsWith(arn, prefix) || mark < prefix.size()) return StreamNotFound(arn);
+    std::string table = arn.substr(prefix.size(), mark - prefix.size());
+    for (TableSpec& spec : region_->Tables()) {
+      if (spec.name == table && StreamArn(region_->name(), spec) == arn) return std::move(spec);
+    }
+    return StreamNotFound(arn);
+  }
+
+  absl::StatusOr<std::optional<std::string>> StreamArnField(const json& req, bool required) {
+    ASSIGN_OR_RETURN(auto arn, OptString(req, "StreamArn"));
+    if (!arn && required) {
+      return MissingMember("streamArn");
+    }
+    return arn;
+  }
+
+  absl::StatusOr<json> ListStreams(const json& req) {
+    ASSIGN_OR_RETURN(auto table, OptString(req, "TableName"));
+    if (table) RETURN_IF_ERROR(CheckTableName(*table));
+    ASSIGN_OR_RETURN(auto limit, BoundedLimit(req, 100));
+    ASSIGN_OR_RETURN(auto start, OptString(req, "ExclusiveStartStreamArn"));
+    std::vector<TableSpec> specs = region_->Tables();
+    std::sort(specs.begin(), specs.end(),
+              [](const TableSpec& a, const TableSpec& b) { return a.name < b.name; });
+    if (table && std::none_of(specs.begin(), specs.end(),
+                              [&](const TableSpec& s) { return s.name == *table; })) {
+      return absl::NotFoundError(absl::StrCat("Table: ", *table, " not found"));
+    }
+    json streams = json::array();
+    bool started = !start;
+    size_t max = limit ? static_cast<size_t>(*limit) : 100;
+    bool more = false;
+    for (const TableSpec& spec : specs) {
+      if (table && spec.name != *table) continue;
+      std::string arn = StreamArn(region_->name(), spec);
+      if (!started) {
+        started = arn == *start || spec.name > StreamTableName(*start);
+        if (arn == *start) continue;
+        if (!started) continue;
+      }
+      if (streams.size() == max) {
+        more = true;
+        break;
+      }
+      streams.push_back(
+          {{"StreamArn", arn}, {"TableName", spec.name}, {"StreamLabel", StreamLabel(spec)}});
+    }
+    json out = {{"Streams", streams}};
+    if (more) out["LastEvaluatedStreamArn"] = streams.back()["StreamArn"];
+    return out;
+  }
+
+  static std::string StreamTableName(const std::string& arn) {
+    size_t slash = arn.find(":table/");
+    size_t mark = arn.find("/stream/");
+    if (slash == std::string::npos || mark == std::string::npos || mark < slash + 7) return "";
+    return arn.substr(slash + 7, mark - slash - 7);
+  }
+
+  absl::StatusOr<json> DescribeStream(const json& req) {
+    ASSIGN_OR_RETURN(auto arn, StreamArnField(req, true));
+    ASSIGN_OR_RETURN(auto limit, BoundedLimit(req, 100));
+    (void)limit;  // one shard per stream: every Limit fits it
+    ASSIGN_OR_RETURN(auto start_shard, OptString(req, "ExclusiveStartShardId"));
+    ASSIGN_OR_RETURN(TableSpec spec, StreamTable(*arn));
+    // The shard starts at the table's first record (or where the next one will go).
+    ASSIGN_OR_RETURN(Region::TableChanges first,
+                     region_->ReadTableChanges(spec.name, 0, 1, std::numeric_limits<int>::max()));
+    int64_t start_seq = first.changes.empty() ? first.head_seq + 1 : first.changes[0].seq;
+    json key_schema = json::array();
+    key_schema.push_back({{"AttributeName", spec.hash_key.name}, {"KeyType", "HASH"}});
+    if (spec.range_key) {
+      key_schema.push_back({{"AttributeName", spec.range_key->name}, {"KeyType", "RANGE"}});
+    }
+    json shards = json::array();
+    if (!start_shard || *start_shard != ShardId(spec)) {
+      shards.push_back({{"ShardId", ShardId(spec)},
+                        {"SequenceNumberRange",
+                         {{"StartingSequenceNumber", SequenceNumber(start_seq)}}}});
+    }
+    return json{{"StreamDescription",
+                 {{"StreamArn", *arn},
+                  {"StreamLabel", StreamLabel(spec)},
+                  {"StreamStatus", "ENABLED"},
+                  {"StreamViewType", kStreamViewType},
+                  {"CreationRequestDateTime", static_cast<double>(spec.created.ts_us / 1000) / 1e3},
+                  {"TableName", spec.name},
+                  {"KeySchema", key_schema},
+                  {"Shards", shards}}}};
+  }
+
+  static absl::StatusOr<int64_t> SequenceOf(const std::string& text) {
+    int64_t seq = 0;
+    if (text.empty() || text.size() > 40 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        !absl::SimpleAtoi(text, &seq) || seq < 1) {
+      return Validation(absl::StrCat("Invalid SequenceNumber: ", text));
+    }
+    return seq;
+  }
+
+  // A shard iterator: "<stream arn>|<shard id>|<read after this seq>|<issued, unix micros>".
+  static std::string MakeIterator(const std::string& arn, const std::string& shard,
+                                  int64_t after_seq) {
+    return absl::StrCat(arn, "|", shard, "|", after_seq, "|", absl::ToUnixMicros(absl::Now()));
+  }
+
+  absl::StatusOr<json> GetShardIterator(const json& req) {
+    ASSIGN_OR_RETURN(auto arn, StreamArnField(req, true));
+    ASSIGN_OR_RETURN(auto shard, OptString(req, "ShardId"));
+    ASSIGN_OR_RETURN(auto type, OptString(req, "ShardIteratorType"));
+    ASSIGN_OR_RETURN(auto seq_text, OptString(req, "SequenceNumber"));
+    if (!shard || !type) {
+      return MissingMember(shard ? "shardIteratorType" : "shardId");
+    }
+    if (*type != "TRIM_HORIZON" && *type != "LATEST" && *type != "AT_SEQUENCE_NUMBER" &&
+        *type != "AFTER_SEQUENCE_NUMBER") {
+      return Validation(absl::StrCat(
+          "1 validation error detected: Value '", *type,
+          "' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value "
+          "set: [AFTER_SEQUENCE_NUMBER, LATEST, AT_SEQUENCE_NUMBER, TRIM_HORIZON]"));
+    }
+    bool by_seq = *type == "AT_SEQUENCE_NUMBER" || *type == "AFTER_SEQUENCE_NUMBER";
+    if (by_seq && !seq_text) {
+      return Validation(absl::StrCat("A SequenceNumber is required for ShardIteratorType ",
+                                     *type));
+    }
+    if (!by_seq && seq_text) {
+      return Validation(absl::StrCat("A SequenceNumber cannot be given for ShardIteratorType ",
+                                     *type));
+    }
+    ASSIGN_OR_RETURN(TableSpec spec, StreamTable(*arn));
+    if (*shard != ShardId(spec)) {
+      return absl::NotFoundError(
+          absl::StrCat("Shard ", *shard, " in stream ", *arn, " does not exist"));
+    }
+    int64_t after = 0;
+    if (*type == "LATEST") {
+      ASSIGN_OR_RETURN(Region::TableChanges now, region_->ReadTableChanges(spec.name, 0, 0, 0));
+      after = now.head_seq;
+    } else if (by_seq) {
+      ASSIGN_OR_RETURN(int64_t seq, SequenceOf(*seq_text));
+      after = *type == "AT_SEQUENCE_NUMBER" ? seq - 1 : seq;
+    }
+    return json{{"ShardIterator", MakeIterator(*arn, *shard, after)}};
+  }
+
+  absl::StatusOr<json> GetRecords(const json& req) {
+    ASSIGN_OR_RETURN(auto iterator, OptString(req, "ShardIterator"));
+    if (!iterator) {
+      return MissingMember("shardIterator");
+    }
+    ASSIGN_OR_RETURN(auto limit_opt, BoundedLimit(req, 1000));
+    int limit = limit_opt ? static_cast<int>(*limit_opt) : 1000;
+    std::vector<std::string> parts = absl::StrSplit(*iterator, '|');
+    int64_t after = 0, issued_us = 0;
+    if (iterator->size() > 2048 || parts.size() != 4 || !absl::SimpleAtoi(parts[2], &after) ||
+        !absl::SimpleAtoi(parts[3], &issued_us) || after < 0) {
+      return Validation("Invalid ShardIterator");
+    }
+    int64_t now_us = absl::ToUnixMicros(absl::Now());
+    if (now_us - issued_us > 15 * 60 * 1000000ll) {
+      return Typed(absl::StatusCode::kInvalidArgument, "ExpiredIteratorException",
+                   absl::StrCat("Iterator expired. The iterator was created at time ",
+                                issued_us / 1000, " while right now it is ", now_us / 1000,
+                                " which is further in the future than the tolerated delay of "
+                                "900000 milliseconds."));
+    }
+    ASSIGN_OR_RETURN(TableSpec spec, StreamTable(parts[0]));
+    if (parts[1] != ShardId(spec)) {
+      return absl::NotFoundError(
+          absl::StrCat("Shard ", parts[1], " in stream ", parts[0], " does not exist"));
+    }
+    ASSIGN_OR_RETURN(Region::TableChanges read,
+                     region_->ReadTableChanges(spec.name, after, limit));
+    json records = json::array();
+    for (const Change& c : read.changes) records.push_back(StreamRecord(c, kStreamViewType));
+    return json{{"Records", std::move(records)},
+                {"NextShardIterator", MakeIterator(parts[0], parts[1], read.scanned_through)}};
+  }
+
+  // One change as a stream record, with the images `view` asks for.
+  json StreamRecord(const Change& c, const std::string& view) {
+    const char* name = c.kind == ChangeKind::kDelete ? "REMOVE" : c.old_image ? "MODIFY" : "INSERT";
+    json d = {{"ApproximateCreationDateTime", static_cast<double>(c.stamp.ts_us / 1000000)},
+              {"Keys", ItemToJson(c.key)},
+              {"SequenceNumber", SequenceNumber(c.seq)},
+              {"StreamViewType", view}};
+    int64_t size = ItemSize(c.key);
+    if (c.new_image && (view == "NEW_IMAGE" || view == "NEW_AND_OLD_IMAGES")) {
+      d["NewImage"] = ItemToJson(*c.new_image);
+      size += ItemSize(*c.new_image);
+    }
+    if (c.old_image && (view == "OLD_IMAGE" || view == "NEW_AND_OLD_IMAGES")) {
+      d["OldImage"] = ItemToJson(*c.old_image);
+      size += ItemSize(*c.old_image);
+    }
+    d["SizeBytes"] = std::max<int64_t>(size, 1);
+    return json{{"eventID", absl::StrCat(c.stamp.region, "-", SequenceNumber(c.seq))},
+                {"eventName", name},
+                {"eventVersion", "1.1"},
+                {"eventSource", "aws:dynamodb"},
+                {"awsRegion", region_->name()},
+                {"dynamodb", std::move(d)}};
   }
 
   Region* region_;
+  DynamoDbEndpoint::Tokens* tokens_;
 };
 
 }  // namespace
@@ -1165,12 +1816,13 @@ DynamoDbEndpoint::~DynamoDbEndpoint() { Stop(); }
 DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, const std::string& body,
                                                  const std::string& host) const {
   try {
-    if (!absl::StartsWith(target, kTargetPrefix)) {
+    bool streams = absl::StartsWith(target, kStreamsTargetPrefix);
+    if (!streams && !absl::StartsWith(target, kTargetPrefix)) {
       return ErrorFor(Typed(absl::StatusCode::kUnimplemented, "UnknownOperationException",
                             target.empty() ? "Missing the X-Amz-Target header"
                                            : absl::StrCat("Unknown operation: ", target)));
     }
-    std::string op = target.substr(kTargetPrefix.size());
+    std::string op = target.substr(streams ? kStreamsTargetPrefix.size() : kTargetPrefix.size());
     json req = json::parse(body.empty() ? std::string("{}") : body, nullptr,
                            /*allow_exceptions=*/false);
     if (req.is_discarded() || !req.is_object()) {
@@ -1178,8 +1830,8 @@ DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, cons
           Serialization("Start of structure or map found where not expected, or "
                         "the request body is not valid JSON"));
     }
-    Operations ops(region_);
-    absl::StatusOr<json> out = ops.Run(op, req, host);
+    Operations ops(region_, tokens_.get());
+    absl::StatusOr<json> out = streams ? ops.RunStreams(op, req) : ops.Run(op, req, host);
     if (!out.ok()) return ErrorFor(out.status());
     return {200, Dump(*out)};
   } catch (const std::exception& e) {

@@ -24,12 +24,16 @@
 // No gRPC in here. Nothing throws out of this module. This type is thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "region/region.h"
 
 namespace httplib {
@@ -64,8 +68,16 @@ class DynamoDbEndpoint {
   Reply Handle(const std::string& target, const std::string& body,
                const std::string& host = "") const;
 
+  // TransactWriteItems' ClientRequestToken memory: token -> (request fingerprint, when applied),
+  // kept 10 minutes as in DynamoDB. In memory only: a restarted region forgets its tokens.
+  struct Tokens {
+    absl::Mutex mu;
+    std::map<std::string, std::pair<uint64_t, absl::Time>> seen ABSL_GUARDED_BY(mu);
+  };
+
  private:
   Region* const region_;
+  const std::unique_ptr<Tokens> tokens_ = std::make_unique<Tokens>();
   absl::Mutex mu_;
   std::unique_ptr<httplib::Server> server_ ABSL_GUARDED_BY(mu_);
   std::thread thread_ ABSL_GUARDED_BY(mu_);
