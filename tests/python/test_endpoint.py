@@ -225,6 +225,187 @@ def test_batch(east):
     assert error_code(e) == "ValidationException"
 
 
+def error_message(excinfo):
+    return excinfo.value.response["Error"]["Message"]
+
+
+def test_batch_limits_and_errors(east):
+    make_table(east, "batch-limits", range_key=False)
+    with pytest.raises(ClientError) as e:
+        east.batch_write_item(RequestItems={"batch-limits": [
+            {"DeleteRequest": {"Key": {"pk": {"S": "same"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "same"}}}}]})
+    assert error_code(e) == "ValidationException"
+    assert error_message(e) == "Provided list of item keys contains duplicates"
+    with pytest.raises(ClientError) as e:
+        east.batch_get_item(RequestItems={"batch-limits": {
+            "Keys": [{"pk": {"S": "k"}}, {"pk": {"S": "k"}}]}})
+    assert error_message(e) == "Provided list of item keys contains duplicates"
+    with pytest.raises(ClientError) as e:
+        east.batch_get_item(RequestItems={"batch-limits": {
+            "Keys": [{"pk": {"S": f"k{i}"}} for i in range(101)]}})
+    assert error_code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        east.batch_write_item(RequestItems={"nowhere-table": [
+            {"PutRequest": {"Item": {"pk": {"S": "x"}}}}]})
+    assert error_code(e) == "ResourceNotFoundException"
+    # A rejected batch writes nothing, even its valid items.
+    with pytest.raises(ClientError) as e:
+        east.batch_write_item(RequestItems={"batch-limits": [
+            {"PutRequest": {"Item": {"pk": {"S": "fine"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": ""}}}}]})
+    assert "cannot contain an empty string value. Key: pk" in error_message(e)
+    assert "Item" not in east.get_item(TableName="batch-limits", Key={"pk": {"S": "fine"}})
+    # Every answer carries the (always empty: gtsim never throttles) unprocessed maps.
+    r = east.batch_get_item(RequestItems={"batch-limits": {"Keys": [{"pk": {"S": "none"}}]}})
+    assert r["Responses"] == {"batch-limits": []} and r["UnprocessedKeys"] == {}
+
+
+def test_item_limits_use_dynamodbs_messages(east):
+    make_table(east, "limits-demo", range_key=False)
+    cases = [
+        ({"pk": {"S": "a"}, "big": {"S": "x" * (401 * 1024)}},
+         "Item size has exceeded the maximum allowed size"),
+        ({"pk": {"S": "h" * 2049}},
+         "One or more parameter values were invalid: Size of hashkey has exceeded the maximum "
+         "size limit of 2048 bytes"),
+        ({"pk": {"S": "a"}, "n": {"N": "12x"}},
+         "A value provided cannot be converted into a number"),
+        ({"pk": {"S": "a"}, "n": {"N": "1" * 39}},
+         "Attempting to store more than 38 significant digits in a Number"),
+        ({"pk": {"S": "a"}, "s": {"SS": []}},
+         "One or more parameter values were invalid: An string set  may not be empty"),
+    ]
+    for item, message in cases:
+        with pytest.raises(ClientError) as e:
+            east.put_item(TableName="limits-demo", Item=item)
+        assert error_code(e) == "ValidationException"
+        assert error_message(e) == message
+    east.put_item(TableName="limits-demo", Item={"pk": {"S": "a"}, "empty": {"S": ""}})
+    assert east.get_item(TableName="limits-demo", Key={"pk": {"S": "a"}})["Item"]["empty"] == {
+        "S": ""}
+
+
+def test_transactions(east):
+    make_table(east, "bank", range_key=False)
+    east.put_item(TableName="bank", Item={"pk": {"S": "alice"}, "balance": {"N": "100"}})
+    east.put_item(TableName="bank", Item={"pk": {"S": "bob"}, "balance": {"N": "0"}})
+
+    def transfer(amount, token=None):
+        v = {":a": {"N": str(amount)}}
+        args = dict(TransactItems=[
+            {"Update": {"TableName": "bank", "Key": {"pk": {"S": "alice"}},
+                        "UpdateExpression": "SET balance = balance - :a",
+                        "ConditionExpression": "balance >= :a",
+                        "ExpressionAttributeValues": v}},
+            {"Update": {"TableName": "bank", "Key": {"pk": {"S": "bob"}},
+                        "UpdateExpression": "SET balance = balance + :a",
+                        "ExpressionAttributeValues": v}},
+            {"ConditionCheck": {"TableName": "bank", "Key": {"pk": {"S": "frozen"}},
+                                "ConditionExpression": "attribute_not_exists(pk)"}}])
+        if token:
+            args["ClientRequestToken"] = token
+        return east.transact_write_items(**args)
+
+    transfer(30, token="t-1")
+    transfer(30, token="t-1")  # retried with the same token: applied once
+    with pytest.raises(ClientError) as e:
+        transfer(31, token="t-1")
+    assert error_code(e) == "IdempotentParameterMismatchException"
+    with pytest.raises(ClientError) as e:
+        transfer(500)
+    assert error_code(e) == "TransactionCanceledException"
+    assert error_message(e) == ("Transaction cancelled, please refer cancellation reasons for "
+                                "specific reasons [ConditionalCheckFailed, None, None]")
+    reasons = e.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["ConditionalCheckFailed", "None", "None"]
+
+    got = east.transact_get_items(TransactItems=[
+        {"Get": {"TableName": "bank", "Key": {"pk": {"S": "alice"}}}},
+        {"Get": {"TableName": "bank", "Key": {"pk": {"S": "bob"}},
+                 "ProjectionExpression": "balance"}},
+        {"Get": {"TableName": "bank", "Key": {"pk": {"S": "nobody"}}}}])["Responses"]
+    assert got[0]["Item"]["balance"] == {"N": "70"}
+    assert got[1]["Item"] == {"balance": {"N": "30"}}
+    assert "Item" not in got[2]
+
+    with pytest.raises(ClientError) as e:
+        east.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "bank", "Item": {"pk": {"S": "carol"}}}},
+            {"Delete": {"TableName": "bank", "Key": {"pk": {"S": "carol"}}}}])
+    assert error_code(e) == "ValidationException"
+    assert error_message(e) == "Transaction request cannot include multiple operations on one item"
+    assert "Item" not in east.get_item(TableName="bank", Key={"pk": {"S": "carol"}})
+
+
+def streams_client(env, region):
+    url = gtsim(env, "endpoint", "--region", region).stdout.strip()
+    return boto3.client(
+        "dynamodbstreams", endpoint_url=url, region_name=region, aws_access_key_id="gtsim",
+        aws_secret_access_key="gtsim",
+        config=botocore.config.Config(retries={"max_attempts": 1}))
+
+
+def read_stream(streams, arn, iterator_type="TRIM_HORIZON"):
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                    ShardIteratorType=iterator_type)["ShardIterator"]
+    records = []
+    while True:
+        page = streams.get_records(ShardIterator=it, Limit=2)
+        records += page["Records"]
+        if not page["Records"]:
+            return records
+        it = page["NextShardIterator"]
+
+
+def test_streams(cluster, east):
+    streams = streams_client(cluster, EAST)
+    arn = make_table(east, "stream-demo", range_key=False)["TableDescription"]["LatestStreamArn"]
+    assert east.describe_table(TableName="stream-demo")["Table"]["StreamSpecification"] == {
+        "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert arn in [s["StreamArn"] for s in
+                   streams.list_streams(TableName="stream-demo")["Streams"]]
+    east.put_item(TableName="stream-demo", Item={"pk": {"S": "a"}, "v": {"N": "1"}})
+    east.update_item(TableName="stream-demo", Key={"pk": {"S": "a"}},
+                     UpdateExpression="SET v = :v", ExpressionAttributeValues={":v": {"N": "2"}})
+    east.delete_item(TableName="stream-demo", Key={"pk": {"S": "a"}})
+    records = read_stream(streams, arn)
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert records[1]["dynamodb"]["OldImage"]["v"] == {"N": "1"}
+    assert records[1]["dynamodb"]["NewImage"]["v"] == {"N": "2"}
+    assert records[2]["dynamodb"]["Keys"] == {"pk": {"S": "a"}}
+    seqs = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert seqs == sorted(seqs)
+    assert read_stream(streams, arn, "LATEST") == []
+    with pytest.raises(ClientError) as e:
+        streams.describe_stream(StreamArn=arn.replace("stream-demo", "no-such-table"))
+    assert error_code(e) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        streams.get_records(ShardIterator="not-an-iterator")
+    assert error_code(e) == "ValidationException"
+
+
+def test_replicated_writes_appear_in_the_receiving_regions_stream(cluster, east, west):
+    gtsim(cluster, "create-table", "--region", EAST, "--table", "stream-global", "--hash-key",
+          "id:S", "--replicas", f"{EAST},{WEST}")
+    east.put_item(TableName="stream-global", Item={"id": {"S": "r1"}, "from": {"S": "east"}})
+    streams = streams_client(cluster, WEST)
+    deadline = time.time() + 15
+    records = []
+    while time.time() < deadline and not records:
+        try:
+            arn = west.describe_table(TableName="stream-global")["Table"]["LatestStreamArn"]
+            records = read_stream(streams, arn)
+        except ClientError:
+            pass  # the table may still be on its way to this region
+        if not records:
+            time.sleep(0.05)
+    assert [r["eventName"] for r in records] == ["INSERT"]
+    assert records[0]["awsRegion"] == WEST
+    assert records[0]["dynamodb"]["NewImage"]["from"] == {"S": "east"}
+
+
 def test_unsupported_operation_is_a_clear_error(east):
     with pytest.raises(ClientError) as e:
         east.update_time_to_live(TableName="batch-demo", TimeToLiveSpecification={
