@@ -1,12 +1,9 @@
 """boto3 against gtsim's DynamoDB-compatible endpoint: a 2-region cluster of real gtsim-region
-processes started with `gtsim up` in a temporary GTSIM_DIR, one boto3 client per region with
-endpoint_url from `gtsim endpoint`, dummy credentials. The cluster is always stopped.
+processes (the `cluster` fixture of conftest.py), one boto3 client per region with endpoint_url
+from `gtsim endpoint`, dummy credentials.
 
 Needs Debian's python3-boto3 and python3-pytest. A missing boto3 is an error, not a skip.
 """
-import os
-import subprocess
-import tempfile
 import time
 
 import boto3  # noqa: E402  (ImportError fails the suite on purpose)
@@ -14,29 +11,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN_DIR = os.environ.get("GTSIM_BIN_DIR", os.path.join(ROOT, "build"))
-GTSIM = os.path.join(BIN_DIR, "gtsim")
-EAST, WEST = "us-east-1", "us-west-2"
-
-
-def gtsim(env, *args, check=True):
-    return subprocess.run([GTSIM, *args], env=env, check=check, capture_output=True, text=True,
-                          timeout=60)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    tmp = tempfile.TemporaryDirectory(prefix="gtsim-boto3-")
-    env = dict(os.environ, GTSIM_DIR=os.path.join(tmp.name, "cluster"))
-    try:
-        up = gtsim(env, "up", "--regions", f"{EAST},{WEST}", check=False)
-        assert up.returncode == 0, up.stderr
-        assert "dynamodb http://127.0.0.1:" in up.stdout
-        yield env
-    finally:
-        gtsim(env, "down", check=False)
-        tmp.cleanup()
+from conftest import EAST, WEST, run_gtsim as gtsim
 
 
 def client_for(env, region):
