@@ -724,6 +724,11 @@ class Operations {
                                   "DescribeGlobalTableSettings",
                                   "UpdateGlobalTableSettings",
                                   "DescribeKinesisStreamingDestination"};
+    if (op == "UpdateTable") {
+      return NotSupported(
+          "UpdateTable (ReplicaUpdates, GlobalSecondaryIndexUpdates, BillingMode and other "
+          "table settings)");
+    }
     if (later->count(op)) return NotSupported(absl::StrCat("The operation ", op));
     return absl::UnimplementedError(absl::StrCat("Unknown operation: ", op));
   }

@@ -15,11 +15,34 @@
 //   for internal failures. absl status codes are mapped to these in one place (ErrorFor).
 // - Conditions and updates evaluate against this region's local copy (Region::MutateItem), as
 //   in a DynamoDB global table; the write then replicates like any other.
+// - TransactWriteItems checks every condition against the local copy and commits every write
+//   in ONE SQLite transaction (Region::MutateItems), or writes nothing and answers
+//   TransactionCanceledException with one CancellationReason per action (Code None,
+//   ConditionalCheckFailed — with "Item" when asked — or ValidationError). Atomic in this region
+//   only: other regions receive the writes as they replicate. ClientRequestToken makes a retry
+//   within 10 minutes a no-op (remembered in memory; IdempotentParameterMismatchException when
+//   the same token comes with a different request). TransactGetItems reads under one lock.
+// - BatchWriteItem validates the whole batch, then writes it in one transaction; it never
+//   leaves UnprocessedItems (no throttling). BatchGetItem answers at most 16 MB of items and
+//   returns the remaining keys in UnprocessedKeys, as DynamoDB does.
+// - Items are checked with DynamoDB's own messages before anything is written: 400 KB item
+//   size, key sizes (2048 / 1024 bytes), empty key values, number format / precision / range,
+//   empty or duplicate sets, AttributeValues with zero or several types.
+// - Streams: the target prefix `DynamoDBStreams_20120810.` (boto3's "dynamodbstreams" client,
+//   `aws dynamodbstreams`) serves ListStreams, DescribeStream, GetShardIterator and GetRecords
+//   over this region's change log: every write this region applied to the table, local and
+//   replicated. Simulator choices: every table has a stream, with StreamViewType
+//   NEW_AND_OLD_IMAGES; one shard per table (its label is the table's creation time, so a
+//   re-created table has a new stream); SequenceNumber is the change-log position; records are
+//   never trimmed; iterators expire after 15 minutes; ApproximateCreationDateTime is the write's
+//   LWW timestamp (the accepting region's clock).
 //
 // Operations: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem, GetItem, UpdateItem,
-// DeleteItem, Query, Scan, BatchWriteItem, BatchGetItem, DescribeEndpoints. Known DynamoDB
-// operations not implemented yet answer ValidationException "... is not supported yet by
-// gtsim"; unknown targets answer UnknownOperationException.
+// DeleteItem, Query, Scan (parallel Segment/TotalSegments), BatchWriteItem, BatchGetItem,
+// TransactWriteItems, TransactGetItems, DescribeEndpoints; streams: ListStreams, DescribeStream,
+// GetShardIterator, GetRecords. Known DynamoDB operations not implemented yet (UpdateTable,
+// the TTL operations, PartiQL, backups, tags, ...) answer ValidationException "... is not
+// supported yet by gtsim"; unknown targets answer UnknownOperationException.
 //
 // No gRPC in here. Nothing throws out of this module. This type is thread-safe.
 #pragma once

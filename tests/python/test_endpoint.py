@@ -407,3 +407,41 @@ def test_global_table_replicates_between_endpoints(cluster, east, west):
             break
         time.sleep(0.05)
     assert item == {"id": {"S": "0123456789"}, "v": {"S": "east"}}
+
+
+def test_lock_race_both_regions_win_then_lww_keeps_one(cluster, east, west):
+    # The Terraform-state-lock lesson: a conditional put is checked against the local replica
+    # only, so inside the replication window both regions grant the same lock; afterwards
+    # last-writer-wins silently keeps one holder, the same in both regions.
+    gtsim(cluster, "create-table", "--region", EAST, "--table", "locks", "--hash-key", "LockID:S",
+          "--replicas", f"{EAST},{WEST}")
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        try:
+            west.describe_table(TableName="locks")
+            break
+        except ClientError:
+            time.sleep(0.05)
+    gtsim(cluster, "partition", EAST, WEST)
+    try:
+        for client, owner in ((east, "east"), (west, "west")):
+            client.put_item(TableName="locks", Item={"LockID": {"S": "state"},
+                                                     "owner": {"S": owner}},
+                            ConditionExpression="attribute_not_exists(LockID)")
+        # Each region now believes its own writer holds the lock.
+        key = {"LockID": {"S": "state"}}
+        assert east.get_item(TableName="locks", Key=key)["Item"]["owner"] == {"S": "east"}
+        assert west.get_item(TableName="locks", Key=key)["Item"]["owner"] == {"S": "west"}
+    finally:
+        gtsim(cluster, "heal")
+    deadline = time.time() + 15
+    holders = None
+    while time.time() < deadline:
+        holders = [c.get_item(TableName="locks", Key=key, ConsistentRead=True)["Item"]["owner"]
+                   for c in (east, west)]
+        if holders[0] == holders[1]:
+            break
+        time.sleep(0.05)
+    assert holders[0] == holders[1], holders
+    # The later write (west's) wins under LWW.
+    assert holders[0] == {"S": "west"}
