@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
@@ -959,6 +961,8 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
   Endpoint e;
   e.CreateOrders();
   e.PutOrder("f", 1, {{"n", {{"N", "1"}}}});
+  std::string stream_arn =
+      e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"]["LatestStreamArn"];
   const std::vector<std::pair<std::string, json>> seeds = {
       {"PutItem",
        {{"TableName", "orders"},
@@ -987,6 +991,14 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
         {"ExpressionAttributeValues", {{":s", {{"S", "f"}}}}}}},
       {"BatchWriteItem",
        {{"RequestItems", {{"orders", {{{"PutRequest", {{"Item", Key("g", 1)}}}}}}}}}},
+      {"DynamoDBStreams_20120810.GetShardIterator",
+       {{"StreamArn", stream_arn},
+        {"ShardId", "shardId-00000000000000000001-00000000"},
+        {"ShardIteratorType", "AT_SEQUENCE_NUMBER"},
+        {"SequenceNumber", "000000000000000000001"}}},
+      {"DynamoDBStreams_20120810.GetRecords",
+       {{"ShardIterator", stream_arn + "|shardId-1|0|" + std::to_string(absl::ToUnixMicros(absl::Now()))},
+        {"Limit", 5}}},
       {"TransactWriteItems",
        {{"ClientRequestToken", "t"},
         {"TransactItems",
@@ -1027,7 +1039,8 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
           break;
       }
     }
-    DynamoDbEndpoint::Reply r = e.endpoint->Handle("DynamoDB_20120810." + op, text);
+    std::string target = op.find('.') == std::string::npos ? "DynamoDB_20120810." + op : op;
+    DynamoDbEndpoint::Reply r = e.endpoint->Handle(target, text);
     INFO(op << " " << text << " -> " << r.body);
     REQUIRE((r.http_status == 200 || r.http_status == 400));
     json parsed = json::parse(r.body, nullptr, false);
