@@ -581,6 +581,14 @@ TEST_CASE("DynamoDB's own messages for key limits, item size, numbers and sets")
   CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"v", {{"S", "x"}, {"N", "1"}}}}) ==
         "Supplied AttributeValue has more than one datatypes set, must contain exactly one of "
         "the supported datatypes");
+  auto nested = [](int levels) {
+    json v = {{"S", "leaf"}};
+    for (int i = 0; i < levels; ++i) v = {{"M", {{"m", v}}}};
+    return v;
+  };
+  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"deep", nested(33)}}) ==
+        "Nesting Levels have exceeded supported limits");
+  e.PutOrder("deep", 1, {{"deep", nested(32)}});
   // Empty strings are fine outside keys; numbers keep 38 digits.
   e.PutOrder("ok", 1, {{"empty", {{"S", ""}}}, {"n", {{"N", std::string(38, '9')}}}});
   json got = e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("ok", 1)}});

@@ -269,8 +269,8 @@ absl::Status CheckNumberText(const std::string& text) {
       "range");
 }
 
+// `depth` counts the maps and lists `v` sits in; DynamoDB allows 32 levels of them.
 absl::Status CheckValueJson(const json& v, int depth = 0) {
-  if (depth > 64) return absl::OkStatus();  // ItemFromJson and the engine reject deep nesting
   if (!v.is_object()) {
     return Serialization("Unexpected value type in payload: an AttributeValue must be a map");
   }
@@ -308,6 +308,9 @@ absl::Status CheckValueJson(const json& v, int depth = 0) {
                                      absl::StrJoin(shown, ", "), "] contains duplicates."));
     }
     return absl::OkStatus();
+  }
+  if ((type == "M" || type == "L") && depth >= 32) {
+    return Validation("Nesting Levels have exceeded supported limits");
   }
   if (type == "M" && x.is_object()) {
     for (const auto& [k, e] : x.items()) RETURN_IF_ERROR(CheckValueJson(e, depth + 1));
