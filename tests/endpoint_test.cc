@@ -912,11 +912,38 @@ TEST_CASE("streams API: every write this region applied, per table, with images"
   CHECK(streams_call("Frobnicate", json::object()).type() == "UnknownOperationException");
   CHECK(streams_call("ListStreams", {{"TableName", "nothere"}}).type() ==
         "ResourceNotFoundException");
+  // CreateTable takes the one view type every gtsim stream has, and says so for the others.
+  json create = {{"TableName", "streamed"},
+                 {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+                 {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+                 {"BillingMode", "PAY_PER_REQUEST"},
+                 {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "KEYS_ONLY"}}}};
+  CHECK(e.Fails("CreateTable", create, "ValidationException").message().find("not supported yet") !=
+        std::string::npos);
+  create["StreamSpecification"]["StreamViewType"] = "NEW_AND_OLD_IMAGES";
+  CHECK(e.Ok("CreateTable", create)["TableDescription"]["LatestStreamArn"].is_string());
   // A table deleted and created again has a new stream; the old one is gone.
   e.Ok("DeleteTable", {{"TableName", "orders"}});
   CHECK(streams_call("GetRecords", {{"ShardIterator", next}}).type() ==
         "ResourceNotFoundException");
-  CHECK(streams_call("ListStreams", json::object()).body["Streams"].empty());
+  json left = streams_call("ListStreams", json::object()).body["Streams"];
+  REQUIRE(left.size() == 1);
+  CHECK(left[0]["TableName"] == "streamed");
+  // ListStreams pages with Limit and ExclusiveStartStreamArn.
+  for (const char* name : {"s-a", "s-b", "s-c"}) {
+    create["TableName"] = name;
+    e.Ok("CreateTable", create);
+  }
+  std::vector<std::string> names;
+  json page = {{"Limit", 1}};
+  for (int i = 0; i < 10; ++i) {
+    Answer a = streams_call("ListStreams", page);
+    REQUIRE(a.status == 200);
+    for (const json& st : a.body["Streams"]) names.push_back(st["TableName"]);
+    if (!a.body.contains("LastEvaluatedStreamArn")) break;
+    page["ExclusiveStartStreamArn"] = a.body["LastEvaluatedStreamArn"];
+  }
+  CHECK(names == std::vector<std::string>{"s-a", "s-b", "s-c", "streamed"});
 }
 
 TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations") {
