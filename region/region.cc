@@ -152,22 +152,29 @@ absl::StatusOr<std::vector<GetResult>> Region::GetItems(
 absl::StatusOr<Region::TableChanges> Region::ReadTableChanges(const std::string& table,
                                                               int64_t after_seq, int limit,
                                                               int max_scan) {
-  absl::MutexLock l(&mu_);
   std::optional<TableSpec> spec;
-  for (TableSpec& t : engine_.Tables()) {
-    if (t.name == table) spec = std::move(t);
+  TableChanges out;
+  {
+    absl::MutexLock l(&mu_);
+    for (TableSpec& t : engine_.Tables()) {
+      if (t.name == table) spec = std::move(t);
+    }
+    out.head_seq = storage_->head_seq();
   }
   if (!spec) {
     return absl::NotFoundError(absl::StrCat("table ", table, " does not exist in region ", name_));
   }
-  TableChanges out;
-  out.head_seq = storage_->head_seq();
   out.scanned_through = after_seq;
   int scanned = 0;
   constexpr int kChunk = 1000;
   while (scanned < max_scan && (limit <= 0 || static_cast<int>(out.changes.size()) < limit)) {
-    ASSIGN_OR_RETURN(std::vector<Change> chunk,
-                     storage_->ReadChanges(out.scanned_through, std::min(kChunk, max_scan - scanned)));
+    std::vector<Change> chunk;
+    {
+      // One chunk per lock hold, so a long scan never stalls writes for long.
+      absl::MutexLock l(&mu_);
+      ASSIGN_OR_RETURN(chunk, storage_->ReadChanges(out.scanned_through,
+                                                    std::min(kChunk, max_scan - scanned)));
+    }
     if (chunk.empty()) break;
     for (Change& c : chunk) {
       ++scanned;

@@ -111,6 +111,7 @@ class Region {
   // log, with seq > after_seq, oldest first, at most `limit`. Reads at most `max_scan` log
   // entries (all kinds, all tables); `scanned_through` says how far it looked, so a reader
   // resumes from there even when `changes` is empty. NotFound when the table does not exist.
+  // Takes the region's lock once per chunk of 1000 log entries, not for the whole scan.
   struct TableChanges {
     std::vector<Change> changes;
     int64_t scanned_through = 0;

@@ -946,6 +946,58 @@ TEST_CASE("streams API: every write this region applied, per table, with images"
   CHECK(names == std::vector<std::string>{"s-a", "s-b", "s-c", "streamed"});
 }
 
+TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
+  Endpoint e;
+  e.CreateOrders();
+  e.PutOrder("r", 1, {{"v", {{"N", "1"}}}});
+  auto key = [](int sk) {
+    return Item{{"pk", AttributeValue::S("r")}, {"sk", AttributeValue::N(std::to_string(sk))}};
+  };
+  auto put = [&](int sk) {
+    return [item = key(sk)](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+      return std::optional<Item>(item);
+    };
+  };
+  int calls = 0;
+  std::vector<Region::ItemMutation> entries;
+  entries.push_back({"orders", key(2), put(2)});
+  entries.push_back({"orders", key(1),
+                     [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+                       ++calls;
+                       REQUIRE(current);  // sees the committed item
+                       return absl::FailedPreconditionError("no");
+                     },
+                     /*check_only=*/true});
+  entries.push_back({"orders", key(3),
+                     [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+                       ++calls;  // called although an earlier entry failed
+                       return std::optional<Item>(key(3));
+                     }});
+  auto failed = e.region->MutateItems(entries);
+  CHECK(absl::IsFailedPrecondition(failed.status()));
+  CHECK(calls == 2);
+  CHECK_FALSE(e.region->GetItem("orders", key(2))->item);
+  CHECK_FALSE(e.region->GetItem("orders", key(3))->item);
+
+  // The check passes now: both writes land, the checked item is untouched.
+  entries[1].fn = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+    return std::optional<Item>();  // ignored: check_only writes nothing
+  };
+  auto done = e.region->MutateItems(entries);
+  REQUIRE(done.ok());
+  REQUIRE(done->size() == 3);
+  CHECK((*done)[1].old_item->at("v") == AttributeValue::N("1"));
+  CHECK(e.region->GetItem("orders", key(1))->item);
+  CHECK(e.region->GetItem("orders", key(2))->item);
+  CHECK(e.region->GetItem("orders", key(3))->item);
+
+  // Two entries for one item are refused before any runs.
+  calls = 0;
+  entries[0].key = key(3);
+  CHECK(absl::IsInvalidArgument(e.region->MutateItems(entries).status()));
+  CHECK(calls == 0);
+}
+
 TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations") {
   Endpoint e;
   Answer unknown = e.Raw("DynamoDB_20120810.Frobnicate", "{}");
