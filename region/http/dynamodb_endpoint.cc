@@ -50,6 +50,7 @@ constexpr int kMaxBatchWrite = 25;
 constexpr int kMaxBatchGet = 100;
 constexpr size_t kMaxTransactItems = 100;
 constexpr int64_t kMaxBatchGetBytes = 16 << 20;  // a BatchGetItem answer's limit
+constexpr int64_t kMaxPageBytes = 1 << 20;       // what one Query or Scan page reads
 
 // --- errors -------------------------------------------------------------------------------
 
@@ -1037,22 +1038,35 @@ class Operations {
     Select select = Select::kAll;
   };
 
-  absl::StatusOr<json> Shape(const ReadShape& shape, const std::vector<Item>& items,
-                             const Item& last_key) {
+  // Shapes one page of Query or Scan. Like DynamoDB, a page reads at most 1 MB of items (before
+  // filtering): when `items` hold more, the page ends at the item that reaches 1 MB and its key
+  // becomes LastEvaluatedKey.
+  absl::StatusOr<json> Shape(const ReadShape& shape, const TableSpec& spec,
+                             const std::vector<Item>& items, Item last_key) {
     json out = json::object();
     json out_items = json::array();
     int64_t count = 0;
+    size_t scanned = 0;
+    int64_t bytes = 0;
     for (const Item& item : items) {
+      ++scanned;
+      bytes += ItemSize(item);
       ASSIGN_OR_RETURN(bool keep, Holds(shape.filter, item));
-      if (!keep) continue;
-      ++count;
-      if (shape.select == Select::kCount) continue;
-      out_items.push_back(
-          ItemToJson(shape.projection ? expr::Project(*shape.projection, item) : item));
+      if (keep) {
+        ++count;
+        if (shape.select != Select::kCount) {
+          out_items.push_back(
+              ItemToJson(shape.projection ? expr::Project(*shape.projection, item) : item));
+        }
+      }
+      if (bytes >= kMaxPageBytes && scanned < items.size()) {
+        last_key = KeyOf(spec, item);
+        break;
+      }
     }
     if (shape.select != Select::kCount) out["Items"] = std::move(out_items);
     out["Count"] = count;
-    out["ScannedCount"] = static_cast<int64_t>(items.size());
+    out["ScannedCount"] = static_cast<int64_t>(scanned);
     if (!last_key.empty()) out["LastEvaluatedKey"] = ItemToJson(last_key);
     return out;
   }
@@ -1138,7 +1152,7 @@ class Operations {
       }
     }
     ASSIGN_OR_RETURN(Page page, region_->Query(q));
-    return Shape(shape, page.items, page.last_evaluated_key);
+    return Shape(shape, spec, page.items, page.last_evaluated_key);
   }
 
   absl::StatusOr<json> Scan(const json& req) {
@@ -1185,7 +1199,7 @@ class Operations {
       s.limit = limit;
       s.exclusive_start_key = start;
       ASSIGN_OR_RETURN(Page page, region_->Scan(s));
-      return Shape(shape, page.items, page.last_evaluated_key);
+      return Shape(shape, spec, page.items, page.last_evaluated_key);
     }
     // A parallel scan segment: the items whose hash key falls in it, read in chunks of the
     // whole table; Limit counts the segment's items only.
@@ -1210,7 +1224,7 @@ class Operations {
       if (!last_key.empty() || page.last_evaluated_key.empty()) break;
       s.exclusive_start_key = page.last_evaluated_key;
     }
-    return Shape(shape, items, last_key);
+    return Shape(shape, spec, items, last_key);
   }
 
   // The RequestItems map of BatchWriteItem / BatchGetItem: present, a map, not empty.

@@ -25,6 +25,8 @@
 // - BatchWriteItem validates the whole batch, then writes it in one transaction; it never
 //   leaves UnprocessedItems (no throttling). BatchGetItem answers at most 16 MB of items and
 //   returns the remaining keys in UnprocessedKeys, as DynamoDB does.
+// - A Query or Scan page ends where 1 MB of items has been read (before filtering), with
+//   LastEvaluatedKey, as in DynamoDB; Limit can end it sooner.
 // - Items are checked with DynamoDB's own messages before anything is written: 400 KB item
 //   size, key sizes (2048 / 1024 bytes), empty key values, number format / precision / range,
 //   empty or duplicate sets, AttributeValues with zero or several types.
