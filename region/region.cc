@@ -55,6 +55,64 @@ void Region::ReloadAfterRollback() {
   replicator_.Load().IgnoreError();
 }
 
+absl::StatusOr<WriteResult> Region::GroupCommit(const LocalWrite& write) {
+  PendingWrite self{&write, absl::UnknownError("write not run")};
+  {
+    absl::MutexLock q(&queue_mu_);
+    queue_.push_back(&self);
+    auto answered_or_leader = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return self.done || queue_.front() == &self;
+    };
+    queue_mu_.Await(absl::Condition(&answered_or_leader));
+    if (self.done) return std::move(self.result);
+  }
+  // This writer leads: it is at the front, and stays there until it pops its group, so no other
+  // writer leads meanwhile. Writers that queue while it waits for mu_ join its group.
+  size_t taken = 0;
+  {
+    absl::MutexLock l(&mu_);
+    std::vector<PendingWrite*> group;
+    {
+      absl::MutexLock q(&queue_mu_);
+      for (PendingWrite* w : queue_) {
+        if (group.size() == kMaxGroup) break;
+        group.push_back(w);
+      }
+    }
+    taken = group.size();
+    CommitGroup(group);
+  }
+  absl::MutexLock q(&queue_mu_);
+  for (size_t i = 0; i < taken; ++i) {
+    queue_.front()->done = true;  // a follower may return (and free its entry) once unlocked
+    queue_.pop_front();
+  }
+  return std::move(self.result);
+}
+
+void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
+  const int64_t head_before = storage_->head_seq();
+  absl::Status st = storage_->Begin();
+  for (size_t i = 0; st.ok() && i < group.size(); ++i) {
+    st = storage_->Savepoint();
+    if (!st.ok()) break;
+    group[i]->result = (*group[i]->write)();
+    st = group[i]->result.ok() ? storage_->ReleaseSavepoint() : storage_->RollbackToSavepoint();
+  }
+  if (st.ok()) st = storage_->Commit();
+  if (!st.ok()) {
+    // Nothing of the group is kept: a write that had succeeded (or never ran) gets the error; a
+    // write that failed on its own keeps its own error, which is still true.
+    storage_->Rollback();
+    ReloadAfterRollback();
+    for (PendingWrite* w : group) {
+      if (w->result.ok() || absl::IsUnknown(w->result.status())) w->result = st;
+    }
+    return;
+  }
+  if (storage_->head_seq() != head_before) log_grew_.SignalAll();
+}
+
 absl::StatusOr<TableInfo> Region::CreateTable(const CreateTableRequest& req) {
   absl::MutexLock l(&mu_);
   return InTransaction([&] { return engine_.CreateTable(req); });
@@ -76,24 +134,21 @@ absl::StatusOr<TableInfo> Region::DeleteTable(const std::string& table) {
 }
 
 absl::StatusOr<WriteResult> Region::PutItem(const PutRequest& req) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.PutItem(req); });
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.PutItem(req); });
 }
 
 absl::StatusOr<WriteResult> Region::UpdateItem(const UpdateRequest& req) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.UpdateItem(req); });
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.UpdateItem(req); });
 }
 
 absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.DeleteItem(req); });
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.DeleteItem(req); });
 }
 
 absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const Item& key,
                                                const TableEngine::Mutation& fn) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.MutateItem(table, key, fn); });
+  return GroupCommit(
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); });
 }
 
 absl::StatusOr<GetResult> Region::GetItem(const std::string& table, const Item& key) {

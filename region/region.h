@@ -5,9 +5,20 @@
 // that talks to the outside world is handed in or sits in a caller.
 //
 // Every write is acknowledged (returns) only after its SQLite transaction has committed.
+//
+// Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem) share
+// one transaction. Each writer enqueues its write; the writer at the head of the queue becomes
+// the leader, takes every write queued by then (at most kMaxGroup), runs each in turn inside one
+// transaction - each in its own savepoint, so a write that fails (a condition, validation) is
+// undone alone and the others go on - commits once, and only then are all of them answered. If
+// the COMMIT itself fails, every write of the group that had succeeded gets that error and
+// nothing of the group is kept. With one writer at a time a group holds one write.
+//
 // This type is thread-safe.
 #pragma once
 
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -118,6 +129,20 @@ class Region {
   auto InTransaction(F&& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
   void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Group commit of local item writes (see the top of this file). `write` runs under mu_ inside
+  // the group's transaction; the result is returned once the group has committed.
+  using LocalWrite = std::function<absl::StatusOr<WriteResult>()>;
+  struct PendingWrite {
+    const LocalWrite* write;
+    absl::StatusOr<WriteResult> result;
+    bool done = false;  // answered: `result` is final
+  };
+  static constexpr size_t kMaxGroup = 512;
+  absl::StatusOr<WriteResult> GroupCommit(const LocalWrite& write)
+      ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // Runs a group in one transaction and fills in every result.
+  void CommitGroup(const std::vector<PendingWrite*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::string name_;
   std::vector<std::string> peers_;
   Clock* const clock_;
@@ -129,6 +154,10 @@ class Region {
   std::set<std::string> blocked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
+  // Writers waiting for group commit, oldest first; the front one leads the next group. Lock
+  // order: mu_ before queue_mu_ (a leader holding mu_ takes its group from the queue).
+  absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
 };
 
 }  // namespace gtsim

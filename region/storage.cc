@@ -196,6 +196,8 @@ absl::Status Storage::Init() {
   }
   RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+  // Savepoint journals (one per write of a group commit) stay in memory, never in a temp file.
+  RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
   RETURN_IF_ERROR(Exec(kSchema));
   if (!existing_meta) {
     RETURN_IF_ERROR(Exec(absl::StrCat(
@@ -238,6 +240,31 @@ void Storage::Rollback() {
     auto head = Prepare("SELECT coalesce(max(seq), 0) FROM changelog");
     if (head.ok() && head->Step() == SQLITE_ROW) head_seq_ = head->ColInt(0);
   }
+}
+
+absl::Status Storage::Savepoint() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SAVEPOINT gtsim_write"));
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot open a savepoint");
+  savepoint_head_seq_ = head_seq_;
+  return absl::OkStatus();
+}
+
+absl::Status Storage::ReleaseSavepoint() {
+  ASSIGN_OR_RETURN(auto q, Prepare("RELEASE gtsim_write"));
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot release a savepoint");
+  return absl::OkStatus();
+}
+
+absl::Status Storage::RollbackToSavepoint() {
+  {
+    ASSIGN_OR_RETURN(auto q, Prepare("ROLLBACK TO gtsim_write"));
+    int rc = q.Step();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot roll back to a savepoint");
+  }
+  head_seq_ = savepoint_head_seq_;
+  return ReleaseSavepoint();  // ROLLBACK TO keeps the savepoint open
 }
 
 absl::StatusOr<std::vector<Storage::TableRow>> Storage::LoadTables() {

@@ -51,6 +51,14 @@ class Storage {
   absl::Status Commit();
   void Rollback();
 
+  // One savepoint at a time inside an open transaction, so that one write of a group commit can
+  // be undone without touching the others: Savepoint(), then either ReleaseSavepoint() (keep
+  // what was written since) or RollbackToSavepoint() (undo it, head_seq() included). Both end
+  // the savepoint. An error from any of them leaves the transaction to be rolled back.
+  absl::Status Savepoint();
+  absl::Status ReleaseSavepoint();
+  absl::Status RollbackToSavepoint();
+
   // Tables. A deleted table keeps its row (deleted = true) so late changes for it are dropped.
   struct TableRow {
     int64_t id = 0;
@@ -136,6 +144,7 @@ class Storage {
   absl::Notification stop_checkpointer_;
   std::map<std::string, sqlite3_stmt*> statements_;  // prepared statement cache, by SQL text
   int64_t head_seq_ = 0;
+  int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };
 
 }  // namespace gtsim
