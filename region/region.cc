@@ -33,12 +33,18 @@ Region::Region(std::string name, std::vector<std::string> regions,
   peers_.erase(std::unique(peers_.begin(), peers_.end()), peers_.end());
 }
 
+Region::~Region() {
+  absl::MutexLock l(&mu_);
+  replicator_.FlushAcks().IgnoreError();
+}
+
 template <typename F>
 auto Region::InTransaction(F&& f) -> decltype(f()) {
   int64_t head_before = storage_->head_seq();
   RETURN_IF_ERROR(storage_->Begin());
   auto result = f();
   absl::Status st = result.status();
+  if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
   if (st.ok()) st = storage_->Commit();
   if (!st.ok()) {
     storage_->Rollback();
@@ -99,6 +105,7 @@ void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
     group[i]->result = (*group[i]->write)();
     st = group[i]->result.ok() ? storage_->ReleaseSavepoint() : storage_->RollbackToSavepoint();
   }
+  if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
   if (st.ok()) st = storage_->Commit();
   if (!st.ok()) {
     // Nothing of the group is kept: a write that had succeeded (or never ran) gets the error; a
@@ -183,8 +190,13 @@ bool Region::WaitForChanges(int64_t after_seq, absl::Duration timeout) {
 
 void Region::RecordAck(const std::string& peer, int64_t applied_seq) {
   absl::MutexLock l(&mu_);
-  // Losing an acknowledgement only makes PendingReplicationCount overcount until the next one.
-  replicator_.RecordAck(peer, applied_seq).IgnoreError();
+  replicator_.RecordAck(peer, applied_seq);
+  const int64_t now = clock_->NowMicros();
+  if (replicator_.acks_dirty() && now - last_ack_flush_us_ >= kAckFlushIntervalUs) {
+    // Losing an acknowledgement only makes PendingReplicationCount overcount until the next one.
+    replicator_.FlushAcks().IgnoreError();
+    last_ack_flush_us_ = now;
+  }
 }
 
 absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {

@@ -74,6 +74,9 @@ class Region {
                                                       std::unique_ptr<Storage> storage,
                                                       Clock* clock);
 
+  // Persists the peers' latest acknowledgements.
+  ~Region();
+
   const std::string& name() const { return name_; }
   // The other regions of the cluster, sorted.
   const std::vector<std::string>& peers() const { return peers_; }
@@ -100,6 +103,8 @@ class Region {
                                       int max_changes) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until the change log grows past `after_seq` or `timeout` passes; true if it grew.
   bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes effect at once; persisted with the next transaction, or by itself when none came for
+  // kAckFlushIntervalUs (so an ack lost in a crash is at most that old).
   void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replication, receiver side: applies a batch in one transaction (data + cursor).
@@ -138,6 +143,7 @@ class Region {
     bool done = false;  // answered: `result` is final
   };
   static constexpr size_t kMaxGroup = 512;
+  static constexpr int64_t kAckFlushIntervalUs = 100'000;
   absl::StatusOr<WriteResult> GroupCommit(const LocalWrite& write)
       ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
   // Runs a group in one transaction and fills in every result.
@@ -154,6 +160,7 @@ class Region {
   std::set<std::string> blocked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
+  int64_t last_ack_flush_us_ ABSL_GUARDED_BY(mu_) = 0;
   // Writers waiting for group commit, oldest first; the front one leads the next group. Lock
   // order: mu_ before queue_mu_ (a leader holding mu_ takes its group from the queue).
   absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);

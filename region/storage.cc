@@ -406,7 +406,8 @@ absl::StatusOr<int64_t> Storage::AppendChange(const Change& c, bool is_local,
 }
 
 absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& sql,
-                                                            int64_t after_seq, int limit) {
+                                                            int64_t after_seq, int limit,
+                                                            bool with_old_images) {
   ASSIGN_OR_RETURN(auto q, Prepare(sql));
   q.Int(1, after_seq).Int(2, limit > 0 ? limit : -1);
   std::vector<Change> out;
@@ -423,7 +424,7 @@ absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& s
     if (!q.ColNull(8)) {
       ASSIGN_OR_RETURN(c.key, DecodeItem(q.ColBlob(8)));
     }
-    if (!q.ColNull(9)) {
+    if (with_old_images && !q.ColNull(9)) {
       ASSIGN_OR_RETURN(c.old_image, DecodeItem(q.ColBlob(9)));
     }
     if (!q.ColNull(10)) {
@@ -438,11 +439,12 @@ absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& s
   return out;
 }
 
-absl::StatusOr<std::vector<Change>> Storage::ReadLocalChanges(int64_t after_seq, int limit) {
-  return ReadChangeRows(absl::StrCat("SELECT ", kChangeColumns,
-                                     " FROM changelog WHERE is_local = 1 AND seq > ?1"
-                                     " ORDER BY seq LIMIT ?2"),
-                        after_seq, limit);
+absl::StatusOr<std::vector<Change>> Storage::ReadLocalChanges(int64_t after_seq, int limit,
+                                                             bool with_old_images) {
+  static const std::string* const sql = new std::string(
+      absl::StrCat("SELECT ", kChangeColumns,
+                   " FROM changelog WHERE is_local = 1 AND seq > ?1 ORDER BY seq LIMIT ?2"));
+  return ReadChangeRows(*sql, after_seq, limit, with_old_images);
 }
 
 absl::StatusOr<std::vector<Change>> Storage::ReadChanges(int64_t after_seq, int limit) {

@@ -107,8 +107,10 @@ class Storage {
   // `applied_true_us` is the local true time at commit.
   absl::StatusOr<int64_t> AppendChange(const Change& change, bool is_local,
                                        int64_t applied_true_us);
-  // Changes that originated in this region with seq > after_seq, oldest first.
-  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit);
+  // Changes that originated in this region with seq > after_seq, oldest first. Without
+  // `with_old_images` the old images are left empty (replication does not ship them).
+  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit,
+                                                       bool with_old_images = true);
   // Every change (local and replicated) with seq > after_seq, oldest first.
   absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit);
   int64_t head_seq() const { return head_seq_; }
@@ -136,7 +138,7 @@ class Storage {
   absl::Status Init();
   absl::Status SqlError(int rc, const std::string& what);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
-                                                     int limit);
+                                                     int limit, bool with_old_images = true);
 
   sqlite3* db_;
   std::string region_;

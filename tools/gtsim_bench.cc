@@ -640,7 +640,7 @@ void CatchUp(const Ceilings& ceil) {
       applied = st.inbound(0).applied_seq();
       if (applied >= head) break;
     }
-    absl::SleepFor(absl::Milliseconds(5));
+    absl::SleepFor(absl::Milliseconds(20));  // Status costs the region work: poll gently
   }
   absl::Time done = absl::Now();
   if (applied < head) {
