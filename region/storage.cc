@@ -231,8 +231,19 @@ absl::Status Storage::Init() {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Begin() { return Exec("BEGIN IMMEDIATE"); }
-absl::Status Storage::Commit() { return Exec("COMMIT"); }
+// Prepared once and reused: sqlite3_exec would parse the SQL on every transaction.
+absl::Status Storage::Begin() {
+  ASSIGN_OR_RETURN(auto q, Prepare("BEGIN IMMEDIATE"));
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot begin a transaction");
+  return absl::OkStatus();
+}
+absl::Status Storage::Commit() {
+  ASSIGN_OR_RETURN(auto q, Prepare("COMMIT"));
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot commit");
+  return absl::OkStatus();
+}
 void Storage::Rollback() {
   if (!sqlite3_get_autocommit(db_)) {
     Exec("ROLLBACK").IgnoreError();
