@@ -111,7 +111,8 @@ std::string BinDir() {
 // Ceilings.
 
 // Raw SQLite: the same shape of work gtsim does per write (an item upsert and a change-log row)
-// with nothing else around it. Items per second.
+// with nothing else around it, WAL checkpoints off the commit path as in gtsim-region. Items per
+// second, the better of two runs (other processes share the cores).
 double SqliteCeiling(int n) {
   std::string dir = TempDir("sqlite");
   sqlite3* db = nullptr;
@@ -119,6 +120,8 @@ double SqliteCeiling(int n) {
   auto exec = [&](const char* sql) { sqlite3_exec(db, sql, nullptr, nullptr, nullptr); };
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
+  // As gtsim-region runs it: WAL checkpoints (the only fsyncs) off the commit path.
+  exec("PRAGMA wal_autocheckpoint=0");
   exec("CREATE TABLE items(table_id INTEGER NOT NULL, hk BLOB NOT NULL, rk BLOB NOT NULL, "
        "item BLOB, ts INTEGER NOT NULL, origin TEXT NOT NULL, PRIMARY KEY(table_id, hk, rk)) "
        "WITHOUT ROWID");
@@ -149,6 +152,7 @@ double SqliteCeiling(int n) {
     if (i % 1000 == 999 || i == n - 1) exec("COMMIT");
   }
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  exec("PRAGMA wal_checkpoint(TRUNCATE)");
   sqlite3_finalize(up);
   sqlite3_finalize(log);
   sqlite3_close(db);
@@ -817,7 +821,8 @@ int Main() {
     Note("load average at start: " + l);
   }
   Ceilings ceil;
-  ceil.sqlite_items_s = SqliteCeiling(quick ? 50'000 : 300'000);
+  ceil.sqlite_items_s = std::max(SqliteCeiling(quick ? 50'000 : 200'000),
+                                 SqliteCeiling(quick ? 50'000 : 200'000));
   ceil.rtt_ms = LoopbackRttMs(quick ? 2'000 : 20'000);
   Note(absl::StrFormat("ceilings: raw SQLite upsert + log, 1000 per transaction: %.0f items/s; "
                        "raw TCP loopback round trip p50: %.3f ms",
