@@ -92,6 +92,13 @@ absl::Status Storage::StartBackgroundCheckpoints(const std::string& path,
     return absl::UnavailableError(absl::StrCat("cannot open a checkpoint connection to ", path));
   }
   sqlite3_busy_timeout(cp, 1000);
+  // A connection that has not read the database yet has not opened its WAL, and a checkpoint
+  // on it silently does nothing: read once first.
+  rc = sqlite3_exec(cp, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_close(cp);
+    return absl::UnavailableError(absl::StrCat("cannot read ", path, " for checkpoints"));
+  }
   RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
   checkpointer_ = std::thread([this, cp, interval] {
     while (!stop_checkpointer_.WaitForNotificationWithTimeout(interval)) {
