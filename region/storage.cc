@@ -205,6 +205,9 @@ absl::Status Storage::Init() {
   RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
   // Savepoint journals (one per write of a group commit) stay in memory, never in a temp file.
   RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
+  // 16 MB of page cache instead of SQLite's 2 MB: replication reads the change log it has just
+  // written, and a catching-up peer reads far back; with 2 MB every read was a pread().
+  RETURN_IF_ERROR(Exec("PRAGMA cache_size=-16384"));
   RETURN_IF_ERROR(Exec(kSchema));
   if (!existing_meta) {
     RETURN_IF_ERROR(Exec(absl::StrCat(

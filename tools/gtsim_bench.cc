@@ -488,6 +488,8 @@ void Throughput(const Ceilings& ceil) {
   if (!c.ok() || !c.CreateTable()) return;
   Note(absl::StrFormat("throughput: 3 regions, %d PutItem calls in flight per region, %s",
                        window, absl::FormatDuration(duration)));
+  double cpu_before = CpuSeconds(getpid());
+  for (int i = 0; i < c.size(); ++i) cpu_before += CpuSeconds(c.pid(i));
   absl::Time start = absl::Now(), end = start + duration;
   std::vector<std::unique_ptr<WriteLoop>> loops;
   for (int i = 0; i < c.size(); ++i) {
@@ -514,6 +516,10 @@ void Throughput(const Ceilings& ceil) {
     Problem("replication did not drain within 120 s after the writes stopped");
     return;
   }
+  double cpu = CpuSeconds(getpid()) - cpu_before;
+  for (int i = 0; i < c.size(); ++i) cpu += CpuSeconds(c.pid(i));
+  Note(absl::StrFormat("throughput: regions and clients used %.1f CPU s, %.1f CPU us per "
+                       "replicated write (3 copies)", cpu, 1e6 * cpu / std::max<int64_t>(ok, 1)));
   double acked_rate = ok / absl::ToDoubleSeconds(write_time);
   // Sustained: every write acknowledged *and* replicated to both other regions, per second.
   double sustained = ok / absl::ToDoubleSeconds(write_time + *drain);
@@ -635,6 +641,7 @@ void CatchUp(const Ceilings& ceil) {
     return;
   }
   absl::Time ready = absl::Now();
+  const double cpu_before = CpuSeconds(c.pid(0)) + CpuSeconds(c.pid(1));
   RegionClient client((*c.local().Find(behind))->address());
   int64_t applied = 0;
   absl::Time deadline = ready + absl::Seconds(300);
@@ -652,9 +659,12 @@ void CatchUp(const Ceilings& ceil) {
     return;
   }
   double rate = loop.ok() / absl::ToDoubleSeconds(done - ready);
-  Note(absl::StrFormat("catch-up: restart to ready %.0f ms, ready to caught up %.2f s",
+  const double cpu = CpuSeconds(c.pid(0)) + CpuSeconds(c.pid(1)) - cpu_before;
+  // CPU per change is steadier than the rate on a shared machine: it ignores waiting for a core.
+  Note(absl::StrFormat("catch-up: restart to ready %.0f ms, ready to caught up %.2f s; both "
+                       "regions used %.2f CPU s, %.1f CPU us per change",
                        absl::ToDoubleMilliseconds(ready - restart),
-                       absl::ToDoubleSeconds(done - ready)));
+                       absl::ToDoubleSeconds(done - ready), cpu, 1e6 * cpu / loop.ok()));
   rows.push_back({absl::StrFormat("catch-up after missing %d changes", loop.ok()),
                   absl::StrFormat("%.0f changes/s", rate), ">= 50000 changes/s",
                   absl::StrFormat("%.0f (SQLite)", ceil.sqlite_items_s),
