@@ -136,11 +136,6 @@ int main(int argc, char** argv) {
   builder.RegisterService(&admin);
   builder.RegisterService(&replication);
   builder.SetMaxReceiveMessageSize(16 << 20);
-  // The sync server keeps at most MAX_POLLERS idle threads; past that, a thread that finishes a
-  // call exits and the next call spawns a new one. Under concurrent writes (each handler waits
-  // for its group commit) the default of 2 meant a thread created and destroyed per call
-  // (unmap_page_range and TLB shootdowns in profiles). Keep a pool instead.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     Die(absl::StrCat("cannot listen on ", absl::GetFlag(FLAGS_listen),
