@@ -14,6 +14,7 @@ absl::StatusOr<std::unique_ptr<Region>> Region::Open(std::string name,
   std::unique_ptr<Region> r(new Region(std::move(name), std::move(regions), std::move(storage),
                                        clock));
   absl::MutexLock l(&r->mu_);
+  r->local_head_ = r->storage_->head_seq();
   RETURN_IF_ERROR(r->engine_.Load());
   RETURN_IF_ERROR(r->replicator_.Load());
   return r;
@@ -39,7 +40,7 @@ Region::~Region() {
 }
 
 template <typename F>
-auto Region::InTransaction(F&& f) -> decltype(f()) {
+auto Region::InTransaction(F&& f, bool local) -> decltype(f()) {
   int64_t head_before = storage_->head_seq();
   RETURN_IF_ERROR(storage_->Begin());
   auto result = f();
@@ -51,7 +52,10 @@ auto Region::InTransaction(F&& f) -> decltype(f()) {
     ReloadAfterRollback();
     return st;
   }
-  if (storage_->head_seq() != head_before) log_grew_.SignalAll();
+  if (local && storage_->head_seq() != head_before) {
+    local_head_ = storage_->head_seq();
+    log_grew_.SignalAll();
+  }
   return result;
 }
 
@@ -117,7 +121,10 @@ void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
     }
     return;
   }
-  if (storage_->head_seq() != head_before) log_grew_.SignalAll();
+  if (storage_->head_seq() != head_before) {
+    local_head_ = storage_->head_seq();
+    log_grew_.SignalAll();
+  }
 }
 
 absl::StatusOr<TableInfo> Region::CreateTable(const CreateTableRequest& req) {
@@ -182,10 +189,10 @@ absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64
 bool Region::WaitForChanges(int64_t after_seq, absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   absl::Time deadline = absl::Now() + timeout;
-  while (storage_->head_seq() <= after_seq) {
+  while (local_head_ <= after_seq) {
     if (log_grew_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
   }
-  return storage_->head_seq() > after_seq;
+  return local_head_ > after_seq;
 }
 
 void Region::RecordAck(const std::string& peer, int64_t applied_seq) {
@@ -205,7 +212,7 @@ absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
     return absl::UnavailableError("replication from " + batch.origin + " is cut (partition)");
   }
   replicator_.NoteOriginHead(batch.origin, batch.origin_head);
-  auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); });
+  auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); }, /*local=*/false);
   if (report.ok()) replicator_.Committed(*report);
   return report;
 }

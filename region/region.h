@@ -101,7 +101,9 @@ class Region {
   // Replication, origin side.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes) ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits until the change log grows past `after_seq` or `timeout` passes; true if it grew.
+  // Waits until a change that originated in this region is logged past `after_seq` (replicated
+  // changes applied here do not count: they are never served to peers) or `timeout` passes;
+  // true if one was.
   bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
   // Takes effect at once; persisted with the next transaction, or by itself when none came for
   // kAckFlushIntervalUs (so an ack lost in a crash is at most that old).
@@ -130,8 +132,9 @@ class Region {
   Region(std::string name, std::vector<std::string> regions, std::unique_ptr<Storage> storage,
          Clock* clock);
   // Runs `f` in one transaction; rolls back (and reloads in-memory state) if it fails.
+  // `local`: what `f` logs originated here (wakes WaitForChanges), rather than replicated.
   template <typename F>
-  auto InTransaction(F&& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
+  auto InTransaction(F&& f, bool local = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
   void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Group commit of local item writes (see the top of this file). `write` runs under mu_ inside
@@ -153,7 +156,9 @@ class Region {
   std::vector<std::string> peers_;
   Clock* const clock_;
   absl::Mutex mu_;
-  absl::CondVar log_grew_;  // signalled after every commit that appended to the log
+  absl::CondVar log_grew_;  // signalled after every commit that logged a local change
+  // The log position of the newest local change (at Open: the head, a safe upper bound).
+  int64_t local_head_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Storage> storage_ ABSL_GUARDED_BY(mu_);
   TableEngine engine_ ABSL_GUARDED_BY(mu_);
   ReplicatorCore replicator_ ABSL_GUARDED_BY(mu_);

@@ -749,7 +749,10 @@ void Footprint() {
   // The same region restarted on its data: what holding the items costs, without load history.
   const std::string name = c.names()[0];
   int64_t rss_restarted = -1;
-  if (c.local().Stop(name).ok() && c.local().Start(name).ok()) {
+  absl::Status stopped = c.local().Stop(name);
+  absl::Status started = stopped.ok() ? c.local().Start(name, absl::Seconds(60)) : stopped;
+  if (!started.ok()) Problem(absl::StrCat("restarting the loaded region: ", started.message()));
+  if (started.ok()) {
     RegionClient client((*c.local().Find(name))->address());
     pb::DescribeTableRequest d;
     d.set_table("bench");
