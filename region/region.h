@@ -105,8 +105,10 @@ class Region {
   // changes applied here do not count: they are never served to peers) or `timeout` passes;
   // true if one was.
   bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
-  // Takes effect at once; persisted with the next transaction, or by itself when none came for
-  // kAckFlushIntervalUs (so an ack lost in a crash is at most that old).
+  // Takes effect at once in memory; persisted with the next transaction, by a RecordAck coming
+  // kAckFlushIntervalUs or more after the last flush, or by the destructor. An ack lost in a
+  // crash only makes PendingReplicationCount overcount until the peer resubscribes (a
+  // subscription carries its cursor).
   void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replication, receiver side: applies a batch in one transaction (data + cursor).
@@ -134,7 +136,8 @@ class Region {
   // Runs `f` in one transaction; rolls back (and reloads in-memory state) if it fails.
   // `local`: what `f` logs originated here (wakes WaitForChanges), rather than replicated.
   template <typename F>
-  auto InTransaction(F&& f, bool local = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
+  auto InTransaction(F&& f, bool local = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+      -> decltype(f());
   void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Group commit of local item writes (see the top of this file). `write` runs under mu_ inside

@@ -41,7 +41,8 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
   batch.origin_head = storage_->head_seq();
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
-  ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit, /*with_old_images=*/false));
+  ASSIGN_OR_RETURN(auto rows,
+                   storage_->ReadLocalChanges(after_seq, limit, /*with_old_images=*/false));
   int64_t bytes = 0;
   for (auto& c : rows) {
     // A table's replica set is decided at creation (CREATE_TABLE carries it); later changes

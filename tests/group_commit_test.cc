@@ -153,11 +153,13 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   absl::Notification release;
   absl::Status held;
   std::thread holder([&] {
-    held = region->MutateItem("orders", {{"id", S("holder")}},
-                                [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
-                                  release.WaitForNotification();
-                                  return std::optional<Item>(Item{{"id", S("holder")}});
-                                }).status();
+    held = region
+               ->MutateItem("orders", {{"id", S("holder")}},
+                            [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+                              release.WaitForNotification();
+                              return std::optional<Item>(Item{{"id", S("holder")}});
+                            })
+               .status();
   });
   absl::SleepFor(absl::Milliseconds(50));
 
@@ -165,7 +167,8 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   std::vector<absl::Status> good(kGood), conditional(5), mutate_error(5), bad_item(5);
   std::vector<std::thread> writers;
   for (int i = 0; i < kGood; ++i) {
-    writers.emplace_back([&, i] { good[i] = region->PutItem(Put(absl::StrCat("g", i), "v")).status(); });
+    writers.emplace_back(
+        [&, i] { good[i] = region->PutItem(Put(absl::StrCat("g", i), "v")).status(); });
   }
   for (int i = 0; i < 5; ++i) {
     writers.emplace_back([&, i] {

@@ -86,7 +86,9 @@ double Percentile(std::vector<double> v, double p) {
   return v[rank - 1];
 }
 
-std::string Payload() { return std::string(std::max(0, absl::GetFlag(FLAGS_item_bytes) - 40), 'x'); }
+std::string Payload() {
+  return std::string(std::max(0, absl::GetFlag(FLAGS_item_bytes) - 40), 'x');
+}
 
 std::string TempDir(const std::string& what) {
   std::string tmpl = "/tmp/gtsim-bench-" + what + ".XXXXXX";
@@ -122,11 +124,13 @@ double SqliteCeiling(int n) {
   exec("PRAGMA synchronous=NORMAL");
   // As gtsim-region runs it: WAL checkpoints (the only fsyncs) off the commit path.
   exec("PRAGMA wal_autocheckpoint=0");
-  exec("CREATE TABLE items(table_id INTEGER NOT NULL, hk BLOB NOT NULL, rk BLOB NOT NULL, "
-       "item BLOB, ts INTEGER NOT NULL, origin TEXT NOT NULL, PRIMARY KEY(table_id, hk, rk)) "
-       "WITHOUT ROWID");
-  exec("CREATE TABLE changelog(seq INTEGER PRIMARY KEY, origin TEXT NOT NULL, ts INTEGER NOT "
-       "NULL, key BLOB, new_image BLOB)");
+  exec(
+      "CREATE TABLE items(table_id INTEGER NOT NULL, hk BLOB NOT NULL, rk BLOB NOT NULL, "
+      "item BLOB, ts INTEGER NOT NULL, origin TEXT NOT NULL, PRIMARY KEY(table_id, hk, rk)) "
+      "WITHOUT ROWID");
+  exec(
+      "CREATE TABLE changelog(seq INTEGER PRIMARY KEY, origin TEXT NOT NULL, ts INTEGER NOT "
+      "NULL, key BLOB, new_image BLOB)");
   sqlite3_stmt *up = nullptr, *log = nullptr;
   sqlite3_prepare_v2(db,
                      "INSERT INTO items VALUES (1, ?1, x'', ?2, ?3, 'r') ON CONFLICT DO UPDATE "
@@ -252,7 +256,8 @@ class Cluster {
     create.mutable_hash_key()->set_type(pb::S);
     for (const auto& r : replicas) create.add_replicas(r);
     pb::CreateTableResponse created;
-    grpc::Status st = clients_[0]->api().CreateTable(RegionClient::Context().get(), create, &created);
+    grpc::Status st =
+        clients_[0]->api().CreateTable(RegionClient::Context().get(), create, &created);
     if (!st.ok()) {
       Problem("create-table: " + st.error_message());
       return false;
@@ -336,8 +341,12 @@ class WriteLoop {
  public:
   WriteLoop(RegionClient* client, std::string key_prefix, int64_t key_space, absl::Time end,
             int64_t count)
-      : client_(client), prefix_(std::move(key_prefix)), key_space_(key_space), end_(end),
-        count_(count), payload_(Payload()) {}
+      : client_(client),
+        prefix_(std::move(key_prefix)),
+        key_space_(key_space),
+        end_(end),
+        count_(count),
+        payload_(Payload()) {}
   void Start(int window) {
     {
       absl::MutexLock l(&mu_);
@@ -347,7 +356,8 @@ class WriteLoop {
   }
   void Wait() {
     absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &inflight_));
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &inflight_));
   }
   int64_t ok() const { return ok_; }
   int64_t rejected() const { return rejected_; }
@@ -403,8 +413,7 @@ class WriteLoop {
 
 // Open-loop writes at a steady aggregate `rate`, spread evenly over the regions (several sync
 // client threads per region). Returns the client-side latencies; counts rejections.
-std::vector<double> SteadyWrites(Cluster& c, int rate, absl::Duration duration,
-                                 int64_t* rejected) {
+std::vector<double> SteadyWrites(Cluster& c, int rate, absl::Duration duration, int64_t* rejected) {
   const int threads_per_region = 4;
   const int total_threads = c.size() * threads_per_region;
   const absl::Duration interval = absl::Seconds(1) * total_threads / rate;
@@ -423,7 +432,8 @@ std::vector<double> SteadyWrites(Cluster& c, int rate, absl::Duration duration,
         absl::SleepFor(next - absl::Now());
         pb::PutItemRequest req;
         req.set_table("bench");
-        (*req.mutable_item()->mutable_attributes())["id"].set_s(absl::StrCat("t", t, "-", i % 5000));
+        (*req.mutable_item()->mutable_attributes())["id"].set_s(
+            absl::StrCat("t", t, "-", i % 5000));
         (*req.mutable_item()->mutable_attributes())["payload"].set_s(payload);
         pb::PutItemResponse resp;
         absl::Time before = absl::Now();
@@ -486,8 +496,8 @@ void Throughput(const Ceilings& ceil) {
   const int window = 32;  // calls in flight per region
   Cluster c(3);
   if (!c.ok() || !c.CreateTable()) return;
-  Note(absl::StrFormat("throughput: 3 regions, %d PutItem calls in flight per region, %s",
-                       window, absl::FormatDuration(duration)));
+  Note(absl::StrFormat("throughput: 3 regions, %d PutItem calls in flight per region, %s", window,
+                       absl::FormatDuration(duration)));
   double cpu_before = CpuSeconds(getpid());
   for (int i = 0; i < c.size(); ++i) cpu_before += CpuSeconds(c.pid(i));
   absl::Time start = absl::Now(), end = start + duration;
@@ -518,8 +528,10 @@ void Throughput(const Ceilings& ceil) {
   }
   double cpu = CpuSeconds(getpid()) - cpu_before;
   for (int i = 0; i < c.size(); ++i) cpu += CpuSeconds(c.pid(i));
-  Note(absl::StrFormat("throughput: regions and clients used %.1f CPU s, %.1f CPU us per "
-                       "replicated write (3 copies)", cpu, 1e6 * cpu / std::max<int64_t>(ok, 1)));
+  Note(
+      absl::StrFormat("throughput: regions and clients used %.1f CPU s, %.1f CPU us per "
+                      "replicated write (3 copies)",
+                      cpu, 1e6 * cpu / std::max<int64_t>(ok, 1)));
   double acked_rate = ok / absl::ToDoubleSeconds(write_time);
   // Sustained: every write acknowledged *and* replicated to both other regions, per second.
   double sustained = ok / absl::ToDoubleSeconds(write_time + *drain);
@@ -553,8 +565,8 @@ void Lag(const Ceilings& ceil) {
   auto write_ms = SteadyWrites(c, rate, duration, &rejected);
   if (rejected) Problem(absl::StrCat(rejected, " writes rejected"));
   if (!c.Drain(absl::Seconds(60))) Problem("replication did not drain");
-  Note(absl::StrFormat("lag: %d writes/s for %s; PutItem latency p50 %.2f ms p99 %.2f ms",
-                       rate, absl::FormatDuration(duration), Percentile(write_ms, 50),
+  Note(absl::StrFormat("lag: %d writes/s for %s; PutItem latency p50 %.2f ms p99 %.2f ms", rate,
+                       absl::FormatDuration(duration), Percentile(write_ms, 50),
                        Percentile(write_ms, 99)));
   auto lags = Lags(c);
   PrintLags(lags);
@@ -626,9 +638,8 @@ void CatchUp(const Ceilings& ceil) {
   loop.Start(32);
   loop.Wait();
   if (loop.rejected()) Problem("writes rejected: " + loop.first_error());
-  Note(absl::StrFormat("catch-up: %d changes written to %s in %.1f s while %s was down",
-                       loop.ok(), c.names()[0], absl::ToDoubleSeconds(absl::Now() - start),
-                       behind));
+  Note(absl::StrFormat("catch-up: %d changes written to %s in %.1f s while %s was down", loop.ok(),
+                       c.names()[0], absl::ToDoubleSeconds(absl::Now() - start), behind));
   auto origin = c.Status(0);
   if (!origin) {
     Problem("no status from " + c.names()[0]);
@@ -661,10 +672,11 @@ void CatchUp(const Ceilings& ceil) {
   double rate = loop.ok() / absl::ToDoubleSeconds(done - ready);
   const double cpu = CpuSeconds(c.pid(0)) + CpuSeconds(c.pid(1)) - cpu_before;
   // CPU per change is steadier than the rate on a shared machine: it ignores waiting for a core.
-  Note(absl::StrFormat("catch-up: restart to ready %.0f ms, ready to caught up %.2f s; both "
-                       "regions used %.2f CPU s, %.1f CPU us per change",
-                       absl::ToDoubleMilliseconds(ready - restart),
-                       absl::ToDoubleSeconds(done - ready), cpu, 1e6 * cpu / loop.ok()));
+  Note(
+      absl::StrFormat("catch-up: restart to ready %.0f ms, ready to caught up %.2f s; both "
+                      "regions used %.2f CPU s, %.1f CPU us per change",
+                      absl::ToDoubleMilliseconds(ready - restart),
+                      absl::ToDoubleSeconds(done - ready), cpu, 1e6 * cpu / loop.ok()));
   rows.push_back({absl::StrFormat("catch-up after missing %d changes", loop.ok()),
                   absl::StrFormat("%.0f changes/s", rate), ">= 50000 changes/s",
                   absl::StrFormat("%.0f (SQLite)", ceil.sqlite_items_s),
@@ -716,8 +728,8 @@ void Startup() {
   for (int i = 0; i < (quick ? 1 : 3); ++i) {
     std::string dir = TempDir("up");
     absl::Time t = absl::Now();
-    int rc = RunCommand({cli, "up", "--dir", dir + "/c", "--regions",
-                         "us-east-1,us-west-2,eu-west-1"});
+    int rc =
+        RunCommand({cli, "up", "--dir", dir + "/c", "--regions", "us-east-1,us-west-2,eu-west-1"});
     ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
     RunCommand({cli, "down", "--dir", dir + "/c"});
     RemoveDir(dir);
@@ -727,7 +739,8 @@ void Startup() {
     }
   }
   double median = Percentile(ms, 50);
-  Note("startup: gtsim up with 3 regions, ms per run: " + absl::StrJoin(ms, " ", [](std::string* o, double v) {
+  Note("startup: gtsim up with 3 regions, ms per run: " +
+       absl::StrJoin(ms, " ", [](std::string* o, double v) {
          absl::StrAppend(o, absl::StrFormat("%.0f", v));
        }));
   rows.push_back({"gtsim up, 3 regions, until all ready (median)",
@@ -762,10 +775,10 @@ void Footprint() {
     }
     rss_restarted = RssKb(c.pid(0));
   }
-  Note(absl::StrFormat("footprint: %d items loaded in %.1f s (%.0f/s, one region); RSS %.1f MB "
-                       "after loading, %.1f MB after a restart",
-                       loop.ok(), secs, loop.ok() / secs, rss_loaded / 1024.0,
-                       rss_restarted / 1024.0));
+  Note(absl::StrFormat(
+      "footprint: %d items loaded in %.1f s (%.0f/s, one region); RSS %.1f MB "
+      "after loading, %.1f MB after a restart",
+      loop.ok(), secs, loop.ok() / secs, rss_loaded / 1024.0, rss_restarted / 1024.0));
   rows.push_back({absl::StrFormat("RSS of a region holding %d items, after loading", items),
                   absl::StrFormat("%.1f MB", rss_loaded / 1024.0), "< 150 MB", "-", "-",
                   Verdict(rss_loaded > 0 && rss_loaded < 150 * 1024)});
@@ -795,12 +808,13 @@ void Scale(const Ceilings& ceil) {
   }
   double cpu_avg = 0;
   for (double v : cpu) cpu_avg += v / n;
-  Note(absl::StrFormat("scale: %d regions (%d pairs), %d writes/s for %s; worst pair p50 %.2f ms "
-                       "p99 %.2f ms; CPU %% of one core per region: %s",
-                       n, n * (n - 1), rate, absl::FormatDuration(duration), p50, p99,
-                       absl::StrJoin(cpu, " ", [](std::string* o, double v) {
-                         absl::StrAppend(o, absl::StrFormat("%.1f", v));
-                       })));
+  Note(
+      absl::StrFormat("scale: %d regions (%d pairs), %d writes/s for %s; worst pair p50 %.2f ms "
+                      "p99 %.2f ms; CPU %% of one core per region: %s",
+                      n, n * (n - 1), rate, absl::FormatDuration(duration), p50, p99,
+                      absl::StrJoin(cpu, " ", [](std::string* o, double v) {
+                        absl::StrAppend(o, absl::StrFormat("%.1f", v));
+                      })));
   rows.push_back({absl::StrFormat("scale: %d regions, %d w/s: lag p99 worst pair", n, rate),
                   absl::StrFormat("%.2f ms", p99), "report", "-", "-", "reported"});
   rows.push_back({absl::StrFormat("scale: %d regions, %d w/s: CPU per region", n, rate),
@@ -834,16 +848,17 @@ int Main() {
     Note("load average at start: " + l);
   }
   Ceilings ceil;
-  ceil.sqlite_items_s = std::max(SqliteCeiling(quick ? 50'000 : 200'000),
-                                 SqliteCeiling(quick ? 50'000 : 200'000));
+  ceil.sqlite_items_s =
+      std::max(SqliteCeiling(quick ? 50'000 : 200'000), SqliteCeiling(quick ? 50'000 : 200'000));
   ceil.rtt_ms = LoopbackRttMs(quick ? 2'000 : 20'000);
-  Note(absl::StrFormat("ceilings: raw SQLite upsert + log, 1000 per transaction: %.0f items/s; "
-                       "raw TCP loopback round trip p50: %.3f ms",
-                       ceil.sqlite_items_s, ceil.rtt_ms));
-  rows.push_back({"ceiling: raw SQLite upsert+log, 1000/txn", absl::StrFormat("%.0f items/s", ceil.sqlite_items_s),
-                  "-", "-", "-", "measured"});
-  rows.push_back({"ceiling: raw TCP loopback round trip p50", absl::StrFormat("%.3f ms", ceil.rtt_ms),
-                  "-", "-", "-", "measured"});
+  Note(
+      absl::StrFormat("ceilings: raw SQLite upsert + log, 1000 per transaction: %.0f items/s; "
+                      "raw TCP loopback round trip p50: %.3f ms",
+                      ceil.sqlite_items_s, ceil.rtt_ms));
+  rows.push_back({"ceiling: raw SQLite upsert+log, 1000/txn",
+                  absl::StrFormat("%.0f items/s", ceil.sqlite_items_s), "-", "-", "-", "measured"});
+  rows.push_back({"ceiling: raw TCP loopback round trip p50",
+                  absl::StrFormat("%.3f ms", ceil.rtt_ms), "-", "-", "-", "measured"});
 
   if (want("throughput")) Throughput(ceil);
   if (want("lag")) Lag(ceil);
@@ -853,8 +868,8 @@ int Main() {
   if (want("startup")) Startup();
   if (want("footprint")) Footprint();
   if (want("scale")) Scale(ceil);
-  rows.push_back({"snapshot bootstrap, 1000000 items", "not yet built (issue 3)", ">= 100000 items/s",
-                  "-", "-", "pending"});
+  rows.push_back({"snapshot bootstrap, 1000000 items", "not yet built (issue 3)",
+                  ">= 100000 items/s", "-", "-", "pending"});
 
   {
     std::ifstream load("/proc/loadavg");
