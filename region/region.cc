@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Region>> Region::Open(std::string name,
   std::unique_ptr<Region> r(new Region(std::move(name), std::move(regions), std::move(storage),
                                        clock));
   absl::MutexLock l(&r->mu_);
+  r->local_head_ = r->storage_->head_seq();
   RETURN_IF_ERROR(r->engine_.Load());
   RETURN_IF_ERROR(r->replicator_.Load());
   return r;
@@ -38,19 +39,28 @@ Region::Region(std::string name, std::vector<std::string> regions,
   peers_.erase(std::unique(peers_.begin(), peers_.end()), peers_.end());
 }
 
+Region::~Region() {
+  absl::MutexLock l(&mu_);
+  replicator_.FlushAcks().IgnoreError();
+}
+
 template <typename F>
-auto Region::InTransaction(F&& f) -> decltype(f()) {
+auto Region::InTransaction(F&& f, bool local) -> decltype(f()) {
   int64_t head_before = storage_->head_seq();
   RETURN_IF_ERROR(storage_->Begin());
   auto result = f();
   absl::Status st = result.status();
+  if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
   if (st.ok()) st = storage_->Commit();
   if (!st.ok()) {
     storage_->Rollback();
     ReloadAfterRollback();
     return st;
   }
-  if (storage_->head_seq() != head_before) log_grew_.SignalAll();
+  if (local && storage_->head_seq() != head_before) {
+    local_head_ = storage_->head_seq();
+    log_grew_.SignalAll();
+  }
   return result;
 }
 
@@ -58,6 +68,68 @@ void Region::ReloadAfterRollback() {
   // The engine's catalog and the cursors mirror storage; re-read them from what committed.
   engine_.Load().IgnoreError();
   replicator_.Load().IgnoreError();
+}
+
+absl::StatusOr<WriteResult> Region::GroupCommit(const LocalWrite& write) {
+  PendingWrite self{&write, absl::UnknownError("write not run")};
+  {
+    absl::MutexLock q(&queue_mu_);
+    queue_.push_back(&self);
+    auto answered_or_leader = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return self.done || queue_.front() == &self;
+    };
+    queue_mu_.Await(absl::Condition(&answered_or_leader));
+    if (self.done) return std::move(self.result);
+  }
+  // This writer leads: it is at the front, and stays there until it pops its group, so no other
+  // writer leads meanwhile. Writers that queue while it waits for mu_ join its group.
+  size_t taken = 0;
+  {
+    absl::MutexLock l(&mu_);
+    std::vector<PendingWrite*> group;
+    {
+      absl::MutexLock q(&queue_mu_);
+      for (PendingWrite* w : queue_) {
+        if (group.size() == kMaxGroup) break;
+        group.push_back(w);
+      }
+    }
+    taken = group.size();
+    CommitGroup(group);
+  }
+  absl::MutexLock q(&queue_mu_);
+  for (size_t i = 0; i < taken; ++i) {
+    queue_.front()->done = true;  // a follower may return (and free its entry) once unlocked
+    queue_.pop_front();
+  }
+  return std::move(self.result);
+}
+
+void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
+  const int64_t head_before = storage_->head_seq();
+  absl::Status st = storage_->Begin();
+  for (size_t i = 0; st.ok() && i < group.size(); ++i) {
+    st = storage_->Savepoint();
+    if (!st.ok()) break;
+    group[i]->result = (*group[i]->write)();
+    st = group[i]->result.ok() ? storage_->ReleaseSavepoint() : storage_->RollbackToSavepoint();
+  }
+  if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
+  if (st.ok()) st = storage_->Commit();
+  if (!st.ok()) {
+    // Nothing of the group is kept: a write that had succeeded (or never ran) gets the error; a
+    // write that failed on its own keeps its own error, which is still true.
+    storage_->Rollback();
+    ReloadAfterRollback();
+    for (PendingWrite* w : group) {
+      if (w->result.ok() || absl::IsUnknown(w->result.status())) w->result = st;
+    }
+    return;
+  }
+  if (storage_->head_seq() != head_before) {
+    local_head_ = storage_->head_seq();
+    log_grew_.SignalAll();
+  }
 }
 
 absl::StatusOr<TableInfo> Region::CreateTable(const CreateTableRequest& req) {
@@ -81,24 +153,21 @@ absl::StatusOr<TableInfo> Region::DeleteTable(const std::string& table) {
 }
 
 absl::StatusOr<WriteResult> Region::PutItem(const PutRequest& req) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.PutItem(req); });
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.PutItem(req); });
 }
 
 absl::StatusOr<WriteResult> Region::UpdateItem(const UpdateRequest& req) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.UpdateItem(req); });
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.UpdateItem(req); });
 }
 
 absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.DeleteItem(req); });
+  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.DeleteItem(req); });
 }
 
 absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const Item& key,
                                                const TableEngine::Mutation& fn) {
-  absl::MutexLock l(&mu_);
-  return InTransaction([&] { return engine_.MutateItem(table, key, fn); });
+  return GroupCommit(
+      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); });
 }
 
 absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
@@ -213,16 +282,21 @@ absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64
 bool Region::WaitForChanges(int64_t after_seq, absl::Duration timeout) {
   absl::MutexLock l(&mu_);
   absl::Time deadline = absl::Now() + timeout;
-  while (storage_->head_seq() <= after_seq) {
+  while (local_head_ <= after_seq) {
     if (log_grew_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
   }
-  return storage_->head_seq() > after_seq;
+  return local_head_ > after_seq;
 }
 
 void Region::RecordAck(const std::string& peer, int64_t applied_seq) {
   absl::MutexLock l(&mu_);
-  // Losing an acknowledgement only makes PendingReplicationCount overcount until the next one.
-  replicator_.RecordAck(peer, applied_seq).IgnoreError();
+  replicator_.RecordAck(peer, applied_seq);
+  const int64_t now = clock_->NowMicros();
+  if (replicator_.acks_dirty() && now - last_ack_flush_us_ >= kAckFlushIntervalUs) {
+    // Losing an acknowledgement only makes PendingReplicationCount overcount until the next one.
+    replicator_.FlushAcks().IgnoreError();
+    last_ack_flush_us_ = now;
+  }
 }
 
 absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
@@ -231,7 +305,7 @@ absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
     return absl::UnavailableError("replication from " + batch.origin + " is cut (partition)");
   }
   replicator_.NoteOriginHead(batch.origin, batch.origin_head);
-  auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); });
+  auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); }, /*local=*/false);
   if (report.ok()) replicator_.Committed(*report);
   return report;
 }

@@ -5,9 +5,20 @@
 // that talks to the outside world is handed in or sits in a caller.
 //
 // Every write is acknowledged (returns) only after its SQLite transaction has committed.
+//
+// Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem) share
+// one transaction. Each writer enqueues its write; the writer at the head of the queue becomes
+// the leader, takes every write queued by then (at most kMaxGroup), runs each in turn inside one
+// transaction - each in its own savepoint, so a write that fails (a condition, validation) is
+// undone alone and the others go on - commits once, and only then are all of them answered. If
+// the COMMIT itself fails, every write of the group that had succeeded gets that error and
+// nothing of the group is kept. With one writer at a time a group holds one write.
+//
 // This type is thread-safe.
 #pragma once
 
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -62,6 +73,9 @@ class Region {
                                                       std::vector<std::string> regions,
                                                       std::unique_ptr<Storage> storage,
                                                       Clock* clock);
+
+  // Persists the peers' latest acknowledgements.
+  ~Region();
 
   const std::string& name() const { return name_; }
   // The other regions of the cluster, sorted.
@@ -124,8 +138,14 @@ class Region {
   // Replication, origin side.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes) ABSL_LOCKS_EXCLUDED(mu_);
-  // Waits until the change log grows past `after_seq` or `timeout` passes; true if it grew.
+  // Waits until a change that originated in this region is logged past `after_seq` (replicated
+  // changes applied here do not count: they are never served to peers) or `timeout` passes;
+  // true if one was.
   bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes effect at once in memory; persisted with the next transaction, by a RecordAck coming
+  // kAckFlushIntervalUs or more after the last flush, or by the destructor. An ack lost in a
+  // crash only makes PendingReplicationCount overcount until the peer resubscribes (a
+  // subscription carries its cursor).
   void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replication, receiver side: applies a batch in one transaction (data + cursor).
@@ -151,21 +171,45 @@ class Region {
   Region(std::string name, std::vector<std::string> regions, std::unique_ptr<Storage> storage,
          Clock* clock);
   // Runs `f` in one transaction; rolls back (and reloads in-memory state) if it fails.
+  // `local`: what `f` logs originated here (wakes WaitForChanges), rather than replicated.
   template <typename F>
-  auto InTransaction(F&& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
+  auto InTransaction(F&& f, bool local = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
+      -> decltype(f());
   void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Group commit of local item writes (see the top of this file). `write` runs under mu_ inside
+  // the group's transaction; the result is returned once the group has committed.
+  using LocalWrite = std::function<absl::StatusOr<WriteResult>()>;
+  struct PendingWrite {
+    const LocalWrite* write;
+    absl::StatusOr<WriteResult> result;
+    bool done = false;  // answered: `result` is final
+  };
+  static constexpr size_t kMaxGroup = 512;
+  static constexpr int64_t kAckFlushIntervalUs = 100'000;
+  absl::StatusOr<WriteResult> GroupCommit(const LocalWrite& write)
+      ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // Runs a group in one transaction and fills in every result.
+  void CommitGroup(const std::vector<PendingWrite*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   std::vector<std::string> peers_;
   Clock* const clock_;
   absl::Mutex mu_;
-  absl::CondVar log_grew_;  // signalled after every commit that appended to the log
+  absl::CondVar log_grew_;  // signalled after every commit that logged a local change
+  // The log position of the newest local change (at Open: the head, a safe upper bound).
+  int64_t local_head_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<Storage> storage_ ABSL_GUARDED_BY(mu_);
   TableEngine engine_ ABSL_GUARDED_BY(mu_);
   ReplicatorCore replicator_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> blocked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
+  int64_t last_ack_flush_us_ ABSL_GUARDED_BY(mu_) = 0;
+  // Writers waiting for group commit, oldest first; the front one leads the next group. Lock
+  // order: mu_ before queue_mu_ (a leader holding mu_ takes its group from the queue).
+  absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
 };
 
 }  // namespace gtsim

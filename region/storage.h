@@ -51,6 +51,14 @@ class Storage {
   absl::Status Commit();
   void Rollback();
 
+  // One savepoint at a time inside an open transaction, so that one write of a group commit can
+  // be undone without touching the others: Savepoint(), then either ReleaseSavepoint() (keep
+  // what was written since) or RollbackToSavepoint() (undo it, head_seq() included). Both end
+  // the savepoint. An error from any of them leaves the transaction to be rolled back.
+  absl::Status Savepoint();
+  absl::Status ReleaseSavepoint();
+  absl::Status RollbackToSavepoint();
+
   // Tables. A deleted table keeps its row (deleted = true) so late changes for it are dropped.
   struct TableRow {
     int64_t id = 0;
@@ -99,8 +107,10 @@ class Storage {
   // `applied_true_us` is the local true time at commit.
   absl::StatusOr<int64_t> AppendChange(const Change& change, bool is_local,
                                        int64_t applied_true_us);
-  // Changes that originated in this region with seq > after_seq, oldest first.
-  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit);
+  // Changes that originated in this region with seq > after_seq, oldest first. Without
+  // `with_old_images` the old images are left empty (replication does not ship them).
+  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit,
+                                                       bool with_old_images = true);
   // Every change (local and replicated) with seq > after_seq, oldest first.
   absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit);
   int64_t head_seq() const { return head_seq_; }
@@ -128,7 +138,7 @@ class Storage {
   absl::Status Init();
   absl::Status SqlError(int rc, const std::string& what);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
-                                                     int limit);
+                                                     int limit, bool with_old_images = true);
 
   sqlite3* db_;
   std::string region_;
@@ -136,6 +146,7 @@ class Storage {
   absl::Notification stop_checkpointer_;
   std::map<std::string, sqlite3_stmt*> statements_;  // prepared statement cache, by SQL text
   int64_t head_seq_ = 0;
+  int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };
 
 }  // namespace gtsim

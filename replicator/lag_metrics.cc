@@ -21,17 +21,18 @@ LatencySummary LagWindow::Summarize(int64_t now_us) const {
   LatencySummary s;
   s.samples = static_cast<int64_t>(v.size());
   if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  // Nearest-rank percentile.
+  // Nearest-rank percentiles by selection, not a full sort: Status() asks for them under the
+  // region's lock, with up to max_samples_ samples per pair.
   auto pct = [&](double p) {
     size_t rank = static_cast<size_t>(p / 100.0 * v.size() + 0.999999);
     rank = std::min(std::max<size_t>(rank, 1), v.size());
+    std::nth_element(v.begin(), v.begin() + (rank - 1), v.end());
     return v[rank - 1] / 1000.0;
   };
-  s.p50_ms = pct(50);
-  s.p90_ms = pct(90);
+  s.max_ms = *std::max_element(v.begin(), v.end()) / 1000.0;
   s.p99_ms = pct(99);
-  s.max_ms = v.back() / 1000.0;
+  s.p90_ms = pct(90);
+  s.p50_ms = pct(50);
   return s;
 }
 

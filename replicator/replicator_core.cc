@@ -30,6 +30,7 @@ ReplicatorCore::ReplicatorCore(std::string region, Storage* storage, TableEngine
 absl::Status ReplicatorCore::Load() {
   ASSIGN_OR_RETURN(cursors_, storage_->LoadCursors());
   ASSIGN_OR_RETURN(acked_, storage_->LoadPeerAcks());
+  dirty_acks_.clear();
   return absl::OkStatus();
 }
 
@@ -40,7 +41,8 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
   batch.origin_head = storage_->head_seq();
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
-  ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit));
+  ASSIGN_OR_RETURN(auto rows,
+                   storage_->ReadLocalChanges(after_seq, limit, /*with_old_images=*/false));
   int64_t bytes = 0;
   for (auto& c : rows) {
     // A table's replica set is decided at creation (CREATE_TABLE carries it); later changes
@@ -63,11 +65,17 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
   return batch;
 }
 
-absl::Status ReplicatorCore::RecordAck(const std::string& subscriber, int64_t applied_seq) {
+void ReplicatorCore::RecordAck(const std::string& subscriber, int64_t applied_seq) {
   int64_t& a = acked_[subscriber];
-  if (applied_seq <= a) return absl::OkStatus();
+  if (applied_seq <= a) return;
   a = applied_seq;
-  return storage_->SetPeerAck(subscriber, applied_seq);
+  dirty_acks_.insert(subscriber);
+}
+
+absl::Status ReplicatorCore::FlushAcks() {
+  for (const auto& peer : dirty_acks_) RETURN_IF_ERROR(storage_->SetPeerAck(peer, acked_[peer]));
+  dirty_acks_.clear();
+  return absl::OkStatus();
 }
 
 int64_t ReplicatorCore::AckedSeq(const std::string& peer) const {

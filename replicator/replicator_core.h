@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,15 @@ class ReplicatorCore {
   // replicates. Scans at most a bounded number of log rows per call.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes);
-  // The subscriber has durably applied everything up to `applied_seq`. Persists the new
-  // position (outside any caller transaction) when it moved.
-  absl::Status RecordAck(const std::string& subscriber, int64_t applied_seq);
+  // The subscriber has durably applied everything up to `applied_seq`. Takes effect at once in
+  // memory (Pending, AckedSeq); the position is persisted by the next FlushAcks(), so that acks
+  // - one per applied batch per peer - do not each cost a transaction. An ack lost in a crash
+  // only makes PendingReplicationCount overcount until the peer resubscribes from its cursor.
+  void RecordAck(const std::string& subscriber, int64_t applied_seq);
+  // Writes the acknowledgements recorded since the last flush, inside the caller's transaction
+  // if one is open.
+  absl::Status FlushAcks();
+  bool acks_dirty() const { return !dirty_acks_.empty(); }
   // PendingReplicationCount towards `peer`: local changes after its last acknowledgement, for
   // tables it replicates. A peer never heard from has applied nothing.
   absl::StatusOr<int64_t> Pending(const std::string& peer);
@@ -71,6 +78,7 @@ class ReplicatorCore {
   Clock* clock_;
   std::map<std::string, int64_t> cursors_;   // durable, per origin
   std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
+  std::set<std::string> dirty_acks_;         // acked_ entries not yet persisted
   std::map<std::string, LagWindow> lag_;
   std::map<std::string, int64_t> applied_count_;
   std::map<std::string, int64_t> origin_head_;

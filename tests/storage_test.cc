@@ -338,3 +338,45 @@ TEST_CASE("writes committed while a background checkpointer runs survive reopeni
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+// Bytes of a file, 0 when absent.
+int64_t FileBytes(const std::string& path) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<int64_t>(n);
+}
+
+TEST_CASE("the background checkpointer moves committed pages into the database file",
+          "[storage]") {
+  TempDir dir;
+  const std::string path = dir.File("cp.db");
+  auto s = OpenOrDie(path, "us-east-1");
+  RequireOk(s->StartBackgroundCheckpoints(path, absl::Milliseconds(5)));
+  int64_t id = 0;
+  {
+    auto table = s->PutTable(Spec("orders", "us-east-1"), false);
+    REQUIRE(table.ok());
+    id = *table;
+  }
+  const std::string payload(200, 'x');
+  for (int batch = 0; batch < 40; ++batch) {
+    RequireOk(s->Begin());
+    for (int i = 0; i < 100; ++i) {
+      std::string key = std::to_string(batch * 100 + i);
+      Storage::ItemVersion v;
+      v.item = EncodeItem(Item{{"id", AttributeValue::S(key)}, {"p", AttributeValue::S(payload)}});
+      v.stamp = Stamp{batch * 100 + i + 1, "us-east-1"};
+      RequireOk(s->PutItem(id, key, "", v));
+    }
+    RequireOk(s->Commit());
+  }
+  // Wait (bounded) for a checkpoint to copy the ~1 MB of items into the database file.
+  for (int i = 0; i < 400 && FileBytes(path) < 500'000; ++i) absl::SleepFor(absl::Milliseconds(5));
+  CHECK(FileBytes(path) >= 500'000);
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -9,7 +9,8 @@
 
 namespace gtsim {
 namespace {
-constexpr int kMaxBatch = 512;
+// Changes per batch: 512 -> 2048 took catch-up from 25 to 17 CPU us per change (BENCHMARKS.md).
+constexpr int kMaxBatch = 2048;
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);
 constexpr absl::Duration kHeartbeat = absl::Seconds(1);
 }  // namespace
