@@ -34,7 +34,9 @@ struct Series {
 std::string LineChart(const std::string& title, const std::string& y_label,
                       const std::vector<Series>& series, const std::vector<FaultInterval>& faults,
                       double x_max) {
-  const double W = 900, H = 260, L = 60, R = 20, T = 30, B = 40;
+  const double W = 900, L = 60, R = 20, T = 30;
+  const int legend_rows = static_cast<int>((series.size() + 2) / 3);
+  const double B = 36 + 16 * legend_rows, H = 220 + B;
   double y_max = 1;
   for (const auto& s : series) {
     for (const auto& p : s.points) y_max = std::max(y_max, p.second);
@@ -72,14 +74,22 @@ std::string LineChart(const std::string& title, const std::string& y_label,
                          (H - B + T) / 2, (H - B + T) / 2, Esc(y_label));
   for (size_t i = 0; i < series.size(); ++i) {
     const char* color = kColors[i % 10];
-    std::vector<std::string> pts;
-    for (const auto& p : series[i].points) pts.push_back(absl::StrFormat("%.1f,%.1f", X(p.first), Y(p.second)));
-    svg += absl::StrFormat("<polyline fill='none' stroke='%s' stroke-width='1.5' points='%s'/>\n",
-                           color, absl::StrJoin(pts, " "));
+    // A gap in the samples (the reporting region was down) breaks the line.
+    std::vector<std::vector<std::string>> segments(1);
+    double last_x = -1e9;
+    for (const auto& p : series[i].points) {
+      if (p.first - last_x > 1.6 && !segments.back().empty()) segments.emplace_back();
+      last_x = p.first;
+      segments.back().push_back(absl::StrFormat("%.1f,%.1f", X(p.first), Y(p.second)));
+    }
+    for (const auto& pts : segments) {
+      svg += absl::StrFormat("<polyline fill='none' stroke='%s' stroke-width='1.5' points='%s'/>\n",
+                             color, absl::StrJoin(pts, " "));
+    }
+    double lx = L + (i % 3) * 270, ly = H - B + 30 + 16 * static_cast<double>(i / 3);
     svg += absl::StrFormat(
         "<rect x='%.0f' y='%.0f' width='10' height='3' fill='%s'/><text x='%.0f' y='%.0f'>%s</text>\n",
-        L + 10 + (i % 4) * 200, H - 12 + 0.0, color, L + 24 + (i % 4) * 200, H - 8 + 0.0,
-        Esc(series[i].name));
+        lx, ly - 4, color, lx + 14, ly, Esc(series[i].name));
   }
   svg += "</svg>\n";
   return svg;

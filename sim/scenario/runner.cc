@@ -380,9 +380,10 @@ class Runner {
         break;
       case ActionKind::kWaitFor:
       case ActionKind::kWaitConverged:
+      case ActionKind::kWaitCaughtUp:
         break;  // handled by the timeline
     }
-    Log(desc);
+    Log(st.note.empty() ? desc : absl::StrCat(desc, " (", st.note, ")"));
     if (st.for_duration && undo) {
       absl::Time at = absl::Now() + *st.for_duration;
       std::string what = desc;
@@ -470,27 +471,61 @@ class Runner {
       RETURN_IF_ERROR(Apply(st));
       if (st.action.kind == ActionKind::kWaitFor) {
         RETURN_IF_ERROR(WaitUntil(absl::Now() + st.action.amount));
-      } else if (st.action.kind == ActionKind::kWaitConverged) {
+      } else if (st.action.kind == ActionKind::kWaitConverged ||
+                 st.action.kind == ActionKind::kWaitCaughtUp) {
+        bool converge = st.action.kind == ActionKind::kWaitConverged;
         absl::Time deadline = absl::Now() + st.action.amount;
         absl::Time began = absl::Now();
-        bool converged = false;
+        std::map<std::string, int64_t> heads;  // each origin's log head when the wait began
+        bool done = false;
         while (absl::Now() < deadline) {
           RETURN_IF_ERROR(RunDue());
-          auto c = Converged();
+          auto c = converge ? Converged() : CaughtUp(&heads);
           if (c.ok() && *c) {
-            converged = true;
+            done = true;
             break;
           }
-          absl::SleepFor(absl::Milliseconds(200));
+          absl::SleepFor(absl::Milliseconds(100));
         }
-        Log(converged ? absl::StrFormat("converged after %.1fs",
-                                        absl::ToDoubleSeconds(absl::Now() - began))
-                      : absl::StrCat("NOT converged within ",
-                                     FormatScenarioDuration(st.action.amount),
-                                     " (the timeline goes on)"));
+        const char* what = converge ? "converged" : "caught up";
+        Log(done ? absl::StrFormat("%s after %.1fs", what, absl::ToDoubleSeconds(absl::Now() - began))
+                 : absl::StrCat("NOT ", what, " within ", FormatScenarioDuration(st.action.amount),
+                                converge ? "" : ": " + behind_, " (the timeline goes on)"));
       }
     }
     return absl::OkStatus();
+  }
+
+  // Every receiver has applied each origin's log up to where it stood at the first call
+  // (recorded in `heads`): every write made before the wait has reached every replica.
+  absl::StatusOr<bool> CaughtUp(std::map<std::string, int64_t>* heads) {
+    if (heads->empty()) {
+      for (const auto& r : s_.regions) {
+        ASSIGN_OR_RETURN(RegionStatus st, d_->Status(r, absl::Seconds(2)));
+        (*heads)[r] = st.head_seq;
+      }
+    }
+    // An origin's log also holds the changes it applied from others, which it never ships:
+    // its head may stay ahead of every cursor. So a pair is also caught up when the origin
+    // reports nothing pending for the receiver (every local change acknowledged).
+    std::map<std::string, RegionStatus> status;
+    for (const auto& r : s_.regions) {
+      ASSIGN_OR_RETURN(status[r], d_->Status(r, absl::Seconds(2)));
+    }
+    for (const auto& [r, st] : status) {
+      for (const auto& in : st.inbound) {
+        bool none_pending = false;
+        for (const auto& out : status[in.origin].outbound) {
+          if (out.peer == r && out.pending == 0) none_pending = true;
+        }
+        if (!none_pending && in.applied_seq < (*heads)[in.origin]) {
+          behind_ = absl::StrCat(r, " has applied ", in.origin, "'s log up to ", in.applied_seq,
+                                 " of ", (*heads)[in.origin]);
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   // Every running region's replica holds the same items (item contents, not stamps).
@@ -842,7 +877,11 @@ class Runner {
         absl::SleepFor(std::min(next - now, absl::Milliseconds(20)));
         continue;
       }
-      next += interval;
+      // Lock clients try at random moments (Poisson arrivals), so their attempts are not in
+      // phase; the other workloads keep a steady rate.
+      next += w->spec.kind == WorkloadKind::kLock
+                  ? absl::Seconds(std::exponential_distribution<double>(w->spec.rate)(rng))
+                  : interval;
       if (now - next > absl::Seconds(1)) next = now;  // fell behind (a region hung): skip ahead
       std::string region;
       {
@@ -967,6 +1006,7 @@ class Runner {
   std::map<std::pair<std::string, std::string>, int> blocks_;  // (origin, receiver) -> cuts
   std::map<std::pair<std::string, std::string>, LinkDelay> links_;
   std::set<std::string> killed_, paused_;
+  std::string behind_;  // the last lagging pair CaughtUp saw
 
   std::vector<std::unique_ptr<WorkloadState>> workloads_;
   std::thread sampler_;

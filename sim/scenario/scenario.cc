@@ -389,6 +389,7 @@ class Parser {
     if (n["for"]) st.for_duration = Dur(n["for"], "for");
     if (n["every"]) st.every = Dur(n["every"], "every");
     if (n["until"]) st.until = Dur(n["until"], "until");
+    if (n["note"]) st.note = Str(n["note"], "note");
     std::string action;
     for (const auto& k : kActions) {
       if (!n[k]) continue;
@@ -459,10 +460,13 @@ class Parser {
         a.amount = Dur(v, "wait");
       } else {
         CheckKeys(v, "wait", {"until", "timeout"});
-        if (!v["until"] || Str(v["until"], "until") != "converged") {
-          Fail(v, "wait takes a duration (wait: 5s) or {until: converged, timeout: 30s}");
+        std::string until = v["until"] ? Str(v["until"], "until") : "";
+        if (until != "converged" && until != "caught_up") {
+          Fail(v, "wait takes a duration (wait: 5s), {until: converged, timeout: 30s} (every "
+                  "replica identical: stop the writers first) or {until: caught_up} (every write "
+                  "made before the wait has reached every replica)");
         }
-        a.kind = ActionKind::kWaitConverged;
+        a.kind = until == "converged" ? ActionKind::kWaitConverged : ActionKind::kWaitCaughtUp;
         a.amount = v["timeout"] ? Dur(v["timeout"], "timeout") : absl::Seconds(30);
       }
     }
@@ -629,6 +633,10 @@ class Parser {
     absl::Duration last_at = absl::ZeroDuration(), end = absl::ZeroDuration();
     int last_at_line = 0;
     for (const auto& st : s_.steps) {
+      if (st.every) {  // recurring steps run in the background, outside the sequence
+        end = std::max(end, st.until);
+        continue;
+      }
       if (st.at) {
         if (*st.at < last_at) {
           FailLine(st.line, absl::StrCat("steps run in order: at ", FormatScenarioDuration(*st.at),
@@ -638,9 +646,8 @@ class Parser {
         last_at = *st.at;
         last_at_line = st.line;
         end = std::max(end, *st.at + st.for_duration.value_or(absl::ZeroDuration()));
-        if (st.every) end = std::max(end, st.until);
       }
-      if (st.for_duration || st.every) continue;  // undone by itself; leaves no lasting state
+      if (st.for_duration) continue;  // undone by itself; leaves no lasting state
       const Action& a = st.action;
       const std::string& r = a.region;
       auto fail = [&](const std::string& msg) { FailLine(st.line, msg); };
@@ -821,6 +828,7 @@ const char* ActionKindName(ActionKind k) {
     case ActionKind::kLink: return "link";
     case ActionKind::kWaitFor: return "wait";
     case ActionKind::kWaitConverged: return "wait until converged";
+    case ActionKind::kWaitCaughtUp: return "wait until caught up";
   }
   return "?";
 }
@@ -860,7 +868,8 @@ std::string Step::Describe() const {
       what = absl::StrCat("wait ", FormatScenarioDuration(a.amount));
       break;
     case ActionKind::kWaitConverged:
-      what = absl::StrCat("wait until converged (timeout ", FormatScenarioDuration(a.amount), ")");
+    case ActionKind::kWaitCaughtUp:
+      what = absl::StrCat(ActionKindName(a.kind), " (timeout ", FormatScenarioDuration(a.amount), ")");
       break;
     default:
       what = absl::StrCat(ActionKindName(a.kind), " ", a.region);

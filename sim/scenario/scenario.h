@@ -109,7 +109,8 @@ enum class ActionKind {
   kNetwork,           // replace the network model with `network`
   kLink,              // set one link's model
   kWaitFor,
-  kWaitConverged,     // until every replica identical (or `amount` timeout: the run fails)
+  kWaitConverged,     // until every replica identical (or the `amount` timeout passes)
+  kWaitCaughtUp,      // until every write committed before the wait reached every replica
 };
 const char* ActionKindName(ActionKind k);
 
@@ -134,6 +135,7 @@ struct Step {
   std::optional<absl::Duration> every;
   absl::Duration until;
   Action action;
+  std::string note;  // shown in the live view and the log
   int line = 0;
   std::string Describe() const;  // "kill us-east-1 for 5s"
 };
