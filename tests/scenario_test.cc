@@ -68,7 +68,7 @@ TEST_CASE("bad scenario files are rejected with the file, the line and a plain m
   CHECK(ErrorOf("regions: [us-east-1\nsteps: {oops\n").rfind("t.yaml:2: malformed YAML", 0) == 0);
   CHECK(ErrorOf("regions: [a, b]\nbogus: 1\n") ==
         "t.yaml:2: unknown key \"bogus\" in the scenario; expected one of: name, description, "
-        "seed, regions, network, table, workloads, steps, expect, duration, settle");
+        "seed, regions, network, table, workloads, steps, expect, duration, settle, heartbeat");
   CHECK(ErrorOf("regions: [a, b]\nworkloads:\n  - {name: w, region: a, rate: fast}\n") ==
         "t.yaml:3: rate must be a number, not \"fast\"");
   CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - kill: c\n") ==

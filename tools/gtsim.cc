@@ -136,10 +136,10 @@ const std::vector<CommandSpec>& Commands() {
       {"clock", "--region R --skew DURATION",
        "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0)", {"region", "skew"}, {}},
       // Scenarios (tools/scenario_cmd.h).
-      {"run", "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet]",
+      {"run", "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check]",
        "run a YAML scenario on a fresh cluster (temporary, or --dir); exit 0 every expectation "
        "held, 1 one failed, 2 bad file or the run failed",
-       {"report", "junit", "seed"}, {"quiet"}, 1},
+       {"report", "junit", "seed"}, {"quiet", "check"}, 1},
       {"chaos",
        "[--regions N] [--duration 60s] [--seed S | --seeds A..B] [--junit FILE] [--report DIR] "
        "[--quiet]",

@@ -13,11 +13,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "region/grpc/convert.h"
 #include "sim/cluster.h"
 #include "sim/scenario/report.h"
 #include "sim/scenario/runner.h"
-#include "tools/cli_client.h"
 #include "tools/scenario_driver.h"
 
 namespace gtsim {
@@ -82,7 +80,7 @@ bool WriteOutputs(const ScenarioCmdArgs& args, const scenario::RunResult& r) {
       Error(std::string(st.message()));
       return false;
     }
-    std::cerr << "report: " << args.values.at("report") << "/report.html (and report.json, lag.csv, throughput.csv)\n";
+    std::cerr << "report: " << args.values.at("report") << "/report.html (and report.json, lag.csv, throughput.csv, heartbeat.csv)\n";
   }
   if (args.values.count("junit")) {
     absl::Status st = scenario::WriteTextFile(args.values.at("junit"), scenario::JUnitXml(r));
@@ -121,6 +119,20 @@ int ScenarioRunCommand(const ScenarioCmdArgs& args) {
     uint64_t seed;
     if (!absl::SimpleAtoi(args.values.at("seed"), &seed)) return Error("--seed must be a whole number");
     s->seed = seed;
+  }
+  if (args.bools.count("check")) {
+    std::cout << s->file << ": valid scenario " << s->name << ": " << s->regions.size()
+              << " regions (" << absl::StrJoin(s->regions, ", ") << "), network "
+              << (s->network.description.empty() ? "none" : s->network.description) << ", "
+              << s->workloads.size() << " workloads, "
+              << scenario::FormatScenarioDuration(s->duration) << ", seed " << s->seed << "\n";
+    for (const auto& st : s->steps) {
+      std::cout << "  line " << st.line << ": "
+                << (st.at ? "at " + scenario::FormatScenarioDuration(*st.at) + ": " : "then: ")
+                << st.Describe() << "\n";
+    }
+    for (const auto& e : s->expectations) std::cout << "  expect (line " << e.line << "): " << e.Name() << "\n";
+    return 0;
   }
   InstallSignalHandlers();
   return RunAndReport(args, *s, nullptr);
@@ -334,41 +346,19 @@ int ScenarioLinkCommand(const ScenarioCmdArgs& args) {
   if (args.values.count("loss") && (!absl::SimpleAtod(need("loss"), &d.loss) || d.loss < 0 || d.loss >= 0.5)) {
     return Error("--loss is a probability per transmission from 0 to below 0.5, e.g. 0.01");
   }
-  if (args.values.count("bandwidth")) {
-    std::string b = need("bandwidth");
-    absl::string_view v = b;
-    double mult = 1, x;
-    if (absl::ConsumeSuffix(&v, "MB/s")) {
-      mult = 1e6;
-    } else if (absl::ConsumeSuffix(&v, "KB/s")) {
-      mult = 1e3;
-    } else {
-      absl::ConsumeSuffix(&v, "B/s");
-    }
-    if (!absl::SimpleAtod(v, &x) || x <= 0) return Error("--bandwidth must be a rate such as 1MB/s or 500KB/s");
-    d.bandwidth_bytes_per_s = static_cast<int64_t>(x * mult);
+  if (args.values.count("bandwidth") &&
+      !scenario::ParseBandwidth(need("bandwidth"), &d.bandwidth_bytes_per_s)) {
+    return Error("--bandwidth must be a rate such as 1MB/s or 500KB/s");
   }
   auto cluster = LocalCluster::Load(args.cluster_dir, args.region_binary);
   if (!cluster.ok()) return Error(std::string(cluster.status().message()));
   for (const auto& r : {from, to}) {
     if (!cluster->Find(r).ok()) return Error(std::string(cluster->Find(r).status().message()));
   }
-  cluster->SetLink(from, to, d);
-  absl::Status st = cluster->Save();
-  if (!st.ok()) return Error(std::string(st.message()));
-  if (cluster->IsRunning(to)) {
-    RegionClient client((*cluster->Find(to))->address());
-    pb::SetLinkDelayRequest req;
-    req.set_origin(from);
-    req.set_delay_us(d.delay_us);
-    req.set_jitter_us(d.jitter_us);
-    req.set_distribution(LinkDistributionName(d.distribution));
-    req.set_loss(d.loss);
-    req.set_bandwidth_bytes_per_s(d.bandwidth_bytes_per_s);
-    pb::SetLinkDelayResponse resp;
-    absl::Status s = FromGrpc(client.admin().SetLinkDelay(RegionClient::Context().get(), req, &resp));
-    if (!s.ok()) return Error(absl::StrCat("region ", to, " refused the link model: ", s.message()));
-  }
+  // The scenario driver stores the link in cluster.json and tells a running receiver.
+  GrpcScenarioDriver driver(&*cluster);
+  absl::Status st = driver.SetLink(from, to, d);
+  if (!st.ok()) return Error(absl::StrCat("cannot set the link ", from, " -> ", to, ": ", st.message()));
   if (d.none()) {
     std::cerr << "changes from " << from << " reach " << to << " without simulated delay\n";
   } else {

@@ -17,7 +17,8 @@ struct ScenarioCmdArgs {
   std::string cluster_dir;                    // --dir / $GTSIM_DIR / ./.gtsim (for link)
 };
 
-// gtsim run FILE [--report DIR] [--junit FILE] [--dir DIR] [--seed N] [--quiet]
+// gtsim run FILE [--report DIR] [--junit FILE] [--dir DIR] [--seed N] [--quiet] [--check]
+// (--check: validate and print the plan only)
 // 0: every expectation held; 1: one failed; 2: the run could not be carried out.
 int ScenarioRunCommand(const ScenarioCmdArgs& args);
 

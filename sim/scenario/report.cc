@@ -311,6 +311,14 @@ std::string ThroughputCsv(const RunResult& r) {
   return out;
 }
 
+std::string HeartbeatCsv(const RunResult& r) {
+  std::string out = "t,from,to,lag_ms\n";
+  for (const auto& h : r.heartbeats) {
+    absl::StrAppendFormat(&out, "%.1f,%s,%s,%.3f\n", h.t, h.from, h.to, h.lag_ms);
+  }
+  return out;
+}
+
 std::string HtmlReport(const RunResult& r) {
   double x_max = r.duration_s;
   for (const auto& s : r.lag) x_max = std::max(x_max, s.t);
@@ -355,6 +363,18 @@ std::string HtmlReport(const RunResult& r) {
   html += LineChart("ReplicationLatency p99 per pair (ms), as each receiving region reported it",
                     "ms", lag_series, r.faults, x_max);
   html += LineChart("Operations per second (all workloads)", "ops/s", {ok, failed}, r.faults, x_max);
+  if (!r.heartbeats.empty()) {
+    std::map<std::string, Series> hb;
+    for (const auto& h : r.heartbeats) {
+      auto& series = hb[h.from + " -> " + h.to];
+      series.name = h.from + " -> " + h.to;
+      series.points.push_back({h.t, h.lag_ms});
+    }
+    std::vector<Series> hb_series;
+    for (auto& [k, s] : hb) hb_series.push_back(std::move(s));
+    html += LineChart("Client-observed lag (ms): a heartbeat written in one region, first read in "
+                      "another (polled every 5 ms)", "ms", hb_series, r.faults, x_max);
+  }
   html += "<h2>Conflicts</h2>\n" + ConflictChart(r, x_max);
   if (!r.conflicts.empty()) {
     html += "<table><tr><th>t</th><th>region</th><th>key</th><th>reason</th><th>why LWW dropped it</th></tr>\n";
@@ -419,6 +439,7 @@ absl::Status WriteReportDir(const RunResult& r, const std::string& dir) {
   absl::Status st = WriteTextFile(dir + "/report.json", ResultJson(r).dump(2) + "\n");
   if (st.ok()) st = WriteTextFile(dir + "/lag.csv", LagCsv(r));
   if (st.ok()) st = WriteTextFile(dir + "/throughput.csv", ThroughputCsv(r));
+  if (st.ok()) st = WriteTextFile(dir + "/heartbeat.csv", HeartbeatCsv(r));
   if (st.ok()) st = WriteTextFile(dir + "/report.html", HtmlReport(r));
   return st;
 }

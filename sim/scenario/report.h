@@ -21,13 +21,15 @@ nlohmann::json ResultJson(const RunResult& r);
 std::string LagCsv(const RunResult& r);
 // CSV: t,workload,region,ok,failed,conditional_failed.
 std::string ThroughputCsv(const RunResult& r);
+// CSV: t,from,to,lag_ms (client-observed heartbeat lag).
+std::string HeartbeatCsv(const RunResult& r);
 // One HTML page: lag and throughput over time with fault intervals shaded, and the conflict
 // timeline (writes LWW dropped), as inline SVG; no scripts, no external files.
 std::string HtmlReport(const RunResult& r);
 // JUnit XML: a testsuite named after the scenario, one testcase per expectation.
 std::string JUnitXml(const RunResult& r);
 
-// Writes report.json, lag.csv, throughput.csv and report.html into `dir` (created if needed).
+// Writes report.json, lag.csv, throughput.csv, heartbeat.csv and report.html into `dir` (created if needed).
 absl::Status WriteReportDir(const RunResult& r, const std::string& dir);
 absl::Status WriteTextFile(const std::string& path, const std::string& text);
 

@@ -96,6 +96,12 @@ class Runner {
     result_.network = s_.network.description.empty() ? "none" : s_.network.description;
     start_ = absl::Now();
     RETURN_IF_ERROR(d_->CreateTable(s_.regions.front(), spec_));
+    if (s_.heartbeat) {
+      hb_spec_ = spec_;
+      hb_spec_.name = "gtsim-heartbeat";
+      hb_spec_.hash_key = KeyDef{"id", ValueType::kS};
+      RETURN_IF_ERROR(d_->CreateTable(s_.regions.front(), hb_spec_));
+    }
     RETURN_IF_ERROR(ApplyNetwork(s_.network));
     Log(absl::StrCat("scenario ", s_.name, ": ", s_.regions.size(), " regions, network ",
                      result_.network, ", seed ", s_.seed, ", ",
@@ -120,10 +126,12 @@ class Runner {
       ws->thread = std::thread([this, ws] { RunWorkload(ws); });
     }
     sampler_ = std::thread([this] { Sample(); });
+    if (s_.heartbeat) heartbeat_ = std::thread([this] { Heartbeats(); });
     absl::Status st = Timeline();
     if (st.ok()) st = WaitUntil(start_ + s_.duration);
     stop_workloads_ = true;
     for (auto& w : workloads_) w->thread.join();
+    if (heartbeat_.joinable()) heartbeat_.join();
     result_.duration_s = Elapsed();
     if (st.ok()) st = FinalHealAndCheck();
     stop_sampler_ = true;
@@ -366,6 +374,7 @@ class Runner {
         break;
       }
       case ActionKind::kNetwork:
+        CloseFaults("link:");
         RETURN_IF_ERROR(ApplyNetwork(a.network));
         {
           absl::MutexLock l(&mu_);
@@ -373,6 +382,10 @@ class Runner {
         }
         break;
       case ActionKind::kLink:
+        CloseFaults("link:" + a.link.from + ">" + a.link.to);
+        if (!a.link.model.none()) {
+          OpenFault("link:" + a.link.from + ">" + a.link.to, desc);
+        }
         links_[{a.link.from, a.link.to}] = a.link.model;
         if (!killed_.count(a.link.to) && !paused_.count(a.link.to)) {
           RETURN_IF_ERROR(d_->SetLink(a.link.from, a.link.to, a.link.model));
@@ -402,13 +415,7 @@ class Runner {
     RETURN_IF_ERROR(d_->Restart(r));
     killed_.erase(r);
     CloseFaults("kill:" + r);
-    // The driver starts it with the cluster's stored cuts, skew and links; re-assert ours.
-    RETURN_IF_ERROR(d_->SetClockSkew(r, Skew(r)));
-    for (const auto& o : s_.regions) {
-      if (o == r) continue;
-      RETURN_IF_ERROR(d_->SetBlocked(o, r, blocks_[{o, r}] > 0));
-      RETURN_IF_ERROR(d_->SetLink(o, r, links_[{o, r}]));
-    }
+    RETURN_IF_ERROR(Reassert(r));
     Log("restarted " + r);
     return absl::OkStatus();
   }
@@ -418,6 +425,18 @@ class Runner {
     RETURN_IF_ERROR(d_->Resume(r));
     paused_.erase(r);
     CloseFaults("pause:" + r);
+    return Reassert(r);
+  }
+
+  // A region that was down (killed or stopped) missed the changes made meanwhile to its cuts,
+  // clock and links: tell it the current ones.
+  absl::Status Reassert(const std::string& r) {
+    RETURN_IF_ERROR(d_->SetClockSkew(r, Skew(r)));
+    for (const auto& o : s_.regions) {
+      if (o == r) continue;
+      RETURN_IF_ERROR(d_->SetBlocked(o, r, blocks_[{o, r}] > 0));
+      RETURN_IF_ERROR(d_->SetLink(o, r, links_[{o, r}]));
+    }
     return absl::OkStatus();
   }
 
@@ -905,6 +924,51 @@ class Runner {
   // ------------------------------------------------------------------------------------------
   // Measurements and the live view
 
+  // Once a second per region: write a heartbeat there, then poll every other region until a
+  // reader sees it (at most 2 s). What a client sees, to compare with ReplicationLatency.
+  void Heartbeats() {
+    int64_t seq = 0;
+    while (!stop_workloads_) {
+      absl::Time round = absl::Now();
+      for (const auto& from : s_.regions) {
+        if (stop_workloads_) return;
+        ++seq;
+        Item item{{"id", AttributeValue::S("hb-" + from)},
+                  {"seq", AttributeValue::N(std::to_string(seq))}};
+        double t = Elapsed();
+        absl::Time written = absl::Now();
+        if (!d_->Put(from, hb_spec_.name, item, Condition{}, absl::Milliseconds(300)).ok()) continue;
+        std::set<std::string> waiting;
+        for (const auto& to : s_.regions) {
+          if (to != from) waiting.insert(to);
+        }
+        absl::Time deadline = absl::Now() + absl::Seconds(2);
+        Item key{{"id", AttributeValue::S("hb-" + from)}};
+        while (!waiting.empty() && absl::Now() < deadline && !stop_workloads_) {
+          for (auto it = waiting.begin(); it != waiting.end();) {
+            auto got = d_->Get(*it, hb_spec_.name, key, absl::Milliseconds(100));
+            int64_t seen = 0;
+            if (got.ok() && got->item) {
+              auto n = got->item->find("seq");
+              if (n != got->item->end()) absl::SimpleAtoi(n->second.scalar(), &seen);
+            }
+            if (seen >= seq) {
+              absl::MutexLock l(&mu_);
+              result_.heartbeats.push_back(
+                  {t, from, *it, absl::ToDoubleMilliseconds(absl::Now() - written)});
+              it = waiting.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          absl::SleepFor(absl::Milliseconds(5));
+        }
+      }
+      absl::Time next = round + absl::Seconds(1);
+      while (absl::Now() < next && !stop_workloads_) absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
   void Sample() {
     absl::Time next = absl::Now() + absl::Seconds(1);
     while (!stop_sampler_) {
@@ -1009,7 +1073,8 @@ class Runner {
   std::string behind_;  // the last lagging pair CaughtUp saw
 
   std::vector<std::unique_ptr<WorkloadState>> workloads_;
-  std::thread sampler_;
+  std::thread sampler_, heartbeat_;
+  TableSpec hb_spec_;
   std::atomic<bool> stop_workloads_{false}, stop_sampler_{false};
   std::atomic<int64_t> next_id_{0};
 

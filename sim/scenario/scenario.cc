@@ -98,24 +98,14 @@ absl::Duration Dur(const YAML::Node& n, const std::string& what, bool allow_nega
   return d;
 }
 
-// "1MB/s", "500KB/s", "2000B/s" or a plain number of bytes per second.
 int64_t Bandwidth(const YAML::Node& n) {
   std::string s = Str(n, "bandwidth");
-  absl::string_view v = s;
-  int64_t mult = 1;
-  if (absl::ConsumeSuffix(&v, "MB/s")) {
-    mult = 1'000'000;
-  } else if (absl::ConsumeSuffix(&v, "KB/s")) {
-    mult = 1'000;
-  } else {
-    absl::ConsumeSuffix(&v, "B/s");
-  }
-  double x;
-  if (!absl::SimpleAtod(v, &x) || x <= 0) {
+  int64_t v;
+  if (!ParseBandwidth(s, &v)) {
     Fail(n, absl::StrCat("bandwidth must be a positive rate such as 1MB/s, 500KB/s or 2000B/s, not \"",
                          s, "\""));
   }
-  return static_cast<int64_t>(x * mult);
+  return v;
 }
 
 const std::vector<std::string> kLinkKeys = {"delay", "jitter", "distribution", "loss", "bandwidth"};
@@ -148,12 +138,13 @@ class Parser {
     if (root.IsNull()) FailLine(1, "the file is empty; a scenario needs at least regions and steps");
     CheckKeys(root, "the scenario",
               {"name", "description", "seed", "regions", "network", "table", "workloads", "steps",
-               "expect", "duration", "settle"});
+               "expect", "duration", "settle", "heartbeat"});
     if (root["name"]) s_.name = Str(root["name"], "name");
     if (root["description"]) s_.description = Str(root["description"], "description");
     if (root["seed"]) s_.seed = static_cast<uint64_t>(Int(root["seed"], "seed", 0));
     if (root["duration"]) s_.duration = Dur(root["duration"], "duration");
     if (root["settle"]) s_.settle = Dur(root["settle"], "settle");
+    if (root["heartbeat"]) s_.heartbeat = Bool(root["heartbeat"], "heartbeat");
     if (!root["regions"]) FailLine(1, "the scenario needs a regions list, e.g. regions: [us-east-1, us-west-2]");
     ParseRegions(root["regions"]);
     if (root["network"]) s_.network = ParseNetwork(root["network"]);
@@ -742,6 +733,22 @@ absl::StatusOr<NetworkSpec> AwsNetwork(const std::vector<std::string>& regions) 
   return net;
 }
 
+bool ParseBandwidth(const std::string& text, int64_t* bytes_per_s) {
+  absl::string_view v = text;
+  int64_t mult = 1;
+  if (absl::ConsumeSuffix(&v, "MB/s")) {
+    mult = 1'000'000;
+  } else if (absl::ConsumeSuffix(&v, "KB/s")) {
+    mult = 1'000;
+  } else {
+    absl::ConsumeSuffix(&v, "B/s");
+  }
+  double x;
+  if (!absl::SimpleAtod(v, &x) || x <= 0 || x * mult < 1) return false;
+  *bytes_per_s = static_cast<int64_t>(x * mult);
+  return true;
+}
+
 bool ParseScenarioDuration(const std::string& text, absl::Duration* out) {
   if (text == "0") {
     *out = absl::ZeroDuration();
@@ -863,6 +870,14 @@ std::string Step::Describe() const {
     case ActionKind::kLink:
       what = absl::StrCat("link ", a.link.from, " -> ", a.link.to, " ",
                           FormatScenarioDuration(absl::Microseconds(a.link.model.delay_us)));
+      if (a.link.model.jitter_us > 0) {
+        absl::StrAppend(&what, " +", FormatScenarioDuration(absl::Microseconds(a.link.model.jitter_us)),
+                        " ", LinkDistributionName(a.link.model.distribution));
+      }
+      if (a.link.model.loss > 0) absl::StrAppend(&what, absl::StrFormat(" loss %.3g", a.link.model.loss));
+      if (a.link.model.bandwidth_bytes_per_s > 0) {
+        absl::StrAppend(&what, " cap ", a.link.model.bandwidth_bytes_per_s, " B/s");
+      }
       break;
     case ActionKind::kWaitFor:
       what = absl::StrCat("wait ", FormatScenarioDuration(a.amount));

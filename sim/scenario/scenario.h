@@ -160,6 +160,9 @@ struct Scenario {
   absl::Duration duration = absl::Seconds(10);
   // How long the final heal may take to converge before the run gives up.
   absl::Duration settle = absl::Seconds(30);
+  // Measure client-observed lag: a heartbeat item written in each region once a second, and
+  // the time until a reader in every other region sees it (a second table, gtsim-heartbeat).
+  bool heartbeat = true;
 };
 
 // Parses and validates a scenario from YAML text; `file` names it in messages.
@@ -169,6 +172,8 @@ absl::StatusOr<Scenario> LoadScenario(const std::string& path);
 
 // Parses a duration such as "250ms", "1.5s", "2m", "0". False when malformed.
 bool ParseScenarioDuration(const std::string& text, absl::Duration* out);
+// "1MB/s", "500KB/s", "2000B/s" or a plain number of bytes per second, above 0.
+bool ParseBandwidth(const std::string& text, int64_t* bytes_per_s);
 // "1.5s", "250ms".
 std::string FormatScenarioDuration(absl::Duration d);
 
