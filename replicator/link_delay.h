@@ -51,8 +51,8 @@ inline const char* LinkDistributionName(LinkDistribution d) {
 
 // False when `name` is not one of constant, uniform, normal, exponential.
 inline bool ParseLinkDistribution(const std::string& name, LinkDistribution* out) {
-  for (auto d : {LinkDistribution::kUniform, LinkDistribution::kConstant,
-                 LinkDistribution::kNormal, LinkDistribution::kExponential}) {
+  for (auto d : {LinkDistribution::kUniform, LinkDistribution::kConstant, LinkDistribution::kNormal,
+                 LinkDistribution::kExponential}) {
     if (name == LinkDistributionName(d)) {
       *out = d;
       return true;
@@ -76,8 +76,9 @@ struct LinkDelay {
   }
 };
 
-// "DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]]", e.g. "35ms/5ms/normal/0.01/1000000":
-// the form gtsim-region's --inbound_delay takes after "PEER=". False when malformed.
+// "DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]]", e.g.
+// "35ms/5ms/normal/0.01/1000000": the form gtsim-region's --inbound_delay takes after "PEER=".
+// False when malformed.
 inline bool ParseLinkSpec(const std::string& text, LinkDelay* out) {
   std::vector<std::string> parts = absl::StrSplit(text, '/');
   LinkDelay d;

@@ -3,11 +3,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -24,7 +23,8 @@ struct Run {
 
 Run Gtsim(const std::string& args, const std::string& dir) {
   std::string log = dir + "/out.txt";
-  std::string cmd = absl::StrCat("cd '", dir, "' && '", BinDir(), "/gtsim' ", args, " >'", log, "' 2>&1");
+  std::string cmd =
+      absl::StrCat("cd '", dir, "' && '", BinDir(), "/gtsim' ", args, " >'", log, "' 2>&1");
   int status = std::system(cmd.c_str());
   std::ifstream in(log);
   std::stringstream ss;
@@ -51,8 +51,8 @@ std::string ReadAll(const std::string& path) {
 
 TEST_CASE("gtsim run executes the ci-smoke scenario and writes JUnit and an HTML report") {
   std::string dir = MakeTempDir("gtsim-scen");
-  Run r = Gtsim(absl::StrCat("run '", GTSIM_SOURCE_DIR, "/scenarios/ci-smoke.yaml' --report '",
-                             dir, "/report' --junit '", dir, "/junit.xml'"),
+  Run r = Gtsim(absl::StrCat("run '", GTSIM_SOURCE_DIR, "/scenarios/ci-smoke.yaml' --report '", dir,
+                             "/report' --junit '", dir, "/junit.xml'"),
                 dir);
   INFO(r.out);
   CHECK(r.code == 0);
@@ -90,7 +90,8 @@ expect:
         std::string::npos);
   CHECK(ReadAll(dir + "/j.xml").find("<failure message=") != std::string::npos);
 
-  WriteFile(dir + "/bad.yaml", "regions: [us-east-1, us-west-2]\nsteps:\n  - at: 1s\n    kil: us-east-1\n");
+  WriteFile(dir + "/bad.yaml",
+            "regions: [us-east-1, us-west-2]\nsteps:\n  - at: 1s\n    kil: us-east-1\n");
   r = Gtsim("run bad.yaml --dir cluster", dir);
   CHECK(r.code == 2);
   CHECK(r.out.find("bad.yaml:4: unknown key \"kil\" in a step") != std::string::npos);
@@ -130,7 +131,9 @@ TEST_CASE("gtsim link sets a link's network model, kept in cluster.json across a
   REQUIRE(c->Start("us-west-2").ok());
   CHECK(inbound().delay_us() == 35000);
   CHECK(inbound().jitter_us() == 5000);
-  r = Gtsim(absl::StrCat("link --dir '", f.cluster_dir(), "' --from us-east-1 --to mars-1 --delay 1ms"), dir);
+  r = Gtsim(
+      absl::StrCat("link --dir '", f.cluster_dir(), "' --from us-east-1 --to mars-1 --delay 1ms"),
+      dir);
   CHECK(r.code == 2);
   CHECK(r.out.find("unknown region \"mars-1\"") != std::string::npos);
   std::system(("rm -rf '" + dir + "'").c_str());

@@ -1,15 +1,15 @@
 // Scenario files (sim/scenario/scenario.h), the checkers' verdicts (checks.h), the report
 // writers (report.h) and the link network model (replicator/link_delay.h).
+#include "sim/scenario/scenario.h"
+
 #include <dirent.h>
 
-#include <string>
-
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "replicator/link_delay.h"
 #include "sim/scenario/checks.h"
 #include "sim/scenario/report.h"
-#include "sim/scenario/scenario.h"
 
 namespace gtsim::scenario {
 namespace {
@@ -85,11 +85,14 @@ TEST_CASE("bad scenario files are rejected with the file, the line and a plain m
         "t.yaml:3: lock_overlaps needs a lock workload");
   CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - at: 1s\n    move: {workload: nope, to: b}\n") ==
         "t.yaml:4: no workload named \"nope\" (the scenario defines none)");
-  CHECK(ErrorOf("regions: [us-east-1, mars-1]\nnetwork: aws\n").rfind("t.yaml:2: network aws has no round-trip time for us-east-1 <-> mars-1", 0) == 0);
+  CHECK(ErrorOf("regions: [us-east-1, mars-1]\nnetwork: aws\n")
+            .rfind("t.yaml:2: network aws has no round-trip time for us-east-1 <-> mars-1", 0) ==
+        0);
   CHECK(ErrorOf("regions: [a]\n") == "t.yaml:1: a global table needs at least two regions");
   CHECK(ErrorOf("").rfind("t.yaml:1: the file is empty", 0) == 0);
-  CHECK(ErrorOf("regions: [a, b]\nnetwork:\n  default: {delay: 10ms, distribution: pareto}\n") ==
-        "t.yaml:3: distribution \"pareto\" is unknown; use constant, uniform, normal or exponential");
+  CHECK(
+      ErrorOf("regions: [a, b]\nnetwork:\n  default: {delay: 10ms, distribution: pareto}\n") ==
+      "t.yaml:3: distribution \"pareto\" is unknown; use constant, uniform, normal or exponential");
 }
 
 TEST_CASE("every scenario in the library parses") {
@@ -229,7 +232,8 @@ TEST_CASE("JUnit has one testcase per expectation and a failure for each that fa
   r.expectations.push_back({"lost increments <= 0", 6, false, "3 lost & <bad>"});
   std::string x = JUnitXml(r);
   CHECK(x.find("tests=\"2\" failures=\"1\"") != std::string::npos);
-  CHECK(x.find("<testcase classname=\"gtsim.demo\" name=\"converged within 30s\"") != std::string::npos);
+  CHECK(x.find("<testcase classname=\"gtsim.demo\" name=\"converged within 30s\"") !=
+        std::string::npos);
   CHECK(x.find("<failure message=\"3 lost &amp; &lt;bad&gt;\"") != std::string::npos);
 }
 
@@ -241,7 +245,8 @@ TEST_CASE("the HTML report plots lag with fault intervals shaded and the conflic
   CHECK(html.find("<circle") != std::string::npos);
   CHECK(html.find("put k1 = w3 lost &lt;to&gt; w4") != std::string::npos);
   CHECK(html.find("<script") == std::string::npos);
-  CHECK(LagCsv(r).find("t,from,to,p50_ms,p90_ms,p99_ms,max_ms,samples,pending\n1.0,us-east-1,us-west-2,30.000") == 0);
+  CHECK(LagCsv(r).find("t,from,to,p50_ms,p90_ms,p99_ms,max_ms,samples,pending\n1.0,us-east-1,us-"
+                       "west-2,30.000") == 0);
   CHECK(ResultJson(r)["conflicts"][0]["key"] == "k1");
 }
 

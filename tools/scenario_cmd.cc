@@ -49,8 +49,7 @@ std::string MakeTempDir() {
 
 // Runs one scenario on a fresh cluster in `dir` (created), stopping it at the end.
 absl::StatusOr<scenario::RunResult> RunOnFreshCluster(const Scenario& s, const std::string& dir,
-                                                      const std::string& region_binary,
-                                                      bool live) {
+                                                      const std::string& region_binary, bool live) {
   auto cluster = LocalCluster::Create(dir, s.regions, region_binary);
   if (!cluster.ok()) return cluster.status();
   GrpcScenarioDriver driver(&*cluster);
@@ -80,7 +79,8 @@ bool WriteOutputs(const ScenarioCmdArgs& args, const scenario::RunResult& r) {
       Error(std::string(st.message()));
       return false;
     }
-    std::cerr << "report: " << args.values.at("report") << "/report.html (and report.json, lag.csv, throughput.csv, heartbeat.csv)\n";
+    std::cerr << "report: " << args.values.at("report")
+              << "/report.html (and report.json, lag.csv, throughput.csv, heartbeat.csv)\n";
   }
   if (args.values.count("junit")) {
     absl::Status st = scenario::WriteTextFile(args.values.at("junit"), scenario::JUnitXml(r));
@@ -117,7 +117,8 @@ int ScenarioRunCommand(const ScenarioCmdArgs& args) {
   if (!s.ok()) return Error(std::string(s.status().message()));
   if (args.values.count("seed")) {
     uint64_t seed;
-    if (!absl::SimpleAtoi(args.values.at("seed"), &seed)) return Error("--seed must be a whole number");
+    if (!absl::SimpleAtoi(args.values.at("seed"), &seed))
+      return Error("--seed must be a whole number");
     s->seed = seed;
   }
   if (args.bools.count("check")) {
@@ -131,7 +132,8 @@ int ScenarioRunCommand(const ScenarioCmdArgs& args) {
                 << (st.at ? "at " + scenario::FormatScenarioDuration(*st.at) + ": " : "then: ")
                 << st.Describe() << "\n";
     }
-    for (const auto& e : s->expectations) std::cout << "  expect (line " << e.line << "): " << e.Name() << "\n";
+    for (const auto& e : s->expectations)
+      std::cout << "  expect (line " << e.line << "): " << e.Name() << "\n";
     return 0;
   }
   InstallSignalHandlers();
@@ -145,7 +147,9 @@ Scenario ChaosScenario(int regions, absl::Duration duration, uint64_t seed) {
   static const char* kNames[] = {"us-east-1",      "us-west-2",      "eu-west-1", "eu-central-1",
                                  "ap-northeast-1", "ap-southeast-2", "sa-east-1", "us-east-2"};
   std::mt19937_64 rng(seed);
-  auto uni = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  auto uni = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
   Scenario s;
   s.name = absl::StrCat("chaos-seed-", seed);
   s.file = absl::StrCat("gtsim chaos --regions ", regions, " --duration ",
@@ -169,7 +173,7 @@ Scenario ChaosScenario(int regions, absl::Duration duration, uint64_t seed) {
     w.rate = 25;
     w.keys = 60;
     w.item_size = 32;
-    w.mix = {40, 25, 10, 10, 10, 5};
+    w.mix = {40, 25, 10, 10, 5, 5, 5};
     s.workloads.push_back(w);
   }
   absl::Duration t = absl::Seconds(2);
@@ -274,12 +278,15 @@ int ScenarioChaosCommand(const ScenarioCmdArgs& args) {
     return Error("--duration must be a duration from 5s to 1h, e.g. 60s");
   }
   std::vector<uint64_t> seeds;
-  if (args.values.count("seed") && args.values.count("seeds")) return Error("give --seed or --seeds, not both");
-  std::string seed_text = args.values.count("seeds") ? args.values.at("seeds")
+  if (args.values.count("seed") && args.values.count("seeds"))
+    return Error("give --seed or --seeds, not both");
+  std::string seed_text = args.values.count("seeds")  ? args.values.at("seeds")
                           : args.values.count("seed") ? args.values.at("seed")
                                                       : "1";
-  if (!ParseSeeds(seed_text, &seeds)) return Error("--seed takes a number; --seeds a range such as 1..10");
-  if (args.values.count("dir")) return Error("chaos runs each seed in a temporary directory; --dir is not supported");
+  if (!ParseSeeds(seed_text, &seeds))
+    return Error("--seed takes a number; --seeds a range such as 1..10");
+  if (args.values.count("dir"))
+    return Error("chaos runs each seed in a temporary directory; --dir is not supported");
   InstallSignalHandlers();
   int worst = 0;
   std::string junit_suites;
@@ -306,12 +313,13 @@ int ScenarioChaosCommand(const ScenarioCmdArgs& args) {
   }
   if (args.values.count("junit")) {
     absl::Status st = scenario::WriteTextFile(
-        args.values.at("junit"),
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n" + junit_suites + "</testsuites>\n");
+        args.values.at("junit"), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n" +
+                                     junit_suites + "</testsuites>\n");
     if (!st.ok()) return Error(std::string(st.message()));
   }
   if (seeds.size() > 1) {
-    std::cout << (failed.empty() ? "every seed passed" : "failed seeds: " + absl::StrJoin(failed, ", "))
+    std::cout << (failed.empty() ? "every seed passed"
+                                 : "failed seeds: " + absl::StrJoin(failed, ", "))
               << "\n";
   }
   return worst;
@@ -324,26 +332,31 @@ int ScenarioLinkCommand(const ScenarioCmdArgs& args) {
   };
   std::string from = need("from"), to = need("to");
   if (from.empty() || to.empty() || !args.values.count("delay")) {
-    return Error("usage: gtsim link --from A --to B --delay 35ms [--jitter 5ms] [--distribution "
-                 "constant|uniform|normal|exponential] [--loss 0.01] [--bandwidth 1MB/s]");
+    return Error(
+        "usage: gtsim link --from A --to B --delay 35ms [--jitter 5ms] [--distribution "
+        "constant|uniform|normal|exponential] [--loss 0.01] [--bandwidth 1MB/s]");
   }
   if (from == to) return Error("--from and --to must be two different regions");
   LinkDelay d;
   absl::Duration delay, jitter;
   if (!scenario::ParseScenarioDuration(need("delay"), &delay) || delay < absl::ZeroDuration()) {
-    return Error("--delay \"" + need("delay") + "\" is not a duration such as 35ms (0 removes the delay)");
+    return Error("--delay \"" + need("delay") +
+                 "\" is not a duration such as 35ms (0 removes the delay)");
   }
   d.delay_us = absl::ToInt64Microseconds(delay);
   if (args.values.count("jitter")) {
-    if (!scenario::ParseScenarioDuration(need("jitter"), &jitter) || jitter < absl::ZeroDuration()) {
+    if (!scenario::ParseScenarioDuration(need("jitter"), &jitter) ||
+        jitter < absl::ZeroDuration()) {
       return Error("--jitter \"" + need("jitter") + "\" is not a duration such as 5ms");
     }
     d.jitter_us = absl::ToInt64Microseconds(jitter);
   }
-  if (args.values.count("distribution") && !ParseLinkDistribution(need("distribution"), &d.distribution)) {
+  if (args.values.count("distribution") &&
+      !ParseLinkDistribution(need("distribution"), &d.distribution)) {
     return Error("--distribution must be constant, uniform, normal or exponential");
   }
-  if (args.values.count("loss") && (!absl::SimpleAtod(need("loss"), &d.loss) || d.loss < 0 || d.loss >= 0.5)) {
+  if (args.values.count("loss") &&
+      (!absl::SimpleAtod(need("loss"), &d.loss) || d.loss < 0 || d.loss >= 0.5)) {
     return Error("--loss is a probability per transmission from 0 to below 0.5, e.g. 0.01");
   }
   if (args.values.count("bandwidth") &&
@@ -358,7 +371,8 @@ int ScenarioLinkCommand(const ScenarioCmdArgs& args) {
   // The scenario driver stores the link in cluster.json and tells a running receiver.
   GrpcScenarioDriver driver(&*cluster);
   absl::Status st = driver.SetLink(from, to, d);
-  if (!st.ok()) return Error(absl::StrCat("cannot set the link ", from, " -> ", to, ": ", st.message()));
+  if (!st.ok())
+    return Error(absl::StrCat("cannot set the link ", from, " -> ", to, ": ", st.message()));
   if (d.none()) {
     std::cerr << "changes from " << from << " reach " << to << " without simulated delay\n";
   } else {
@@ -369,7 +383,8 @@ int ScenarioLinkCommand(const ScenarioCmdArgs& args) {
         scenario::FormatScenarioDuration(absl::Microseconds(d.jitter_us)),
         LinkDistributionName(d.distribution),
         d.loss > 0 ? absl::StrFormat(", loss %.3g retransmitted", d.loss) : "",
-        d.bandwidth_bytes_per_s > 0 ? absl::StrCat(", capped at ", d.bandwidth_bytes_per_s, " B/s") : "");
+        d.bandwidth_bytes_per_s > 0 ? absl::StrCat(", capped at ", d.bandwidth_bytes_per_s, " B/s")
+                                    : "");
   }
   return 0;
 }

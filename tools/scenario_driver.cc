@@ -64,8 +64,10 @@ absl::Status GrpcScenarioDriver::CreateTable(const std::string& region, const Ta
                                                                          : pb::S);
   for (const auto& r : spec.replicas) req.add_replicas(r);
   pb::CreateTableResponse resp;
-  absl::Status st = FromGrpc(For(region).api->CreateTable(Ctx(absl::Seconds(10), true).get(), req, &resp));
-  if (!st.ok()) return absl::Status(st.code(), absl::StrCat("creating table ", spec.name, ": ", st.message()));
+  absl::Status st =
+      FromGrpc(For(region).api->CreateTable(Ctx(absl::Seconds(10), true).get(), req, &resp));
+  if (!st.ok())
+    return absl::Status(st.code(), absl::StrCat("creating table ", spec.name, ": ", st.message()));
   // A global table is usable once every replica knows it.
   absl::Time deadline = absl::Now() + absl::Seconds(15);
   for (const auto& r : spec.replicas) {
@@ -157,7 +159,8 @@ absl::StatusOr<std::vector<TableEngine::Version>> GrpcScenarioDriver::Dump(
     req.set_limit(1000);
     *req.mutable_exclusive_start_key() = start;
     pb::ItemPage page;
-    RETURN_IF_ERROR(FromGrpc(For(region).api->Scan(Ctx(absl::Seconds(10), true).get(), req, &page)));
+    RETURN_IF_ERROR(
+        FromGrpc(For(region).api->Scan(Ctx(absl::Seconds(10), true).get(), req, &page)));
     for (const auto& p : page.items()) {
       ASSIGN_OR_RETURN(Item item, FromProto(p));
       TableEngine::Version v;
@@ -207,7 +210,8 @@ absl::Status GrpcScenarioDriver::Restart(const std::string& region) {
 absl::Status GrpcScenarioDriver::Pause(const std::string& region) {
   absl::MutexLock l(&mu_);
   ASSIGN_OR_RETURN(const RegionProcess* p, cluster_->Find(region));
-  if (!cluster_->IsRunning(region)) return absl::FailedPreconditionError(region + " is not running");
+  if (!cluster_->IsRunning(region))
+    return absl::FailedPreconditionError(region + " is not running");
   if (kill(p->pid, SIGSTOP) != 0) return absl::InternalError("cannot SIGSTOP " + region);
   paused_.insert(region);
   return absl::OkStatus();

@@ -67,7 +67,8 @@ class GrpcScenarioDriver : public scenario::Driver {
   LocalCluster* cluster_;
   std::map<std::string, Stubs> stubs_;  // fixed at construction
   absl::Mutex mu_;
-  std::set<std::pair<std::string, std::string>> blocked_ ABSL_GUARDED_BY(mu_);  // (origin, receiver)
+  std::set<std::pair<std::string, std::string>> blocked_
+      ABSL_GUARDED_BY(mu_);  // (origin, receiver)
   std::set<std::string> paused_ ABSL_GUARDED_BY(mu_);
 };
 

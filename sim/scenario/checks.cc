@@ -62,7 +62,8 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
       bool converged = r.converge_s >= 0;
       out.passed = converged && r.converge_s <= absl::ToDoubleSeconds(e.within);
       if (converged) {
-        out.detail = absl::StrFormat("every replica identical %.1fs after the final heal", r.converge_s);
+        out.detail =
+            absl::StrFormat("every replica identical %.1fs after the final heal", r.converge_s);
       } else {
         out.detail = "the replicas still differed when the run gave up";
       }
@@ -71,7 +72,10 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
         if (v.rfind("not converged", 0) == 0) diffs.push_back(v);
       }
       if (!out.passed && !diffs.empty()) {
-        absl::StrAppend(&out.detail, ": ", absl::StrJoin(diffs.begin(), diffs.begin() + std::min<size_t>(diffs.size(), kMaxExplained), "; "));
+        absl::StrAppend(
+            &out.detail, ": ",
+            absl::StrJoin(diffs.begin(),
+                          diffs.begin() + std::min<size_t>(diffs.size(), kMaxExplained), "; "));
       }
       break;
     }
@@ -81,11 +85,15 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
         if (v.rfind("not converged", 0) != 0) lost.push_back(v);
       }
       out.passed = lost.empty();
-      out.detail = out.passed
-                       ? absl::StrCat(r.acknowledged_writes, " acknowledged writes: each is the final "
-                                      "version of its key or lost to a later-stamped write")
-                       : absl::StrCat(lost.size(), " violations: ",
-                                      absl::StrJoin(lost.begin(), lost.begin() + std::min<size_t>(lost.size(), kMaxExplained), "; "));
+      out.detail =
+          out.passed ? absl::StrCat(r.acknowledged_writes,
+                                    " acknowledged writes: each is the final "
+                                    "version of its key or lost to a later-stamped write")
+                     : absl::StrCat(
+                           lost.size(), " violations: ",
+                           absl::StrJoin(
+                               lost.begin(),
+                               lost.begin() + std::min<size_t>(lost.size(), kMaxExplained), "; "));
       if (!out.passed && r.unanswered_writes > 0) {
         absl::StrAppend(&out.detail, " (", r.unanswered_writes,
                         " writes got no answer in time and may have committed unacknowledged)");
@@ -98,13 +106,14 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
         if (e.reason.empty() ? IsConflictReason(reason) : reason == e.reason) n += c;
       }
       out.passed = InBounds(e, n);
-      out.detail = absl::StrCat(n, " acknowledged writes were discarded by last-writer-wins",
-                                e.reason.empty() ? "" : " (" + e.reason + ")", "; expected ",
-                                BoundsText(e));
+      out.detail =
+          absl::StrCat(n, " acknowledged writes were discarded by last-writer-wins",
+                       e.reason.empty() ? "" : " (" + e.reason + ")", "; expected ", BoundsText(e));
       std::vector<std::string> ex;
       for (const auto& c : r.conflicts) {
         if (ex.size() >= 3) break;
-        if (e.reason.empty() ? IsConflictReason(c.reason) : c.reason == e.reason) ex.push_back(c.explanation);
+        if (e.reason.empty() ? IsConflictReason(c.reason) : c.reason == e.reason)
+          ex.push_back(c.explanation);
       }
       if (!ex.empty()) absl::StrAppend(&out.detail, ". For example: ", absl::StrJoin(ex, "; "));
       break;
@@ -135,10 +144,10 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
         }
       }
       out.passed = bad.empty();
-      out.detail = out.passed
-                       ? absl::StrCat("worst per pair: ", absl::StrJoin(all, "; "))
-                       : absl::StrCat("above the bound: ", absl::StrJoin(bad, "; "),
-                                      " (worst value the receiving region reported during the run)");
+      out.detail =
+          out.passed ? absl::StrCat("worst per pair: ", absl::StrJoin(all, "; "))
+                     : absl::StrCat("above the bound: ", absl::StrJoin(bad, "; "),
+                                    " (worst value the receiving region reported during the run)");
       break;
     }
     case ExpectKind::kAvailability: {
@@ -150,25 +159,30 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
       }
       double frac = attempted ? double(answered) / attempted : 1;
       out.passed = attempted > 0 && frac >= e.min_fraction;
-      out.detail = absl::StrFormat("%d of %d operations answered (%.1f%%); expected at least %.1f%%",
-                                   answered, attempted, frac * 100, e.min_fraction * 100);
+      out.detail =
+          absl::StrFormat("%d of %d operations answered (%.1f%%); expected at least %.1f%%",
+                          answered, attempted, frac * 100, e.min_fraction * 100);
       if (attempted == 0) out.detail = "the workload attempted no operation";
       break;
     }
     case ExpectKind::kLostIncrements: {
       int64_t lost = r.acked_increments - r.final_counter_total;
       out.passed = InBounds(e, lost);
-      out.detail = absl::StrCat(r.acked_increments, " increments acknowledged, the counters add up to ",
-                                r.final_counter_total, ": ", lost,
-                                " lost (each region read the counter, added one and wrote it "
-                                "back; concurrent read-modify-writes in two regions overwrite "
-                                "each other under LWW); expected ", BoundsText(e));
+      out.detail =
+          absl::StrCat(r.acked_increments, " increments acknowledged, the counters add up to ",
+                       r.final_counter_total, ": ", lost,
+                       " lost (each region read the counter, added one and wrote it "
+                       "back; concurrent read-modify-writes in two regions overwrite "
+                       "each other under LWW); expected ",
+                       BoundsText(e));
       break;
     }
     case ExpectKind::kLockOverlaps: {
       out.passed = InBounds(e, r.lock_overlaps);
-      out.detail = absl::StrCat(r.lock_acquisitions, " lock acquisitions; two regions held the lock "
-                                "at once ", r.lock_overlaps, " times; expected ", BoundsText(e));
+      out.detail = absl::StrCat(r.lock_acquisitions,
+                                " lock acquisitions; two regions held the lock "
+                                "at once ",
+                                r.lock_overlaps, " times; expected ", BoundsText(e));
       if (!r.lock_explanations.empty()) {
         absl::StrAppend(&out.detail, ". First: ", r.lock_explanations.front());
       }

@@ -22,8 +22,8 @@ std::string Esc(const std::string& s) {
   return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
 }
 
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
-                         "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+                         "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
 
 struct Series {
   std::string name;
@@ -88,7 +88,8 @@ std::string LineChart(const std::string& title, const std::string& y_label,
     }
     double lx = L + (i % 3) * 270, ly = H - B + 30 + 16 * static_cast<double>(i / 3);
     svg += absl::StrFormat(
-        "<rect x='%.0f' y='%.0f' width='10' height='3' fill='%s'/><text x='%.0f' y='%.0f'>%s</text>\n",
+        "<rect x='%.0f' y='%.0f' width='10' height='3' fill='%s'/><text x='%.0f' "
+        "y='%.0f'>%s</text>\n",
         lx, ly - 4, color, lx + 14, ly, Esc(series[i].name));
   }
   svg += "</svg>\n";
@@ -125,20 +126,25 @@ std::string ConflictChart(const RunResult& r, double x_max) {
   }
   std::map<std::string, const char*> reason_color;
   for (const auto& c : r.conflicts) {
-    if (!reason_color.count(c.reason)) reason_color[c.reason] = kColors[(reason_color.size() + 1) % 10];
+    if (!reason_color.count(c.reason))
+      reason_color[c.reason] = kColors[(reason_color.size() + 1) % 10];
     double y = T + row * rows[c.region] + row / 2;
-    svg += absl::StrFormat("<circle cx='%.1f' cy='%.1f' r='4' fill='%s' opacity='0.8'><title>%.2fs %s</title></circle>\n",
-                           X(c.t), y, reason_color[c.reason], c.t, Esc(c.explanation));
+    svg += absl::StrFormat(
+        "<circle cx='%.1f' cy='%.1f' r='4' fill='%s' opacity='0.8'><title>%.2fs "
+        "%s</title></circle>\n",
+        X(c.t), y, reason_color[c.reason], c.t, Esc(c.explanation));
   }
   double lx = L;
   for (const auto& [reason, color] : reason_color) {
-    svg += absl::StrFormat("<circle cx='%.0f' cy='%.0f' r='4' fill='%s'/><text x='%.0f' y='%.0f'>%s</text>\n",
-                           lx, H - 12, color, lx + 8, H - 8, Esc(reason));
+    svg += absl::StrFormat(
+        "<circle cx='%.0f' cy='%.0f' r='4' fill='%s'/><text x='%.0f' y='%.0f'>%s</text>\n", lx,
+        H - 12, color, lx + 8, H - 8, Esc(reason));
     lx += 180;
   }
   for (int i = 0; i <= 4; ++i) {
-    svg += absl::StrFormat("<text x='%.1f' y='%.0f' text-anchor='middle' fill='#666'>%.0fs</text>\n",
-                           X(x_max * i / 4), T + row * r.regions.size() + 12, x_max * i / 4);
+    svg +=
+        absl::StrFormat("<text x='%.1f' y='%.0f' text-anchor='middle' fill='#666'>%.0fs</text>\n",
+                        X(x_max * i / 4), T + row * r.regions.size() + 12, x_max * i / 4);
   }
   svg += "</svg>\n";
   return svg;
@@ -188,8 +194,9 @@ std::string SummaryText(const RunResult& r) {
   std::map<std::pair<std::string, std::string>, std::vector<double>> hb;
   for (const auto& h : r.heartbeats) hb[{h.from, h.to}].push_back(h.lag_ms);
   if (!hb.empty()) {
-    absl::StrAppendFormat(&out, "%-34s %9s %9s   (heartbeat: written in one, seen by a reader in the other)\n",
-                          "pair", "p50 ms", "max ms");
+    absl::StrAppendFormat(
+        &out, "%-34s %9s %9s   (heartbeat: written in one, seen by a reader in the other)\n",
+        "pair", "p50 ms", "max ms");
     for (auto& [k, v] : hb) {
       std::sort(v.begin(), v.end());
       absl::StrAppendFormat(&out, "%-34s %9.1f %9.1f\n", k.first + " -> " + k.second,
@@ -198,10 +205,12 @@ std::string SummaryText(const RunResult& r) {
     out += "\n";
   }
   absl::StrAppendFormat(&out, "acknowledged writes: %d", r.acknowledged_writes);
-  if (r.unanswered_writes) absl::StrAppendFormat(&out, " (+%d without an answer)", r.unanswered_writes);
+  if (r.unanswered_writes)
+    absl::StrAppendFormat(&out, " (+%d without an answer)", r.unanswered_writes);
   std::vector<std::string> losses;
   for (const auto& [reason, n] : r.loss_counts) losses.push_back(absl::StrCat(reason, " ", n));
-  absl::StrAppendFormat(&out, "; not final: %s\n", losses.empty() ? "none" : absl::StrJoin(losses, ", "));
+  absl::StrAppendFormat(&out, "; not final: %s\n",
+                        losses.empty() ? "none" : absl::StrJoin(losses, ", "));
   if (r.acked_increments) {
     absl::StrAppendFormat(&out, "counters: %d increments acknowledged, final total %d (%d lost)\n",
                           r.acked_increments, r.final_counter_total,
@@ -220,7 +229,8 @@ std::string SummaryText(const RunResult& r) {
   if (!r.faults.empty()) {
     out += "faults:\n";
     for (const auto& f : r.faults) {
-      absl::StrAppendFormat(&out, "  %6.1fs - %6.1fs  %s\n", f.start, f.end < 0 ? r.duration_s : f.end, f.text);
+      absl::StrAppendFormat(&out, "  %6.1fs - %6.1fs  %s\n", f.start,
+                            f.end < 0 ? r.duration_s : f.end, f.text);
     }
   }
   out += "\nexpectations:\n";
@@ -230,9 +240,8 @@ std::string SummaryText(const RunResult& r) {
   }
   int failed = 0;
   for (const auto& e : r.expectations) failed += e.passed ? 0 : 1;
-  absl::StrAppendFormat(&out, "\n%s: %d of %d expectations held\n",
-                        failed ? "FAILED" : "PASSED", r.expectations.size() - failed,
-                        r.expectations.size());
+  absl::StrAppendFormat(&out, "\n%s: %d of %d expectations held\n", failed ? "FAILED" : "PASSED",
+                        r.expectations.size() - failed, r.expectations.size());
   return out;
 }
 
@@ -258,23 +267,38 @@ nlohmann::json ResultJson(const RunResult& r) {
   j["lock_explanations"] = r.lock_explanations;
   j["violations"] = r.violations;
   for (const auto& w : r.workloads) {
-    j["workloads"].push_back({{"name", w.name}, {"kind", w.kind}, {"regions", w.regions},
-                              {"attempted", w.attempted}, {"ok", w.ok}, {"failed", w.failed},
+    j["workloads"].push_back({{"name", w.name},
+                              {"kind", w.kind},
+                              {"regions", w.regions},
+                              {"attempted", w.attempted},
+                              {"ok", w.ok},
+                              {"failed", w.failed},
                               {"conditional_failed", w.conditional_failed},
-                              {"acked_writes", w.acked_writes}, {"availability", w.availability()}});
+                              {"acked_writes", w.acked_writes},
+                              {"availability", w.availability()}});
   }
   j["faults"] = json::array();
-  for (const auto& f : r.faults) j["faults"].push_back({{"start", f.start}, {"end", f.end}, {"text", f.text}});
+  for (const auto& f : r.faults)
+    j["faults"].push_back({{"start", f.start}, {"end", f.end}, {"text", f.text}});
   j["conflicts"] = json::array();
   for (const auto& c : r.conflicts) {
-    j["conflicts"].push_back({{"t", c.t}, {"region", c.region}, {"key", c.key},
-                              {"reason", c.reason}, {"explanation", c.explanation}});
+    j["conflicts"].push_back({{"t", c.t},
+                              {"region", c.region},
+                              {"key", c.key},
+                              {"reason", c.reason},
+                              {"explanation", c.explanation}});
   }
   j["lag"] = json::array();
   for (const auto& s : r.lag) {
-    j["lag"].push_back({{"t", s.t}, {"from", s.from}, {"to", s.to}, {"p50_ms", s.p50_ms},
-                        {"p90_ms", s.p90_ms}, {"p99_ms", s.p99_ms}, {"max_ms", s.max_ms},
-                        {"samples", s.samples}, {"pending", s.pending}});
+    j["lag"].push_back({{"t", s.t},
+                        {"from", s.from},
+                        {"to", s.to},
+                        {"p50_ms", s.p50_ms},
+                        {"p90_ms", s.p90_ms},
+                        {"p99_ms", s.p99_ms},
+                        {"max_ms", s.max_ms},
+                        {"samples", s.samples},
+                        {"pending", s.pending}});
   }
   j["heartbeats"] = json::array();
   for (const auto& h : r.heartbeats) {
@@ -282,13 +306,17 @@ nlohmann::json ResultJson(const RunResult& r) {
   }
   j["throughput"] = json::array();
   for (const auto& s : r.throughput) {
-    j["throughput"].push_back({{"t", s.t}, {"workload", s.workload}, {"region", s.region},
-                               {"ok", s.ok}, {"failed", s.failed},
+    j["throughput"].push_back({{"t", s.t},
+                               {"workload", s.workload},
+                               {"region", s.region},
+                               {"ok", s.ok},
+                               {"failed", s.failed},
                                {"conditional_failed", s.conditional_failed}});
   }
   j["expectations"] = json::array();
   for (const auto& e : r.expectations) {
-    j["expectations"].push_back({{"name", e.name}, {"line", e.line}, {"passed", e.passed}, {"detail", e.detail}});
+    j["expectations"].push_back(
+        {{"name", e.name}, {"line", e.line}, {"passed", e.passed}, {"detail", e.detail}});
   }
   return j;
 }
@@ -305,8 +333,8 @@ std::string LagCsv(const RunResult& r) {
 std::string ThroughputCsv(const RunResult& r) {
   std::string out = "t,workload,region,ok,failed,conditional_failed\n";
   for (const auto& s : r.throughput) {
-    absl::StrAppendFormat(&out, "%.1f,%s,%s,%d,%d,%d\n", s.t, s.workload, s.region, s.ok,
-                          s.failed, s.conditional_failed);
+    absl::StrAppendFormat(&out, "%.1f,%s,%s,%d,%d,%d\n", s.t, s.workload, s.region, s.ok, s.failed,
+                          s.conditional_failed);
   }
   return out;
 }
@@ -349,20 +377,26 @@ std::string HtmlReport(const RunResult& r) {
       "pre{background:#f6f6f6;padding:8px;font-size:12px;white-space:pre-wrap}</style></head>"
       "<body>\n<h1>Scenario %s: %s</h1>\n<p>%s &middot; seed %d &middot; regions %s &middot; "
       "network %s &middot; workload phase %.1fs &middot; %s</p>\n",
-      Esc(r.scenario), Esc(r.scenario), r.all_passed() ? "<span class='pass'>PASSED</span>" : "<span class='fail'>FAILED</span>",
+      Esc(r.scenario), Esc(r.scenario),
+      r.all_passed() ? "<span class='pass'>PASSED</span>" : "<span class='fail'>FAILED</span>",
       Esc(r.file), r.seed, Esc(absl::StrJoin(r.regions, ", ")), Esc(r.network), r.duration_s,
       r.converge_s >= 0 ? absl::StrFormat("converged %.2fs after the final heal", r.converge_s)
                         : std::string("did not converge"));
-  html += "<h2>Expectations</h2>\n<table><tr><th>result</th><th>expectation</th><th>line</th><th>detail</th></tr>\n";
+  html +=
+      "<h2>Expectations</h2>\n<table><tr><th>result</th><th>expectation</th><th>line</"
+      "th><th>detail</th></tr>\n";
   for (const auto& e : r.expectations) {
-    absl::StrAppendFormat(&html, "<tr><td class='%s'>%s</td><td>%s</td><td>%d</td><td>%s</td></tr>\n",
-                          e.passed ? "pass" : "fail", e.passed ? "PASS" : "FAIL", Esc(e.name),
-                          e.line, Esc(e.detail));
+    absl::StrAppendFormat(
+        &html, "<tr><td class='%s'>%s</td><td>%s</td><td>%d</td><td>%s</td></tr>\n",
+        e.passed ? "pass" : "fail", e.passed ? "PASS" : "FAIL", Esc(e.name), e.line, Esc(e.detail));
   }
-  html += "</table>\n<h2>Replication lag and throughput</h2>\n<p>Shaded: fault intervals (hover for details).</p>\n";
+  html +=
+      "</table>\n<h2>Replication lag and throughput</h2>\n<p>Shaded: fault intervals (hover for "
+      "details).</p>\n";
   html += LineChart("ReplicationLatency p99 per pair (ms), as each receiving region reported it",
                     "ms", lag_series, r.faults, x_max);
-  html += LineChart("Operations per second (all workloads)", "ops/s", {ok, failed}, r.faults, x_max);
+  html +=
+      LineChart("Operations per second (all workloads)", "ops/s", {ok, failed}, r.faults, x_max);
   if (!r.heartbeats.empty()) {
     std::map<std::string, Series> hb;
     for (const auto& h : r.heartbeats) {
@@ -372,19 +406,26 @@ std::string HtmlReport(const RunResult& r) {
     }
     std::vector<Series> hb_series;
     for (auto& [k, s] : hb) hb_series.push_back(std::move(s));
-    html += LineChart("Client-observed lag (ms): a heartbeat written in one region, first read in "
-                      "another (polled every 5 ms)", "ms", hb_series, r.faults, x_max);
+    html += LineChart(
+        "Client-observed lag (ms): a heartbeat written in one region, first read in "
+        "another (polled every 5 ms)",
+        "ms", hb_series, r.faults, x_max);
   }
   html += "<h2>Conflicts</h2>\n" + ConflictChart(r, x_max);
   if (!r.conflicts.empty()) {
-    html += "<table><tr><th>t</th><th>region</th><th>key</th><th>reason</th><th>why LWW dropped it</th></tr>\n";
+    html +=
+        "<table><tr><th>t</th><th>region</th><th>key</th><th>reason</th><th>why LWW dropped "
+        "it</th></tr>\n";
     for (size_t i = 0; i < r.conflicts.size() && i < 200; ++i) {
       const auto& c = r.conflicts[i];
-      absl::StrAppendFormat(&html, "<tr><td>%.2fs</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+      absl::StrAppendFormat(&html,
+                            "<tr><td>%.2fs</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
                             c.t, Esc(c.region), Esc(c.key), Esc(c.reason), Esc(c.explanation));
     }
     html += "</table>\n";
-    if (r.conflicts.size() > 200) absl::StrAppendFormat(&html, "<p>... and %d more (report.json has all)</p>\n", r.conflicts.size() - 200);
+    if (r.conflicts.size() > 200)
+      absl::StrAppendFormat(&html, "<p>... and %d more (report.json has all)</p>\n",
+                            r.conflicts.size() - 200);
   }
   html += "<h2>Faults</h2>\n<table><tr><th>from</th><th>to</th><th>fault</th></tr>\n";
   for (const auto& f : r.faults) {
@@ -392,7 +433,8 @@ std::string HtmlReport(const RunResult& r) {
                           f.end < 0 ? "end" : Cell(f.end) + "s", Esc(f.text));
   }
   html += "</table>\n<h2>Summary</h2>\n<pre>" + Esc(SummaryText(r)) + "</pre>\n";
-  html += "<h2>Timeline log</h2>\n<pre>" + Esc(absl::StrJoin(r.log, "\n")) + "</pre>\n</body></html>\n";
+  html +=
+      "<h2>Timeline log</h2>\n<pre>" + Esc(absl::StrJoin(r.log, "\n")) + "</pre>\n</body></html>\n";
   return html;
 }
 

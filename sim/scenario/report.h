@@ -29,7 +29,8 @@ std::string HtmlReport(const RunResult& r);
 // JUnit XML: a testsuite named after the scenario, one testcase per expectation.
 std::string JUnitXml(const RunResult& r);
 
-// Writes report.json, lag.csv, throughput.csv, heartbeat.csv and report.html into `dir` (created if needed).
+// Writes report.json, lag.csv, throughput.csv, heartbeat.csv and report.html into `dir` (created if
+// needed).
 absl::Status WriteReportDir(const RunResult& r, const std::string& dir);
 absl::Status WriteTextFile(const std::string& path, const std::string& text);
 

@@ -16,7 +16,7 @@ struct LagSample {
   double t = 0;
   std::string from, to;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
-  int64_t samples = 0;  // ReplicationLatency samples in the region's recent window
+  int64_t samples = 0;   // ReplicationLatency samples in the region's recent window
   int64_t pending = -1;  // PendingReplicationCount from -> to (-1: unknown, e.g. origin down)
 };
 
@@ -49,7 +49,9 @@ struct WorkloadTotals {
   std::string name, kind;
   std::vector<std::string> regions;  // where it ran, in order (a move adds one)
   int64_t attempted = 0, ok = 0, failed = 0, conditional_failed = 0, acked_writes = 0;
-  double availability() const { return attempted ? double(ok + conditional_failed) / attempted : 1; }
+  double availability() const {
+    return attempted ? double(ok + conditional_failed) / attempted : 1;
+  }
 };
 
 struct ExpectationResult {
@@ -64,8 +66,8 @@ struct RunResult {
   uint64_t seed = 0;
   std::vector<std::string> regions;
   std::string network;
-  double duration_s = 0;        // the workload phase
-  double converge_s = -1;       // from the final heal to every replica identical (-1: never)
+  double duration_s = 0;         // the workload phase
+  double converge_s = -1;        // from the final heal to every replica identical (-1: never)
   std::vector<std::string> log;  // "[  3.0s] kill us-east-1", ...
   std::vector<LagSample> lag;
   std::vector<HeartbeatSample> heartbeats;
@@ -78,7 +80,7 @@ struct RunResult {
   int64_t acked_increments = 0, final_counter_total = 0;
   int64_t lock_acquisitions = 0, lock_overlaps = 0;
   std::vector<std::string> lock_explanations;  // the first overlaps, in words
-  std::vector<std::string> violations;  // convergence and lost-write checker findings
+  std::vector<std::string> violations;         // convergence and lost-write checker findings
   std::vector<ExpectationResult> expectations;
   bool all_passed() const {
     for (const auto& e : expectations) {

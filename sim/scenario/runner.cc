@@ -115,8 +115,9 @@ class Runner {
       regions_[w->spec.name] = w->spec.region;
       WorkloadTotals t;
       t.name = w->spec.name;
-      t.kind = w->spec.kind == WorkloadKind::kMixed ? "mixed"
-               : w->spec.kind == WorkloadKind::kCounter ? "counter" : "lock";
+      t.kind = w->spec.kind == WorkloadKind::kMixed     ? "mixed"
+               : w->spec.kind == WorkloadKind::kCounter ? "counter"
+                                                        : "lock";
       t.regions.push_back(w->spec.region);
       result_.workloads.push_back(t);
       workloads_.push_back(std::move(w));
@@ -507,7 +508,8 @@ class Runner {
           absl::SleepFor(absl::Milliseconds(100));
         }
         const char* what = converge ? "converged" : "caught up";
-        Log(done ? absl::StrFormat("%s after %.1fs", what, absl::ToDoubleSeconds(absl::Now() - began))
+        Log(done ? absl::StrFormat("%s after %.1fs", what,
+                                   absl::ToDoubleSeconds(absl::Now() - began))
                  : absl::StrCat("NOT ", what, " within ", FormatScenarioDuration(st.action.amount),
                                 converge ? "" : ": " + behind_, " (the timeline goes on)"));
       }
@@ -668,22 +670,25 @@ class Runner {
     CheckResult check = CheckAll(spec_, history_, replicas);
     result_.violations = check.violations;
     result_.acknowledged_writes = static_cast<int64_t>(history_.size());
-    for (const auto& [reason, n] : check.loss_counts) result_.loss_counts[LossReasonName(reason)] += n;
+    for (const auto& [reason, n] : check.loss_counts)
+      result_.loss_counts[LossReasonName(reason)] += n;
     std::map<int64_t, const AckedWrite*> by_id;
     for (const auto& w : history_.writes()) by_id[w.id] = &w;
     for (const auto& c : check.classified) {
       std::string reason = LossReasonName(c.reason);
       if (!IsConflictReason(reason)) continue;
       const AckedWrite* w = by_id[c.write_id];
-      result_.conflicts.push_back({static_cast<double>(w->true_us - absl::ToUnixMicros(start_)) / 1e6,
-                                   w->region, w->key_text, reason, c.explanation});
+      result_.conflicts.push_back(
+          {static_cast<double>(w->true_us - absl::ToUnixMicros(start_)) / 1e6, w->region,
+           w->key_text, reason, c.explanation});
     }
     // Counters: the final value of every counter key, in the first region.
     for (const auto& v : replicas.front().versions) {
       if (!v.item) continue;
       auto k = v.item->find(s_.table.hash_key);
       auto n = v.item->find("n");
-      if (k == v.item->end() || n == v.item->end() || !counter_keys_.count(k->second.scalar())) continue;
+      if (k == v.item->end() || n == v.item->end() || !counter_keys_.count(k->second.scalar()))
+        continue;
       int64_t x = 0;
       if (absl::SimpleAtoi(n->second.scalar(), &x)) result_.final_counter_total += x;
     }
@@ -797,9 +802,8 @@ class Runner {
       absl::MutexLock l(&mu_);
       counter_keys_.insert(key_text);
     }
-    auto r = Write(w, WriteKind::kUpdate, region, key_text, id, [&] {
-      return d_->Update(region, spec_.name, key, set, cond, o_.op_timeout);
-    });
+    auto r = Write(w, WriteKind::kUpdate, region, key_text, id,
+                   [&] { return d_->Update(region, spec_.name, key, set, cond, o_.op_timeout); });
     if (r.ok()) {
       absl::MutexLock l(&mu_);
       ++acked_increments_;
@@ -813,9 +817,8 @@ class Runner {
     item["holder"] = AttributeValue::S(region);
     Condition cond;
     cond.clauses.push_back({s_.table.hash_key, Condition::Op::kNotExists, {}});
-    auto r = Write(w, WriteKind::kConditionalPut, region, key_text, id, [&] {
-      return d_->Put(region, spec_.name, item, cond, o_.op_timeout);
-    });
+    auto r = Write(w, WriteKind::kConditionalPut, region, key_text, id,
+                   [&] { return d_->Put(region, spec_.name, item, cond, o_.op_timeout); });
     if (!r.ok()) return;
     double acquired = Elapsed();
     absl::Time until = absl::Now() + w->spec.hold;
@@ -871,7 +874,7 @@ class Runner {
       Write(w, WriteKind::kConditionalPut, region, key_text, id, [&] {
         return d_->Put(region, spec_.name, item, cond, o_.op_timeout);
       }).IgnoreError();
-    } else if (pick(m.read)) {
+    } else if (pick(m.read) || pick(m.consistent_read)) {
       Outcome(w, d_->Get(region, spec_.name, key, o_.op_timeout).status());
     } else {
       Increment(w, region, KeyText(w->spec, k, "-ctr"));
@@ -937,7 +940,8 @@ class Runner {
                   {"seq", AttributeValue::N(std::to_string(seq))}};
         double t = Elapsed();
         absl::Time written = absl::Now();
-        if (!d_->Put(from, hb_spec_.name, item, Condition{}, absl::Milliseconds(300)).ok()) continue;
+        if (!d_->Put(from, hb_spec_.name, item, Condition{}, absl::Milliseconds(300)).ok())
+          continue;
         std::set<std::string> waiting;
         for (const auto& to : s_.regions) {
           if (to != from) waiting.insert(to);

@@ -43,20 +43,22 @@ const char* TypeName(const YAML::Node& n) {
 }
 
 void NeedMap(const YAML::Node& n, const std::string& what) {
-  if (!n.IsMap()) Fail(n, absl::StrCat(what, " must be a mapping (key: value lines), not ", TypeName(n)));
+  if (!n.IsMap())
+    Fail(n, absl::StrCat(what, " must be a mapping (key: value lines), not ", TypeName(n)));
 }
 void NeedList(const YAML::Node& n, const std::string& what) {
   if (!n.IsSequence()) Fail(n, absl::StrCat(what, " must be a list, not ", TypeName(n)));
 }
 
 // Rejects keys of `n` outside `allowed`.
-void CheckKeys(const YAML::Node& n, const std::string& what, const std::vector<std::string>& allowed) {
+void CheckKeys(const YAML::Node& n, const std::string& what,
+               const std::vector<std::string>& allowed) {
   NeedMap(n, what);
   for (const auto& kv : n) {
     std::string key = kv.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      Fail(kv.first, absl::StrCat("unknown key \"", key, "\" in ", what, "; expected one of: ",
-                                  absl::StrJoin(allowed, ", ")));
+      Fail(kv.first, absl::StrCat("unknown key \"", key, "\" in ", what,
+                                  "; expected one of: ", absl::StrJoin(allowed, ", ")));
     }
   }
 }
@@ -76,7 +78,8 @@ double Num(const YAML::Node& n, const std::string& what) {
 int64_t Int(const YAML::Node& n, const std::string& what, int64_t min) {
   std::string s = Str(n, what);
   int64_t v;
-  if (!absl::SimpleAtoi(s, &v)) Fail(n, absl::StrCat(what, " must be a whole number, not \"", s, "\""));
+  if (!absl::SimpleAtoi(s, &v))
+    Fail(n, absl::StrCat(what, " must be a whole number, not \"", s, "\""));
   if (v < min) Fail(n, absl::StrCat(what, " must be at least ", min));
   return v;
 }
@@ -94,7 +97,8 @@ absl::Duration Dur(const YAML::Node& n, const std::string& what, bool allow_nega
   if (!ParseScenarioDuration(s, &d)) {
     Fail(n, absl::StrCat(what, " must be a duration such as 500ms, 2s or 1m, not \"", s, "\""));
   }
-  if (!allow_negative && d < absl::ZeroDuration()) Fail(n, absl::StrCat(what, " cannot be negative"));
+  if (!allow_negative && d < absl::ZeroDuration())
+    Fail(n, absl::StrCat(what, " cannot be negative"));
   return d;
 }
 
@@ -102,8 +106,9 @@ int64_t Bandwidth(const YAML::Node& n) {
   std::string s = Str(n, "bandwidth");
   int64_t v;
   if (!ParseBandwidth(s, &v)) {
-    Fail(n, absl::StrCat("bandwidth must be a positive rate such as 1MB/s, 500KB/s or 2000B/s, not \"",
-                         s, "\""));
+    Fail(n,
+         absl::StrCat("bandwidth must be a positive rate such as 1MB/s, 500KB/s or 2000B/s, not \"",
+                      s, "\""));
   }
   return v;
 }
@@ -116,8 +121,9 @@ LinkDelay ParseLinkModel(const YAML::Node& n, LinkDelay d) {
   if (n["distribution"]) {
     std::string s = Str(n["distribution"], "distribution");
     if (!ParseLinkDistribution(s, &d.distribution)) {
-      Fail(n["distribution"], absl::StrCat("distribution \"", s,
-                                           "\" is unknown; use constant, uniform, normal or exponential"));
+      Fail(n["distribution"],
+           absl::StrCat("distribution \"", s,
+                        "\" is unknown; use constant, uniform, normal or exponential"));
     }
   }
   if (n["loss"]) {
@@ -135,7 +141,8 @@ class Parser {
   explicit Parser(Scenario* s) : s_(*s) {}
 
   void Parse(const YAML::Node& root) {
-    if (root.IsNull()) FailLine(1, "the file is empty; a scenario needs at least regions and steps");
+    if (root.IsNull())
+      FailLine(1, "the file is empty; a scenario needs at least regions and steps");
     CheckKeys(root, "the scenario",
               {"name", "description", "seed", "regions", "network", "table", "workloads", "steps",
                "expect", "duration", "settle", "heartbeat"});
@@ -145,7 +152,8 @@ class Parser {
     if (root["duration"]) s_.duration = Dur(root["duration"], "duration");
     if (root["settle"]) s_.settle = Dur(root["settle"], "settle");
     if (root["heartbeat"]) s_.heartbeat = Bool(root["heartbeat"], "heartbeat");
-    if (!root["regions"]) FailLine(1, "the scenario needs a regions list, e.g. regions: [us-east-1, us-west-2]");
+    if (!root["regions"])
+      FailLine(1, "the scenario needs a regions list, e.g. regions: [us-east-1, us-west-2]");
     ParseRegions(root["regions"]);
     if (root["network"]) s_.network = ParseNetwork(root["network"]);
     if (root["table"]) ParseTable(root["table"]);
@@ -173,7 +181,9 @@ class Parser {
       bool ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
       });
-      if (!ok) Fail(r, absl::StrCat("region name \"", name, "\" is invalid: use lower-case letters, digits and '-'"));
+      if (!ok)
+        Fail(r, absl::StrCat("region name \"", name,
+                             "\" is invalid: use lower-case letters, digits and '-'"));
       if (!seen.insert(name).second) Fail(r, absl::StrCat("region ", name, " is listed twice"));
       s_.regions.push_back(name);
     }
@@ -186,8 +196,7 @@ class Parser {
     if (allow_random && r == "random") return r;
     if (std::find(s_.regions.begin(), s_.regions.end(), r) == s_.regions.end()) {
       Fail(n, absl::StrCat(what, " \"", r, "\" is not one of the scenario's regions (",
-                           absl::StrJoin(s_.regions, ", "), ")",
-                           allow_random ? " or random" : ""));
+                           absl::StrJoin(s_.regions, ", "), ")", allow_random ? " or random" : ""));
     }
     return r;
   }
@@ -200,7 +209,10 @@ class Parser {
         net.description = "none";
         return net;
       }
-      if (s != "aws") Fail(n, absl::StrCat("network \"", s, "\" is unknown; write aws, none, or a mapping with default and links"));
+      if (s != "aws")
+        Fail(n,
+             absl::StrCat("network \"", s,
+                          "\" is unknown; write aws, none, or a mapping with default and links"));
       auto aws = AwsNetwork(s_.regions);
       if (!aws.ok()) Fail(n, std::string(aws.status().message()));
       return *aws;
@@ -221,14 +233,17 @@ class Parser {
           if (a != b) links[{a, b}] = d;
         }
       }
-      parts.push_back(absl::StrCat("default ", FormatScenarioDuration(absl::Microseconds(d.delay_us))));
+      parts.push_back(
+          absl::StrCat("default ", FormatScenarioDuration(absl::Microseconds(d.delay_us))));
     }
     if (n["links"]) {
       NeedList(n["links"], "network links");
       for (const auto& l : n["links"]) {
         LinkSpec spec = ParseLink(l, "a network link");
-        std::vector<std::string> froms = spec.from == "*" ? s_.regions : std::vector<std::string>{spec.from};
-        std::vector<std::string> tos = spec.to == "*" ? s_.regions : std::vector<std::string>{spec.to};
+        std::vector<std::string> froms =
+            spec.from == "*" ? s_.regions : std::vector<std::string>{spec.from};
+        std::vector<std::string> tos =
+            spec.to == "*" ? s_.regions : std::vector<std::string>{spec.to};
         for (const auto& a : froms) {
           for (const auto& b : tos) {
             if (a == b) continue;
@@ -249,7 +264,8 @@ class Parser {
     keys.push_back("from");
     keys.push_back("to");
     CheckKeys(n, what, keys);
-    if (!n["from"] || !n["to"]) Fail(n, absl::StrCat(what, " needs from and to (region names, or * for all)"));
+    if (!n["from"] || !n["to"])
+      Fail(n, absl::StrCat(what, " needs from and to (region names, or * for all)"));
     LinkSpec l;
     l.from = Str(n["from"], "from") == "*" ? "*" : Region(n["from"], "from");
     l.to = Str(n["to"], "to") == "*" ? "*" : Region(n["to"], "to");
@@ -262,9 +278,11 @@ class Parser {
     CheckKeys(n, "table", {"name", "hash_key"});
     if (n["name"]) s_.table.name = Str(n["name"], "table name");
     if (n["hash_key"]) s_.table.hash_key = Str(n["hash_key"], "hash_key");
-    if (s_.table.name.empty() || s_.table.hash_key.empty()) Fail(n, "table name and hash_key cannot be empty");
+    if (s_.table.name.empty() || s_.table.hash_key.empty())
+      Fail(n, "table name and hash_key cannot be empty");
     if (s_.table.hash_key == kWriteIdAttribute) {
-      Fail(n["hash_key"], "hash_key cannot be \"w\": gtsim marks every written item with that attribute");
+      Fail(n["hash_key"],
+           "hash_key cannot be \"w\": gtsim marks every written item with that attribute");
     }
   }
 
@@ -288,7 +306,8 @@ class Parser {
       } else if (k == "lock") {
         w.kind = WorkloadKind::kLock;
       } else {
-        Fail(n["kind"], absl::StrCat("workload kind \"", k, "\" is unknown; use mixed, counter or lock"));
+        Fail(n["kind"],
+             absl::StrCat("workload kind \"", k, "\" is unknown; use mixed, counter or lock"));
       }
     }
     if (w.kind == WorkloadKind::kCounter) {
@@ -307,7 +326,8 @@ class Parser {
     w.region = Region(n["region"], "workload region");
     if (n["rate"]) {
       w.rate = Num(n["rate"], "rate");
-      if (w.rate <= 0 || w.rate > 2000) Fail(n["rate"], "rate is operations per second, above 0 and at most 2000");
+      if (w.rate <= 0 || w.rate > 2000)
+        Fail(n["rate"], "rate is operations per second, above 0 and at most 2000");
     }
     if (n["keys"]) w.keys = static_cast<int>(Int(n["keys"], "keys", 1));
     if (w.keys > 100000) Fail(n["keys"], "keys: at most 100000");
@@ -317,7 +337,8 @@ class Parser {
       if (d == "zipf") {
         w.zipf = true;
       } else if (d != "uniform") {
-        Fail(n["distribution"], absl::StrCat("key distribution \"", d, "\" is unknown; use uniform or zipf"));
+        Fail(n["distribution"],
+             absl::StrCat("key distribution \"", d, "\" is unknown; use uniform or zipf"));
       }
     }
     if (n["zipf_s"]) {
@@ -326,7 +347,9 @@ class Parser {
     }
     if (n["mix"]) {
       if (w.kind != WorkloadKind::kMixed) Fail(n["mix"], "mix applies to mixed workloads only");
-      CheckKeys(n["mix"], "mix", {"put", "update", "delete", "conditional_put", "read", "increment"});
+      CheckKeys(
+          n["mix"], "mix",
+          {"put", "update", "delete", "conditional_put", "read", "consistent_read", "increment"});
       w.mix = OpMix{};
       auto weight = [&](const char* key, double* out) {
         if (!n["mix"][key]) return;
@@ -338,12 +361,16 @@ class Parser {
       weight("delete", &w.mix.del);
       weight("conditional_put", &w.mix.conditional_put);
       weight("read", &w.mix.read);
+      weight("consistent_read", &w.mix.consistent_read);
       weight("increment", &w.mix.increment);
-      if (w.mix.total() <= 0) Fail(n["mix"], "the mix needs at least one operation with a weight above 0");
+      if (w.mix.total() <= 0)
+        Fail(n["mix"], "the mix needs at least one operation with a weight above 0");
     }
     if (n["item_size"]) w.item_size = static_cast<int>(Int(n["item_size"], "item_size", 0));
-    if (w.item_size > 300000) Fail(n["item_size"], "item_size: at most 300000 bytes (DynamoDB's limit is 400 KB)");
-    if (n["home_region_per_key"]) w.home_region_per_key = Bool(n["home_region_per_key"], "home_region_per_key");
+    if (w.item_size > 300000)
+      Fail(n["item_size"], "item_size: at most 300000 bytes (DynamoDB's limit is 400 KB)");
+    if (n["home_region_per_key"])
+      w.home_region_per_key = Bool(n["home_region_per_key"], "home_region_per_key");
     if (w.home_region_per_key && w.keys < static_cast<int>(s_.regions.size())) {
       Fail(n["keys"] ? n["keys"] : n, "home_region_per_key needs at least one key per region");
     }
@@ -368,9 +395,21 @@ class Parser {
   }
 
   Step ParseStep(const YAML::Node& n) {
-    static const std::vector<std::string> kActions = {
-        "start", "stop", "move", "kill", "restart", "pause", "resume", "partition", "heal",
-        "pause_replication", "resume_replication", "clock", "network", "link", "wait"};
+    static const std::vector<std::string> kActions = {"start",
+                                                      "stop",
+                                                      "move",
+                                                      "kill",
+                                                      "restart",
+                                                      "pause",
+                                                      "resume",
+                                                      "partition",
+                                                      "heal",
+                                                      "pause_replication",
+                                                      "resume_replication",
+                                                      "clock",
+                                                      "network",
+                                                      "link",
+                                                      "wait"};
     std::vector<std::string> keys = kActions;
     for (const char* k : {"at", "for", "every", "until", "note"}) keys.push_back(k);
     CheckKeys(n, "a step", keys);
@@ -384,10 +423,12 @@ class Parser {
     std::string action;
     for (const auto& k : kActions) {
       if (!n[k]) continue;
-      if (!action.empty()) Fail(n[k], absl::StrCat("a step does one thing: it has both ", action, " and ", k));
+      if (!action.empty())
+        Fail(n[k], absl::StrCat("a step does one thing: it has both ", action, " and ", k));
       action = k;
     }
-    if (action.empty()) Fail(n, absl::StrCat("a step needs an action: one of ", absl::StrJoin(kActions, ", ")));
+    if (action.empty())
+      Fail(n, absl::StrCat("a step needs an action: one of ", absl::StrJoin(kActions, ", ")));
     const YAML::Node v = n[action];
     Action& a = st.action;
     bool revertible = false, random_ok = false;
@@ -396,18 +437,19 @@ class Parser {
       a.workload = FindWorkload(v)->name;
     } else if (action == "move") {
       CheckKeys(v, "move", {"workload", "to"});
-      if (!v["workload"] || !v["to"]) Fail(v, "move needs workload and to, e.g. {workload: app, to: us-west-2}");
+      if (!v["workload"] || !v["to"])
+        Fail(v, "move needs workload and to, e.g. {workload: app, to: us-west-2}");
       a.kind = ActionKind::kMoveWorkload;
       a.workload = FindWorkload(v["workload"])->name;
       a.region = Region(v["to"], "move to");
     } else if (action == "kill" || action == "pause" || action == "pause_replication") {
-      a.kind = action == "kill" ? ActionKind::kKill
+      a.kind = action == "kill"    ? ActionKind::kKill
                : action == "pause" ? ActionKind::kPause
                                    : ActionKind::kPauseReplication;
       a.region = Region(v, action, true);
       revertible = random_ok = true;
     } else if (action == "restart" || action == "resume" || action == "resume_replication") {
-      a.kind = action == "restart" ? ActionKind::kRestart
+      a.kind = action == "restart"  ? ActionKind::kRestart
                : action == "resume" ? ActionKind::kResume
                                     : ActionKind::kResumeReplication;
       a.region = Region(v, action);
@@ -423,7 +465,10 @@ class Parser {
       if (!v["region"]) Fail(v, "clock needs a region");
       a.region = Region(v["region"], "clock region", true);
       int n_set = (v["skew"] ? 1 : 0) + (v["jump"] ? 1 : 0) + (v["drift"] ? 1 : 0);
-      if (n_set != 1) Fail(v, "clock takes exactly one of skew (an offset), jump (added to the offset) or drift (offset change per second)");
+      if (n_set != 1)
+        Fail(v,
+             "clock takes exactly one of skew (an offset), jump (added to the offset) or drift "
+             "(offset change per second)");
       if (v["skew"]) {
         a.kind = ActionKind::kClockSkew;
         a.amount = Dur(v["skew"], "skew", true);
@@ -444,7 +489,8 @@ class Parser {
     } else if (action == "link") {
       a.kind = ActionKind::kLink;
       a.link = ParseLink(v, "link");
-      if (a.link.from == "*" || a.link.to == "*") Fail(v, "a link step names one from and one to region");
+      if (a.link.from == "*" || a.link.to == "*")
+        Fail(v, "a link step names one from and one to region");
     } else if (action == "wait") {
       if (v.IsScalar()) {
         a.kind = ActionKind::kWaitFor;
@@ -453,21 +499,25 @@ class Parser {
         CheckKeys(v, "wait", {"until", "timeout"});
         std::string until = v["until"] ? Str(v["until"], "until") : "";
         if (until != "converged" && until != "caught_up") {
-          Fail(v, "wait takes a duration (wait: 5s), {until: converged, timeout: 30s} (every "
-                  "replica identical: stop the writers first) or {until: caught_up} (every write "
-                  "made before the wait has reached every replica)");
+          Fail(v,
+               "wait takes a duration (wait: 5s), {until: converged, timeout: 30s} (every "
+               "replica identical: stop the writers first) or {until: caught_up} (every write "
+               "made before the wait has reached every replica)");
         }
         a.kind = until == "converged" ? ActionKind::kWaitConverged : ActionKind::kWaitCaughtUp;
         a.amount = v["timeout"] ? Dur(v["timeout"], "timeout") : absl::Seconds(30);
       }
     }
     if (st.for_duration && !revertible) {
-      Fail(n["for"], absl::StrCat("\"for\" undoes a fault after a while; ", action, " is not a fault that can be undone"));
+      Fail(n["for"], absl::StrCat("\"for\" undoes a fault after a while; ", action,
+                                  " is not a fault that can be undone"));
     }
     if (st.every) {
       if (!st.at) Fail(n["every"], "a recurring step (every) needs at: its first time");
-      if (!st.for_duration) Fail(n["every"], "a recurring fault needs for: how long each occurrence lasts");
-      if (*st.every <= *st.for_duration) Fail(n["every"], "every must be longer than for, so occurrences do not overlap");
+      if (!st.for_duration)
+        Fail(n["every"], "a recurring fault needs for: how long each occurrence lasts");
+      if (*st.every <= *st.for_duration)
+        Fail(n["every"], "every must be longer than for, so occurrences do not overlap");
       if (!n["until"]) Fail(n["every"], "a recurring step needs until: when it stops repeating");
       if (st.until <= *st.at) Fail(n["until"], "until must come after at");
     } else if (n["until"]) {
@@ -475,7 +525,8 @@ class Parser {
     }
     if (!random_ok && a.region == "random") Fail(v, absl::StrCat(action, " cannot target random"));
     if (a.region == "random" && !st.for_duration) {
-      Fail(v, "a random target needs for: so the fault is undone (the target is drawn from the seed)");
+      Fail(v,
+           "a random target needs for: so the fault is undone (the target is drawn from the seed)");
     }
     return st;
   }
@@ -502,19 +553,22 @@ class Parser {
       }
     } else if (v["groups"]) {
       NeedList(v["groups"], "partition groups");
-      if (v["groups"].size() != 2) Fail(v["groups"], "groups splits the regions into exactly two lists");
+      if (v["groups"].size() != 2)
+        Fail(v["groups"], "groups splits the regions into exactly two lists");
       std::vector<std::string> g[2];
       std::set<std::string> seen;
       for (int i = 0; i < 2; ++i) {
         NeedList(v["groups"][i], "a partition group");
         for (const auto& r : v["groups"][i]) {
           g[i].push_back(Region(r, "group member"));
-          if (!seen.insert(g[i].back()).second) Fail(r, absl::StrCat(g[i].back(), " is in both groups"));
+          if (!seen.insert(g[i].back()).second)
+            Fail(r, absl::StrCat(g[i].back(), " is in both groups"));
         }
         if (g[i].empty()) Fail(v["groups"][i], "a partition group cannot be empty");
       }
       cut_between(g[0], g[1]);
-      a->partition_text = absl::StrCat("split [", absl::StrJoin(g[0], ","), "] | [", absl::StrJoin(g[1], ","), "]");
+      a->partition_text =
+          absl::StrCat("split [", absl::StrJoin(g[0], ","), "] | [", absl::StrJoin(g[1], ","), "]");
     } else if (v["from"] || v["to"]) {
       if (!v["from"] || !v["to"]) Fail(v, "a one-way partition needs from and to");
       std::string from = Region(v["from"], "from"), to = Region(v["to"], "to");
@@ -528,21 +582,26 @@ class Parser {
       for (const auto& r : s_.regions) {
         if (r != bridge) others.push_back(r);
       }
-      for (size_t i = 0; i < others.size(); ++i) (i < others.size() / 2 ? x : y).push_back(others[i]);
+      for (size_t i = 0; i < others.size(); ++i)
+        (i < others.size() / 2 ? x : y).push_back(others[i]);
       cut_between(x, y);
       a->partition_text = absl::StrCat("bridge ", bridge, ": [", absl::StrJoin(x, ","), "] | [",
                                        absl::StrJoin(y, ","), "] connected only through it");
     } else {
-      Fail(v, "partition takes isolate: R, groups: [[..], [..]], from: A + to: B (one-way), or bridge: R");
+      Fail(v,
+           "partition takes isolate: R, groups: [[..], [..]], from: A + to: B (one-way), or "
+           "bridge: R");
     }
   }
 
   Expectation ParseExpectation(const YAML::Node& n) {
-    static const std::vector<std::string> kKinds = {"converged", "no_lost_writes", "lost_to_lww",
-                                                    "lag", "availability", "lost_increments",
-                                                    "lock_overlaps"};
+    static const std::vector<std::string> kKinds = {
+        "converged",    "no_lost_writes",  "lost_to_lww",  "lag",
+        "availability", "lost_increments", "lock_overlaps"};
     NeedMap(n, "an expectation");
-    if (n.size() != 1) Fail(n, absl::StrCat("an expectation is one of ", absl::StrJoin(kKinds, ", "), ", one per list item"));
+    if (n.size() != 1)
+      Fail(n, absl::StrCat("an expectation is one of ", absl::StrJoin(kKinds, ", "),
+                           ", one per list item"));
     std::string kind = n.begin()->first.as<std::string>();
     const YAML::Node v = n.begin()->second;
     Expectation e;
@@ -571,7 +630,8 @@ class Parser {
       }
     } else if (kind == "no_lost_writes") {
       e.kind = ExpectKind::kNoLostWrites;
-      if (!Bool(v, "no_lost_writes")) Fail(v, "no_lost_writes: false is not an expectation; remove it");
+      if (!Bool(v, "no_lost_writes"))
+        Fail(v, "no_lost_writes: false is not an expectation; remove it");
     } else if (kind == "lost_to_lww") {
       e.kind = ExpectKind::kLostToLww;
       bounds({"reason"});
@@ -581,7 +641,8 @@ class Parser {
             "later-timestamp", "clock-ahead", "removed-by-delete", "superseded-on-arrival",
             "rewritten-after-delete"};
         if (std::find(kReasons.begin(), kReasons.end(), e.reason) == kReasons.end()) {
-          Fail(v["reason"], absl::StrCat("reason \"", e.reason, "\" is unknown; use one of ", absl::StrJoin(kReasons, ", ")));
+          Fail(v["reason"], absl::StrCat("reason \"", e.reason, "\" is unknown; use one of ",
+                                         absl::StrJoin(kReasons, ", ")));
         }
       }
     } else if (kind == "lag") {
@@ -598,17 +659,20 @@ class Parser {
       if (v["workload"]) e.workload = FindWorkload(v["workload"])->name;
       if (!v["at_least"]) Fail(v, "availability needs at_least, a fraction such as 0.95");
       e.min_fraction = Num(v["at_least"], "at_least");
-      if (e.min_fraction < 0 || e.min_fraction > 1) Fail(v["at_least"], "availability at_least is a fraction from 0 to 1");
+      if (e.min_fraction < 0 || e.min_fraction > 1)
+        Fail(v["at_least"], "availability at_least is a fraction from 0 to 1");
     } else if (kind == "lost_increments") {
       e.kind = ExpectKind::kLostIncrements;
       bounds({});
-      if (!has_workload(WorkloadKind::kCounter)) Fail(n, "lost_increments needs a counter workload (or a mix with increment)");
+      if (!has_workload(WorkloadKind::kCounter))
+        Fail(n, "lost_increments needs a counter workload (or a mix with increment)");
     } else if (kind == "lock_overlaps") {
       e.kind = ExpectKind::kLockOverlaps;
       bounds({});
       if (!has_workload(WorkloadKind::kLock)) Fail(n, "lock_overlaps needs a lock workload");
     } else {
-      Fail(n, absl::StrCat("unknown expectation \"", kind, "\"; use one of ", absl::StrJoin(kKinds, ", ")));
+      Fail(n, absl::StrCat("unknown expectation \"", kind, "\"; use one of ",
+                           absl::StrJoin(kKinds, ", ")));
     }
     return e;
   }
@@ -644,39 +708,48 @@ class Parser {
       auto fail = [&](const std::string& msg) { FailLine(st.line, msg); };
       switch (a.kind) {
         case ActionKind::kKill:
-          if (killed.count(r)) fail(absl::StrCat("cannot kill ", r, ": an earlier step already killed it"));
+          if (killed.count(r))
+            fail(absl::StrCat("cannot kill ", r, ": an earlier step already killed it"));
           killed.insert(r);
           paused.erase(r);
           break;
         case ActionKind::kRestart:
-          if (!killed.count(r)) fail(absl::StrCat("cannot restart ", r, ": it is running (kill it in an earlier step first)"));
+          if (!killed.count(r))
+            fail(absl::StrCat("cannot restart ", r,
+                              ": it is running (kill it in an earlier step first)"));
           killed.erase(r);
           break;
         case ActionKind::kPause:
-          if (killed.count(r) || paused.count(r)) fail(absl::StrCat("cannot pause ", r, ": it is already killed or paused"));
+          if (killed.count(r) || paused.count(r))
+            fail(absl::StrCat("cannot pause ", r, ": it is already killed or paused"));
           paused.insert(r);
           break;
         case ActionKind::kResume:
-          if (!paused.count(r)) fail(absl::StrCat("cannot resume ", r, ": no earlier step paused it"));
+          if (!paused.count(r))
+            fail(absl::StrCat("cannot resume ", r, ": no earlier step paused it"));
           paused.erase(r);
           break;
         case ActionKind::kPauseReplication:
           repl_paused.insert(r);
           break;
         case ActionKind::kResumeReplication:
-          if (!repl_paused.count(r)) fail(absl::StrCat("cannot resume replication into ", r, ": no earlier step paused it"));
+          if (!repl_paused.count(r))
+            fail(absl::StrCat("cannot resume replication into ", r, ": no earlier step paused it"));
           repl_paused.erase(r);
           break;
         case ActionKind::kStartWorkload:
-          if (running.count(a.workload)) fail(absl::StrCat("workload ", a.workload, " is already running"));
+          if (running.count(a.workload))
+            fail(absl::StrCat("workload ", a.workload, " is already running"));
           running.insert(a.workload);
           break;
         case ActionKind::kStopWorkload:
-          if (!running.count(a.workload)) fail(absl::StrCat("workload ", a.workload, " is not running"));
+          if (!running.count(a.workload))
+            fail(absl::StrCat("workload ", a.workload, " is not running"));
           running.erase(a.workload);
           break;
         case ActionKind::kMoveWorkload:
-          if (where[a.workload] == r) fail(absl::StrCat("workload ", a.workload, " already runs in ", r));
+          if (where[a.workload] == r)
+            fail(absl::StrCat("workload ", a.workload, " already runs in ", r));
           where[a.workload] = r;
           break;
         default:
@@ -694,15 +767,15 @@ class Parser {
 std::optional<absl::Duration> AwsOneWay(const std::string& a, const std::string& b) {
   // REFERENCE.md: inter-region round-trip times (p50, ms).
   static const std::map<std::pair<std::string, std::string>, int> kRttMs = {
-      {{"us-east-1", "us-west-2"}, 64},      {{"us-east-1", "eu-west-1"}, 70},
-      {{"us-east-1", "eu-central-1"}, 92},   {{"us-east-1", "ap-northeast-1"}, 146},
+      {{"us-east-1", "us-west-2"}, 64},       {{"us-east-1", "eu-west-1"}, 70},
+      {{"us-east-1", "eu-central-1"}, 92},    {{"us-east-1", "ap-northeast-1"}, 146},
       {{"us-east-1", "ap-southeast-2"}, 199}, {{"us-east-1", "sa-east-1"}, 114},
-      {{"us-east-1", "us-east-2"}, 13},      {{"us-west-2", "eu-west-1"}, 119},
-      {{"us-west-2", "eu-central-1"}, 140},  {{"us-west-2", "ap-northeast-1"}, 97},
+      {{"us-east-1", "us-east-2"}, 13},       {{"us-west-2", "eu-west-1"}, 119},
+      {{"us-west-2", "eu-central-1"}, 140},   {{"us-west-2", "ap-northeast-1"}, 97},
       {{"us-west-2", "ap-southeast-2"}, 140}, {{"us-west-2", "sa-east-1"}, 174},
-      {{"us-west-2", "us-east-2"}, 52},      {{"eu-west-1", "eu-central-1"}, 27},
+      {{"us-west-2", "us-east-2"}, 52},       {{"eu-west-1", "eu-central-1"}, 27},
       {{"eu-west-1", "ap-northeast-1"}, 201}, {{"eu-west-1", "ap-southeast-2"}, 256},
-      {{"eu-west-1", "sa-east-1"}, 176},     {{"eu-west-1", "us-east-2"}, 79},
+      {{"eu-west-1", "sa-east-1"}, 176},      {{"eu-west-1", "us-east-2"}, 79},
   };
   auto it = kRttMs.find({a, b});
   if (it == kRttMs.end()) it = kRttMs.find({b, a});
@@ -796,7 +869,8 @@ std::string Expectation::Name() const {
     case ExpectKind::kNoLostWrites:
       return "no acknowledged write lost";
     case ExpectKind::kLostToLww:
-      return absl::StrCat("writes lost to LWW", reason.empty() ? "" : " (" + reason + ")", " ", bounds());
+      return absl::StrCat("writes lost to LWW", reason.empty() ? "" : " (" + reason + ")", " ",
+                          bounds());
     case ExpectKind::kLag: {
       std::vector<std::string> b;
       if (p50_below) b.push_back("p50 < " + FormatScenarioDuration(*p50_below));
@@ -805,8 +879,8 @@ std::string Expectation::Name() const {
                           to.empty() ? "all" : to, ")");
     }
     case ExpectKind::kAvailability:
-      return absl::StrFormat("availability of %s >= %.3g", workload.empty() ? "all workloads" : workload,
-                             min_fraction);
+      return absl::StrFormat("availability of %s >= %.3g",
+                             workload.empty() ? "all workloads" : workload, min_fraction);
     case ExpectKind::kLostIncrements:
       return absl::StrCat("lost increments ", bounds());
     case ExpectKind::kLockOverlaps:
@@ -817,25 +891,44 @@ std::string Expectation::Name() const {
 
 const char* ActionKindName(ActionKind k) {
   switch (k) {
-    case ActionKind::kStartWorkload: return "start";
-    case ActionKind::kStopWorkload: return "stop";
-    case ActionKind::kMoveWorkload: return "move";
-    case ActionKind::kKill: return "kill";
-    case ActionKind::kRestart: return "restart";
-    case ActionKind::kPause: return "pause";
-    case ActionKind::kResume: return "resume";
-    case ActionKind::kPartition: return "partition";
-    case ActionKind::kHeal: return "heal";
-    case ActionKind::kPauseReplication: return "pause replication into";
-    case ActionKind::kResumeReplication: return "resume replication into";
-    case ActionKind::kClockSkew: return "clock skew";
-    case ActionKind::kClockJump: return "clock jump";
-    case ActionKind::kClockDrift: return "clock drift";
-    case ActionKind::kNetwork: return "network";
-    case ActionKind::kLink: return "link";
-    case ActionKind::kWaitFor: return "wait";
-    case ActionKind::kWaitConverged: return "wait until converged";
-    case ActionKind::kWaitCaughtUp: return "wait until caught up";
+    case ActionKind::kStartWorkload:
+      return "start";
+    case ActionKind::kStopWorkload:
+      return "stop";
+    case ActionKind::kMoveWorkload:
+      return "move";
+    case ActionKind::kKill:
+      return "kill";
+    case ActionKind::kRestart:
+      return "restart";
+    case ActionKind::kPause:
+      return "pause";
+    case ActionKind::kResume:
+      return "resume";
+    case ActionKind::kPartition:
+      return "partition";
+    case ActionKind::kHeal:
+      return "heal";
+    case ActionKind::kPauseReplication:
+      return "pause replication into";
+    case ActionKind::kResumeReplication:
+      return "resume replication into";
+    case ActionKind::kClockSkew:
+      return "clock skew";
+    case ActionKind::kClockJump:
+      return "clock jump";
+    case ActionKind::kClockDrift:
+      return "clock drift";
+    case ActionKind::kNetwork:
+      return "network";
+    case ActionKind::kLink:
+      return "link";
+    case ActionKind::kWaitFor:
+      return "wait";
+    case ActionKind::kWaitConverged:
+      return "wait until converged";
+    case ActionKind::kWaitCaughtUp:
+      return "wait until caught up";
   }
   return "?";
 }
@@ -859,7 +952,8 @@ std::string Step::Describe() const {
       break;
     case ActionKind::kClockSkew:
     case ActionKind::kClockJump:
-      what = absl::StrCat(ActionKindName(a.kind), " ", a.region, " ", FormatScenarioDuration(a.amount));
+      what = absl::StrCat(ActionKindName(a.kind), " ", a.region, " ",
+                          FormatScenarioDuration(a.amount));
       break;
     case ActionKind::kClockDrift:
       what = absl::StrCat("clock drift ", a.region, " ", FormatScenarioDuration(a.amount), "/s");
@@ -871,10 +965,12 @@ std::string Step::Describe() const {
       what = absl::StrCat("link ", a.link.from, " -> ", a.link.to, " ",
                           FormatScenarioDuration(absl::Microseconds(a.link.model.delay_us)));
       if (a.link.model.jitter_us > 0) {
-        absl::StrAppend(&what, " +", FormatScenarioDuration(absl::Microseconds(a.link.model.jitter_us)),
-                        " ", LinkDistributionName(a.link.model.distribution));
+        absl::StrAppend(&what, " +",
+                        FormatScenarioDuration(absl::Microseconds(a.link.model.jitter_us)), " ",
+                        LinkDistributionName(a.link.model.distribution));
       }
-      if (a.link.model.loss > 0) absl::StrAppend(&what, absl::StrFormat(" loss %.3g", a.link.model.loss));
+      if (a.link.model.loss > 0)
+        absl::StrAppend(&what, absl::StrFormat(" loss %.3g", a.link.model.loss));
       if (a.link.model.bandwidth_bytes_per_s > 0) {
         absl::StrAppend(&what, " cap ", a.link.model.bandwidth_bytes_per_s, " B/s");
       }
@@ -884,13 +980,16 @@ std::string Step::Describe() const {
       break;
     case ActionKind::kWaitConverged:
     case ActionKind::kWaitCaughtUp:
-      what = absl::StrCat(ActionKindName(a.kind), " (timeout ", FormatScenarioDuration(a.amount), ")");
+      what =
+          absl::StrCat(ActionKindName(a.kind), " (timeout ", FormatScenarioDuration(a.amount), ")");
       break;
     default:
       what = absl::StrCat(ActionKindName(a.kind), " ", a.region);
   }
   if (for_duration) absl::StrAppend(&what, " for ", FormatScenarioDuration(*for_duration));
-  if (every) absl::StrAppend(&what, " every ", FormatScenarioDuration(*every), " until ", FormatScenarioDuration(until));
+  if (every)
+    absl::StrAppend(&what, " every ", FormatScenarioDuration(*every), " until ",
+                    FormatScenarioDuration(until));
   return what;
 }
 

@@ -43,9 +43,15 @@ absl::StatusOr<NetworkSpec> AwsNetwork(const std::vector<std::string>& regions);
 enum class WorkloadKind { kMixed, kCounter, kLock };
 
 struct OpMix {
-  // Relative weights.
-  double put = 0, update = 0, del = 0, conditional_put = 0, read = 0, increment = 0;
-  double total() const { return put + update + del + conditional_put + read + increment; }
+  // Relative weights. Reads are served by the workload's region: a strongly consistent read
+  // (consistent_read) sees every write committed there, and still misses the writes of other
+  // regions not yet replicated, as in DynamoDB global tables; gtsim reads are never staler
+  // than that, so both kinds behave alike and are counted apart.
+  double put = 0, update = 0, del = 0, conditional_put = 0, read = 0, consistent_read = 0,
+         increment = 0;
+  double total() const {
+    return put + update + del + conditional_put + read + consistent_read + increment;
+  }
 };
 
 struct WorkloadSpec {
@@ -62,7 +68,7 @@ struct WorkloadSpec {
   // Only touch keys whose home is this workload's original region (key index mod the number of
   // regions): the AWS-recommended pattern that avoids write conflicts.
   bool home_region_per_key = false;
-  bool start = true;                      // running from t = 0
+  bool start = true;                              // running from t = 0
   absl::Duration hold = absl::Milliseconds(200);  // lock: how long the lock is held
   int line = 0;
 };
@@ -84,9 +90,9 @@ struct Expectation {
   std::optional<int64_t> at_least, at_most;
   std::string reason;  // kLostToLww: a LossReasonName, or empty for any conflict
   std::optional<absl::Duration> p50_below, p99_below;
-  std::string from, to;      // kLag: restrict to a pair side (empty: all)
-  std::string workload;      // kAvailability (empty: all workloads together)
-  double min_fraction = 0;   // kAvailability
+  std::string from, to;     // kLag: restrict to a pair side (empty: all)
+  std::string workload;     // kAvailability (empty: all workloads together)
+  double min_fraction = 0;  // kAvailability
   int line = 0;
   std::string Name() const;  // e.g. "lag p99 < 500ms (us-east-1 -> all)"
 };
@@ -103,20 +109,20 @@ enum class ActionKind {
   kHeal,              // every cut link restored
   kPauseReplication,  // `region` applies nothing from anyone
   kResumeReplication,
-  kClockSkew,         // set skew to `amount`
-  kClockJump,         // add `amount` to the skew
-  kClockDrift,        // the skew grows by `amount` per second of true time (0 stops)
-  kNetwork,           // replace the network model with `network`
-  kLink,              // set one link's model
+  kClockSkew,   // set skew to `amount`
+  kClockJump,   // add `amount` to the skew
+  kClockDrift,  // the skew grows by `amount` per second of true time (0 stops)
+  kNetwork,     // replace the network model with `network`
+  kLink,        // set one link's model
   kWaitFor,
-  kWaitConverged,     // until every replica identical (or the `amount` timeout passes)
-  kWaitCaughtUp,      // until every write committed before the wait reached every replica
+  kWaitConverged,  // until every replica identical (or the `amount` timeout passes)
+  kWaitCaughtUp,   // until every write committed before the wait reached every replica
 };
 const char* ActionKindName(ActionKind k);
 
 struct Action {
   ActionKind kind = ActionKind::kWaitFor;
-  std::string region;    // target region ("random": drawn from the seed when it happens)
+  std::string region;  // target region ("random": drawn from the seed when it happens)
   std::string workload;
   std::vector<std::pair<std::string, std::string>> blocks;  // (origin, receiver)
   std::string partition_text;  // how the partition was written, for reports
