@@ -69,7 +69,7 @@ TEST_CASE("gtsim run executes the ci-smoke scenario and writes JUnit and an HTML
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 
-TEST_CASE("a broken expectation exits 1 and explains it; a bad file exits 2 and starts nothing") {
+TEST_CASE("a broken expectation exits 1 with an explanation in words and a JUnit failure") {
   std::string dir = MakeTempDir("gtsim-scen");
   WriteFile(dir + "/counters.yaml", R"(# two regions increment one counter
 regions: [us-east-1, us-west-2]
@@ -89,10 +89,15 @@ expect:
   CHECK(r.out.find("concurrent read-modify-writes in two regions overwrite each other") !=
         std::string::npos);
   CHECK(ReadAll(dir + "/j.xml").find("<failure message=") != std::string::npos);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
 
+TEST_CASE("a malformed scenario file exits 2 naming its line, before anything starts") {
+  std::string dir = MakeTempDir("gtsim-scen");
   WriteFile(dir + "/bad.yaml",
             "regions: [us-east-1, us-west-2]\nsteps:\n  - at: 1s\n    kil: us-east-1\n");
-  r = Gtsim("run bad.yaml --dir cluster", dir);
+  Run r = Gtsim("run bad.yaml --dir cluster", dir);
+  INFO(r.out);
   CHECK(r.code == 2);
   CHECK(r.out.find("bad.yaml:4: unknown key \"kil\" in a step") != std::string::npos);
   CHECK(!Exists(dir + "/cluster"));  // validated before anything started

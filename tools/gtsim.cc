@@ -137,8 +137,9 @@ const std::vector<CommandSpec>& Commands() {
        "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0)", {"region", "skew"}, {}},
       // Scenarios (tools/scenario_cmd.h).
       {"run", "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check]",
-       "run a YAML scenario on a fresh cluster (temporary, or --dir); exit 0 every expectation "
-       "held, 1 one failed, 2 bad file or the run failed",
+       "run a YAML scenario on a fresh cluster (in a temporary folder, or in --dir, which must "
+       "not hold a cluster); exit 0 every expectation held, 1 one failed, 2 bad file or the run "
+       "failed; --check only validates",
        {"report", "junit", "seed"}, {"quiet", "check"}, 1},
       {"chaos",
        "[--regions N] [--duration 60s] [--seed S | --seeds A..B] [--junit FILE] [--report DIR] "
@@ -912,8 +913,11 @@ int Run(int argc, char** argv) {
     if (spec.name != name) continue;
     for (int i = 2; i < argc; ++i) {
       if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-        std::cout << "gtsim " << spec.name << " " << spec.usage << "\n  " << spec.summary
-                  << "\n  --dir DIR: the cluster folder (default $GTSIM_DIR, else ./.gtsim)\n";
+        std::cout << "gtsim " << spec.name << " " << spec.usage << "\n  " << spec.summary << "\n";
+        // run and chaos start clusters of their own (see their usage).
+        if (spec.name != "run" && spec.name != "chaos") {
+          std::cout << "  --dir DIR: the cluster folder (default $GTSIM_DIR, else ./.gtsim)\n";
+        }
         return 0;
       }
     }
