@@ -213,6 +213,18 @@ TEST_CASE("expectations are judged against the measurements, with the numbers in
   lag.p99_below = absl::Milliseconds(100);
   CHECK(Evaluate(lag, r).passed);
 
+  Expectation hb;
+  hb.kind = ExpectKind::kLag;
+  hb.heartbeat = true;
+  hb.p50_below = absl::Milliseconds(50);
+  r.heartbeats = {{1, "us-east-1", "us-west-2", 40},
+                  {2, "us-east-1", "us-west-2", 45},
+                  {3, "us-east-1", "us-west-2", 300}};
+  v = Evaluate(hb, r);
+  CHECK(v.passed);  // the median is 45 ms, whatever ReplicationLatency said
+  hb.p99_below = absl::Milliseconds(100);
+  CHECK(!Evaluate(hb, r).passed);
+
   Expectation avail;
   avail.kind = ExpectKind::kAvailability;
   avail.min_fraction = 0.95;

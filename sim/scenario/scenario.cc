@@ -647,7 +647,18 @@ class Parser {
       }
     } else if (kind == "lag") {
       e.kind = ExpectKind::kLag;
-      CheckKeys(v, "lag", {"p50_below", "p99_below", "from", "to"});
+      CheckKeys(v, "lag", {"p50_below", "p99_below", "from", "to", "source"});
+      if (v["source"]) {
+        std::string src = Str(v["source"], "source");
+        if (src != "replication" && src != "heartbeat") {
+          Fail(v["source"],
+               "lag source is replication (ReplicationLatency, what the regions "
+               "report) or heartbeat (what a client sees)");
+        }
+        e.heartbeat = src == "heartbeat";
+        if (e.heartbeat && !s_.heartbeat)
+          Fail(v["source"], "lag source heartbeat needs heartbeat: true");
+      }
       if (v["p50_below"]) e.p50_below = Dur(v["p50_below"], "p50_below");
       if (v["p99_below"]) e.p99_below = Dur(v["p99_below"], "p99_below");
       if (!e.p50_below && !e.p99_below) Fail(v, "lag needs p50_below and/or p99_below");
@@ -875,8 +886,8 @@ std::string Expectation::Name() const {
       std::vector<std::string> b;
       if (p50_below) b.push_back("p50 < " + FormatScenarioDuration(*p50_below));
       if (p99_below) b.push_back("p99 < " + FormatScenarioDuration(*p99_below));
-      return absl::StrCat("lag ", absl::StrJoin(b, ", "), " (", from.empty() ? "all" : from, " -> ",
-                          to.empty() ? "all" : to, ")");
+      return absl::StrCat(heartbeat ? "heartbeat lag " : "lag ", absl::StrJoin(b, ", "), " (",
+                          from.empty() ? "all" : from, " -> ", to.empty() ? "all" : to, ")");
     }
     case ExpectKind::kAvailability:
       return absl::StrFormat("availability of %s >= %.3g",

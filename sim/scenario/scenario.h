@@ -91,6 +91,7 @@ struct Expectation {
   std::string reason;  // kLostToLww: a LossReasonName, or empty for any conflict
   std::optional<absl::Duration> p50_below, p99_below;
   std::string from, to;     // kLag: restrict to a pair side (empty: all)
+  bool heartbeat = false;   // kLag: judge the client-observed heartbeat lag instead
   std::string workload;     // kAvailability (empty: all workloads together)
   double min_fraction = 0;  // kAvailability
   int line = 0;
