@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -25,7 +26,13 @@
 namespace gtsim::scenario {
 namespace {
 
+// Whether a failed write may still have committed: it may when the request could have reached
+// the region (a timeout, a connection that broke), not when no connection was made.
 bool Uncertain(const absl::Status& s) {
+  if (absl::IsUnavailable(s) && (absl::StrContains(s.message(), "failed to connect") ||
+                                 absl::StrContains(s.message(), "Connection refused"))) {
+    return false;
+  }
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
          absl::IsUnknown(s) || absl::IsInternal(s);
 }
