@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
@@ -35,6 +37,34 @@ bool Uncertain(const absl::Status& s) {
   }
   return absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s) || absl::IsCancelled(s) ||
          absl::IsUnknown(s) || absl::IsInternal(s);
+}
+
+// Rewrites the classifier's absolute stamps ("ts 1796056190787537", microseconds since the
+// epoch) as seconds since the run started ("ts +4.787537s"): exact, and readable.
+std::string RelativeStamps(const std::string& text, int64_t start_us) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t at = text.find("ts ", i);
+    if (at == std::string::npos) {
+      out += text.substr(i);
+      break;
+    }
+    size_t end = at + 3;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+    int64_t us = 0;
+    if (end - at < 13 || !absl::SimpleAtoi(text.substr(at + 3, end - at - 3), &us)) {
+      out += text.substr(i, at + 3 - i);
+      i = at + 3;
+      continue;
+    }
+    int64_t rel = us - start_us;
+    out += text.substr(i, at - i);
+    out += absl::StrFormat("ts %s%d.%06ds", rel < 0 ? "-" : "+", std::abs(rel) / 1000000,
+                           std::abs(rel) % 1000000);
+    i = end;
+  }
+  return out;
 }
 
 // Chooses key indexes uniformly or with a Zipf law (index 0 the hottest).
@@ -675,7 +705,9 @@ class Runner {
       }
     }
     CheckResult check = CheckAll(spec_, history_, replicas);
-    result_.violations = check.violations;
+    for (const auto& v : check.violations) {
+      result_.violations.push_back(RelativeStamps(v, absl::ToUnixMicros(start_)));
+    }
     result_.acknowledged_writes = static_cast<int64_t>(history_.size());
     for (const auto& [reason, n] : check.loss_counts)
       result_.loss_counts[LossReasonName(reason)] += n;
@@ -687,7 +719,7 @@ class Runner {
       const AckedWrite* w = by_id[c.write_id];
       result_.conflicts.push_back(
           {static_cast<double>(w->true_us - absl::ToUnixMicros(start_)) / 1e6, w->region,
-           w->key_text, reason, c.explanation});
+           w->key_text, reason, RelativeStamps(c.explanation, absl::ToUnixMicros(start_))});
     }
     // Counters: the final value of every counter key, in the first region.
     for (const auto& v : replicas.front().versions) {
