@@ -170,6 +170,13 @@ TEST_CASE("lock overlaps count intervals of different regions that intersect") {
   CHECK(why[0].find("us-east-1 held the lock from 0.000s to 0.300s while us-west-2") == 0);
 }
 
+TEST_CASE("explanations show stamps as seconds since the run started") {
+  CHECK(RelativeStamps("put k1 = w3 in a at ts 1700000004250001 lost to w4 at ts 1700000003999999",
+                       1700000000000000) ==
+        "put k1 = w3 in a at ts +4.250001s lost to w4 at ts +3.999999s");
+  CHECK(RelativeStamps("ts 12 is short, ts ", 0) == "ts 12 is short, ts ");
+}
+
 RunResult SampleResult() {
   RunResult r;
   r.scenario = "demo";

@@ -1,8 +1,11 @@
 #include "sim/scenario/checks.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -46,6 +49,32 @@ int64_t CountLockOverlaps(const std::vector<LockInterval>& intervals,
     }
   }
   return n;
+}
+
+std::string RelativeStamps(const std::string& text, int64_t start_us) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t at = text.find("ts ", i);
+    if (at == std::string::npos) {
+      out += text.substr(i);
+      break;
+    }
+    size_t end = at + 3;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+    int64_t us = 0;
+    if (end - at < 13 || !absl::SimpleAtoi(text.substr(at + 3, end - at - 3), &us)) {
+      out += text.substr(i, at + 3 - i);
+      i = at + 3;
+      continue;
+    }
+    int64_t rel = us - start_us;
+    out += text.substr(i, at - i);
+    out += absl::StrFormat("ts %s%d.%06ds", rel < 0 ? "-" : "+", std::abs(rel) / 1000000,
+                           std::abs(rel) % 1000000);
+    i = end;
+  }
+  return out;
 }
 
 bool IsConflictReason(const std::string& reason) {

@@ -2,6 +2,7 @@
 // plain-words explanation. Pure functions of their inputs; thread-compatible.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ int64_t CountLockOverlaps(const std::vector<LockInterval>& intervals,
 // LossReasonName values that mean a conflict (LWW chose between concurrent writes), as opposed
 // to an ordinary overwrite or a delete that found nothing.
 bool IsConflictReason(const std::string& reason);
+
+// Rewrites the lost-write classifier's absolute stamps ("ts 1796056190787537", microseconds
+// since the epoch) as seconds since `start_us` ("ts +4.787537s"): exact, and readable.
+std::string RelativeStamps(const std::string& text, int64_t start_us);
 
 // Judges `e` against `r` (its expectations list is not read).
 ExpectationResult Evaluate(const Expectation& e, const RunResult& r);

@@ -39,34 +39,6 @@ bool Uncertain(const absl::Status& s) {
          absl::IsUnknown(s) || absl::IsInternal(s);
 }
 
-// Rewrites the classifier's absolute stamps ("ts 1796056190787537", microseconds since the
-// epoch) as seconds since the run started ("ts +4.787537s"): exact, and readable.
-std::string RelativeStamps(const std::string& text, int64_t start_us) {
-  std::string out;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t at = text.find("ts ", i);
-    if (at == std::string::npos) {
-      out += text.substr(i);
-      break;
-    }
-    size_t end = at + 3;
-    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
-    int64_t us = 0;
-    if (end - at < 13 || !absl::SimpleAtoi(text.substr(at + 3, end - at - 3), &us)) {
-      out += text.substr(i, at + 3 - i);
-      i = at + 3;
-      continue;
-    }
-    int64_t rel = us - start_us;
-    out += text.substr(i, at - i);
-    out += absl::StrFormat("ts %s%d.%06ds", rel < 0 ? "-" : "+", std::abs(rel) / 1000000,
-                           std::abs(rel) % 1000000);
-    i = end;
-  }
-  return out;
-}
-
 // Chooses key indexes uniformly or with a Zipf law (index 0 the hottest).
 class KeyPicker {
  public:
