@@ -1057,9 +1057,10 @@ class Runner {
         }
       }
       if (o_.live) {
+        double total = absl::ToDoubleSeconds(s_.duration);
         std::string line = absl::StrFormat(
-            "%5.0fs/%.0fs  %4d ops/s  lag p99 %s  pending %d  faults: %s", t,
-            absl::ToDoubleSeconds(s_.duration), ops,
+            "%5.0fs/%.0fs%s  %4d ops/s  lag p99 %s  pending %d  faults: %s", t, total,
+            t > total + 1 ? " (healed, waiting for convergence)" : "", ops,
             worst_pair.empty() ? "-" : absl::StrFormat("%.0f ms (%s)", worst, worst_pair),
             pending_total, active.empty() ? "none" : absl::StrJoin(active, ", "));
         if (live_tty_) {
