@@ -129,9 +129,14 @@ TEST_CASE("gtsim link sets a link's network model, kept in cluster.json across a
   CHECK(inbound().distribution() == "normal");
   CHECK(ReadAll(f.cluster_dir() + "/cluster.json").find("35000us/5000us/normal/0.01/0") !=
         std::string::npos);
-  // A restarted receiver gets the link from cluster.json.
+  // A restarted receiver gets the link from cluster.json. The fixture's copy of the cluster
+  // does not know the restarted process: this one stops it.
   auto c = LocalCluster::Load(f.cluster_dir(), BinDir() + "/gtsim-region");
   REQUIRE(c.ok());
+  struct StopGuard {
+    LocalCluster* c;
+    ~StopGuard() { c->StopAll().IgnoreError(); }
+  } guard{&*c};
   REQUIRE(c->Stop("us-west-2").ok());
   REQUIRE(c->Start("us-west-2").ok());
   CHECK(inbound().delay_us() == 35000);
