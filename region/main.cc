@@ -37,8 +37,9 @@ ABSL_FLAG(std::string, dynamodb_listen, "",
           "address to serve the DynamoDB-compatible HTTP endpoint on, e.g. 127.0.0.1:8000 "
           "(empty: no endpoint)");
 ABSL_FLAG(std::string, inbound_delay, "",
-          "simulated network delay per peer as PEER=DELAY[/JITTER], comma-separated, "
-          "e.g. us-west-2=35ms/5ms");
+          "simulated network per peer as "
+          "PEER=DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]], comma-separated, "
+          "e.g. us-west-2=35ms/5ms (see replicator/link_delay.h)");
 ABSL_FLAG(std::string, blocked, "", "peers whose changes are not applied (a partition), comma-separated");
 
 namespace {
@@ -97,16 +98,13 @@ int main(int argc, char** argv) {
   for (absl::string_view d :
        absl::StrSplit(absl::GetFlag(FLAGS_inbound_delay), ',', absl::SkipEmpty())) {
     std::vector<std::string> kv = absl::StrSplit(d, absl::MaxSplits('=', 1));
-    std::vector<std::string> parts =
-        kv.size() == 2 ? absl::StrSplit(kv[1], '/') : std::vector<std::string>{};
-    absl::Duration delay, jitter = absl::ZeroDuration();
-    if (parts.empty() || parts.size() > 2 || !absl::ParseDuration(parts[0], &delay) ||
-        (parts.size() == 2 && !absl::ParseDuration(parts[1], &jitter))) {
-      Die(absl::StrCat("--inbound_delay entry \"", d, "\" must be PEER=DELAY[/JITTER], e.g. "
-                       "us-west-2=35ms/5ms"));
+    gtsim::LinkDelay link;
+    if (kv.size() != 2 || !gtsim::ParseLinkSpec(kv[1], &link)) {
+      Die(absl::StrCat("--inbound_delay entry \"", d, "\" must be "
+                       "PEER=DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]], e.g. "
+                       "us-west-2=35ms/5ms or us-west-2=35ms/5ms/normal/0.01/1000000"));
     }
-    (*region)->SetInboundDelay(kv[0], gtsim::LinkDelay{absl::ToInt64Microseconds(delay),
-                                                      absl::ToInt64Microseconds(jitter)});
+    (*region)->SetInboundDelay(kv[0], link);
   }
 
   // Block the stop signals before any thread starts, then wait for them in main.

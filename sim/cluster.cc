@@ -177,6 +177,17 @@ absl::StatusOr<LocalCluster> LocalCluster::Load(const std::string& dir,
     for (const auto& pr : j.at("partitions")) {
       c.partitions_.emplace(pr.at(0).get<std::string>(), pr.at(1).get<std::string>());
     }
+    // Absent in cluster.json files written before one-way cuts and link models existed.
+    for (const auto& pr : j.value("one_way_blocks", nlohmann::json::array())) {
+      c.one_way_.emplace(pr.at(0).get<std::string>(), pr.at(1).get<std::string>());
+    }
+    for (const auto& l : j.value("links", nlohmann::json::array())) {
+      LinkDelay d;
+      if (!ParseLinkSpec(l.at("model").get<std::string>(), &d)) {
+        throw nlohmann::json::other_error::create(501, "bad link model", nullptr);
+      }
+      c.links_[{l.at("from").get<std::string>(), l.at("to").get<std::string>()}] = d;
+    }
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(absl::StrCat(ClusterFile(dir), " is damaged (", e.what(),
                                             "); stop the regions and remove the directory"));
@@ -199,6 +210,12 @@ absl::Status LocalCluster::Save() const {
   }
   j["partitions"] = nlohmann::json::array();
   for (const auto& [a, b] : partitions_) j["partitions"].push_back({a, b});
+  j["one_way_blocks"] = nlohmann::json::array();
+  for (const auto& [a, b] : one_way_) j["one_way_blocks"].push_back({a, b});
+  j["links"] = nlohmann::json::array();
+  for (const auto& [k, d] : links_) {
+    j["links"].push_back({{"from", k.first}, {"to", k.second}, {"model", FormatLinkSpec(d)}});
+  }
   std::string tmp = ClusterFile(dir_) + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
@@ -248,14 +265,35 @@ std::vector<std::string> LocalCluster::BlockedPeers(const std::string& name) con
     if (a == name) out.push_back(b);
     if (b == name) out.push_back(a);
   }
+  for (const auto& [origin, receiver] : one_way_) {
+    if (receiver == name && std::find(out.begin(), out.end(), origin) == out.end()) {
+      out.push_back(origin);
+    }
+  }
   return out;
+}
+
+void LocalCluster::AddOneWayBlock(const std::string& origin, const std::string& receiver) {
+  one_way_.emplace(origin, receiver);
+}
+
+void LocalCluster::SetLink(const std::string& origin, const std::string& receiver,
+                           const LinkDelay& link) {
+  if (link.none()) {
+    links_.erase({origin, receiver});
+  } else {
+    links_[{origin, receiver}] = link;
+  }
 }
 
 void LocalCluster::AddPartition(const std::string& a, const std::string& b) {
   partitions_.insert(a < b ? std::make_pair(a, b) : std::make_pair(b, a));
 }
 
-void LocalCluster::ClearPartitions() { partitions_.clear(); }
+void LocalCluster::ClearPartitions() {
+  partitions_.clear();
+  one_way_.clear();
+}
 
 void LocalCluster::SetClockSkew(const std::string& name, int64_t skew_us) {
   if (RegionProcess* p = Mutable(name)) p->clock_skew_us = skew_us;
@@ -286,6 +324,11 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
       absl::StrCat("--clock_skew=", p->clock_skew_us, "us"),
       "--blocked=" + absl::StrJoin(BlockedPeers(name), ","),
   };
+  std::vector<std::string> inbound;
+  for (const auto& [k, d] : links_) {
+    if (k.second == name) inbound.push_back(k.first + "=" + FormatLinkSpec(d));
+  }
+  if (!inbound.empty()) args.push_back("--inbound_delay=" + absl::StrJoin(inbound, ","));
   if (p->dynamodb_port != 0) {
     args.push_back(absl::StrCat("--dynamodb_listen=127.0.0.1:", p->dynamodb_port));
   }

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "replicator/link_delay.h"
 
 namespace gtsim {
 
@@ -74,6 +75,16 @@ class LocalCluster {
   // Peers whose changes `name` must not apply.
   std::vector<std::string> BlockedPeers(const std::string& name) const;
   void SetClockSkew(const std::string& name, int64_t skew_us);
+  // One-way cut: `receiver` stops applying `origin`'s changes (the other direction flows).
+  // Remembered like partitions; ClearPartitions clears these too.
+  void AddOneWayBlock(const std::string& origin, const std::string& receiver);
+  const std::set<std::pair<std::string, std::string>>& one_way_blocks() const {
+    return one_way_;  // (origin, receiver)
+  }
+  // The simulated network on the link origin -> receiver (replicator/link_delay.h), given to the
+  // receiver when it (re)starts as --inbound_delay. A LinkDelay that is none() removes it.
+  void SetLink(const std::string& origin, const std::string& receiver, const LinkDelay& link);
+  const std::map<std::pair<std::string, std::string>, LinkDelay>& links() const { return links_; }
 
   std::string LogPath(const std::string& name) const;
 
@@ -86,6 +97,8 @@ class LocalCluster {
   std::string region_binary_;
   std::vector<RegionProcess> regions_;
   std::set<std::pair<std::string, std::string>> partitions_;  // (a, b) with a < b
+  std::set<std::pair<std::string, std::string>> one_way_;     // (origin, receiver)
+  std::map<std::pair<std::string, std::string>, LinkDelay> links_;  // (origin, receiver)
 };
 
 // Whether process `pid` is alive and is a gtsim-region serving `region` (guards against pid

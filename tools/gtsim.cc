@@ -25,6 +25,7 @@
 #include "region/table_spec.h"
 #include "sim/cluster.h"
 #include "tools/cli_client.h"
+#include "tools/scenario_cmd.h"
 
 namespace gtsim {
 namespace {
@@ -134,6 +135,24 @@ const std::vector<CommandSpec>& Commands() {
        {"region"}, {}},
       {"clock", "--region R --skew DURATION",
        "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0)", {"region", "skew"}, {}},
+      // Scenarios (tools/scenario_cmd.h).
+      {"run", "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check]",
+       "run a YAML scenario on a fresh cluster (in a temporary folder, or in --dir, which must "
+       "not hold a cluster); exit 0 every expectation held, 1 one failed, 2 bad file or the run "
+       "failed; --check only validates",
+       {"report", "junit", "seed"}, {"quiet", "check"}, 1},
+      {"chaos",
+       "[--regions N] [--duration 60s] [--seed S | --seeds A..B] [--junit FILE] [--report DIR] "
+       "[--quiet]",
+       "random faults from a seed against a mixed workload on fresh clusters, then check every "
+       "invariant",
+       {"regions", "duration", "seed", "seeds", "junit", "report"}, {"quiet"}},
+      {"link",
+       "--from A --to B --delay 35ms [--jitter 5ms] [--distribution constant|uniform|normal|"
+       "exponential] [--loss 0.01] [--bandwidth 1MB/s]",
+       "simulate the network on the replication link A -> B (kept in cluster.json across "
+       "restarts; --delay 0 removes it)",
+       {"from", "to", "delay", "jitter", "distribution", "loss", "bandwidth"}, {}},
   };
   return *commands;
 }
@@ -844,6 +863,21 @@ int CmdEndpoint(const Args& args, const CommandSpec& spec) {
   return 0;
 }
 
+ScenarioCmdArgs ToScenarioArgs(const Args& args) {
+  ScenarioCmdArgs out;
+  out.positional = args.positional;
+  out.values = args.values;
+  out.bools = args.bools;
+  out.region_binary = RegionBinary();
+  out.cluster_dir = ClusterDir(args);
+  return out;
+}
+int CmdRun(const Args& args, const CommandSpec&) { return ScenarioRunCommand(ToScenarioArgs(args)); }
+int CmdChaos(const Args& args, const CommandSpec&) {
+  return ScenarioChaosCommand(ToScenarioArgs(args));
+}
+int CmdLink(const Args& args, const CommandSpec&) { return ScenarioLinkCommand(ToScenarioArgs(args)); }
+
 int Run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
       std::string(argv[1]) == "help") {
@@ -871,13 +905,19 @@ int Run(int argc, char** argv) {
       {"heal", CmdHeal},
       {"clock", CmdClock},
       {"endpoint", CmdEndpoint},
+      {"run", CmdRun},
+      {"chaos", CmdChaos},
+      {"link", CmdLink},
   };
   for (const auto& spec : Commands()) {
     if (spec.name != name) continue;
     for (int i = 2; i < argc; ++i) {
       if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-        std::cout << "gtsim " << spec.name << " " << spec.usage << "\n  " << spec.summary
-                  << "\n  --dir DIR: the cluster folder (default $GTSIM_DIR, else ./.gtsim)\n";
+        std::cout << "gtsim " << spec.name << " " << spec.usage << "\n  " << spec.summary << "\n";
+        // run and chaos start clusters of their own (see their usage).
+        if (spec.name != "run" && spec.name != "chaos") {
+          std::cout << "  --dir DIR: the cluster folder (default $GTSIM_DIR, else ./.gtsim)\n";
+        }
         return 0;
       }
     }

@@ -34,7 +34,19 @@ grpc::Status AdminService::SetLinkDelay(grpc::ServerContext*, const pb::SetLinkD
   if (req->delay_us() < 0 || req->jitter_us() < 0) {
     return ToGrpc(absl::InvalidArgumentError("a link delay and its jitter cannot be negative"));
   }
-  region_->SetInboundDelay(req->origin(), LinkDelay{req->delay_us(), req->jitter_us()});
+  LinkDelay d{req->delay_us(), req->jitter_us()};
+  if (!req->distribution().empty() && !ParseLinkDistribution(req->distribution(), &d.distribution)) {
+    return ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+        "unknown delay distribution \"", req->distribution(),
+        "\"; use constant, uniform, normal or exponential")));
+  }
+  if (req->loss() < 0 || req->loss() >= 1 || req->bandwidth_bytes_per_s() < 0) {
+    return ToGrpc(absl::InvalidArgumentError(
+        "link loss must be in [0, 1) and bandwidth cannot be negative"));
+  }
+  d.loss = req->loss();
+  d.bandwidth_bytes_per_s = req->bandwidth_bytes_per_s();
+  region_->SetInboundDelay(req->origin(), d);
   return grpc::Status::OK;
 }
 

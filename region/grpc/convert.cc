@@ -279,6 +279,9 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     out->set_origin_head(in.origin_head);
     out->set_delay_us(in.delay.delay_us);
     out->set_jitter_us(in.delay.jitter_us);
+    out->set_distribution(LinkDistributionName(in.delay.distribution));
+    out->set_loss(in.delay.loss);
+    out->set_bandwidth_bytes_per_s(in.delay.bandwidth_bytes_per_s);
     auto* l = out->mutable_latency();
     l->set_samples(in.latency.samples);
     l->set_p50_ms(in.latency.p50_ms);

@@ -79,7 +79,12 @@ bool PeerLink::ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
   LinkDelay delay = region_->InboundDelay(origin_);
   if (delay.none() || batch.changes.empty()) return ApplyOnce(batch, ack);
   std::vector<int64_t> due_us;
-  for (const auto& c : batch.changes) due_us.push_back(due->Next(c.commit_true_us, delay));
+  for (const auto& c : batch.changes) {
+    int64_t bytes = delay.bandwidth_bytes_per_s > 0
+                        ? 64 + (c.new_image ? ItemSize(*c.new_image) : ItemSize(c.key))
+                        : 0;
+    due_us.push_back(due->Next(c.commit_true_us, delay, bytes));
+  }
   // Apply the batch in slices, each as soon as its changes are due.
   size_t next = 0;
   while (next < batch.changes.size()) {
