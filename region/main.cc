@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "region/grpc/region_service.h"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
+#include "replicator/grpc/bootstrap_link.h"
 #include "replicator/grpc/peer_link.h"
 #include "replicator/grpc/stream_service.h"
 
@@ -141,6 +143,9 @@ int main(int argc, char** argv) {
     links.push_back(std::make_unique<gtsim::PeerLink>(region->get(), peer, address));
     links.back()->Start();
   }
+  gtsim::BootstrapLink bootstrap(region->get(),
+                                 std::map<std::string, std::string>(peers.begin(), peers.end()));
+  bootstrap.Start();
   std::printf("gtsim-region %s ready on 127.0.0.1:%d, database %s\n", name.c_str(), port,
               db_path.c_str());
   if (dynamodb_port != 0) {
@@ -154,6 +159,7 @@ int main(int argc, char** argv) {
   std::printf("gtsim-region %s stopping (signal %d)\n", name.c_str(), sig);
   std::fflush(stdout);
   dynamodb.Stop();
+  bootstrap.Stop();
   for (auto& link : links) link->Stop();
   replication.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

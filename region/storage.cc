@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -73,6 +74,7 @@ CREATE TABLE IF NOT EXISTS changelog(
 CREATE INDEX IF NOT EXISTS changelog_local ON changelog(seq) WHERE is_local = 1;
 CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bootstraps(table_name TEXT PRIMARY KEY, state TEXT NOT NULL);
 )sql";
 
 constexpr char kChangeColumns[] =
@@ -356,6 +358,107 @@ absl::StatusOr<std::vector<Storage::VersionRow>> Storage::DumpVersions(int64_t t
   }
   if (rc != SQLITE_DONE) return SqlError(rc, "dump failed");
   return out;
+}
+
+absl::StatusOr<std::vector<SnapshotRow>> Storage::ScanVersions(
+    int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after, int limit,
+    int64_t max_bytes) {
+  std::string sql = "SELECT hk, rk, item, ts, origin FROM items WHERE table_id = ?1";
+  if (after) sql += " AND (hk, rk) > (?2, ?3)";
+  sql += " ORDER BY hk, rk LIMIT ?4";
+  ASSIGN_OR_RETURN(auto q, Prepare(sql));
+  q.Int(1, table_id).Int(4, limit > 0 ? limit : -1);
+  if (after) q.Blob(2, after->first).Blob(3, after->second);
+  std::vector<SnapshotRow> out;
+  int64_t bytes = 0;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    SnapshotRow row{q.ColBlob(0), q.ColBlob(1), std::nullopt, Stamp{q.ColInt(3), q.ColBlob(4)}};
+    if (!q.ColNull(2)) row.item = q.ColBlob(2);
+    bytes += row.hk.size() + row.rk.size() + (row.item ? row.item->size() : 0);
+    out.push_back(std::move(row));
+    if (bytes >= max_bytes) break;
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(rc, "snapshot read failed");
+  return out;
+}
+
+absl::StatusOr<int64_t> Storage::CountVersions(int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM items WHERE table_id = ?"));
+  if (q.Int(1, table_id).Step() != SQLITE_ROW) return SqlError(0, "cannot count versions");
+  return q.ColInt(0);
+}
+
+absl::Status Storage::PutVersionIfNewer(int64_t table_id, const SnapshotRow& row) {
+  // The LWW rule of lww.h as one statement: replace only an older (ts, origin).
+  ASSIGN_OR_RETURN(auto q, Prepare(
+      "INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(table_id, hk, rk) DO UPDATE "
+      "SET item = excluded.item, ts = excluded.ts, origin = excluded.origin "
+      "WHERE (excluded.ts, excluded.origin) > (items.ts, items.origin)"));
+  q.Int(1, table_id).Blob(2, row.hk).Blob(3, row.rk).OptBlob(4, row.item);
+  q.Int(5, row.stamp.ts_us).Text(6, row.stamp.region);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot load snapshot row");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, BootstrapState>> Storage::LoadBootstraps() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT table_name, state FROM bootstraps"));
+  std::map<std::string, BootstrapState> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    nlohmann::json j = nlohmann::json::parse(q.ColBlob(1), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return absl::DataLossError("stored bootstrap state is corrupt");
+    }
+    try {
+      BootstrapState b;
+      b.table = q.ColBlob(0);
+      b.table_created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
+      b.source = j.at("source").get<std::string>();
+      if (j.contains("cut")) b.cut = j["cut"].get<std::map<std::string, int64_t>>();
+      if (j.contains("after_hk")) {
+        // Keys are binary: stored as arrays of byte values.
+        auto hk = j["after_hk"].get<std::vector<uint8_t>>();
+        auto rk = j["after_rk"].get<std::vector<uint8_t>>();
+        b.after = std::make_pair(std::string(hk.begin(), hk.end()), std::string(rk.begin(), rk.end()));
+      }
+      b.loaded_rows = j.at("loaded_rows").get<int64_t>();
+      b.total_rows = j.at("total_rows").get<int64_t>();
+      b.loaded = j.at("loaded").get<bool>();
+      out[b.table] = std::move(b);
+    } catch (const nlohmann::json::exception& e) {
+      return absl::DataLossError(absl::StrCat("stored bootstrap state is corrupt: ", e.what()));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read bootstraps");
+  return out;
+}
+
+absl::Status Storage::PutBootstrap(const BootstrapState& b) {
+  nlohmann::json j;
+  j["created_us"] = b.table_created.ts_us;
+  j["created_by"] = b.table_created.region;
+  j["source"] = b.source;
+  if (b.cut) j["cut"] = *b.cut;
+  if (b.after) {
+    j["after_hk"] = std::vector<uint8_t>(b.after->first.begin(), b.after->first.end());
+    j["after_rk"] = std::vector<uint8_t>(b.after->second.begin(), b.after->second.end());
+  }
+  j["loaded_rows"] = b.loaded_rows;
+  j["total_rows"] = b.total_rows;
+  j["loaded"] = b.loaded;
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO bootstraps VALUES (?, ?)"));
+  int rc = q.Text(1, b.table).Text(2, j.dump()).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write bootstrap state");
+  return absl::OkStatus();
+}
+
+absl::Status Storage::DeleteBootstrap(const std::string& table) {
+  ASSIGN_OR_RETURN(auto q, Prepare("DELETE FROM bootstraps WHERE table_name = ?"));
+  int rc = q.Text(1, table).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot delete bootstrap state");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Storage::AppendChange(const Change& c, bool is_local,

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
+#include "replicator/snapshot.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -94,6 +95,19 @@ class Storage {
     ItemVersion version;
   };
   absl::StatusOr<std::vector<VersionRow>> DumpVersions(int64_t table_id);
+
+  // Snapshots (replica bootstrap). Version rows (tombstones too) in (hk, rk) order after
+  // `after` (or from the start), at most `limit`, stopping early once `max_bytes` of items.
+  absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
+      int limit, int64_t max_bytes);
+  absl::StatusOr<int64_t> CountVersions(int64_t table_id);  // tombstones too
+  // Writes `row` unless the stored version is at least as new (LWW); no change-log row.
+  absl::Status PutVersionIfNewer(int64_t table_id, const SnapshotRow& row);
+  // Bootstraps in progress at this (new) replica, by table name.
+  absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps();
+  absl::Status PutBootstrap(const BootstrapState& state);
+  absl::Status DeleteBootstrap(const std::string& table);
 
   // The change log. Sequences are dense, increasing and never reused.
   // `applied_true_us` is the local true time at commit.

@@ -87,6 +87,7 @@ absl::Status TableEngine::Load() {
     std::string name = row.spec.name;
     tables_[name] = TableState{row.id, std::move(row.spec), row.deleted};
   }
+  ASSIGN_OR_RETURN(bootstraps_, storage_->LoadBootstraps());
   // Stamps must keep increasing across restarts, even if the clock went back meanwhile.
   ASSIGN_OR_RETURN(int64_t last, storage_->LastLocalTimestamp());
   last_stamp_us_ = std::max(last_stamp_us_, last);
@@ -96,6 +97,27 @@ absl::Status TableEngine::Load() {
 Stamp TableEngine::NextStamp() {
   last_stamp_us_ = std::max(clock_->NowMicros() + skew_us_, last_stamp_us_ + 1);
   return Stamp{last_stamp_us_, region_};
+}
+
+Stamp TableEngine::NextStampAfter(const Stamp& after) {
+  last_stamp_us_ = std::max(last_stamp_us_, after.ts_us);
+  return NextStamp();
+}
+
+absl::StatusOr<const TableEngine::TableState*> TableEngine::WritableTable(
+    const std::string& table) const {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  if (t->spec.ReplicaStatus(region_) == "CREATING") {
+    int pct = 0;
+    if (auto b = bootstraps_.find(table); b != bootstraps_.end() && b->second.total_rows > 0) {
+      pct = static_cast<int>(100 * b->second.loaded_rows / b->second.total_rows);
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "the replica of table ", table, " in ", region_, " is still CREATING (", pct,
+        "% loaded from a snapshot); write to an ACTIVE replica (",
+        absl::StrJoin(t->spec.replicas, ", "), ") or wait until DescribeTable shows it ACTIVE"));
+  }
+  return t;
 }
 
 absl::StatusOr<const TableEngine::TableState*> TableEngine::LiveTable(
@@ -272,13 +294,20 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   c.spec = spec;
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
   tables_[spec.name] = TableState{id, spec, false};
-  return TableInfo{spec, 0};
+  return TableInfo{spec, 0, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  return TableInfo{t->spec, count};
+  TableInfo info{t->spec, count, {}};
+  if (auto b = bootstraps_.find(table); b != bootstraps_.end()) {
+    info.replica_progress[region_] =
+        b->second.total_rows > 0
+            ? static_cast<int>(std::min<int64_t>(99, 100 * b->second.loaded_rows / b->second.total_rows))
+            : 0;
+  }
+  return info;
 }
 
 std::vector<std::string> TableEngine::ListTables() const {
@@ -315,13 +344,14 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   c.stamp = NextStamp();
   c.commit_true_us = clock_->NowMicros();
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
-  TableInfo info{t->spec, count};
+  if (bootstraps_.erase(table)) RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
+  TableInfo info{t->spec, count, {}};
   tables_[table].deleted = true;
   return info;
 }
 
 absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(req.table));
   RETURN_IF_ERROR(ValidateItem(*t, req.item));
   Item key = KeyOf(*t, req.item);
   std::string hk, rk;
@@ -338,7 +368,7 @@ absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
 }
 
 absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(req.table));
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
   auto is_key = [&](const std::string& name) {
@@ -376,7 +406,7 @@ absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
 }
 
 absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(req.table));
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
@@ -392,7 +422,7 @@ absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
 
 absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, const Item& key,
                                                     const Mutation& fn) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(table));
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
@@ -544,6 +574,7 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     tables_[spec.name] = TableState{id, spec, false};
     return ApplyOutcome::kApplied;
   }
+  if (change.kind == ChangeKind::kUpdateTable) return ApplyTableUpdate(change);
   if (it == tables_.end()) return ApplyOutcome::kWaitForTable;
   TableState& t = it->second;
   if (t.spec.created < change.table_created) return ApplyOutcome::kWaitForTable;
@@ -553,6 +584,7 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     RETURN_IF_ERROR(storage_->DeleteAllItems(t.id));
     RETURN_IF_ERROR(storage_->PutTable(t.spec, true).status());
     RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+    if (bootstraps_.erase(t.spec.name)) RETURN_IF_ERROR(storage_->DeleteBootstrap(t.spec.name));
     t.deleted = true;
     return ApplyOutcome::kApplied;
   }
@@ -577,6 +609,219 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     RETURN_IF_ERROR(storage_->AppendChange(logged, false, now).status());
   }
   return ApplyOutcome::kApplied;
+}
+
+absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  if (req.replica_updates.empty()) {
+    return absl::InvalidArgumentError(
+        "UpdateTable needs a change, e.g. --add-replica REGION or --remove-replica REGION");
+  }
+  if (req.replica_updates.size() > 1) {
+    return absl::InvalidArgumentError(
+        "only one replica Create or Delete per UpdateTable call; send them one at a time, each "
+        "once the table is ACTIVE again");
+  }
+  const ReplicaUpdate& u = req.replica_updates[0];
+  const bool create = u.action == ReplicaUpdate::Action::kCreate;
+  if (u.region == region_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Cannot add or delete the local region through ReplicaUpdates (", region_,
+        " is the region you called); call UpdateTable in another replica's region"));
+  }
+  if (!std::binary_search(regions_.begin(), regions_.end(), u.region)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown region \"", u.region, "\" in ReplicaUpdates; this cluster has ",
+        absl::StrJoin(regions_, ", ")));
+  }
+  const TableSpec& spec = t->spec;
+  if (spec.ReplicaStatus(region_) != "ACTIVE") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the replica of table ", req.table, " in ", region_, " is ", spec.ReplicaStatus(region_),
+        "; change replicas from an ACTIVE replica's region"));
+  }
+  if (!spec.replica_status.empty()) {
+    const auto& [busy, status] = *spec.replica_status.begin();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ResourceInUseException: table ", req.table, " is UPDATING (replica ", busy, " is ",
+        status, "); only one replica add or remove may be in flight per table - wait until "
+        "DescribeTable shows TableStatus ACTIVE"));
+  }
+  if (create && spec.HasReplica(u.region)) {
+    return absl::InvalidArgumentError(absl::StrCat("table ", req.table,
+                                                   " already has a replica in ", u.region));
+  }
+  if (!create && !spec.HasReplica(u.region)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table ", req.table, " has no replica in ", u.region, " to delete (replicas: ",
+        absl::StrJoin(spec.replicas, ", "), ")"));
+  }
+  TableSpec next = spec;
+  if (create) {
+    next.replicas.push_back(u.region);
+    std::sort(next.replicas.begin(), next.replicas.end());
+    next.replica_status[u.region] = "CREATING";
+  } else {
+    next.replica_status[u.region] = "DELETING";
+  }
+  next.updated = NextStampAfter(spec.Version());
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next));
+  tables_[next.name].spec = next;
+  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
+  return TableInfo{next, count, {}};
+}
+
+absl::Status TableEngine::LogTableUpdate(const TableSpec& next) {
+  Change c;
+  c.kind = ChangeKind::kUpdateTable;
+  c.table = next.name;
+  c.table_created = next.created;
+  c.stamp = next.updated;
+  c.commit_true_us = clock_->NowMicros();
+  c.spec = next;
+  return storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status();
+}
+
+absl::Status TableEngine::StartBootstrap(const TableSpec& spec) {
+  auto it = tables_.find(spec.name);
+  if (it != tables_.end()) RETURN_IF_ERROR(storage_->DeleteAllItems(it->second.id));
+  ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
+  tables_[spec.name] = TableState{id, spec, false};
+  BootstrapState b;
+  b.table = spec.name;
+  b.table_created = spec.created;
+  b.source = spec.updated.region;  // the region whose UpdateTable added us
+  RETURN_IF_ERROR(storage_->PutBootstrap(b));
+  bootstraps_[spec.name] = std::move(b);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
+  RETURN_IF_ERROR(storage_->DeleteAllItems(t.id));
+  if (bootstraps_.erase(t.spec.name)) RETURN_IF_ERROR(storage_->DeleteBootstrap(t.spec.name));
+  if (announce) {
+    TableSpec next = t.spec;
+    next.replicas.erase(std::remove(next.replicas.begin(), next.replicas.end(), region_),
+                        next.replicas.end());
+    next.replica_status.erase(region_);
+    next.updated = NextStampAfter(t.spec.Version());
+    RETURN_IF_ERROR(LogTableUpdate(next));
+    t.spec = next;
+  }
+  RETURN_IF_ERROR(storage_->PutTable(t.spec, /*deleted=*/true).status());
+  t.deleted = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change) {
+  if (!change.spec) return absl::InvalidArgumentError("UPDATE_TABLE change without a spec");
+  const TableSpec& spec = *change.spec;
+  const std::string my_status = spec.ReplicaStatus(region_);
+  int64_t now = clock_->NowMicros();
+  auto it = tables_.find(spec.name);
+  if (it != tables_.end() && spec.created < it->second.spec.created) {
+    return ApplyOutcome::kTableGone;  // about an older incarnation
+  }
+  if (it == tables_.end() || it->second.spec.created < spec.created ||
+      (it->second.deleted && my_status == "CREATING" &&
+       it->second.spec.Version() < spec.Version())) {
+    // Not a replica here (never, an older incarnation, or removed earlier).
+    if (my_status == "CREATING") {
+      RETURN_IF_ERROR(StartBootstrap(spec));
+      RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+      return ApplyOutcome::kApplied;
+    }
+    if (it == tables_.end() || it->second.spec.created < spec.created) {
+      // Listed as a full replica: its CREATE_TABLE has not arrived yet.
+      return my_status.empty() ? ApplyOutcome::kTableGone : ApplyOutcome::kWaitForTable;
+    }
+  }
+  TableState& t = it->second;
+  if (!(t.spec.Version() < spec.Version())) return ApplyOutcome::kLostToNewer;
+  if (t.deleted) {
+    // Keep the newest definition of a table we no longer hold (it steers filtering only).
+    t.spec = spec;
+    RETURN_IF_ERROR(storage_->PutTable(spec, true).status());
+    return ApplyOutcome::kTableGone;
+  }
+  t.spec = spec;
+  RETURN_IF_ERROR(storage_->PutTable(spec, false).status());
+  RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+  if (my_status == "DELETING" || my_status.empty()) {
+    RETURN_IF_ERROR(DropLocalReplica(t, /*announce=*/my_status == "DELETING"));
+  }
+  return ApplyOutcome::kApplied;
+}
+
+absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
+    const std::string& table, const Stamp& created, const std::string& subscriber,
+    const std::optional<std::pair<std::string, std::string>>& after, int limit,
+    bool with_total) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  if (t->spec.created != created) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table ", table, " in ", region_, " is another incarnation than the one to snapshot"));
+  }
+  if (t->spec.ReplicaStatus(region_) != "ACTIVE") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the replica of ", table, " in ", region_, " is not ACTIVE and cannot serve a snapshot"));
+  }
+  if (t->spec.ReplicaStatus(subscriber) != "CREATING") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        region_, " does not list ", subscriber, " as a CREATING replica of ", table,
+        " (the replica add was cancelled or has not reached ", region_, ")"));
+  }
+  SnapshotChunk chunk;
+  chunk.table = table;
+  chunk.table_created = created;
+  if (with_total) {
+    ASSIGN_OR_RETURN(chunk.total_rows, storage_->CountVersions(t->id));
+  }
+  ASSIGN_OR_RETURN(chunk.rows, storage_->ScanVersions(t->id, after, limit, 4 << 20));
+  chunk.last = chunk.rows.empty();  // the end is an empty chunk: a byte limit can cut any chunk
+  return chunk;
+}
+
+absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
+  auto b = bootstraps_.find(chunk.table);
+  if (b == bootstraps_.end() || b->second.table_created != chunk.table_created) {
+    return absl::NotFoundError(absl::StrCat("no bootstrap of table ", chunk.table,
+                                            " is in progress in ", region_));
+  }
+  auto t = tables_.find(chunk.table);
+  if (t == tables_.end() || t->second.deleted) {
+    return absl::NotFoundError(absl::StrCat("table ", chunk.table, " is gone from ", region_));
+  }
+  BootstrapState next = b->second;
+  if (!next.cut) {
+    next.cut = chunk.cut;
+    next.total_rows = chunk.total_rows;
+  }
+  for (const auto& row : chunk.rows) {
+    RETURN_IF_ERROR(storage_->PutVersionIfNewer(t->second.id, row));
+  }
+  if (!chunk.rows.empty()) next.after = std::make_pair(chunk.rows.back().hk, chunk.rows.back().rk);
+  next.loaded_rows += static_cast<int64_t>(chunk.rows.size());
+  next.total_rows = std::max(next.total_rows, next.loaded_rows);
+  if (chunk.last) next.loaded = true;
+  RETURN_IF_ERROR(storage_->PutBootstrap(next));
+  b->second = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::FinishBootstrap(const std::string& table) {
+  ASSIGN_OR_RETURN(const TableState* ct, LiveTable(table));
+  TableState& t = tables_[ct->spec.name];
+  TableSpec next = t.spec;
+  next.replica_status.erase(region_);
+  next.updated = NextStampAfter(t.spec.Version());
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next));
+  RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
+  bootstraps_.erase(table);
+  t.spec = next;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<TableEngine::Version>> TableEngine::DumpTable(

@@ -20,6 +20,7 @@
 #include "region/storage.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
+#include "replicator/snapshot.h"
 
 namespace gtsim {
 
@@ -96,9 +97,24 @@ struct CreateTableRequest {
   std::optional<KeyDef> range_key;
   std::vector<std::string> replicas;  // empty: this region only
 };
+// UpdateTable's ReplicaUpdates: add (kCreate) or remove (kDelete) one region's replica.
+struct ReplicaUpdate {
+  enum class Action { kCreate, kDelete };
+  Action action = Action::kCreate;
+  std::string region;
+};
+// UpdateTable. Today it carries ReplicaUpdates only; as in DynamoDB, a request with
+// ReplicaUpdates may change nothing else and holds exactly one of them.
+struct UpdateTableRequest {
+  std::string table;
+  std::vector<ReplicaUpdate> replica_updates;
+};
 struct TableInfo {
   TableSpec spec;
   int64_t item_count = 0;
+  // ReplicaStatusPercentProgress of CREATING replicas, where this region knows it (the new
+  // replica itself, and the source serving its snapshot).
+  std::map<std::string, int> replica_progress;
 };
 
 // How one replicated change fared.
@@ -132,6 +148,28 @@ class TableEngine {
   std::vector<TableSpec> Tables() const;
   // A table's spec even if deleted; nullopt when never seen.
   std::optional<TableSpec> FindSpec(const std::string& table) const;
+  // Adds or removes a replica (see UpdateTableRequest). Validation errors are InvalidArgument
+  // (adding the local or an unknown region, more than one update); a table that is not ACTIVE
+  // (another add or remove in flight: DynamoDB's ResourceInUseException) is FailedPrecondition.
+  // Logs an UPDATE_TABLE control record: the new replica bootstraps when it receives it.
+  absl::StatusOr<TableInfo> UpdateTable(const UpdateTableRequest& req);
+
+  // --- replica bootstrap (see replicator/snapshot.h) ---
+  // Source side: up to `limit` version rows after `after`, and the table's version count when
+  // `with_total`. FailedPrecondition unless this region holds an ACTIVE replica of that
+  // incarnation and `subscriber` is listed as CREATING.
+  absl::StatusOr<SnapshotChunk> ReadSnapshotRows(
+      const std::string& table, const Stamp& created, const std::string& subscriber,
+      const std::optional<std::pair<std::string, std::string>>& after, int limit,
+      bool with_total);
+  // New-replica side. Bootstraps this region still has to load (not `loaded`).
+  const std::map<std::string, BootstrapState>& bootstraps() const { return bootstraps_; }
+  // Loads a chunk's rows with LWW (no change-log rows) and records the progress, `cut` on the
+  // first chunk. NotFound / FailedPrecondition when no such bootstrap is in progress.
+  absl::Status LoadSnapshotChunk(const SnapshotChunk& chunk);
+  // The bootstrap of `table` is complete: this replica becomes ACTIVE and says so to the
+  // other replicas with an UPDATE_TABLE record.
+  absl::Status FinishBootstrap(const std::string& table);
 
   // Data plane, local.
   absl::StatusOr<WriteResult> PutItem(const PutRequest& req);
@@ -188,6 +226,19 @@ class TableEngine {
                                                const std::optional<Storage::ItemVersion>& stored,
                                                std::optional<Item> item);
   absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;
+  // A table that accepts local writes: live, and this region's replica not CREATING.
+  absl::StatusOr<const TableState*> WritableTable(const std::string& table) const;
+  // A stamp newer than both the clock's and `after` (a table definition's version must grow
+  // even when this region's clock is behind the region that made the previous one).
+  Stamp NextStampAfter(const Stamp& after);
+  absl::StatusOr<ApplyOutcome> ApplyTableUpdate(const Change& change);
+  // Logs `next` (stamped next.updated) as a local UPDATE_TABLE control record.
+  absl::Status LogTableUpdate(const TableSpec& next);
+  // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
+  absl::Status StartBootstrap(const TableSpec& spec);
+  // Drops this region's replica (items and bootstrap) without logging a DELETE_TABLE; when
+  // `announce`, logs the definition without this region so the others finish the removal.
+  absl::Status DropLocalReplica(TableState& t, bool announce);
 
   std::string region_;
   std::vector<std::string> regions_;  // sorted
@@ -196,6 +247,7 @@ class TableEngine {
   int64_t skew_us_ = 0;
   int64_t last_stamp_us_ = 0;
   std::map<std::string, TableState> tables_;  // by name, deleted ones too
+  std::map<std::string, BootstrapState> bootstraps_;  // by table, mirrors storage
 };
 
 }  // namespace gtsim

@@ -23,6 +23,20 @@ bool TableSpec::HasReplica(const std::string& region) const {
   return std::binary_search(replicas.begin(), replicas.end(), region);
 }
 
+std::string TableSpec::ReplicaStatus(const std::string& region) const {
+  if (!HasReplica(region)) return "";
+  auto it = replica_status.find(region);
+  return it == replica_status.end() ? "ACTIVE" : it->second;
+}
+
+bool TableSpec::Receives(const std::string& region) const {
+  return ReplicaStatus(region) == "ACTIVE";
+}
+
+std::string TableSpec::TableStatus() const {
+  return replica_status.empty() ? "ACTIVE" : "UPDATING";
+}
+
 std::string EncodeTableSpec(const TableSpec& spec) {
   nlohmann::json j;
   j["name"] = spec.name;
@@ -31,6 +45,11 @@ std::string EncodeTableSpec(const TableSpec& spec) {
   j["replicas"] = spec.replicas;
   j["created_us"] = spec.created.ts_us;
   j["created_by"] = spec.created.region;
+  if (!spec.replica_status.empty()) j["replica_status"] = spec.replica_status;
+  if (!spec.updated.empty()) {
+    j["updated_us"] = spec.updated.ts_us;
+    j["updated_by"] = spec.updated.region;
+  }
   return j.dump();
 }
 
@@ -51,6 +70,12 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
     }
     spec.replicas = j.at("replicas").get<std::vector<std::string>>();
     spec.created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
+    if (j.contains("replica_status")) {
+      spec.replica_status = j["replica_status"].get<std::map<std::string, std::string>>();
+    }
+    if (j.contains("updated_us")) {
+      spec.updated = Stamp{j["updated_us"].get<int64_t>(), j.at("updated_by").get<std::string>()};
+    }
     if (!ok1 || !ok2) return absl::DataLossError("stored table definition has a bad key type");
     return spec;
   } catch (const nlohmann::json::exception& e) {

@@ -95,6 +95,9 @@ const std::vector<CommandSpec>& Commands() {
        {"region", "table", "hash-key", "range-key", "replicas"}, {}},
       {"describe-table", "--region R --table T", "print DescribeTable's JSON ({\"Table\": ...})",
        {"region", "table"}, {}},
+      {"update-table", "--region R --table T (--add-replica R2 | --remove-replica R2)",
+       "add a replica (bootstrapped from a snapshot of R's, under live writes) or remove one",
+       {"region", "table", "add-replica", "remove-replica"}, {}},
       {"list-tables", "--region R", "print the region's tables", {"region"}, {}},
       {"delete-table", "--region R --table T", "delete a table in every replica",
        {"region", "table"}, {}},
@@ -314,10 +317,17 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
       {"CreationDateTime", t.created_us() / 1e6},
       {"BillingModeSummary", {{"BillingMode", "PAY_PER_REQUEST"}}},
   };
+  if (!t.table_status().empty()) table["TableStatus"] = t.table_status();
   if (t.replicas_size() > 1) {
+    // As DynamoDB: the other regions' replicas, with their status and bootstrap progress.
     json replicas = json::array();
-    for (const auto& r : t.replicas()) {
-      if (r != region) replicas.push_back({{"RegionName", r}, {"ReplicaStatus", "ACTIVE"}});
+    for (const auto& r : t.replica_descriptions()) {
+      if (r.region_name() == region) continue;
+      json d = {{"RegionName", r.region_name()}, {"ReplicaStatus", r.replica_status()}};
+      if (r.replica_status() == "CREATING") {
+        d["ReplicaStatusPercentProgress"] = std::to_string(r.percent_progress());
+      }
+      replicas.push_back(d);
     }
     table["Replicas"] = replicas;
     table["GlobalTableVersion"] = "2019.11.21";
@@ -530,6 +540,29 @@ int CmdDescribeTable(const Args& args, const CommandSpec& spec) {
   pb::DescribeTableResponse resp;
   Check(client.api().DescribeTable(RegionClient::Context().get(), req, &resp));
   Print({{"Table", TableJson(resp.table(), region)}});
+  return 0;
+}
+
+int CmdUpdateTable(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::UpdateTableRequest req;
+  req.set_table(Required(args, "table", spec));
+  if (args.has("add-replica") == args.has("remove-replica")) {
+    throw Usage("give exactly one of --add-replica REGION or --remove-replica REGION (one replica "
+                "change per call, as UpdateTable's ReplicaUpdates)");
+  }
+  auto* u = req.add_replica_updates();
+  if (args.has("add-replica")) {
+    u->set_action(pb::ReplicaUpdate::CREATE);
+    u->set_region_name(Required(args, "add-replica", spec));
+  } else {
+    u->set_action(pb::ReplicaUpdate::DELETE);
+    u->set_region_name(Required(args, "remove-replica", spec));
+  }
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::UpdateTableResponse resp;
+  Check(client.api().UpdateTable(RegionClient::Context().get(), req, &resp));
+  Print({{"TableDescription", TableJson(resp.table(), region)}});
   return 0;
 }
 
@@ -857,6 +890,7 @@ int Run(int argc, char** argv) {
       {"status", CmdStatus},
       {"create-table", CmdCreateTable},
       {"describe-table", CmdDescribeTable},
+      {"update-table", CmdUpdateTable},
       {"list-tables", CmdListTables},
       {"delete-table", CmdDeleteTable},
       {"put", CmdPut},

@@ -74,6 +74,28 @@ grpc::Status RegionService::DeleteTable(grpc::ServerContext*, const pb::DeleteTa
   });
 }
 
+grpc::Status RegionService::UpdateTable(grpc::ServerContext*, const pb::UpdateTableRequest* req,
+                                        pb::UpdateTableResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    UpdateTableRequest r;
+    r.table = req->table();
+    for (const auto& u : req->replica_updates()) {
+      ReplicaUpdate out;
+      out.region = u.region_name();
+      switch (u.action()) {
+        case pb::ReplicaUpdate::CREATE: out.action = ReplicaUpdate::Action::kCreate; break;
+        case pb::ReplicaUpdate::DELETE: out.action = ReplicaUpdate::Action::kDelete; break;
+        default:
+          return absl::InvalidArgumentError("a replica update needs an action: CREATE or DELETE");
+      }
+      r.replica_updates.push_back(std::move(out));
+    }
+    ASSIGN_OR_RETURN(TableInfo info, region_->UpdateTable(r));
+    ToProto(info, "ACTIVE", resp->mutable_table());
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status RegionService::PutItem(grpc::ServerContext*, const pb::PutItemRequest* req,
                                     pb::PutItemResponse* resp) {
   return Serve([&]() -> absl::Status {
