@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
 #include "region/grpc/admin_service.h"
 #include "region/grpc/region_service.h"
@@ -146,6 +148,13 @@ int main(int argc, char** argv) {
   gtsim::BootstrapLink bootstrap(region->get(),
                                  std::map<std::string, std::string>(peers.begin(), peers.end()));
   bootstrap.Start();
+  // TTL: expire items in the background, about 1000 per table per 200 ms.
+  absl::Notification stop_ttl;
+  std::thread ttl([&] {
+    while (!stop_ttl.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+      (*region)->ExpireItems(1000).IgnoreError();  // retried on the next tick
+    }
+  });
   std::printf("gtsim-region %s ready on 127.0.0.1:%d, database %s\n", name.c_str(), port,
               db_path.c_str());
   if (dynamodb_port != 0) {
@@ -159,6 +168,8 @@ int main(int argc, char** argv) {
   std::printf("gtsim-region %s stopping (signal %d)\n", name.c_str(), sig);
   std::fflush(stdout);
   dynamodb.Stop();
+  stop_ttl.Notify();
+  ttl.join();
   bootstrap.Stop();
   for (auto& link : links) link->Stop();
   replication.Stop();

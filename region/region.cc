@@ -124,6 +124,15 @@ absl::StatusOr<Page> Region::Scan(const ScanRequest& req) {
   return engine_.Scan(req);
 }
 
+absl::StatusOr<int> Region::ExpireItems(int max_rows) {
+  absl::MutexLock l(&mu_);
+  const auto tables = engine_.Tables();
+  if (std::none_of(tables.begin(), tables.end(), [](const TableSpec& t) { return t.ttl.enabled; })) {
+    return 0;
+  }
+  return InTransaction([&] { return engine_.ExpireItems(max_rows); });
+}
+
 absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
                                             int max_changes,
                                             const std::vector<std::pair<std::string, Stamp>>& held) {

@@ -92,6 +92,9 @@ class Region {
   absl::StatusOr<Page> Query(const QueryRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // TTL: one sweep step (see TableEngine::ExpireItems), in one transaction.
+  absl::StatusOr<int> ExpireItems(int max_rows = 1000) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Replication, origin side. `held`: see ReplicatorCore::ReadFor.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes,

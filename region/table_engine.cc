@@ -1,6 +1,7 @@
 #include "region/table_engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -211,7 +212,13 @@ absl::Status TableEngine::CheckCondition(const Condition& cond,
 
 absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
-    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item) {
+    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item,
+    bool free_of_capacity) {
+  // One write capacity unit per started KB of the item written (1 for a delete).
+  if (!free_of_capacity) {
+    RETURN_IF_ERROR(
+        ConsumeWriteCapacity(t, item ? std::max<int64_t>(1, (ItemSize(*item) + 1023) / 1024) : 1));
+  }
   WriteResult result;
   result.stamp = NextStamp();
   if (stored && !Supersedes(result.stamp, stored->stamp)) {
@@ -334,6 +341,14 @@ std::optional<TableSpec> TableEngine::FindSpec(const std::string& table) const {
 
 absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  for (const auto& [r, rs] : t->spec.replica_settings) {
+    if (rs.deletion_protection && t->spec.HasReplica(r)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Resource cannot be deleted as it is currently protected against deletion: the "
+          "replica of ", table, " in ", r, " has deletion protection enabled; disable it first: "
+          "gtsim update-table --region ", r, " --table ", table, " --deletion-protection false"));
+    }
+  }
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
   RETURN_IF_ERROR(storage_->DeleteAllItems(t->id));
   RETURN_IF_ERROR(storage_->PutTable(t->spec, /*deleted=*/true).status());
@@ -611,12 +626,42 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
   return ApplyOutcome::kApplied;
 }
 
+bool UpdateTableRequest::HasSettings() const {
+  return billing_mode || read_capacity || write_capacity || sse_type || ttl_enabled ||
+         ttl_attribute || stream_enabled || stream_view_type || deletion_protection || kms_key ||
+         table_class || read_capacity_override || point_in_time_recovery;
+}
+
 absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
-  if (req.replica_updates.empty()) {
+  if (!req.replica_updates.empty() && req.HasSettings()) {
     return absl::InvalidArgumentError(
-        "UpdateTable needs a change, e.g. --add-replica REGION or --remove-replica REGION");
+        "ReplicaUpdates cannot be combined with other changes in one UpdateTable request; "
+        "change the replica first, then the settings");
   }
+  if (req.replica_updates.empty() && !req.HasSettings()) {
+    return absl::InvalidArgumentError(
+        "UpdateTable needs a change, e.g. --add-replica REGION, --remove-replica REGION or a "
+        "setting such as --billing-mode");
+  }
+  if (t->spec.ReplicaStatus(region_) != "ACTIVE") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the replica of table ", req.table, " in ", region_, " is ",
+        t->spec.ReplicaStatus(region_), "; update the table from an ACTIVE replica's region"));
+  }
+  if (!t->spec.replica_status.empty()) {
+    const auto& [busy, status] = *t->spec.replica_status.begin();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ResourceInUseException: table ", req.table, " is UPDATING (replica ", busy, " is ",
+        status, "); only one replica add or remove may be in flight per table and no other "
+        "change is accepted meanwhile - wait until DescribeTable shows TableStatus ACTIVE"));
+  }
+  return req.replica_updates.empty() ? UpdateSettings(*t, req) : UpdateReplicas(*t, req);
+}
+
+absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
+                                                      const UpdateTableRequest& req) {
+  const TableState* t = &t0;
   if (req.replica_updates.size() > 1) {
     return absl::InvalidArgumentError(
         "only one replica Create or Delete per UpdateTable call; send them one at a time, each "
@@ -635,18 +680,6 @@ absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req
         absl::StrJoin(regions_, ", ")));
   }
   const TableSpec& spec = t->spec;
-  if (spec.ReplicaStatus(region_) != "ACTIVE") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the replica of table ", req.table, " in ", region_, " is ", spec.ReplicaStatus(region_),
-        "; change replicas from an ACTIVE replica's region"));
-  }
-  if (!spec.replica_status.empty()) {
-    const auto& [busy, status] = *spec.replica_status.begin();
-    return absl::FailedPreconditionError(absl::StrCat(
-        "ResourceInUseException: table ", req.table, " is UPDATING (replica ", busy, " is ",
-        status, "); only one replica add or remove may be in flight per table - wait until "
-        "DescribeTable shows TableStatus ACTIVE"));
-  }
   if (create && spec.HasReplica(u.region)) {
     return absl::InvalidArgumentError(absl::StrCat("table ", req.table,
                                                    " already has a replica in ", u.region));
@@ -655,6 +688,21 @@ absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req
     return absl::InvalidArgumentError(absl::StrCat(
         "table ", req.table, " has no replica in ", u.region, " to delete (replicas: ",
         absl::StrJoin(spec.replicas, ", "), ")"));
+  }
+  if (create && spec.billing.mode == "PROVISIONED") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Table write capacity should either be Pay-Per-Request or AutoScaled: table ", req.table,
+        " is PROVISIONED (gtsim has no autoscaling); switch it with --billing-mode "
+        "PAY_PER_REQUEST before adding a replica"));
+  }
+  if (!create) {
+    auto rs = spec.replica_settings.find(u.region);
+    if (rs != spec.replica_settings.end() && rs->second.deletion_protection) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the replica of ", req.table, " in ", u.region, " has deletion protection enabled; "
+          "disable it first: gtsim update-table --region ", u.region, " --table ", req.table,
+          " --deletion-protection false"));
+    }
   }
   TableSpec next = spec;
   if (create) {
@@ -665,19 +713,169 @@ absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req
     next.replica_status[u.region] = "DELETING";
   }
   next.updated = NextStampAfter(spec.Version());
+  if (create && !next.stream.enabled) {
+    // Making a table global enables its stream with NEW_AND_OLD_IMAGES if it had none.
+    next.stream = StreamSetting{true, "NEW_AND_OLD_IMAGES", next.updated};
+  }
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
-  RETURN_IF_ERROR(LogTableUpdate(next));
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
   return TableInfo{next, count, {}};
 }
 
-absl::Status TableEngine::LogTableUpdate(const TableSpec& next) {
+absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
+                                                      const UpdateTableRequest& req) {
+  const TableSpec& spec = t.spec;
+  TableSpec next = spec;
+  // Newer than every stamp in the definition, so each changed setting wins LWW here.
+  Stamp newest = spec.Version();
+  for (const Stamp* s : {&spec.billing.stamp, &spec.sse.stamp, &spec.ttl.stamp, &spec.stream.stamp}) {
+    newest = std::max(newest, *s);
+  }
+  for (const auto& [r, rs] : spec.replica_settings) newest = std::max(newest, rs.stamp);
+  const Stamp stamp = NextStampAfter(newest);
+  auto bad = [](const std::string& msg) { return absl::InvalidArgumentError(msg); };
+
+  if (req.billing_mode || req.read_capacity || req.write_capacity) {
+    BillingSetting b = spec.billing;
+    if (req.billing_mode) {
+      if (*req.billing_mode != "PAY_PER_REQUEST" && *req.billing_mode != "PROVISIONED") {
+        return bad(absl::StrCat("billing mode \"", *req.billing_mode,
+                                "\" is invalid: use PAY_PER_REQUEST or PROVISIONED"));
+      }
+      b.mode = *req.billing_mode;
+    }
+    if (b.mode == "PAY_PER_REQUEST") {
+      if (req.read_capacity || req.write_capacity) {
+        return bad("read and write capacity apply to PROVISIONED tables only; add "
+                   "--billing-mode PROVISIONED");
+      }
+      b.read_capacity = b.write_capacity = 0;
+    } else {
+      if (req.read_capacity) b.read_capacity = *req.read_capacity;
+      if (req.write_capacity) b.write_capacity = *req.write_capacity;
+      if (b.read_capacity <= 0 || b.write_capacity <= 0) {
+        return bad("a PROVISIONED table needs read and write capacity of at least 1, e.g. "
+                   "--wcu 5 --rcu 10");
+      }
+    }
+    b.stamp = stamp;
+    next.billing = b;
+  }
+  if (req.sse_type) {
+    if (*req.sse_type != "AES256" && *req.sse_type != "KMS") {
+      return bad(absl::StrCat("SSE type \"", *req.sse_type, "\" is invalid: use AES256 or KMS"));
+    }
+    next.sse = SseSetting{*req.sse_type, stamp};
+  }
+  if (req.ttl_enabled || req.ttl_attribute) {
+    if (!req.ttl_enabled) return bad("give --ttl-enabled true or false with --ttl-attribute");
+    if (*req.ttl_enabled && (!req.ttl_attribute || req.ttl_attribute->empty())) {
+      return bad("enabling TTL needs the attribute that holds the expiry time, e.g. "
+                 "--ttl-attribute expiresAt");
+    }
+    next.ttl = TtlSetting{*req.ttl_enabled,
+                          *req.ttl_enabled ? *req.ttl_attribute : spec.ttl.attribute, stamp};
+  }
+  if (req.stream_enabled || req.stream_view_type) {
+    bool enabled = req.stream_enabled ? *req.stream_enabled : true;
+    if (!enabled && spec.replicas.size() > 1) {
+      return bad(absl::StrCat("the stream of ", spec.name,
+                              " cannot be disabled while the table is global"));
+    }
+    std::string view = req.stream_view_type ? *req.stream_view_type : spec.stream.view_type;
+    if (enabled && view != "KEYS_ONLY" && view != "NEW_IMAGE" && view != "OLD_IMAGE" &&
+        view != "NEW_AND_OLD_IMAGES") {
+      return bad("stream view type must be KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES");
+    }
+    next.stream = StreamSetting{enabled, enabled ? view : "", stamp};
+  }
+  if (req.deletion_protection || req.kms_key || req.table_class || req.read_capacity_override ||
+      req.point_in_time_recovery) {
+    ReplicaSettings rs = spec.replica_settings.count(region_) ? spec.replica_settings.at(region_)
+                                                              : ReplicaSettings{};
+    if (req.deletion_protection) rs.deletion_protection = *req.deletion_protection;
+    if (req.kms_key) rs.kms_key = *req.kms_key;
+    if (req.table_class) {
+      if (*req.table_class != "STANDARD" && *req.table_class != "STANDARD_INFREQUENT_ACCESS") {
+        return bad("table class must be STANDARD or STANDARD_INFREQUENT_ACCESS");
+      }
+      rs.table_class = *req.table_class == "STANDARD" ? "" : *req.table_class;
+    }
+    if (req.read_capacity_override) {
+      if (*req.read_capacity_override < 0) return bad("a read capacity override must be >= 0");
+      rs.read_capacity_override = *req.read_capacity_override;
+    }
+    if (req.point_in_time_recovery) rs.point_in_time_recovery = *req.point_in_time_recovery;
+    rs.stamp = stamp;
+    next.replica_settings[region_] = rs;
+  }
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, stamp));
+  tables_[next.name].spec = next;
+  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t.id));
+  return TableInfo{next, count, {}};
+}
+
+absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
+  const double now_s = static_cast<double>(clock_->NowMicros() + skew_us_) / 1e6;
+  int expired = 0;
+  for (auto& [name, t] : tables_) {
+    if (t.deleted || !t.spec.ttl.enabled || t.spec.ReplicaStatus(region_) != "ACTIVE") continue;
+    auto& cursor = ttl_cursor_[name];
+    ASSIGN_OR_RETURN(auto rows, storage_->ScanItems(t.id, cursor, max_rows));
+    cursor.reset();
+    for (const auto& row : rows) {
+      ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+      Item key = KeyOf(t, item);
+      std::string hk, rk;
+      RETURN_IF_ERROR(EncodeKey(t, key, &hk, &rk));
+      if (static_cast<int>(rows.size()) == max_rows) cursor = std::make_pair(hk, rk);
+      auto attr = item.find(t.spec.ttl.attribute);
+      if (attr == item.end() || attr->second.type() != ValueType::kN) continue;
+      char* end = nullptr;
+      double expires = std::strtod(attr->second.scalar().c_str(), &end);
+      if (end == attr->second.scalar().c_str() || expires > now_s) continue;
+      ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
+      RETURN_IF_ERROR(
+          CommitLocalWrite(t, hk, rk, key, stored, std::nullopt, /*free_of_capacity=*/true)
+              .status());
+      ++expired;
+    }
+  }
+  return expired;
+}
+
+absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t units) {
+  const BillingSetting& b = t.spec.billing;
+  if (b.mode != "PROVISIONED" || b.write_capacity <= 0) return absl::OkStatus();
+  int64_t now = clock_->NowMicros();
+  Bucket& bucket = write_buckets_[t.spec.name];
+  if (bucket.capacity != b.write_capacity) {
+    // New or changed capacity: start full (a burst of one second's worth, a simulator choice).
+    bucket = Bucket{static_cast<double>(b.write_capacity), now, b.write_capacity};
+  }
+  double refill = static_cast<double>(now - bucket.refilled_us) / 1e6 * b.write_capacity;
+  bucket.tokens = std::min<double>(b.write_capacity, bucket.tokens + std::max(0.0, refill));
+  bucket.refilled_us = now;
+  if (bucket.tokens < static_cast<double>(units)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "ProvisionedThroughputExceededException: table ", t.spec.name, " in ", region_,
+        " is PROVISIONED with ", b.write_capacity, " write capacity units per second and this "
+        "write needs ", units, "; retry with backoff, raise --wcu, or use --billing-mode "
+        "PAY_PER_REQUEST"));
+  }
+  bucket.tokens -= static_cast<double>(units);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::LogTableUpdate(const TableSpec& next, const Stamp& stamp) {
   Change c;
   c.kind = ChangeKind::kUpdateTable;
   c.table = next.name;
   c.table_created = next.created;
-  c.stamp = next.updated;
+  c.stamp = stamp;
   c.commit_true_us = clock_->NowMicros();
   c.spec = next;
   return storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status();
@@ -706,7 +904,7 @@ absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
                         next.replicas.end());
     next.replica_status.erase(region_);
     next.updated = NextStampAfter(t.spec.Version());
-    RETURN_IF_ERROR(LogTableUpdate(next));
+    RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
     t.spec = next;
   }
   RETURN_IF_ERROR(storage_->PutTable(t.spec, /*deleted=*/true).status());
@@ -738,18 +936,21 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
     }
   }
   TableState& t = it->second;
-  if (!(t.spec.Version() < spec.Version())) return ApplyOutcome::kLostToNewer;
+  TableSpec merged = MergeTableSpecs(t.spec, spec);
+  if (SameDefinition(merged, t.spec)) return ApplyOutcome::kLostToNewer;
+  const bool replica_set_changed = t.spec.Version() < spec.Version();
   if (t.deleted) {
     // Keep the newest definition of a table we no longer hold (it steers filtering only).
-    t.spec = spec;
-    RETURN_IF_ERROR(storage_->PutTable(spec, true).status());
+    t.spec = merged;
+    RETURN_IF_ERROR(storage_->PutTable(merged, true).status());
     return ApplyOutcome::kTableGone;
   }
-  t.spec = spec;
-  RETURN_IF_ERROR(storage_->PutTable(spec, false).status());
+  t.spec = merged;
+  RETURN_IF_ERROR(storage_->PutTable(merged, false).status());
   RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
-  if (my_status == "DELETING" || my_status.empty()) {
-    RETURN_IF_ERROR(DropLocalReplica(t, /*announce=*/my_status == "DELETING"));
+  const std::string now_status = merged.ReplicaStatus(region_);
+  if (replica_set_changed && (now_status == "DELETING" || now_status.empty())) {
+    RETURN_IF_ERROR(DropLocalReplica(t, /*announce=*/now_status == "DELETING"));
   }
   return ApplyOutcome::kApplied;
 }
@@ -817,7 +1018,7 @@ absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   next.replica_status.erase(region_);
   next.updated = NextStampAfter(t.spec.Version());
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
-  RETURN_IF_ERROR(LogTableUpdate(next));
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
   bootstraps_.erase(table);
   t.spec = next;

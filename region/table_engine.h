@@ -103,11 +103,28 @@ struct ReplicaUpdate {
   Action action = Action::kCreate;
   std::string region;
 };
-// UpdateTable. Today it carries ReplicaUpdates only; as in DynamoDB, a request with
-// ReplicaUpdates may change nothing else and holds exactly one of them.
+// UpdateTable. As in DynamoDB, a request with ReplicaUpdates holds exactly one of them and
+// changes nothing else. Unset fields stay as they are.
 struct UpdateTableRequest {
   std::string table;
   std::vector<ReplicaUpdate> replica_updates;
+  // Group-wide settings (see table_spec.h), propagated to every replica.
+  std::optional<std::string> billing_mode;     // PAY_PER_REQUEST or PROVISIONED
+  std::optional<int64_t> read_capacity;        // PROVISIONED
+  std::optional<int64_t> write_capacity;       // PROVISIONED; enforced on local writes
+  std::optional<std::string> sse_type;         // AES256 or KMS
+  std::optional<bool> ttl_enabled;
+  std::optional<std::string> ttl_attribute;    // with ttl_enabled = true
+  std::optional<bool> stream_enabled;
+  std::optional<std::string> stream_view_type; // with stream_enabled = true
+  // Settings of the called region's replica only.
+  std::optional<bool> deletion_protection;
+  std::optional<std::string> kms_key;
+  std::optional<std::string> table_class;      // STANDARD or STANDARD_INFREQUENT_ACCESS
+  std::optional<int64_t> read_capacity_override;
+  std::optional<bool> point_in_time_recovery;
+
+  bool HasSettings() const;
 };
 struct TableInfo {
   TableSpec spec;
@@ -148,11 +165,20 @@ class TableEngine {
   std::vector<TableSpec> Tables() const;
   // A table's spec even if deleted; nullopt when never seen.
   std::optional<TableSpec> FindSpec(const std::string& table) const;
-  // Adds or removes a replica (see UpdateTableRequest). Validation errors are InvalidArgument
-  // (adding the local or an unknown region, more than one update); a table that is not ACTIVE
-  // (another add or remove in flight: DynamoDB's ResourceInUseException) is FailedPrecondition.
-  // Logs an UPDATE_TABLE control record: the new replica bootstraps when it receives it.
+  // Adds or removes a replica, or changes settings (see UpdateTableRequest). Validation errors
+  // are InvalidArgument (adding the local or an unknown region, more than one replica update,
+  // ReplicaUpdates with other changes, a PROVISIONED table gaining a replica, bad values); a
+  // table that is not ACTIVE (another add or remove in flight: DynamoDB's
+  // ResourceInUseException) or removing a replica with deletion protection is
+  // FailedPrecondition. Logs an UPDATE_TABLE control record: the new replica bootstraps when it
+  // receives it; the other replicas take the settings by LWW.
   absl::StatusOr<TableInfo> UpdateTable(const UpdateTableRequest& req);
+
+  // TTL: deletes up to about `max_rows` scanned items whose TTL attribute (a number, epoch
+  // seconds) is at or before this region's clock, in tables with TTL enabled, continuing where
+  // the previous call stopped. The deletes are ordinary local deletes (they replicate as such)
+  // and use no write capacity. Returns how many items expired.
+  absl::StatusOr<int> ExpireItems(int max_rows);
 
   // --- replica bootstrap (see replicator/snapshot.h) ---
   // Source side: up to `limit` version rows after `after`, and the table's version count when
@@ -224,7 +250,8 @@ class TableEngine {
   absl::StatusOr<WriteResult> CommitLocalWrite(const TableState& t, const std::string& hk,
                                                const std::string& rk, const Item& key,
                                                const std::optional<Storage::ItemVersion>& stored,
-                                               std::optional<Item> item);
+                                               std::optional<Item> item,
+                                               bool free_of_capacity = false);
   absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;
   // A table that accepts local writes: live, and this region's replica not CREATING.
   absl::StatusOr<const TableState*> WritableTable(const std::string& table) const;
@@ -232,8 +259,13 @@ class TableEngine {
   // even when this region's clock is behind the region that made the previous one).
   Stamp NextStampAfter(const Stamp& after);
   absl::StatusOr<ApplyOutcome> ApplyTableUpdate(const Change& change);
-  // Logs `next` (stamped next.updated) as a local UPDATE_TABLE control record.
-  absl::Status LogTableUpdate(const TableSpec& next);
+  // Logs `next` as a local UPDATE_TABLE control record stamped `stamp`.
+  absl::Status LogTableUpdate(const TableSpec& next, const Stamp& stamp);
+  absl::StatusOr<TableInfo> UpdateReplicas(const TableState& t, const UpdateTableRequest& req);
+  absl::StatusOr<TableInfo> UpdateSettings(const TableState& t, const UpdateTableRequest& req);
+  // Provisioned write capacity: takes `units` from the table's bucket or fails with
+  // ResourceExhausted (ProvisionedThroughputExceededException). On-demand tables always pass.
+  absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);
   // Drops this region's replica (items and bootstrap) without logging a DELETE_TABLE; when
@@ -248,6 +280,14 @@ class TableEngine {
   int64_t last_stamp_us_ = 0;
   std::map<std::string, TableState> tables_;  // by name, deleted ones too
   std::map<std::string, BootstrapState> bootstraps_;  // by table, mirrors storage
+  struct Bucket {
+    double tokens = 0;
+    int64_t refilled_us = 0;
+    int64_t capacity = 0;
+  };
+  std::map<std::string, Bucket> write_buckets_;  // PROVISIONED tables, in memory
+  // Where ExpireItems continues, per table (none: from the start).
+  std::map<std::string, std::optional<std::pair<std::string, std::string>>> ttl_cursor_;
 };
 
 }  // namespace gtsim

@@ -37,6 +37,38 @@ std::string TableSpec::TableStatus() const {
   return replica_status.empty() ? "ACTIVE" : "UPDATING";
 }
 
+namespace {
+template <typename T>
+void TakeNewer(T* mine, const T& theirs) {
+  if (mine->stamp < theirs.stamp) *mine = theirs;
+}
+nlohmann::json StampJson(const Stamp& s) { return {s.ts_us, s.region}; }
+Stamp StampFrom(const nlohmann::json& j) {
+  return Stamp{j.at(0).get<int64_t>(), j.at(1).get<std::string>()};
+}
+}  // namespace
+
+TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
+  TableSpec out = local;
+  if (local.Version() < incoming.Version()) {
+    out.replicas = incoming.replicas;
+    out.replica_status = incoming.replica_status;
+    out.updated = incoming.updated;
+  }
+  TakeNewer(&out.billing, incoming.billing);
+  TakeNewer(&out.sse, incoming.sse);
+  TakeNewer(&out.ttl, incoming.ttl);
+  TakeNewer(&out.stream, incoming.stream);
+  for (const auto& [region, rs] : incoming.replica_settings) {
+    TakeNewer(&out.replica_settings[region], rs);
+  }
+  return out;
+}
+
+bool SameDefinition(const TableSpec& a, const TableSpec& b) {
+  return EncodeTableSpec(a) == EncodeTableSpec(b);
+}
+
 std::string EncodeTableSpec(const TableSpec& spec) {
   nlohmann::json j;
   j["name"] = spec.name;
@@ -49,6 +81,27 @@ std::string EncodeTableSpec(const TableSpec& spec) {
   if (!spec.updated.empty()) {
     j["updated_us"] = spec.updated.ts_us;
     j["updated_by"] = spec.updated.region;
+  }
+  if (!spec.billing.stamp.empty()) {
+    j["billing"] = {{"mode", spec.billing.mode}, {"rcu", spec.billing.read_capacity},
+                    {"wcu", spec.billing.write_capacity}, {"stamp", StampJson(spec.billing.stamp)}};
+  }
+  if (!spec.sse.stamp.empty()) {
+    j["sse"] = {{"type", spec.sse.type}, {"stamp", StampJson(spec.sse.stamp)}};
+  }
+  if (!spec.ttl.stamp.empty()) {
+    j["ttl"] = {{"enabled", spec.ttl.enabled}, {"attribute", spec.ttl.attribute},
+                {"stamp", StampJson(spec.ttl.stamp)}};
+  }
+  if (!spec.stream.stamp.empty()) {
+    j["stream"] = {{"enabled", spec.stream.enabled}, {"view", spec.stream.view_type},
+                   {"stamp", StampJson(spec.stream.stamp)}};
+  }
+  for (const auto& [region, rs] : spec.replica_settings) {
+    j["replica_settings"][region] = {
+        {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
+        {"rcu", rs.read_capacity_override}, {"pitr", rs.point_in_time_recovery},
+        {"stamp", StampJson(rs.stamp)}};
   }
   return j.dump();
 }
@@ -75,6 +128,32 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
     }
     if (j.contains("updated_us")) {
       spec.updated = Stamp{j["updated_us"].get<int64_t>(), j.at("updated_by").get<std::string>()};
+    }
+    if (j.contains("billing")) {
+      const auto& b = j["billing"];
+      spec.billing = BillingSetting{b.at("mode").get<std::string>(), b.at("rcu").get<int64_t>(),
+                                    b.at("wcu").get<int64_t>(), StampFrom(b.at("stamp"))};
+    }
+    if (j.contains("sse")) {
+      spec.sse = SseSetting{j["sse"].at("type").get<std::string>(), StampFrom(j["sse"].at("stamp"))};
+    }
+    if (j.contains("ttl")) {
+      const auto& t = j["ttl"];
+      spec.ttl = TtlSetting{t.at("enabled").get<bool>(), t.at("attribute").get<std::string>(),
+                            StampFrom(t.at("stamp"))};
+    }
+    if (j.contains("stream")) {
+      const auto& t = j["stream"];
+      spec.stream = StreamSetting{t.at("enabled").get<bool>(), t.at("view").get<std::string>(),
+                                  StampFrom(t.at("stamp"))};
+    }
+    if (j.contains("replica_settings")) {
+      for (const auto& [region, r] : j["replica_settings"].items()) {
+        spec.replica_settings[region] = ReplicaSettings{
+            r.at("protect").get<bool>(), r.at("kms").get<std::string>(),
+            r.at("class").get<std::string>(), r.at("rcu").get<int64_t>(),
+            r.at("pitr").get<bool>(), StampFrom(r.at("stamp"))};
+      }
     }
     if (!ok1 || !ok2) return absl::DataLossError("stored table definition has a bad key type");
     return spec;

@@ -1,12 +1,17 @@
 // The replica lifecycle with real gtsim-region processes on 127.0.0.1: a replica added to a
 // large table under continuous writes in two regions, crashes of either side mid-bootstrap,
 // and removing a replica.
+#include <sys/wait.h>
+
 #include <atomic>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include <catch2/catch.hpp>
 
+#include "nlohmann/json.hpp"
 #include "region/grpc/convert.h"
 #include "tests/cluster_fixture.h"
 #include "tools/cli_client.h"
@@ -240,6 +245,96 @@ TEST_CASE("removing a replica deletes its table and the table becomes regional",
   CHECK(west.api().DescribeTable(RegionClient::Context().get(), dreq, &resp).error_code() ==
         grpc::StatusCode::NOT_FOUND);
   CHECK(Contents(f.address("us-east-1"), "demo").size() == 51);
+}
+
+// `gtsim ARGS` against the fixture's cluster: exit code and stdout (stderr appended on failure).
+std::pair<int, std::string> Cli(ClusterFixture& f, const std::string& args) {
+  std::string out = f.cluster_dir() + "/.cli-out";
+  std::string cmd = "GTSIM_DIR='" + f.cluster_dir() + "' " + testing::BinDir() + "/gtsim " +
+                    args + " >" + out + " 2>&1 </dev/null";
+  int status = std::system(cmd.c_str());
+  std::ifstream in(out);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, ss.str()};
+}
+
+nlohmann::json DescribeJson(ClusterFixture& f, const std::string& region) {
+  auto [code, out] = Cli(f, "describe-table --region " + region + " --table demo");
+  if (code != 0) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  return j.is_discarded() ? nlohmann::json::object() : j["Table"];
+}
+
+TEST_CASE("settings changed with gtsim update-table in one region show in another's DescribeTable",
+          "[integration][replica][settings]") {
+  ClusterFixture f({"us-east-1", "us-west-2"});
+  REQUIRE(Cli(f, "create-table --region us-west-2 --table demo --hash-key id:S").first == 0);
+  auto add = Cli(f, "update-table --region us-west-2 --table demo --add-replica us-east-1");
+  INFO(add.second);
+  REQUIRE(add.first == 0);
+  auto added = nlohmann::json::parse(add.second)["TableDescription"];
+  CHECK(added["TableStatus"] == "UPDATING");
+  CHECK(added["Replicas"][0]["ReplicaStatus"] == "CREATING");
+  CHECK(added["GlobalTableVersion"] == "2019.11.21");
+  CHECK(added["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES");
+  REQUIRE(Eventually([&] {
+    return DescribeJson(f, "us-west-2")["TableStatus"] == "ACTIVE" &&
+           DescribeJson(f, "us-east-1")["TableStatus"] == "ACTIVE";
+  }));
+  // The local region cannot be added; the CLI says why.
+  auto local = Cli(f, "update-table --region us-west-2 --table demo --add-replica us-west-2");
+  CHECK(local.first == 2);
+  CHECK(local.second.find("Cannot add or delete the local region") != std::string::npos);
+
+  auto set = Cli(f, "update-table --region us-west-2 --table demo --billing-mode PROVISIONED "
+                    "--wcu 1 --rcu 10 --sse-type KMS --ttl-attribute expiresAt");
+  INFO(set.second);
+  REQUIRE(set.first == 0);
+  REQUIRE(Eventually([&] {
+    auto t = DescribeJson(f, "us-east-1");
+    return t["BillingModeSummary"]["BillingMode"] == "PROVISIONED" &&
+           t["ProvisionedThroughput"]["WriteCapacityUnits"] == 1 &&
+           t["SSEDescription"]["SSEType"] == "KMS" &&
+           t["TimeToLiveDescription"]["AttributeName"] == "expiresAt";
+  }));
+  // Write capacity is enforced in the other region too: a burst of puts gets throttled.
+  RegionClient east(f.address("us-east-1"));
+  int throttled = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::Status s = Put(east, "demo", "k" + std::to_string(i), i);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++throttled;
+      CHECK(s.error_message().find("ProvisionedThroughputExceeded") != std::string::npos);
+    }
+  }
+  CHECK(throttled > 0);
+
+  // Deletion protection stays with us-east-1's replica and blocks its removal.
+  REQUIRE(Cli(f, "update-table --region us-east-1 --table demo --deletion-protection true").first ==
+          0);
+  REQUIRE(Cli(f, "update-table --region us-west-2 --table demo --billing-mode PAY_PER_REQUEST")
+              .first == 0);
+  RegionClient west(f.address("us-west-2"));
+  auto west_sees_protection = [&] {
+    pb::DescribeTableRequest req;
+    req.set_table("demo");
+    pb::DescribeTableResponse resp;
+    if (!west.api().DescribeTable(RegionClient::Context().get(), req, &resp).ok()) return false;
+    for (const auto& r : resp.table().replica_descriptions()) {
+      if (r.region_name() == "us-east-1") return r.deletion_protection();
+    }
+    return false;
+  };
+  REQUIRE(Eventually([&] {
+    return DescribeJson(f, "us-west-2")["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" &&
+           DescribeJson(f, "us-east-1")["DeletionProtectionEnabled"] == true &&
+           west_sees_protection();
+  }));
+  auto refused = Cli(f, "update-table --region us-west-2 --table demo --remove-replica us-east-1");
+  CHECK(refused.first == 1);
+  CHECK(refused.second.find("deletion protection") != std::string::npos);
+  CHECK(DescribeJson(f, "us-west-2")["DeletionProtectionEnabled"] == false);
 }
 
 }  // namespace

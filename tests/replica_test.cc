@@ -168,11 +168,20 @@ CreateTableRequest Table(const std::string& name, std::vector<std::string> repli
   return req;
 }
 
+UpdateTableRequest Settings(const std::string& table) {
+  UpdateTableRequest req;
+  req.table = table;
+  return req;
+}
 UpdateTableRequest AddReplica(const std::string& table, const std::string& region) {
-  return UpdateTableRequest{table, {ReplicaUpdate{ReplicaUpdate::Action::kCreate, region}}};
+  UpdateTableRequest req = Settings(table);
+  req.replica_updates.push_back(ReplicaUpdate{ReplicaUpdate::Action::kCreate, region});
+  return req;
 }
 UpdateTableRequest RemoveReplica(const std::string& table, const std::string& region) {
-  return UpdateTableRequest{table, {ReplicaUpdate{ReplicaUpdate::Action::kDelete, region}}};
+  UpdateTableRequest req = Settings(table);
+  req.replica_updates.push_back(ReplicaUpdate{ReplicaUpdate::Action::kDelete, region});
+  return req;
 }
 
 std::string StatusIn(Region& r, const std::string& table, const std::string& replica) {
@@ -309,7 +318,7 @@ TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing writt
   UpdateTableRequest two = AddReplica("demo", "us-east-1");
   two.replica_updates.push_back(ReplicaUpdate{ReplicaUpdate::Action::kCreate, "eu-west-1"});
   CHECK(absl::IsInvalidArgument(r.UpdateTable(two).status()));
-  CHECK(absl::IsInvalidArgument(r.UpdateTable(UpdateTableRequest{"demo", {}}).status()));
+  CHECK(absl::IsInvalidArgument(r.UpdateTable(Settings("demo")).status()));
   CHECK(absl::IsInvalidArgument(r.UpdateTable(RemoveReplica("demo", "eu-west-1")).status()));
   CHECK(absl::IsNotFound(r.UpdateTable(AddReplica("nope", "us-east-1")).status()));
   CHECK(head() == before);
@@ -353,6 +362,199 @@ TEST_CASE("removing a replica deletes its table and items and the others stop se
   c.Settle();
   CHECK(SameVersions(Dump(c["us-east-1"], "demo"), Dump(c["us-west-2"], "demo")));
   CHECK(Ok(c["us-east-1"].DescribeTable("demo")).item_count == 31);
+}
+
+}  // namespace
+}  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TableSpec SpecIn(Region& r, const std::string& table) { return Ok(r.DescribeTable(table)).spec; }
+
+// A global table in us-east-1 and us-west-2, settled.
+void GlobalDemo(Cluster& c) {
+  Ok(c["us-west-2"].CreateTable(Table("demo", {"us-east-1", "us-west-2"})));
+  c.Settle();
+}
+
+TEST_CASE("a group-wide setting made in one region reaches the others asynchronously",
+          "[replica][settings]") {
+  Cluster c(11);
+  GlobalDemo(c);
+  UpdateTableRequest req = Settings("demo");
+  req.billing_mode = "PROVISIONED";
+  req.write_capacity = 5;
+  req.read_capacity = 10;
+  req.sse_type = "KMS";
+  Ok(c["us-west-2"].UpdateTable(req));
+  // us-east-1 shows the old settings until the control record arrives.
+  CHECK(SpecIn(c["us-east-1"], "demo").billing.mode == "PAY_PER_REQUEST");
+  CHECK(SpecIn(c["us-east-1"], "demo").sse.type == "");
+  c.Settle();
+  TableSpec east = SpecIn(c["us-east-1"], "demo");
+  CHECK(east.billing.mode == "PROVISIONED");
+  CHECK(east.billing.write_capacity == 5);
+  CHECK(east.billing.read_capacity == 10);
+  CHECK(east.sse.type == "KMS");
+  CHECK(SameDefinition(east, SpecIn(c["us-west-2"], "demo")));
+}
+
+TEST_CASE("concurrent changes of one setting converge to the later one, other settings survive",
+          "[replica][settings]") {
+  Cluster c(12);
+  GlobalDemo(c);
+  UpdateTableRequest a = Settings("demo");
+  a.sse_type = "AES256";
+  a.ttl_enabled = true;
+  a.ttl_attribute = "expiresAt";
+  Ok(c["us-west-2"].UpdateTable(a));
+  c.clock().Advance(1000);
+  UpdateTableRequest b = Settings("demo");
+  b.sse_type = "KMS";  // later: wins everywhere
+  b.stream_enabled = true;
+  b.stream_view_type = "KEYS_ONLY";
+  Ok(c["us-east-1"].UpdateTable(b));
+  c.Settle();
+  for (const auto& r : {"us-east-1", "us-west-2"}) {
+    INFO(r);
+    TableSpec s = SpecIn(c[r], "demo");
+    CHECK(s.sse.type == "KMS");
+    CHECK(s.ttl.enabled);
+    CHECK(s.ttl.attribute == "expiresAt");
+    CHECK(s.stream.view_type == "KEYS_ONLY");
+  }
+  CHECK(SameDefinition(SpecIn(c["us-east-1"], "demo"), SpecIn(c["us-west-2"], "demo")));
+}
+
+TEST_CASE("local writes beyond provisioned write capacity are throttled and write nothing",
+          "[replica][settings]") {
+  Cluster c(13);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {})));
+  UpdateTableRequest req = Settings("demo");
+  req.billing_mode = "PROVISIONED";
+  req.write_capacity = 2;
+  req.read_capacity = 1;
+  Ok(c["us-west-2"].UpdateTable(req));
+  Put(c["us-west-2"], "demo", "a", 1);
+  Put(c["us-west-2"], "demo", "b", 2);
+  PutRequest third;
+  third.table = "demo";
+  third.item = ItemOf("c", 3);
+  auto st = c["us-west-2"].PutItem(third).status();
+  CHECK(absl::IsResourceExhausted(st));
+  CHECK(std::string(st.message()).find("ProvisionedThroughputExceeded") != std::string::npos);
+  CHECK(Ok(c["us-west-2"].DescribeTable("demo")).item_count == 2);
+  c.clock().Advance(1'000'000);  // a second refills the bucket
+  Put(c["us-west-2"], "demo", "c", 3);
+  // Back to on-demand: no limit.
+  UpdateTableRequest ondemand = Settings("demo");
+  ondemand.billing_mode = "PAY_PER_REQUEST";
+  Ok(c["us-west-2"].UpdateTable(ondemand));
+  for (int i = 0; i < 20; ++i) Put(c["us-west-2"], "demo", "d" + std::to_string(i), i);
+}
+
+TEST_CASE("a PROVISIONED table cannot gain replicas and ReplicaUpdates take no other change",
+          "[replica][settings]") {
+  Cluster c(14);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {})));
+  UpdateTableRequest req = Settings("demo");
+  req.billing_mode = "PROVISIONED";
+  req.write_capacity = 5;
+  req.read_capacity = 5;
+  Ok(c["us-west-2"].UpdateTable(req));
+  auto st = c["us-west-2"].UpdateTable(AddReplica("demo", "us-east-1")).status();
+  CHECK(absl::IsInvalidArgument(st));
+  CHECK(std::string(st.message()).find(
+            "Table write capacity should either be Pay-Per-Request or AutoScaled") !=
+        std::string::npos);
+  UpdateTableRequest mixed = AddReplica("demo", "us-east-1");
+  mixed.billing_mode = "PAY_PER_REQUEST";
+  CHECK(absl::IsInvalidArgument(c["us-west-2"].UpdateTable(mixed).status()));
+  UpdateTableRequest no_capacity = Settings("demo");
+  no_capacity.write_capacity = 3;
+  no_capacity.billing_mode = "PAY_PER_REQUEST";
+  CHECK(absl::IsInvalidArgument(c["us-west-2"].UpdateTable(no_capacity).status()));
+}
+
+TEST_CASE("making a table global enables its stream with NEW_AND_OLD_IMAGES if it had none",
+          "[replica][settings]") {
+  Cluster c(15);
+  Ok(c["us-west-2"].CreateTable(Table("plain", {})));
+  Ok(c["us-west-2"].CreateTable(Table("keys", {})));
+  UpdateTableRequest keys = Settings("keys");
+  keys.stream_enabled = true;
+  keys.stream_view_type = "KEYS_ONLY";
+  Ok(c["us-west-2"].UpdateTable(keys));
+  Ok(c["us-west-2"].UpdateTable(AddReplica("plain", "us-east-1")));
+  Ok(c["us-west-2"].UpdateTable(AddReplica("keys", "us-east-1")));
+  c.Settle();
+  CHECK(SpecIn(c["us-east-1"], "plain").stream.enabled);
+  CHECK(SpecIn(c["us-east-1"], "plain").stream.view_type == "NEW_AND_OLD_IMAGES");
+  CHECK(SpecIn(c["us-east-1"], "keys").stream.view_type == "KEYS_ONLY");
+  UpdateTableRequest off = Settings("plain");
+  off.stream_enabled = false;
+  CHECK(absl::IsInvalidArgument(c["us-east-1"].UpdateTable(off).status()));
+}
+
+TEST_CASE("deletion protection is per replica and refuses DeleteTable and removing the replica",
+          "[replica][settings]") {
+  Cluster c(16);
+  GlobalDemo(c);
+  UpdateTableRequest protect = Settings("demo");
+  protect.deletion_protection = true;
+  protect.table_class = "STANDARD_INFREQUENT_ACCESS";
+  Ok(c["us-east-1"].UpdateTable(protect));
+  c.Settle();
+  TableSpec west = SpecIn(c["us-west-2"], "demo");
+  CHECK(west.replica_settings["us-east-1"].deletion_protection);
+  CHECK(west.replica_settings["us-east-1"].table_class == "STANDARD_INFREQUENT_ACCESS");
+  CHECK_FALSE(west.replica_settings["us-west-2"].deletion_protection);
+  auto remove = c["us-west-2"].UpdateTable(RemoveReplica("demo", "us-east-1")).status();
+  CHECK(absl::IsFailedPrecondition(remove));
+  CHECK(std::string(remove.message()).find("deletion protection") != std::string::npos);
+  auto del = c["us-east-1"].DeleteTable("demo").status();
+  CHECK(absl::IsFailedPrecondition(del));
+  CHECK(std::string(del.message()).find("protected against deletion") != std::string::npos);
+  CHECK(c["us-east-1"].DescribeTable("demo").ok());
+  // Disabled again, the removal goes through.
+  UpdateTableRequest unprotect = Settings("demo");
+  unprotect.deletion_protection = false;
+  Ok(c["us-east-1"].UpdateTable(unprotect));
+  c.Settle();
+  Ok(c["us-west-2"].UpdateTable(RemoveReplica("demo", "us-east-1")));
+  c.Settle();
+  CHECK(absl::IsNotFound(c["us-east-1"].DescribeTable("demo").status()));
+}
+
+TEST_CASE("TTL expiry deletes in the expiring region and replicates as an ordinary delete",
+          "[replica][settings]") {
+  Cluster c(17);
+  GlobalDemo(c);
+  UpdateTableRequest ttl = Settings("demo");
+  ttl.ttl_enabled = true;
+  ttl.ttl_attribute = "expiresAt";
+  Ok(c["us-west-2"].UpdateTable(ttl));
+  const int64_t now_s = c.clock().NowMicros() / 1'000'000;
+  for (const auto& [id, at] : std::vector<std::pair<std::string, int64_t>>{
+           {"old", now_s - 10}, {"soon", now_s + 60}, {"never", 0}}) {
+    PutRequest req;
+    req.table = "demo";
+    req.item = Item{{"id", AttributeValue::S(id)}};
+    if (at != 0) req.item["expiresAt"] = *AttributeValue::Number(std::to_string(at));
+    REQUIRE(c["us-west-2"].PutItem(req).ok());
+  }
+  c.Settle();
+  CHECK(Ok(c["us-east-1"].DescribeTable("demo")).item_count == 3);
+  CHECK(Ok(c["us-west-2"].ExpireItems(100)) == 1);
+  c.Settle();
+  CHECK(Ok(c["us-east-1"].DescribeTable("demo")).item_count == 2);
+  CHECK_FALSE(Ok(c["us-east-1"].GetItem("demo", Item{{"id", AttributeValue::S("old")}})).item);
+  c.clock().Advance(120'000'000);
+  CHECK(Ok(c["us-east-1"].ExpireItems(100)) == 1);  // any replica may expire an item
+  c.Settle();
+  CHECK(Ok(c["us-west-2"].DescribeTable("demo")).item_count == 1);
+  CHECK(SameVersions(Dump(c["us-east-1"], "demo"), Dump(c["us-west-2"], "demo")));
 }
 
 }  // namespace

@@ -95,9 +95,20 @@ const std::vector<CommandSpec>& Commands() {
        {"region", "table", "hash-key", "range-key", "replicas"}, {}},
       {"describe-table", "--region R --table T", "print DescribeTable's JSON ({\"Table\": ...})",
        {"region", "table"}, {}},
-      {"update-table", "--region R --table T (--add-replica R2 | --remove-replica R2)",
-       "add a replica (bootstrapped from a snapshot of R's, under live writes) or remove one",
-       {"region", "table", "add-replica", "remove-replica"}, {}},
+      {"update-table",
+       "--region R --table T (--add-replica R2 | --remove-replica R2 | SETTINGS...)\n"
+       "  group-wide: [--billing-mode PAY_PER_REQUEST|PROVISIONED [--wcu N --rcu N]] "
+       "[--sse-type AES256|KMS] [--ttl-attribute A | --ttl-disable] "
+       "[--stream-view-type KEYS_ONLY|NEW_IMAGE|OLD_IMAGE|NEW_AND_OLD_IMAGES | --stream-disable]\n"
+       "  this replica only: [--deletion-protection true|false] [--kms-key ID] "
+       "[--table-class STANDARD|STANDARD_INFREQUENT_ACCESS] [--read-capacity-override N] "
+       "[--pitr true|false]",
+       "add a replica (bootstrapped from a snapshot of R's, under live writes), remove one, or "
+       "change settings (group-wide ones reach the other replicas asynchronously)",
+       {"region", "table", "add-replica", "remove-replica", "billing-mode", "wcu", "rcu",
+        "sse-type", "ttl-attribute", "stream-view-type", "deletion-protection", "kms-key",
+        "table-class", "read-capacity-override", "pitr"},
+       {"ttl-disable", "stream-disable"}},
       {"list-tables", "--region R", "print the region's tables", {"region"}, {}},
       {"delete-table", "--region R --table T", "delete a table in every replica",
        {"region", "table"}, {}},
@@ -315,8 +326,40 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
       {"AttributeDefinitions", attrs},
       {"ItemCount", t.item_count()},
       {"CreationDateTime", t.created_us() / 1e6},
-      {"BillingModeSummary", {{"BillingMode", "PAY_PER_REQUEST"}}},
   };
+  const auto& st = t.settings();
+  std::string mode = st.billing_mode().empty() ? "PAY_PER_REQUEST" : st.billing_mode();
+  table["BillingModeSummary"] = {{"BillingMode", mode}};
+  table["ProvisionedThroughput"] = {{"ReadCapacityUnits", st.read_capacity()},
+                                    {"WriteCapacityUnits", st.write_capacity()},
+                                    {"NumberOfDecreasesToday", 0}};
+  if (!st.sse_type().empty()) {
+    table["SSEDescription"] = {{"Status", "ENABLED"}, {"SSEType", st.sse_type()}};
+  }
+  if (st.stream_enabled()) {
+    table["StreamSpecification"] = {{"StreamEnabled", true},
+                                    {"StreamViewType", st.stream_view_type()}};
+    table["LatestStreamArn"] = absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
+                                            t.name(), "/stream/", FormatStampTime(t.created_us()));
+  }
+  table["TimeToLiveDescription"] =
+      st.ttl_enabled() ? json{{"TimeToLiveStatus", "ENABLED"}, {"AttributeName", st.ttl_attribute()}}
+                       : json{{"TimeToLiveStatus", "DISABLED"}};
+  auto replica_json = [&](const pb::ReplicaDescription& r, json* d) {
+    if (!r.kms_key().empty()) (*d)["KMSMasterKeyId"] = r.kms_key();
+    if (r.read_capacity_override() > 0) {
+      (*d)["ProvisionedThroughputOverride"] = {{"ReadCapacityUnits", r.read_capacity_override()}};
+    }
+    (*d)["ReplicaTableClassSummary"] = {
+        {"TableClass", r.table_class().empty() ? "STANDARD" : r.table_class()}};
+  };
+  for (const auto& r : t.replica_descriptions()) {
+    if (r.region_name() != region) continue;
+    table["DeletionProtectionEnabled"] = r.deletion_protection();
+    table["TableClassSummary"] = {
+        {"TableClass", r.table_class().empty() ? "STANDARD" : r.table_class()}};
+    table["PointInTimeRecoveryEnabled"] = r.point_in_time_recovery();  // gtsim: DescribeContinuousBackups in AWS
+  }
   if (!t.table_status().empty()) table["TableStatus"] = t.table_status();
   if (t.replicas_size() > 1) {
     // As DynamoDB: the other regions' replicas, with their status and bootstrap progress.
@@ -327,6 +370,7 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
       if (r.replica_status() == "CREATING") {
         d["ReplicaStatusPercentProgress"] = std::to_string(r.percent_progress());
       }
+      replica_json(r, &d);
       replicas.push_back(d);
     }
     table["Replicas"] = replicas;
@@ -547,18 +591,55 @@ int CmdUpdateTable(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   pb::UpdateTableRequest req;
   req.set_table(Required(args, "table", spec));
-  if (args.has("add-replica") == args.has("remove-replica")) {
-    throw Usage("give exactly one of --add-replica REGION or --remove-replica REGION (one replica "
-                "change per call, as UpdateTable's ReplicaUpdates)");
+  if (args.has("add-replica") && args.has("remove-replica")) {
+    throw Usage("give one of --add-replica REGION or --remove-replica REGION (one replica change "
+                "per call, as UpdateTable's ReplicaUpdates)");
   }
-  auto* u = req.add_replica_updates();
-  if (args.has("add-replica")) {
-    u->set_action(pb::ReplicaUpdate::CREATE);
-    u->set_region_name(Required(args, "add-replica", spec));
-  } else {
-    u->set_action(pb::ReplicaUpdate::DELETE);
-    u->set_region_name(Required(args, "remove-replica", spec));
+  if (args.has("add-replica") || args.has("remove-replica")) {
+    auto* u = req.add_replica_updates();
+    bool add = args.has("add-replica");
+    u->set_action(add ? pb::ReplicaUpdate::CREATE : pb::ReplicaUpdate::DELETE);
+    u->set_region_name(Required(args, add ? "add-replica" : "remove-replica", spec));
   }
+  auto flag_bool = [&](const std::string& flag) {
+    std::string v = args.get(flag);
+    if (v != "true" && v != "false") throw Usage(absl::StrCat("--", flag, " takes true or false"));
+    return v == "true";
+  };
+  auto flag_count = [&](const std::string& flag) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(args.get(flag), &v) || v < 0) {
+      throw Usage(absl::StrCat("--", flag, " must be a whole number >= 0"));
+    }
+    return v;
+  };
+  if (args.has("billing-mode")) req.set_billing_mode(args.get("billing-mode"));
+  if (args.has("wcu")) req.set_write_capacity(flag_count("wcu"));
+  if (args.has("rcu")) req.set_read_capacity(flag_count("rcu"));
+  if (args.has("sse-type")) req.set_sse_type(args.get("sse-type"));
+  if (args.has("ttl-attribute") && args.bools.count("ttl-disable")) {
+    throw Usage("give --ttl-attribute A (enable TTL) or --ttl-disable, not both");
+  }
+  if (args.has("ttl-attribute")) {
+    req.set_ttl_enabled(true);
+    req.set_ttl_attribute(args.get("ttl-attribute"));
+  }
+  if (args.bools.count("ttl-disable")) req.set_ttl_enabled(false);
+  if (args.has("stream-view-type") && args.bools.count("stream-disable")) {
+    throw Usage("give --stream-view-type V (enable the stream) or --stream-disable, not both");
+  }
+  if (args.has("stream-view-type")) {
+    req.set_stream_enabled(true);
+    req.set_stream_view_type(args.get("stream-view-type"));
+  }
+  if (args.bools.count("stream-disable")) req.set_stream_enabled(false);
+  if (args.has("deletion-protection")) req.set_deletion_protection(flag_bool("deletion-protection"));
+  if (args.has("kms-key")) req.set_kms_key(args.get("kms-key"));
+  if (args.has("table-class")) req.set_table_class(args.get("table-class"));
+  if (args.has("read-capacity-override")) {
+    req.set_read_capacity_override(flag_count("read-capacity-override"));
+  }
+  if (args.has("pitr")) req.set_point_in_time_recovery(flag_bool("pitr"));
   RegionClient client = ClientFor(LoadCluster(args), region);
   pb::UpdateTableResponse resp;
   Check(client.api().UpdateTable(RegionClient::Context().get(), req, &resp));

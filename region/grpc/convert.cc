@@ -198,7 +198,23 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
     if (auto it = info.replica_progress.find(r); it != info.replica_progress.end()) {
       d->set_percent_progress(it->second);
     }
+    if (auto it = info.spec.replica_settings.find(r); it != info.spec.replica_settings.end()) {
+      d->set_deletion_protection(it->second.deletion_protection);
+      d->set_kms_key(it->second.kms_key);
+      d->set_table_class(it->second.table_class);
+      d->set_read_capacity_override(it->second.read_capacity_override);
+      d->set_point_in_time_recovery(it->second.point_in_time_recovery);
+    }
   }
+  auto* st = p->mutable_settings();
+  st->set_billing_mode(info.spec.billing.mode);
+  st->set_read_capacity(info.spec.billing.read_capacity);
+  st->set_write_capacity(info.spec.billing.write_capacity);
+  st->set_sse_type(info.spec.sse.type);
+  st->set_ttl_enabled(info.spec.ttl.enabled);
+  st->set_ttl_attribute(info.spec.ttl.attribute);
+  st->set_stream_enabled(info.spec.stream.enabled);
+  st->set_stream_view_type(info.spec.stream.view_type);
 }
 
 void ToProto(const SnapshotChunk& c, pb::SnapshotChunk* p) {

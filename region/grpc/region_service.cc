@@ -90,6 +90,21 @@ grpc::Status RegionService::UpdateTable(grpc::ServerContext*, const pb::UpdateTa
       }
       r.replica_updates.push_back(std::move(out));
     }
+    if (req->has_billing_mode()) r.billing_mode = req->billing_mode();
+    if (req->has_read_capacity()) r.read_capacity = req->read_capacity();
+    if (req->has_write_capacity()) r.write_capacity = req->write_capacity();
+    if (req->has_sse_type()) r.sse_type = req->sse_type();
+    if (req->has_ttl_enabled()) r.ttl_enabled = req->ttl_enabled();
+    if (req->has_ttl_attribute()) r.ttl_attribute = req->ttl_attribute();
+    if (req->has_stream_enabled()) r.stream_enabled = req->stream_enabled();
+    if (req->has_stream_view_type()) r.stream_view_type = req->stream_view_type();
+    if (req->has_deletion_protection()) r.deletion_protection = req->deletion_protection();
+    if (req->has_kms_key()) r.kms_key = req->kms_key();
+    if (req->has_table_class()) r.table_class = req->table_class();
+    if (req->has_read_capacity_override()) r.read_capacity_override = req->read_capacity_override();
+    if (req->has_point_in_time_recovery()) {
+      r.point_in_time_recovery = req->point_in_time_recovery();
+    }
     ASSIGN_OR_RETURN(TableInfo info, region_->UpdateTable(r));
     ToProto(info, "ACTIVE", resp->mutable_table());
     return absl::OkStatus();
