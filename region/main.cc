@@ -148,11 +148,20 @@ int main(int argc, char** argv) {
   gtsim::BootstrapLink bootstrap(region->get(),
                                  std::map<std::string, std::string>(peers.begin(), peers.end()));
   bootstrap.Start();
-  // TTL: expire items in the background, about 1000 per table per 200 ms.
+  // Background upkeep: TTL expiry (about 1000 items per table per 200 ms) and GSI backfills
+  // (2000 items per step, steps back to back while any index is CREATING).
   absl::Notification stop_ttl;
   std::thread ttl([&] {
-    while (!stop_ttl.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
-      (*region)->ExpireItems(1000).IgnoreError();  // retried on the next tick
+    absl::Time next_ttl = absl::Now();
+    while (!stop_ttl.HasBeenNotified()) {
+      auto backfilled = (*region)->BackfillIndexes(2000);  // errors: retried next time
+      if (absl::Now() >= next_ttl) {
+        (*region)->ExpireItems(1000).IgnoreError();
+        next_ttl = absl::Now() + absl::Milliseconds(200);
+      }
+      if (!backfilled.ok() || *backfilled == 0) {
+        stop_ttl.WaitForNotificationWithTimeout(absl::Milliseconds(100));
+      }
     }
   });
   std::printf("gtsim-region %s ready on 127.0.0.1:%d, database %s\n", name.c_str(), port,

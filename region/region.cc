@@ -124,6 +124,12 @@ absl::StatusOr<Page> Region::Scan(const ScanRequest& req) {
   return engine_.Scan(req);
 }
 
+absl::StatusOr<int> Region::BackfillIndexes(int max_rows) {
+  absl::MutexLock l(&mu_);
+  if (!engine_.HasPendingBackfills()) return 0;
+  return InTransaction([&] { return engine_.BackfillIndexes(max_rows); });
+}
+
 absl::StatusOr<int> Region::ExpireItems(int max_rows) {
   absl::MutexLock l(&mu_);
   const auto tables = engine_.Tables();

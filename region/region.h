@@ -92,6 +92,8 @@ class Region {
   absl::StatusOr<Page> Query(const QueryRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // GSIs: one backfill step (see TableEngine::BackfillIndexes), in one transaction.
+  absl::StatusOr<int> BackfillIndexes(int max_rows = 2000) ABSL_LOCKS_EXCLUDED(mu_);
   // TTL: one sweep step (see TableEngine::ExpireItems), in one transaction.
   absl::StatusOr<int> ExpireItems(int max_rows = 1000) ABSL_LOCKS_EXCLUDED(mu_);
 

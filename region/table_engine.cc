@@ -84,9 +84,11 @@ TableEngine::TableEngine(std::string region, std::vector<std::string> regions, S
 absl::Status TableEngine::Load() {
   tables_.clear();
   ASSIGN_OR_RETURN(auto rows, storage_->LoadTables());
+  backfill_.clear();
   for (auto& row : rows) {
     std::string name = row.spec.name;
     tables_[name] = TableState{row.id, std::move(row.spec), row.deleted};
+    RETURN_IF_ERROR(SyncIndexes(tables_[name]));
   }
   ASSIGN_OR_RETURN(bootstraps_, storage_->LoadBootstraps());
   // Stamps must keep increasing across restarts, even if the clock went back meanwhile.
@@ -301,13 +303,17 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   c.spec = spec;
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
   tables_[spec.name] = TableState{id, spec, false};
-  return TableInfo{spec, 0, {}};
+  RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
+  return TableInfo{spec, 0, {}, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  TableInfo info{t->spec, count, {}};
+  TableInfo info{t->spec, count, {}, {}};
+  for (const auto& [name, g] : t->spec.gsis) {
+    if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
+  }
   if (auto b = bootstraps_.find(table); b != bootstraps_.end()) {
     info.replica_progress[region_] =
         b->second.total_rows > 0
@@ -360,8 +366,9 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   c.commit_true_us = clock_->NowMicros();
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
   if (bootstraps_.erase(table)) RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
-  TableInfo info{t->spec, count, {}};
+  TableInfo info{t->spec, count, {}, {}};
   tables_[table].deleted = true;
+  RETURN_IF_ERROR(SyncIndexes(tables_[table]));
   return info;
 }
 
@@ -470,8 +477,137 @@ absl::StatusOr<GetResult> TableEngine::GetItem(const std::string& table, const I
   return r;
 }
 
+absl::Status TableEngine::SyncIndexes(const TableState& t) {
+  std::vector<Storage::IndexDef> defs;
+  for (auto it = backfill_.begin(); it != backfill_.end();) {
+    it = it->first.first == t.spec.name ? backfill_.erase(it) : std::next(it);
+  }
+  for (const auto& [name, g] : t.spec.gsis) {
+    if (g.deleted || t.deleted) {
+      RETURN_IF_ERROR(storage_->DropIndex(t.id, name));
+      continue;
+    }
+    defs.push_back(Storage::IndexDef{name, g.hash_key, g.range_key});
+    ASSIGN_OR_RETURN(bool done, storage_->IsBackfilled(t.id, name));
+    if (!done) backfill_[{t.spec.name, name}] = std::nullopt;
+  }
+  storage_->SetIndexes(t.id, t.deleted ? std::vector<Storage::IndexDef>{} : std::move(defs));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> TableEngine::BackfillIndexes(int max_rows) {
+  int examined = 0;
+  for (auto it = backfill_.begin(); it != backfill_.end() && examined < max_rows;) {
+    const auto& [table, index] = it->first;
+    auto t = tables_.find(table);
+    const GsiSetting& g = t->second.spec.gsis.at(index);
+    Storage::IndexDef def{index, g.hash_key, g.range_key};
+    ASSIGN_OR_RETURN(auto next, storage_->BackfillIndex(t->second.id, def, it->second, max_rows));
+    examined += max_rows;
+    if (!next) {
+      RETURN_IF_ERROR(storage_->MarkBackfilled(t->second.id, index));
+      it = backfill_.erase(it);
+    } else {
+      it->second = next;
+      ++it;
+    }
+  }
+  return examined;
+}
+
+absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryRequest& req) {
+  auto gi = t.spec.gsis.find(req.index);
+  if (gi == t.spec.gsis.end() || gi->second.deleted) {
+    return absl::InvalidArgumentError(absl::StrCat("table ", t.spec.name, " has no index named ",
+                                                   req.index, " in ", region_));
+  }
+  const GsiSetting& g = gi->second;
+  if (backfill_.count({t.spec.name, req.index})) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "index ", req.index, " of ", t.spec.name, " is still CREATING (backfilling) in ", region_,
+        "; query it once DescribeTable shows IndexStatus ACTIVE"));
+  }
+  if (req.hash_value.type() != g.hash_key.type) {
+    return absl::InvalidArgumentError(absl::StrCat("the index hash key value must be of type ",
+                                                   ValueTypeName(g.hash_key.type)));
+  }
+  if (!req.exclusive_start_key.empty()) {
+    return absl::InvalidArgumentError("paging through an index query is not supported by gtsim");
+  }
+  TableSpec index_spec = t.spec;  // range conditions apply to the index's range key
+  index_spec.range_key = g.range_key;
+  ASSIGN_OR_RETURN(Storage::RangeBounds b, BoundsFor(index_spec, req.range));
+  ASSIGN_OR_RETURN(auto rows, storage_->QueryIndex(t.id, req.index, EncodeHashKey(req.hash_value),
+                                                   b, req.backward, req.limit));
+  Page page;
+  for (const auto& row : rows) {
+    ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+    if (g.projection != "ALL") {
+      Item projected = KeyOf(t, item);
+      std::vector<std::string> keep = g.non_key;
+      keep.push_back(g.hash_key.name);
+      if (g.range_key) keep.push_back(g.range_key->name);
+      for (const auto& name : keep) {
+        if (auto a = item.find(name); a != item.end()) projected[name] = a->second;
+      }
+      item = std::move(projected);
+    }
+    page.items.push_back(std::move(item));
+  }
+  return page;
+}
+
+absl::StatusOr<Storage::RangeBounds> TableEngine::BoundsFor(const TableSpec& spec,
+                                                            const RangeCondition& range) {
+  Storage::RangeBounds b;
+  using Op = RangeCondition::Op;
+  if (range.op == Op::kNone) return b;
+  if (!spec.range_key) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", spec.name, " has no range key to put a condition on"));
+  }
+  ValueType rt = spec.range_key->type;
+  if (range.value.type() != rt || (range.op == Op::kBetween && range.value2.type() != rt)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("range key condition values must be of type ", ValueTypeName(rt)));
+  }
+  std::string v = EncodeRangeKey(range.value);
+  switch (range.op) {
+    case Op::kEq: b.lower = b.upper = v; break;
+    case Op::kLt: b.upper = v; b.upper_inclusive = false; break;
+    case Op::kLe: b.upper = v; break;
+    case Op::kGt: b.lower = v; b.lower_inclusive = false; break;
+    case Op::kGe: b.lower = v; break;
+    case Op::kBetween: {
+      std::string v2 = EncodeRangeKey(range.value2);
+      if (v2 < v) {
+        return absl::InvalidArgumentError(
+            "BETWEEN bounds are in the wrong order: the first must not exceed the second");
+      }
+      b.lower = v;
+      b.upper = v2;
+      break;
+    }
+    case Op::kBeginsWith: {
+      if (rt == ValueType::kN) {
+        return absl::InvalidArgumentError("begins_with needs a range key of type S or B");
+      }
+      b.lower = v;
+      auto upper = PrefixUpperBound(v);
+      if (upper) {
+        b.upper = *upper;
+        b.upper_inclusive = false;
+      }
+      break;
+    }
+    case Op::kNone: break;
+  }
+  return b;
+}
+
 absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  if (!req.index.empty()) return QueryIndex(*t, req);
   const TableSpec& spec = t->spec;
   if (req.hash_value.type() != spec.hash_key.type) {
     return absl::InvalidArgumentError(absl::StrCat("the hash key value must be of type ",
@@ -480,51 +616,7 @@ absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
   if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
   Item hash_only{{spec.hash_key.name, req.hash_value}};
   std::string hk = EncodeHashKey(req.hash_value);
-  Storage::RangeBounds b;
-  using Op = RangeCondition::Op;
-  if (req.range.op != Op::kNone) {
-    if (!spec.range_key) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("table ", spec.name, " has no range key to put a condition on"));
-    }
-    ValueType rt = spec.range_key->type;
-    if (req.range.value.type() != rt ||
-        (req.range.op == Op::kBetween && req.range.value2.type() != rt)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "range key condition values must be of type ", ValueTypeName(rt)));
-    }
-    std::string v = EncodeRangeKey(req.range.value);
-    switch (req.range.op) {
-      case Op::kEq: b.lower = b.upper = v; break;
-      case Op::kLt: b.upper = v; b.upper_inclusive = false; break;
-      case Op::kLe: b.upper = v; break;
-      case Op::kGt: b.lower = v; b.lower_inclusive = false; break;
-      case Op::kGe: b.lower = v; break;
-      case Op::kBetween: {
-        std::string v2 = EncodeRangeKey(req.range.value2);
-        if (v2 < v) {
-          return absl::InvalidArgumentError(
-              "BETWEEN bounds are in the wrong order: the first must not exceed the second");
-        }
-        b.lower = v;
-        b.upper = v2;
-        break;
-      }
-      case Op::kBeginsWith: {
-        if (rt == ValueType::kN) {
-          return absl::InvalidArgumentError("begins_with needs a range key of type S or B");
-        }
-        b.lower = v;
-        auto upper = PrefixUpperBound(v);
-        if (upper) {
-          b.upper = *upper;
-          b.upper_inclusive = false;
-        }
-        break;
-      }
-      case Op::kNone: break;
-    }
-  }
+  ASSIGN_OR_RETURN(Storage::RangeBounds b, BoundsFor(spec, req.range));
   if (!req.exclusive_start_key.empty()) {
     std::string shk, srk;
     RETURN_IF_ERROR(EncodeKey(*t, req.exclusive_start_key, &shk, &srk));
@@ -587,6 +679,7 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
     RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
     tables_[spec.name] = TableState{id, spec, false};
+    RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
     return ApplyOutcome::kApplied;
   }
   if (change.kind == ChangeKind::kUpdateTable) return ApplyTableUpdate(change);
@@ -601,6 +694,7 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
     if (bootstraps_.erase(t.spec.name)) RETURN_IF_ERROR(storage_->DeleteBootstrap(t.spec.name));
     t.deleted = true;
+    RETURN_IF_ERROR(SyncIndexes(t));
     return ApplyOutcome::kApplied;
   }
   std::string hk, rk;
@@ -629,7 +723,8 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
 bool UpdateTableRequest::HasSettings() const {
   return billing_mode || read_capacity || write_capacity || sse_type || ttl_enabled ||
          ttl_attribute || stream_enabled || stream_view_type || deletion_protection || kms_key ||
-         table_class || read_capacity_override || point_in_time_recovery;
+         table_class || read_capacity_override || point_in_time_recovery || create_gsi ||
+         delete_gsi;
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req) {
@@ -721,7 +816,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  return TableInfo{next, count, {}};
+  return TableInfo{next, count, {}, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
@@ -811,11 +906,47 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     rs.stamp = stamp;
     next.replica_settings[region_] = rs;
   }
+  for (const auto& [n, g] : spec.gsis) newest = std::max(newest, g.stamp);
+  if (req.create_gsi) {
+    const auto& [name, def] = *req.create_gsi;
+    if (!ValidTableName(name) || name.size() < 3) {
+      return bad(absl::StrCat("index name \"", name, "\" is invalid: use 3 to 255 characters "
+                              "from a-z, A-Z, 0-9, '_', '-' and '.'"));
+    }
+    if (auto g = spec.gsis.find(name); g != spec.gsis.end() && !g->second.deleted) {
+      return bad(absl::StrCat("table ", spec.name, " already has an index named ", name));
+    }
+    if (def.hash_key.name.empty() || (def.range_key && def.range_key->name.empty())) {
+      return bad("an index needs a hash key NAME:TYPE (and optionally a range key)");
+    }
+    if (def.projection != "ALL" && def.projection != "KEYS_ONLY" && def.projection != "INCLUDE") {
+      return bad("projection must be ALL, KEYS_ONLY or INCLUDE");
+    }
+    if ((def.projection == "INCLUDE") != !def.non_key.empty()) {
+      return bad("INCLUDE needs the non-key attributes to project (--include a,b), and only "
+                 "INCLUDE takes them");
+    }
+    GsiSetting g = def;
+    g.deleted = false;
+    g.stamp = NextStampAfter(std::max(newest, stamp));
+    next.gsis[name] = g;
+  }
+  if (req.delete_gsi) {
+    auto g = spec.gsis.find(*req.delete_gsi);
+    if (g == spec.gsis.end() || g->second.deleted) {
+      return bad(absl::StrCat("table ", spec.name, " has no index named ", *req.delete_gsi));
+    }
+    GsiSetting d = g->second;
+    d.deleted = true;
+    d.stamp = NextStampAfter(std::max(newest, stamp));
+    next.gsis[*req.delete_gsi] = d;
+  }
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, stamp));
   tables_[next.name].spec = next;
+  RETURN_IF_ERROR(SyncIndexes(tables_[next.name]));
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t.id));
-  return TableInfo{next, count, {}};
+  return TableInfo{next, count, {}, {}};
 }
 
 absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
@@ -886,6 +1017,7 @@ absl::Status TableEngine::StartBootstrap(const TableSpec& spec) {
   if (it != tables_.end()) RETURN_IF_ERROR(storage_->DeleteAllItems(it->second.id));
   ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
   tables_[spec.name] = TableState{id, spec, false};
+  RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
   BootstrapState b;
   b.table = spec.name;
   b.table_created = spec.created;
@@ -909,7 +1041,7 @@ absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
   }
   RETURN_IF_ERROR(storage_->PutTable(t.spec, /*deleted=*/true).status());
   t.deleted = true;
-  return absl::OkStatus();
+  return SyncIndexes(t);
 }
 
 absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change) {
@@ -948,6 +1080,7 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
   t.spec = merged;
   RETURN_IF_ERROR(storage_->PutTable(merged, false).status());
   RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+  RETURN_IF_ERROR(SyncIndexes(t));
   const std::string now_status = merged.ReplicaStatus(region_);
   if (replica_set_changed && (now_status == "DELETING" || now_status.empty())) {
     RETURN_IF_ERROR(DropLocalReplica(t, /*announce=*/now_status == "DELETING"));

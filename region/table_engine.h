@@ -80,6 +80,10 @@ struct QueryRequest {
   bool backward = false;
   int limit = 0;  // 0: no limit
   Item exclusive_start_key;
+  // A global secondary index to query instead of the table: hash_value and range then apply
+  // to the index's keys, items come in index order with the index's projection, all in one
+  // page (exclusive_start_key is not supported with an index).
+  std::string index;
 };
 struct ScanRequest {
   std::string table;
@@ -123,6 +127,9 @@ struct UpdateTableRequest {
   std::optional<std::string> table_class;      // STANDARD or STANDARD_INFREQUENT_ACCESS
   std::optional<int64_t> read_capacity_override;
   std::optional<bool> point_in_time_recovery;
+  // One global secondary index to create (group-wide; each replica backfills it) or delete.
+  std::optional<std::pair<std::string, GsiSetting>> create_gsi;  // name, definition
+  std::optional<std::string> delete_gsi;
 
   bool HasSettings() const;
 };
@@ -132,6 +139,8 @@ struct TableInfo {
   // ReplicaStatusPercentProgress of CREATING replicas, where this region knows it (the new
   // replica itself, and the source serving its snapshot).
   std::map<std::string, int> replica_progress;
+  // IndexStatus of each live GSI in this replica: CREATING while it backfills, then ACTIVE.
+  std::map<std::string, std::string> index_status;
 };
 
 // How one replicated change fared.
@@ -179,6 +188,11 @@ class TableEngine {
   // the previous call stopped. The deletes are ordinary local deletes (they replicate as such)
   // and use no write capacity. Returns how many items expired.
   absl::StatusOr<int> ExpireItems(int max_rows);
+
+  // GSIs: backfills up to `max_rows` items of the indexes still CREATING in this replica;
+  // an index turns ACTIVE here when its backfill reaches the end. Returns rows examined.
+  absl::StatusOr<int> BackfillIndexes(int max_rows);
+  bool HasPendingBackfills() const { return !backfill_.empty(); }
 
   // --- replica bootstrap (see replicator/snapshot.h) ---
   // Source side: up to `limit` version rows after `after`, and the table's version count when
@@ -259,6 +273,13 @@ class TableEngine {
   // even when this region's clock is behind the region that made the previous one).
   Stamp NextStampAfter(const Stamp& after);
   absl::StatusOr<ApplyOutcome> ApplyTableUpdate(const Change& change);
+  // Registers the table's live GSIs with storage, drops deleted ones, and queues backfills of
+  // indexes this replica has not backfilled yet. Call after any change of t.spec.
+  absl::Status SyncIndexes(const TableState& t);
+  absl::StatusOr<Page> QueryIndex(const TableState& t, const QueryRequest& req);
+  // Storage bounds for a range condition on spec's range key.
+  static absl::StatusOr<Storage::RangeBounds> BoundsFor(const TableSpec& spec,
+                                                        const RangeCondition& range);
   // Logs `next` as a local UPDATE_TABLE control record stamped `stamp`.
   absl::Status LogTableUpdate(const TableSpec& next, const Stamp& stamp);
   absl::StatusOr<TableInfo> UpdateReplicas(const TableState& t, const UpdateTableRequest& req);
@@ -286,6 +307,9 @@ class TableEngine {
     int64_t capacity = 0;
   };
   std::map<std::string, Bucket> write_buckets_;  // PROVISIONED tables, in memory
+  // GSI backfills still running here, by (table, index): where to continue.
+  std::map<std::pair<std::string, std::string>,
+           std::optional<std::pair<std::string, std::string>>> backfill_;
   // Where ExpireItems continues, per table (none: from the start).
   std::map<std::string, std::optional<std::pair<std::string, std::string>>> ttl_cursor_;
 };

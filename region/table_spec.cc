@@ -62,6 +62,7 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
   for (const auto& [region, rs] : incoming.replica_settings) {
     TakeNewer(&out.replica_settings[region], rs);
   }
+  for (const auto& [name, g] : incoming.gsis) TakeNewer(&out.gsis[name], g);
   return out;
 }
 
@@ -102,6 +103,13 @@ std::string EncodeTableSpec(const TableSpec& spec) {
         {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
         {"rcu", rs.read_capacity_override}, {"pitr", rs.point_in_time_recovery},
         {"stamp", StampJson(rs.stamp)}};
+  }
+  for (const auto& [name, g] : spec.gsis) {
+    nlohmann::json gj = {{"hash", {g.hash_key.name, ValueTypeName(g.hash_key.type)}},
+                         {"projection", g.projection}, {"non_key", g.non_key},
+                         {"deleted", g.deleted}, {"stamp", StampJson(g.stamp)}};
+    if (g.range_key) gj["range"] = {g.range_key->name, ValueTypeName(g.range_key->type)};
+    j["gsis"][name] = gj;
   }
   return j.dump();
 }
@@ -153,6 +161,24 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
             r.at("protect").get<bool>(), r.at("kms").get<std::string>(),
             r.at("class").get<std::string>(), r.at("rcu").get<int64_t>(),
             r.at("pitr").get<bool>(), StampFrom(r.at("stamp"))};
+      }
+    }
+    if (j.contains("gsis")) {
+      for (const auto& [name, g] : j["gsis"].items()) {
+        GsiSetting gs;
+        bool ok = true;
+        gs.hash_key = {g.at("hash").at(0).get<std::string>(),
+                       TypeFromName(g.at("hash").at(1).get<std::string>(), &ok)};
+        if (g.contains("range")) {
+          gs.range_key = KeyDef{g["range"].at(0).get<std::string>(),
+                                TypeFromName(g["range"].at(1).get<std::string>(), &ok)};
+        }
+        gs.projection = g.at("projection").get<std::string>();
+        gs.non_key = g.at("non_key").get<std::vector<std::string>>();
+        gs.deleted = g.at("deleted").get<bool>();
+        gs.stamp = StampFrom(g.at("stamp"));
+        ok2 = ok2 && ok;
+        spec.gsis[name] = std::move(gs);
       }
     }
     if (!ok1 || !ok2) return absl::DataLossError("stored table definition has a bad key type");

@@ -43,6 +43,17 @@ struct StreamSetting {
   std::string view_type;  // KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES
   Stamp stamp;
 };
+// A global secondary index, group-wide. Each replica backfills it from its own items (its
+// IndexStatus, CREATING then ACTIVE, is per replica and not part of the definition).
+struct GsiSetting {
+  KeyDef hash_key;
+  std::optional<KeyDef> range_key;
+  std::string projection = "ALL";     // ALL, KEYS_ONLY or INCLUDE
+  std::vector<std::string> non_key;   // INCLUDE: the projected non-key attributes
+  bool deleted = false;               // a deleted index keeps its stamp so LWW can order it
+  Stamp stamp;
+};
+
 // Settings of one replica, made in its region and applied only there; the others know them to
 // describe the replica (and to refuse removing a protected one).
 struct ReplicaSettings {
@@ -75,6 +86,7 @@ struct TableSpec {
   TtlSetting ttl;
   StreamSetting stream;
   std::map<std::string, ReplicaSettings> replica_settings;  // by region
+  std::map<std::string, GsiSetting> gsis;                   // by index name, deleted too
 
   bool HasReplica(const std::string& region) const;
   // "ACTIVE", "CREATING" or "DELETING"; "" when `region` holds no replica.

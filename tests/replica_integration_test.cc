@@ -164,12 +164,18 @@ TEST_CASE("a replica added to a 100k-item table while two regions write ends ide
   writers.Stop();
   CHECK(writers.failed() == 0);
 
-  auto want = Contents(f.address("us-east-1"), "demo");
-  CHECK(want.size() > 100000);
-  REQUIRE(Eventually([&] {
+  // Identical once the last writes of both writers have crossed every link.
+  std::map<std::string, std::string> want;
+  bool same = Eventually([&] {
+    want = Contents(f.address("us-east-1"), "demo");
     return Contents(f.address("us-west-2"), "demo") == want &&
            Contents(f.address("eu-west-1"), "demo") == want;
-  }, absl::Seconds(60)));
+  }, absl::Seconds(60));
+  INFO("sizes: us-east-1 " << want.size() << ", us-west-2 "
+                           << Contents(f.address("us-west-2"), "demo").size() << ", eu-west-1 "
+                           << Contents(f.address("eu-west-1"), "demo").size());
+  REQUIRE(same);
+  CHECK(want.size() > 100000);
   // The new replica takes writes, and they reach the others.
   REQUIRE(Put(west, "demo", "from-west", 1).ok());
   CHECK(Eventually([&] { return Contents(f.address("us-east-1"), "demo").count("from-west") > 0; }));
@@ -335,6 +341,49 @@ TEST_CASE("settings changed with gtsim update-table in one region show in anothe
   CHECK(refused.first == 1);
   CHECK(refused.second.find("deletion protection") != std::string::npos);
   CHECK(DescribeJson(f, "us-west-2")["DeletionProtectionEnabled"] == false);
+}
+
+TEST_CASE("a GSI created in one region is queryable in another with its backfilled items",
+          "[integration][replica][gsi]") {
+  ClusterFixture f({"us-east-1", "us-west-2"});
+  REQUIRE(Cli(f, "create-table --region us-east-1 --table demo --hash-key id:S --replicas "
+                 "us-east-1,us-west-2").first == 0);
+  RegionClient east(f.address("us-east-1"));
+  REQUIRE(Eventually([&] { return ReplicaStatus(east, "demo", "us-east-1").first == "ACTIVE"; }));
+  for (int i = 0; i < 3000; ++i) {
+    pb::PutItemRequest req;
+    req.set_table("demo");
+    auto& a = *req.mutable_item()->mutable_attributes();
+    a["id"].set_s("u" + std::to_string(i));
+    a["email"].set_s(i % 100 == 0 ? "a@x" : "u" + std::to_string(i) + "@x");
+    a["n"].set_n(std::to_string(i));
+    pb::PutItemResponse resp;
+    REQUIRE(east.api().PutItem(RegionClient::Context().get(), req, &resp).ok());
+  }
+  auto created = Cli(f, "update-table --region us-east-1 --table demo --create-gsi "
+                        "byEmail:email:S --projection KEYS_ONLY");
+  INFO(created.second);
+  REQUIRE(created.first == 0);
+  auto query = [&] {
+    return Cli(f, "query --region us-west-2 --table demo --index byEmail "
+                  "--key '{\"email\":{\"S\":\"a@x\"}}'");
+  };
+  REQUIRE(Eventually([&] {
+    auto t = DescribeJson(f, "us-west-2");
+    return t.contains("GlobalSecondaryIndexes") &&
+           t["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE" &&
+           Contents(f.address("us-west-2"), "demo").size() == 3000;
+  }, absl::Seconds(60)));
+  auto [code, out] = query();
+  INFO(out);
+  REQUIRE(code == 0);
+  auto items = nlohmann::json::parse(out)["Items"];
+  CHECK(items.size() == 30);
+  CHECK(items[0].size() == 2);  // KEYS_ONLY: id and email
+  auto unknown = Cli(f, "query --region us-west-2 --table demo --index nope "
+                        "--key '{\"email\":{\"S\":\"a@x\"}}'");
+  CHECK(unknown.first == 2);
+  CHECK(unknown.second.find("no index") != std::string::npos);
 }
 
 }  // namespace

@@ -559,3 +559,131 @@ TEST_CASE("TTL expiry deletes in the expiring region and replicates as an ordina
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+std::vector<Item> QueryIndex(Region& r, const std::string& index, const std::string& email) {
+  QueryRequest q;
+  q.table = "demo";
+  q.index = index;
+  q.hash_value = AttributeValue::S(email);
+  return Ok(r.Query(q)).items;
+}
+
+void PutUser(Region& r, const std::string& id, const std::string& email, int age) {
+  PutRequest req;
+  req.table = "demo";
+  req.item = Item{{"id", AttributeValue::S(id)},
+                  {"email", AttributeValue::S(email)},
+                  {"age", *AttributeValue::Number(std::to_string(age))},
+                  {"bio", AttributeValue::S("bio of " + id)}};
+  REQUIRE(r.PutItem(req).ok());
+}
+
+// Runs backfill steps of `max_rows` until no index of `r` is CREATING; returns the steps.
+int BackfillAll(Region& r, int max_rows) {
+  int steps = 0;
+  while (Ok(r.BackfillIndexes(max_rows)) > 0) ++steps;
+  return steps;
+}
+
+TEST_CASE("a GSI created in one region is backfilled in every replica and queryable there",
+          "[replica][gsi]") {
+  Cluster c(21);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {"eu-west-1", "us-west-2"})));
+  c.Settle();
+  for (int i = 0; i < 40; ++i) {
+    PutUser(c[i % 2 ? "us-west-2" : "eu-west-1"], "u" + std::to_string(i),
+            i % 4 == 0 ? "a@x" : "other" + std::to_string(i) + "@x", i);
+  }
+  c.Settle();
+  UpdateTableRequest create = Settings("demo");
+  GsiSetting g;
+  g.hash_key = KeyDef{"email", ValueType::kS};
+  g.range_key = KeyDef{"age", ValueType::kN};
+  g.projection = "INCLUDE";
+  g.non_key = {"bio"};
+  create.create_gsi = std::make_pair("byEmail", g);
+  Ok(c["us-west-2"].UpdateTable(create));
+  // Not there yet in eu-west-1; once the record arrives it is CREATING until backfilled.
+  CHECK(absl::IsInvalidArgument(c["eu-west-1"].Query([] {
+    QueryRequest q;
+    q.table = "demo";
+    q.index = "byEmail";
+    q.hash_value = AttributeValue::S("a@x");
+    return q;
+  }()).status()));
+  c.Settle();
+  CHECK(Ok(c["eu-west-1"].DescribeTable("demo")).index_status.at("byEmail") == "CREATING");
+  QueryRequest early;
+  early.table = "demo";
+  early.index = "byEmail";
+  early.hash_value = AttributeValue::S("a@x");
+  CHECK(absl::IsFailedPrecondition(c["eu-west-1"].Query(early).status()));
+  CHECK(BackfillAll(c["eu-west-1"], 7) >= 5);  // 40 items in chunks of 7
+  BackfillAll(c["us-west-2"], 1000);
+  for (const auto& r : {"eu-west-1", "us-west-2"}) {
+    INFO(r);
+    CHECK(Ok(c[r].DescribeTable("demo")).index_status.at("byEmail") == "ACTIVE");
+    auto items = QueryIndex(c[r], "byEmail", "a@x");
+    REQUIRE(items.size() == 10);
+    // In index range-key order, with the INCLUDE projection: keys, index keys and bio.
+    CHECK(items[0].at("age") == *AttributeValue::Number("0"));
+    CHECK(items[9].at("age") == *AttributeValue::Number("36"));
+    CHECK(items[0].size() == 4);
+    CHECK(items[0].count("bio") == 1);
+  }
+  // Later writes, local and replicated, keep the index in step: move, add, delete.
+  c.clock().Advance(1000);
+  PutUser(c["us-west-2"], "u1", "a@x", 100);  // joins a@x
+  PutUser(c["eu-west-1"], "u0", "b@x", 0);    // leaves a@x
+  DeleteRequest del;
+  del.table = "demo";
+  del.key = Item{{"id", AttributeValue::S("u4")}};
+  REQUIRE(c["us-west-2"].DeleteItem(del).ok());
+  c.Settle();
+  for (const auto& r : {"eu-west-1", "us-west-2"}) {
+    INFO(r);
+    CHECK(QueryIndex(c[r], "byEmail", "a@x").size() == 9);
+    CHECK(QueryIndex(c[r], "byEmail", "b@x").size() == 1);
+  }
+  // A replica added later gets the index with its snapshot.
+  Ok(c["us-west-2"].UpdateTable(AddReplica("demo", "us-east-1")));
+  c.Settle();
+  BackfillAll(c["us-east-1"], 1000);
+  CHECK(QueryIndex(c["us-east-1"], "byEmail", "a@x").size() == 9);
+  // Deleting the index reaches every replica.
+  UpdateTableRequest drop = Settings("demo");
+  drop.delete_gsi = "byEmail";
+  Ok(c["eu-west-1"].UpdateTable(drop));
+  c.Settle();
+  for (const auto& r : kRegions) {
+    INFO(r);
+    CHECK(Ok(c[r].DescribeTable("demo")).index_status.empty());
+    CHECK(absl::IsInvalidArgument(c[r].Query(early).status()));
+  }
+}
+
+TEST_CASE("a KEYS_ONLY index projects only the table and index keys", "[replica][gsi]") {
+  Cluster c(22);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {})));
+  PutUser(c["us-west-2"], "u1", "a@x", 1);
+  UpdateTableRequest create = Settings("demo");
+  GsiSetting g;
+  g.hash_key = KeyDef{"email", ValueType::kS};
+  g.projection = "KEYS_ONLY";
+  create.create_gsi = std::make_pair("byEmail", g);
+  Ok(c["us-west-2"].UpdateTable(create));
+  BackfillAll(c["us-west-2"], 10);
+  auto items = QueryIndex(c["us-west-2"], "byEmail", "a@x");
+  REQUIRE(items.size() == 1);
+  CHECK(items[0] == Item{{"id", AttributeValue::S("u1")}, {"email", AttributeValue::S("a@x")}});
+  UpdateTableRequest bad = Settings("demo");
+  g.projection = "INCLUDE";  // without attributes
+  bad.create_gsi = std::make_pair("byAge", g);
+  CHECK(absl::IsInvalidArgument(c["us-west-2"].UpdateTable(bad).status()));
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -206,6 +206,21 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
       d->set_point_in_time_recovery(it->second.point_in_time_recovery);
     }
   }
+  for (const auto& [name, g] : info.spec.gsis) {
+    if (g.deleted) continue;
+    auto* d = p->add_gsis();
+    d->set_index_name(name);
+    d->mutable_hash_key()->set_name(g.hash_key.name);
+    d->mutable_hash_key()->set_type(ToProtoType(g.hash_key.type));
+    if (g.range_key) {
+      d->mutable_range_key()->set_name(g.range_key->name);
+      d->mutable_range_key()->set_type(ToProtoType(g.range_key->type));
+    }
+    d->set_projection(g.projection);
+    for (const auto& a : g.non_key) d->add_non_key_attributes(a);
+    auto st = info.index_status.find(name);
+    d->set_index_status(st == info.index_status.end() ? "ACTIVE" : st->second);
+  }
   auto* st = p->mutable_settings();
   st->set_billing_mode(info.spec.billing.mode);
   st->set_read_capacity(info.spec.billing.read_capacity);

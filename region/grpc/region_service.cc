@@ -105,6 +105,18 @@ grpc::Status RegionService::UpdateTable(grpc::ServerContext*, const pb::UpdateTa
     if (req->has_point_in_time_recovery()) {
       r.point_in_time_recovery = req->point_in_time_recovery();
     }
+    if (req->has_create_gsi()) {
+      const auto& g = req->create_gsi();
+      GsiSetting def;
+      ASSIGN_OR_RETURN(def.hash_key, KeyFromProto(g.hash_key()));
+      if (!g.range_key().name().empty()) {
+        ASSIGN_OR_RETURN(def.range_key, KeyFromProto(g.range_key()));
+      }
+      def.projection = g.projection().empty() ? "ALL" : g.projection();
+      def.non_key.assign(g.non_key_attributes().begin(), g.non_key_attributes().end());
+      r.create_gsi = std::make_pair(g.index_name(), def);
+    }
+    if (req->has_delete_gsi()) r.delete_gsi = req->delete_gsi();
     ASSIGN_OR_RETURN(TableInfo info, region_->UpdateTable(r));
     ToProto(info, "ACTIVE", resp->mutable_table());
     return absl::OkStatus();
@@ -181,6 +193,7 @@ grpc::Status RegionService::Query(grpc::ServerContext*, const pb::QueryRequest* 
     ASSIGN_OR_RETURN(r.range, FromProto(req->range()));
     r.backward = req->backward();
     r.limit = req->limit();
+    r.index = req->index_name();
     ASSIGN_OR_RETURN(r.exclusive_start_key, FromProto(req->exclusive_start_key()));
     ASSIGN_OR_RETURN(Page page, region_->Query(r));
     PageToProto(page, resp);
