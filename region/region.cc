@@ -141,7 +141,7 @@ absl::StatusOr<int> Region::ExpireItems(int max_rows) {
 
 absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
                                             int max_changes,
-                                            const std::vector<std::pair<std::string, Stamp>>& held) {
+                                            const std::vector<HeldTable>& held) {
   absl::MutexLock l(&mu_);
   return replicator_.ReadFor(subscriber, after_seq, max_changes, held);
 }
@@ -184,7 +184,16 @@ Region::Subscription Region::SubscriptionFor(const std::string& origin) {
   absl::MutexLock l(&mu_);
   Subscription s;
   s.after_seq = replicator_.Cursor(origin);
-  for (const auto& spec : engine_.Tables()) s.held.emplace_back(spec.name, spec.created);
+  for (const auto& spec : engine_.Tables()) {
+    HeldTable h{spec.name, spec.created, 0};
+    // A bootstrapping table needs this origin's changes only after the snapshot cut.
+    auto b = engine_.bootstraps().find(spec.name);
+    if (b != engine_.bootstraps().end() && b->second.cut) {
+      auto at = b->second.cut->find(origin);
+      if (at != b->second.cut->end()) h.after_seq = at->second;
+    }
+    s.held.push_back(std::move(h));
+  }
   s.epoch = subscription_epoch_;
   return s;
 }
@@ -226,6 +235,8 @@ absl::Status Region::LoadSnapshotChunk(const SnapshotChunk& chunk) {
     return true;
   });
   RETURN_IF_ERROR(done.status());
+  // A snapshot is loaded faster than the background checkpointer copies it: keep the WAL short.
+  storage_->Checkpoint();
   if (first) {
     // The rewound cursors are durable: reload them and make every link subscribe again, now
     // declaring this table, from the rewound positions.

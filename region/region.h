@@ -100,7 +100,7 @@ class Region {
   // Replication, origin side. `held`: see ReplicatorCore::ReadFor.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes,
-                                      const std::vector<std::pair<std::string, Stamp>>& held = {})
+                                      const std::vector<HeldTable>& held = {})
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until the change log grows past `after_seq` or `timeout` passes; true if it grew.
   bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
@@ -115,7 +115,7 @@ class Region {
   // subscription_epoch) are refused with Aborted, and the link must subscribe again.
   struct Subscription {
     int64_t after_seq = 0;
-    std::vector<std::pair<std::string, Stamp>> held;
+    std::vector<HeldTable> held;
     int64_t epoch = 0;
   };
   Subscription SubscriptionFor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);

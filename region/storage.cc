@@ -239,6 +239,10 @@ absl::Status Storage::Init() {
   return absl::OkStatus();
 }
 
+void Storage::Checkpoint() {
+  sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+}
+
 absl::Status Storage::Begin() { return Exec("BEGIN IMMEDIATE"); }
 absl::Status Storage::Commit() { return Exec("COMMIT"); }
 void Storage::Rollback() {
@@ -603,7 +607,8 @@ absl::StatusOr<int64_t> Storage::AppendChange(const Change& c, bool is_local,
 }
 
 absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& sql,
-                                                            int64_t after_seq, int limit) {
+                                                            int64_t after_seq, int limit,
+                                                            const ChangeFilter* keep) {
   ASSIGN_OR_RETURN(auto q, Prepare(sql));
   q.Int(1, after_seq).Int(2, limit > 0 ? limit : -1);
   std::vector<Change> out;
@@ -617,22 +622,34 @@ absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& s
     c.table_created = Stamp{q.ColInt(4), q.ColBlob(5)};
     c.stamp.ts_us = q.ColInt(6);
     c.commit_true_us = q.ColInt(7);
+    if (!q.ColNull(11)) {
+      ASSIGN_OR_RETURN(c.spec, DecodeTableSpec(q.ColBlob(11)));
+    }
+    if (keep && !(*keep)(c)) {
+      out.push_back(std::move(c));  // header only
+      continue;
+    }
     if (!q.ColNull(8)) {
       ASSIGN_OR_RETURN(c.key, DecodeItem(q.ColBlob(8)));
     }
-    if (!q.ColNull(9)) {
+    if (!keep && !q.ColNull(9)) {
       ASSIGN_OR_RETURN(c.old_image, DecodeItem(q.ColBlob(9)));
     }
     if (!q.ColNull(10)) {
       ASSIGN_OR_RETURN(c.new_image, DecodeItem(q.ColBlob(10)));
     }
-    if (!q.ColNull(11)) {
-      ASSIGN_OR_RETURN(c.spec, DecodeTableSpec(q.ColBlob(11)));
-    }
     out.push_back(std::move(c));
   }
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot read the change log");
   return out;
+}
+
+absl::StatusOr<std::vector<Change>> Storage::ReadLocalChanges(int64_t after_seq, int limit,
+                                                              const ChangeFilter& keep) {
+  return ReadChangeRows(absl::StrCat("SELECT ", kChangeColumns,
+                                     " FROM changelog WHERE is_local = 1 AND seq > ?1"
+                                     " ORDER BY seq LIMIT ?2"),
+                        after_seq, limit, &keep);
 }
 
 absl::StatusOr<std::vector<Change>> Storage::ReadLocalChanges(int64_t after_seq, int limit) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +47,12 @@ class Storage {
   // second connection checkpoints every `interval` on its own thread (stopped by the
   // destructor), and commits no longer checkpoint. For file databases; call at most once.
   absl::Status StartBackgroundCheckpoints(const std::string& path, absl::Duration interval);
+
+  // Copies the WAL into the database file from this connection, outside any transaction (the
+  // writer itself checkpoints completely, so the next commit restarts a short WAL). For bulk
+  // loads that would outrun the background checkpointer. Errors are not fatal: the WAL is only
+  // longer.
+  void Checkpoint();
 
   // One transaction at a time (BEGIN IMMEDIATE). Rollback is harmless when none is open.
   absl::Status Begin();
@@ -140,6 +147,12 @@ class Storage {
                                        int64_t applied_true_us);
   // Changes that originated in this region with seq > after_seq, oldest first.
   absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit);
+  // The same rows, but only those `keep` accepts are decoded in full (without old_image); the
+  // others come back with their header only (seq, kind, table, incarnation, stamp, and spec for
+  // table operations), so a caller filtering a long log does not pay for their item images.
+  using ChangeFilter = std::function<bool(const Change& header)>;
+  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit,
+                                                       const ChangeFilter& keep);
   // Every change (local and replicated) with seq > after_seq, oldest first.
   absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit);
   int64_t head_seq() const { return head_seq_; }
@@ -172,7 +185,8 @@ class Storage {
   absl::Status AddIndexEntry(int64_t table_id, const IndexDef& index, const std::string& hk,
                              const std::string& rk, const Item& item);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
-                                                     int limit);
+                                                     int limit,
+                                                     const ChangeFilter* keep = nullptr);
 
   sqlite3* db_;
   std::string region_;

@@ -345,6 +345,11 @@ std::optional<TableSpec> TableEngine::FindSpec(const std::string& table) const {
   return it->second.spec;
 }
 
+const TableSpec* TableEngine::SpecOf(const std::string& table) const {
+  auto it = tables_.find(table);
+  return it == tables_.end() ? nullptr : &it->second.spec;
+}
+
 absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   for (const auto& [r, rs] : t->spec.replica_settings) {

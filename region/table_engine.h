@@ -174,6 +174,8 @@ class TableEngine {
   std::vector<TableSpec> Tables() const;
   // A table's spec even if deleted; nullopt when never seen.
   std::optional<TableSpec> FindSpec(const std::string& table) const;
+  // The same without a copy; valid until the next change to the catalog.
+  const TableSpec* SpecOf(const std::string& table) const;
   // Adds or removes a replica, or changes settings (see UpdateTableRequest). Validation errors
   // are InvalidArgument (adding the local or an unknown region, more than one replica update,
   // ReplicaUpdates with other changes, a PROVISIONED table gaining a replica, bad values); a

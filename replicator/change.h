@@ -39,6 +39,15 @@ struct Change {
   std::optional<TableSpec> spec;  // CREATE_TABLE, UPDATE_TABLE
 };
 
+// A table incarnation a subscriber holds and asks an origin for, whatever the origin's own
+// definition says: changes with seq <= after_seq are not needed (a bootstrapping replica's
+// snapshot already includes the origin's changes up to its cut).
+struct HeldTable {
+  std::string name;
+  Stamp created;
+  int64_t after_seq = 0;
+};
+
 // What an origin sends a subscriber in one message.
 struct ChangeBatch {
   std::string origin;

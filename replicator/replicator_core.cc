@@ -1,6 +1,7 @@
 #include "replicator/replicator_core.h"
 
 #include <algorithm>
+#include <set>
 
 #include "region/status_macros.h"
 
@@ -36,28 +37,35 @@ absl::Status ReplicatorCore::Load() {
 
 absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
     const std::string& subscriber, int64_t after_seq, int max_changes,
-    const std::vector<std::pair<std::string, Stamp>>& held) {
+    const std::vector<HeldTable>& held) {
   ChangeBatch batch;
   batch.origin = region_;
   batch.origin_head = storage_->head_seq();
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
-  ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit));
+  // Table definitions go where they say; other changes follow the table's current spec
+  // (which a deleted table keeps) and what the subscriber holds.
+  auto is_relevant = [&](const Change& c) {
+    if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
+      return c.spec && c.spec->HasReplica(subscriber);
+    }
+    const TableSpec* spec = engine_->SpecOf(c.table);
+    if (spec && spec->created == c.table_created && spec->Receives(subscriber)) return true;
+    return std::any_of(held.begin(), held.end(), [&](const HeldTable& h) {
+      return h.name == c.table && h.created == c.table_created && c.seq > h.after_seq;
+    });
+  };
+  // Rows for other tables come back undecoded: a subscriber far behind on a long log of
+  // tables it does not hold costs only their headers.
+  std::set<int64_t> kept;
+  ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit, [&](const Change& c) {
+    bool relevant = is_relevant(c);
+    if (relevant) kept.insert(c.seq);
+    return relevant;
+  }));
   int64_t bytes = 0;
   for (auto& c : rows) {
-    // Table definitions go where they say; other changes follow the table's current spec
-    // (which a deleted table keeps) and what the subscriber holds.
-    bool relevant = false;
-    if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
-      relevant = c.spec && c.spec->HasReplica(subscriber);
-    } else {
-      auto spec = engine_->FindSpec(c.table);
-      relevant = spec && spec->created == c.table_created && spec->Receives(subscriber);
-      if (!relevant) {
-        relevant = std::find(held.begin(), held.end(), std::make_pair(c.table, c.table_created)) !=
-                   held.end();
-      }
-    }
+    bool relevant = kept.count(c.seq) > 0;
     batch.scanned_through = c.seq;
     if (relevant) {
       c.old_image.reset();  // receivers compute their own

@@ -45,12 +45,13 @@ class ReplicatorCore {
   // Up to `max_changes` local-origin changes after `after_seq` for tables `subscriber`
   // replicates: those whose current definition here lists it as a receiving replica, plus the
   // table incarnations the subscriber says it holds (`held`: a new replica needs its table's
-  // changes from the snapshot cut on, even from origins that have not yet heard it was added).
+  // changes from the snapshot cut on, even from origins that have not yet heard it was added;
+  // the changes up to the cut are in its snapshot and are skipped).
   // Table definitions (CREATE_TABLE, UPDATE_TABLE) go to every region they list. Scans at most
   // a bounded number of log rows per call.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes,
-                                      const std::vector<std::pair<std::string, Stamp>>& held = {});
+                                      const std::vector<HeldTable>& held = {});
   // The snapshot cut this region would give now: its own log head, and its cursor for each of
   // `peers` (0 for one it never applied from).
   std::map<std::string, int64_t> Cut(const std::vector<std::string>& peers) const;

@@ -118,11 +118,12 @@ void PeerLink::StreamOnce() {
   pb::StreamRequest subscribe;
   subscribe.mutable_subscribe()->set_subscriber(region_->name());
   subscribe.mutable_subscribe()->set_after_seq(sub.after_seq);
-  for (const auto& [name, created] : sub.held) {
+  for (const auto& h : sub.held) {
     auto* t = subscribe.mutable_subscribe()->add_tables();
-    t->set_name(name);
-    t->set_created_us(created.ts_us);
-    t->set_created_by(created.region);
+    t->set_name(h.name);
+    t->set_created_us(h.created.ts_us);
+    t->set_created_by(h.created.region);
+    t->set_after_seq(h.after_seq);
   }
   DueTimes due(std::hash<std::string>()(origin_) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   if (stream->Write(subscribe)) {

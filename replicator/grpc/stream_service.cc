@@ -30,9 +30,9 @@ grpc::Status StreamService::Stream(
                         absl::StrCat("\"", subscriber, "\" is not a peer of ", region_->name()));
   }
   int64_t position = first.subscribe().after_seq();
-  std::vector<std::pair<std::string, Stamp>> held;
+  std::vector<HeldTable> held;
   for (const auto& t : first.subscribe().tables()) {
-    held.emplace_back(t.name(), Stamp{t.created_us(), t.created_by()});
+    held.push_back(HeldTable{t.name(), Stamp{t.created_us(), t.created_by()}, t.after_seq()});
   }
   region_->RecordAck(subscriber, position);
 
