@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "absl/time/time.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
+#include "replicator/snapshot.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -45,6 +47,12 @@ class Storage {
   // second connection checkpoints every `interval` on its own thread (stopped by the
   // destructor), and commits no longer checkpoint. For file databases; call at most once.
   absl::Status StartBackgroundCheckpoints(const std::string& path, absl::Duration interval);
+
+  // Copies the WAL into the database file from this connection, outside any transaction (the
+  // writer itself checkpoints completely, so the next commit restarts a short WAL). For bulk
+  // loads that would outrun the background checkpointer. Errors are not fatal: the WAL is only
+  // longer.
+  void Checkpoint();
 
   // One transaction at a time (BEGIN IMMEDIATE). Rollback is harmless when none is open.
   absl::Status Begin();
@@ -103,14 +111,56 @@ class Storage {
   };
   absl::StatusOr<std::vector<VersionRow>> DumpVersions(int64_t table_id);
 
+  // Global secondary indexes. Storage keeps each registered index's entries in step with every
+  // item write (PutItem, PutVersionIfNewer, DeleteAllItems): an item with the index's key
+  // attributes, of the right types, has one entry. Registration is in memory (the engine
+  // registers from the table definitions at load); entries and backfill marks are durable.
+  struct IndexDef {
+    std::string name;
+    KeyDef hash_key;
+    std::optional<KeyDef> range_key;
+  };
+  void SetIndexes(int64_t table_id, std::vector<IndexDef> indexes);
+  // Adds entries for existing items after `after`, at most `limit` items; returns the position
+  // to continue from, or nullopt when the whole table is done.
+  absl::StatusOr<std::optional<std::pair<std::string, std::string>>> BackfillIndex(
+      int64_t table_id, const IndexDef& index,
+      const std::optional<std::pair<std::string, std::string>>& after, int limit);
+  absl::Status DropIndex(int64_t table_id, const std::string& index);  // entries and mark
+  absl::Status MarkBackfilled(int64_t table_id, const std::string& index);
+  absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index);
+  // Live items whose index hash key encodes to `ghk`, index range key within `bounds`, in
+  // index range key order.
+  absl::StatusOr<std::vector<std::string>> QueryIndex(int64_t table_id, const std::string& index,
+                                                      const std::string& ghk,
+                                                      const RangeBounds& bounds, bool backward,
+                                                      int limit);
+
+  // Snapshots (replica bootstrap). Version rows (tombstones too) in (hk, rk) order after
+  // `after` (or from the start), at most `limit`, stopping early once `max_bytes` of items.
+  absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
+      int limit, int64_t max_bytes);
+  absl::StatusOr<int64_t> CountVersions(int64_t table_id);  // tombstones too
+  // Writes `row` unless the stored version is at least as new (LWW); no change-log row.
+  absl::Status PutVersionIfNewer(int64_t table_id, const SnapshotRow& row);
+  // Bootstraps in progress at this (new) replica, by table name.
+  absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps();
+  absl::Status PutBootstrap(const BootstrapState& state);
+  absl::Status DeleteBootstrap(const std::string& table);
+
   // The change log. Sequences are dense, increasing and never reused.
   // `applied_true_us` is the local true time at commit.
   absl::StatusOr<int64_t> AppendChange(const Change& change, bool is_local,
                                        int64_t applied_true_us);
-  // Changes that originated in this region with seq > after_seq, oldest first. Without
-  // `with_old_images` the old images are left empty (replication does not ship them).
+  // Changes that originated in this region with seq > after_seq, oldest first.
+  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit);
+  // The same rows, but only those `keep` accepts are decoded in full (without old_image); the
+  // others come back with their header only (seq, kind, table, incarnation, stamp, and spec for
+  // table operations), so a caller filtering a long log does not pay for their item images.
+  using ChangeFilter = std::function<bool(const Change& header)>;
   absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit,
-                                                       bool with_old_images = true);
+                                                       const ChangeFilter& keep);
   // Every change (local and replicated) with seq > after_seq, oldest first.
   absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit);
   int64_t head_seq() const { return head_seq_; }
@@ -137,14 +187,21 @@ class Storage {
   absl::StatusOr<Stmt> Prepare(const std::string& sql);
   absl::Status Init();
   absl::Status SqlError(int rc, const std::string& what);
+  // Replaces the index entries of one item (`item` empty: removes them).
+  absl::Status IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                         const std::optional<std::string>& item);
+  absl::Status AddIndexEntry(int64_t table_id, const IndexDef& index, const std::string& hk,
+                             const std::string& rk, const Item& item);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
-                                                     int limit, bool with_old_images = true);
+                                                     int limit,
+                                                     const ChangeFilter* keep = nullptr);
 
   sqlite3* db_;
   std::string region_;
   std::thread checkpointer_;
   absl::Notification stop_checkpointer_;
   std::map<std::string, sqlite3_stmt*> statements_;  // prepared statement cache, by SQL text
+  std::map<int64_t, std::vector<IndexDef>> indexes_;  // by table id
   int64_t head_seq_ = 0;
   int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };

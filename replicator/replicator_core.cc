@@ -1,6 +1,7 @@
 #include "replicator/replicator_core.h"
 
 #include <algorithm>
+#include <set>
 
 #include "region/status_macros.h"
 
@@ -19,6 +20,7 @@ const char* ChangeKindName(ChangeKind kind) {
     case ChangeKind::kDelete: return "DELETE";
     case ChangeKind::kCreateTable: return "CREATE_TABLE";
     case ChangeKind::kDeleteTable: return "DELETE_TABLE";
+    case ChangeKind::kUpdateTable: return "UPDATE_TABLE";
   }
   return "?";
 }
@@ -34,26 +36,37 @@ absl::Status ReplicatorCore::Load() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscriber,
-                                                    int64_t after_seq, int max_changes) {
+absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
+    const std::string& subscriber, int64_t after_seq, int max_changes,
+    const std::vector<HeldTable>& held) {
   ChangeBatch batch;
   batch.origin = region_;
   batch.origin_head = storage_->head_seq();
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
-  ASSIGN_OR_RETURN(auto rows,
-                   storage_->ReadLocalChanges(after_seq, limit, /*with_old_images=*/false));
+  // Table definitions go where they say; other changes follow the table's current spec
+  // (which a deleted table keeps) and what the subscriber holds.
+  auto is_relevant = [&](const Change& c) {
+    if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
+      return c.spec && c.spec->HasReplica(subscriber);
+    }
+    const TableSpec* spec = engine_->SpecOf(c.table);
+    if (spec && spec->created == c.table_created && spec->Receives(subscriber)) return true;
+    return std::any_of(held.begin(), held.end(), [&](const HeldTable& h) {
+      return h.name == c.table && h.created == c.table_created && c.seq > h.after_seq;
+    });
+  };
+  // Rows for other tables come back undecoded: a subscriber far behind on a long log of
+  // tables it does not hold costs only their headers.
+  std::set<int64_t> kept;
+  ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit, [&](const Change& c) {
+    bool relevant = is_relevant(c);
+    if (relevant) kept.insert(c.seq);
+    return relevant;
+  }));
   int64_t bytes = 0;
   for (auto& c : rows) {
-    // A table's replica set is decided at creation (CREATE_TABLE carries it); later changes
-    // follow the table's current spec, which a deleted table keeps.
-    bool relevant = false;
-    if (c.kind == ChangeKind::kCreateTable) {
-      relevant = c.spec && c.spec->HasReplica(subscriber);
-    } else {
-      auto spec = engine_->FindSpec(c.table);
-      relevant = spec && spec->created == c.table_created && spec->HasReplica(subscriber);
-    }
+    bool relevant = kept.count(c.seq) > 0;
     batch.scanned_through = c.seq;
     if (relevant) {
       c.old_image.reset();  // receivers compute their own
@@ -118,6 +131,21 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch)
   if (!report.waiting) report.cursor = std::max(report.cursor, batch.scanned_through);
   if (report.cursor > cursor) RETURN_IF_ERROR(storage_->SetCursor(batch.origin, report.cursor));
   return report;
+}
+
+std::map<std::string, int64_t> ReplicatorCore::Cut(const std::vector<std::string>& peers) const {
+  std::map<std::string, int64_t> cut;
+  for (const auto& p : peers) cut[p] = Cursor(p);
+  cut[region_] = storage_->head_seq();
+  return cut;
+}
+
+absl::Status ReplicatorCore::RewindTo(const std::map<std::string, int64_t>& cut) {
+  for (const auto& [origin, seq] : cut) {
+    if (origin == region_) continue;
+    if (Cursor(origin) > seq) RETURN_IF_ERROR(storage_->SetCursor(origin, seq));
+  }
+  return absl::OkStatus();
 }
 
 void ReplicatorCore::Committed(const ApplyReport& report) {
