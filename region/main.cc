@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,11 +19,13 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
 #include "region/grpc/admin_service.h"
 #include "region/grpc/region_service.h"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
+#include "replicator/grpc/bootstrap_link.h"
 #include "replicator/grpc/peer_link.h"
 #include "replicator/grpc/stream_service.h"
 
@@ -141,6 +145,25 @@ int main(int argc, char** argv) {
     links.push_back(std::make_unique<gtsim::PeerLink>(region->get(), peer, address));
     links.back()->Start();
   }
+  gtsim::BootstrapLink bootstrap(region->get(),
+                                 std::map<std::string, std::string>(peers.begin(), peers.end()));
+  bootstrap.Start();
+  // Background upkeep: TTL expiry (about 1000 items per table per 200 ms) and GSI backfills
+  // (2000 items per step, steps back to back while any index is CREATING).
+  absl::Notification stop_ttl;
+  std::thread ttl([&] {
+    absl::Time next_ttl = absl::Now();
+    while (!stop_ttl.HasBeenNotified()) {
+      auto backfilled = (*region)->BackfillIndexes(2000);  // errors: retried next time
+      if (absl::Now() >= next_ttl) {
+        (*region)->ExpireItems(1000).IgnoreError();
+        next_ttl = absl::Now() + absl::Milliseconds(200);
+      }
+      if (!backfilled.ok() || *backfilled == 0) {
+        stop_ttl.WaitForNotificationWithTimeout(absl::Milliseconds(100));
+      }
+    }
+  });
   std::printf("gtsim-region %s ready on 127.0.0.1:%d, database %s\n", name.c_str(), port,
               db_path.c_str());
   if (dynamodb_port != 0) {
@@ -154,6 +177,9 @@ int main(int argc, char** argv) {
   std::printf("gtsim-region %s stopping (signal %d)\n", name.c_str(), sig);
   std::fflush(stdout);
   dynamodb.Stop();
+  stop_ttl.Notify();
+  ttl.join();
+  bootstrap.Stop();
   for (auto& link : links) link->Stop();
   replication.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

@@ -67,7 +67,20 @@ absl::StatusOr<TableInfo> Region::CreateTable(const CreateTableRequest& req) {
 
 absl::StatusOr<TableInfo> Region::DescribeTable(const std::string& table) {
   absl::MutexLock l(&mu_);
-  return engine_.DescribeTable(table);
+  ASSIGN_OR_RETURN(TableInfo info, engine_.DescribeTable(table));
+  for (const auto& [replica, status] : info.spec.replica_status) {
+    auto it = serving_.find({table, replica});
+    if (status == "CREATING" && it != serving_.end() && it->second.total > 0) {
+      info.replica_progress[replica] =
+          static_cast<int>(std::min<int64_t>(99, 100 * it->second.served / it->second.total));
+    }
+  }
+  return info;
+}
+
+absl::StatusOr<TableInfo> Region::UpdateTable(const UpdateTableRequest& req) {
+  absl::MutexLock l(&mu_);
+  return InTransaction([&] { return engine_.UpdateTable(req); });
 }
 
 std::vector<std::string> Region::ListTables() {
@@ -204,10 +217,26 @@ absl::StatusOr<Page> Region::Scan(const ScanRequest& req) {
   return engine_.Scan(req);
 }
 
-absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
-                                            int max_changes) {
+absl::StatusOr<int> Region::BackfillIndexes(int max_rows) {
   absl::MutexLock l(&mu_);
-  return replicator_.ReadFor(subscriber, after_seq, max_changes);
+  if (!engine_.HasPendingBackfills()) return 0;
+  return InTransaction([&] { return engine_.BackfillIndexes(max_rows); });
+}
+
+absl::StatusOr<int> Region::ExpireItems(int max_rows) {
+  absl::MutexLock l(&mu_);
+  const auto tables = engine_.Tables();
+  if (std::none_of(tables.begin(), tables.end(), [](const TableSpec& t) { return t.ttl.enabled; })) {
+    return 0;
+  }
+  return InTransaction([&] { return engine_.ExpireItems(max_rows); });
+}
+
+absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
+                                            int max_changes,
+                                            const std::vector<std::pair<std::string, Stamp>>& held) {
+  absl::MutexLock l(&mu_);
+  return replicator_.ReadFor(subscriber, after_seq, max_changes, held);
 }
 
 bool Region::WaitForChanges(int64_t after_seq, absl::Duration timeout) {
@@ -230,10 +259,93 @@ absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
   if (blocked_.count(batch.origin)) {
     return absl::UnavailableError("replication from " + batch.origin + " is cut (partition)");
   }
+  if (batch.subscription_epoch >= 0 && batch.subscription_epoch != subscription_epoch_) {
+    return absl::AbortedError(absl::StrCat(
+        "a bootstrap moved the cursors since this stream from ", batch.origin,
+        " was opened; subscribe again"));
+  }
   replicator_.NoteOriginHead(batch.origin, batch.origin_head);
   auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); });
-  if (report.ok()) replicator_.Committed(*report);
+  if (report.ok()) {
+    replicator_.Committed(*report);
+    if (!engine_.bootstraps().empty()) MaybeFinishBootstraps();
+  }
   return report;
+}
+
+Region::Subscription Region::SubscriptionFor(const std::string& origin) {
+  absl::MutexLock l(&mu_);
+  Subscription s;
+  s.after_seq = replicator_.Cursor(origin);
+  for (const auto& spec : engine_.Tables()) s.held.emplace_back(spec.name, spec.created);
+  s.epoch = subscription_epoch_;
+  return s;
+}
+
+absl::StatusOr<SnapshotChunk> Region::ReadSnapshot(const SnapshotRequest& req) {
+  absl::MutexLock l(&mu_);
+  auto key = std::make_pair(req.table, req.subscriber);
+  auto it = serving_.find(key);
+  bool fresh = !req.after || it == serving_.end();
+  ASSIGN_OR_RETURN(SnapshotChunk chunk,
+                   engine_.ReadSnapshotRows(req.table, req.table_created, req.subscriber,
+                                            req.after, std::max(1, req.max_rows), fresh));
+  // Taken under the same lock as the rows: every change the cut names is in them.
+  chunk.cut = replicator_.Cut(peers_);
+  Serving& s = serving_[key];
+  if (fresh) s = Serving{0, chunk.total_rows};
+  s.served += static_cast<int64_t>(chunk.rows.size());
+  chunk.total_rows = s.total;
+  if (chunk.last) serving_.erase(key);
+  return chunk;
+}
+
+std::vector<BootstrapState> Region::PendingBootstraps() {
+  absl::MutexLock l(&mu_);
+  std::vector<BootstrapState> out;
+  for (const auto& [table, b] : engine_.bootstraps()) {
+    if (!b.loaded) out.push_back(b);
+  }
+  return out;
+}
+
+absl::Status Region::LoadSnapshotChunk(const SnapshotChunk& chunk) {
+  absl::MutexLock l(&mu_);
+  auto b = engine_.bootstraps().find(chunk.table);
+  const bool first = b != engine_.bootstraps().end() && !b->second.cut;
+  auto done = InTransaction([&]() -> absl::StatusOr<bool> {
+    RETURN_IF_ERROR(engine_.LoadSnapshotChunk(chunk));
+    if (first) RETURN_IF_ERROR(replicator_.RewindTo(chunk.cut));
+    return true;
+  });
+  RETURN_IF_ERROR(done.status());
+  if (first) {
+    // The rewound cursors are durable: reload them and make every link subscribe again, now
+    // declaring this table, from the rewound positions.
+    replicator_.Load().IgnoreError();
+    ++subscription_epoch_;
+  }
+  MaybeFinishBootstraps();
+  return absl::OkStatus();
+}
+
+void Region::MaybeFinishBootstraps() {
+  std::vector<std::string> ready;
+  for (const auto& [table, b] : engine_.bootstraps()) {
+    if (!b.loaded || !b.cut) continue;
+    bool caught_up = true;
+    for (const auto& [origin, seq] : *b.cut) {
+      if (origin != name_ && replicator_.Cursor(origin) < seq) caught_up = false;
+    }
+    if (caught_up) ready.push_back(table);
+  }
+  for (const auto& table : ready) {
+    auto st = InTransaction([&]() -> absl::StatusOr<bool> {
+      RETURN_IF_ERROR(engine_.FinishBootstrap(table));
+      return true;
+    });
+    (void)st;  // retried after the next applied batch or chunk
+  }
 }
 
 int64_t Region::Cursor(const std::string& origin) {

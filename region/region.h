@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -23,6 +24,7 @@
 #include "region/table_engine.h"
 #include "replicator/link_delay.h"
 #include "replicator/replicator_core.h"
+#include "replicator/snapshot.h"
 
 namespace gtsim {
 
@@ -72,6 +74,12 @@ class Region {
   absl::StatusOr<TableInfo> DescribeTable(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> ListTables() ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<TableInfo> DeleteTable(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
+  // DynamoDB's UpdateTable with ReplicaUpdates: adds or removes one replica, asynchronously.
+  // Errors: see TableEngine::UpdateTable (InvalidArgument for validation, FailedPrecondition
+  // for ResourceInUse). Returns the new definition: TableStatus UPDATING, the replica CREATING
+  // or DELETING. An added replica bootstraps from a snapshot of this region's replica; a removed
+  // one deletes its table and items when it receives the change.
+  absl::StatusOr<TableInfo> UpdateTable(const UpdateTableRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<WriteResult> PutItem(const PutRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<WriteResult> UpdateItem(const UpdateRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
@@ -121,9 +129,17 @@ class Region {
                                                 int limit, int max_scan = 100000)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Replication, origin side.
+
+  // GSIs: one backfill step (see TableEngine::BackfillIndexes), in one transaction.
+  absl::StatusOr<int> BackfillIndexes(int max_rows = 2000) ABSL_LOCKS_EXCLUDED(mu_);
+  // TTL: one sweep step (see TableEngine::ExpireItems), in one transaction.
+  absl::StatusOr<int> ExpireItems(int max_rows = 1000) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Replication, origin side. `held`: see ReplicatorCore::ReadFor.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
-                                      int max_changes) ABSL_LOCKS_EXCLUDED(mu_);
+                                      int max_changes,
+                                      const std::vector<std::pair<std::string, Stamp>>& held = {})
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until the change log grows past `after_seq` or `timeout` passes; true if it grew.
   bool WaitForChanges(int64_t after_seq, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
   void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
@@ -131,6 +147,33 @@ class Region {
   // Replication, receiver side: applies a batch in one transaction (data + cursor).
   absl::StatusOr<ApplyReport> Apply(const ChangeBatch& batch) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t Cursor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+  // What a receiving link subscribes to `origin` with, read atomically: the durable cursor, the
+  // table incarnations held here, and the subscription epoch. The epoch grows whenever a
+  // bootstrap rewinds the cursors; batches tagged with an older epoch (ChangeBatch::
+  // subscription_epoch) are refused with Aborted, and the link must subscribe again.
+  struct Subscription {
+    int64_t after_seq = 0;
+    std::vector<std::pair<std::string, Stamp>> held;
+    int64_t epoch = 0;
+  };
+  Subscription SubscriptionFor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Replica bootstrap (see replicator/snapshot.h), source side: one chunk of the snapshot of
+  // `table` for the new replica `subscriber`, rows after `after`, with this region's cut now.
+  struct SnapshotRequest {
+    std::string subscriber;
+    std::string table;
+    Stamp table_created;
+    std::optional<std::pair<std::string, std::string>> after;  // none: from the start
+    int max_rows = 2000;
+  };
+  absl::StatusOr<SnapshotChunk> ReadSnapshot(const SnapshotRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  // New-replica side: bootstraps still loading their snapshot (source, resume position).
+  std::vector<BootstrapState> PendingBootstraps() ABSL_LOCKS_EXCLUDED(mu_);
+  // Loads one chunk in one transaction (bulk, no change-log rows). The first chunk also records
+  // the cut and rewinds this region's cursors to it. Once the last chunk is in and every
+  // cursor has reached the cut, the replica turns ACTIVE.
+  absl::Status LoadSnapshotChunk(const SnapshotChunk& chunk) ABSL_LOCKS_EXCLUDED(mu_);
   void SetConnected(const std::string& origin, bool connected) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Faults.
@@ -154,6 +197,8 @@ class Region {
   template <typename F>
   auto InTransaction(F&& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
   void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Turns every fully loaded bootstrap whose cursors reached its cut ACTIVE.
+  void MaybeFinishBootstraps() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   std::vector<std::string> peers_;
@@ -166,6 +211,13 @@ class Region {
   std::set<std::string> blocked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
+  int64_t subscription_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Source side: snapshot rows served and the table's size, per (table, new replica).
+  struct Serving {
+    int64_t served = 0;
+    int64_t total = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Serving> serving_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gtsim

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "region/key_codec.h"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -73,6 +75,14 @@ CREATE TABLE IF NOT EXISTS changelog(
 CREATE INDEX IF NOT EXISTS changelog_local ON changelog(seq) WHERE is_local = 1;
 CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS bootstraps(table_name TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gsi_entries(
+  table_id INTEGER NOT NULL, index_name TEXT NOT NULL, ghk BLOB NOT NULL, grk BLOB NOT NULL,
+  hk BLOB NOT NULL, rk BLOB NOT NULL,
+  PRIMARY KEY(table_id, index_name, ghk, grk, hk, rk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS gsi_entries_item ON gsi_entries(table_id, hk, rk);
+CREATE TABLE IF NOT EXISTS gsi_backfilled(
+  table_id INTEGER NOT NULL, index_name TEXT NOT NULL, PRIMARY KEY(table_id, index_name));
 )sql";
 
 constexpr char kChangeColumns[] =
@@ -290,13 +300,125 @@ absl::Status Storage::PutItem(int64_t table_id, const std::string& hk, const std
   q.Int(5, version.stamp.ts_us).Text(6, version.stamp.region);
   int rc = q.Step();
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot write item");
+  return IndexItem(table_id, hk, rk, version.item);
+}
+
+void Storage::SetIndexes(int64_t table_id, std::vector<IndexDef> indexes) {
+  if (indexes.empty()) {
+    indexes_.erase(table_id);
+  } else {
+    indexes_[table_id] = std::move(indexes);
+  }
+}
+
+absl::Status Storage::AddIndexEntry(int64_t table_id, const IndexDef& index,
+                                    const std::string& hk, const std::string& rk,
+                                    const Item& item) {
+  auto h = item.find(index.hash_key.name);
+  if (h == item.end() || h->second.type() != index.hash_key.type) return absl::OkStatus();
+  std::string grk;
+  if (index.range_key) {
+    auto r = item.find(index.range_key->name);
+    if (r == item.end() || r->second.type() != index.range_key->type) return absl::OkStatus();
+    grk = EncodeRangeKey(r->second);
+  }
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR IGNORE INTO gsi_entries VALUES (?, ?, ?, ?, ?, ?)"));
+  q.Int(1, table_id).Text(2, index.name).Blob(3, EncodeHashKey(h->second)).Blob(4, grk);
+  q.Blob(5, hk).Blob(6, rk);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write index entry");
   return absl::OkStatus();
 }
 
+absl::Status Storage::IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                                const std::optional<std::string>& item) {
+  auto it = indexes_.find(table_id);
+  if (it == indexes_.end()) return absl::OkStatus();
+  {
+    ASSIGN_OR_RETURN(auto del, Prepare(
+        "DELETE FROM gsi_entries WHERE table_id = ? AND hk = ? AND rk = ?"));
+    int rc = del.Int(1, table_id).Blob(2, hk).Blob(3, rk).Step();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot update index entries");
+  }
+  if (!item) return absl::OkStatus();
+  ASSIGN_OR_RETURN(Item decoded, DecodeItem(*item));
+  for (const auto& index : it->second) {
+    RETURN_IF_ERROR(AddIndexEntry(table_id, index, hk, rk, decoded));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::pair<std::string, std::string>>> Storage::BackfillIndex(
+    int64_t table_id, const IndexDef& index,
+    const std::optional<std::pair<std::string, std::string>>& after, int limit) {
+  ASSIGN_OR_RETURN(auto rows, ScanVersions(table_id, after, limit, int64_t{1} << 40));
+  for (const auto& row : rows) {
+    if (!row.item) continue;
+    ASSIGN_OR_RETURN(Item item, DecodeItem(*row.item));
+    RETURN_IF_ERROR(AddIndexEntry(table_id, index, row.hk, row.rk, item));
+  }
+  if (static_cast<int>(rows.size()) < limit) {
+    return std::optional<std::pair<std::string, std::string>>();
+  }
+  return std::optional<std::pair<std::string, std::string>>(
+      std::make_pair(rows.back().hk, rows.back().rk));
+}
+
+absl::Status Storage::DropIndex(int64_t table_id, const std::string& index) {
+  for (const char* sql : {"DELETE FROM gsi_entries WHERE table_id = ? AND index_name = ?",
+                          "DELETE FROM gsi_backfilled WHERE table_id = ? AND index_name = ?"}) {
+    ASSIGN_OR_RETURN(auto q, Prepare(sql));
+    int rc = q.Int(1, table_id).Text(2, index).Step();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot drop index");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::MarkBackfilled(int64_t table_id, const std::string& index) {
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR IGNORE INTO gsi_backfilled VALUES (?, ?)"));
+  int rc = q.Int(1, table_id).Text(2, index).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot mark index backfilled");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Storage::IsBackfilled(int64_t table_id, const std::string& index) {
+  ASSIGN_OR_RETURN(auto q, Prepare(
+      "SELECT count(*) FROM gsi_backfilled WHERE table_id = ? AND index_name = ?"));
+  if (q.Int(1, table_id).Text(2, index).Step() != SQLITE_ROW) return SqlError(0, "index state");
+  return q.ColInt(0) > 0;
+}
+
+absl::StatusOr<std::vector<std::string>> Storage::QueryIndex(int64_t table_id,
+                                                             const std::string& index,
+                                                             const std::string& ghk,
+                                                             const RangeBounds& b, bool backward,
+                                                             int limit) {
+  std::string sql =
+      "SELECT i.item FROM gsi_entries g JOIN items i ON i.table_id = g.table_id AND i.hk = g.hk "
+      "AND i.rk = g.rk WHERE g.table_id = ?1 AND g.index_name = ?6 AND g.ghk = ?2 "
+      "AND i.item IS NOT NULL";
+  if (b.lower) absl::StrAppend(&sql, " AND g.grk ", b.lower_inclusive ? ">=" : ">", " ?3");
+  if (b.upper) absl::StrAppend(&sql, " AND g.grk ", b.upper_inclusive ? "<=" : "<", " ?4");
+  absl::StrAppend(&sql, " ORDER BY g.grk ", backward ? "DESC" : "ASC", ", g.hk, g.rk LIMIT ?5");
+  ASSIGN_OR_RETURN(auto q, Prepare(sql));
+  q.Int(1, table_id).Blob(2, ghk).Int(5, limit > 0 ? limit : -1).Text(6, index);
+  if (b.lower) q.Blob(3, *b.lower);
+  if (b.upper) q.Blob(4, *b.upper);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));
+  if (rc != SQLITE_DONE) return SqlError(rc, "index query failed");
+  return out;
+}
+
 absl::Status Storage::DeleteAllItems(int64_t table_id) {
-  ASSIGN_OR_RETURN(auto q, Prepare("DELETE FROM items WHERE table_id = ?"));
-  int rc = q.Int(1, table_id).Step();
-  if (rc != SQLITE_DONE) return SqlError(rc, "cannot delete items");
+  for (const char* sql : {"DELETE FROM items WHERE table_id = ?",
+                          "DELETE FROM gsi_entries WHERE table_id = ?",
+                          "DELETE FROM gsi_backfilled WHERE table_id = ?"}) {
+    ASSIGN_OR_RETURN(auto q, Prepare(sql));
+    int rc = q.Int(1, table_id).Step();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot delete items");
+  }
   return absl::OkStatus();
 }
 
@@ -356,6 +478,108 @@ absl::StatusOr<std::vector<Storage::VersionRow>> Storage::DumpVersions(int64_t t
   }
   if (rc != SQLITE_DONE) return SqlError(rc, "dump failed");
   return out;
+}
+
+absl::StatusOr<std::vector<SnapshotRow>> Storage::ScanVersions(
+    int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after, int limit,
+    int64_t max_bytes) {
+  std::string sql = "SELECT hk, rk, item, ts, origin FROM items WHERE table_id = ?1";
+  if (after) sql += " AND (hk, rk) > (?2, ?3)";
+  sql += " ORDER BY hk, rk LIMIT ?4";
+  ASSIGN_OR_RETURN(auto q, Prepare(sql));
+  q.Int(1, table_id).Int(4, limit > 0 ? limit : -1);
+  if (after) q.Blob(2, after->first).Blob(3, after->second);
+  std::vector<SnapshotRow> out;
+  int64_t bytes = 0;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    SnapshotRow row{q.ColBlob(0), q.ColBlob(1), std::nullopt, Stamp{q.ColInt(3), q.ColBlob(4)}};
+    if (!q.ColNull(2)) row.item = q.ColBlob(2);
+    bytes += row.hk.size() + row.rk.size() + (row.item ? row.item->size() : 0);
+    out.push_back(std::move(row));
+    if (bytes >= max_bytes) break;
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return SqlError(rc, "snapshot read failed");
+  return out;
+}
+
+absl::StatusOr<int64_t> Storage::CountVersions(int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM items WHERE table_id = ?"));
+  if (q.Int(1, table_id).Step() != SQLITE_ROW) return SqlError(0, "cannot count versions");
+  return q.ColInt(0);
+}
+
+absl::Status Storage::PutVersionIfNewer(int64_t table_id, const SnapshotRow& row) {
+  // The LWW rule of lww.h as one statement: replace only an older (ts, origin).
+  ASSIGN_OR_RETURN(auto q, Prepare(
+      "INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(table_id, hk, rk) DO UPDATE "
+      "SET item = excluded.item, ts = excluded.ts, origin = excluded.origin "
+      "WHERE (excluded.ts, excluded.origin) > (items.ts, items.origin)"));
+  q.Int(1, table_id).Blob(2, row.hk).Blob(3, row.rk).OptBlob(4, row.item);
+  q.Int(5, row.stamp.ts_us).Text(6, row.stamp.region);
+  int rc = q.Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot load snapshot row");
+  if (sqlite3_changes(db_) == 0) return absl::OkStatus();  // the stored version was newer
+  return IndexItem(table_id, row.hk, row.rk, row.item);
+}
+
+absl::StatusOr<std::map<std::string, BootstrapState>> Storage::LoadBootstraps() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT table_name, state FROM bootstraps"));
+  std::map<std::string, BootstrapState> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    nlohmann::json j = nlohmann::json::parse(q.ColBlob(1), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return absl::DataLossError("stored bootstrap state is corrupt");
+    }
+    try {
+      BootstrapState b;
+      b.table = q.ColBlob(0);
+      b.table_created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
+      b.source = j.at("source").get<std::string>();
+      if (j.contains("cut")) b.cut = j["cut"].get<std::map<std::string, int64_t>>();
+      if (j.contains("after_hk")) {
+        // Keys are binary: stored as arrays of byte values.
+        auto hk = j["after_hk"].get<std::vector<uint8_t>>();
+        auto rk = j["after_rk"].get<std::vector<uint8_t>>();
+        b.after = std::make_pair(std::string(hk.begin(), hk.end()), std::string(rk.begin(), rk.end()));
+      }
+      b.loaded_rows = j.at("loaded_rows").get<int64_t>();
+      b.total_rows = j.at("total_rows").get<int64_t>();
+      b.loaded = j.at("loaded").get<bool>();
+      out[b.table] = std::move(b);
+    } catch (const nlohmann::json::exception& e) {
+      return absl::DataLossError(absl::StrCat("stored bootstrap state is corrupt: ", e.what()));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read bootstraps");
+  return out;
+}
+
+absl::Status Storage::PutBootstrap(const BootstrapState& b) {
+  nlohmann::json j;
+  j["created_us"] = b.table_created.ts_us;
+  j["created_by"] = b.table_created.region;
+  j["source"] = b.source;
+  if (b.cut) j["cut"] = *b.cut;
+  if (b.after) {
+    j["after_hk"] = std::vector<uint8_t>(b.after->first.begin(), b.after->first.end());
+    j["after_rk"] = std::vector<uint8_t>(b.after->second.begin(), b.after->second.end());
+  }
+  j["loaded_rows"] = b.loaded_rows;
+  j["total_rows"] = b.total_rows;
+  j["loaded"] = b.loaded;
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO bootstraps VALUES (?, ?)"));
+  int rc = q.Text(1, b.table).Text(2, j.dump()).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write bootstrap state");
+  return absl::OkStatus();
+}
+
+absl::Status Storage::DeleteBootstrap(const std::string& table) {
+  ASSIGN_OR_RETURN(auto q, Prepare("DELETE FROM bootstraps WHERE table_name = ?"));
+  int rc = q.Text(1, table).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot delete bootstrap state");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Storage::AppendChange(const Change& c, bool is_local,

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
+#include "replicator/snapshot.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -95,6 +96,44 @@ class Storage {
   };
   absl::StatusOr<std::vector<VersionRow>> DumpVersions(int64_t table_id);
 
+  // Global secondary indexes. Storage keeps each registered index's entries in step with every
+  // item write (PutItem, PutVersionIfNewer, DeleteAllItems): an item with the index's key
+  // attributes, of the right types, has one entry. Registration is in memory (the engine
+  // registers from the table definitions at load); entries and backfill marks are durable.
+  struct IndexDef {
+    std::string name;
+    KeyDef hash_key;
+    std::optional<KeyDef> range_key;
+  };
+  void SetIndexes(int64_t table_id, std::vector<IndexDef> indexes);
+  // Adds entries for existing items after `after`, at most `limit` items; returns the position
+  // to continue from, or nullopt when the whole table is done.
+  absl::StatusOr<std::optional<std::pair<std::string, std::string>>> BackfillIndex(
+      int64_t table_id, const IndexDef& index,
+      const std::optional<std::pair<std::string, std::string>>& after, int limit);
+  absl::Status DropIndex(int64_t table_id, const std::string& index);  // entries and mark
+  absl::Status MarkBackfilled(int64_t table_id, const std::string& index);
+  absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index);
+  // Live items whose index hash key encodes to `ghk`, index range key within `bounds`, in
+  // index range key order.
+  absl::StatusOr<std::vector<std::string>> QueryIndex(int64_t table_id, const std::string& index,
+                                                      const std::string& ghk,
+                                                      const RangeBounds& bounds, bool backward,
+                                                      int limit);
+
+  // Snapshots (replica bootstrap). Version rows (tombstones too) in (hk, rk) order after
+  // `after` (or from the start), at most `limit`, stopping early once `max_bytes` of items.
+  absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
+      int limit, int64_t max_bytes);
+  absl::StatusOr<int64_t> CountVersions(int64_t table_id);  // tombstones too
+  // Writes `row` unless the stored version is at least as new (LWW); no change-log row.
+  absl::Status PutVersionIfNewer(int64_t table_id, const SnapshotRow& row);
+  // Bootstraps in progress at this (new) replica, by table name.
+  absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps();
+  absl::Status PutBootstrap(const BootstrapState& state);
+  absl::Status DeleteBootstrap(const std::string& table);
+
   // The change log. Sequences are dense, increasing and never reused.
   // `applied_true_us` is the local true time at commit.
   absl::StatusOr<int64_t> AppendChange(const Change& change, bool is_local,
@@ -127,6 +166,11 @@ class Storage {
   absl::StatusOr<Stmt> Prepare(const std::string& sql);
   absl::Status Init();
   absl::Status SqlError(int rc, const std::string& what);
+  // Replaces the index entries of one item (`item` empty: removes them).
+  absl::Status IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                         const std::optional<std::string>& item);
+  absl::Status AddIndexEntry(int64_t table_id, const IndexDef& index, const std::string& hk,
+                             const std::string& rk, const Item& item);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
                                                      int limit);
 
@@ -134,7 +178,8 @@ class Storage {
   std::string region_;
   std::thread checkpointer_;
   absl::Notification stop_checkpointer_;
-  std::map<std::string, sqlite3_stmt*> statements_;  // prepared statement cache, by SQL text
+  std::map<std::string, sqlite3_stmt*> statements_;
+  std::map<int64_t, std::vector<IndexDef>> indexes_;  // by table id  // prepared statement cache, by SQL text
   int64_t head_seq_ = 0;
 };
 

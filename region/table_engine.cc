@@ -1,6 +1,7 @@
 #include "region/table_engine.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -83,10 +84,13 @@ TableEngine::TableEngine(std::string region, std::vector<std::string> regions, S
 absl::Status TableEngine::Load() {
   tables_.clear();
   ASSIGN_OR_RETURN(auto rows, storage_->LoadTables());
+  backfill_.clear();
   for (auto& row : rows) {
     std::string name = row.spec.name;
     tables_[name] = TableState{row.id, std::move(row.spec), row.deleted};
+    RETURN_IF_ERROR(SyncIndexes(tables_[name]));
   }
+  ASSIGN_OR_RETURN(bootstraps_, storage_->LoadBootstraps());
   // Stamps must keep increasing across restarts, even if the clock went back meanwhile.
   ASSIGN_OR_RETURN(int64_t last, storage_->LastLocalTimestamp());
   last_stamp_us_ = std::max(last_stamp_us_, last);
@@ -96,6 +100,27 @@ absl::Status TableEngine::Load() {
 Stamp TableEngine::NextStamp() {
   last_stamp_us_ = std::max(clock_->NowMicros() + skew_us_, last_stamp_us_ + 1);
   return Stamp{last_stamp_us_, region_};
+}
+
+Stamp TableEngine::NextStampAfter(const Stamp& after) {
+  last_stamp_us_ = std::max(last_stamp_us_, after.ts_us);
+  return NextStamp();
+}
+
+absl::StatusOr<const TableEngine::TableState*> TableEngine::WritableTable(
+    const std::string& table) const {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  if (t->spec.ReplicaStatus(region_) == "CREATING") {
+    int pct = 0;
+    if (auto b = bootstraps_.find(table); b != bootstraps_.end() && b->second.total_rows > 0) {
+      pct = static_cast<int>(100 * b->second.loaded_rows / b->second.total_rows);
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "the replica of table ", table, " in ", region_, " is still CREATING (", pct,
+        "% loaded from a snapshot); write to an ACTIVE replica (",
+        absl::StrJoin(t->spec.replicas, ", "), ") or wait until DescribeTable shows it ACTIVE"));
+  }
+  return t;
 }
 
 absl::StatusOr<const TableEngine::TableState*> TableEngine::LiveTable(
@@ -189,7 +214,13 @@ absl::Status TableEngine::CheckCondition(const Condition& cond,
 
 absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
-    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item) {
+    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item,
+    bool free_of_capacity) {
+  // One write capacity unit per started KB of the item written (1 for a delete).
+  if (!free_of_capacity) {
+    RETURN_IF_ERROR(
+        ConsumeWriteCapacity(t, item ? std::max<int64_t>(1, (ItemSize(*item) + 1023) / 1024) : 1));
+  }
   WriteResult result;
   result.stamp = NextStamp();
   if (stored && !Supersedes(result.stamp, stored->stamp)) {
@@ -272,13 +303,24 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   c.spec = spec;
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
   tables_[spec.name] = TableState{id, spec, false};
-  return TableInfo{spec, 0};
+  RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
+  return TableInfo{spec, 0, {}, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  return TableInfo{t->spec, count};
+  TableInfo info{t->spec, count, {}, {}};
+  for (const auto& [name, g] : t->spec.gsis) {
+    if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
+  }
+  if (auto b = bootstraps_.find(table); b != bootstraps_.end()) {
+    info.replica_progress[region_] =
+        b->second.total_rows > 0
+            ? static_cast<int>(std::min<int64_t>(99, 100 * b->second.loaded_rows / b->second.total_rows))
+            : 0;
+  }
+  return info;
 }
 
 std::vector<std::string> TableEngine::ListTables() const {
@@ -305,6 +347,14 @@ std::optional<TableSpec> TableEngine::FindSpec(const std::string& table) const {
 
 absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  for (const auto& [r, rs] : t->spec.replica_settings) {
+    if (rs.deletion_protection && t->spec.HasReplica(r)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Resource cannot be deleted as it is currently protected against deletion: the "
+          "replica of ", table, " in ", r, " has deletion protection enabled; disable it first: "
+          "gtsim update-table --region ", r, " --table ", table, " --deletion-protection false"));
+    }
+  }
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
   RETURN_IF_ERROR(storage_->DeleteAllItems(t->id));
   RETURN_IF_ERROR(storage_->PutTable(t->spec, /*deleted=*/true).status());
@@ -315,13 +365,15 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   c.stamp = NextStamp();
   c.commit_true_us = clock_->NowMicros();
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
-  TableInfo info{t->spec, count};
+  if (bootstraps_.erase(table)) RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
+  TableInfo info{t->spec, count, {}, {}};
   tables_[table].deleted = true;
+  RETURN_IF_ERROR(SyncIndexes(tables_[table]));
   return info;
 }
 
 absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(req.table));
   RETURN_IF_ERROR(ValidateItem(*t, req.item));
   Item key = KeyOf(*t, req.item);
   std::string hk, rk;
@@ -338,7 +390,7 @@ absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
 }
 
 absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(req.table));
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
   auto is_key = [&](const std::string& name) {
@@ -376,7 +428,7 @@ absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
 }
 
 absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(req.table));
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
@@ -392,7 +444,7 @@ absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
 
 absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, const Item& key,
                                                     const Mutation& fn) {
-  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  ASSIGN_OR_RETURN(const TableState* t, WritableTable(table));
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
@@ -425,8 +477,137 @@ absl::StatusOr<GetResult> TableEngine::GetItem(const std::string& table, const I
   return r;
 }
 
+absl::Status TableEngine::SyncIndexes(const TableState& t) {
+  std::vector<Storage::IndexDef> defs;
+  for (auto it = backfill_.begin(); it != backfill_.end();) {
+    it = it->first.first == t.spec.name ? backfill_.erase(it) : std::next(it);
+  }
+  for (const auto& [name, g] : t.spec.gsis) {
+    if (g.deleted || t.deleted) {
+      RETURN_IF_ERROR(storage_->DropIndex(t.id, name));
+      continue;
+    }
+    defs.push_back(Storage::IndexDef{name, g.hash_key, g.range_key});
+    ASSIGN_OR_RETURN(bool done, storage_->IsBackfilled(t.id, name));
+    if (!done) backfill_[{t.spec.name, name}] = std::nullopt;
+  }
+  storage_->SetIndexes(t.id, t.deleted ? std::vector<Storage::IndexDef>{} : std::move(defs));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> TableEngine::BackfillIndexes(int max_rows) {
+  int examined = 0;
+  for (auto it = backfill_.begin(); it != backfill_.end() && examined < max_rows;) {
+    const auto& [table, index] = it->first;
+    auto t = tables_.find(table);
+    const GsiSetting& g = t->second.spec.gsis.at(index);
+    Storage::IndexDef def{index, g.hash_key, g.range_key};
+    ASSIGN_OR_RETURN(auto next, storage_->BackfillIndex(t->second.id, def, it->second, max_rows));
+    examined += max_rows;
+    if (!next) {
+      RETURN_IF_ERROR(storage_->MarkBackfilled(t->second.id, index));
+      it = backfill_.erase(it);
+    } else {
+      it->second = next;
+      ++it;
+    }
+  }
+  return examined;
+}
+
+absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryRequest& req) {
+  auto gi = t.spec.gsis.find(req.index);
+  if (gi == t.spec.gsis.end() || gi->second.deleted) {
+    return absl::InvalidArgumentError(absl::StrCat("table ", t.spec.name, " has no index named ",
+                                                   req.index, " in ", region_));
+  }
+  const GsiSetting& g = gi->second;
+  if (backfill_.count({t.spec.name, req.index})) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "index ", req.index, " of ", t.spec.name, " is still CREATING (backfilling) in ", region_,
+        "; query it once DescribeTable shows IndexStatus ACTIVE"));
+  }
+  if (req.hash_value.type() != g.hash_key.type) {
+    return absl::InvalidArgumentError(absl::StrCat("the index hash key value must be of type ",
+                                                   ValueTypeName(g.hash_key.type)));
+  }
+  if (!req.exclusive_start_key.empty()) {
+    return absl::InvalidArgumentError("paging through an index query is not supported by gtsim");
+  }
+  TableSpec index_spec = t.spec;  // range conditions apply to the index's range key
+  index_spec.range_key = g.range_key;
+  ASSIGN_OR_RETURN(Storage::RangeBounds b, BoundsFor(index_spec, req.range));
+  ASSIGN_OR_RETURN(auto rows, storage_->QueryIndex(t.id, req.index, EncodeHashKey(req.hash_value),
+                                                   b, req.backward, req.limit));
+  Page page;
+  for (const auto& row : rows) {
+    ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+    if (g.projection != "ALL") {
+      Item projected = KeyOf(t, item);
+      std::vector<std::string> keep = g.non_key;
+      keep.push_back(g.hash_key.name);
+      if (g.range_key) keep.push_back(g.range_key->name);
+      for (const auto& name : keep) {
+        if (auto a = item.find(name); a != item.end()) projected[name] = a->second;
+      }
+      item = std::move(projected);
+    }
+    page.items.push_back(std::move(item));
+  }
+  return page;
+}
+
+absl::StatusOr<Storage::RangeBounds> TableEngine::BoundsFor(const TableSpec& spec,
+                                                            const RangeCondition& range) {
+  Storage::RangeBounds b;
+  using Op = RangeCondition::Op;
+  if (range.op == Op::kNone) return b;
+  if (!spec.range_key) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", spec.name, " has no range key to put a condition on"));
+  }
+  ValueType rt = spec.range_key->type;
+  if (range.value.type() != rt || (range.op == Op::kBetween && range.value2.type() != rt)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("range key condition values must be of type ", ValueTypeName(rt)));
+  }
+  std::string v = EncodeRangeKey(range.value);
+  switch (range.op) {
+    case Op::kEq: b.lower = b.upper = v; break;
+    case Op::kLt: b.upper = v; b.upper_inclusive = false; break;
+    case Op::kLe: b.upper = v; break;
+    case Op::kGt: b.lower = v; b.lower_inclusive = false; break;
+    case Op::kGe: b.lower = v; break;
+    case Op::kBetween: {
+      std::string v2 = EncodeRangeKey(range.value2);
+      if (v2 < v) {
+        return absl::InvalidArgumentError(
+            "BETWEEN bounds are in the wrong order: the first must not exceed the second");
+      }
+      b.lower = v;
+      b.upper = v2;
+      break;
+    }
+    case Op::kBeginsWith: {
+      if (rt == ValueType::kN) {
+        return absl::InvalidArgumentError("begins_with needs a range key of type S or B");
+      }
+      b.lower = v;
+      auto upper = PrefixUpperBound(v);
+      if (upper) {
+        b.upper = *upper;
+        b.upper_inclusive = false;
+      }
+      break;
+    }
+    case Op::kNone: break;
+  }
+  return b;
+}
+
 absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  if (!req.index.empty()) return QueryIndex(*t, req);
   const TableSpec& spec = t->spec;
   if (req.hash_value.type() != spec.hash_key.type) {
     return absl::InvalidArgumentError(absl::StrCat("the hash key value must be of type ",
@@ -435,51 +616,7 @@ absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
   if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
   Item hash_only{{spec.hash_key.name, req.hash_value}};
   std::string hk = EncodeHashKey(req.hash_value);
-  Storage::RangeBounds b;
-  using Op = RangeCondition::Op;
-  if (req.range.op != Op::kNone) {
-    if (!spec.range_key) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("table ", spec.name, " has no range key to put a condition on"));
-    }
-    ValueType rt = spec.range_key->type;
-    if (req.range.value.type() != rt ||
-        (req.range.op == Op::kBetween && req.range.value2.type() != rt)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "range key condition values must be of type ", ValueTypeName(rt)));
-    }
-    std::string v = EncodeRangeKey(req.range.value);
-    switch (req.range.op) {
-      case Op::kEq: b.lower = b.upper = v; break;
-      case Op::kLt: b.upper = v; b.upper_inclusive = false; break;
-      case Op::kLe: b.upper = v; break;
-      case Op::kGt: b.lower = v; b.lower_inclusive = false; break;
-      case Op::kGe: b.lower = v; break;
-      case Op::kBetween: {
-        std::string v2 = EncodeRangeKey(req.range.value2);
-        if (v2 < v) {
-          return absl::InvalidArgumentError(
-              "BETWEEN bounds are in the wrong order: the first must not exceed the second");
-        }
-        b.lower = v;
-        b.upper = v2;
-        break;
-      }
-      case Op::kBeginsWith: {
-        if (rt == ValueType::kN) {
-          return absl::InvalidArgumentError("begins_with needs a range key of type S or B");
-        }
-        b.lower = v;
-        auto upper = PrefixUpperBound(v);
-        if (upper) {
-          b.upper = *upper;
-          b.upper_inclusive = false;
-        }
-        break;
-      }
-      case Op::kNone: break;
-    }
-  }
+  ASSIGN_OR_RETURN(Storage::RangeBounds b, BoundsFor(spec, req.range));
   if (!req.exclusive_start_key.empty()) {
     std::string shk, srk;
     RETURN_IF_ERROR(EncodeKey(*t, req.exclusive_start_key, &shk, &srk));
@@ -542,8 +679,10 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
     RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
     tables_[spec.name] = TableState{id, spec, false};
+    RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
     return ApplyOutcome::kApplied;
   }
+  if (change.kind == ChangeKind::kUpdateTable) return ApplyTableUpdate(change);
   if (it == tables_.end()) return ApplyOutcome::kWaitForTable;
   TableState& t = it->second;
   if (t.spec.created < change.table_created) return ApplyOutcome::kWaitForTable;
@@ -553,7 +692,9 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     RETURN_IF_ERROR(storage_->DeleteAllItems(t.id));
     RETURN_IF_ERROR(storage_->PutTable(t.spec, true).status());
     RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+    if (bootstraps_.erase(t.spec.name)) RETURN_IF_ERROR(storage_->DeleteBootstrap(t.spec.name));
     t.deleted = true;
+    RETURN_IF_ERROR(SyncIndexes(t));
     return ApplyOutcome::kApplied;
   }
   std::string hk, rk;
@@ -577,6 +718,444 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
     RETURN_IF_ERROR(storage_->AppendChange(logged, false, now).status());
   }
   return ApplyOutcome::kApplied;
+}
+
+bool UpdateTableRequest::HasSettings() const {
+  return billing_mode || read_capacity || write_capacity || sse_type || ttl_enabled ||
+         ttl_attribute || stream_enabled || stream_view_type || deletion_protection || kms_key ||
+         table_class || read_capacity_override || point_in_time_recovery || create_gsi ||
+         delete_gsi;
+}
+
+absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(req.table));
+  if (!req.replica_updates.empty() && req.HasSettings()) {
+    return absl::InvalidArgumentError(
+        "ReplicaUpdates cannot be combined with other changes in one UpdateTable request; "
+        "change the replica first, then the settings");
+  }
+  if (req.replica_updates.empty() && !req.HasSettings()) {
+    return absl::InvalidArgumentError(
+        "UpdateTable needs a change, e.g. --add-replica REGION, --remove-replica REGION or a "
+        "setting such as --billing-mode");
+  }
+  if (t->spec.ReplicaStatus(region_) != "ACTIVE") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the replica of table ", req.table, " in ", region_, " is ",
+        t->spec.ReplicaStatus(region_), "; update the table from an ACTIVE replica's region"));
+  }
+  if (!t->spec.replica_status.empty()) {
+    const auto& [busy, status] = *t->spec.replica_status.begin();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ResourceInUseException: table ", req.table, " is UPDATING (replica ", busy, " is ",
+        status, "); only one replica add or remove may be in flight per table and no other "
+        "change is accepted meanwhile - wait until DescribeTable shows TableStatus ACTIVE"));
+  }
+  return req.replica_updates.empty() ? UpdateSettings(*t, req) : UpdateReplicas(*t, req);
+}
+
+absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
+                                                      const UpdateTableRequest& req) {
+  const TableState* t = &t0;
+  if (req.replica_updates.size() > 1) {
+    return absl::InvalidArgumentError(
+        "only one replica Create or Delete per UpdateTable call; send them one at a time, each "
+        "once the table is ACTIVE again");
+  }
+  const ReplicaUpdate& u = req.replica_updates[0];
+  const bool create = u.action == ReplicaUpdate::Action::kCreate;
+  if (u.region == region_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Cannot add or delete the local region through ReplicaUpdates (", region_,
+        " is the region you called); call UpdateTable in another replica's region"));
+  }
+  if (!std::binary_search(regions_.begin(), regions_.end(), u.region)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown region \"", u.region, "\" in ReplicaUpdates; this cluster has ",
+        absl::StrJoin(regions_, ", ")));
+  }
+  const TableSpec& spec = t->spec;
+  if (create && spec.HasReplica(u.region)) {
+    return absl::InvalidArgumentError(absl::StrCat("table ", req.table,
+                                                   " already has a replica in ", u.region));
+  }
+  if (!create && !spec.HasReplica(u.region)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table ", req.table, " has no replica in ", u.region, " to delete (replicas: ",
+        absl::StrJoin(spec.replicas, ", "), ")"));
+  }
+  if (create && spec.billing.mode == "PROVISIONED") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Table write capacity should either be Pay-Per-Request or AutoScaled: table ", req.table,
+        " is PROVISIONED (gtsim has no autoscaling); switch it with --billing-mode "
+        "PAY_PER_REQUEST before adding a replica"));
+  }
+  if (!create) {
+    auto rs = spec.replica_settings.find(u.region);
+    if (rs != spec.replica_settings.end() && rs->second.deletion_protection) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the replica of ", req.table, " in ", u.region, " has deletion protection enabled; "
+          "disable it first: gtsim update-table --region ", u.region, " --table ", req.table,
+          " --deletion-protection false"));
+    }
+  }
+  TableSpec next = spec;
+  if (create) {
+    next.replicas.push_back(u.region);
+    std::sort(next.replicas.begin(), next.replicas.end());
+    next.replica_status[u.region] = "CREATING";
+  } else {
+    next.replica_status[u.region] = "DELETING";
+  }
+  next.updated = NextStampAfter(spec.Version());
+  if (create && !next.stream.enabled) {
+    // Making a table global enables its stream with NEW_AND_OLD_IMAGES if it had none.
+    next.stream = StreamSetting{true, "NEW_AND_OLD_IMAGES", next.updated};
+  }
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
+  tables_[next.name].spec = next;
+  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
+  return TableInfo{next, count, {}, {}};
+}
+
+absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
+                                                      const UpdateTableRequest& req) {
+  const TableSpec& spec = t.spec;
+  TableSpec next = spec;
+  // Newer than every stamp in the definition, so each changed setting wins LWW here.
+  Stamp newest = spec.Version();
+  for (const Stamp* s : {&spec.billing.stamp, &spec.sse.stamp, &spec.ttl.stamp, &spec.stream.stamp}) {
+    newest = std::max(newest, *s);
+  }
+  for (const auto& [r, rs] : spec.replica_settings) newest = std::max(newest, rs.stamp);
+  const Stamp stamp = NextStampAfter(newest);
+  auto bad = [](const std::string& msg) { return absl::InvalidArgumentError(msg); };
+
+  if (req.billing_mode || req.read_capacity || req.write_capacity) {
+    BillingSetting b = spec.billing;
+    if (req.billing_mode) {
+      if (*req.billing_mode != "PAY_PER_REQUEST" && *req.billing_mode != "PROVISIONED") {
+        return bad(absl::StrCat("billing mode \"", *req.billing_mode,
+                                "\" is invalid: use PAY_PER_REQUEST or PROVISIONED"));
+      }
+      b.mode = *req.billing_mode;
+    }
+    if (b.mode == "PAY_PER_REQUEST") {
+      if (req.read_capacity || req.write_capacity) {
+        return bad("read and write capacity apply to PROVISIONED tables only; add "
+                   "--billing-mode PROVISIONED");
+      }
+      b.read_capacity = b.write_capacity = 0;
+    } else {
+      if (req.read_capacity) b.read_capacity = *req.read_capacity;
+      if (req.write_capacity) b.write_capacity = *req.write_capacity;
+      if (b.read_capacity <= 0 || b.write_capacity <= 0) {
+        return bad("a PROVISIONED table needs read and write capacity of at least 1, e.g. "
+                   "--wcu 5 --rcu 10");
+      }
+    }
+    b.stamp = stamp;
+    next.billing = b;
+  }
+  if (req.sse_type) {
+    if (*req.sse_type != "AES256" && *req.sse_type != "KMS") {
+      return bad(absl::StrCat("SSE type \"", *req.sse_type, "\" is invalid: use AES256 or KMS"));
+    }
+    next.sse = SseSetting{*req.sse_type, stamp};
+  }
+  if (req.ttl_enabled || req.ttl_attribute) {
+    if (!req.ttl_enabled) return bad("give --ttl-enabled true or false with --ttl-attribute");
+    if (*req.ttl_enabled && (!req.ttl_attribute || req.ttl_attribute->empty())) {
+      return bad("enabling TTL needs the attribute that holds the expiry time, e.g. "
+                 "--ttl-attribute expiresAt");
+    }
+    next.ttl = TtlSetting{*req.ttl_enabled,
+                          *req.ttl_enabled ? *req.ttl_attribute : spec.ttl.attribute, stamp};
+  }
+  if (req.stream_enabled || req.stream_view_type) {
+    bool enabled = req.stream_enabled ? *req.stream_enabled : true;
+    if (!enabled && spec.replicas.size() > 1) {
+      return bad(absl::StrCat("the stream of ", spec.name,
+                              " cannot be disabled while the table is global"));
+    }
+    std::string view = req.stream_view_type ? *req.stream_view_type : spec.stream.view_type;
+    if (enabled && view != "KEYS_ONLY" && view != "NEW_IMAGE" && view != "OLD_IMAGE" &&
+        view != "NEW_AND_OLD_IMAGES") {
+      return bad("stream view type must be KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES");
+    }
+    next.stream = StreamSetting{enabled, enabled ? view : "", stamp};
+  }
+  if (req.deletion_protection || req.kms_key || req.table_class || req.read_capacity_override ||
+      req.point_in_time_recovery) {
+    ReplicaSettings rs = spec.replica_settings.count(region_) ? spec.replica_settings.at(region_)
+                                                              : ReplicaSettings{};
+    if (req.deletion_protection) rs.deletion_protection = *req.deletion_protection;
+    if (req.kms_key) rs.kms_key = *req.kms_key;
+    if (req.table_class) {
+      if (*req.table_class != "STANDARD" && *req.table_class != "STANDARD_INFREQUENT_ACCESS") {
+        return bad("table class must be STANDARD or STANDARD_INFREQUENT_ACCESS");
+      }
+      rs.table_class = *req.table_class == "STANDARD" ? "" : *req.table_class;
+    }
+    if (req.read_capacity_override) {
+      if (*req.read_capacity_override < 0) return bad("a read capacity override must be >= 0");
+      rs.read_capacity_override = *req.read_capacity_override;
+    }
+    if (req.point_in_time_recovery) rs.point_in_time_recovery = *req.point_in_time_recovery;
+    rs.stamp = stamp;
+    next.replica_settings[region_] = rs;
+  }
+  for (const auto& [n, g] : spec.gsis) newest = std::max(newest, g.stamp);
+  if (req.create_gsi) {
+    const auto& [name, def] = *req.create_gsi;
+    if (!ValidTableName(name) || name.size() < 3) {
+      return bad(absl::StrCat("index name \"", name, "\" is invalid: use 3 to 255 characters "
+                              "from a-z, A-Z, 0-9, '_', '-' and '.'"));
+    }
+    if (auto g = spec.gsis.find(name); g != spec.gsis.end() && !g->second.deleted) {
+      return bad(absl::StrCat("table ", spec.name, " already has an index named ", name));
+    }
+    if (def.hash_key.name.empty() || (def.range_key && def.range_key->name.empty())) {
+      return bad("an index needs a hash key NAME:TYPE (and optionally a range key)");
+    }
+    if (def.projection != "ALL" && def.projection != "KEYS_ONLY" && def.projection != "INCLUDE") {
+      return bad("projection must be ALL, KEYS_ONLY or INCLUDE");
+    }
+    if ((def.projection == "INCLUDE") != !def.non_key.empty()) {
+      return bad("INCLUDE needs the non-key attributes to project (--include a,b), and only "
+                 "INCLUDE takes them");
+    }
+    GsiSetting g = def;
+    g.deleted = false;
+    g.stamp = NextStampAfter(std::max(newest, stamp));
+    next.gsis[name] = g;
+  }
+  if (req.delete_gsi) {
+    auto g = spec.gsis.find(*req.delete_gsi);
+    if (g == spec.gsis.end() || g->second.deleted) {
+      return bad(absl::StrCat("table ", spec.name, " has no index named ", *req.delete_gsi));
+    }
+    GsiSetting d = g->second;
+    d.deleted = true;
+    d.stamp = NextStampAfter(std::max(newest, stamp));
+    next.gsis[*req.delete_gsi] = d;
+  }
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, stamp));
+  tables_[next.name].spec = next;
+  RETURN_IF_ERROR(SyncIndexes(tables_[next.name]));
+  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t.id));
+  return TableInfo{next, count, {}, {}};
+}
+
+absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
+  const double now_s = static_cast<double>(clock_->NowMicros() + skew_us_) / 1e6;
+  int expired = 0;
+  for (auto& [name, t] : tables_) {
+    if (t.deleted || !t.spec.ttl.enabled || t.spec.ReplicaStatus(region_) != "ACTIVE") continue;
+    auto& cursor = ttl_cursor_[name];
+    ASSIGN_OR_RETURN(auto rows, storage_->ScanItems(t.id, cursor, max_rows));
+    cursor.reset();
+    for (const auto& row : rows) {
+      ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+      Item key = KeyOf(t, item);
+      std::string hk, rk;
+      RETURN_IF_ERROR(EncodeKey(t, key, &hk, &rk));
+      if (static_cast<int>(rows.size()) == max_rows) cursor = std::make_pair(hk, rk);
+      auto attr = item.find(t.spec.ttl.attribute);
+      if (attr == item.end() || attr->second.type() != ValueType::kN) continue;
+      char* end = nullptr;
+      double expires = std::strtod(attr->second.scalar().c_str(), &end);
+      if (end == attr->second.scalar().c_str() || expires > now_s) continue;
+      ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
+      RETURN_IF_ERROR(
+          CommitLocalWrite(t, hk, rk, key, stored, std::nullopt, /*free_of_capacity=*/true)
+              .status());
+      ++expired;
+    }
+  }
+  return expired;
+}
+
+absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t units) {
+  const BillingSetting& b = t.spec.billing;
+  if (b.mode != "PROVISIONED" || b.write_capacity <= 0) return absl::OkStatus();
+  int64_t now = clock_->NowMicros();
+  Bucket& bucket = write_buckets_[t.spec.name];
+  if (bucket.capacity != b.write_capacity) {
+    // New or changed capacity: start full (a burst of one second's worth, a simulator choice).
+    bucket = Bucket{static_cast<double>(b.write_capacity), now, b.write_capacity};
+  }
+  double refill = static_cast<double>(now - bucket.refilled_us) / 1e6 * b.write_capacity;
+  bucket.tokens = std::min<double>(b.write_capacity, bucket.tokens + std::max(0.0, refill));
+  bucket.refilled_us = now;
+  if (bucket.tokens < static_cast<double>(units)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "ProvisionedThroughputExceededException: table ", t.spec.name, " in ", region_,
+        " is PROVISIONED with ", b.write_capacity, " write capacity units per second and this "
+        "write needs ", units, "; retry with backoff, raise --wcu, or use --billing-mode "
+        "PAY_PER_REQUEST"));
+  }
+  bucket.tokens -= static_cast<double>(units);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::LogTableUpdate(const TableSpec& next, const Stamp& stamp) {
+  Change c;
+  c.kind = ChangeKind::kUpdateTable;
+  c.table = next.name;
+  c.table_created = next.created;
+  c.stamp = stamp;
+  c.commit_true_us = clock_->NowMicros();
+  c.spec = next;
+  return storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status();
+}
+
+absl::Status TableEngine::StartBootstrap(const TableSpec& spec) {
+  auto it = tables_.find(spec.name);
+  if (it != tables_.end()) RETURN_IF_ERROR(storage_->DeleteAllItems(it->second.id));
+  ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
+  tables_[spec.name] = TableState{id, spec, false};
+  RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
+  BootstrapState b;
+  b.table = spec.name;
+  b.table_created = spec.created;
+  b.source = spec.updated.region;  // the region whose UpdateTable added us
+  RETURN_IF_ERROR(storage_->PutBootstrap(b));
+  bootstraps_[spec.name] = std::move(b);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
+  RETURN_IF_ERROR(storage_->DeleteAllItems(t.id));
+  if (bootstraps_.erase(t.spec.name)) RETURN_IF_ERROR(storage_->DeleteBootstrap(t.spec.name));
+  if (announce) {
+    TableSpec next = t.spec;
+    next.replicas.erase(std::remove(next.replicas.begin(), next.replicas.end(), region_),
+                        next.replicas.end());
+    next.replica_status.erase(region_);
+    next.updated = NextStampAfter(t.spec.Version());
+    RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
+    t.spec = next;
+  }
+  RETURN_IF_ERROR(storage_->PutTable(t.spec, /*deleted=*/true).status());
+  t.deleted = true;
+  return SyncIndexes(t);
+}
+
+absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change) {
+  if (!change.spec) return absl::InvalidArgumentError("UPDATE_TABLE change without a spec");
+  const TableSpec& spec = *change.spec;
+  const std::string my_status = spec.ReplicaStatus(region_);
+  int64_t now = clock_->NowMicros();
+  auto it = tables_.find(spec.name);
+  if (it != tables_.end() && spec.created < it->second.spec.created) {
+    return ApplyOutcome::kTableGone;  // about an older incarnation
+  }
+  if (it == tables_.end() || it->second.spec.created < spec.created ||
+      (it->second.deleted && my_status == "CREATING" &&
+       it->second.spec.Version() < spec.Version())) {
+    // Not a replica here (never, an older incarnation, or removed earlier).
+    if (my_status == "CREATING") {
+      RETURN_IF_ERROR(StartBootstrap(spec));
+      RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+      return ApplyOutcome::kApplied;
+    }
+    if (it == tables_.end() || it->second.spec.created < spec.created) {
+      // Listed as a full replica: its CREATE_TABLE has not arrived yet.
+      return my_status.empty() ? ApplyOutcome::kTableGone : ApplyOutcome::kWaitForTable;
+    }
+  }
+  TableState& t = it->second;
+  TableSpec merged = MergeTableSpecs(t.spec, spec);
+  if (SameDefinition(merged, t.spec)) return ApplyOutcome::kLostToNewer;
+  const bool replica_set_changed = t.spec.Version() < spec.Version();
+  if (t.deleted) {
+    // Keep the newest definition of a table we no longer hold (it steers filtering only).
+    t.spec = merged;
+    RETURN_IF_ERROR(storage_->PutTable(merged, true).status());
+    return ApplyOutcome::kTableGone;
+  }
+  t.spec = merged;
+  RETURN_IF_ERROR(storage_->PutTable(merged, false).status());
+  RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+  RETURN_IF_ERROR(SyncIndexes(t));
+  const std::string now_status = merged.ReplicaStatus(region_);
+  if (replica_set_changed && (now_status == "DELETING" || now_status.empty())) {
+    RETURN_IF_ERROR(DropLocalReplica(t, /*announce=*/now_status == "DELETING"));
+  }
+  return ApplyOutcome::kApplied;
+}
+
+absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
+    const std::string& table, const Stamp& created, const std::string& subscriber,
+    const std::optional<std::pair<std::string, std::string>>& after, int limit,
+    bool with_total) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  if (t->spec.created != created) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table ", table, " in ", region_, " is another incarnation than the one to snapshot"));
+  }
+  if (t->spec.ReplicaStatus(region_) != "ACTIVE") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the replica of ", table, " in ", region_, " is not ACTIVE and cannot serve a snapshot"));
+  }
+  if (t->spec.ReplicaStatus(subscriber) != "CREATING") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        region_, " does not list ", subscriber, " as a CREATING replica of ", table,
+        " (the replica add was cancelled or has not reached ", region_, ")"));
+  }
+  SnapshotChunk chunk;
+  chunk.table = table;
+  chunk.table_created = created;
+  if (with_total) {
+    ASSIGN_OR_RETURN(chunk.total_rows, storage_->CountVersions(t->id));
+  }
+  ASSIGN_OR_RETURN(chunk.rows, storage_->ScanVersions(t->id, after, limit, 4 << 20));
+  chunk.last = chunk.rows.empty();  // the end is an empty chunk: a byte limit can cut any chunk
+  return chunk;
+}
+
+absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
+  auto b = bootstraps_.find(chunk.table);
+  if (b == bootstraps_.end() || b->second.table_created != chunk.table_created) {
+    return absl::NotFoundError(absl::StrCat("no bootstrap of table ", chunk.table,
+                                            " is in progress in ", region_));
+  }
+  auto t = tables_.find(chunk.table);
+  if (t == tables_.end() || t->second.deleted) {
+    return absl::NotFoundError(absl::StrCat("table ", chunk.table, " is gone from ", region_));
+  }
+  BootstrapState next = b->second;
+  if (!next.cut) {
+    next.cut = chunk.cut;
+    next.total_rows = chunk.total_rows;
+  }
+  for (const auto& row : chunk.rows) {
+    RETURN_IF_ERROR(storage_->PutVersionIfNewer(t->second.id, row));
+  }
+  if (!chunk.rows.empty()) next.after = std::make_pair(chunk.rows.back().hk, chunk.rows.back().rk);
+  next.loaded_rows += static_cast<int64_t>(chunk.rows.size());
+  next.total_rows = std::max(next.total_rows, next.loaded_rows);
+  if (chunk.last) next.loaded = true;
+  RETURN_IF_ERROR(storage_->PutBootstrap(next));
+  b->second = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::FinishBootstrap(const std::string& table) {
+  ASSIGN_OR_RETURN(const TableState* ct, LiveTable(table));
+  TableState& t = tables_[ct->spec.name];
+  TableSpec next = t.spec;
+  next.replica_status.erase(region_);
+  next.updated = NextStampAfter(t.spec.Version());
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
+  RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
+  bootstraps_.erase(table);
+  t.spec = next;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<TableEngine::Version>> TableEngine::DumpTable(

@@ -20,6 +20,7 @@
 #include "region/storage.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
+#include "replicator/snapshot.h"
 
 namespace gtsim {
 
@@ -79,6 +80,10 @@ struct QueryRequest {
   bool backward = false;
   int limit = 0;  // 0: no limit
   Item exclusive_start_key;
+  // A global secondary index to query instead of the table: hash_value and range then apply
+  // to the index's keys, items come in index order with the index's projection, all in one
+  // page (exclusive_start_key is not supported with an index).
+  std::string index;
 };
 struct ScanRequest {
   std::string table;
@@ -96,9 +101,46 @@ struct CreateTableRequest {
   std::optional<KeyDef> range_key;
   std::vector<std::string> replicas;  // empty: this region only
 };
+// UpdateTable's ReplicaUpdates: add (kCreate) or remove (kDelete) one region's replica.
+struct ReplicaUpdate {
+  enum class Action { kCreate, kDelete };
+  Action action = Action::kCreate;
+  std::string region;
+};
+// UpdateTable. As in DynamoDB, a request with ReplicaUpdates holds exactly one of them and
+// changes nothing else. Unset fields stay as they are.
+struct UpdateTableRequest {
+  std::string table;
+  std::vector<ReplicaUpdate> replica_updates;
+  // Group-wide settings (see table_spec.h), propagated to every replica.
+  std::optional<std::string> billing_mode;     // PAY_PER_REQUEST or PROVISIONED
+  std::optional<int64_t> read_capacity;        // PROVISIONED
+  std::optional<int64_t> write_capacity;       // PROVISIONED; enforced on local writes
+  std::optional<std::string> sse_type;         // AES256 or KMS
+  std::optional<bool> ttl_enabled;
+  std::optional<std::string> ttl_attribute;    // with ttl_enabled = true
+  std::optional<bool> stream_enabled;
+  std::optional<std::string> stream_view_type; // with stream_enabled = true
+  // Settings of the called region's replica only.
+  std::optional<bool> deletion_protection;
+  std::optional<std::string> kms_key;
+  std::optional<std::string> table_class;      // STANDARD or STANDARD_INFREQUENT_ACCESS
+  std::optional<int64_t> read_capacity_override;
+  std::optional<bool> point_in_time_recovery;
+  // One global secondary index to create (group-wide; each replica backfills it) or delete.
+  std::optional<std::pair<std::string, GsiSetting>> create_gsi;  // name, definition
+  std::optional<std::string> delete_gsi;
+
+  bool HasSettings() const;
+};
 struct TableInfo {
   TableSpec spec;
   int64_t item_count = 0;
+  // ReplicaStatusPercentProgress of CREATING replicas, where this region knows it (the new
+  // replica itself, and the source serving its snapshot).
+  std::map<std::string, int> replica_progress;
+  // IndexStatus of each live GSI in this replica: CREATING while it backfills, then ACTIVE.
+  std::map<std::string, std::string> index_status;
 };
 
 // How one replicated change fared.
@@ -132,6 +174,42 @@ class TableEngine {
   std::vector<TableSpec> Tables() const;
   // A table's spec even if deleted; nullopt when never seen.
   std::optional<TableSpec> FindSpec(const std::string& table) const;
+  // Adds or removes a replica, or changes settings (see UpdateTableRequest). Validation errors
+  // are InvalidArgument (adding the local or an unknown region, more than one replica update,
+  // ReplicaUpdates with other changes, a PROVISIONED table gaining a replica, bad values); a
+  // table that is not ACTIVE (another add or remove in flight: DynamoDB's
+  // ResourceInUseException) or removing a replica with deletion protection is
+  // FailedPrecondition. Logs an UPDATE_TABLE control record: the new replica bootstraps when it
+  // receives it; the other replicas take the settings by LWW.
+  absl::StatusOr<TableInfo> UpdateTable(const UpdateTableRequest& req);
+
+  // TTL: deletes up to about `max_rows` scanned items whose TTL attribute (a number, epoch
+  // seconds) is at or before this region's clock, in tables with TTL enabled, continuing where
+  // the previous call stopped. The deletes are ordinary local deletes (they replicate as such)
+  // and use no write capacity. Returns how many items expired.
+  absl::StatusOr<int> ExpireItems(int max_rows);
+
+  // GSIs: backfills up to `max_rows` items of the indexes still CREATING in this replica;
+  // an index turns ACTIVE here when its backfill reaches the end. Returns rows examined.
+  absl::StatusOr<int> BackfillIndexes(int max_rows);
+  bool HasPendingBackfills() const { return !backfill_.empty(); }
+
+  // --- replica bootstrap (see replicator/snapshot.h) ---
+  // Source side: up to `limit` version rows after `after`, and the table's version count when
+  // `with_total`. FailedPrecondition unless this region holds an ACTIVE replica of that
+  // incarnation and `subscriber` is listed as CREATING.
+  absl::StatusOr<SnapshotChunk> ReadSnapshotRows(
+      const std::string& table, const Stamp& created, const std::string& subscriber,
+      const std::optional<std::pair<std::string, std::string>>& after, int limit,
+      bool with_total);
+  // New-replica side. Bootstraps this region still has to load (not `loaded`).
+  const std::map<std::string, BootstrapState>& bootstraps() const { return bootstraps_; }
+  // Loads a chunk's rows with LWW (no change-log rows) and records the progress, `cut` on the
+  // first chunk. NotFound / FailedPrecondition when no such bootstrap is in progress.
+  absl::Status LoadSnapshotChunk(const SnapshotChunk& chunk);
+  // The bootstrap of `table` is complete: this replica becomes ACTIVE and says so to the
+  // other replicas with an UPDATE_TABLE record.
+  absl::Status FinishBootstrap(const std::string& table);
 
   // Data plane, local.
   absl::StatusOr<WriteResult> PutItem(const PutRequest& req);
@@ -186,8 +264,34 @@ class TableEngine {
   absl::StatusOr<WriteResult> CommitLocalWrite(const TableState& t, const std::string& hk,
                                                const std::string& rk, const Item& key,
                                                const std::optional<Storage::ItemVersion>& stored,
-                                               std::optional<Item> item);
+                                               std::optional<Item> item,
+                                               bool free_of_capacity = false);
   absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;
+  // A table that accepts local writes: live, and this region's replica not CREATING.
+  absl::StatusOr<const TableState*> WritableTable(const std::string& table) const;
+  // A stamp newer than both the clock's and `after` (a table definition's version must grow
+  // even when this region's clock is behind the region that made the previous one).
+  Stamp NextStampAfter(const Stamp& after);
+  absl::StatusOr<ApplyOutcome> ApplyTableUpdate(const Change& change);
+  // Registers the table's live GSIs with storage, drops deleted ones, and queues backfills of
+  // indexes this replica has not backfilled yet. Call after any change of t.spec.
+  absl::Status SyncIndexes(const TableState& t);
+  absl::StatusOr<Page> QueryIndex(const TableState& t, const QueryRequest& req);
+  // Storage bounds for a range condition on spec's range key.
+  static absl::StatusOr<Storage::RangeBounds> BoundsFor(const TableSpec& spec,
+                                                        const RangeCondition& range);
+  // Logs `next` as a local UPDATE_TABLE control record stamped `stamp`.
+  absl::Status LogTableUpdate(const TableSpec& next, const Stamp& stamp);
+  absl::StatusOr<TableInfo> UpdateReplicas(const TableState& t, const UpdateTableRequest& req);
+  absl::StatusOr<TableInfo> UpdateSettings(const TableState& t, const UpdateTableRequest& req);
+  // Provisioned write capacity: takes `units` from the table's bucket or fails with
+  // ResourceExhausted (ProvisionedThroughputExceededException). On-demand tables always pass.
+  absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
+  // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
+  absl::Status StartBootstrap(const TableSpec& spec);
+  // Drops this region's replica (items and bootstrap) without logging a DELETE_TABLE; when
+  // `announce`, logs the definition without this region so the others finish the removal.
+  absl::Status DropLocalReplica(TableState& t, bool announce);
 
   std::string region_;
   std::vector<std::string> regions_;  // sorted
@@ -196,6 +300,18 @@ class TableEngine {
   int64_t skew_us_ = 0;
   int64_t last_stamp_us_ = 0;
   std::map<std::string, TableState> tables_;  // by name, deleted ones too
+  std::map<std::string, BootstrapState> bootstraps_;  // by table, mirrors storage
+  struct Bucket {
+    double tokens = 0;
+    int64_t refilled_us = 0;
+    int64_t capacity = 0;
+  };
+  std::map<std::string, Bucket> write_buckets_;  // PROVISIONED tables, in memory
+  // GSI backfills still running here, by (table, index): where to continue.
+  std::map<std::pair<std::string, std::string>,
+           std::optional<std::pair<std::string, std::string>>> backfill_;
+  // Where ExpireItems continues, per table (none: from the start).
+  std::map<std::string, std::optional<std::pair<std::string, std::string>>> ttl_cursor_;
 };
 
 }  // namespace gtsim

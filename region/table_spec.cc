@@ -23,6 +23,53 @@ bool TableSpec::HasReplica(const std::string& region) const {
   return std::binary_search(replicas.begin(), replicas.end(), region);
 }
 
+std::string TableSpec::ReplicaStatus(const std::string& region) const {
+  if (!HasReplica(region)) return "";
+  auto it = replica_status.find(region);
+  return it == replica_status.end() ? "ACTIVE" : it->second;
+}
+
+bool TableSpec::Receives(const std::string& region) const {
+  return ReplicaStatus(region) == "ACTIVE";
+}
+
+std::string TableSpec::TableStatus() const {
+  return replica_status.empty() ? "ACTIVE" : "UPDATING";
+}
+
+namespace {
+template <typename T>
+void TakeNewer(T* mine, const T& theirs) {
+  if (mine->stamp < theirs.stamp) *mine = theirs;
+}
+nlohmann::json StampJson(const Stamp& s) { return {s.ts_us, s.region}; }
+Stamp StampFrom(const nlohmann::json& j) {
+  return Stamp{j.at(0).get<int64_t>(), j.at(1).get<std::string>()};
+}
+}  // namespace
+
+TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
+  TableSpec out = local;
+  if (local.Version() < incoming.Version()) {
+    out.replicas = incoming.replicas;
+    out.replica_status = incoming.replica_status;
+    out.updated = incoming.updated;
+  }
+  TakeNewer(&out.billing, incoming.billing);
+  TakeNewer(&out.sse, incoming.sse);
+  TakeNewer(&out.ttl, incoming.ttl);
+  TakeNewer(&out.stream, incoming.stream);
+  for (const auto& [region, rs] : incoming.replica_settings) {
+    TakeNewer(&out.replica_settings[region], rs);
+  }
+  for (const auto& [name, g] : incoming.gsis) TakeNewer(&out.gsis[name], g);
+  return out;
+}
+
+bool SameDefinition(const TableSpec& a, const TableSpec& b) {
+  return EncodeTableSpec(a) == EncodeTableSpec(b);
+}
+
 std::string EncodeTableSpec(const TableSpec& spec) {
   nlohmann::json j;
   j["name"] = spec.name;
@@ -31,6 +78,39 @@ std::string EncodeTableSpec(const TableSpec& spec) {
   j["replicas"] = spec.replicas;
   j["created_us"] = spec.created.ts_us;
   j["created_by"] = spec.created.region;
+  if (!spec.replica_status.empty()) j["replica_status"] = spec.replica_status;
+  if (!spec.updated.empty()) {
+    j["updated_us"] = spec.updated.ts_us;
+    j["updated_by"] = spec.updated.region;
+  }
+  if (!spec.billing.stamp.empty()) {
+    j["billing"] = {{"mode", spec.billing.mode}, {"rcu", spec.billing.read_capacity},
+                    {"wcu", spec.billing.write_capacity}, {"stamp", StampJson(spec.billing.stamp)}};
+  }
+  if (!spec.sse.stamp.empty()) {
+    j["sse"] = {{"type", spec.sse.type}, {"stamp", StampJson(spec.sse.stamp)}};
+  }
+  if (!spec.ttl.stamp.empty()) {
+    j["ttl"] = {{"enabled", spec.ttl.enabled}, {"attribute", spec.ttl.attribute},
+                {"stamp", StampJson(spec.ttl.stamp)}};
+  }
+  if (!spec.stream.stamp.empty()) {
+    j["stream"] = {{"enabled", spec.stream.enabled}, {"view", spec.stream.view_type},
+                   {"stamp", StampJson(spec.stream.stamp)}};
+  }
+  for (const auto& [region, rs] : spec.replica_settings) {
+    j["replica_settings"][region] = {
+        {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
+        {"rcu", rs.read_capacity_override}, {"pitr", rs.point_in_time_recovery},
+        {"stamp", StampJson(rs.stamp)}};
+  }
+  for (const auto& [name, g] : spec.gsis) {
+    nlohmann::json gj = {{"hash", {g.hash_key.name, ValueTypeName(g.hash_key.type)}},
+                         {"projection", g.projection}, {"non_key", g.non_key},
+                         {"deleted", g.deleted}, {"stamp", StampJson(g.stamp)}};
+    if (g.range_key) gj["range"] = {g.range_key->name, ValueTypeName(g.range_key->type)};
+    j["gsis"][name] = gj;
+  }
   return j.dump();
 }
 
@@ -51,6 +131,56 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
     }
     spec.replicas = j.at("replicas").get<std::vector<std::string>>();
     spec.created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
+    if (j.contains("replica_status")) {
+      spec.replica_status = j["replica_status"].get<std::map<std::string, std::string>>();
+    }
+    if (j.contains("updated_us")) {
+      spec.updated = Stamp{j["updated_us"].get<int64_t>(), j.at("updated_by").get<std::string>()};
+    }
+    if (j.contains("billing")) {
+      const auto& b = j["billing"];
+      spec.billing = BillingSetting{b.at("mode").get<std::string>(), b.at("rcu").get<int64_t>(),
+                                    b.at("wcu").get<int64_t>(), StampFrom(b.at("stamp"))};
+    }
+    if (j.contains("sse")) {
+      spec.sse = SseSetting{j["sse"].at("type").get<std::string>(), StampFrom(j["sse"].at("stamp"))};
+    }
+    if (j.contains("ttl")) {
+      const auto& t = j["ttl"];
+      spec.ttl = TtlSetting{t.at("enabled").get<bool>(), t.at("attribute").get<std::string>(),
+                            StampFrom(t.at("stamp"))};
+    }
+    if (j.contains("stream")) {
+      const auto& t = j["stream"];
+      spec.stream = StreamSetting{t.at("enabled").get<bool>(), t.at("view").get<std::string>(),
+                                  StampFrom(t.at("stamp"))};
+    }
+    if (j.contains("replica_settings")) {
+      for (const auto& [region, r] : j["replica_settings"].items()) {
+        spec.replica_settings[region] = ReplicaSettings{
+            r.at("protect").get<bool>(), r.at("kms").get<std::string>(),
+            r.at("class").get<std::string>(), r.at("rcu").get<int64_t>(),
+            r.at("pitr").get<bool>(), StampFrom(r.at("stamp"))};
+      }
+    }
+    if (j.contains("gsis")) {
+      for (const auto& [name, g] : j["gsis"].items()) {
+        GsiSetting gs;
+        bool ok = true;
+        gs.hash_key = {g.at("hash").at(0).get<std::string>(),
+                       TypeFromName(g.at("hash").at(1).get<std::string>(), &ok)};
+        if (g.contains("range")) {
+          gs.range_key = KeyDef{g["range"].at(0).get<std::string>(),
+                                TypeFromName(g["range"].at(1).get<std::string>(), &ok)};
+        }
+        gs.projection = g.at("projection").get<std::string>();
+        gs.non_key = g.at("non_key").get<std::vector<std::string>>();
+        gs.deleted = g.at("deleted").get<bool>();
+        gs.stamp = StampFrom(g.at("stamp"));
+        ok2 = ok2 && ok;
+        spec.gsis[name] = std::move(gs);
+      }
+    }
     if (!ok1 || !ok2) return absl::DataLossError("stored table definition has a bad key type");
     return spec;
   } catch (const nlohmann::json::exception& e) {

@@ -1,6 +1,8 @@
-// A table's definition as every replica holds it: keys, replica set and incarnation.
+// A table's definition as every replica holds it: keys, replica set (with each replica's
+// lifecycle status) and incarnation.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +19,52 @@ struct KeyDef {
   bool operator==(const KeyDef& o) const { return name == o.name && type == o.type; }
 };
 
+// Group-wide settings: changed by UpdateTable in any replica's region and applied by the others
+// when the control record reaches them. Each carries the stamp of the change that set it and
+// converges by LWW on its own: two regions changing the same setting concurrently end with the
+// later stamp's value everywhere; changes to different settings both survive.
+struct BillingSetting {
+  std::string mode = "PAY_PER_REQUEST";  // or "PROVISIONED"
+  int64_t read_capacity = 0;             // PROVISIONED only
+  int64_t write_capacity = 0;            // PROVISIONED only; enforced on local writes
+  Stamp stamp;
+};
+struct SseSetting {
+  std::string type;  // "" (DynamoDB-owned key, no SSEDescription), "AES256" or "KMS"
+  Stamp stamp;
+};
+struct TtlSetting {
+  bool enabled = false;
+  std::string attribute;
+  Stamp stamp;
+};
+struct StreamSetting {
+  bool enabled = false;
+  std::string view_type;  // KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES
+  Stamp stamp;
+};
+// A global secondary index, group-wide. Each replica backfills it from its own items (its
+// IndexStatus, CREATING then ACTIVE, is per replica and not part of the definition).
+struct GsiSetting {
+  KeyDef hash_key;
+  std::optional<KeyDef> range_key;
+  std::string projection = "ALL";     // ALL, KEYS_ONLY or INCLUDE
+  std::vector<std::string> non_key;   // INCLUDE: the projected non-key attributes
+  bool deleted = false;               // a deleted index keeps its stamp so LWW can order it
+  Stamp stamp;
+};
+
+// Settings of one replica, made in its region and applied only there; the others know them to
+// describe the replica (and to refuse removing a protected one).
+struct ReplicaSettings {
+  bool deletion_protection = false;
+  std::string kms_key;              // KMSMasterKeyId when SSE is KMS ("" : the default key)
+  std::string table_class;          // "" (STANDARD) or STANDARD_INFREQUENT_ACCESS
+  int64_t read_capacity_override = 0;  // ProvisionedThroughputOverride; 0: none
+  bool point_in_time_recovery = false;
+  Stamp stamp;
+};
+
 struct TableSpec {
   std::string name;
   KeyDef hash_key;
@@ -26,9 +74,38 @@ struct TableSpec {
   // Identifies this incarnation of the table: when and where CreateTable ran. A table deleted
   // and created again under the same name is a different incarnation.
   Stamp created;
+  // Replicas that are not ACTIVE, by region: "CREATING" (being bootstrapped from a snapshot) or
+  // "DELETING" (being removed). Every region listed here is also in `replicas`.
+  std::map<std::string, std::string> replica_status;
+  // LWW stamp of the last change to the replica set (UpdateTable): a replica takes a replicated
+  // table definition only when its `updated` is newer than the one it holds. Empty until the
+  // first UpdateTable (the definition then dates from `created`).
+  Stamp updated;
+  BillingSetting billing;
+  SseSetting sse;
+  TtlSetting ttl;
+  StreamSetting stream;
+  std::map<std::string, ReplicaSettings> replica_settings;  // by region
+  std::map<std::string, GsiSetting> gsis;                   // by index name, deleted too
 
   bool HasReplica(const std::string& region) const;
+  // "ACTIVE", "CREATING" or "DELETING"; "" when `region` holds no replica.
+  std::string ReplicaStatus(const std::string& region) const;
+  // A replica every origin sends the table's changes to: listed and ACTIVE. (A CREATING
+  // replica asks for them itself once its snapshot cut is known, see ReplicatorCore::ReadFor;
+  // a DELETING one gets none.)
+  bool Receives(const std::string& region) const;
+  // DynamoDB's TableStatus: UPDATING while a replica is being added or removed, else ACTIVE.
+  std::string TableStatus() const;
+  // The stamp the definition was last changed with (`updated`, else `created`).
+  const Stamp& Version() const { return updated.empty() ? created : updated; }
 };
+
+// What a replica holds after receiving `incoming` while holding `local` (same incarnation): the
+// replica set and statuses of the one with the newer `updated`, and each setting (and each
+// replica's settings) from whichever has the newer stamp for it.
+TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming);
+bool SameDefinition(const TableSpec& a, const TableSpec& b);  // by encoding
 
 std::string EncodeTableSpec(const TableSpec& spec);
 absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text);

@@ -13,7 +13,16 @@
 
 namespace gtsim {
 
-enum class ChangeKind : int { kPut = 1, kDelete = 2, kCreateTable = 3, kDeleteTable = 4 };
+// kUpdateTable is a control record: a new table definition (replica set and statuses) made by
+// UpdateTable, or by a replica reporting that it finished joining or leaving. Replicas apply it
+// with LWW on TableSpec::updated.
+enum class ChangeKind : int {
+  kPut = 1,
+  kDelete = 2,
+  kCreateTable = 3,
+  kDeleteTable = 4,
+  kUpdateTable = 5,
+};
 
 const char* ChangeKindName(ChangeKind kind);
 
@@ -27,7 +36,7 @@ struct Change {
   Item key;                       // key attributes (PUT, DELETE)
   std::optional<Item> new_image;  // PUT
   std::optional<Item> old_image;  // the version replaced, in the local log only
-  std::optional<TableSpec> spec;  // CREATE_TABLE
+  std::optional<TableSpec> spec;  // CREATE_TABLE, UPDATE_TABLE
 };
 
 // What an origin sends a subscriber in one message.
@@ -38,6 +47,10 @@ struct ChangeBatch {
   // cursor here even when `changes` is empty (the rest were for tables it does not replicate).
   int64_t scanned_through = 0;
   int64_t origin_head = 0;  // the origin's latest change-log sequence at read time
+  // Receiver side only: the subscription epoch (Region::SubscriptionEpoch) the stream carrying
+  // this batch was opened under; -1 when not tracked (the simulator). Region::Apply refuses a
+  // batch from an older epoch, because a bootstrap rewound the cursors since.
+  int64_t subscription_epoch = -1;
 };
 
 }  // namespace gtsim

@@ -19,6 +19,7 @@ const char* ChangeKindName(ChangeKind kind) {
     case ChangeKind::kDelete: return "DELETE";
     case ChangeKind::kCreateTable: return "CREATE_TABLE";
     case ChangeKind::kDeleteTable: return "DELETE_TABLE";
+    case ChangeKind::kUpdateTable: return "UPDATE_TABLE";
   }
   return "?";
 }
@@ -33,8 +34,9 @@ absl::Status ReplicatorCore::Load() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscriber,
-                                                    int64_t after_seq, int max_changes) {
+absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
+    const std::string& subscriber, int64_t after_seq, int max_changes,
+    const std::vector<std::pair<std::string, Stamp>>& held) {
   ChangeBatch batch;
   batch.origin = region_;
   batch.origin_head = storage_->head_seq();
@@ -43,14 +45,18 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscribe
   ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit));
   int64_t bytes = 0;
   for (auto& c : rows) {
-    // A table's replica set is decided at creation (CREATE_TABLE carries it); later changes
-    // follow the table's current spec, which a deleted table keeps.
+    // Table definitions go where they say; other changes follow the table's current spec
+    // (which a deleted table keeps) and what the subscriber holds.
     bool relevant = false;
-    if (c.kind == ChangeKind::kCreateTable) {
+    if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
       relevant = c.spec && c.spec->HasReplica(subscriber);
     } else {
       auto spec = engine_->FindSpec(c.table);
-      relevant = spec && spec->created == c.table_created && spec->HasReplica(subscriber);
+      relevant = spec && spec->created == c.table_created && spec->Receives(subscriber);
+      if (!relevant) {
+        relevant = std::find(held.begin(), held.end(), std::make_pair(c.table, c.table_created)) !=
+                   held.end();
+      }
     }
     batch.scanned_through = c.seq;
     if (relevant) {
@@ -110,6 +116,21 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch)
   if (!report.waiting) report.cursor = std::max(report.cursor, batch.scanned_through);
   if (report.cursor > cursor) RETURN_IF_ERROR(storage_->SetCursor(batch.origin, report.cursor));
   return report;
+}
+
+std::map<std::string, int64_t> ReplicatorCore::Cut(const std::vector<std::string>& peers) const {
+  std::map<std::string, int64_t> cut;
+  for (const auto& p : peers) cut[p] = Cursor(p);
+  cut[region_] = storage_->head_seq();
+  return cut;
+}
+
+absl::Status ReplicatorCore::RewindTo(const std::map<std::string, int64_t>& cut) {
+  for (const auto& [origin, seq] : cut) {
+    if (origin == region_) continue;
+    if (Cursor(origin) > seq) RETURN_IF_ERROR(storage_->SetCursor(origin, seq));
+  }
+  return absl::OkStatus();
 }
 
 void ReplicatorCore::Committed(const ApplyReport& report) {

@@ -43,9 +43,17 @@ class ReplicatorCore {
 
   // --- origin side ---
   // Up to `max_changes` local-origin changes after `after_seq` for tables `subscriber`
-  // replicates. Scans at most a bounded number of log rows per call.
+  // replicates: those whose current definition here lists it as a receiving replica, plus the
+  // table incarnations the subscriber says it holds (`held`: a new replica needs its table's
+  // changes from the snapshot cut on, even from origins that have not yet heard it was added).
+  // Table definitions (CREATE_TABLE, UPDATE_TABLE) go to every region they list. Scans at most
+  // a bounded number of log rows per call.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
-                                      int max_changes);
+                                      int max_changes,
+                                      const std::vector<std::pair<std::string, Stamp>>& held = {});
+  // The snapshot cut this region would give now: its own log head, and its cursor for each of
+  // `peers` (0 for one it never applied from).
+  std::map<std::string, int64_t> Cut(const std::vector<std::string>& peers) const;
   // The subscriber has durably applied everything up to `applied_seq`. Persists the new
   // position (outside any caller transaction) when it moved.
   absl::Status RecordAck(const std::string& subscriber, int64_t applied_seq);
@@ -58,6 +66,9 @@ class ReplicatorCore {
   // Applies a batch inside the caller's open transaction. Call Committed() after COMMIT.
   absl::StatusOr<ApplyReport> ApplyBatch(const ChangeBatch& batch);
   void Committed(const ApplyReport& report);
+  // Bootstrap: moves each origin's durable cursor back to `cut` where it is ahead of it, inside
+  // the caller's transaction; call Load() after COMMIT. Re-reading changes is harmless (LWW).
+  absl::Status RewindTo(const std::map<std::string, int64_t>& cut);
   int64_t Cursor(const std::string& origin) const;
   LatencySummary Latency(const std::string& origin) const;
   int64_t AppliedCount(const std::string& origin) const;

@@ -95,6 +95,23 @@ const std::vector<CommandSpec>& Commands() {
        {"region", "table", "hash-key", "range-key", "replicas"}, {}},
       {"describe-table", "--region R --table T", "print DescribeTable's JSON ({\"Table\": ...})",
        {"region", "table"}, {}},
+      {"update-table",
+       "--region R --table T (--add-replica R2 | --remove-replica R2 | SETTINGS...)\n"
+       "  group-wide: [--billing-mode PAY_PER_REQUEST|PROVISIONED [--wcu N --rcu N]] "
+       "[--sse-type AES256|KMS] [--ttl-attribute A | --ttl-disable] "
+       "[--stream-view-type KEYS_ONLY|NEW_IMAGE|OLD_IMAGE|NEW_AND_OLD_IMAGES | --stream-disable] "
+       "[--create-gsi NAME:ATTR:TYPE[:RANGEATTR:TYPE] [--projection ALL|KEYS_ONLY|INCLUDE "
+       "[--include A,B]] | --delete-gsi NAME]\n"
+       "  this replica only: [--deletion-protection true|false] [--kms-key ID] "
+       "[--table-class STANDARD|STANDARD_INFREQUENT_ACCESS] [--read-capacity-override N] "
+       "[--pitr true|false]",
+       "add a replica (bootstrapped from a snapshot of R's, under live writes), remove one, or "
+       "change settings (group-wide ones reach the other replicas asynchronously)",
+       {"region", "table", "add-replica", "remove-replica", "billing-mode", "wcu", "rcu",
+        "sse-type", "ttl-attribute", "stream-view-type", "deletion-protection", "kms-key",
+        "table-class", "read-capacity-override", "pitr", "create-gsi", "projection", "include",
+        "delete-gsi"},
+       {"ttl-disable", "stream-disable"}},
       {"list-tables", "--region R", "print the region's tables", {"region"}, {}},
       {"delete-table", "--region R --table T", "delete a table in every replica",
        {"region", "table"}, {}},
@@ -117,10 +134,11 @@ const std::vector<CommandSpec>& Commands() {
        {"return-old"}},
       {"query",
        "--region R --table T --key JSON [--range-op OP --range-value V [--range-value2 V]] "
-       "[--backward] [--page-size N] [--max-items N]",
-       "items of one partition; OP is eq, lt, le, gt, ge, between or begins_with",
+       "[--backward] [--page-size N] [--max-items N] [--index GSI]",
+       "items of one partition (of the table, or of a global secondary index with --index); OP "
+       "is eq, lt, le, gt, ge, between or begins_with",
        {"region", "table", "key", "range-op", "range-value", "range-value2", "page-size",
-        "max-items"},
+        "max-items", "index"},
        {"backward"}},
       {"scan", "--region R --table T [--page-size N] [--max-items N]",
        "every item of a table in one region", {"region", "table", "page-size", "max-items"}, {}},
@@ -312,12 +330,79 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
       {"AttributeDefinitions", attrs},
       {"ItemCount", t.item_count()},
       {"CreationDateTime", t.created_us() / 1e6},
-      {"BillingModeSummary", {{"BillingMode", "PAY_PER_REQUEST"}}},
   };
+  const auto& st = t.settings();
+  std::string mode = st.billing_mode().empty() ? "PAY_PER_REQUEST" : st.billing_mode();
+  table["BillingModeSummary"] = {{"BillingMode", mode}};
+  table["ProvisionedThroughput"] = {{"ReadCapacityUnits", st.read_capacity()},
+                                    {"WriteCapacityUnits", st.write_capacity()},
+                                    {"NumberOfDecreasesToday", 0}};
+  if (!st.sse_type().empty()) {
+    table["SSEDescription"] = {{"Status", "ENABLED"}, {"SSEType", st.sse_type()}};
+  }
+  if (st.stream_enabled()) {
+    table["StreamSpecification"] = {{"StreamEnabled", true},
+                                    {"StreamViewType", st.stream_view_type()}};
+    table["LatestStreamArn"] = absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
+                                            t.name(), "/stream/", FormatStampTime(t.created_us()));
+  }
+  table["TimeToLiveDescription"] =
+      st.ttl_enabled() ? json{{"TimeToLiveStatus", "ENABLED"}, {"AttributeName", st.ttl_attribute()}}
+                       : json{{"TimeToLiveStatus", "DISABLED"}};
+  if (t.gsis_size() > 0) {
+    auto type_of = [](pb::ScalarType ty) { return ty == pb::N ? "N" : ty == pb::B ? "B" : "S"; };
+    json gsis = json::array();
+    for (const auto& g : t.gsis()) {
+      json keys = json::array({{{"AttributeName", g.hash_key().name()}, {"KeyType", "HASH"}}});
+      table["AttributeDefinitions"].push_back(
+          {{"AttributeName", g.hash_key().name()}, {"AttributeType", type_of(g.hash_key().type())}});
+      if (!g.range_key().name().empty()) {
+        keys.push_back({{"AttributeName", g.range_key().name()}, {"KeyType", "RANGE"}});
+        table["AttributeDefinitions"].push_back({{"AttributeName", g.range_key().name()},
+                                                 {"AttributeType", type_of(g.range_key().type())}});
+      }
+      json projection = {{"ProjectionType", g.projection()}};
+      if (g.non_key_attributes_size() > 0) {
+        projection["NonKeyAttributes"] = std::vector<std::string>(
+            g.non_key_attributes().begin(), g.non_key_attributes().end());
+      }
+      gsis.push_back({{"IndexName", g.index_name()},
+                      {"KeySchema", keys},
+                      {"Projection", projection},
+                      {"IndexStatus", g.index_status()},
+                      {"Backfilling", g.index_status() == "CREATING"},
+                      {"IndexArn", absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
+                                                t.name(), "/index/", g.index_name())}});
+    }
+    table["GlobalSecondaryIndexes"] = gsis;
+  }
+  auto replica_json = [&](const pb::ReplicaDescription& r, json* d) {
+    if (!r.kms_key().empty()) (*d)["KMSMasterKeyId"] = r.kms_key();
+    if (r.read_capacity_override() > 0) {
+      (*d)["ProvisionedThroughputOverride"] = {{"ReadCapacityUnits", r.read_capacity_override()}};
+    }
+    (*d)["ReplicaTableClassSummary"] = {
+        {"TableClass", r.table_class().empty() ? "STANDARD" : r.table_class()}};
+  };
+  for (const auto& r : t.replica_descriptions()) {
+    if (r.region_name() != region) continue;
+    table["DeletionProtectionEnabled"] = r.deletion_protection();
+    table["TableClassSummary"] = {
+        {"TableClass", r.table_class().empty() ? "STANDARD" : r.table_class()}};
+    table["PointInTimeRecoveryEnabled"] = r.point_in_time_recovery();  // gtsim: DescribeContinuousBackups in AWS
+  }
+  if (!t.table_status().empty()) table["TableStatus"] = t.table_status();
   if (t.replicas_size() > 1) {
+    // As DynamoDB: the other regions' replicas, with their status and bootstrap progress.
     json replicas = json::array();
-    for (const auto& r : t.replicas()) {
-      if (r != region) replicas.push_back({{"RegionName", r}, {"ReplicaStatus", "ACTIVE"}});
+    for (const auto& r : t.replica_descriptions()) {
+      if (r.region_name() == region) continue;
+      json d = {{"RegionName", r.region_name()}, {"ReplicaStatus", r.replica_status()}};
+      if (r.replica_status() == "CREATING") {
+        d["ReplicaStatusPercentProgress"] = std::to_string(r.percent_progress());
+      }
+      replica_json(r, &d);
+      replicas.push_back(d);
     }
     table["Replicas"] = replicas;
     table["GlobalTableVersion"] = "2019.11.21";
@@ -533,6 +618,89 @@ int CmdDescribeTable(const Args& args, const CommandSpec& spec) {
   return 0;
 }
 
+int CmdUpdateTable(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::UpdateTableRequest req;
+  req.set_table(Required(args, "table", spec));
+  if (args.has("add-replica") && args.has("remove-replica")) {
+    throw Usage("give one of --add-replica REGION or --remove-replica REGION (one replica change "
+                "per call, as UpdateTable's ReplicaUpdates)");
+  }
+  if (args.has("add-replica") || args.has("remove-replica")) {
+    auto* u = req.add_replica_updates();
+    bool add = args.has("add-replica");
+    u->set_action(add ? pb::ReplicaUpdate::CREATE : pb::ReplicaUpdate::DELETE);
+    u->set_region_name(Required(args, add ? "add-replica" : "remove-replica", spec));
+  }
+  auto flag_bool = [&](const std::string& flag) {
+    std::string v = args.get(flag);
+    if (v != "true" && v != "false") throw Usage(absl::StrCat("--", flag, " takes true or false"));
+    return v == "true";
+  };
+  auto flag_count = [&](const std::string& flag) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(args.get(flag), &v) || v < 0) {
+      throw Usage(absl::StrCat("--", flag, " must be a whole number >= 0"));
+    }
+    return v;
+  };
+  if (args.has("billing-mode")) req.set_billing_mode(args.get("billing-mode"));
+  if (args.has("wcu")) req.set_write_capacity(flag_count("wcu"));
+  if (args.has("rcu")) req.set_read_capacity(flag_count("rcu"));
+  if (args.has("sse-type")) req.set_sse_type(args.get("sse-type"));
+  if (args.has("ttl-attribute") && args.bools.count("ttl-disable")) {
+    throw Usage("give --ttl-attribute A (enable TTL) or --ttl-disable, not both");
+  }
+  if (args.has("ttl-attribute")) {
+    req.set_ttl_enabled(true);
+    req.set_ttl_attribute(args.get("ttl-attribute"));
+  }
+  if (args.bools.count("ttl-disable")) req.set_ttl_enabled(false);
+  if (args.has("stream-view-type") && args.bools.count("stream-disable")) {
+    throw Usage("give --stream-view-type V (enable the stream) or --stream-disable, not both");
+  }
+  if (args.has("stream-view-type")) {
+    req.set_stream_enabled(true);
+    req.set_stream_view_type(args.get("stream-view-type"));
+  }
+  if (args.bools.count("stream-disable")) req.set_stream_enabled(false);
+  if (args.has("deletion-protection")) req.set_deletion_protection(flag_bool("deletion-protection"));
+  if (args.has("kms-key")) req.set_kms_key(args.get("kms-key"));
+  if (args.has("table-class")) req.set_table_class(args.get("table-class"));
+  if (args.has("read-capacity-override")) {
+    req.set_read_capacity_override(flag_count("read-capacity-override"));
+  }
+  if (args.has("pitr")) req.set_point_in_time_recovery(flag_bool("pitr"));
+  if (args.has("create-gsi")) {
+    std::vector<std::string> parts = absl::StrSplit(args.get("create-gsi"), ':');
+    if (parts.size() != 3 && parts.size() != 5) {
+      throw Usage("--create-gsi takes NAME:ATTR:TYPE or NAME:ATTR:TYPE:RANGEATTR:TYPE, e.g. "
+                  "byEmail:email:S");
+    }
+    auto* g = req.mutable_create_gsi();
+    g->set_index_name(parts[0]);
+    auto key = [&](const std::string& name, const std::string& type, pb::KeyAttribute* k) {
+      KeyDef def = OrFail(ParseKeyDef(name + ":" + type));
+      k->set_name(def.name);
+      k->set_type(def.type == ValueType::kN ? pb::N : def.type == ValueType::kB ? pb::B : pb::S);
+    };
+    key(parts[1], parts[2], g->mutable_hash_key());
+    if (parts.size() == 5) key(parts[3], parts[4], g->mutable_range_key());
+    g->set_projection(args.get("projection", "ALL"));
+    for (absl::string_view a : absl::StrSplit(args.get("include"), ',', absl::SkipEmpty())) {
+      g->add_non_key_attributes(std::string(a));
+    }
+  } else if (args.has("projection") || args.has("include")) {
+    throw Usage("--projection and --include go with --create-gsi");
+  }
+  if (args.has("delete-gsi")) req.set_delete_gsi(args.get("delete-gsi"));
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::UpdateTableResponse resp;
+  Check(client.api().UpdateTable(RegionClient::Context().get(), req, &resp));
+  Print({{"TableDescription", TableJson(resp.table(), region)}});
+  return 0;
+}
+
 int CmdListTables(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   RegionClient client = ClientFor(LoadCluster(args), region);
@@ -714,9 +882,22 @@ int CmdQuery(const Args& args, const CommandSpec& spec) {
   dreq.set_table(table);
   pb::DescribeTableResponse dresp;
   Check(client.api().DescribeTable(RegionClient::Context().get(), dreq, &dresp));
-  if (dresp.table().hash_key().name() != key.begin()->first) {
-    throw Usage(absl::StrCat("--key names \"", key.begin()->first, "\", but the hash key of ", table,
-                             " is \"", dresp.table().hash_key().name(), "\""));
+  std::string hash_name = dresp.table().hash_key().name();
+  if (args.has("index")) {
+    base.set_index_name(args.get("index"));
+    hash_name.clear();
+    for (const auto& g : dresp.table().gsis()) {
+      if (g.index_name() == args.get("index")) hash_name = g.hash_key().name();
+    }
+    if (hash_name.empty()) {
+      throw Usage(absl::StrCat("table ", table, " has no index \"", args.get("index"), "\" in ",
+                               region, " (describe-table lists its GlobalSecondaryIndexes)"));
+    }
+  }
+  if (hash_name != key.begin()->first) {
+    throw Usage(absl::StrCat("--key names \"", key.begin()->first, "\", but the hash key of ",
+                             args.has("index") ? "index " + args.get("index") : table, " is \"",
+                             hash_name, "\""));
   }
   return PrintPages(args, [&](const pb::Item& start) {
     pb::QueryRequest req = base;
@@ -857,6 +1038,7 @@ int Run(int argc, char** argv) {
       {"status", CmdStatus},
       {"create-table", CmdCreateTable},
       {"describe-table", CmdDescribeTable},
+      {"update-table", CmdUpdateTable},
       {"list-tables", CmdListTables},
       {"delete-table", CmdDeleteTable},
       {"put", CmdPut},

@@ -190,6 +190,81 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
   p->set_item_count(info.item_count);
   p->set_created_us(info.spec.created.ts_us);
   p->set_created_by(info.spec.created.region);
+  p->set_table_status(status == "ACTIVE" ? info.spec.TableStatus() : status);
+  for (const auto& r : info.spec.replicas) {
+    auto* d = p->add_replica_descriptions();
+    d->set_region_name(r);
+    d->set_replica_status(info.spec.ReplicaStatus(r));
+    if (auto it = info.replica_progress.find(r); it != info.replica_progress.end()) {
+      d->set_percent_progress(it->second);
+    }
+    if (auto it = info.spec.replica_settings.find(r); it != info.spec.replica_settings.end()) {
+      d->set_deletion_protection(it->second.deletion_protection);
+      d->set_kms_key(it->second.kms_key);
+      d->set_table_class(it->second.table_class);
+      d->set_read_capacity_override(it->second.read_capacity_override);
+      d->set_point_in_time_recovery(it->second.point_in_time_recovery);
+    }
+  }
+  for (const auto& [name, g] : info.spec.gsis) {
+    if (g.deleted) continue;
+    auto* d = p->add_gsis();
+    d->set_index_name(name);
+    d->mutable_hash_key()->set_name(g.hash_key.name);
+    d->mutable_hash_key()->set_type(ToProtoType(g.hash_key.type));
+    if (g.range_key) {
+      d->mutable_range_key()->set_name(g.range_key->name);
+      d->mutable_range_key()->set_type(ToProtoType(g.range_key->type));
+    }
+    d->set_projection(g.projection);
+    for (const auto& a : g.non_key) d->add_non_key_attributes(a);
+    auto st = info.index_status.find(name);
+    d->set_index_status(st == info.index_status.end() ? "ACTIVE" : st->second);
+  }
+  auto* st = p->mutable_settings();
+  st->set_billing_mode(info.spec.billing.mode);
+  st->set_read_capacity(info.spec.billing.read_capacity);
+  st->set_write_capacity(info.spec.billing.write_capacity);
+  st->set_sse_type(info.spec.sse.type);
+  st->set_ttl_enabled(info.spec.ttl.enabled);
+  st->set_ttl_attribute(info.spec.ttl.attribute);
+  st->set_stream_enabled(info.spec.stream.enabled);
+  st->set_stream_view_type(info.spec.stream.view_type);
+}
+
+void ToProto(const SnapshotChunk& c, pb::SnapshotChunk* p) {
+  for (const auto& [origin, seq] : c.cut) (*p->mutable_cut())[origin] = seq;
+  p->set_total_rows(c.total_rows);
+  p->set_last(c.last);
+  for (const auto& row : c.rows) {
+    auto* out = p->add_rows();
+    out->set_hk(row.hk);
+    out->set_rk(row.rk);
+    if (row.item) {
+      out->set_item(*row.item);
+    } else {
+      out->set_tombstone(true);
+    }
+    out->set_timestamp_us(row.stamp.ts_us);
+    out->set_region(row.stamp.region);
+  }
+}
+
+SnapshotChunk FromProto(const pb::SnapshotChunk& p, const std::string& table,
+                        const Stamp& table_created) {
+  SnapshotChunk c;
+  c.table = table;
+  c.table_created = table_created;
+  for (const auto& [origin, seq] : p.cut()) c.cut[origin] = seq;
+  c.total_rows = p.total_rows();
+  c.last = p.last();
+  c.rows.reserve(p.rows_size());
+  for (const auto& in : p.rows()) {
+    SnapshotRow row{in.hk(), in.rk(), std::nullopt, Stamp{in.timestamp_us(), in.region()}};
+    if (!in.tombstone()) row.item = in.item();
+    c.rows.push_back(std::move(row));
+  }
+  return c;
 }
 
 absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p) {
@@ -241,7 +316,7 @@ absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p) {
     Change c;
     c.seq = in.seq();
     int kind = static_cast<int>(in.kind());
-    if (kind < 1 || kind > 4) return absl::InvalidArgumentError("unknown change kind");
+    if (kind < 1 || kind > 5) return absl::InvalidArgumentError("unknown change kind");
     c.kind = static_cast<ChangeKind>(kind);
     c.table = in.table();
     c.table_created = Stamp{in.table_created_us(), in.table_created_by()};
@@ -251,7 +326,7 @@ absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p) {
     if (c.kind == ChangeKind::kPut) {
       ASSIGN_OR_RETURN(c.new_image, DecodeItem(in.new_image()));
     }
-    if (c.kind == ChangeKind::kCreateTable) {
+    if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
       ASSIGN_OR_RETURN(c.spec, DecodeTableSpec(in.table_spec()));
     }
     b.changes.push_back(std::move(c));

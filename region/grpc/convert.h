@@ -12,6 +12,7 @@
 #include "region/region.h"
 #include "region/table_engine.h"
 #include "replicator/change.h"
+#include "replicator/snapshot.h"
 
 namespace gtsim {
 
@@ -34,6 +35,11 @@ absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p);
 // Replication batches.
 void ToProto(const ChangeBatch& b, pb::ChangeBatch* p);
 absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p);
+
+// Snapshot chunks (replica bootstrap). Rows are passed through as the source stores them.
+void ToProto(const SnapshotChunk& c, pb::SnapshotChunk* p);
+SnapshotChunk FromProto(const pb::SnapshotChunk& p, const std::string& table,
+                        const Stamp& table_created);
 
 void ToProto(const RegionStatus& s, pb::StatusResponse* p);
 

@@ -74,6 +74,55 @@ grpc::Status RegionService::DeleteTable(grpc::ServerContext*, const pb::DeleteTa
   });
 }
 
+grpc::Status RegionService::UpdateTable(grpc::ServerContext*, const pb::UpdateTableRequest* req,
+                                        pb::UpdateTableResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    UpdateTableRequest r;
+    r.table = req->table();
+    for (const auto& u : req->replica_updates()) {
+      ReplicaUpdate out;
+      out.region = u.region_name();
+      switch (u.action()) {
+        case pb::ReplicaUpdate::CREATE: out.action = ReplicaUpdate::Action::kCreate; break;
+        case pb::ReplicaUpdate::DELETE: out.action = ReplicaUpdate::Action::kDelete; break;
+        default:
+          return absl::InvalidArgumentError("a replica update needs an action: CREATE or DELETE");
+      }
+      r.replica_updates.push_back(std::move(out));
+    }
+    if (req->has_billing_mode()) r.billing_mode = req->billing_mode();
+    if (req->has_read_capacity()) r.read_capacity = req->read_capacity();
+    if (req->has_write_capacity()) r.write_capacity = req->write_capacity();
+    if (req->has_sse_type()) r.sse_type = req->sse_type();
+    if (req->has_ttl_enabled()) r.ttl_enabled = req->ttl_enabled();
+    if (req->has_ttl_attribute()) r.ttl_attribute = req->ttl_attribute();
+    if (req->has_stream_enabled()) r.stream_enabled = req->stream_enabled();
+    if (req->has_stream_view_type()) r.stream_view_type = req->stream_view_type();
+    if (req->has_deletion_protection()) r.deletion_protection = req->deletion_protection();
+    if (req->has_kms_key()) r.kms_key = req->kms_key();
+    if (req->has_table_class()) r.table_class = req->table_class();
+    if (req->has_read_capacity_override()) r.read_capacity_override = req->read_capacity_override();
+    if (req->has_point_in_time_recovery()) {
+      r.point_in_time_recovery = req->point_in_time_recovery();
+    }
+    if (req->has_create_gsi()) {
+      const auto& g = req->create_gsi();
+      GsiSetting def;
+      ASSIGN_OR_RETURN(def.hash_key, KeyFromProto(g.hash_key()));
+      if (!g.range_key().name().empty()) {
+        ASSIGN_OR_RETURN(def.range_key, KeyFromProto(g.range_key()));
+      }
+      def.projection = g.projection().empty() ? "ALL" : g.projection();
+      def.non_key.assign(g.non_key_attributes().begin(), g.non_key_attributes().end());
+      r.create_gsi = std::make_pair(g.index_name(), def);
+    }
+    if (req->has_delete_gsi()) r.delete_gsi = req->delete_gsi();
+    ASSIGN_OR_RETURN(TableInfo info, region_->UpdateTable(r));
+    ToProto(info, "ACTIVE", resp->mutable_table());
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status RegionService::PutItem(grpc::ServerContext*, const pb::PutItemRequest* req,
                                     pb::PutItemResponse* resp) {
   return Serve([&]() -> absl::Status {
@@ -144,6 +193,7 @@ grpc::Status RegionService::Query(grpc::ServerContext*, const pb::QueryRequest* 
     ASSIGN_OR_RETURN(r.range, FromProto(req->range()));
     r.backward = req->backward();
     r.limit = req->limit();
+    r.index = req->index_name();
     ASSIGN_OR_RETURN(r.exclusive_start_key, FromProto(req->exclusive_start_key()));
     ASSIGN_OR_RETURN(Page page, region_->Query(r));
     PageToProto(page, resp);

@@ -19,6 +19,8 @@ class RegionService final : public pb::RegionApi::Service {
                           pb::ListTablesResponse*) override;
   grpc::Status DeleteTable(grpc::ServerContext*, const pb::DeleteTableRequest*,
                            pb::DeleteTableResponse*) override;
+  grpc::Status UpdateTable(grpc::ServerContext*, const pb::UpdateTableRequest*,
+                           pb::UpdateTableResponse*) override;
   grpc::Status PutItem(grpc::ServerContext*, const pb::PutItemRequest*,
                        pb::PutItemResponse*) override;
   grpc::Status GetItem(grpc::ServerContext*, const pb::GetItemRequest*,

@@ -63,7 +63,8 @@ void PeerLink::Run() {
 bool PeerLink::ApplyOnce(const ChangeBatch& batch, const std::function<bool(int64_t)>& ack) {
   auto report = region_->Apply(batch);
   if (!report.ok()) {
-    if (!absl::IsUnavailable(report.status())) {  // Unavailable: a partition cut the link
+    // Unavailable: a partition cut the link; Aborted: a bootstrap asks to subscribe again.
+    if (!absl::IsUnavailable(report.status()) && !absl::IsAborted(report.status())) {
       std::fprintf(stderr, "gtsim-region %s: applying changes from %s failed: %s\n",
                    region_->name().c_str(), origin_.c_str(),
                    std::string(report.status().message()).c_str());
@@ -113,15 +114,23 @@ void PeerLink::StreamOnce() {
     current_ = &ctx;
   }
   auto stream = stub_->Stream(&ctx);
+  Region::Subscription sub = region_->SubscriptionFor(origin_);
   pb::StreamRequest subscribe;
   subscribe.mutable_subscribe()->set_subscriber(region_->name());
-  subscribe.mutable_subscribe()->set_after_seq(region_->Cursor(origin_));
+  subscribe.mutable_subscribe()->set_after_seq(sub.after_seq);
+  for (const auto& [name, created] : sub.held) {
+    auto* t = subscribe.mutable_subscribe()->add_tables();
+    t->set_name(name);
+    t->set_created_us(created.ts_us);
+    t->set_created_by(created.region);
+  }
   DueTimes due(std::hash<std::string>()(origin_) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   if (stream->Write(subscribe)) {
     pb::ChangeBatch in;
     while (stream->Read(&in)) {
       region_->SetConnected(origin_, true);
       auto batch = FromProto(in);
+      if (batch.ok()) batch->subscription_epoch = sub.epoch;
       if (!batch.ok()) {
         std::fprintf(stderr, "gtsim-region %s: bad batch from %s: %s\n", region_->name().c_str(),
                      origin_.c_str(), std::string(batch.status().message()).c_str());

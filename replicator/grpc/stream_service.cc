@@ -10,6 +10,7 @@
 namespace gtsim {
 namespace {
 constexpr int kMaxBatch = 512;
+constexpr int kSnapshotChunkRows = 4096;
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);
 constexpr absl::Duration kHeartbeat = absl::Seconds(1);
 }  // namespace
@@ -29,6 +30,10 @@ grpc::Status StreamService::Stream(
                         absl::StrCat("\"", subscriber, "\" is not a peer of ", region_->name()));
   }
   int64_t position = first.subscribe().after_seq();
+  std::vector<std::pair<std::string, Stamp>> held;
+  for (const auto& t : first.subscribe().tables()) {
+    held.emplace_back(t.name(), Stamp{t.created_us(), t.created_by()});
+  }
   region_->RecordAck(subscriber, position);
 
   std::atomic<bool> reader_done{false};
@@ -43,7 +48,7 @@ grpc::Status StreamService::Stream(
   grpc::Status result = grpc::Status::OK;
   absl::Time last_sent = absl::InfinitePast();
   while (!ctx->IsCancelled() && !reader_done && !stopping_) {
-    auto batch = region_->ReadFor(subscriber, position, kMaxBatch);
+    auto batch = region_->ReadFor(subscriber, position, kMaxBatch, held);
     if (!batch.ok()) {
       result = ToGrpc(batch.status());
       break;
@@ -62,6 +67,31 @@ grpc::Status StreamService::Stream(
   ctx->TryCancel();  // ends the ack reader's Read
   acks.join();
   return result;
+}
+
+grpc::Status StreamService::Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest* req,
+                                     grpc::ServerWriter<pb::SnapshotChunk>* writer) {
+  const auto& peers = region_->peers();
+  if (std::find(peers.begin(), peers.end(), req->subscriber()) == peers.end()) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("\"", req->subscriber(), "\" is not a peer of ", region_->name()));
+  }
+  Region::SnapshotRequest r;
+  r.subscriber = req->subscriber();
+  r.table = req->table().name();
+  r.table_created = Stamp{req->table().created_us(), req->table().created_by()};
+  if (req->resume()) r.after = std::make_pair(req->after_hk(), req->after_rk());
+  r.max_rows = kSnapshotChunkRows;
+  while (!ctx->IsCancelled() && !stopping_) {
+    auto chunk = region_->ReadSnapshot(r);
+    if (!chunk.ok()) return ToGrpc(chunk.status());
+    pb::SnapshotChunk out;
+    ToProto(*chunk, &out);
+    if (!writer->Write(out)) return grpc::Status::CANCELLED;
+    if (chunk->last) return grpc::Status::OK;
+    r.after = std::make_pair(chunk->rows.back().hk, chunk->rows.back().rk);
+  }
+  return grpc::Status::CANCELLED;
 }
 
 }  // namespace gtsim

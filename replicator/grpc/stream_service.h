@@ -25,6 +25,11 @@ class StreamService final : public pb::Replication::Service {
   grpc::Status Stream(grpc::ServerContext* ctx,
                       grpc::ServerReaderWriter<pb::ChangeBatch, pb::StreamRequest>* stream) override;
 
+  // Replica bootstrap: streams the snapshot of one table to a new replica, chunk by chunk (one
+  // chunk read per lock hold; HTTP/2 flow control paces it), each with this region's cut.
+  grpc::Status Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest* req,
+                        grpc::ServerWriter<pb::SnapshotChunk>* writer) override;
+
   // Makes every open stream return promptly (before Server::Shutdown).
   void Stop() { stopping_ = true; }
 
