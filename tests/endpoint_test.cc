@@ -1123,6 +1123,16 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
                  {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}},
                 "ValidationException")
             .message() == "The table does not have the specified index: nope");
+  // Scan of the index: the items that have its key, in its projection.
+  json scanned = e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}});
+  CHECK(scanned["Count"] == 3);
+  for (const json& item : scanned["Items"]) {
+    CHECK(item.contains("cat"));
+    CHECK_FALSE(item.contains("x"));
+  }
+  CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}, {"Limit", 2}})["Count"] == 2);
+  CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "nope"}}, "ValidationException")
+            .message() == "The table does not have the specified index: nope");
 
   // SSE, deletion protection and the stream's view type, which GetRecords then follows.
   e.Ok("UpdateTable", {{"TableName", "orders"},
@@ -1371,6 +1381,28 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
             {{"TableName", "orders"},
              {"Key", Key("f", 2)},
              {"ConditionExpression", "attribute_exists(pk)"}}}}}}}},
+      {"UpdateTable",
+       {{"TableName", "orders"},
+        {"AttributeDefinitions", {{{"AttributeName", "c"}, {"AttributeType", "S"}}}},
+        {"GlobalSecondaryIndexUpdates",
+         {{{"Create",
+            {{"IndexName", "g1"},
+             {"KeySchema", {{{"AttributeName", "c"}, {"KeyType", "HASH"}}}},
+             {"Projection", {{"ProjectionType", "INCLUDE"}, {"NonKeyAttributes", {"n"}}}}}}}}}}},
+      {"UpdateTable",
+       {{"TableName", "orders"},
+        {"BillingMode", "PROVISIONED"},
+        {"ProvisionedThroughput", {{"ReadCapacityUnits", 100}, {"WriteCapacityUnits", 100}}},
+        {"SSESpecification", {{"Enabled", true}, {"SSEType", "KMS"}}},
+        {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}}}},
+      {"UpdateTimeToLive",
+       {{"TableName", "orders"},
+        {"TimeToLiveSpecification", {{"Enabled", true}, {"AttributeName", "exp"}}}}},
+      {"Query",
+       {{"TableName", "orders"},
+        {"IndexName", "g1"},
+        {"KeyConditionExpression", "c = :c"},
+        {"ExpressionAttributeValues", {{":c", {{"S", "x"}}}}}}},
       {"CreateTable",
        {{"TableName", "fuzzed"},
         {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},

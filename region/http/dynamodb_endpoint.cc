@@ -710,6 +710,27 @@ absl::Status CheckKey(const TableSpec& spec, const Item& key) {
   return CheckKeyValues(spec, key);
 }
 
+// `item` as a global secondary index holds it: nullopt when it lacks the index's key attributes
+// (or has them with other types), else the attributes of the index's projection.
+std::optional<Item> IndexView(const TableSpec& spec, const GsiSetting& g, const Item& item) {
+  auto has = [&](const KeyDef& k) {
+    auto it = item.find(k.name);
+    return it != item.end() && it->second.type() == k.type;
+  };
+  if (!has(g.hash_key) || (g.range_key && !has(*g.range_key))) return std::nullopt;
+  if (g.projection == "ALL") return item;
+  std::vector<std::string> names = g.non_key;
+  names.push_back(spec.hash_key.name);
+  if (spec.range_key) names.push_back(spec.range_key->name);
+  names.push_back(g.hash_key.name);
+  if (g.range_key) names.push_back(g.range_key->name);
+  Item out;
+  for (const std::string& n : names) {
+    if (auto it = item.find(n); it != item.end()) out.emplace(n, it->second);
+  }
+  return out;
+}
+
 std::vector<std::string> KeyNames(const TableSpec& spec) {
   std::vector<std::string> names{spec.hash_key.name};
   if (spec.range_key) names.push_back(spec.range_key->name);
@@ -1773,17 +1794,9 @@ class Operations {
   absl::StatusOr<json> Scan(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"ScanFilter", "AttributesToGet", "ConditionalOperator"}));
-    if (auto index = OptString(req, "IndexName"); index.ok() && index->has_value()) {
-      ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-      auto g = spec.gsis.find(**index);
-      if (g == spec.gsis.end() || g->second.deleted) {
-        return Validation(absl::StrCat("The table does not have the specified index: ", **index));
-      }
-      return NotSupported("Scan with IndexName (Query the index instead)");
-    }
+    ASSIGN_OR_RETURN(auto index, OptString(req, "IndexName"));
     ASSIGN_OR_RETURN(int limit, LimitOf(req));
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
-    (void)consistent;
     ASSIGN_OR_RETURN(auto segment, OptInt(req, "Segment"));
     ASSIGN_OR_RETURN(auto total, OptInt(req, "TotalSegments"));
     if (segment.has_value() != total.has_value()) {
@@ -1806,16 +1819,33 @@ class Operations {
     ASSIGN_OR_RETURN(Item start, ItemField(req, "ExclusiveStartKey", false));
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
-    ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p));
+    ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p, index.has_value()));
     RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, shape.filter || shape.projection));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    std::optional<GsiSetting> gsi;
+    if (index) {
+      auto g = spec.gsis.find(*index);
+      if (g == spec.gsis.end() || g->second.deleted) {
+        return Validation(absl::StrCat("The table does not have the specified index: ", *index));
+      }
+      if (consistent.value_or(false)) {
+        return Validation("Consistent reads are not supported on global secondary indexes");
+      }
+      ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(table));
+      if (auto st = info.index_status.find(*index);
+          st != info.index_status.end() && st->second != "ACTIVE") {
+        return Validation(
+            absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
+      }
+      gsi = g->second;
+    }
     if (!start.empty()) {
       auto ok = CheckKey(spec, start);
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
     }
-    if (!total || *total == 1) {
+    if (!gsi && (!total || *total == 1)) {
       ScanRequest s;
       s.table = table;
       s.limit = limit;
@@ -1823,8 +1853,10 @@ class Operations {
       ASSIGN_OR_RETURN(Page page, region_->Scan(s));
       return Shape(shape, spec, page.items, page.last_evaluated_key);
     }
-    // A parallel scan segment: the items whose hash key falls in it, read in chunks of the
-    // whole table; Limit counts the segment's items only.
+    // A parallel scan segment (the items whose hash key falls in it) or a scan of a global
+    // secondary index (the items that have its key attributes, in its projection), read in
+    // chunks of the whole table in table order; Limit counts the answered items only, and
+    // LastEvaluatedKey is a table key.
     std::vector<Item> items;
     Item last_key;
     ScanRequest s;
@@ -1836,7 +1868,15 @@ class Operations {
       for (Item& item : page.items) {
         auto hk = item.find(spec.hash_key.name);
         if (hk == item.end()) continue;
-        if (static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) continue;
+        if (total && *total > 1 &&
+            static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) {
+          continue;
+        }
+        if (gsi) {
+          std::optional<Item> in_index = IndexView(spec, *gsi, item);
+          if (!in_index) continue;
+          item = std::move(*in_index);
+        }
         items.push_back(std::move(item));
         if (limit > 0 && static_cast<int>(items.size()) == limit) {
           last_key = KeyOf(spec, items.back());
