@@ -34,8 +34,8 @@
 //   SSESpecification, StreamSpecification, DeletionProtectionEnabled, TableClass. CreateTable
 //   takes the same settings and GlobalSecondaryIndexes, applied as updates of the new table.
 //   FailedPrecondition from the core is ResourceInUseException there. UpdateTimeToLive /
-//   DescribeTimeToLive map to the TTL setting. Query takes IndexName (items in the index's
-//   projection); Scan does not (ValidationException).
+//   DescribeTimeToLive map to the TTL setting. Query and Scan take IndexName (items in the
+//   index's projection; a Scan of an index reads the table and keeps the items the index holds).
 // - A Query or Scan page ends where 1 MB of items has been read (before filtering), with
 //   LastEvaluatedKey, as in DynamoDB; Limit can end it sooner.
 // - Items are checked with DynamoDB's own messages before anything is written: 400 KB item

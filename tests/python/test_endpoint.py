@@ -438,6 +438,24 @@ def test_replica_updates_make_a_regional_table_global(east, west):
     assert wait_for(lambda: east.get_item(TableName="made-global",
                                           Key={"pk": {"S": "from-west"}}).get("Item"))
 
+    # ReplicaUpdates Delete: the table is regional again, and gone from the other region.
+    east.update_table(TableName="made-global", ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+
+    def gone_from_west():
+        try:
+            west.describe_table(TableName="made-global")
+            return False
+        except ClientError as e:
+            return e.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    assert wait_for(gone_from_west)
+
+    def regional_again():
+        t = east.describe_table(TableName="made-global")["Table"]
+        return t["TableStatus"] == "ACTIVE" and "Replicas" not in t
+
+    assert wait_for(regional_again)
+
 
 def test_gsi_created_by_update_table(east):
     make_table(east, "gsi-demo")
@@ -470,6 +488,9 @@ def test_gsi_created_by_update_table(east):
                        ExpressionAttributeValues={":c": {"S": "a"}})["Items"]
     assert sorted(i["color"]["S"] for i in items) == ["blue", "red"]
     assert all("size" not in i and i["pk"] == {"S": "p"} for i in items)
+    scanned = east.scan(TableName="gsi-demo", IndexName="by-cat")["Items"]
+    assert sorted(i["color"]["S"] for i in scanned) == ["blue", "green", "red"]
+    assert all("size" not in i for i in scanned)
 
 
 def test_provisioned_tables_are_throttled(east):
