@@ -1145,12 +1145,18 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   CHECK(t["SSEDescription"]["Status"] == "ENABLED");
   CHECK(t["SSEDescription"]["SSEType"] == "KMS");
   CHECK(t["DeletionProtectionEnabled"] == true);
+  CHECK(e.Fails("DeleteTable", {{"TableName", "orders"}}, "ValidationException").message() ==
+        "Resource cannot be deleted as it is currently protected against deletion. Disable "
+        "deletion protection first.");
   CHECK(t["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY");
   CHECK(e.Fails("UpdateTable",
                 {{"TableName", "orders"},
                  {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}}},
                 "ValidationException")
             .message() == "Table already has an enabled stream: TableName: orders");
+  e.Fails("UpdateTable",
+          {{"TableName", "orders"}, {"StreamSpecification", {{"StreamEnabled", false}}}},
+          "ValidationException");
   std::string arn = t["LatestStreamArn"];
   json sd = Streams(e, "DescribeStream", {{"StreamArn", arn}})["StreamDescription"];
   CHECK(sd["StreamViewType"] == "KEYS_ONLY");

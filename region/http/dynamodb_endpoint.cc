@@ -1051,11 +1051,9 @@ absl::Status TableSettingsOf(const json& req, const TableSpec* current, UpdateTa
             "when StreamEnabled is true");
       }
       if (current) {
-        if (!current->stream.enabled) {
-          return Validation(absl::StrCat("Table already has a disabled stream: TableName: ",
-                                         current->name));
-        }
-        u->stream_enabled = false;
+        // gtsim serves a stream for every table (DescribeTable always shows it enabled).
+        return NotSupported("StreamSpecification StreamEnabled false (every gtsim table has a "
+                            "stream)");
       }
     }
   }
@@ -1502,6 +1500,11 @@ class Operations {
     auto info = region_->DeleteTable(table);
     if (absl::IsNotFound(info.status())) {
       return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
+    }
+    if (absl::IsFailedPrecondition(info.status())) {  // a replica has deletion protection
+      return Validation(
+          "Resource cannot be deleted as it is currently protected against deletion. Disable "
+          "deletion protection first.");
     }
     if (!info.ok()) return info.status();
     return json{{"TableDescription",
