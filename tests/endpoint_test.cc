@@ -1101,6 +1101,21 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   REQUIRE(created["GlobalSecondaryIndexes"].size() == 1);
   CHECK(created["GlobalSecondaryIndexes"][0]["IndexName"] == "by-cat");
   CHECK(created["GlobalSecondaryIndexes"][0]["Projection"]["ProjectionType"] == "KEYS_ONLY");
+  CHECK(created["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING");
+  CHECK(created["GlobalSecondaryIndexes"][0]["Backfilling"] == true);
+  // While it backfills: no reads of it, and no other index change.
+  CHECK(e.Fails("Query",
+                {{"TableName", "orders"},
+                 {"IndexName", "by-cat"},
+                 {"KeyConditionExpression", "cat = :c"},
+                 {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}},
+                "ValidationException")
+            .message() == "Cannot read from backfilling global secondary index: by-cat");
+  json second = gsi;
+  second["GlobalSecondaryIndexUpdates"][0]["Create"]["IndexName"] = "by-cat-2";
+  CHECK(e.Fails("UpdateTable", second, "LimitExceededException").message() ==
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted "
+        "simultaneously per table");
   Backfill(e);
   t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
   CHECK(t["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE");
@@ -1133,6 +1148,18 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}, {"Limit", 2}})["Count"] == 2);
   CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "nope"}}, "ValidationException")
             .message() == "The table does not have the specified index: nope");
+  e.Fails("UpdateTable",
+          {{"TableName", "orders"},
+           {"GlobalSecondaryIndexUpdates", {{{"Delete", {{"IndexName", "nope"}}}}}}},
+          "ResourceNotFoundException");
+  // Deleting it: gone from DescribeTable and from reads.
+  e.Ok("UpdateTable", {{"TableName", "orders"},
+                       {"GlobalSecondaryIndexUpdates", {{{"Delete", {{"IndexName", "by-cat"}}}}}}});
+  CHECK_FALSE(e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"].contains(
+      "GlobalSecondaryIndexes"));
+  CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}}, "ValidationException")
+            .message() == "The table does not have the specified index: by-cat");
+
 
   // SSE, deletion protection and the stream's view type, which GetRecords then follows.
   e.Ok("UpdateTable", {{"TableName", "orders"},
