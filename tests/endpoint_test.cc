@@ -1103,14 +1103,16 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   CHECK(created["GlobalSecondaryIndexes"][0]["Projection"]["ProjectionType"] == "KEYS_ONLY");
   CHECK(created["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING");
   CHECK(created["GlobalSecondaryIndexes"][0]["Backfilling"] == true);
+  // A Query of `index` for cat = "red".
+  auto red_in = [](const std::string& index) {
+    return json{{"TableName", "orders"},
+                {"IndexName", index},
+                {"KeyConditionExpression", "cat = :c"},
+                {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}};
+  };
   // While it backfills: no reads of it, and no other index change.
-  CHECK(e.Fails("Query",
-                {{"TableName", "orders"},
-                 {"IndexName", "by-cat"},
-                 {"KeyConditionExpression", "cat = :c"},
-                 {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}},
-                "ValidationException")
-            .message() == "Cannot read from backfilling global secondary index: by-cat");
+  CHECK(e.Fails("Query", red_in("by-cat"), "ValidationException").message() ==
+        "Cannot read from backfilling global secondary index: by-cat");
   json second = gsi;
   second["GlobalSecondaryIndexUpdates"][0]["Create"]["IndexName"] = "by-cat-2";
   CHECK(e.Fails("UpdateTable", second, "LimitExceededException").message() ==
@@ -1120,10 +1122,7 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
   CHECK(t["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE");
   CHECK(t["GlobalSecondaryIndexes"][0]["KeySchema"][0]["AttributeName"] == "cat");
-  json q = e.Ok("Query", {{"TableName", "orders"},
-                          {"IndexName", "by-cat"},
-                          {"KeyConditionExpression", "cat = :c"},
-                          {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}});
+  json q = e.Ok("Query", red_in("by-cat"));
   REQUIRE(q["Count"] == 2);
   for (const json& item : q["Items"]) {
     CHECK(item.contains("pk"));
@@ -1131,13 +1130,8 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
     CHECK(item["cat"] == json{{"S", "red"}});
     CHECK_FALSE(item.contains("x"));  // KEYS_ONLY
   }
-  CHECK(e.Fails("Query",
-                {{"TableName", "orders"},
-                 {"IndexName", "nope"},
-                 {"KeyConditionExpression", "cat = :c"},
-                 {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}},
-                "ValidationException")
-            .message() == "The table does not have the specified index: nope");
+  CHECK(e.Fails("Query", red_in("nope"), "ValidationException").message() ==
+        "The table does not have the specified index: nope");
   // Scan of the index: the items that have its key, in its projection.
   json scanned = e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}});
   CHECK(scanned["Count"] == 3);
