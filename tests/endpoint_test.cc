@@ -171,8 +171,14 @@ TEST_CASE("CreateTable validates names, key schemas and billing modes") {
   b = base;
   b["TableName"] = "with-gsi";
   b["GlobalSecondaryIndexes"] = json::array({json::object()});
+  CHECK(e.Fails("CreateTable", b, "ValidationException").message() ==
+        "1 validation error detected: Value null at 'globalSecondaryIndexes.1.member.indexName' "
+        "failed to satisfy constraint: Member must not be null");
+  b.erase("GlobalSecondaryIndexes");
+  b["LocalSecondaryIndexes"] = json::array({json::object()});
   CHECK(e.Fails("CreateTable", b, "ValidationException").message().find("not supported yet") !=
         std::string::npos);
+  CHECK(e.Ok("ListTables", json::object())["TableNames"].size() == 1);
   b = base;
   b["TableName"] = 5;
   e.Fails("CreateTable", b, "SerializationException");
@@ -912,13 +918,13 @@ TEST_CASE("streams API: every write this region applied, per table, with images"
   CHECK(streams_call("Frobnicate", json::object()).type() == "UnknownOperationException");
   CHECK(streams_call("ListStreams", {{"TableName", "nothere"}}).type() ==
         "ResourceNotFoundException");
-  // CreateTable takes the one view type every gtsim stream has, and says so for the others.
+  // CreateTable checks the view type.
   json create = {{"TableName", "streamed"},
                  {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
                  {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
                  {"BillingMode", "PAY_PER_REQUEST"},
-                 {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "KEYS_ONLY"}}}};
-  CHECK(e.Fails("CreateTable", create, "ValidationException").message().find("not supported yet") !=
+                 {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "ALL"}}}};
+  CHECK(e.Fails("CreateTable", create, "ValidationException").message().find("streamViewType") !=
         std::string::npos);
   create["StreamSpecification"]["StreamViewType"] = "NEW_AND_OLD_IMAGES";
   CHECK(e.Ok("CreateTable", create)["TableDescription"]["LatestStreamArn"].is_string());
@@ -1030,6 +1036,277 @@ TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
   CHECK(calls == 0);
 }
 
+json Streams(Endpoint& e, const std::string& op, const json& body) {
+  Answer a = e.Raw("DynamoDBStreams_20120810." + op, body.dump());
+  INFO(op << " -> " << a.body.dump());
+  REQUIRE(a.status == 200);
+  return a.body;
+}
+
+void Backfill(Endpoint& e) {
+  for (int i = 0; i < 100; ++i) {
+    auto n = e.region->BackfillIndexes();
+    REQUIRE(n.ok());
+  }
+}
+
+TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas, validation") {
+  Endpoint e;
+  e.CreateOrders();
+  for (int i = 0; i < 3; ++i) e.PutOrder("p", i, {{"cat", {{"S", i < 2 ? "red" : "blue"}}}, {"x", {{"N", "1"}}}});
+  e.PutOrder("p", 9);  // no "cat": not in the index
+
+  // Validation, with DynamoDB's names and messages; none of it changes the table.
+  CHECK(e.Fails("UpdateTable", {{"TableName", "orders"}}, "ValidationException").message() ==
+        "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
+        "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required");
+  CHECK(e.Fails("UpdateTable", {{"TableName", "nothere"}, {"BillingMode", "PAY_PER_REQUEST"}},
+                "ResourceNotFoundException").message() ==
+        "Requested resource not found: Table: nothere not found");
+  json create_local = {{"TableName", "orders"},
+                       {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-east-1"}}}}}}};
+  CHECK(e.Fails("UpdateTable", create_local, "ValidationException").message() ==
+        "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
+        "CreateTable, DeleteTable, or UpdateTable as required.");
+  json two = {{"TableName", "orders"},
+              {"ReplicaUpdates",
+               {{{"Create", {{"RegionName", "us-west-2"}}}}, {{"Delete", {{"RegionName", "x-1"}}}}}}};
+  e.Fails("UpdateTable", two, "ValidationException");
+  json mixed = {{"TableName", "orders"},
+                {"BillingMode", "PAY_PER_REQUEST"},
+                {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}};
+  e.Fails("UpdateTable", mixed, "ValidationException");
+  CHECK(e.Fails("UpdateTable", {{"TableName", "orders"}, {"BillingMode", "PROVISIONED"}},
+                "ValidationException").message() ==
+        "One or more parameter values were invalid: ProvisionedThroughput must be specified "
+        "when BillingMode is PROVISIONED");
+  json gsi = {{"TableName", "orders"},
+              {"AttributeDefinitions", {{{"AttributeName", "cat"}, {"AttributeType", "S"}}}},
+              {"GlobalSecondaryIndexUpdates",
+               {{{"Create",
+                  {{"IndexName", "by-cat"},
+                   {"KeySchema", {{{"AttributeName", "cat"}, {"KeyType", "HASH"}}}},
+                   {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}}}}}}};
+  json undefined = gsi;
+  undefined.erase("AttributeDefinitions");
+  CHECK(e.Fails("UpdateTable", undefined, "ValidationException").message().find(
+            "Some index key attributes are not defined in AttributeDefinitions. Keys: [cat]") !=
+        std::string::npos);
+  json t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK_FALSE(t.contains("GlobalSecondaryIndexes"));
+  CHECK(t["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST");
+
+  // A GSI: CREATING while it backfills, then ACTIVE; Query by IndexName gives its projection.
+  json created = e.Ok("UpdateTable", gsi)["TableDescription"];
+  REQUIRE(created["GlobalSecondaryIndexes"].size() == 1);
+  CHECK(created["GlobalSecondaryIndexes"][0]["IndexName"] == "by-cat");
+  CHECK(created["GlobalSecondaryIndexes"][0]["Projection"]["ProjectionType"] == "KEYS_ONLY");
+  CHECK(created["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING");
+  CHECK(created["GlobalSecondaryIndexes"][0]["Backfilling"] == true);
+  // A Query of `index` for cat = "red".
+  auto red_in = [](const std::string& index) {
+    return json{{"TableName", "orders"},
+                {"IndexName", index},
+                {"KeyConditionExpression", "cat = :c"},
+                {"ExpressionAttributeValues", {{":c", {{"S", "red"}}}}}};
+  };
+  // While it backfills: no reads of it, and no other index change.
+  CHECK(e.Fails("Query", red_in("by-cat"), "ValidationException").message() ==
+        "Cannot read from backfilling global secondary index: by-cat");
+  json second = gsi;
+  second["GlobalSecondaryIndexUpdates"][0]["Create"]["IndexName"] = "by-cat-2";
+  CHECK(e.Fails("UpdateTable", second, "LimitExceededException").message() ==
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted "
+        "simultaneously per table");
+  Backfill(e);
+  t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["GlobalSecondaryIndexes"][0]["IndexStatus"] == "ACTIVE");
+  CHECK(t["GlobalSecondaryIndexes"][0]["KeySchema"][0]["AttributeName"] == "cat");
+  json q = e.Ok("Query", red_in("by-cat"));
+  REQUIRE(q["Count"] == 2);
+  for (const json& item : q["Items"]) {
+    CHECK(item.contains("pk"));
+    CHECK(item.contains("sk"));
+    CHECK(item["cat"] == json{{"S", "red"}});
+    CHECK_FALSE(item.contains("x"));  // KEYS_ONLY
+  }
+  CHECK(e.Fails("Query", red_in("nope"), "ValidationException").message() ==
+        "The table does not have the specified index: nope");
+  // Scan of the index: the items that have its key, in its projection.
+  json scanned = e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}});
+  CHECK(scanned["Count"] == 3);
+  for (const json& item : scanned["Items"]) {
+    CHECK(item.contains("cat"));
+    CHECK_FALSE(item.contains("x"));
+  }
+  CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}, {"Limit", 2}})["Count"] == 2);
+  CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "nope"}}, "ValidationException")
+            .message() == "The table does not have the specified index: nope");
+  e.Fails("UpdateTable",
+          {{"TableName", "orders"},
+           {"GlobalSecondaryIndexUpdates", {{{"Delete", {{"IndexName", "nope"}}}}}}},
+          "ResourceNotFoundException");
+  // Deleting it: gone from DescribeTable and from reads.
+  e.Ok("UpdateTable", {{"TableName", "orders"},
+                       {"GlobalSecondaryIndexUpdates", {{{"Delete", {{"IndexName", "by-cat"}}}}}}});
+  CHECK_FALSE(e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"].contains(
+      "GlobalSecondaryIndexes"));
+  CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}}, "ValidationException")
+            .message() == "The table does not have the specified index: by-cat");
+
+
+  // SSE, deletion protection and the stream's view type, which GetRecords then follows.
+  e.Ok("UpdateTable", {{"TableName", "orders"},
+                       {"SSESpecification", {{"Enabled", true}, {"SSEType", "KMS"}}},
+                       {"DeletionProtectionEnabled", true}});
+  e.Ok("UpdateTable", {{"TableName", "orders"},
+                       {"StreamSpecification",
+                        {{"StreamEnabled", true}, {"StreamViewType", "KEYS_ONLY"}}}});
+  t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["SSEDescription"]["Status"] == "ENABLED");
+  CHECK(t["SSEDescription"]["SSEType"] == "KMS");
+  CHECK(t["DeletionProtectionEnabled"] == true);
+  CHECK(e.Fails("DeleteTable", {{"TableName", "orders"}}, "ValidationException").message() ==
+        "Resource cannot be deleted as it is currently protected against deletion. Disable "
+        "deletion protection first.");
+  CHECK(t["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY");
+  CHECK(e.Fails("UpdateTable",
+                {{"TableName", "orders"},
+                 {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}}},
+                "ValidationException")
+            .message() == "Table already has an enabled stream: TableName: orders");
+  e.Fails("UpdateTable",
+          {{"TableName", "orders"}, {"StreamSpecification", {{"StreamEnabled", false}}}},
+          "ValidationException");
+  std::string arn = t["LatestStreamArn"];
+  json sd = Streams(e, "DescribeStream", {{"StreamArn", arn}})["StreamDescription"];
+  CHECK(sd["StreamViewType"] == "KEYS_ONLY");
+  std::string it = Streams(e, "GetShardIterator", {{"StreamArn", arn},
+                                                    {"ShardId", sd["Shards"][0]["ShardId"]},
+                                                    {"ShardIteratorType", "TRIM_HORIZON"}})
+                       ["ShardIterator"];
+  json records = Streams(e, "GetRecords", {{"ShardIterator", it}})["Records"];
+  REQUIRE(records.size() == 4);
+  for (const json& r : records) {
+    CHECK(r["dynamodb"].contains("Keys"));
+    CHECK_FALSE(r["dynamodb"].contains("NewImage"));
+    CHECK(r["dynamodb"]["StreamViewType"] == "KEYS_ONLY");
+  }
+
+  // PROVISIONED: writes beyond the WCU are throttled; batches return them unprocessed.
+  json prov = e.Ok("UpdateTable", {{"TableName", "orders"},
+                                   {"BillingMode", "PROVISIONED"},
+                                   {"ProvisionedThroughput",
+                                    {{"ReadCapacityUnits", 1}, {"WriteCapacityUnits", 1}}}})
+                  ["TableDescription"];
+  CHECK(prov["BillingModeSummary"]["BillingMode"] == "PROVISIONED");
+  CHECK(prov["ProvisionedThroughput"]["WriteCapacityUnits"] == 1);
+  Answer throttled;
+  for (int i = 0; i < 200 && throttled.status != 400; ++i) {
+    throttled = e.Call("PutItem", {{"TableName", "orders"}, {"Item", Key("t", i)}});
+  }
+  CHECK(throttled.status == 400);
+  CHECK(throttled.type() == "ProvisionedThroughputExceededException");
+  CHECK(throttled.message().find("provisioned throughput for the table was exceeded") !=
+        std::string::npos);
+  json batch = json::array();
+  for (int i = 0; i < 5; ++i) batch.push_back({{"PutRequest", {{"Item", Key("b", i)}}}});
+  Answer b = e.Call("BatchWriteItem", {{"RequestItems", {{"orders", batch}}}});
+  if (b.status == 200) {
+    CHECK(b.body["UnprocessedItems"]["orders"].size() >= 3);  // at most ~2 s of refill
+  } else {
+    CHECK(b.type() == "ProvisionedThroughputExceededException");
+  }
+  CHECK(e.Fails("UpdateTable",
+                {{"TableName", "orders"},
+                 {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}},
+                "ValidationException")
+            .message() == "Table write capacity should either be Pay-Per-Request or AutoScaled.");
+
+  // ReplicaUpdates Create: the table is UPDATING (its new replica CREATING) and takes no other
+  // change meanwhile.
+  e.Ok("UpdateTable", {{"TableName", "orders"}, {"BillingMode", "PAY_PER_REQUEST"}});
+  json added = e.Ok("UpdateTable", {{"TableName", "orders"},
+                                    {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}})
+                   ["TableDescription"];
+  CHECK(added["TableStatus"] == "UPDATING");
+  CHECK(added["GlobalTableVersion"] == "2019.11.21");
+  REQUIRE(added["Replicas"].size() == 1);
+  CHECK(added["Replicas"][0]["RegionName"] == "us-west-2");
+  CHECK(added["Replicas"][0]["ReplicaStatus"] == "CREATING");
+  Answer busy = e.Fails("UpdateTable",
+                        {{"TableName", "orders"},
+                         {"ReplicaUpdates", {{{"Delete", {{"RegionName", "us-west-2"}}}}}}},
+                        "ResourceInUseException");
+  CHECK(busy.message().find("Attempt to change a resource which is still in use") == 0);
+}
+
+TEST_CASE("CreateTable with indexes and settings, and bad ones create nothing") {
+  Endpoint e;
+  json create = {{"TableName", "people"},
+                 {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+                 {"AttributeDefinitions",
+                  {{{"AttributeName", "id"}, {"AttributeType", "S"}},
+                   {{"AttributeName", "city"}, {"AttributeType", "S"}}}},
+                 {"BillingMode", "PAY_PER_REQUEST"},
+                 {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}},
+                 {"GlobalSecondaryIndexes",
+                  {{{"IndexName", "by-city"},
+                    {"KeySchema", {{{"AttributeName", "city"}, {"KeyType", "HASH"}}}},
+                    {"Projection", {{"ProjectionType", "INCLUDE"}, {"NonKeyAttributes", {"name"}}}}}}}};
+  json bad = create;
+  bad["GlobalSecondaryIndexes"][0]["Projection"] = {{"ProjectionType", "INCLUDE"}};
+  e.Fails("CreateTable", bad, "ValidationException");
+  bad = create;
+  bad["GlobalSecondaryIndexes"][0]["KeySchema"][0]["AttributeName"] = "zip";
+  e.Fails("CreateTable", bad, "ValidationException");
+  CHECK(e.Ok("ListTables", json::object())["TableNames"].empty());
+
+  json t = e.Ok("CreateTable", create)["TableDescription"];
+  CHECK(t["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE");
+  REQUIRE(t["GlobalSecondaryIndexes"].size() == 1);
+  CHECK(t["AttributeDefinitions"].size() == 2);
+  e.Ok("PutItem", {{"TableName", "people"},
+                   {"Item", {{"id", {{"S", "1"}}}, {"city", {{"S", "Oslo"}}}, {"name", {{"S", "Ann"}}},
+                             {"age", {{"N", "40"}}}}}});
+  Backfill(e);
+  json q = e.Ok("Query", {{"TableName", "people"},
+                          {"IndexName", "by-city"},
+                          {"KeyConditionExpression", "city = :c"},
+                          {"ExpressionAttributeValues", {{":c", {{"S", "Oslo"}}}}}});
+  REQUIRE(q["Items"].size() == 1);
+  CHECK(q["Items"][0]["name"] == json{{"S", "Ann"}});
+  CHECK_FALSE(q["Items"][0].contains("age"));  // INCLUDE name only
+}
+
+TEST_CASE("UpdateTimeToLive and DescribeTimeToLive") {
+  Endpoint e;
+  e.CreateOrders();
+  json d = e.Ok("DescribeTimeToLive", {{"TableName", "orders"}});
+  CHECK(d["TimeToLiveDescription"] == json{{"TimeToLiveStatus", "DISABLED"}});
+  json on = {{"TableName", "orders"},
+             {"TimeToLiveSpecification", {{"Enabled", true}, {"AttributeName", "expires"}}}};
+  json r = e.Ok("UpdateTimeToLive", on);
+  CHECK(r["TimeToLiveSpecification"] == on["TimeToLiveSpecification"]);
+  d = e.Ok("DescribeTimeToLive", {{"TableName", "orders"}});
+  CHECK(d["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED");
+  CHECK(d["TimeToLiveDescription"]["AttributeName"] == "expires");
+  CHECK(e.Fails("UpdateTimeToLive", on, "ValidationException").message() ==
+        "TimeToLive is already enabled");
+  json other = on;
+  other["TimeToLiveSpecification"]["AttributeName"] = "other";
+  other["TimeToLiveSpecification"]["Enabled"] = false;
+  CHECK(e.Fails("UpdateTimeToLive", other, "ValidationException").message() ==
+        "TimeToLive is active on a different AttributeName: current AttributeName is expires");
+  json off = on;
+  off["TimeToLiveSpecification"]["Enabled"] = false;
+  e.Ok("UpdateTimeToLive", off);
+  d = e.Ok("DescribeTimeToLive", {{"TableName", "orders"}});
+  CHECK(d["TimeToLiveDescription"]["TimeToLiveStatus"] == "DISABLED");
+  e.Fails("DescribeTimeToLive", {{"TableName", "nothere"}}, "ResourceNotFoundException");
+  e.Fails("UpdateTimeToLive", {{"TableName", "orders"}}, "ValidationException");
+}
+
 TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations") {
   Endpoint e;
   Answer unknown = e.Raw("DynamoDB_20120810.Frobnicate", "{}");
@@ -1042,7 +1319,7 @@ TEST_CASE("protocol errors: unknown operations, bad JSON, unsupported operations
   CHECK(bad.status == 400);
   CHECK(bad.type() == "SerializationException");
   CHECK(e.Raw("DynamoDB_20120810.ListTables", "[1,2]").type() == "SerializationException");
-  Answer later = e.Raw("DynamoDB_20120810.UpdateTable", "{}");
+  Answer later = e.Raw("DynamoDB_20120810.ExecuteStatement", "{}");
   CHECK(later.type() == "ValidationException");
   CHECK(later.message().find("not supported yet by gtsim") != std::string::npos);
   json v = e.Ok("ListTables", json::object());
@@ -1131,6 +1408,28 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
             {{"TableName", "orders"},
              {"Key", Key("f", 2)},
              {"ConditionExpression", "attribute_exists(pk)"}}}}}}}},
+      {"UpdateTable",
+       {{"TableName", "orders"},
+        {"AttributeDefinitions", {{{"AttributeName", "c"}, {"AttributeType", "S"}}}},
+        {"GlobalSecondaryIndexUpdates",
+         {{{"Create",
+            {{"IndexName", "g1"},
+             {"KeySchema", {{{"AttributeName", "c"}, {"KeyType", "HASH"}}}},
+             {"Projection", {{"ProjectionType", "INCLUDE"}, {"NonKeyAttributes", {"n"}}}}}}}}}}},
+      {"UpdateTable",
+       {{"TableName", "orders"},
+        {"BillingMode", "PROVISIONED"},
+        {"ProvisionedThroughput", {{"ReadCapacityUnits", 100}, {"WriteCapacityUnits", 100}}},
+        {"SSESpecification", {{"Enabled", true}, {"SSEType", "KMS"}}},
+        {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}}}},
+      {"UpdateTimeToLive",
+       {{"TableName", "orders"},
+        {"TimeToLiveSpecification", {{"Enabled", true}, {"AttributeName", "exp"}}}}},
+      {"Query",
+       {{"TableName", "orders"},
+        {"IndexName", "g1"},
+        {"KeyConditionExpression", "c = :c"},
+        {"ExpressionAttributeValues", {{":c", {{"S", "x"}}}}}}},
       {"CreateTable",
        {{"TableName", "fuzzed"},
         {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},

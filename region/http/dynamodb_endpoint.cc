@@ -100,7 +100,17 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
         type = "ConditionalCheckFailedException";
         break;
       case absl::StatusCode::kResourceExhausted:
-        type = "ProvisionedThroughputExceededException";
+        // A PROVISIONED table's write capacity (TableEngine::ConsumeWriteCapacity); any other
+        // (a full disk) is internal.
+        if (absl::StartsWith(message, "ProvisionedThroughputExceededException")) {
+          type = "ProvisionedThroughputExceededException";
+          message =
+              "The level of configured provisioned throughput for the table was exceeded. "
+              "Consider increasing your provisioning level with the UpdateTable API.";
+        } else {
+          type = "InternalServerError";
+          http = 500;
+        }
         break;
       case absl::StatusCode::kUnimplemented:
         type = "UnknownOperationException";
@@ -493,38 +503,111 @@ std::string SequenceNumber(int64_t seq) {
   return n;
 }
 
-json TableDescription(const TableSpec& spec, int64_t item_count, const std::string& region,
-                      const char* status) {
-  json key_schema = json::array(), attrs = json::array();
-  key_schema.push_back({{"AttributeName", spec.hash_key.name}, {"KeyType", "HASH"}});
-  attrs.push_back(
-      {{"AttributeName", spec.hash_key.name}, {"AttributeType", TypeName(spec.hash_key.type)}});
-  if (spec.range_key) {
-    key_schema.push_back({{"AttributeName", spec.range_key->name}, {"KeyType", "RANGE"}});
-    attrs.push_back({{"AttributeName", spec.range_key->name},
-                     {"AttributeType", TypeName(spec.range_key->type)}});
+// The stream view type of a table: its StreamSpecification's, or NEW_AND_OLD_IMAGES (what
+// gtsim's change log always serves) for a table whose stream was never enabled explicitly.
+std::string StreamViewOf(const TableSpec& spec) {
+  return spec.stream.enabled && !spec.stream.view_type.empty() ? spec.stream.view_type
+                                                               : kStreamViewType;
+}
+
+json KeySchemaJson(const KeyDef& hash, const std::optional<KeyDef>& range) {
+  json ks = json::array();
+  ks.push_back({{"AttributeName", hash.name}, {"KeyType", "HASH"}});
+  if (range) ks.push_back({{"AttributeName", range->name}, {"KeyType", "RANGE"}});
+  return ks;
+}
+
+// DynamoDB's TableDescription of `info` as this region sees it. `status` overrides TableStatus
+// (DELETING); by default it is the spec's (UPDATING while a replica is added or removed).
+json TableDescription(const TableInfo& info, const std::string& region,
+                      const char* status = nullptr) {
+  const TableSpec& spec = info.spec;
+  std::map<std::string, ValueType> attr_types{{spec.hash_key.name, spec.hash_key.type}};
+  if (spec.range_key) attr_types[spec.range_key->name] = spec.range_key->type;
+  json gsis = json::array();
+  for (const auto& [name, g] : spec.gsis) {
+    if (g.deleted) continue;
+    attr_types[g.hash_key.name] = g.hash_key.type;
+    if (g.range_key) attr_types[g.range_key->name] = g.range_key->type;
+    json projection = {{"ProjectionType", g.projection}};
+    if (!g.non_key.empty()) projection["NonKeyAttributes"] = g.non_key;
+    auto st = info.index_status.find(name);
+    std::string index_status = st == info.index_status.end() ? "ACTIVE" : st->second;
+    json d = {{"IndexName", name},
+              {"KeySchema", KeySchemaJson(g.hash_key, g.range_key)},
+              {"Projection", projection},
+              {"IndexStatus", index_status},
+              {"ProvisionedThroughput",
+               {{"NumberOfDecreasesToday", 0},
+                {"ReadCapacityUnits", spec.billing.read_capacity},
+                {"WriteCapacityUnits", spec.billing.write_capacity}}},
+              {"IndexSizeBytes", 0},
+              {"ItemCount", 0},
+              {"IndexArn", absl::StrCat(TableArn(region, spec.name), "/index/", name)}};
+    if (index_status == "CREATING") d["Backfilling"] = true;
+    gsis.push_back(std::move(d));
   }
+  json attrs = json::array();
+  for (const auto& [name, type] : attr_types) {
+    attrs.push_back({{"AttributeName", name}, {"AttributeType", TypeName(type)}});
+  }
+  std::string table_status = status ? status : spec.TableStatus();
+  if (!status && spec.ReplicaStatus(region) == "CREATING") table_status = "CREATING";
   json table = {
       {"TableName", spec.name},
       {"TableArn", TableArn(region, spec.name)},
       {"TableId", absl::StrCat(spec.created.region, "-", spec.created.ts_us)},
-      {"TableStatus", status},
-      {"KeySchema", key_schema},
+      {"TableStatus", table_status},
+      {"KeySchema", KeySchemaJson(spec.hash_key, spec.range_key)},
       {"AttributeDefinitions", attrs},
-      {"ItemCount", item_count},
+      {"ItemCount", info.item_count},
       {"TableSizeBytes", 0},
       {"CreationDateTime", static_cast<double>(spec.created.ts_us) / 1e6},
       {"ProvisionedThroughput",
-       {{"NumberOfDecreasesToday", 0}, {"ReadCapacityUnits", 0}, {"WriteCapacityUnits", 0}}},
-      {"BillingModeSummary", {{"BillingMode", "PAY_PER_REQUEST"}}},
-      {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", kStreamViewType}}},
+       {{"NumberOfDecreasesToday", 0},
+        {"ReadCapacityUnits", spec.billing.read_capacity},
+        {"WriteCapacityUnits", spec.billing.write_capacity}}},
+      {"BillingModeSummary", {{"BillingMode", spec.billing.mode}}},
+      {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", StreamViewOf(spec)}}},
       {"LatestStreamArn", StreamArn(region, spec)},
       {"LatestStreamLabel", StreamLabel(spec)},
   };
+  if (!gsis.empty()) table["GlobalSecondaryIndexes"] = std::move(gsis);
+  bool deletion_protection = false;
+  if (auto rs = spec.replica_settings.find(region); rs != spec.replica_settings.end()) {
+    deletion_protection = rs->second.deletion_protection;
+    if (!rs->second.table_class.empty()) {
+      table["TableClassSummary"] = {{"TableClass", rs->second.table_class}};
+    }
+  }
+  table["DeletionProtectionEnabled"] = deletion_protection;
+  if (!spec.sse.type.empty()) {
+    json sse = {{"Status", "ENABLED"}, {"SSEType", spec.sse.type}};
+    if (spec.sse.type == "KMS") {
+      std::string key = "alias/aws/dynamodb";
+      if (auto rs = spec.replica_settings.find(region);
+          rs != spec.replica_settings.end() && !rs->second.kms_key.empty()) {
+        key = rs->second.kms_key;
+      }
+      sse["KMSMasterKeyArn"] = absl::StartsWith(key, "arn:")
+                                   ? key
+                                   : absl::StrCat("arn:aws:kms:", region, ":000000000000:", key);
+    }
+    table["SSEDescription"] = sse;
+  }
   if (spec.replicas.size() > 1) {
     json replicas = json::array();
     for (const auto& r : spec.replicas) {
-      if (r != region) replicas.push_back({{"RegionName", r}, {"ReplicaStatus", "ACTIVE"}});
+      if (r == region) continue;
+      json d = {{"RegionName", r}, {"ReplicaStatus", spec.ReplicaStatus(r)}};
+      if (auto it = info.replica_progress.find(r); it != info.replica_progress.end()) {
+        d["ReplicaStatusPercentProgress"] = std::to_string(it->second);
+      }
+      if (auto rs = spec.replica_settings.find(r);
+          rs != spec.replica_settings.end() && !rs->second.table_class.empty()) {
+        d["ReplicaTableClassSummary"] = {{"TableClass", rs->second.table_class}};
+      }
+      replicas.push_back(std::move(d));
     }
     table["Replicas"] = replicas;
     table["GlobalTableVersion"] = "2019.11.21";
@@ -627,6 +710,27 @@ absl::Status CheckKey(const TableSpec& spec, const Item& key) {
   return CheckKeyValues(spec, key);
 }
 
+// `item` as a global secondary index holds it: nullopt when it lacks the index's key attributes
+// (or has them with other types), else the attributes of the index's projection.
+std::optional<Item> IndexView(const TableSpec& spec, const GsiSetting& g, const Item& item) {
+  auto has = [&](const KeyDef& k) {
+    auto it = item.find(k.name);
+    return it != item.end() && it->second.type() == k.type;
+  };
+  if (!has(g.hash_key) || (g.range_key && !has(*g.range_key))) return std::nullopt;
+  if (g.projection == "ALL") return item;
+  std::vector<std::string> names = g.non_key;
+  names.push_back(spec.hash_key.name);
+  if (spec.range_key) names.push_back(spec.range_key->name);
+  names.push_back(g.hash_key.name);
+  if (g.range_key) names.push_back(g.range_key->name);
+  Item out;
+  for (const std::string& n : names) {
+    if (auto it = item.find(n); it != item.end()) out.emplace(n, it->second);
+  }
+  return out;
+}
+
 std::vector<std::string> KeyNames(const TableSpec& spec) {
   std::vector<std::string> names{spec.hash_key.name};
   if (spec.range_key) names.push_back(spec.range_key->name);
@@ -636,9 +740,11 @@ std::vector<std::string> KeyNames(const TableSpec& spec) {
 // Item counts as DynamoDB's Select parameter asks.
 enum class Select { kAll, kCount, kSpecific };
 
-absl::StatusOr<Select> SelectOf(const json& req, bool has_projection) {
+absl::StatusOr<Select> SelectOf(const json& req, bool has_projection, bool index = false) {
   ASSIGN_OR_RETURN(auto s, OptString(req, "Select"));
   if (!s) return has_projection ? Select::kSpecific : Select::kAll;
+  // A Query of an index answers its projected attributes (the core projects them).
+  if (index && *s == "ALL_PROJECTED_ATTRIBUTES" && !has_projection) return Select::kAll;
   if (*s == "ALL_ATTRIBUTES" || *s == "COUNT" || *s == "SPECIFIC_ATTRIBUTES") {
     if (has_projection && *s != "SPECIFIC_ATTRIBUTES") {
       return Validation(absl::StrCat(
@@ -675,6 +781,295 @@ absl::StatusOr<int> LimitOf(const json& req) {
   return static_cast<int>(std::min<int64_t>(*limit, 1 << 30));
 }
 
+// --- table settings (CreateTable, UpdateTable) --------------------------------------------
+
+absl::Status EnumError(const std::string& value, absl::string_view member,
+                       absl::string_view values) {
+  return Validation(absl::StrCat("1 validation error detected: Value '", value, "' at '", member,
+                                 "' failed to satisfy constraint: Member must satisfy enum value "
+                                 "set: [",
+                                 values, "]"));
+}
+
+absl::Status UndefinedKeys(const std::vector<std::string>& keys,
+                           const std::map<std::string, ValueType>& defs) {
+  return Validation(
+      "One or more parameter values were invalid: Some index key attributes are not defined in "
+      "AttributeDefinitions. Keys: [" +
+      absl::StrJoin(keys, ", ") + "], AttributeDefinitions: [" +
+      absl::StrJoin(defs, ", ", [](std::string* out, const auto& kv) { out->append(kv.first); }) +
+      "]");
+}
+
+// AttributeDefinitions: name -> type (empty when absent).
+absl::StatusOr<std::map<std::string, ValueType>> AttributeDefinitionsOf(const json& req) {
+  std::map<std::string, ValueType> defs;
+  const json* ad = Field(req, "AttributeDefinitions");
+  if (!ad) return defs;
+  if (!ad->is_array()) {
+    return Serialization("Unexpected value type in payload: AttributeDefinitions must be a list");
+  }
+  for (const json& d : *ad) {
+    if (!d.is_object()) return Serialization("AttributeDefinitions members must be objects");
+    ASSIGN_OR_RETURN(auto name, OptString(d, "AttributeName"));
+    ASSIGN_OR_RETURN(auto type, OptString(d, "AttributeType"));
+    if (!name || !type) {
+      return Validation(
+          "One or more parameter values were invalid: AttributeDefinitions "
+          "members need AttributeName and AttributeType");
+    }
+    ValueType t = ValueType::kS;
+    if (*type == "S") {
+      t = ValueType::kS;
+    } else if (*type == "N") {
+      t = ValueType::kN;
+    } else if (*type == "B") {
+      t = ValueType::kB;
+    } else {
+      return EnumError(*type, "attributeDefinitions.1.member.attributeType", "B, N, S");
+    }
+    if (!defs.emplace(*name, t).second) {
+      return Validation(absl::StrCat(
+          "Invalid One or more parameter values were invalid: Duplicate AttributeName ", *name,
+          " in AttributeDefinitions"));
+    }
+  }
+  return defs;
+}
+
+// A GlobalSecondaryIndex (CreateTable) or a GlobalSecondaryIndexUpdates Create (UpdateTable):
+// IndexName, KeySchema (its attributes typed by `defs`) and Projection.
+absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
+    const json& g, const std::map<std::string, ValueType>& defs, const std::string& where) {
+  if (!g.is_object()) return Serialization("Unexpected value type in payload: an index must be a map");
+  ASSIGN_OR_RETURN(auto name, OptString(g, "IndexName"));
+  if (!name) return MissingMember(where + ".indexName");
+  RETURN_IF_ERROR(CheckTableName(*name, (where + ".indexName").c_str()));
+  const json* ks = Field(g, "KeySchema");
+  if (!ks) return MissingMember(where + ".keySchema");
+  if (!ks->is_array()) return Serialization("Unexpected value type in payload: KeySchema must be a list");
+  if (ks->empty() || ks->size() > 2) {
+    return Validation(absl::StrCat(
+        "1 validation error detected: Value '", Dump(*ks), "' at '", where,
+        ".keySchema' failed to satisfy constraint: Member must have length less than or equal "
+        "to 2 and greater than or equal to 1"));
+  }
+  GsiSetting def;
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < ks->size(); ++i) {
+    const json& k = (*ks)[i];
+    if (!k.is_object()) return Serialization("KeySchema members must be objects");
+    ASSIGN_OR_RETURN(auto attr, OptString(k, "AttributeName"));
+    ASSIGN_OR_RETURN(auto type, OptString(k, "KeyType"));
+    if (!attr || !type || (*type != "HASH" && *type != "RANGE")) {
+      return Validation(
+          "One or more parameter values were invalid: KeySchema members need AttributeName and "
+          "a KeyType of HASH or RANGE");
+    }
+    if ((i == 0) != (*type == "HASH")) {
+      return Validation(
+          i == 0 ? "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
+                 : "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type");
+    }
+    auto d = defs.find(*attr);
+    if (d == defs.end()) {
+      missing.push_back(*attr);
+      continue;
+    }
+    if (i == 0) {
+      def.hash_key = KeyDef{*attr, d->second};
+    } else {
+      if (*attr == def.hash_key.name) {
+        return Validation("Invalid KeySchema: Some index key attribute have no definition");
+      }
+      def.range_key = KeyDef{*attr, d->second};
+    }
+  }
+  if (!missing.empty()) return UndefinedKeys(missing, defs);
+  const json* p = Field(g, "Projection");
+  if (!p) return MissingMember(where + ".projection");
+  if (!p->is_object()) return Serialization("Unexpected value type in payload: Projection must be a map");
+  ASSIGN_OR_RETURN(auto type, OptString(*p, "ProjectionType"));
+  if (!type) {
+    return Validation("One or more parameter values were invalid: Unknown ProjectionType: null");
+  }
+  if (*type != "ALL" && *type != "KEYS_ONLY" && *type != "INCLUDE") {
+    return EnumError(*type, where + ".projection.projectionType", "ALL, INCLUDE, KEYS_ONLY");
+  }
+  def.projection = *type;
+  if (const json* nk = Field(*p, "NonKeyAttributes")) {
+    if (!nk->is_array()) {
+      return Serialization("Unexpected value type in payload: NonKeyAttributes must be a list");
+    }
+    for (const json& a : *nk) {
+      if (!a.is_string()) return Serialization("NonKeyAttributes members must be strings");
+      def.non_key.push_back(a.get<std::string>());
+    }
+    if (*type != "INCLUDE") {
+      return Validation(absl::StrCat("One or more parameter values were invalid: ProjectionType is ",
+                                     *type, ", but NonKeyAttributes is specified"));
+    }
+  }
+  if (*type == "INCLUDE" && def.non_key.empty()) {
+    return Validation(
+        "One or more parameter values were invalid: NonKeyAttributes must be specified when "
+        "ProjectionType is INCLUDE");
+  }
+  return std::make_pair(*name, def);
+}
+
+// ProvisionedThroughput: both capacities, each at least 1.
+absl::Status ThroughputOf(const json& pt, UpdateTableRequest* u) {
+  if (!pt.is_object()) {
+    return Serialization("Unexpected value type in payload: ProvisionedThroughput must be a map");
+  }
+  ASSIGN_OR_RETURN(auto rcu, OptInt(pt, "ReadCapacityUnits"));
+  ASSIGN_OR_RETURN(auto wcu, OptInt(pt, "WriteCapacityUnits"));
+  if (!rcu) return MissingMember("provisionedThroughput.readCapacityUnits");
+  if (!wcu) return MissingMember("provisionedThroughput.writeCapacityUnits");
+  for (auto [value, member] : {std::make_pair(*rcu, "readCapacityUnits"),
+                               std::make_pair(*wcu, "writeCapacityUnits")}) {
+    if (value < 1) {
+      return Validation(absl::StrCat("1 validation error detected: Value '", value,
+                                     "' at 'provisionedThroughput.", member,
+                                     "' failed to satisfy constraint: Member must have value "
+                                     "greater than or equal to 1"));
+    }
+  }
+  u->read_capacity = *rcu;
+  u->write_capacity = *wcu;
+  return absl::OkStatus();
+}
+
+// BillingMode + ProvisionedThroughput, SSESpecification, StreamSpecification,
+// DeletionProtectionEnabled and TableClass of CreateTable (`current` null) or UpdateTable (the
+// table's spec) as settings of `u`. Checks only the request; the core checks the rest.
+absl::Status TableSettingsOf(const json& req, const TableSpec* current, UpdateTableRequest* u) {
+  ASSIGN_OR_RETURN(auto billing, OptString(req, "BillingMode"));
+  if (billing && *billing != "PAY_PER_REQUEST" && *billing != "PROVISIONED") {
+    return EnumError(*billing, "billingMode", "PROVISIONED, PAY_PER_REQUEST");
+  }
+  const json* pt = Field(req, "ProvisionedThroughput");
+  if (!current) {
+    bool provisioned = !billing || *billing == "PROVISIONED";
+    if (provisioned && !pt) {
+      return Validation(
+          "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits "
+          "must both be specified when BillingMode is PROVISIONED");
+    }
+    if (!provisioned && pt) {
+      return Validation(
+          "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+          "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST");
+    }
+    if (provisioned) {
+      u->billing_mode = "PROVISIONED";
+      RETURN_IF_ERROR(ThroughputOf(*pt, u));
+    }
+  } else if (billing || pt) {
+    std::string mode = billing ? *billing : current->billing.mode;
+    if (mode == "PAY_PER_REQUEST" && pt) {
+      return Validation(
+          "One or more parameter values were invalid: Neither ReadCapacityUnits nor "
+          "WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST");
+    }
+    if (mode == "PROVISIONED" && current->billing.mode != "PROVISIONED" && !pt) {
+      return Validation(
+          "One or more parameter values were invalid: ProvisionedThroughput must be specified "
+          "when BillingMode is PROVISIONED");
+    }
+    if (mode == "PROVISIONED" && current->replicas.size() > 1) {
+      // A global table's capacity must be on demand or autoscaled; gtsim has no autoscaling.
+      return Validation("Table write capacity should either be Pay-Per-Request or AutoScaled.");
+    }
+    u->billing_mode = mode;
+    if (pt) RETURN_IF_ERROR(ThroughputOf(*pt, u));
+  }
+
+  if (const json* sse = Field(req, "SSESpecification")) {
+    if (!sse->is_object()) {
+      return Serialization("Unexpected value type in payload: SSESpecification must be a map");
+    }
+    ASSIGN_OR_RETURN(auto enabled, OptBool(*sse, "Enabled"));
+    ASSIGN_OR_RETURN(auto type, OptString(*sse, "SSEType"));
+    ASSIGN_OR_RETURN(auto key, OptString(*sse, "KMSMasterKeyId"));
+    if (type && *type != "AES256" && *type != "KMS") {
+      return EnumError(*type, "sSESpecification.sSEType", "AES256, KMS");
+    }
+    if (enabled.has_value() && !*enabled) {
+      if (type || key) {
+        return Validation(
+            "One or more parameter values were invalid: SSEType and KMSMasterKeyId can only be "
+            "specified when SSE is enabled");
+      }
+      if (current && !current->sse.type.empty()) {
+        return NotSupported(
+            "SSESpecification Enabled false (going back to the AWS owned key once SSEType is "
+            "set)");
+      }
+      // Already on the AWS owned key: nothing to change.
+    } else {
+      std::string t = type.value_or("KMS");
+      if (key && t != "KMS") {
+        return Validation(
+            "One or more parameter values were invalid: KMSMasterKeyId can only be specified "
+            "when SSEType is KMS");
+      }
+      u->sse_type = t;
+      if (key) u->kms_key = *key;
+    }
+  }
+
+  if (const json* ss = Field(req, "StreamSpecification")) {
+    if (!ss->is_object()) {
+      return Serialization("Unexpected value type in payload: StreamSpecification must be a map");
+    }
+    ASSIGN_OR_RETURN(auto enabled, OptBool(*ss, "StreamEnabled"));
+    ASSIGN_OR_RETURN(auto view, OptString(*ss, "StreamViewType"));
+    if (!enabled) return MissingMember("streamSpecification.streamEnabled");
+    if (view && *view != "NEW_IMAGE" && *view != "OLD_IMAGE" && *view != "NEW_AND_OLD_IMAGES" &&
+        *view != "KEYS_ONLY") {
+      return EnumError(*view, "streamSpecification.streamViewType",
+                       "NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES, KEYS_ONLY");
+    }
+    if (*enabled) {
+      if (!view) {
+        return Validation(
+            "One or more parameter values were invalid: StreamViewType is required when "
+            "StreamEnabled is true");
+      }
+      if (current && current->stream.enabled) {
+        return Validation(
+            absl::StrCat("Table already has an enabled stream: TableName: ", current->name));
+      }
+      u->stream_enabled = true;
+      u->stream_view_type = *view;
+    } else {
+      if (view) {
+        return Validation(
+            "One or more parameter values were invalid: StreamViewType can only be specified "
+            "when StreamEnabled is true");
+      }
+      if (current) {
+        // gtsim serves a stream for every table (DescribeTable always shows it enabled).
+        return NotSupported("StreamSpecification StreamEnabled false (every gtsim table has a "
+                            "stream)");
+      }
+    }
+  }
+
+  ASSIGN_OR_RETURN(auto protection, OptBool(req, "DeletionProtectionEnabled"));
+  if (protection && (current || *protection)) u->deletion_protection = *protection;
+  ASSIGN_OR_RETURN(auto table_class, OptString(req, "TableClass"));
+  if (table_class) {
+    if (*table_class != "STANDARD" && *table_class != "STANDARD_INFREQUENT_ACCESS") {
+      return EnumError(*table_class, "tableClass", "STANDARD, STANDARD_INFREQUENT_ACCESS");
+    }
+    if (current || *table_class != "STANDARD") u->table_class = *table_class;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // --- operations ---------------------------------------------------------------------------
@@ -701,15 +1096,15 @@ class Operations {
     if (op == "BatchGetItem") return BatchGetItem(req);
     if (op == "TransactWriteItems") return TransactWriteItems(req);
     if (op == "TransactGetItems") return TransactGetItems(req);
+    if (op == "UpdateTable") return UpdateTable(req);
+    if (op == "UpdateTimeToLive") return UpdateTimeToLive(req);
+    if (op == "DescribeTimeToLive") return DescribeTimeToLive(req);
     if (op == "DescribeEndpoints") {
       return json{{"Endpoints", json::array({{{"Address", host.empty() ? "127.0.0.1" : host},
                                               {"CachePeriodInMinutes", 1440}}})}};
     }
     static const std::set<std::string>* later =
-        new std::set<std::string>{"UpdateTable",
-                                  "UpdateTimeToLive",
-                                  "DescribeTimeToLive",
-                                  "CreateGlobalTable",
+        new std::set<std::string>{"CreateGlobalTable",
                                   "UpdateGlobalTable",
                                   "DescribeGlobalTable",
                                   "ListGlobalTables",
@@ -728,11 +1123,6 @@ class Operations {
                                   "DescribeGlobalTableSettings",
                                   "UpdateGlobalTableSettings",
                                   "DescribeKinesisStreamingDestination"};
-    if (op == "UpdateTable") {
-      return NotSupported(
-          "UpdateTable (ReplicaUpdates, GlobalSecondaryIndexUpdates, BillingMode and other "
-          "table settings)");
-    }
     if (later->count(op)) return NotSupported(absl::StrCat("The operation ", op));
     return absl::UnimplementedError(absl::StrCat("Unknown operation: ", op));
   }
@@ -748,41 +1138,10 @@ class Operations {
 
   absl::StatusOr<json> CreateTable(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-    for (const char* unsupported : {"GlobalSecondaryIndexes", "LocalSecondaryIndexes"}) {
-      if (Field(req, unsupported)) return NotSupported(unsupported);
-    }
-    if (const json* s = Field(req, "StreamSpecification")) {
-      if (!s->is_object()) {
-        return Serialization("Unexpected value type in payload: StreamSpecification must be a map");
-      }
-      ASSIGN_OR_RETURN(auto enabled, OptBool(*s, "StreamEnabled"));
-      ASSIGN_OR_RETURN(auto view, OptString(*s, "StreamViewType"));
-      // Every gtsim table has a NEW_AND_OLD_IMAGES stream (what a global table gets).
-      if (enabled.value_or(false) && view.value_or("") != kStreamViewType) {
-        return NotSupported(absl::StrCat("StreamViewType ", view.value_or("(none)"),
-                                         " (every table's stream is NEW_AND_OLD_IMAGES)"));
-      }
-    }
-    ASSIGN_OR_RETURN(auto billing, OptString(req, "BillingMode"));
-    if (billing && *billing != "PAY_PER_REQUEST" && *billing != "PROVISIONED") {
-      return Validation(absl::StrCat(
-          "1 validation error detected: Value '", *billing,
-          "' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: "
-          "[PROVISIONED, PAY_PER_REQUEST]"));
-    }
-    bool provisioned = !billing || *billing == "PROVISIONED";
-    if (provisioned && !Field(req, "ProvisionedThroughput")) {
-      return Validation(
-          "One or more parameter values were invalid: ReadCapacityUnits and "
-          "WriteCapacityUnits must both be specified when BillingMode is "
-          "PROVISIONED");
-    }
-    if (!provisioned && Field(req, "ProvisionedThroughput")) {
-      return Validation(
-          "One or more parameter values were invalid: Neither ReadCapacityUnits "
-          "nor WriteCapacityUnits can be specified when BillingMode is "
-          "PAY_PER_REQUEST");
-    }
+    if (Field(req, "LocalSecondaryIndexes")) return NotSupported("LocalSecondaryIndexes");
+    UpdateTableRequest settings;
+    settings.table = table;
+    RETURN_IF_ERROR(TableSettingsOf(req, nullptr, &settings));
 
     const json* ks = Field(req, "KeySchema");
     const json* ad = Field(req, "AttributeDefinitions");
@@ -854,7 +1213,32 @@ class Operations {
         create.range_key = KeyDef{*name, d->second};
       }
     }
-    if (defs.size() != ks->size()) {
+    // Global secondary indexes, created by settings updates right after the table.
+    std::vector<std::pair<std::string, GsiSetting>> gsis;
+    std::set<std::string> used = {create.hash_key.name};
+    if (create.range_key) used.insert(create.range_key->name);
+    if (const json* list = Field(req, "GlobalSecondaryIndexes")) {
+      if (!list->is_array()) {
+        return Serialization("Unexpected value type in payload: GlobalSecondaryIndexes must be a list");
+      }
+      if (list->empty()) {
+        return Validation(
+            "One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty");
+      }
+      std::set<std::string> names;
+      for (size_t i = 0; i < list->size(); ++i) {
+        ASSIGN_OR_RETURN(auto g, GsiOf((*list)[i], defs,
+                                       absl::StrCat("globalSecondaryIndexes.", i + 1, ".member")));
+        if (!names.insert(g.first).second) {
+          return Validation(absl::StrCat(
+              "One or more parameter values were invalid: Duplicate index name: ", g.first));
+        }
+        used.insert(g.second.hash_key.name);
+        if (g.second.range_key) used.insert(g.second.range_key->name);
+        gsis.push_back(std::move(g));
+      }
+    }
+    if (defs.size() != used.size()) {
       return Validation(
           "One or more parameter values were invalid: Number of attributes in "
           "KeySchema does not exactly match number of attributes defined in "
@@ -865,8 +1249,239 @@ class Operations {
       return absl::AlreadyExistsError(absl::StrCat("Table already exists: ", table));
     }
     if (!info.ok()) return info.status();
+    // The settings and indexes go in as UpdateTable changes of the new table (the core creates
+    // tables with the defaults); should one fail, the table is dropped again.
+    std::vector<UpdateTableRequest> updates;
+    if (settings.HasSettings()) updates.push_back(settings);
+    for (auto& g : gsis) {
+      UpdateTableRequest u;
+      u.table = table;
+      u.create_gsi = std::move(g);
+      updates.push_back(std::move(u));
+    }
+    for (const UpdateTableRequest& u : updates) {
+      auto updated = region_->UpdateTable(u);
+      if (!updated.ok()) {
+        (void)region_->DeleteTable(table);
+        return updated.status();
+      }
+      info = *std::move(updated);
+    }
+    if (!updates.empty()) {
+      auto described = region_->DescribeTable(table);
+      if (described.ok()) info = *std::move(described);
+    }
+    return json{{"TableDescription", TableDescription(*info, region_->name())}};
+  }
+
+  absl::StatusOr<json> UpdateTable(const json& req) {
+    ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
+    auto current = region_->DescribeTable(table);
+    if (absl::IsNotFound(current.status())) {
+      return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
+    }
+    if (!current.ok()) return current.status();
+    const TableSpec& spec = current->spec;
+    UpdateTableRequest u;
+    u.table = table;
+
+    if (const json* list = Field(req, "ReplicaUpdates")) {
+      if (!list->is_array()) {
+        return Serialization("Unexpected value type in payload: ReplicaUpdates must be a list");
+      }
+      for (const json& r : *list) {
+        if (!r.is_object()) return Serialization("ReplicaUpdates members must be maps");
+        const json* create = Field(r, "Create");
+        const json* del = Field(r, "Delete");
+        const json* update = Field(r, "Update");
+        if ((create != nullptr) + (del != nullptr) + (update != nullptr) != 1) {
+          return Validation(
+              "One or more parameter values were invalid: One of Create, Update, or Delete must "
+              "be specified in a ReplicationGroupUpdate");
+        }
+        if (update) {
+          return NotSupported("ReplicaUpdates Update (per-replica settings)");
+        }
+        const json& body = create ? *create : *del;
+        if (!body.is_object()) return Serialization("Unexpected value type in payload");
+        ASSIGN_OR_RETURN(auto name, OptString(body, "RegionName"));
+        if (!name) {
+          return MissingMember(create ? "replicaUpdates.1.member.create.regionName"
+                                      : "replicaUpdates.1.member.delete.regionName");
+        }
+        if (create) {
+          for (const char* unsupported :
+               {"KMSMasterKeyId", "ProvisionedThroughputOverride", "GlobalSecondaryIndexes",
+                "TableClassOverride"}) {
+            if (Field(body, unsupported)) {
+              return NotSupported(absl::StrCat("ReplicaUpdates Create with ", unsupported));
+            }
+          }
+        }
+        u.replica_updates.push_back(ReplicaUpdate{
+            create ? ReplicaUpdate::Action::kCreate : ReplicaUpdate::Action::kDelete, *name});
+      }
+    }
+
+    if (const json* list = Field(req, "GlobalSecondaryIndexUpdates")) {
+      if (!list->is_array()) {
+        return Serialization(
+            "Unexpected value type in payload: GlobalSecondaryIndexUpdates must be a list");
+      }
+      ASSIGN_OR_RETURN(auto defs, AttributeDefinitionsOf(req));
+      // Attributes the table already defines may be left out of AttributeDefinitions.
+      std::map<std::string, ValueType> known = defs;
+      known.emplace(spec.hash_key.name, spec.hash_key.type);
+      if (spec.range_key) known.emplace(spec.range_key->name, spec.range_key->type);
+      for (const auto& [n, g] : spec.gsis) {
+        if (g.deleted) continue;
+        known.emplace(g.hash_key.name, g.hash_key.type);
+        if (g.range_key) known.emplace(g.range_key->name, g.range_key->type);
+      }
+      int changes = 0;
+      for (size_t i = 0; i < list->size(); ++i) {
+        const json& g = (*list)[i];
+        if (!g.is_object()) return Serialization("GlobalSecondaryIndexUpdates members must be maps");
+        const json* create = Field(g, "Create");
+        const json* del = Field(g, "Delete");
+        const json* update = Field(g, "Update");
+        if ((create != nullptr) + (del != nullptr) + (update != nullptr) != 1) {
+          return Validation(
+              "One or more parameter values were invalid: One of Create, Update, or Delete must "
+              "be specified in a GlobalSecondaryIndexUpdate");
+        }
+        if (update) return NotSupported("GlobalSecondaryIndexUpdates Update (index throughput)");
+        ++changes;
+        if (create) {
+          ASSIGN_OR_RETURN(u.create_gsi,
+                           GsiOf(*create, known,
+                                 absl::StrCat("globalSecondaryIndexUpdates.", i + 1,
+                                              ".member.create")));
+          auto existing = spec.gsis.find(u.create_gsi->first);
+          if (existing != spec.gsis.end() && !existing->second.deleted) {
+            return Validation(absl::StrCat(
+                "One or more parameter values were invalid: Index with name ",
+                u.create_gsi->first, " already exists on table ", table));
+          }
+        } else {
+          if (!del->is_object()) return Serialization("Unexpected value type in payload");
+          ASSIGN_OR_RETURN(auto name, OptString(*del, "IndexName"));
+          if (!name) {
+            return MissingMember(
+                absl::StrCat("globalSecondaryIndexUpdates.", i + 1, ".member.delete.indexName"));
+          }
+          auto existing = spec.gsis.find(*name);
+          if (existing == spec.gsis.end() || existing->second.deleted) {
+            return absl::NotFoundError(absl::StrCat("Index: ", *name, " not found"));
+          }
+          u.delete_gsi = *name;
+        }
+      }
+      bool backfilling = false;
+      for (const auto& [n, st] : current->index_status) backfilling |= st == "CREATING";
+      if (changes > 1 || (changes == 1 && backfilling)) {
+        return Typed(absl::StatusCode::kResourceExhausted, "LimitExceededException",
+                     "Subscriber limit exceeded: Only 1 online index can be created or deleted "
+                     "simultaneously per table");
+      }
+    }
+
+    RETURN_IF_ERROR(TableSettingsOf(req, &spec, &u));
+    if (u.replica_updates.empty() && !u.HasSettings()) {
+      return Validation(
+          "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
+          "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required");
+    }
+    if (!u.replica_updates.empty()) {
+      if (u.HasSettings()) {
+        return Validation(
+            "One or more parameter values were invalid: ReplicaUpdates cannot be combined with "
+            "other changes in one UpdateTable request");
+      }
+      if (u.replica_updates.size() > 1) {
+        return Validation(
+            "One or more parameter values were invalid: Only one replica can be created or "
+            "deleted per UpdateTable request");
+      }
+      if (u.replica_updates[0].region == region_->name()) {
+        return Validation(
+            "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
+            "CreateTable, DeleteTable, or UpdateTable as required.");
+      }
+    }
+    if (spec.TableStatus() != "ACTIVE" || spec.ReplicaStatus(region_->name()) != "ACTIVE") {
+      return Typed(absl::StatusCode::kFailedPrecondition, "ResourceInUseException",
+                   absl::StrCat("Attempt to change a resource which is still in use: Table is "
+                                "being updated: ",
+                                table));
+    }
+    if (!u.replica_updates.empty() &&
+        u.replica_updates[0].action == ReplicaUpdate::Action::kCreate &&
+        spec.billing.mode == "PROVISIONED") {
+      return Validation("Table write capacity should either be Pay-Per-Request or AutoScaled.");
+    }
+    auto updated = region_->UpdateTable(u);
+    if (absl::IsFailedPrecondition(updated.status())) {
+      return Typed(absl::StatusCode::kFailedPrecondition, "ResourceInUseException",
+                   updated.status().message());
+    }
+    if (absl::IsNotFound(updated.status())) {
+      return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
+    }
+    if (!updated.ok()) return updated.status();
+    auto described = region_->DescribeTable(table);
     return json{{"TableDescription",
-                 TableDescription(info->spec, info->item_count, region_->name(), "ACTIVE")}};
+                 TableDescription(described.ok() ? *described : *updated, region_->name())}};
+  }
+
+  absl::StatusOr<json> UpdateTimeToLive(const json& req) {
+    ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
+    const json* spec_json = Field(req, "TimeToLiveSpecification");
+    if (!spec_json) return MissingMember("timeToLiveSpecification");
+    if (!spec_json->is_object()) {
+      return Serialization(
+          "Unexpected value type in payload: TimeToLiveSpecification must be a map");
+    }
+    ASSIGN_OR_RETURN(auto enabled, OptBool(*spec_json, "Enabled"));
+    ASSIGN_OR_RETURN(auto attribute, OptString(*spec_json, "AttributeName"));
+    if (!enabled) return MissingMember("timeToLiveSpecification.enabled");
+    if (!attribute) return MissingMember("timeToLiveSpecification.attributeName");
+    if (attribute->empty() || attribute->size() > 255) {
+      return Validation(absl::StrCat(
+          "1 validation error detected: Value '", *attribute,
+          "' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member "
+          "must have length ",
+          attribute->empty() ? "greater than or equal to 1" : "less than or equal to 255"));
+    }
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    const TtlSetting& ttl = spec.ttl;
+    if (ttl.enabled && ttl.attribute != *attribute) {
+      return Validation(absl::StrCat(
+          "TimeToLive is active on a different AttributeName: current AttributeName is ",
+          ttl.attribute));
+    }
+    if (ttl.enabled == *enabled) {
+      return Validation(*enabled ? "TimeToLive is already enabled" : "TimeToLive is already disabled");
+    }
+    UpdateTableRequest u;
+    u.table = table;
+    u.ttl_enabled = *enabled;
+    if (*enabled) u.ttl_attribute = *attribute;
+    auto updated = region_->UpdateTable(u);
+    if (absl::IsFailedPrecondition(updated.status())) {
+      return Typed(absl::StatusCode::kFailedPrecondition, "ResourceInUseException",
+                   updated.status().message());
+    }
+    if (!updated.ok()) return updated.status();
+    return json{{"TimeToLiveSpecification", {{"Enabled", *enabled}, {"AttributeName", *attribute}}}};
+  }
+
+  absl::StatusOr<json> DescribeTimeToLive(const json& req) {
+    ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    json d = {{"TimeToLiveStatus", spec.ttl.enabled ? "ENABLED" : "DISABLED"}};
+    if (spec.ttl.enabled) d["AttributeName"] = spec.ttl.attribute;
+    return json{{"TimeToLiveDescription", d}};
   }
 
   absl::StatusOr<json> DescribeTable(const json& req) {
@@ -877,7 +1492,7 @@ class Operations {
     }
     if (!info.ok()) return info.status();
     return json{
-        {"Table", TableDescription(info->spec, info->item_count, region_->name(), "ACTIVE")}};
+        {"Table", TableDescription(*info, region_->name())}};
   }
 
   absl::StatusOr<json> DeleteTable(const json& req) {
@@ -886,9 +1501,14 @@ class Operations {
     if (absl::IsNotFound(info.status())) {
       return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
     }
+    if (absl::IsFailedPrecondition(info.status())) {  // a replica has deletion protection
+      return Validation(
+          "Resource cannot be deleted as it is currently protected against deletion. Disable "
+          "deletion protection first.");
+    }
     if (!info.ok()) return info.status();
     return json{{"TableDescription",
-                 TableDescription(info->spec, info->item_count, region_->name(), "DELETING")}};
+                 TableDescription(*info, region_->name(), "DELETING")}};
   }
 
   absl::StatusOr<json> ListTables(const json& req) {
@@ -1071,12 +1691,12 @@ class Operations {
     return out;
   }
 
-  absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p) {
+  absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool index = false) {
     ReadShape shape;
     ASSIGN_OR_RETURN(shape.filter,
                      OptCondition(req, "FilterExpression", expr::ExpressionKind::kFilter, p));
     ASSIGN_OR_RETURN(shape.projection, OptProjection(req, p));
-    ASSIGN_OR_RETURN(shape.select, SelectOf(req, shape.projection.has_value()));
+    ASSIGN_OR_RETURN(shape.select, SelectOf(req, shape.projection.has_value(), index));
     return shape;
   }
 
@@ -1084,7 +1704,7 @@ class Operations {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(
         req, {"KeyConditions", "QueryFilter", "AttributesToGet", "ConditionalOperator"}));
-    if (Field(req, "IndexName")) return NotSupported("IndexName (secondary indexes)");
+    ASSIGN_OR_RETURN(auto index, OptString(req, "IndexName"));
     ASSIGN_OR_RETURN(int limit, LimitOf(req));
     ASSIGN_OR_RETURN(auto forward, OptBool(req, "ScanIndexForward"));
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
@@ -1099,10 +1719,23 @@ class Operations {
           "specified in the request.");
     }
     ASSIGN_OR_RETURN(expr::KeyCondition kc, expr::ParseKeyCondition(*kc_text, &p.ctx));
-    ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p));
+    ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p, index.has_value()));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    ASSIGN_OR_RETURN(expr::KeyQuery kq, expr::BindKeySchema(kc, spec.hash_key, spec.range_key));
+    KeyDef hash_key = spec.hash_key;
+    std::optional<KeyDef> range_key = spec.range_key;
+    if (index) {
+      auto g = spec.gsis.find(*index);
+      if (g == spec.gsis.end() || g->second.deleted) {
+        return Validation(absl::StrCat("The table does not have the specified index: ", *index));
+      }
+      if (consistent.value_or(false)) {
+        return Validation("Consistent reads are not supported on global secondary indexes");
+      }
+      hash_key = g->second.hash_key;
+      range_key = g->second.range_key;
+    }
+    ASSIGN_OR_RETURN(expr::KeyQuery kq, expr::BindKeySchema(kc, hash_key, range_key));
     if (!start.empty()) {
       auto ok = CheckKey(spec, start);
       if (!ok.ok())
@@ -1110,6 +1743,7 @@ class Operations {
     }
     QueryRequest q;
     q.table = table;
+    if (index) q.index = *index;
     q.hash_value = kq.hash_value;
     q.backward = forward.has_value() && !*forward;
     q.limit = limit;
@@ -1151,17 +1785,21 @@ class Operations {
             "bound to be greater than or equal to lower bound");
       }
     }
-    ASSIGN_OR_RETURN(Page page, region_->Query(q));
-    return Shape(shape, spec, page.items, page.last_evaluated_key);
+    auto page = region_->Query(q);
+    if (index && absl::IsFailedPrecondition(page.status())) {
+      return Validation(
+          absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
+    }
+    if (!page.ok()) return page.status();
+    return Shape(shape, spec, page->items, page->last_evaluated_key);
   }
 
   absl::StatusOr<json> Scan(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"ScanFilter", "AttributesToGet", "ConditionalOperator"}));
-    if (Field(req, "IndexName")) return NotSupported("IndexName (secondary indexes)");
+    ASSIGN_OR_RETURN(auto index, OptString(req, "IndexName"));
     ASSIGN_OR_RETURN(int limit, LimitOf(req));
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
-    (void)consistent;
     ASSIGN_OR_RETURN(auto segment, OptInt(req, "Segment"));
     ASSIGN_OR_RETURN(auto total, OptInt(req, "TotalSegments"));
     if (segment.has_value() != total.has_value()) {
@@ -1184,16 +1822,33 @@ class Operations {
     ASSIGN_OR_RETURN(Item start, ItemField(req, "ExclusiveStartKey", false));
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
-    ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p));
+    ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p, index.has_value()));
     RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, shape.filter || shape.projection));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    std::optional<GsiSetting> gsi;
+    if (index) {
+      auto g = spec.gsis.find(*index);
+      if (g == spec.gsis.end() || g->second.deleted) {
+        return Validation(absl::StrCat("The table does not have the specified index: ", *index));
+      }
+      if (consistent.value_or(false)) {
+        return Validation("Consistent reads are not supported on global secondary indexes");
+      }
+      ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(table));
+      if (auto st = info.index_status.find(*index);
+          st != info.index_status.end() && st->second != "ACTIVE") {
+        return Validation(
+            absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
+      }
+      gsi = g->second;
+    }
     if (!start.empty()) {
       auto ok = CheckKey(spec, start);
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
     }
-    if (!total || *total == 1) {
+    if (!gsi && (!total || *total == 1)) {
       ScanRequest s;
       s.table = table;
       s.limit = limit;
@@ -1201,8 +1856,10 @@ class Operations {
       ASSIGN_OR_RETURN(Page page, region_->Scan(s));
       return Shape(shape, spec, page.items, page.last_evaluated_key);
     }
-    // A parallel scan segment: the items whose hash key falls in it, read in chunks of the
-    // whole table; Limit counts the segment's items only.
+    // A parallel scan segment (the items whose hash key falls in it) or a scan of a global
+    // secondary index (the items that have its key attributes, in its projection), read in
+    // chunks of the whole table in table order; Limit counts the answered items only, and
+    // LastEvaluatedKey is a table key.
     std::vector<Item> items;
     Item last_key;
     ScanRequest s;
@@ -1214,7 +1871,15 @@ class Operations {
       for (Item& item : page.items) {
         auto hk = item.find(spec.hash_key.name);
         if (hk == item.end()) continue;
-        if (static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) continue;
+        if (total && *total > 1 &&
+            static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) {
+          continue;
+        }
+        if (gsi) {
+          std::optional<Item> in_index = IndexView(spec, *gsi, item);
+          if (!in_index) continue;
+          item = std::move(*in_index);
+        }
         items.push_back(std::move(item));
         if (limit > 0 && static_cast<int>(items.size()) == limit) {
           last_key = KeyOf(spec, items.back());
@@ -1247,6 +1912,8 @@ class Operations {
   absl::StatusOr<json> BatchWriteItem(const json& req) {
     ASSIGN_OR_RETURN(const json* ri, RequestItems(req));
     std::vector<Region::ItemMutation> writes;
+    std::vector<std::pair<std::string, const json*>> raw;  // each write's WriteRequest
+    bool provisioned = false;
     for (const auto& [table, list] : ri->items()) {
       RETURN_IF_ERROR(CheckTableName(table, "requestItems"));
       if (!list.is_array()) {
@@ -1259,6 +1926,7 @@ class Operations {
             kMaxBatchWrite, ", Member must have length greater than or equal to 1]"));
       }
       ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+      provisioned |= spec.billing.mode == "PROVISIONED";
       std::set<std::string> keys;  // encoded, to find duplicates
       for (const json& w : list) {
         if (!w.is_object()) {
@@ -1296,15 +1964,37 @@ class Operations {
           return next;
         };
         writes.push_back(std::move(m));
+        raw.emplace_back(table, &w);
       }
     }
     if (writes.size() > kMaxBatchWrite) {
       return Validation("Too many items requested for the BatchWriteItem call");
     }
-    // One transaction for the whole batch (group commit); DynamoDB does not promise atomicity
-    // here, and gtsim never leaves anything unprocessed (it has no throughput limits).
-    RETURN_IF_ERROR(region_->MutateItems(writes).status());
-    return json{{"UnprocessedItems", json::object()}};
+    if (!provisioned) {
+      // One transaction for the whole batch (group commit); DynamoDB does not promise
+      // atomicity here, and on-demand tables are never throttled.
+      RETURN_IF_ERROR(region_->MutateItems(writes).status());
+      return json{{"UnprocessedItems", json::object()}};
+    }
+    // With a PROVISIONED table, the writes go one at a time: those beyond its write capacity
+    // come back in UnprocessedItems, as in DynamoDB; when none could be written, the answer is
+    // ProvisionedThroughputExceededException.
+    json unprocessed = json::object();
+    size_t throttled = 0;
+    absl::Status last_throttle;
+    for (size_t i = 0; i < writes.size(); ++i) {
+      absl::Status st = region_->MutateItems({writes[i]}).status();
+      if (absl::IsResourceExhausted(st) &&
+          absl::StartsWith(st.message(), "ProvisionedThroughputExceededException")) {
+        ++throttled;
+        last_throttle = st;
+        unprocessed[raw[i].first].push_back(*raw[i].second);
+        continue;
+      }
+      RETURN_IF_ERROR(st);
+    }
+    if (throttled == writes.size()) return last_throttle;
+    return json{{"UnprocessedItems", std::move(unprocessed)}};
   }
 
   absl::StatusOr<json> BatchGetItem(const json& req) {
@@ -1701,7 +2391,7 @@ class Operations {
                  {{"StreamArn", *arn},
                   {"StreamLabel", StreamLabel(spec)},
                   {"StreamStatus", "ENABLED"},
-                  {"StreamViewType", kStreamViewType},
+                  {"StreamViewType", StreamViewOf(spec)},
                   {"CreationRequestDateTime", static_cast<double>(spec.created.ts_us / 1000) / 1e3},
                   {"TableName", spec.name},
                   {"KeySchema", key_schema},
@@ -1793,7 +2483,7 @@ class Operations {
     ASSIGN_OR_RETURN(Region::TableChanges read,
                      region_->ReadTableChanges(spec.name, after, limit));
     json records = json::array();
-    for (const Change& c : read.changes) records.push_back(StreamRecord(c, kStreamViewType));
+    for (const Change& c : read.changes) records.push_back(StreamRecord(c, StreamViewOf(spec)));
     return json{{"Records", std::move(records)},
                 {"NextShardIterator", MakeIterator(parts[0], parts[1], read.scanned_through)}};
   }

@@ -22,9 +22,20 @@
 //   only: other regions receive the writes as they replicate. ClientRequestToken makes a retry
 //   within 10 minutes a no-op (remembered in memory; IdempotentParameterMismatchException when
 //   the same token comes with a different request). TransactGetItems reads under one lock.
-// - BatchWriteItem validates the whole batch, then writes it in one transaction; it never
-//   leaves UnprocessedItems (no throttling). BatchGetItem answers at most 16 MB of items and
-//   returns the remaining keys in UnprocessedKeys, as DynamoDB does.
+// - BatchWriteItem validates the whole batch, then writes it in one transaction; with a
+//   PROVISIONED table in the batch it writes one item at a time and returns the writes beyond
+//   the table's write capacity in UnprocessedItems (ProvisionedThroughputExceededException when
+//   none fit). BatchGetItem answers at most 16 MB of items and returns the remaining keys in
+//   UnprocessedKeys, as DynamoDB does (reads are never throttled: gtsim enforces WCU only).
+// - UpdateTable maps to Region::UpdateTable: ReplicaUpdates (one Create or Delete per call, and
+//   nothing else in it; the new replica bootstraps from a snapshot), GlobalSecondaryIndexUpdates
+//   (one Create or Delete; the index backfills, IndexStatus CREATING then ACTIVE), BillingMode
+//   and ProvisionedThroughput (WCU enforced on writes: ProvisionedThroughputExceededException),
+//   SSESpecification, StreamSpecification, DeletionProtectionEnabled, TableClass. CreateTable
+//   takes the same settings and GlobalSecondaryIndexes, applied as updates of the new table.
+//   FailedPrecondition from the core is ResourceInUseException there. UpdateTimeToLive /
+//   DescribeTimeToLive map to the TTL setting. Query and Scan take IndexName (items in the
+//   index's projection; a Scan of an index reads the table and keeps the items the index holds).
 // - A Query or Scan page ends where 1 MB of items has been read (before filtering), with
 //   LastEvaluatedKey, as in DynamoDB; Limit can end it sooner.
 // - Items are checked with DynamoDB's own messages before anything is written: 400 KB item
@@ -33,17 +44,18 @@
 // - Streams: the target prefix `DynamoDBStreams_20120810.` (boto3's "dynamodbstreams" client,
 //   `aws dynamodbstreams`) serves ListStreams, DescribeStream, GetShardIterator and GetRecords
 //   over this region's change log: every write this region applied to the table, local and
-//   replicated. Simulator choices: every table has a stream, with StreamViewType
-//   NEW_AND_OLD_IMAGES; one shard per table (its label is the table's creation time, so a
+//   replicated. Simulator choices: every table has a stream, with the StreamViewType of its
+//   StreamSpecification (NEW_AND_OLD_IMAGES when none was enabled); one shard per table (its label is the table's creation time, so a
 //   re-created table has a new stream); SequenceNumber is the change-log position; records are
 //   never trimmed; iterators expire after 15 minutes; ApproximateCreationDateTime is the write's
 //   LWW timestamp (the accepting region's clock).
 //
 // Operations: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem, GetItem, UpdateItem,
 // DeleteItem, Query, Scan (parallel Segment/TotalSegments), BatchWriteItem, BatchGetItem,
-// TransactWriteItems, TransactGetItems, DescribeEndpoints; streams: ListStreams, DescribeStream,
-// GetShardIterator, GetRecords. Known DynamoDB operations not implemented yet (UpdateTable,
-// the TTL operations, PartiQL, backups, tags, ...) answer ValidationException "... is not
+// TransactWriteItems, TransactGetItems, DescribeEndpoints, UpdateTable, UpdateTimeToLive,
+// DescribeTimeToLive; streams: ListStreams, DescribeStream, GetShardIterator, GetRecords. Known
+// DynamoDB operations not implemented yet (PartiQL, backups, tags, ...) answer
+// ValidationException "... is not
 // supported yet by gtsim"; unknown targets answer UnknownOperationException.
 //
 // No gRPC in here. Nothing throws out of this module. This type is thread-safe.

@@ -383,14 +383,167 @@ def test_replicated_writes_appear_in_the_receiving_regions_stream(cluster, east,
 
 def test_unsupported_operation_is_a_clear_error(east):
     with pytest.raises(ClientError) as e:
-        east.update_time_to_live(TableName="batch-demo", TimeToLiveSpecification={
-            "Enabled": True, "AttributeName": "ttl"})
+        east.describe_limits()
     assert error_code(e) == "ValidationException"
     assert "not supported yet by gtsim" in e.value.response["Error"]["Message"]
 
 
+def wait_for(fn, timeout=60):
+    """Polls fn until it returns something truthy (or the timeout passes); returns that."""
+    deadline = time.time() + timeout
+    value = None
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    return value
+
+
+def message(excinfo):
+    return excinfo.value.response["Error"]["Message"]
+
+
+def test_replica_updates_make_a_regional_table_global(east, west):
+    make_table(east, "made-global", range_key=False)
+    for i in range(25):
+        east.put_item(TableName="made-global", Item={"pk": {"S": f"k{i}"}, "v": {"N": str(i)}})
+    with pytest.raises(ClientError) as e:
+        east.update_table(TableName="made-global", ReplicaUpdates=[{"Create": {"RegionName": EAST}}])
+    assert error_code(e) == "ValidationException"
+    assert message(e).startswith("Cannot add, delete, or update the local region through "
+                                 "ReplicaUpdates")
+    desc = east.update_table(TableName="made-global",
+                             ReplicaUpdates=[{"Create": {"RegionName": WEST}}])["TableDescription"]
+    assert desc["GlobalTableVersion"] == "2019.11.21"
+    assert [r["RegionName"] for r in desc["Replicas"]] == [WEST]
+
+    def active_in(client, other):
+        try:
+            t = client.describe_table(TableName="made-global")["Table"]
+        except ClientError:
+            return None  # the table is still on its way to this region
+        ok = t["TableStatus"] == "ACTIVE" and t.get("Replicas") == [
+            {"RegionName": other, "ReplicaStatus": "ACTIVE"}]
+        return t if ok else None
+
+    west_desc = wait_for(lambda: active_in(west, EAST))
+    assert west_desc, west.describe_table(TableName="made-global")["Table"]
+    assert west_desc["GlobalTableVersion"] == "2019.11.21"
+    assert wait_for(lambda: active_in(east, WEST))
+    items = west.scan(TableName="made-global")["Items"]
+    assert sorted(int(i["v"]["N"]) for i in items) == list(range(25))
+    # Writes now replicate both ways.
+    west.put_item(TableName="made-global", Item={"pk": {"S": "from-west"}})
+    assert wait_for(lambda: east.get_item(TableName="made-global",
+                                          Key={"pk": {"S": "from-west"}}).get("Item"))
+
+    # ReplicaUpdates Delete: the table is regional again, and gone from the other region.
+    east.update_table(TableName="made-global", ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
+
+    def gone_from_west():
+        try:
+            west.describe_table(TableName="made-global")
+            return False
+        except ClientError as e:
+            return e.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    assert wait_for(gone_from_west)
+
+    def regional_again():
+        t = east.describe_table(TableName="made-global")["Table"]
+        return t["TableStatus"] == "ACTIVE" and "Replicas" not in t
+
+    assert wait_for(regional_again)
+
+
+def test_gsi_created_by_update_table(east):
+    make_table(east, "gsi-demo")
+    for i, (cat, color) in enumerate([("a", "red"), ("a", "blue"), ("b", "green")]):
+        east.put_item(TableName="gsi-demo", Item={"pk": {"S": "p"}, "sk": {"N": str(i)},
+                                                  "cat": {"S": cat}, "color": {"S": color},
+                                                  "size": {"N": "1"}})
+    with pytest.raises(ClientError) as e:
+        east.query(TableName="gsi-demo", IndexName="by-cat", KeyConditionExpression="cat = :c",
+                   ExpressionAttributeValues={":c": {"S": "a"}})
+    assert error_code(e) == "ValidationException"
+    assert message(e) == "The table does not have the specified index: by-cat"
+    east.update_table(
+        TableName="gsi-demo",
+        AttributeDefinitions=[{"AttributeName": "cat", "AttributeType": "S"}],
+        GlobalSecondaryIndexUpdates=[{"Create": {
+            "IndexName": "by-cat",
+            "KeySchema": [{"AttributeName": "cat", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["color"]}}}])
+
+    def index_active():
+        t = east.describe_table(TableName="gsi-demo")["Table"]
+        gsis = t.get("GlobalSecondaryIndexes", [])
+        return gsis if gsis and gsis[0]["IndexStatus"] == "ACTIVE" else None
+
+    gsis = wait_for(index_active)
+    assert gsis and gsis[0]["IndexName"] == "by-cat"
+    assert gsis[0]["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["color"]}
+    items = east.query(TableName="gsi-demo", IndexName="by-cat", KeyConditionExpression="cat = :c",
+                       ExpressionAttributeValues={":c": {"S": "a"}})["Items"]
+    assert sorted(i["color"]["S"] for i in items) == ["blue", "red"]
+    assert all("size" not in i and i["pk"] == {"S": "p"} for i in items)
+    scanned = east.scan(TableName="gsi-demo", IndexName="by-cat")["Items"]
+    assert sorted(i["color"]["S"] for i in scanned) == ["blue", "green", "red"]
+    assert all("size" not in i for i in scanned)
+
+
+def test_provisioned_tables_are_throttled(east):
+    east.create_table(TableName="prov-demo",
+                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                      ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
+    t = east.describe_table(TableName="prov-demo")["Table"]
+    assert t["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    assert t["ProvisionedThroughput"]["WriteCapacityUnits"] == 1
+    with pytest.raises(east.exceptions.ProvisionedThroughputExceededException):
+        for i in range(500):
+            east.put_item(TableName="prov-demo", Item={"pk": {"S": f"k{i}"}})
+    with pytest.raises(ClientError) as e:
+        east.update_table(TableName="prov-demo", ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
+    assert error_code(e) == "ValidationException"
+    assert message(e) == "Table write capacity should either be Pay-Per-Request or AutoScaled."
+    with pytest.raises(ClientError) as e:
+        east.update_table(TableName="prov-demo", BillingMode="PAY_PER_REQUEST",
+                          ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 1})
+    assert error_code(e) == "ValidationException"
+    east.update_table(TableName="prov-demo", BillingMode="PAY_PER_REQUEST")
+    for i in range(50):
+        east.put_item(TableName="prov-demo", Item={"pk": {"S": f"ondemand{i}"}})
+
+
+def test_time_to_live(east):
+    make_table(east, "ttl-demo", range_key=False)
+    desc = east.describe_time_to_live(TableName="ttl-demo")["TimeToLiveDescription"]
+    assert desc == {"TimeToLiveStatus": "DISABLED"}
+    spec = {"Enabled": True, "AttributeName": "expires"}
+    assert east.update_time_to_live(TableName="ttl-demo", TimeToLiveSpecification=spec)[
+        "TimeToLiveSpecification"] == spec
+    desc = east.describe_time_to_live(TableName="ttl-demo")["TimeToLiveDescription"]
+    assert desc == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
+    with pytest.raises(ClientError) as e:
+        east.update_time_to_live(TableName="ttl-demo", TimeToLiveSpecification=spec)
+    assert error_code(e) == "ValidationException"
+    assert message(e) == "TimeToLive is already enabled"
+    # An item whose expiry time has passed is deleted by the region's TTL sweep.
+    east.put_item(TableName="ttl-demo", Item={"pk": {"S": "old"}, "expires": {"N": "1"}})
+    east.put_item(TableName="ttl-demo", Item={"pk": {"S": "new"}, "expires": {"N": "99999999999"}})
+    assert wait_for(lambda: "Item" not in east.get_item(TableName="ttl-demo",
+                                                        Key={"pk": {"S": "old"}}))
+    assert "Item" in east.get_item(TableName="ttl-demo", Key={"pk": {"S": "new"}})
+    east.update_time_to_live(TableName="ttl-demo",
+                             TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires"})
+    desc = east.describe_time_to_live(TableName="ttl-demo")["TimeToLiveDescription"]
+    assert desc["TimeToLiveStatus"] == "DISABLED"
+
+
 def test_global_table_replicates_between_endpoints(cluster, east, west):
-    # Global tables are created with the gtsim CLI until UpdateTable/ReplicaUpdates exists.
+    # A global table created with the gtsim CLI (see test_replica_updates_... for UpdateTable).
     gtsim(cluster, "create-table", "--region", EAST, "--table", "global-demo", "--hash-key",
           "id:S", "--replicas", f"{EAST},{WEST}")
     desc = east.describe_table(TableName="global-demo")["Table"]
