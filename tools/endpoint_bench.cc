@@ -1,0 +1,150 @@
+// gtsim-endpoint-bench: PutItem and GetItem throughput and latency through one region's
+// DynamoDB-compatible HTTP endpoint, with N concurrent keep-alive clients on loopback (issue 5's
+// number). Starts a throwaway one-region cluster of real processes, creates an on-demand table,
+// runs a closed loop of PutItem for --seconds, then GetItem over the written keys for --seconds,
+// and prints one line per operation: requests/s, p50, p99. Exit 1 when a request fails.
+//
+//   build/gtsim-endpoint-bench --clients 16 --seconds 10
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "fmt/core.h"
+#include "sim/cluster.h"
+
+ABSL_FLAG(int, clients, 16, "concurrent keep-alive HTTP clients");
+ABSL_FLAG(double, seconds, 10, "seconds per operation");
+ABSL_FLAG(int, item_bytes, 200, "approximate item size in bytes");
+
+namespace {
+
+std::string BinDir() {
+  return std::filesystem::canonical("/proc/self/exe").parent_path().string() + "/";
+}
+
+// One DynamoDB JSON 1.0 request; false (with a message on stderr) unless HTTP 200.
+bool Call(httplib::Client& c, const std::string& op, const std::string& body) {
+  httplib::Headers h = {{"X-Amz-Target", "DynamoDB_20120810." + op},
+                        {"Authorization", "AWS4-HMAC-SHA256 Credential=bench/20261130/us-east-1/"
+                                          "dynamodb/aws4_request, SignedHeaders=host, "
+                                          "Signature=0"}};
+  auto res = c.Post("/", h, body, "application/x-amz-json-1.0");
+  if (res && res->status == 200) return true;
+  fmt::print(stderr, "{} failed: {}\n", op,
+             res ? absl::StrCat(res->status, " ", res->body) : httplib::to_string(res.error()));
+  return false;
+}
+
+struct Result {
+  double per_second = 0;
+  double p50_ms = 0, p99_ms = 0;
+  bool ok = true;
+};
+
+// Runs `op(client, thread, i)` in a closed loop on every client for `seconds`.
+template <typename Op>
+Result Run(int port, int clients, double seconds, Op op) {
+  std::vector<std::vector<double>> lat(clients);
+  std::atomic<bool> failed{false};
+  absl::Time end = absl::Now() + absl::Seconds(seconds);
+  std::vector<std::thread> threads;
+  absl::Time start = absl::Now();
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_keep_alive(true);
+      c.set_tcp_nodelay(true);  // else delayed ACKs add ~40 ms to every request
+      for (int i = 0; absl::Now() < end && !failed; ++i) {
+        absl::Time s = absl::Now();
+        if (!op(c, t, i)) {
+          failed = true;
+          return;
+        }
+        lat[t].push_back(absl::ToDoubleMilliseconds(absl::Now() - s));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  Result r;
+  r.ok = !failed && !all.empty();
+  if (all.empty()) return r;
+  r.per_second = all.size() / wall;
+  r.p50_ms = all[all.size() / 2];
+  r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  return r;
+}
+
+std::string Key(int t, int i) { return absl::StrCat("c", t, "-", i); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "PutItem/GetItem throughput and p50/p99 through one region's DynamoDB endpoint");
+  absl::ParseCommandLine(argc, argv);
+  const int clients = std::max(1, absl::GetFlag(FLAGS_clients));
+  const double seconds = absl::GetFlag(FLAGS_seconds);
+  const std::string pad(std::max(0, absl::GetFlag(FLAGS_item_bytes) - 40), 'x');
+
+  char tmpl[] = "/tmp/gtsim-endpoint-bench.XXXXXX";
+  if (!mkdtemp(tmpl)) return 2;
+  const std::string dir = tmpl;
+  int rc = 0;
+  {
+    auto cluster = gtsim::LocalCluster::Create(dir + "/cluster", {"us-east-1"},
+                                               BinDir() + "gtsim-region");
+    if (!cluster.ok() || !cluster->StartAll().ok()) {
+      fmt::print(stderr, "cannot start a region\n");
+      std::filesystem::remove_all(dir);
+      return 2;
+    }
+    int port = (*cluster->Find("us-east-1"))->dynamodb_port;
+    httplib::Client admin("127.0.0.1", port);
+    bool ready = Call(admin, "CreateTable",
+                      R"({"TableName":"bench","BillingMode":"PAY_PER_REQUEST",)"
+                      R"("KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],)"
+                      R"("AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}]})");
+    std::vector<int> written(clients, 0);
+    Result put, get;
+    if (ready) {
+      put = Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
+        written[t] = i + 1;
+        return Call(c, "PutItem",
+                    absl::StrCat(R"({"TableName":"bench","Item":{"id":{"S":")", Key(t, i),
+                                 R"("},"n":{"N":")", i, R"("},"pad":{"S":")", pad, R"("}}})"));
+      });
+      get = Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
+        return Call(c, "GetItem",
+                    absl::StrCat(R"({"TableName":"bench","Key":{"id":{"S":")",
+                                 Key(t, i % std::max(1, written[t])), R"("}}})"));
+      });
+    }
+    cluster->StopAll().IgnoreError();
+    if (!ready || !put.ok || !get.ok) rc = 1;
+    fmt::print("# {} keep-alive clients, {} s per operation, ~{} B items, one region\n", clients,
+               seconds, absl::GetFlag(FLAGS_item_bytes));
+    fmt::print("{:<10} {:>12} {:>10} {:>10}\n", "operation", "requests/s", "p50 ms", "p99 ms");
+    fmt::print("{:<10} {:>12.0f} {:>10.2f} {:>10.2f}\n", "PutItem", put.per_second, put.p50_ms,
+               put.p99_ms);
+    fmt::print("{:<10} {:>12.0f} {:>10.2f} {:>10.2f}\n", "GetItem", get.per_second, get.p50_ms,
+               get.p99_ms);
+  }
+  std::filesystem::remove_all(dir);
+  return rc;
+}
