@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS changelog(
   table_origin TEXT NOT NULL, ts INTEGER NOT NULL, commit_true_us INTEGER NOT NULL,
   applied_true_us INTEGER NOT NULL, key BLOB, old_image BLOB, new_image BLOB, spec TEXT);
 CREATE INDEX IF NOT EXISTS changelog_local ON changelog(seq) WHERE is_local = 1;
+-- Change-log rows that are TTL expiries made here (a separate table: older databases gain it
+-- without a migration).
+CREATE TABLE IF NOT EXISTS service_deletes(seq INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bootstraps(table_name TEXT PRIMARY KEY, state TEXT NOT NULL);
@@ -87,7 +90,8 @@ CREATE TABLE IF NOT EXISTS gsi_backfilled(
 
 constexpr char kChangeColumns[] =
     "seq, origin, kind, table_name, table_ts, table_origin, ts, commit_true_us, key, "
-    "old_image, new_image, spec";
+    "old_image, new_image, spec, "
+    "EXISTS(SELECT 1 FROM service_deletes s WHERE s.seq = changelog.seq)";
 
 }  // namespace
 
@@ -650,6 +654,11 @@ absl::StatusOr<int64_t> Storage::AppendChange(const Change& c, bool is_local,
   q.OptBlob(14, c.spec ? std::optional<std::string>(EncodeTableSpec(*c.spec)) : std::nullopt);
   int rc = q.Step();
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot append to the change log");
+  if (c.service_delete && is_local) {
+    ASSIGN_OR_RETURN(auto s, Prepare("INSERT INTO service_deletes(seq) VALUES (?1)"));
+    rc = s.Int(1, seq).Step();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot mark a TTL delete in the change log");
+  }
   head_seq_ = seq;
   return seq;
 }
@@ -670,6 +679,7 @@ absl::StatusOr<std::vector<Change>> Storage::ReadChangeRows(const std::string& s
     c.table_created = Stamp{q.ColInt(4), q.ColBlob(5)};
     c.stamp.ts_us = q.ColInt(6);
     c.commit_true_us = q.ColInt(7);
+    c.service_delete = q.ColInt(12) != 0;
     if (!q.ColNull(11)) {
       ASSIGN_OR_RETURN(c.spec, DecodeTableSpec(q.ColBlob(11)));
     }

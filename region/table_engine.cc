@@ -215,9 +215,10 @@ absl::Status TableEngine::CheckCondition(const Condition& cond,
 absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
     const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item,
-    bool free_of_capacity) {
-  // One write capacity unit per started KB of the item written (1 for a delete).
-  if (!free_of_capacity) {
+    bool service_delete) {
+  // One write capacity unit per started KB of the item written (1 for a delete). TTL deletes
+  // are free, as in DynamoDB.
+  if (!service_delete) {
     RETURN_IF_ERROR(
         ConsumeWriteCapacity(t, item ? std::max<int64_t>(1, (ItemSize(*item) + 1023) / 1024) : 1));
   }
@@ -246,6 +247,7 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
   c.key = key;
   c.new_image = item;
   c.old_image = old;
+  c.service_delete = service_delete;
   RETURN_IF_ERROR(storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status());
   result.old_item = std::move(old);
   result.new_item = std::move(item);
@@ -975,7 +977,7 @@ absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
       if (end == attr->second.scalar().c_str() || expires > now_s) continue;
       ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
       RETURN_IF_ERROR(
-          CommitLocalWrite(t, hk, rk, key, stored, std::nullopt, /*free_of_capacity=*/true)
+          CommitLocalWrite(t, hk, rk, key, stored, std::nullopt, /*service_delete=*/true)
               .status());
       ++expired;
     }

@@ -263,11 +263,12 @@ class TableEngine {
   Item KeyOf(const TableState& t, const Item& item) const;
   Stamp NextStamp();
   // Writes a new version (or tombstone when `item` is empty) of a local write and logs it.
+  // `service_delete`: a TTL expiry - consumes no capacity, marked in this region's stream only.
   absl::StatusOr<WriteResult> CommitLocalWrite(const TableState& t, const std::string& hk,
                                                const std::string& rk, const Item& key,
                                                const std::optional<Storage::ItemVersion>& stored,
                                                std::optional<Item> item,
-                                               bool free_of_capacity = false);
+                                               bool service_delete = false);
   absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;
   // A table that accepts local writes: live, and this region's replica not CREATING.
   absl::StatusOr<const TableState*> WritableTable(const std::string& table) const;

@@ -37,6 +37,10 @@ struct Change {
   std::optional<Item> new_image;  // PUT
   std::optional<Item> old_image;  // the version replaced, in the local log only
   std::optional<TableSpec> spec;  // CREATE_TABLE, UPDATE_TABLE
+  // A delete made by this region's TTL sweep (DynamoDB marks these with a service userIdentity).
+  // Local stream only: the replication stream never carries it, so other regions log the
+  // same delete as an ordinary one.
+  bool service_delete = false;
 };
 
 // A table incarnation a subscriber holds and asks an origin for, whatever the origin's own

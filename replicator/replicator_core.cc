@@ -70,6 +70,7 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
     batch.scanned_through = c.seq;
     if (relevant) {
       c.old_image.reset();  // receivers compute their own
+      c.service_delete = false;  // a TTL expiry is an ordinary delete everywhere else
       if (c.new_image) bytes += ItemSize(*c.new_image);
       batch.changes.push_back(std::move(c));
       if (static_cast<int>(batch.changes.size()) >= max_changes || bytes >= kMaxBatchBytes) break;

@@ -555,6 +555,19 @@ TEST_CASE("TTL expiry deletes in the expiring region and replicates as an ordina
   c.Settle();
   CHECK(Ok(c["us-west-2"].DescribeTable("demo")).item_count == 1);
   CHECK(SameVersions(Dump(c["us-east-1"], "demo"), Dump(c["us-west-2"], "demo")));
+
+  // Each expiry is a service delete in the stream of the region that expired it, and an
+  // ordinary delete in the other region's stream.
+  auto deletes = [&](const std::string& region) {
+    std::map<std::string, bool> out;  // id -> marked as a service delete
+    auto read = Ok(c[region].ReadTableChanges("demo", 0, 1000));
+    for (const Change& ch : read.changes) {
+      if (ch.kind == ChangeKind::kDelete) out[ch.key.at("id").scalar()] = ch.service_delete;
+    }
+    return out;
+  };
+  CHECK(deletes("us-west-2") == std::map<std::string, bool>{{"old", true}, {"soon", false}});
+  CHECK(deletes("us-east-1") == std::map<std::string, bool>{{"old", false}, {"soon", true}});
 }
 
 }  // namespace

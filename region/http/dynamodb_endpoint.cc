@@ -2505,12 +2505,17 @@ class Operations {
       size += ItemSize(*c.old_image);
     }
     d["SizeBytes"] = std::max<int64_t>(size, 1);
-    return json{{"eventID", absl::StrCat(c.stamp.region, "-", SequenceNumber(c.seq))},
-                {"eventName", name},
-                {"eventVersion", "1.1"},
-                {"eventSource", "aws:dynamodb"},
-                {"awsRegion", region_->name()},
-                {"dynamodb", std::move(d)}};
+    json record = {{"eventID", absl::StrCat(c.stamp.region, "-", SequenceNumber(c.seq))},
+                   {"eventName", name},
+                   {"eventVersion", "1.1"},
+                   {"eventSource", "aws:dynamodb"},
+                   {"awsRegion", region_->name()},
+                   {"dynamodb", std::move(d)}};
+    // A TTL expiry, in the stream of the region that expired the item (DynamoDB's marking).
+    if (c.service_delete) {
+      record["userIdentity"] = {{"PrincipalId", "dynamodb.amazonaws.com"}, {"Type", "Service"}};
+    }
+    return record;
   }
 
   Region* region_;

@@ -517,8 +517,8 @@ def test_provisioned_tables_are_throttled(east):
         east.put_item(TableName="prov-demo", Item={"pk": {"S": f"ondemand{i}"}})
 
 
-def test_time_to_live(east):
-    make_table(east, "ttl-demo", range_key=False)
+def test_time_to_live(cluster, east):
+    arn = make_table(east, "ttl-demo", range_key=False)["TableDescription"]["LatestStreamArn"]
     desc = east.describe_time_to_live(TableName="ttl-demo")["TimeToLiveDescription"]
     assert desc == {"TimeToLiveStatus": "DISABLED"}
     spec = {"Enabled": True, "AttributeName": "expires"}
@@ -536,6 +536,11 @@ def test_time_to_live(east):
     assert wait_for(lambda: "Item" not in east.get_item(TableName="ttl-demo",
                                                         Key={"pk": {"S": "old"}}))
     assert "Item" in east.get_item(TableName="ttl-demo", Key={"pk": {"S": "new"}})
+    # In this region's stream the expiry is a REMOVE made by the service, as DynamoDB marks it.
+    removes = [r for r in read_stream(streams_client(cluster, EAST), arn)
+               if r["eventName"] == "REMOVE"]
+    assert [r["dynamodb"]["Keys"] for r in removes] == [{"pk": {"S": "old"}}]
+    assert removes[0]["userIdentity"] == {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
     east.update_time_to_live(TableName="ttl-demo",
                              TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires"})
     desc = east.describe_time_to_live(TableName="ttl-demo")["TimeToLiveDescription"]
