@@ -203,4 +203,9 @@ absl::StatusOr<KeyDef> ParseKeyDef(const std::string& text) {
   return def;
 }
 
+std::string StreamViewTypeOf(const TableSpec& spec) {
+  return spec.stream.enabled && !spec.stream.view_type.empty() ? spec.stream.view_type
+                                                               : "NEW_AND_OLD_IMAGES";
+}
+
 }  // namespace gtsim

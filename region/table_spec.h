@@ -110,6 +110,10 @@ bool SameDefinition(const TableSpec& a, const TableSpec& b);  // by encoding
 std::string EncodeTableSpec(const TableSpec& spec);
 absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text);
 
+// The view type of a table's stream: its StreamSpecification's, or NEW_AND_OLD_IMAGES (what
+// gtsim's change log always serves) for a table whose stream was never enabled explicitly.
+std::string StreamViewTypeOf(const TableSpec& spec);
+
 // Parses "name:S" / "name:N" / "name:B" as a key definition.
 absl::StatusOr<KeyDef> ParseKeyDef(const std::string& text);
 

@@ -26,6 +26,11 @@ enum class ChangeKind : int {
 
 const char* ChangeKindName(ChangeKind kind);
 
+struct Change;
+// A PUT or DELETE as a stream record's eventName: REMOVE for a delete, MODIFY for a put that
+// replaced a version (it has an old image), INSERT otherwise.
+const char* StreamEventName(const Change& c);
+
 struct Change {
   int64_t seq = 0;  // position in the change log it was read from
   ChangeKind kind = ChangeKind::kPut;

@@ -14,6 +14,10 @@ constexpr int kMaxScan = 4096;
 constexpr int64_t kMaxBatchBytes = 4 << 20;
 }  // namespace
 
+const char* StreamEventName(const Change& c) {
+  return c.kind == ChangeKind::kDelete ? "REMOVE" : c.old_image ? "MODIFY" : "INSERT";
+}
+
 const char* ChangeKindName(ChangeKind kind) {
   switch (kind) {
     case ChangeKind::kPut: return "PUT";

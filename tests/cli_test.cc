@@ -1,11 +1,15 @@
 // The gtsim CLI as a user meets it: exit codes, messages, and bad input that writes nothing.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 
 #include <catch2/catch.hpp>
 
+#include "nlohmann/json.hpp"
 #include "tests/cluster_fixture.h"
 
 namespace gtsim {
@@ -184,6 +188,157 @@ TEST_CASE("gtsim status shows per-pair lag and the partition", "[cli]") {
   CHECK(st.out.find("partitioned") != std::string::npos);
   REQUIRE(g("heal").code == 0);
   CHECK(testing::Eventually([&] { return g("status").out.find("partitioned") == std::string::npos; }));
+}
+
+// The JSON objects of `gtsim stream` output, one per line.
+std::vector<nlohmann::json> StreamLines(const std::string& out) {
+  std::vector<nlohmann::json> records;
+  std::stringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    records.push_back(nlohmann::json::parse(line, nullptr, false));
+  }
+  return records;
+}
+
+std::vector<std::string> EventNames(const std::vector<nlohmann::json>& records) {
+  std::vector<std::string> names;
+  for (const auto& r : records) {
+    names.push_back(r.is_object() ? r.value("eventName", std::string("?")) : "(not JSON)");
+  }
+  return names;
+}
+
+TEST_CASE("gtsim stream prints a region's INSERT, MODIFY and REMOVE records, replicated ones too",
+          "[cli][stream]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "
+            "us-east-1,us-west-2").code == 0);
+  REQUIRE(g(R"(put --region us-east-1 --table t --item '{"id":{"S":"a"},"v":{"N":"1"}}')").code == 0);
+  REQUIRE(g(R"(update --region us-east-1 --table t --key '{"id":{"S":"a"}}' --set '{"v":{"N":"2"}}')").code == 0);
+  REQUIRE(g(R"(delete --region us-east-1 --table t --key '{"id":{"S":"a"}}')").code == 0);
+
+  Result a = g("stream --region us-east-1 --table t");
+  INFO("stream us-east-1: exit " << a.code << "\n" << a.out << a.err);
+  REQUIRE(a.code == 0);
+  std::vector<nlohmann::json> ra = StreamLines(a.out);
+  REQUIRE(EventNames(ra) == std::vector<std::string>{"INSERT", "MODIFY", "REMOVE"});
+  const nlohmann::json key = {{"id", {{"S", "a"}}}};
+  for (auto r : ra) {
+    CHECK(r["eventSource"] == "aws:dynamodb");
+    CHECK(r["awsRegion"] == "us-east-1");
+    CHECK(r["dynamodb"]["Keys"] == key);
+    CHECK(r["dynamodb"]["SequenceNumber"].is_string());
+    CHECK(r["dynamodb"]["ApproximateCreationDateTime"].is_number());
+    CHECK(r["gtsim"]["originRegion"] == "us-east-1");
+    CHECK(r["gtsim"]["writeStamp"]["region"] == "us-east-1");
+    CHECK(r["gtsim"]["writeStamp"]["timestampUs"].is_number_integer());
+  }
+  CHECK(ra[0]["dynamodb"]["NewImage"]["v"]["N"] == "1");
+  CHECK_FALSE(ra[0]["dynamodb"].contains("OldImage"));
+  CHECK(ra[1]["dynamodb"]["OldImage"]["v"]["N"] == "1");
+  CHECK(ra[1]["dynamodb"]["NewImage"]["v"]["N"] == "2");
+  CHECK(ra[2]["dynamodb"]["OldImage"]["v"]["N"] == "2");
+  CHECK_FALSE(ra[2]["dynamodb"].contains("NewImage"));
+  std::string s0 = ra[0]["dynamodb"]["SequenceNumber"].get<std::string>(),
+              s1 = ra[1]["dynamodb"]["SequenceNumber"].get<std::string>(),
+              s2 = ra[2]["dynamodb"]["SequenceNumber"].get<std::string>();
+  CHECK(s0 < s1);  // same width, so text order is number order
+  CHECK(s1 < s2);
+
+  // --after resumes after a record's SequenceNumber.
+  Result after = g("stream --region us-east-1 --table t --after " + s0);
+  REQUIRE(after.code == 0);
+  CHECK(EventNames(StreamLines(after.out)) == std::vector<std::string>{"MODIFY", "REMOVE"});
+  Result from_start = g("stream --region us-east-1 --table t --from-start");
+  CHECK(from_start.out == a.out);
+
+  // us-west-2's own stream holds the replicated writes, with its own sequence numbers.
+  Result b;
+  CHECK(testing::Eventually([&] {
+    b = g("stream --region us-west-2 --table t");
+    return b.code == 0 && b.out.find("REMOVE") != std::string::npos;
+  }));
+  INFO("stream us-west-2: exit " << b.code << "\n" << b.out << b.err);
+  std::vector<nlohmann::json> rb = StreamLines(b.out);
+  REQUIRE(EventNames(rb) == std::vector<std::string>{"INSERT", "MODIFY", "REMOVE"});
+  for (auto r : rb) {
+    CHECK(r["awsRegion"] == "us-west-2");
+    CHECK(r["dynamodb"]["Keys"] == key);
+    CHECK(r["gtsim"]["originRegion"] == "us-east-1");
+  }
+  CHECK(rb[1]["dynamodb"]["NewImage"]["v"]["N"] == "2");
+  CHECK(rb[2]["dynamodb"]["OldImage"]["v"]["N"] == "2");
+
+  // An unknown table, and bad flags.
+  Result unknown = g("stream --region us-east-1 --table nosuch");
+  CHECK(unknown.code == 1);
+  CHECK(unknown.err.find("table nosuch does not exist") != std::string::npos);
+  CHECK(unknown.out.empty());
+  Result bad_after = g("stream --region us-east-1 --table t --after soon");
+  CHECK(bad_after.code == 2);
+  CHECK(bad_after.err.find("--after") != std::string::npos);
+  CHECK(g("stream --region us-east-1 --table t --from-start --after 1").code == 2);
+  CHECK(g("stream --region us-east-1").code == 2);
+  CHECK(g("stream --region us-east-1 --table t --bogus").code == 2);
+  Result help = g("stream --help");
+  CHECK(help.code == 0);
+  CHECK(help.out.find("--follow") != std::string::npos);
+}
+
+TEST_CASE("gtsim stream --follow prints new records as they come and exits 0 on SIGINT",
+          "[cli][stream]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "
+            "us-east-1,us-west-2").code == 0);
+  // Everything the child needs is prepared before fork: it only opens, dups and execs.
+  std::string out = g.dir() + "/.follow.out", err = g.dir() + "/.follow.err";
+  std::string bin = BinDir() + "/gtsim", env_dir = "GTSIM_DIR=" + g.dir();
+  std::vector<std::string> argv_s = {"gtsim", "stream", "--region", "us-west-2", "--table", "t",
+                                     "--follow"};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  char* envp[] = {env_dir.data(), nullptr};
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd_out = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd_err = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd_in = open("/dev/null", O_RDONLY);
+    if (fd_out < 0 || fd_err < 0 || fd_in < 0) _exit(127);
+    dup2(fd_out, 1);
+    dup2(fd_err, 2);
+    dup2(fd_in, 0);
+    execve(bin.c_str(), argv.data(), envp);
+    _exit(127);
+  }
+  // Stops the child whatever happens below.
+  struct Reaper {
+    pid_t pid;
+    int status = -1;
+    bool reaped = false;
+    ~Reaper() {
+      if (!reaped) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  } child{pid};
+
+  REQUIRE(g(R"(put --region us-east-1 --table t --item '{"id":{"S":"a"},"v":{"N":"1"}}')").code == 0);
+  CHECK(testing::Eventually([&] { return Slurp(out).find("INSERT") != std::string::npos; }));
+  REQUIRE(g(R"(put --region us-east-1 --table t --item '{"id":{"S":"a"},"v":{"N":"2"}}')").code == 0);
+  CHECK(testing::Eventually([&] { return Slurp(out).find("MODIFY") != std::string::npos; }));
+  REQUIRE(kill(pid, SIGINT) == 0);
+  REQUIRE(waitpid(pid, &child.status, 0) == pid);
+  child.reaped = true;
+  INFO("stderr: " << Slurp(err));
+  CHECK(WIFEXITED(child.status));
+  CHECK(WEXITSTATUS(child.status) == 0);
+  std::vector<nlohmann::json> records = StreamLines(Slurp(out));
+  CHECK(EventNames(records) == std::vector<std::string>{"INSERT", "MODIFY"});
+  for (auto r : records) CHECK(r["awsRegion"] == "us-west-2");
 }
 
 }  // namespace

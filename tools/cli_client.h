@@ -21,6 +21,12 @@ class RegionClient {
   // A fresh call context with a deadline.
   static std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(10));
 
+  // One page of the region's stream of `table`: records with sequence > after_seq, at most
+  // `limit` (0: the server's default). Resume from the response's next_after_seq. NotFound when
+  // the table does not exist in the region.
+  absl::StatusOr<pb::ReadStreamResponse> ReadStream(const std::string& table, int64_t after_seq,
+                                                    int limit = 0);
+
  private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::RegionApi::Stub> api_;

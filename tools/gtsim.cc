@@ -2,8 +2,11 @@
 //
 // Exit codes: 0 ok; 1 not found or a check failed (e.g. a conditional write); 2 usage or
 // runtime error. Machine-readable output (JSON) goes to stdout, messages to stderr.
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -13,10 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "region/grpc/convert.h"
@@ -143,6 +148,26 @@ const std::vector<CommandSpec>& Commands() {
        {"backward"}},
       {"scan", "--region R --table T [--page-size N] [--max-items N]",
        "every item of a table in one region", {"region", "table", "page-size", "max-items"}, {}},
+      {"stream",
+       "--region R --table T [--follow] [--from-start | --after SEQ]\n"
+       "  Prints region R's own stream of table T: every item write R applied to the table "
+       "(local and\n"
+       "  replicated), oldest first, one DynamoDB Streams record per line (JSON) on stdout:\n"
+       "    {\"eventName\":\"INSERT|MODIFY|REMOVE\",\"dynamodb\":{\"SequenceNumber\",\"Keys\","
+       "\"NewImage\",\"OldImage\",\n"
+       "     \"ApproximateCreationDateTime\",...},\"eventSource\":\"aws:dynamodb\",\"awsRegion\":R,\n"
+       "     \"gtsim\":{\"originRegion\",\"writeStamp\"}}\n"
+       "  Images follow the table's stream view type (NEW_AND_OLD_IMAGES unless set with\n"
+       "  update-table --stream-view-type). SequenceNumbers are R's change-log positions.\n"
+       "  --from-start  begin with the oldest record R holds (the default)\n"
+       "  --after SEQ   begin after SequenceNumber SEQ (e.g. the last one printed)\n"
+       "  --follow      after printing what exists, keep polling (every 200 ms) for new records "
+       "until\n"
+       "                interrupted (SIGINT or SIGTERM: exit 0); without it, exit 0 at the end\n"
+       "  Exit 1 if the table does not exist in R, 2 on bad flags.",
+       "print a region's stream of changes to a table (local and replicated writes) as "
+       "DynamoDB Streams records, one JSON object per line; --follow keeps polling",
+       {"region", "table", "after"}, {"follow", "from-start"}},
       {"kill", "--region R", "kill -9 a region's process (no clean shutdown)", {"region"}, {}},
       {"restart", "--region R", "start a stopped or killed region (stopping it first if running)",
        {"region"}, {}},
@@ -942,6 +967,92 @@ int CmdScan(const Args& args, const CommandSpec& spec) {
   });
 }
 
+// --- stream ---------------------------------------------------------------------------------
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+void OnStopSignal(int) { g_stop_requested = 1; }
+
+// Stream sequence numbers are change-log positions, zero-padded to DynamoDB's 21 digits (as the
+// DynamoDB endpoint prints them).
+std::string StreamSequenceNumber(int64_t seq) {
+  std::string n = std::to_string(seq);
+  if (n.size() < 21) n.insert(0, 21 - n.size(), '0');
+  return n;
+}
+
+// One record as DynamoDB Streams shapes it (see the endpoint's GetRecords), plus where and when
+// the write was made.
+json StreamRecordJson(const pb::StreamRecord& r, const std::string& view,
+                      const std::string& region) {
+  json d = {{"ApproximateCreationDateTime",
+             static_cast<double>(r.stamp().timestamp_us() / 1000000)},
+            {"Keys", ItemToJson(ToItem(r.keys()))},
+            {"SequenceNumber", StreamSequenceNumber(r.sequence())},
+            {"StreamViewType", view}};
+  if (r.has_new_image()) d["NewImage"] = ItemToJson(ToItem(r.new_image()));
+  if (r.has_old_image()) d["OldImage"] = ItemToJson(ToItem(r.old_image()));
+  return json{
+      {"eventID", absl::StrCat(r.stamp().region(), "-", StreamSequenceNumber(r.sequence()))},
+      {"eventName", r.event_name()},
+      {"eventVersion", "1.1"},
+      {"eventSource", "aws:dynamodb"},
+      {"awsRegion", region},
+      {"dynamodb", std::move(d)},
+      {"gtsim",
+       {{"originRegion", r.stamp().region()},
+        {"writeStamp",
+         {{"timestampUs", r.stamp().timestamp_us()},
+          {"region", r.stamp().region()},
+          {"time", FormatStampTime(r.stamp().timestamp_us())}}}}}};
+}
+
+int CmdStream(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  std::string table = Required(args, "table", spec);
+  bool follow = args.bools.count("follow") > 0;
+  int64_t after = 0;
+  if (args.has("after")) {
+    if (args.bools.count("from-start")) throw Usage("give --from-start or --after SEQ, not both");
+    std::string text = args.get("after");
+    if (!absl::SimpleAtoi(text, &after) || after < 0) {
+      throw Usage(absl::StrCat("--after \"", text, "\" is not a sequence number; give a "
+                               "SequenceNumber from a record, e.g. --after 42"));
+    }
+  }
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  if (follow) {
+    struct sigaction sa {};
+    sa.sa_handler = OnStopSignal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
+  int64_t stop_at = -1;
+  while (!g_stop_requested) {
+    absl::StatusOr<pb::ReadStreamResponse> page = client.ReadStream(table, after);
+    if (!page.ok()) {
+      if (g_stop_requested) break;
+      OrFail(page.status());
+    }
+    for (const auto& r : page->records()) {
+      std::cout << StreamRecordJson(r, page->stream_view_type(), region).dump() << "\n";
+    }
+    std::cout.flush();
+    bool progressed = !page->records().empty() || page->next_after_seq() > after;
+    after = std::max(after, page->next_after_seq());
+    // Without --follow, "what exists" is the log up to its head at the first read, so a busy
+    // region cannot keep the command running.
+    if (stop_at < 0) stop_at = page->head_seq();
+    if (!follow) {
+      if (after >= stop_at || !progressed) break;
+      continue;
+    }
+    if (progressed && after < page->head_seq()) continue;  // not caught up yet
+    for (int i = 0; i < 10 && !g_stop_requested; ++i) absl::SleepFor(absl::Milliseconds(20));
+  }
+  return 0;
+}
+
 int CmdKill(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   LocalCluster cluster = LoadCluster(args);
@@ -1081,6 +1192,7 @@ int Run(int argc, char** argv) {
       {"delete", CmdDelete},
       {"query", CmdQuery},
       {"scan", CmdScan},
+      {"stream", CmdStream},
       {"kill", CmdKill},
       {"restart", CmdRestart},
       {"partition", CmdPartition},

@@ -372,4 +372,18 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
   }
 }
 
+void ToStreamRecord(const Change& c, const std::string& view, pb::StreamRecord* p) {
+  p->set_sequence(c.seq);
+  p->set_event_name(StreamEventName(c));
+  ToProto(c.key, p->mutable_keys());
+  if (c.new_image && (view == "NEW_IMAGE" || view == "NEW_AND_OLD_IMAGES")) {
+    ToProto(*c.new_image, p->mutable_new_image());
+  }
+  if (c.old_image && (view == "OLD_IMAGE" || view == "NEW_AND_OLD_IMAGES")) {
+    ToProto(*c.old_image, p->mutable_old_image());
+  }
+  p->mutable_stamp()->set_timestamp_us(c.stamp.ts_us);
+  p->mutable_stamp()->set_region(c.stamp.region);
+}
+
 }  // namespace gtsim

@@ -43,4 +43,8 @@ SnapshotChunk FromProto(const pb::SnapshotChunk& p, const std::string& table,
 
 void ToProto(const RegionStatus& s, pb::StatusResponse* p);
 
+// A PUT or DELETE of this region's change log as a stream record, with the images the stream
+// view type `view` (KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES) includes.
+void ToStreamRecord(const Change& c, const std::string& view, pb::StreamRecord* p);
+
 }  // namespace gtsim

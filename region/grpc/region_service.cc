@@ -1,5 +1,7 @@
 #include "region/grpc/region_service.h"
 
+#include <algorithm>
+
 #include "region/grpc/convert.h"
 #include "region/status_macros.h"
 
@@ -210,6 +212,27 @@ grpc::Status RegionService::Scan(grpc::ServerContext*, const pb::ScanRequest* re
     ASSIGN_OR_RETURN(r.exclusive_start_key, FromProto(req->exclusive_start_key()));
     ASSIGN_OR_RETURN(Page page, region_->Scan(r));
     PageToProto(page, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RegionService::ReadStream(grpc::ServerContext*, const pb::ReadStreamRequest* req,
+                                       pb::ReadStreamResponse* resp) {
+  return Serve([&]() -> absl::Status {
+    if (req->after_seq() < 0) return absl::InvalidArgumentError("after_seq must be >= 0");
+    if (req->limit() < 0) return absl::InvalidArgumentError("limit must be >= 0");
+    int limit = req->limit() == 0 ? 1000 : std::min(req->limit(), 1000);
+    ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(req->table()));
+    const std::string view = StreamViewTypeOf(info.spec);
+    ASSIGN_OR_RETURN(Region::TableChanges read,
+                     region_->ReadTableChanges(req->table(), req->after_seq(), limit));
+    for (const Change& c : read.changes) {
+      if (c.kind != ChangeKind::kPut && c.kind != ChangeKind::kDelete) continue;
+      ToStreamRecord(c, view, resp->add_records());
+    }
+    resp->set_next_after_seq(std::max(read.scanned_through, req->after_seq()));
+    resp->set_head_seq(read.head_seq);
+    resp->set_stream_view_type(view);
     return absl::OkStatus();
   });
 }

@@ -31,6 +31,8 @@ class RegionService final : public pb::RegionApi::Service {
                           pb::DeleteItemResponse*) override;
   grpc::Status Query(grpc::ServerContext*, const pb::QueryRequest*, pb::ItemPage*) override;
   grpc::Status Scan(grpc::ServerContext*, const pb::ScanRequest*, pb::ItemPage*) override;
+  grpc::Status ReadStream(grpc::ServerContext*, const pb::ReadStreamRequest*,
+                          pb::ReadStreamResponse*) override;
 
  private:
   Region* region_;

@@ -467,8 +467,6 @@ const char* TypeName(ValueType t) { return ValueTypeName(t); }
 // with one shard. Its label is the table's creation time, so a table deleted and created again
 // gets a new stream ARN and iterators of the old one fail with ResourceNotFoundException.
 
-constexpr const char* kStreamViewType = "NEW_AND_OLD_IMAGES";
-
 uint64_t Fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : s) {
@@ -505,10 +503,7 @@ std::string SequenceNumber(int64_t seq) {
 
 // The stream view type of a table: its StreamSpecification's, or NEW_AND_OLD_IMAGES (what
 // gtsim's change log always serves) for a table whose stream was never enabled explicitly.
-std::string StreamViewOf(const TableSpec& spec) {
-  return spec.stream.enabled && !spec.stream.view_type.empty() ? spec.stream.view_type
-                                                               : kStreamViewType;
-}
+std::string StreamViewOf(const TableSpec& spec) { return StreamViewTypeOf(spec); }
 
 json KeySchemaJson(const KeyDef& hash, const std::optional<KeyDef>& range) {
   json ks = json::array();
@@ -2490,7 +2485,7 @@ class Operations {
 
   // One change as a stream record, with the images `view` asks for.
   json StreamRecord(const Change& c, const std::string& view) {
-    const char* name = c.kind == ChangeKind::kDelete ? "REMOVE" : c.old_image ? "MODIFY" : "INSERT";
+    const char* name = StreamEventName(c);
     json d = {{"ApproximateCreationDateTime", static_cast<double>(c.stamp.ts_us / 1000000)},
               {"Keys", ItemToJson(c.key)},
               {"SequenceNumber", SequenceNumber(c.seq)},
