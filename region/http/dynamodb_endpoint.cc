@@ -832,6 +832,25 @@ absl::StatusOr<std::map<std::string, ValueType>> AttributeDefinitionsOf(const js
   return defs;
 }
 
+// One KeySchema member at position `i` (0: the HASH key, 1: the RANGE key): its AttributeName,
+// or DynamoDB's error. Shared by a table's and an index's KeySchema.
+absl::StatusOr<std::string> KeySchemaMember(const json& k, size_t i) {
+  if (!k.is_object()) return Serialization("KeySchema members must be objects");
+  ASSIGN_OR_RETURN(auto name, OptString(k, "AttributeName"));
+  ASSIGN_OR_RETURN(auto type, OptString(k, "KeyType"));
+  if (!name || !type || (*type != "HASH" && *type != "RANGE")) {
+    return Validation(
+        "One or more parameter values were invalid: KeySchema members need AttributeName and "
+        "a KeyType of HASH or RANGE");
+  }
+  if ((i == 0) != (*type == "HASH")) {
+    return Validation(i == 0
+                          ? "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
+                          : "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type");
+  }
+  return *name;
+}
+
 // A GlobalSecondaryIndex (CreateTable) or a GlobalSecondaryIndexUpdates Create (UpdateTable):
 // IndexName, KeySchema (its attributes typed by `defs`) and Projection.
 absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
@@ -852,32 +871,19 @@ absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
   GsiSetting def;
   std::vector<std::string> missing;
   for (size_t i = 0; i < ks->size(); ++i) {
-    const json& k = (*ks)[i];
-    if (!k.is_object()) return Serialization("KeySchema members must be objects");
-    ASSIGN_OR_RETURN(auto attr, OptString(k, "AttributeName"));
-    ASSIGN_OR_RETURN(auto type, OptString(k, "KeyType"));
-    if (!attr || !type || (*type != "HASH" && *type != "RANGE")) {
-      return Validation(
-          "One or more parameter values were invalid: KeySchema members need AttributeName and "
-          "a KeyType of HASH or RANGE");
-    }
-    if ((i == 0) != (*type == "HASH")) {
-      return Validation(
-          i == 0 ? "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
-                 : "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type");
-    }
-    auto d = defs.find(*attr);
+    ASSIGN_OR_RETURN(std::string attr, KeySchemaMember((*ks)[i], i));
+    auto d = defs.find(attr);
     if (d == defs.end()) {
-      missing.push_back(*attr);
+      missing.push_back(attr);
       continue;
     }
     if (i == 0) {
-      def.hash_key = KeyDef{*attr, d->second};
+      def.hash_key = KeyDef{attr, d->second};
     } else {
-      if (*attr == def.hash_key.name) {
+      if (attr == def.hash_key.name) {
         return Validation("Invalid KeySchema: Some index key attribute have no definition");
       }
-      def.range_key = KeyDef{*attr, d->second};
+      def.range_key = KeyDef{attr, d->second};
     }
   }
   if (!missing.empty()) return UndefinedKeys(missing, defs);
@@ -1175,37 +1181,24 @@ class Operations {
     CreateTableRequest create;
     create.table = table;
     for (size_t i = 0; i < ks->size(); ++i) {
-      const json& k = (*ks)[i];
-      if (!k.is_object()) return Serialization("KeySchema members must be objects");
-      ASSIGN_OR_RETURN(auto name, OptString(k, "AttributeName"));
-      ASSIGN_OR_RETURN(auto type, OptString(k, "KeyType"));
-      if (!name || !type || (*type != "HASH" && *type != "RANGE")) {
-        return Validation(
-            "One or more parameter values were invalid: KeySchema members need "
-            "AttributeName and a KeyType of HASH or RANGE");
-      }
-      if ((i == 0) != (*type == "HASH")) {
-        return Validation(
-            i == 0 ? "Invalid KeySchema: The first KeySchemaElement is not a HASH key type"
-                   : "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type");
-      }
-      auto d = defs.find(*name);
+      ASSIGN_OR_RETURN(std::string name, KeySchemaMember((*ks)[i], i));
+      auto d = defs.find(name);
       if (d == defs.end()) {
         return Validation(
             "One or more parameter values were invalid: Some index key attributes "
             "are not defined in AttributeDefinitions. Keys: [" +
-            *name + "], AttributeDefinitions: [" +
+            name + "], AttributeDefinitions: [" +
             absl::StrJoin(defs, ", ",
                           [](std::string* out, const auto& kv) { out->append(kv.first); }) +
             "]");
       }
       if (i == 0) {
-        create.hash_key = KeyDef{*name, d->second};
+        create.hash_key = KeyDef{name, d->second};
       } else {
-        if (*name == create.hash_key.name) {
+        if (name == create.hash_key.name) {
           return Validation("Invalid KeySchema: Some index key attribute have no definition");
         }
-        create.range_key = KeyDef{*name, d->second};
+        create.range_key = KeyDef{name, d->second};
       }
     }
     // Global secondary indexes, created by settings updates right after the table.
