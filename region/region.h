@@ -87,6 +87,7 @@ class Region {
   absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<TableInfo> DescribeTable(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> ListTables() ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes this region's replica only (see TableEngine::DeleteTable).
   absl::StatusOr<TableInfo> DeleteTable(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
   // DynamoDB's UpdateTable with ReplicaUpdates: adds or removes one replica, asynchronously.
   // Errors: see TableEngine::UpdateTable (InvalidArgument for validation, FailedPrecondition

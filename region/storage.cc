@@ -40,6 +40,8 @@ class Storage::Stmt {
   }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return sqlite3_step(s_); }
+  // Ready to Step again with new bindings (the destructor does the same).
+  void Reset() { sqlite3_reset(s_); }
   int64_t ColInt(int i) { return sqlite3_column_int64(s_, i); }
   bool ColNull(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
   std::string ColBlob(int i) {
@@ -114,6 +116,14 @@ absl::Status Storage::StartBackgroundCheckpoints(const std::string& path,
     return absl::UnavailableError(absl::StrCat("cannot read ", path, " for checkpoints"));
   }
   RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
+  // Replaces the (disabled) autocheckpoint hook: only counts the WAL's pages.
+  sqlite3_wal_hook(
+      db_,
+      [](void* self, sqlite3*, const char*, int pages) {
+        static_cast<Storage*>(self)->wal_pages_ = pages;
+        return SQLITE_OK;
+      },
+      this);
   checkpointer_ = std::thread([this, cp, interval] {
     while (!stop_checkpointer_.WaitForNotificationWithTimeout(interval)) {
       // PASSIVE never blocks writers; it copies what it can and fsyncs the database file.
@@ -255,8 +265,10 @@ absl::Status Storage::Init() {
   return absl::OkStatus();
 }
 
-void Storage::Checkpoint() {
+void Storage::CheckpointIfWalOver(int64_t max_wal_pages) {
+  if (wal_pages_ <= max_wal_pages) return;
   sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  wal_pages_ = 0;
 }
 
 // Prepared once and reused: sqlite3_exec would parse the SQL on every transaction.
@@ -273,6 +285,7 @@ absl::Status Storage::Commit() {
   return absl::OkStatus();
 }
 void Storage::Rollback() {
+  live_counts_.clear();
   if (!sqlite3_get_autocommit(db_)) {
     Exec("ROLLBACK").IgnoreError();
     // head_seq_ may have moved inside the failed transaction: read it back.
@@ -297,6 +310,7 @@ absl::Status Storage::ReleaseSavepoint() {
 }
 
 absl::Status Storage::RollbackToSavepoint() {
+  live_counts_.clear();
   {
     ASSIGN_OR_RETURN(auto q, Prepare("ROLLBACK TO gtsim_write"));
     int rc = q.Step();
@@ -351,6 +365,7 @@ absl::StatusOr<std::optional<Storage::ItemVersion>> Storage::GetItem(int64_t tab
 
 absl::Status Storage::PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
                               const ItemVersion& version) {
+  live_counts_.erase(table_id);
   ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?)"));
   q.Int(1, table_id).Blob(2, hk).Blob(3, rk).OptBlob(4, version.item);
   q.Int(5, version.stamp.ts_us).Text(6, version.stamp.region);
@@ -468,6 +483,7 @@ absl::StatusOr<std::vector<std::string>> Storage::QueryIndex(int64_t table_id,
 }
 
 absl::Status Storage::DeleteAllItems(int64_t table_id) {
+  live_counts_.erase(table_id);
   for (const char* sql : {"DELETE FROM items WHERE table_id = ?",
                           "DELETE FROM gsi_entries WHERE table_id = ?",
                           "DELETE FROM gsi_backfilled WHERE table_id = ?"}) {
@@ -479,10 +495,11 @@ absl::Status Storage::DeleteAllItems(int64_t table_id) {
 }
 
 absl::StatusOr<int64_t> Storage::CountItems(int64_t table_id) {
+  if (auto it = live_counts_.find(table_id); it != live_counts_.end()) return it->second;
   ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM items "
                                    "WHERE table_id = ? AND item IS NOT NULL"));
   if (q.Int(1, table_id).Step() != SQLITE_ROW) return SqlError(0, "cannot count items");
-  return q.ColInt(0);
+  return live_counts_[table_id] = q.ColInt(0);
 }
 
 absl::StatusOr<std::vector<std::string>> Storage::QueryItems(int64_t table_id,
@@ -565,18 +582,25 @@ absl::StatusOr<int64_t> Storage::CountVersions(int64_t table_id) {
   return q.ColInt(0);
 }
 
-absl::Status Storage::PutVersionIfNewer(int64_t table_id, const SnapshotRow& row) {
+absl::Status Storage::PutVersionsIfNewer(int64_t table_id, const std::vector<SnapshotRow>& rows) {
+  live_counts_.erase(table_id);
   // The LWW rule of lww.h as one statement: replace only an older (ts, origin).
   ASSIGN_OR_RETURN(auto q, Prepare(
       "INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(table_id, hk, rk) DO UPDATE "
       "SET item = excluded.item, ts = excluded.ts, origin = excluded.origin "
       "WHERE (excluded.ts, excluded.origin) > (items.ts, items.origin)"));
-  q.Int(1, table_id).Blob(2, row.hk).Blob(3, row.rk).OptBlob(4, row.item);
-  q.Int(5, row.stamp.ts_us).Text(6, row.stamp.region);
-  int rc = q.Step();
-  if (rc != SQLITE_DONE) return SqlError(rc, "cannot load snapshot row");
-  if (sqlite3_changes(db_) == 0) return absl::OkStatus();  // the stored version was newer
-  return IndexItem(table_id, row.hk, row.rk, row.item);
+  const bool indexed = indexes_.count(table_id) > 0;
+  for (const auto& row : rows) {
+    q.Int(1, table_id).Blob(2, row.hk).Blob(3, row.rk).OptBlob(4, row.item);
+    q.Int(5, row.stamp.ts_us).Text(6, row.stamp.region);
+    int rc = q.Step();
+    q.Reset();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot load snapshot row");
+    if (indexed && sqlite3_changes(db_) > 0) {  // else the stored version was newer
+      RETURN_IF_ERROR(IndexItem(table_id, row.hk, row.rk, row.item));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::map<std::string, BootstrapState>> Storage::LoadBootstraps() {

@@ -354,15 +354,29 @@ const TableSpec* TableEngine::SpecOf(const std::string& table) const {
 
 absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
-  for (const auto& [r, rs] : t->spec.replica_settings) {
-    if (rs.deletion_protection && t->spec.HasReplica(r)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "Resource cannot be deleted as it is currently protected against deletion: the "
-          "replica of ", table, " in ", r, " has deletion protection enabled; disable it first: "
-          "gtsim update-table --region ", r, " --table ", table, " --deletion-protection false"));
-    }
+  // Deletion protection is a per-replica setting: it guards the replica this call deletes.
+  auto rs = t->spec.replica_settings.find(region_);
+  if (rs != t->spec.replica_settings.end() && rs->second.deletion_protection) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Resource cannot be deleted as it is currently protected against deletion: the "
+        "replica of ", table, " in ", region_, " has deletion protection enabled; disable it "
+        "first: gtsim update-table --region ", region_, " --table ", table,
+        " --deletion-protection false"));
   }
   ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
+  TableInfo info{t->spec, count, {}, {}};
+  if (t->spec.replicas.size() > 1 && t->spec.HasReplica(region_)) {
+    // A global table (version 2019.11.21): DeleteTable removes this region's replica only, as
+    // a replica removal would; the others keep the table and stop streaming to it.
+    if (!t->spec.replica_status.empty()) {
+      const auto& [busy, status] = *t->spec.replica_status.begin();
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ResourceInUseException: table ", table, " is UPDATING (replica ", busy, " is ",
+          status, "); wait until DescribeTable shows TableStatus ACTIVE, then delete it"));
+    }
+    RETURN_IF_ERROR(DropLocalReplica(tables_[table], /*announce=*/true));
+    return info;
+  }
   RETURN_IF_ERROR(storage_->DeleteAllItems(t->id));
   RETURN_IF_ERROR(storage_->PutTable(t->spec, /*deleted=*/true).status());
   Change c;
@@ -373,7 +387,6 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   c.commit_true_us = clock_->NowMicros();
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
   if (bootstraps_.erase(table)) RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
-  TableInfo info{t->spec, count, {}, {}};
   tables_[table].deleted = true;
   RETURN_IF_ERROR(SyncIndexes(tables_[table]));
   return info;
@@ -1139,9 +1152,7 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
     next.cut = chunk.cut;
     next.total_rows = chunk.total_rows;
   }
-  for (const auto& row : chunk.rows) {
-    RETURN_IF_ERROR(storage_->PutVersionIfNewer(t->second.id, row));
-  }
+  RETURN_IF_ERROR(storage_->PutVersionsIfNewer(t->second.id, chunk.rows));
   if (!chunk.rows.empty()) next.after = std::make_pair(chunk.rows.back().hk, chunk.rows.back().rk);
   next.loaded_rows += static_cast<int64_t>(chunk.rows.size());
   next.total_rows = std::max(next.total_rows, next.loaded_rows);

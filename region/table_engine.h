@@ -169,6 +169,11 @@ class TableEngine {
   absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req);
   absl::StatusOr<TableInfo> DescribeTable(const std::string& table);
   std::vector<std::string> ListTables() const;
+  // Deletes this region's replica: a regional table is deleted (and the deletion replicated);
+  // for a global table only this replica goes, as a replica removal (the others keep the table
+  // and stop streaming here; one left is regional again). FailedPrecondition when this replica
+  // has deletion protection, or ("ResourceInUseException: ...") while a replica is added or
+  // removed.
   absl::StatusOr<TableInfo> DeleteTable(const std::string& table);
   // Live tables, with their specs.
   std::vector<TableSpec> Tables() const;

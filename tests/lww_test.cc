@@ -500,28 +500,37 @@ TEST_CASE("a backlog larger than one batch arrives over several batches, in orde
   r.RequireConverged();
 }
 
-TEST_CASE("deleting a global table replicates, and late writes to it are dropped", "[lww]") {
+TEST_CASE("DeleteTable on a global table deletes only the caller's replica", "[lww]") {
   TwoRegions r;
   r.CreateGlobalTable();
   r.clock_a.Advance(1000);
   TwoRegions::Put(*r.a, "1", "v");
   Replicate(*r.a, *r.b);
-  // b writes before it hears that a deleted the table.
+  // b writes before it hears that a deleted its replica.
   r.clock_b.Advance(1500);
   TwoRegions::Put(*r.b, "2", "late");
   r.clock_a.Advance(1000);
   Ok(r.a->DeleteTable("orders"));
+  CHECK(r.a->ListTables().empty());
+  CHECK(absl::IsNotFound(r.a->GetItem("orders", {{"id", S("1")}}).status()));
 
   ApplyReport at_b = Replicate(*r.a, *r.b);
   CHECK(at_b.applied == 1);
-  CHECK(r.b->ListTables().empty());
-  CHECK(r.b->GetItem("orders", {{"id", S("1")}}).status().code() ==
-        absl::StatusCode::kNotFound);
+  // b keeps the table and every item, and is regional again.
+  TableInfo left = Ok(r.b->DescribeTable("orders"));
+  CHECK(left.spec.replicas == std::vector<std::string>{kWest});
+  CHECK(left.spec.TableStatus() == "ACTIVE");
+  CHECK(left.spec.ReplicaStatus(kWest) == "ACTIVE");
+  CHECK(TwoRegions::Value(*r.b, "1") == "v");
+  CHECK(TwoRegions::Value(*r.b, "2") == "late");
+  // b's late write is dropped at a; b's later writes are not sent to a at all.
   ApplyReport at_a = Replicate(*r.b, *r.a);
-  CHECK(at_a.dropped == 1);
   CHECK(at_a.applied == 0);
   CHECK_FALSE(at_a.waiting);
   CHECK(r.a->Cursor(kWest) == at_a.cursor);  // moved past the dropped change
+  r.clock_b.Advance(1000);
+  TwoRegions::Put(*r.b, "3", "after");
+  CHECK(Ok(r.b->ReadFor(kEast, r.a->Cursor(kWest), 100)).changes.empty());
   CHECK(r.a->ListTables().empty());
 }
 

@@ -253,6 +253,59 @@ TEST_CASE("removing a replica deletes its table and the table becomes regional",
   CHECK(Contents(f.address("us-east-1"), "demo").size() == 51);
 }
 
+TEST_CASE("DeleteTable in one region of a 3-region table deletes only that replica",
+          "[integration][replica]") {
+  ClusterFixture f(kRegions);
+  RegionClient east(f.address("us-east-1")), west(f.address("us-west-2")),
+      eu(f.address("eu-west-1"));
+  CreateTable(east, "demo", kRegions);
+  REQUIRE(Eventually([&] { return ReplicaStatus(eu, "demo", "eu-west-1").first == "ACTIVE"; }));
+  REQUIRE(Eventually([&] { return ReplicaStatus(west, "demo", "us-west-2").first == "ACTIVE"; }));
+  for (int i = 0; i < 30; ++i) REQUIRE(Put(east, "demo", "k" + std::to_string(i), i).ok());
+  REQUIRE(Eventually([&] { return Contents(f.address("us-west-2"), "demo").size() == 30; }));
+
+  pb::DeleteTableRequest del;
+  del.set_table("demo");
+  pb::DeleteTableResponse deleted;
+  REQUIRE(west.api().DeleteTable(RegionClient::Context().get(), del, &deleted).ok());
+  CHECK(deleted.table().table_status() == "DELETING");
+  pb::DescribeTableRequest dreq;
+  dreq.set_table("demo");
+  {
+    pb::DescribeTableResponse resp;
+    CHECK(west.api().DescribeTable(RegionClient::Context().get(), dreq, &resp).error_code() ==
+          grpc::StatusCode::NOT_FOUND);
+  }
+  // The other two keep the table and its items; their replica lists shrink to themselves.
+  for (RegionClient* c : {&east, &eu}) {
+    REQUIRE(Eventually([&] {
+      pb::DescribeTableResponse resp;
+      if (!c->api().DescribeTable(RegionClient::Context().get(), dreq, &resp).ok()) return false;
+      std::vector<std::string> replicas(resp.table().replicas().begin(),
+                                        resp.table().replicas().end());
+      return replicas == std::vector<std::string>{"eu-west-1", "us-east-1"} &&
+             resp.table().table_status() == "ACTIVE";
+    }));
+  }
+  CHECK(Contents(f.address("us-east-1"), "demo").size() == 30);
+  CHECK(Contents(f.address("eu-west-1"), "demo").size() == 30);
+  // They still replicate to each other, and no longer to the deleted replica.
+  REQUIRE(Put(east, "demo", "after", 1).ok());
+  CHECK(Eventually([&] { return Contents(f.address("eu-west-1"), "demo").count("after") > 0; }));
+  pb::DescribeTableResponse resp;
+  CHECK(west.api().DescribeTable(RegionClient::Context().get(), dreq, &resp).error_code() ==
+        grpc::StatusCode::NOT_FOUND);
+
+  // Deleting one of the last two leaves a regional table in the other.
+  REQUIRE(eu.api().DeleteTable(RegionClient::Context().get(), del, &deleted).ok());
+  REQUIRE(Eventually([&] {
+    pb::DescribeTableResponse r;
+    return east.api().DescribeTable(RegionClient::Context().get(), dreq, &r).ok() &&
+           r.table().replicas_size() == 1 && r.table().table_status() == "ACTIVE";
+  }));
+  CHECK(Contents(f.address("us-east-1"), "demo").size() == 31);
+}
+
 // `gtsim ARGS` against the fixture's cluster: exit code and stdout (stderr appended on failure).
 std::pair<int, std::string> Cli(ClusterFixture& f, const std::string& args) {
   std::string out = f.cluster_dir() + "/.cli-out";

@@ -119,7 +119,7 @@ const std::vector<CommandSpec>& Commands() {
         "delete-gsi"},
        {"ttl-disable", "stream-disable"}},
       {"list-tables", "--region R", "print the region's tables", {"region"}, {}},
-      {"delete-table", "--region R --table T", "delete a table in every replica",
+      {"delete-table", "--region R --table T", "delete a regional table, or this region's replica of a global table",
        {"region", "table"}, {}},
       {"put",
        "--region R --table T --item JSON [--if-not-exists ATTR | --if-exists ATTR | "

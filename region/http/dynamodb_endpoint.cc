@@ -1489,7 +1489,13 @@ class Operations {
     if (absl::IsNotFound(info.status())) {
       return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
     }
-    if (absl::IsFailedPrecondition(info.status())) {  // a replica has deletion protection
+    if (absl::IsFailedPrecondition(info.status()) &&
+        absl::StartsWith(info.status().message(), "ResourceInUseException")) {
+      return Typed(absl::StatusCode::kFailedPrecondition, "ResourceInUseException",
+                   absl::StrCat("Attempt to change a resource which is still in use: Table is "
+                                "being updated: ", table));
+    }
+    if (absl::IsFailedPrecondition(info.status())) {  // the replica has deletion protection
       return Validation(
           "Resource cannot be deleted as it is currently protected against deletion. Disable "
           "deletion protection first.");

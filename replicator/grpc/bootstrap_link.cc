@@ -1,6 +1,9 @@
 #include "replicator/grpc/bootstrap_link.h"
 
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
@@ -90,20 +93,58 @@ absl::Status BootstrapLink::LoadOnce(const BootstrapState& b) {
     current_ = &ctx;
   }
   auto reader = stub->Snapshot(&ctx, req);
-  pb::SnapshotChunk in;
+  // Pipelined: a reader thread receives and decodes the next chunks (at most kQueued ahead)
+  // while this thread loads one, so the source reads, the network carries and this region
+  // writes at the same time.
+  constexpr size_t kQueued = 2;
+  std::mutex qmu;
+  std::condition_variable changed;
+  std::deque<SnapshotChunk> queue;  // guarded by qmu, as are the two flags
+  bool ended = false;  // the reader thread stopped (after the last chunk, or the stream broke)
+  bool stop = false;   // the loader gave up
+  std::thread fetch([&] {
+    pb::SnapshotChunk in;
+    while (reader->Read(&in)) {
+      SnapshotChunk chunk = FromProto(in, b.table, b.table_created);
+      std::unique_lock<std::mutex> l(qmu);
+      changed.wait(l, [&] { return queue.size() < kQueued || stop; });
+      if (stop) break;
+      queue.push_back(std::move(chunk));
+      changed.notify_all();
+      if (in.last()) break;
+    }
+    std::lock_guard<std::mutex> l(qmu);
+    ended = true;
+    changed.notify_all();
+  });
   absl::Status result = absl::UnavailableError("the snapshot stream ended before its last chunk");
-  while (reader->Read(&in)) {
-    absl::Status st = region_->LoadSnapshotChunk(FromProto(in, b.table, b.table_created));
+  while (true) {
+    SnapshotChunk chunk;
+    {
+      std::unique_lock<std::mutex> l(qmu);
+      changed.wait(l, [&] { return !queue.empty() || ended; });
+      if (queue.empty()) break;
+      chunk = std::move(queue.front());
+      queue.pop_front();
+      changed.notify_all();
+    }
+    absl::Status st = region_->LoadSnapshotChunk(chunk);
     if (!st.ok()) {
       result = st;
       break;
     }
-    if (in.last()) {
+    if (chunk.last) {
       result = absl::OkStatus();
       break;
     }
   }
-  ctx.TryCancel();
+  {
+    std::lock_guard<std::mutex> l(qmu);
+    stop = true;
+    changed.notify_all();
+  }
+  ctx.TryCancel();  // ends a Read in progress
+  fetch.join();
   grpc::Status finished = reader->Finish();
   if (!result.ok() && !finished.ok() && finished.error_code() != grpc::StatusCode::CANCELLED) {
     result = FromGrpc(finished);

@@ -1,7 +1,8 @@
 // The new-replica side of a replica bootstrap over gRPC: a thread that watches the Region for
 // bootstraps still loading (Region::PendingBootstraps), streams each table's snapshot from its
 // source region (Replication.Snapshot) and loads every chunk through Region::LoadSnapshotChunk,
-// one transaction per chunk. Progress is durable per chunk, so after any break - the source
+// one transaction per chunk; a second thread receives and decodes the next chunks while one
+// loads. Progress is durable per chunk, so after any break - the source
 // restarting, this process restarting, the network - it resumes after the last loaded key,
 // keeping the cut recorded by the first chunk. Retries with backoff until the bootstrap is done
 // or cancelled (the table removed or deleted).
