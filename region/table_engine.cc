@@ -374,6 +374,7 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
           "ResourceInUseException: table ", table, " is UPDATING (replica ", busy, " is ",
           status, "); wait until DescribeTable shows TableStatus ACTIVE, then delete it"));
     }
+    RETURN_IF_ERROR(CheckNotRecentSource(t->spec, region_, "DeleteTable"));
     RETURN_IF_ERROR(DropLocalReplica(tables_[table], /*announce=*/true));
     return info;
   }
@@ -811,6 +812,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
         "PAY_PER_REQUEST before adding a replica"));
   }
   if (!create) {
+    RETURN_IF_ERROR(CheckNotRecentSource(spec, u.region, "removing it"));
     auto rs = spec.replica_settings.find(u.region);
     if (rs != spec.replica_settings.end() && rs->second.deletion_protection) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -824,6 +826,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
     next.replicas.push_back(u.region);
     std::sort(next.replicas.begin(), next.replicas.end());
     next.replica_status[u.region] = "CREATING";
+    next.sourced_at_us[region_] = clock_->NowMicros();  // this region serves the snapshot
   } else {
     next.replica_status[u.region] = "DELETING";
   }
@@ -1045,6 +1048,21 @@ absl::Status TableEngine::StartBootstrap(const TableSpec& spec) {
   RETURN_IF_ERROR(storage_->PutBootstrap(b));
   bootstraps_[spec.name] = std::move(b);
   return absl::OkStatus();
+}
+
+absl::Status TableEngine::CheckNotRecentSource(const TableSpec& spec, const std::string& region,
+                                               const std::string& what) const {
+  constexpr int64_t kSourceHoldUs = int64_t{24} * 3600 * 1'000'000;
+  auto it = spec.sourced_at_us.find(region);
+  const int64_t now = clock_->NowMicros();
+  if (it == spec.sourced_at_us.end() || now >= it->second + kSourceHoldUs) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the replica of ", spec.name, " in ", region, " served as the source of a new replica ",
+      (now - it->second) / 60'000'000, " minutes ago; a source replica cannot be deleted for 24 "
+      "hours after a replica was added from it (", what, " is refused; try again in ",
+      (it->second + kSourceHoldUs - now + 3'599'999'999) / 3'600'000'000, " h)"));
 }
 
 absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {

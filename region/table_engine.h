@@ -297,6 +297,10 @@ class TableEngine {
   absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);
+  // InvalidArgument when `region`'s replica of `spec` served as the source of a new replica less
+  // than 24 hours ago (AWS's rule for deleting a replica); `what` names the refused operation.
+  absl::Status CheckNotRecentSource(const TableSpec& spec, const std::string& region,
+                                    const std::string& what) const;
   // Drops this region's replica (items and bootstrap) without logging a DELETE_TABLE; when
   // `announce`, logs the definition without this region so the others finish the removal.
   absl::Status DropLocalReplica(TableState& t, bool announce);

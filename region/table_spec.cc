@@ -53,6 +53,7 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
   if (local.Version() < incoming.Version()) {
     out.replicas = incoming.replicas;
     out.replica_status = incoming.replica_status;
+    out.sourced_at_us = incoming.sourced_at_us;
     out.updated = incoming.updated;
   }
   TakeNewer(&out.billing, incoming.billing);
@@ -98,6 +99,7 @@ std::string EncodeTableSpec(const TableSpec& spec) {
     j["stream"] = {{"enabled", spec.stream.enabled}, {"view", spec.stream.view_type},
                    {"stamp", StampJson(spec.stream.stamp)}};
   }
+  if (!spec.sourced_at_us.empty()) j["sourced_at_us"] = spec.sourced_at_us;
   for (const auto& [region, rs] : spec.replica_settings) {
     j["replica_settings"][region] = {
         {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
@@ -154,6 +156,9 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
       const auto& t = j["stream"];
       spec.stream = StreamSetting{t.at("enabled").get<bool>(), t.at("view").get<std::string>(),
                                   StampFrom(t.at("stamp"))};
+    }
+    if (j.contains("sourced_at_us")) {
+      spec.sourced_at_us = j["sourced_at_us"].get<std::map<std::string, int64_t>>();
     }
     if (j.contains("replica_settings")) {
       for (const auto& [region, r] : j["replica_settings"].items()) {

@@ -77,6 +77,10 @@ struct TableSpec {
   // Replicas that are not ACTIVE, by region: "CREATING" (being bootstrapped from a snapshot) or
   // "DELETING" (being removed). Every region listed here is also in `replicas`.
   std::map<std::string, std::string> replica_status;
+  // When each region last began serving as the snapshot source of a new replica (microseconds,
+  // its clock): AWS refuses to delete such a replica for 24 hours (kSourceHoldUs). Part of the
+  // replica set: it travels and merges with `replicas`.
+  std::map<std::string, int64_t> sourced_at_us;
   // LWW stamp of the last change to the replica set (UpdateTable): a replica takes a replicated
   // table definition only when its `updated` is newer than the one it holds. Empty until the
   // first UpdateTable (the definition then dates from `created`).

@@ -334,6 +334,33 @@ TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing writt
   Ok(r.UpdateTable(AddReplica("demo", "eu-west-1")));
 }
 
+TEST_CASE("a replica that served as a snapshot source cannot be deleted for 24 hours",
+          "[replica]") {
+  Cluster c(18);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {})));
+  Put(c["us-west-2"], "demo", "a", 1);
+  Ok(c["us-west-2"].UpdateTable(AddReplica("demo", "us-east-1")));
+  c.Settle();
+  REQUIRE(Ok(c["us-east-1"].DescribeTable("demo")).spec.TableStatus() == "ACTIVE");
+  // us-west-2 was the source: neither removing it (from anywhere) nor DeleteTable there works.
+  auto removal = c["us-east-1"].UpdateTable(RemoveReplica("demo", "us-west-2")).status();
+  CHECK(absl::IsInvalidArgument(removal));
+  CHECK(std::string(removal.message()).find("cannot be deleted for 24 hours") != std::string::npos);
+  auto del = c["us-west-2"].DeleteTable("demo").status();
+  CHECK(absl::IsInvalidArgument(del));
+  CHECK(std::string(del.message()).find("served as the source of a new replica") !=
+        std::string::npos);
+  CHECK(Ok(c["us-west-2"].DescribeTable("demo")).item_count == 1);
+  // A day later it can go; the new replica keeps the table.
+  c.clock().Advance(int64_t{24} * 3600 * 1'000'000);
+  Ok(c["us-east-1"].UpdateTable(RemoveReplica("demo", "us-west-2")));
+  c.Settle();
+  CHECK(absl::IsNotFound(c["us-west-2"].DescribeTable("demo").status()));
+  TableInfo left = Ok(c["us-east-1"].DescribeTable("demo"));
+  CHECK(left.spec.replicas == std::vector<std::string>{"us-east-1"});
+  CHECK(left.item_count == 1);
+}
+
 TEST_CASE("removing a replica deletes its table and items and the others stop sending to it",
           "[replica]") {
   Cluster c(5);
