@@ -316,6 +316,9 @@ absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   for (const auto& [name, g] : t->spec.gsis) {
     if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
   }
+  for (const auto& [replica, percent] : t->spec.replica_progress) {
+    if (t->spec.ReplicaStatus(replica) == "CREATING") info.replica_progress[replica] = percent;
+  }
   if (auto b = bootstraps_.find(table); b != bootstraps_.end()) {
     info.replica_progress[region_] =
         b->second.total_rows > 0
@@ -1073,6 +1076,7 @@ absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
     next.replicas.erase(std::remove(next.replicas.begin(), next.replicas.end(), region_),
                         next.replicas.end());
     next.replica_status.erase(region_);
+    next.replica_progress.erase(region_);
     next.updated = NextStampAfter(t.spec.Version());
     RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
     t.spec = next;
@@ -1176,6 +1180,20 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
   next.total_rows = std::max(next.total_rows, next.loaded_rows);
   if (chunk.last) next.loaded = true;
   RETURN_IF_ERROR(storage_->PutBootstrap(next));
+  // Progress is announced in 10 % steps (a table-definition record, replicated like any
+  // UpdateTable), so replicas other than the source and this one can show it too.
+  const int percent = static_cast<int>(
+      std::min<int64_t>(99, 100 * next.loaded_rows / std::max<int64_t>(1, next.total_rows)));
+  TableSpec& spec = t->second.spec;
+  auto announced = spec.replica_progress.find(region_);
+  if (percent / 10 > (announced == spec.replica_progress.end() ? 0 : announced->second / 10)) {
+    TableSpec with = spec;
+    with.replica_progress[region_] = percent;
+    with.updated = NextStampAfter(spec.Version());
+    RETURN_IF_ERROR(storage_->PutTable(with, false).status());
+    RETURN_IF_ERROR(LogTableUpdate(with, with.updated));
+    spec = std::move(with);
+  }
   b->second = std::move(next);
   return absl::OkStatus();
 }
@@ -1185,6 +1203,7 @@ absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   TableState& t = tables_[ct->spec.name];
   TableSpec next = t.spec;
   next.replica_status.erase(region_);
+  next.replica_progress.erase(region_);
   next.updated = NextStampAfter(t.spec.Version());
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));

@@ -54,6 +54,7 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
     out.replicas = incoming.replicas;
     out.replica_status = incoming.replica_status;
     out.sourced_at_us = incoming.sourced_at_us;
+    out.replica_progress = incoming.replica_progress;
     out.updated = incoming.updated;
   }
   TakeNewer(&out.billing, incoming.billing);
@@ -100,6 +101,7 @@ std::string EncodeTableSpec(const TableSpec& spec) {
                    {"stamp", StampJson(spec.stream.stamp)}};
   }
   if (!spec.sourced_at_us.empty()) j["sourced_at_us"] = spec.sourced_at_us;
+  if (!spec.replica_progress.empty()) j["replica_progress"] = spec.replica_progress;
   for (const auto& [region, rs] : spec.replica_settings) {
     j["replica_settings"][region] = {
         {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
@@ -156,6 +158,9 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
       const auto& t = j["stream"];
       spec.stream = StreamSetting{t.at("enabled").get<bool>(), t.at("view").get<std::string>(),
                                   StampFrom(t.at("stamp"))};
+    }
+    if (j.contains("replica_progress")) {
+      spec.replica_progress = j["replica_progress"].get<std::map<std::string, int>>();
     }
     if (j.contains("sourced_at_us")) {
       spec.sourced_at_us = j["sourced_at_us"].get<std::map<std::string, int64_t>>();

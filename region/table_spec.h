@@ -81,6 +81,9 @@ struct TableSpec {
   // its clock): AWS refuses to delete such a replica for 24 hours (kSourceHoldUs). Part of the
   // replica set: it travels and merges with `replicas`.
   std::map<std::string, int64_t> sourced_at_us;
+  // ReplicaStatusPercentProgress of CREATING replicas as each last announced it (in 10 % steps),
+  // so that every replica's DescribeTable shows it. Part of the replica set, like the above.
+  std::map<std::string, int> replica_progress;
   // LWW stamp of the last change to the replica set (UpdateTable): a replica takes a replicated
   // table definition only when its `updated` is newer than the one it holds. Empty until the
   // first UpdateTable (the definition then dates from `created`).

@@ -334,6 +334,39 @@ TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing writt
   Ok(r.UpdateTable(AddReplica("demo", "eu-west-1")));
 }
 
+TEST_CASE("a new replica's bootstrap progress shows in every replica's DescribeTable",
+          "[replica]") {
+  Cluster c(19);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {"eu-west-1", "us-west-2"})));
+  c.Settle();
+  for (int i = 0; i < 100; ++i) Put(c["us-west-2"], "demo", "k" + std::to_string(i), i);
+  c.Settle();
+  Ok(c["us-west-2"].UpdateTable(AddReplica("demo", "us-east-1")));
+  REQUIRE(c.PumpLink("us-west-2", "us-east-1", 512));  // the add reaches the new replica
+  REQUIRE(c.PumpSnapshots(30));
+  REQUIRE(c.PumpSnapshots(30));  // 60 of 100 rows loaded
+  auto progress = [&](const std::string& where) {
+    TableInfo info = Ok(c[where].DescribeTable("demo"));
+    auto it = info.replica_progress.find("us-east-1");
+    return it == info.replica_progress.end() ? -1 : it->second;
+  };
+  CHECK(progress("us-east-1") == 60);
+  CHECK(progress("us-west-2") == 60);  // the source counts what it served
+  // eu-west-1 is neither: it knows the replica is CREATING, then learns the progress from the
+  // new replica's own log.
+  c.PumpLink("us-west-2", "eu-west-1", 512);
+  CHECK(Ok(c["eu-west-1"].DescribeTable("demo")).spec.ReplicaStatus("us-east-1") == "CREATING");
+  CHECK(progress("eu-west-1") == -1);
+  REQUIRE(c.PumpLink("us-east-1", "eu-west-1", 512));
+  CHECK(progress("eu-west-1") == 60);
+  c.Settle();
+  TableInfo done = Ok(c["eu-west-1"].DescribeTable("demo"));
+  CHECK(done.spec.ReplicaStatus("us-east-1") == "ACTIVE");
+  CHECK(done.replica_progress.count("us-east-1") == 0);
+  CHECK(done.item_count == 100);
+  CHECK(Ok(c["us-east-1"].DescribeTable("demo")).item_count == 100);
+}
+
 TEST_CASE("a replica that served as a snapshot source cannot be deleted for 24 hours",
           "[replica]") {
   Cluster c(18);
