@@ -254,9 +254,22 @@ TEST_CASE("a rolled-back transaction leaves no trace", "[storage]") {
               .value() == 2);
   RequireOk(s->SetCursor("us-west-2", 42));
   CHECK(s->head_seq() == 2);
+  RequireOk(s->PutItem(id, "hk4", "rk", {std::string("w"), Stamp{9, "us-east-1"}}));
+  CHECK(s->CountItems(id).value() == 2);  // counted inside the transaction: hk2 and hk4
   s->Rollback();
 
   CHECK(s->head_seq() == 1);
+  CHECK(s->CountItems(id).value() == 1);  // hk again, not a count kept from inside
+  {
+    // A savepoint undone drops a count taken inside it as well.
+    RequireOk(s->Begin());
+    RequireOk(s->Savepoint());
+    RequireOk(s->PutItem(id, "hk3", "rk", {std::string("z"), Stamp{9, "us-east-1"}}));
+    CHECK(s->CountItems(id).value() == 2);
+    RequireOk(s->RollbackToSavepoint());
+    CHECK(s->CountItems(id).value() == 1);
+    s->Rollback();
+  }
   CHECK(s->LoadTables()->size() == 1);
   auto item = s->GetItem(id, "hk", "rk").value();
   REQUIRE(item.has_value());
