@@ -59,7 +59,10 @@ std::optional<pb::WriteStamp> Put(RegionClient& c, const std::string& table, con
   *req.mutable_item() = MakeItem(id, value);
   pb::PutItemResponse resp;
   grpc::Status s = c.api().PutItem(RegionClient::Context(absl::Seconds(3)).get(), req, &resp);
-  if (!s.ok()) return std::nullopt;
+  if (!s.ok()) {
+    UNSCOPED_INFO("PutItem " << id << ": " << s.error_code() << " " << s.error_message());
+    return std::nullopt;
+  }
   if (resp.result().has_superseded_by()) return std::nullopt;
   return resp.result().stamp();
 }
@@ -119,12 +122,81 @@ TEST_CASE("a write in any region reaches every other region", "[integration]") {
   ClusterFixture f(kRegions);
   Clients c(f);
   CreateGlobalTable(c["us-east-1"], "orders", kRegions);
-  for (const auto& r : kRegions) REQUIRE(Put(c[r], "orders", "from-" + r, r));
+  // The table reaches the other regions asynchronously; write once each region has it.
+  for (const auto& r : kRegions) {
+    REQUIRE(Eventually([&] { return HasTable(c[r], "orders"); }));
+    REQUIRE(Put(c[r], "orders", "from-" + r, r));
+  }
   for (const auto& writer : kRegions) {
     for (const auto& reader : kRegions) {
       INFO(writer << " -> " << reader);
       CHECK(Eventually([&] { return Get(c[reader], "orders", "from-" + writer).first == writer; }));
     }
+  }
+}
+
+TEST_CASE("BatchWrite: independent puts and deletes with one outcome each, replicated",
+          "[integration]") {
+  ClusterFixture f(kRegions);
+  Clients c(f);
+  CreateGlobalTable(c["us-east-1"], "orders", kRegions);
+  REQUIRE(Put(c["us-east-1"], "orders", "old", "x"));
+  REQUIRE(Put(c["us-east-1"], "orders", "taken", "first"));
+
+  pb::BatchWriteRequest req;
+  for (const std::string id : {"a", "b", "c"}) {
+    auto* put = req.add_writes()->mutable_put();
+    put->set_table("orders");
+    *put->mutable_item() = MakeItem(id, "batch");
+  }
+  auto* del = req.add_writes()->mutable_delete_();
+  del->set_table("orders");
+  (*del->mutable_key()->mutable_attributes())["id"].set_s("old");
+  auto* conditional = req.add_writes()->mutable_put();  // fails alone: "taken" exists
+  conditional->set_table("orders");
+  *conditional->mutable_item() = MakeItem("taken", "second");
+  auto* clause = conditional->mutable_condition()->add_clauses();
+  clause->set_attribute("id");
+  clause->set_op(pb::Condition::NOT_EXISTS);
+  pb::BatchWriteResponse resp;
+  grpc::Status s = c["us-east-1"].api().BatchWrite(RegionClient::Context().get(), req, &resp);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  REQUIRE(resp.outcomes_size() == 5);
+  for (int i = 0; i < 4; ++i) CHECK(resp.outcomes(i).code() == 0);
+  CHECK(resp.outcomes(4).code() == static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  CHECK(resp.outcomes(4).message().find("conditional request failed") != std::string::npos);
+  CHECK(resp.outcomes(0).result().stamp().region() == "us-east-1");
+
+  for (const auto& r : kRegions) {
+    INFO(r);
+    CHECK(Eventually([&] {
+      auto items = ScanAll(c[r], "orders");
+      return items == std::map<std::string, std::string>{
+                          {"a", "batch"}, {"b", "batch"}, {"c", "batch"}, {"taken", "first"}};
+    }));
+  }
+
+  SECTION("a malformed or oversized batch is refused whole, nothing written") {
+    pb::BatchWriteRequest bad;
+    auto* put = bad.add_writes()->mutable_put();
+    put->set_table("orders");
+    *put->mutable_item() = MakeItem("never", "x");
+    bad.add_writes();  // neither put nor delete
+    s = c["us-east-1"].api().BatchWrite(RegionClient::Context().get(), bad, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("write 1") != std::string::npos);
+
+    pb::BatchWriteRequest big;
+    for (int i = 0; i < 26; ++i) {
+      auto* p = big.add_writes()->mutable_put();
+      p->set_table("orders");
+      *p->mutable_item() = MakeItem("never", "x");
+    }
+    s = c["us-east-1"].api().BatchWrite(RegionClient::Context().get(), big, &resp);
+    CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(s.error_message().find("1 to 25") != std::string::npos);
+    CHECK(Get(c["us-east-1"], "orders", "never").first.empty());
   }
 }
 
