@@ -182,13 +182,13 @@ absl::Status Storage::Exec(const std::string& sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Storage::Stmt> Storage::Prepare(const std::string& sql) {
+absl::StatusOr<Storage::Stmt> Storage::Prepare(absl::string_view sql) {
   auto it = statements_.find(sql);
   if (it != statements_.end()) return Stmt(it->second);
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr);
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
   if (rc != SQLITE_OK) return SqlError(rc, "cannot prepare statement");
-  statements_.emplace(sql, s);
+  statements_.emplace(std::string(sql), s);
   return Stmt(s);
 }
 
