@@ -418,10 +418,16 @@ absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
   return report;
 }
 
+int64_t Region::LogId() {
+  absl::MutexLock l(&mu_);
+  return storage_->log_id();
+}
+
 Region::Subscription Region::SubscriptionFor(const std::string& origin) {
   absl::MutexLock l(&mu_);
   Subscription s;
   s.after_seq = replicator_.Cursor(origin);
+  s.origin_log_id = replicator_.CursorLogId(origin);
   for (const auto& spec : engine_.Tables()) {
     HeldTable h{spec.name, spec.created, 0};
     // A bootstrapping table needs this origin's changes only after the snapshot cut.

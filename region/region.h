@@ -185,10 +185,13 @@ class Region {
   // subscription_epoch) are refused with Aborted, and the link must subscribe again.
   struct Subscription {
     int64_t after_seq = 0;
+    int64_t origin_log_id = 0;  // the origin log after_seq counts in (0: not known)
     std::vector<HeldTable> held;
     int64_t epoch = 0;
   };
   Subscription SubscriptionFor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+  // This region's change-log id (see ChangeBatch::origin_log_id).
+  int64_t LogId() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replica bootstrap (see replicator/snapshot.h), source side: one chunk of the snapshot of
   // `table` for the new replica `subscriber`, rows after `after`, with this region's cut now.

@@ -181,6 +181,11 @@ class Storage {
   // Replication cursors: per origin region, the last origin sequence durably applied here.
   absl::StatusOr<std::map<std::string, int64_t>> LoadCursors();
   absl::Status SetCursor(const std::string& origin, int64_t applied_seq);
+  // This database's change-log id (random, drawn when the database is created; never 0), and,
+  // per origin, the id of the origin log its cursor counts in (absent: not known yet).
+  int64_t log_id() const { return log_id_; }
+  absl::StatusOr<std::map<std::string, int64_t>> LoadCursorLogIds();
+  absl::Status SetCursorLogId(const std::string& origin, int64_t log_id);
 
  private:
   class Stmt;
@@ -208,6 +213,7 @@ class Storage {
   absl::flat_hash_map<std::string, sqlite3_stmt*> statements_;
   std::map<int64_t, std::vector<IndexDef>> indexes_;  // by table id
   int64_t head_seq_ = 0;
+  int64_t log_id_ = 0;
   int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };
 

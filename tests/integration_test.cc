@@ -1,5 +1,6 @@
 // Multi-process tests: real gtsim-region processes replicating over gRPC on 127.0.0.1.
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -283,6 +284,38 @@ TEST_CASE("a region killed with kill -9 under writes catches up and loses nothin
     CHECK(items.count(k) == 1);
     CHECK(items[k] == v);
   }
+}
+
+TEST_CASE("a region whose data was wiped comes back with a new log its peers read from the start",
+          "[integration]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions);
+  RegionClient east(f.address("us-east-1"));
+  CreateGlobalTable(east, "t", regions);
+  {
+    RegionClient west(f.address("us-west-2"));
+    REQUIRE(Eventually([&] { return HasTable(west, "t"); }));
+    // Enough writes that east's cursor for west's log is far ahead of a fresh log's first rows.
+    for (int i = 0; i < 30; ++i) REQUIRE(Put(west, "t", absl::StrCat("old-", i), "x"));
+    REQUIRE(Eventually([&] { return Get(east, "t", "old-29").first == "x"; }));
+  }
+  // The disk is lost: the region restarts with an empty data directory.
+  REQUIRE(f.cluster().Kill("us-west-2").ok());
+  const RegionProcess* west_process = *f.cluster().Find("us-west-2");
+  std::filesystem::remove_all(west_process->data_dir);
+  REQUIRE(f.cluster().Start("us-west-2").ok());
+  RegionClient west(f.address("us-west-2"));
+  // It replays east's log from the start (its cursors are gone): the table comes back.
+  REQUIRE(Eventually([&] { return HasTable(west, "t"); }));
+  // Its first new writes are at the start of its new log; east must not skip them as
+  // positions it has already applied.
+  REQUIRE(Put(west, "t", "new-0", "y"));
+  REQUIRE(Put(west, "t", "new-1", "y"));
+  CHECK(Eventually([&] { return Get(east, "t", "new-0").first == "y"; }));
+  CHECK(Eventually([&] { return Get(east, "t", "new-1").first == "y"; }));
+  // And east's writes still reach the wiped region.
+  REQUIRE(Put(east, "t", "from-east", "z"));
+  CHECK(Eventually([&] { return Get(west, "t", "from-east").first == "z"; }));
 }
 
 TEST_CASE("a partition holds changes back and they converge once it heals", "[integration]") {
