@@ -50,6 +50,7 @@ constexpr int kMaxBatchWrite = 25;
 constexpr int kMaxBatchGet = 100;
 constexpr size_t kMaxTransactItems = 100;
 constexpr int64_t kMaxBatchGetBytes = 16 << 20;  // a BatchGetItem answer's limit
+constexpr int64_t kMaxTransactBytes = 4 << 20;   // the items of one TransactWriteItems
 constexpr int64_t kMaxPageBytes = 1 << 20;       // what one Query or Scan page reads
 
 // --- errors -------------------------------------------------------------------------------
@@ -76,6 +77,13 @@ absl::Status MissingMember(absl::string_view member) {
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// A PROVISIONED table's capacity refused the request (TableEngine::ConsumeWriteCapacity /
+// ConsumeReadCapacity): ProvisionedThroughputExceededException.
+bool IsThrottle(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) &&
+         absl::StartsWith(status.message(), "ProvisionedThroughputExceededException");
+}
+
 // The single place where absl status codes become DynamoDB errors.
 DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
   std::string type;
@@ -91,7 +99,10 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
         break;
       case absl::StatusCode::kNotFound:
         type = "ResourceNotFoundException";
-        message = absl::StrCat("Requested resource not found: ", message);
+        // DynamoDB names the table in control-plane answers only ("Requested resource not
+        // found: Table: T not found"); item operations say "Requested resource not found".
+        message = message.empty() ? "Requested resource not found"
+                                  : absl::StrCat("Requested resource not found: ", message);
         break;
       case absl::StatusCode::kAlreadyExists:
         type = "ResourceInUseException";
@@ -100,9 +111,8 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
         type = "ConditionalCheckFailedException";
         break;
       case absl::StatusCode::kResourceExhausted:
-        // A PROVISIONED table's write capacity (TableEngine::ConsumeWriteCapacity); any other
-        // (a full disk) is internal.
-        if (absl::StartsWith(message, "ProvisionedThroughputExceededException")) {
+        // A PROVISIONED table's capacity (IsThrottle); any other (a full disk) is internal.
+        if (IsThrottle(status)) {
           type = "ProvisionedThroughputExceededException";
           message =
               "The level of configured provisioned throughput for the table was exceeded. "
@@ -726,6 +736,17 @@ std::optional<Item> IndexView(const TableSpec& spec, const GsiSetting& g, const 
   return out;
 }
 
+// The table's key attributes of `key` (a LastEvaluatedKey of an index also holds the index's).
+Item TableKeyPart(const TableSpec& spec, const Item& key) {
+  Item out;
+  for (const auto& [name, value] : key) {
+    if (name == spec.hash_key.name || (spec.range_key && name == spec.range_key->name)) {
+      out.emplace(name, value);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> KeyNames(const TableSpec& spec) {
   std::vector<std::string> names{spec.hash_key.name};
   if (spec.range_key) names.push_back(spec.range_key->name);
@@ -1129,12 +1150,14 @@ class Operations {
   }
 
  private:
-  absl::StatusOr<TableSpec> Spec(const std::string& table) {
+  // The live table `table`. NotFound names the table for control-plane operations
+  // (`control`) and not for item operations, as DynamoDB's messages do.
+  absl::StatusOr<TableSpec> Spec(const std::string& table, bool control = false) {
     // Region::Tables() reads the catalog only (DescribeTable would count the items).
     for (TableSpec& spec : region_->Tables()) {
       if (spec.name == table) return std::move(spec);
     }
-    return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
+    return absl::NotFoundError(control ? absl::StrCat("Table: ", table, " not found") : "");
   }
 
   absl::StatusOr<json> CreateTable(const json& req) {
@@ -1441,7 +1464,7 @@ class Operations {
           "must have length ",
           attribute->empty() ? "greater than or equal to 1" : "less than or equal to 255"));
     }
-    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(table, /*control=*/true));
     const TtlSetting& ttl = spec.ttl;
     if (ttl.enabled && ttl.attribute != *attribute) {
       return Validation(absl::StrCat(
@@ -1466,7 +1489,7 @@ class Operations {
 
   absl::StatusOr<json> DescribeTimeToLive(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(table, /*control=*/true));
     json d = {{"TimeToLiveStatus", spec.ttl.enabled ? "ENABLED" : "DISABLED"}};
     if (spec.ttl.enabled) d["AttributeName"] = spec.ttl.attribute;
     return json{{"TimeToLiveDescription", d}};
@@ -1523,8 +1546,9 @@ class Operations {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"AttributesToGet"}));
     ASSIGN_OR_RETURN(Item key, ItemField(req, "Key", true));
+    // Every read of the local copy is strongly consistent; ConsistentRead only decides the
+    // read capacity charged (half for an eventually consistent read).
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
-    (void)consistent;  // every read of the local copy is strongly consistent
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
     ASSIGN_OR_RETURN(auto proj, OptProjection(req, &p));
@@ -1533,6 +1557,8 @@ class Operations {
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     RETURN_IF_ERROR(CheckKey(spec, key));
     ASSIGN_OR_RETURN(GetResult r, region_->GetItem(table, key));
+    RETURN_IF_ERROR(region_->ConsumeReadCapacity(
+        table, TableEngine::ReadUnits(r.item ? ItemSize(*r.item) : 0, consistent.value_or(false))));
     json out = json::object();
     if (r.item) out["Item"] = ItemToJson(proj ? expr::Project(*proj, *r.item) : *r.item);
     return out;
@@ -1649,8 +1675,13 @@ class Operations {
   // Shapes one page of Query or Scan. Like DynamoDB, a page reads at most 1 MB of items (before
   // filtering): when `items` hold more, the page ends at the item that reaches 1 MB and its key
   // becomes LastEvaluatedKey.
+  // `gsi`: the page reads that index, whose keys (index key and table key) then make the
+  // LastEvaluatedKey.
+  // Charges the read capacity of the bytes the page read (`consistent`: strongly consistent
+  // units) and fails with ProvisionedThroughputExceededException when the table cannot pay.
   absl::StatusOr<json> Shape(const ReadShape& shape, const TableSpec& spec,
-                             const std::vector<Item>& items, Item last_key) {
+                             const std::vector<Item>& items, Item last_key, bool consistent,
+                             const GsiSetting* gsi = nullptr) {
     json out = json::object();
     json out_items = json::array();
     int64_t count = 0;
@@ -1668,10 +1699,11 @@ class Operations {
         }
       }
       if (bytes >= kMaxPageBytes && scanned < items.size()) {
-        last_key = KeyOf(spec, item);
+        last_key = gsi ? TableEngine::IndexKeyOf(spec, *gsi, item) : KeyOf(spec, item);
         break;
       }
     }
+    RETURN_IF_ERROR(region_->ConsumeReadCapacity(spec.name, TableEngine::ReadUnits(bytes, consistent)));
     if (shape.select != Select::kCount) out["Items"] = std::move(out_items);
     out["Count"] = count;
     out["ScannedCount"] = static_cast<int64_t>(scanned);
@@ -1696,7 +1728,6 @@ class Operations {
     ASSIGN_OR_RETURN(int limit, LimitOf(req));
     ASSIGN_OR_RETURN(auto forward, OptBool(req, "ScanIndexForward"));
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
-    (void)consistent;
     ASSIGN_OR_RETURN(Item start, ItemField(req, "ExclusiveStartKey", false));
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
@@ -1712,6 +1743,7 @@ class Operations {
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     KeyDef hash_key = spec.hash_key;
     std::optional<KeyDef> range_key = spec.range_key;
+    const GsiSetting* gsi = nullptr;
     if (index) {
       auto g = spec.gsis.find(*index);
       if (g == spec.gsis.end() || g->second.deleted) {
@@ -1720,12 +1752,15 @@ class Operations {
       if (consistent.value_or(false)) {
         return Validation("Consistent reads are not supported on global secondary indexes");
       }
-      hash_key = g->second.hash_key;
-      range_key = g->second.range_key;
+      gsi = &g->second;
+      hash_key = gsi->hash_key;
+      range_key = gsi->range_key;
     }
     ASSIGN_OR_RETURN(expr::KeyQuery kq, expr::BindKeySchema(kc, hash_key, range_key));
     if (!start.empty()) {
-      auto ok = CheckKey(spec, start);
+      // A query of an index starts from an index key plus the table key (what its
+      // LastEvaluatedKey holds); the table key part is checked here, the rest by the core.
+      auto ok = CheckKey(spec, gsi ? TableKeyPart(spec, start) : start);
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
     }
@@ -1778,8 +1813,16 @@ class Operations {
       return Validation(
           absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
     }
+    if (gsi && !start.empty() && absl::IsInvalidArgument(page.status()) &&
+        absl::StartsWith(page.status().message(), "the exclusive start key")) {
+      // Not this index's key, or another partition's (the core says which, DynamoDB does not).
+      return Validation(
+          "The provided starting key is invalid: The provided key element does not match the "
+          "schema");
+    }
     if (!page.ok()) return page.status();
-    return Shape(shape, spec, page->items, page->last_evaluated_key);
+    return Shape(shape, spec, page->items, page->last_evaluated_key, consistent.value_or(false),
+                 gsi);
   }
 
   absl::StatusOr<json> Scan(const json& req) {
@@ -1832,6 +1875,9 @@ class Operations {
       gsi = g->second;
     }
     if (!start.empty()) {
+      // A scan of an index resumes from a table key plus the index's key (its LastEvaluatedKey);
+      // the table order it reads in needs the table key only.
+      if (gsi) start = TableKeyPart(spec, start);
       auto ok = CheckKey(spec, start);
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
@@ -1842,13 +1888,14 @@ class Operations {
       s.limit = limit;
       s.exclusive_start_key = start;
       ASSIGN_OR_RETURN(Page page, region_->Scan(s));
-      return Shape(shape, spec, page.items, page.last_evaluated_key);
+      return Shape(shape, spec, page.items, page.last_evaluated_key, consistent.value_or(false));
     }
     // A parallel scan segment (the items whose hash key falls in it) or a scan of a global
     // secondary index (the items that have its key attributes, in its projection), read in
-    // chunks of the whole table in table order; Limit counts the answered items only, and
-    // LastEvaluatedKey is a table key.
+    // chunks of the whole table in table order; Limit and the 1 MB page size count the answered
+    // items only, and LastEvaluatedKey is a table key (plus the index's key for an index).
     std::vector<Item> items;
+    int64_t bytes = 0;
     Item last_key;
     ScanRequest s;
     s.table = table;
@@ -1868,16 +1915,19 @@ class Operations {
           if (!in_index) continue;
           item = std::move(*in_index);
         }
+        bytes += ItemSize(item);
         items.push_back(std::move(item));
-        if (limit > 0 && static_cast<int>(items.size()) == limit) {
-          last_key = KeyOf(spec, items.back());
+        if ((limit > 0 && static_cast<int>(items.size()) == limit) || bytes >= kMaxPageBytes) {
+          last_key = gsi ? TableEngine::IndexKeyOf(spec, *gsi, items.back())
+                         : KeyOf(spec, items.back());
           break;
         }
       }
       if (!last_key.empty() || page.last_evaluated_key.empty()) break;
       s.exclusive_start_key = page.last_evaluated_key;
     }
-    return Shape(shape, spec, items, last_key);
+    return Shape(shape, spec, items, last_key, consistent.value_or(false),
+                 gsi ? &*gsi : nullptr);
   }
 
   // The RequestItems map of BatchWriteItem / BatchGetItem: present, a map, not empty.
@@ -1972,8 +2022,7 @@ class Operations {
     absl::Status last_throttle;
     for (size_t i = 0; i < writes.size(); ++i) {
       absl::Status st = region_->MutateItems({writes[i]}).status();
-      if (absl::IsResourceExhausted(st) &&
-          absl::StartsWith(st.message(), "ProvisionedThroughputExceededException")) {
+      if (IsThrottle(st)) {
         ++throttled;
         last_throttle = st;
         unprocessed[raw[i].first].push_back(*raw[i].second);
@@ -1993,6 +2042,7 @@ class Operations {
       const json* request;  // its KeysAndAttributes, echoed in UnprocessedKeys
       std::vector<Item> keys;
       std::optional<expr::Projection> projection;
+      bool consistent = false;  // decides the read units charged
     };
     std::vector<TableRead> reads;
     for (const auto& [table, spec_json] : ri->items()) {
@@ -2009,10 +2059,10 @@ class Operations {
             kMaxBatchGet, ", Member must have length greater than or equal to 1]"));
       }
       ASSIGN_OR_RETURN(auto consistent, OptBool(spec_json, "ConsistentRead"));
-      (void)consistent;  // reads of the local copy are strongly consistent
       Placeholders p;
       RETURN_IF_ERROR(ReadPlaceholders(spec_json, &p));
       TableRead read;
+      read.consistent = consistent.value_or(false);
       read.table = table;
       read.request = &spec_json;
       ASSIGN_OR_RETURN(read.projection, OptProjection(spec_json, &p));
@@ -2035,20 +2085,36 @@ class Operations {
     if (total > kMaxBatchGet) {
       return Validation("Too many items requested for the BatchGetItem call");
     }
-    // DynamoDB answers at most 16 MB; keys beyond that come back in UnprocessedKeys with the
-    // rest of their table's request, for the caller to send again.
+    // DynamoDB answers at most 16 MB; keys beyond that, and the keys of a PROVISIONED table
+    // from the first read its read capacity cannot pay for, come back in UnprocessedKeys with
+    // the rest of their table's request, for the caller to send again. When every table was
+    // throttled before any read, the answer is ProvisionedThroughputExceededException.
     json responses = json::object();
     json unprocessed = json::object();
     int64_t bytes = 0;
+    size_t read_keys = 0;
+    absl::Status throttle;
     for (const TableRead& read : reads) {
       json items = json::array();
       json left = json::array();
+      bool throttled = false;
       for (const Item& key : read.keys) {
-        if (bytes >= kMaxBatchGetBytes) {
+        if (bytes >= kMaxBatchGetBytes || throttled) {
           left.push_back(ItemToJson(key));
           continue;
         }
         ASSIGN_OR_RETURN(GetResult r, region_->GetItem(read.table, key));
+        absl::Status paid = region_->ConsumeReadCapacity(
+            read.table,
+            TableEngine::ReadUnits(r.item ? ItemSize(*r.item) : 0, read.consistent));
+        if (IsThrottle(paid)) {
+          throttled = true;
+          throttle = paid;
+          left.push_back(ItemToJson(key));
+          continue;
+        }
+        RETURN_IF_ERROR(paid);
+        ++read_keys;
         if (!r.item) continue;
         Item shown = read.projection ? expr::Project(*read.projection, *r.item) : *r.item;
         bytes += ItemSize(shown);
@@ -2061,7 +2127,15 @@ class Operations {
         unprocessed[read.table] = std::move(rest);
       }
     }
+    if (read_keys == 0 && !throttle.ok()) return throttle;
     return json{{"Responses", responses}, {"UnprocessedKeys", unprocessed}};
+  }
+
+  static absl::Status TransactionTooLarge(int64_t bytes) {
+    return Validation(absl::StrCat(
+        "Transaction size has exceeded the maximum allowed size: the items of a "
+        "TransactWriteItems request may total at most 4 MB, these total ", bytes,
+        " bytes; split it into several transactions"));
   }
 
   // TransactItems of TransactWriteItems / TransactGetItems: a list of 1..100 maps.
@@ -2074,11 +2148,15 @@ class Operations {
       return Serialization("Unexpected value type in payload: TransactItems must be a list");
     }
     if (items->empty() || items->size() > kMaxTransactItems) {
-      return Validation(absl::StrCat(
-          "1 validation error detected: Value '", items->size(),
-          " items' at 'transactItems' failed to satisfy constraint: Member must have length ",
-          items->empty() ? "greater than or equal to 1"
-                         : absl::StrCat("less than or equal to ", kMaxTransactItems)));
+      // DynamoDB's two wordings: the empty list echoed, the long one named by its member.
+      return Validation(
+          items->empty()
+              ? std::string("1 validation error detected: Value '[]' at 'transactItems' failed "
+                            "to satisfy constraint: Member must have length greater than or "
+                            "equal to 1")
+              : absl::StrCat("1 validation error detected: Value at 'TransactItems' failed to "
+                             "satisfy constraint: Member must have length less than or equal to ",
+                             kMaxTransactItems));
     }
     for (const json& t : *items) {
       if (!t.is_object()) {
@@ -2125,6 +2203,9 @@ class Operations {
     };
     std::vector<Entry> entries;
     std::set<std::pair<std::string, std::string>> targets;
+    // The aggregate size of the transaction's items (DynamoDB's limit: 4 MB): Put items and the
+    // keys of the other actions, then what the updates make of their items.
+    int64_t aggregate = 0;
     for (const json& t : *items) {
       if (t.size() != 1 || !(t.contains("ConditionCheck") || t.contains("Put") ||
                              t.contains("Delete") || t.contains("Update"))) {
@@ -2169,8 +2250,10 @@ class Operations {
       if (!targets.emplace(e.table, EncodeItem(e.key)).second) {
         return Validation("Transaction request cannot include multiple operations on one item");
       }
+      aggregate += e.item ? ItemSize(*e.item) : ItemSize(e.key);
       entries.push_back(std::move(e));
     }
+    if (aggregate > kMaxTransactBytes) return TransactionTooLarge(aggregate);
     // Each entry's cancellation reason, filled in by its mutation (under the region's lock).
     std::vector<json> reasons(entries.size(), json{{"Code", "None"}});
     bool cancelled = false;
@@ -2201,6 +2284,10 @@ class Operations {
         if (!next.ok()) return fail("ValidationError", next.status().message());
         absl::Status size = CheckItemSize(*next, /*update=*/true);
         if (!size.ok()) return fail("ValidationError", size.message());
+        aggregate += ItemSize(*next) - ItemSize(e.key);
+        if (aggregate > kMaxTransactBytes) {
+          return fail("ValidationError", TransactionTooLarge(aggregate).message());
+        }
         return std::optional<Item>(*std::move(next));
       };
       mutations.push_back(std::move(m));
@@ -2259,6 +2346,13 @@ class Operations {
       projections.push_back(std::move(proj));
     }
     ASSIGN_OR_RETURN(std::vector<GetResult> got, region_->GetItems(keys));
+    // A transactional read costs twice a strongly consistent one, as in DynamoDB.
+    std::map<std::string, double> units;  // by table
+    for (size_t i = 0; i < got.size(); ++i) {
+      units[keys[i].first] +=
+          2 * TableEngine::ReadUnits(got[i].item ? ItemSize(*got[i].item) : 0, true);
+    }
+    for (const auto& [table, n] : units) RETURN_IF_ERROR(region_->ConsumeReadCapacity(table, n));
     json responses = json::array();
     for (size_t i = 0; i < got.size(); ++i) {
       json r = json::object();
