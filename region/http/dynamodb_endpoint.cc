@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -1711,6 +1712,42 @@ class Operations {
     return out;
   }
 
+  // One page of a Query or Scan, read in chunks from `fetch` (a start key and a chunk size in,
+  // one page of the core out) until `limit` items are kept (0: no limit) or the kept items
+  // reach 1 MB, as DynamoDB's pages end; `keep` (null: keep all) drops items or turns them into
+  // what the page holds. The key of the last kept item - with the index's keys when reading
+  // `gsi` - is the LastEvaluatedKey when the page ends before the data does. Reading in chunks
+  // keeps a page's cost to what it answers, not the whole table or partition.
+  using Fetch = std::function<absl::StatusOr<Page>(const Item& start, int chunk)>;
+  absl::StatusOr<Page> ReadPage(const Fetch& fetch, Item start, int limit,
+                                const std::function<bool(Item&)>& keep, const TableSpec& spec,
+                                const GsiSetting* gsi) {
+    constexpr int kChunk = 256;
+    Page out;
+    int64_t bytes = 0;
+    while (true) {
+      // Without `keep`, every item read is kept: read no more than the page still needs.
+      int chunk = limit > 0 && !keep
+                      ? std::min<int>(kChunk, limit - static_cast<int>(out.items.size()))
+                      : kChunk;
+      ASSIGN_OR_RETURN(Page page, fetch(start, chunk));
+      for (Item& item : page.items) {
+        if (keep && !keep(item)) continue;
+        bytes += ItemSize(item);
+        out.items.push_back(std::move(item));
+        if ((limit > 0 && static_cast<int>(out.items.size()) == limit) ||
+            bytes >= kMaxPageBytes) {
+          const Item& last = out.items.back();
+          out.last_evaluated_key =
+              gsi ? TableEngine::IndexKeyOf(spec, *gsi, last) : KeyOf(spec, last);
+          return out;
+        }
+      }
+      if (page.last_evaluated_key.empty()) return out;
+      start = std::move(page.last_evaluated_key);
+    }
+  }
+
   absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool index = false) {
     ReadShape shape;
     ASSIGN_OR_RETURN(shape.filter,
@@ -1808,7 +1845,14 @@ class Operations {
             "bound to be greater than or equal to lower bound");
       }
     }
-    auto page = region_->Query(q);
+    auto page = ReadPage(
+        [&](const Item& from, int chunk) {
+          QueryRequest part = q;
+          part.exclusive_start_key = from;
+          part.limit = chunk;
+          return region_->Query(part);
+        },
+        start, limit, nullptr, spec, gsi);
     if (index && absl::IsFailedPrecondition(page.status())) {
       return Validation(
           absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
@@ -1882,51 +1926,35 @@ class Operations {
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
     }
-    if (!gsi && (!total || *total == 1)) {
-      ScanRequest s;
-      s.table = table;
-      s.limit = limit;
-      s.exclusive_start_key = start;
-      ASSIGN_OR_RETURN(Page page, region_->Scan(s));
-      return Shape(shape, spec, page.items, page.last_evaluated_key, consistent.value_or(false));
-    }
-    // A parallel scan segment (the items whose hash key falls in it) or a scan of a global
-    // secondary index (the items that have its key attributes, in its projection), read in
-    // chunks of the whole table in table order; Limit and the 1 MB page size count the answered
-    // items only, and LastEvaluatedKey is a table key (plus the index's key for an index).
-    std::vector<Item> items;
-    int64_t bytes = 0;
-    Item last_key;
-    ScanRequest s;
-    s.table = table;
-    s.limit = 1000;
-    s.exclusive_start_key = start;
-    while (true) {
-      ASSIGN_OR_RETURN(Page page, region_->Scan(s));
-      for (Item& item : page.items) {
-        auto hk = item.find(spec.hash_key.name);
-        if (hk == item.end()) continue;
-        if (total && *total > 1 &&
-            static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) {
-          continue;
-        }
-        if (gsi) {
-          std::optional<Item> in_index = IndexView(spec, *gsi, item);
-          if (!in_index) continue;
-          item = std::move(*in_index);
-        }
-        bytes += ItemSize(item);
-        items.push_back(std::move(item));
-        if ((limit > 0 && static_cast<int>(items.size()) == limit) || bytes >= kMaxPageBytes) {
-          last_key = gsi ? TableEngine::IndexKeyOf(spec, *gsi, items.back())
-                         : KeyOf(spec, items.back());
-          break;
-        }
+    // The whole table in table order; a parallel scan segment keeps the items whose hash key
+    // falls in it, a scan of a global secondary index the items that have its key attributes
+    // (in its projection). Limit and the 1 MB page count the kept items.
+    std::function<bool(Item&)> keep = [&](Item& item) {
+      auto hk = item.find(spec.hash_key.name);
+      if (hk == item.end()) return false;
+      if (total && *total > 1 &&
+          static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) {
+        return false;
       }
-      if (!last_key.empty() || page.last_evaluated_key.empty()) break;
-      s.exclusive_start_key = page.last_evaluated_key;
-    }
-    return Shape(shape, spec, items, last_key, consistent.value_or(false),
+      if (gsi) {
+        std::optional<Item> in_index = IndexView(spec, *gsi, item);
+        if (!in_index) return false;
+        item = std::move(*in_index);
+      }
+      return true;
+    };
+    ASSIGN_OR_RETURN(Page page, ReadPage(
+                                    [&](const Item& from, int chunk) {
+                                      ScanRequest part;
+                                      part.table = table;
+                                      part.limit = chunk;
+                                      part.exclusive_start_key = from;
+                                      return region_->Scan(part);
+                                    },
+                                    start, limit,
+                                    gsi || (total && *total > 1) ? keep : nullptr, spec,
+                                    gsi ? &*gsi : nullptr));
+    return Shape(shape, spec, page.items, page.last_evaluated_key, consistent.value_or(false),
                  gsi ? &*gsi : nullptr);
   }
 
