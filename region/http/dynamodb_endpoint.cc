@@ -2013,6 +2013,11 @@ class Operations {
             return Serialization("Unexpected value type in payload: PutRequest must be a map");
           }
           ASSIGN_OR_RETURN(Item item, ItemField(*put, "Item", true));
+          // A missing or mistyped key attribute: BatchWriteItem words it as a key mismatch
+          // (PutItem names the attribute).
+          if (!CheckItemKey(spec, item).ok()) {
+            return Validation("The provided key element does not match the schema");
+          }
           RETURN_IF_ERROR(CheckWriteItem(spec, item));
           m.key = KeyOf(spec, item);
           next = std::move(item);

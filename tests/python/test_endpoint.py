@@ -220,6 +220,10 @@ def test_batch_limits_and_errors(east):
         east.batch_get_item(RequestItems={"batch-limits": {
             "Keys": [{"pk": {"S": f"k{i}"}} for i in range(101)]}})
     assert error_code(e) == "ValidationException"
+    for item in ({"pk": {"N": "5"}}, {"other": {"S": "x"}}):  # mistyped or missing key
+        with pytest.raises(ClientError) as e:
+            east.batch_write_item(RequestItems={"batch-limits": [{"PutRequest": {"Item": item}}]})
+        assert error_message(e) == "The provided key element does not match the schema"
     with pytest.raises(ClientError) as e:
         east.batch_write_item(RequestItems={"nowhere-table": [
             {"PutRequest": {"Item": {"pk": {"S": "x"}}}}]})
