@@ -1558,8 +1558,7 @@ class Operations {
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     RETURN_IF_ERROR(CheckKey(spec, key));
     ASSIGN_OR_RETURN(GetResult r, region_->GetItem(table, key));
-    RETURN_IF_ERROR(region_->ConsumeReadCapacity(
-        table, TableEngine::ReadUnits(r.item ? ItemSize(*r.item) : 0, consistent.value_or(false))));
+    RETURN_IF_ERROR(ChargeRead(spec, r.item ? ItemSize(*r.item) : 0, consistent.value_or(false)));
     json out = json::object();
     if (r.item) out["Item"] = ItemToJson(proj ? expr::Project(*proj, *r.item) : *r.item);
     return out;
@@ -1704,12 +1703,19 @@ class Operations {
         break;
       }
     }
-    RETURN_IF_ERROR(region_->ConsumeReadCapacity(spec.name, TableEngine::ReadUnits(bytes, consistent)));
+    RETURN_IF_ERROR(ChargeRead(spec, bytes, consistent));
     if (shape.select != Select::kCount) out["Items"] = std::move(out_items);
     out["Count"] = count;
     out["ScannedCount"] = static_cast<int64_t>(scanned);
     if (!last_key.empty()) out["LastEvaluatedKey"] = ItemToJson(last_key);
     return out;
+  }
+
+  // Charges the read units of `bytes` read from `spec`'s table when it is PROVISIONED (see
+  // Region::ConsumeReadCapacity); on-demand tables cost nothing, not even a lock.
+  absl::Status ChargeRead(const TableSpec& spec, int64_t bytes, bool consistent) {
+    if (spec.billing.mode != "PROVISIONED") return absl::OkStatus();
+    return region_->ConsumeReadCapacity(spec.name, TableEngine::ReadUnits(bytes, consistent));
   }
 
   // One page of a Query or Scan, read in chunks from `fetch` (a start key and a chunk size in,
@@ -2076,6 +2082,7 @@ class Operations {
       std::vector<Item> keys;
       std::optional<expr::Projection> projection;
       bool consistent = false;  // decides the read units charged
+      TableSpec spec;
     };
     std::vector<TableRead> reads;
     for (const auto& [table, spec_json] : ri->items()) {
@@ -2112,6 +2119,7 @@ class Operations {
         }
         read.keys.push_back(std::move(key));
       }
+      read.spec = std::move(spec);
       total += read.keys.size();
       reads.push_back(std::move(read));
     }
@@ -2137,9 +2145,7 @@ class Operations {
           continue;
         }
         ASSIGN_OR_RETURN(GetResult r, region_->GetItem(read.table, key));
-        absl::Status paid = region_->ConsumeReadCapacity(
-            read.table,
-            TableEngine::ReadUnits(r.item ? ItemSize(*r.item) : 0, read.consistent));
+        absl::Status paid = ChargeRead(read.spec, r.item ? ItemSize(*r.item) : 0, read.consistent);
         if (IsThrottle(paid)) {
           throttled = true;
           throttle = paid;
@@ -2357,6 +2363,7 @@ class Operations {
     std::vector<std::pair<std::string, Item>> keys;
     std::vector<std::optional<expr::Projection>> projections;
     std::set<std::pair<std::string, std::string>> targets;
+    std::set<std::string> provisioned;  // tables whose read capacity is charged
     for (const json& t : *items) {
       if (t.size() != 1 || !t.contains("Get")) {
         return Validation("TransactItems can only contain Get");
@@ -2370,6 +2377,7 @@ class Operations {
       RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, proj.has_value()));
       RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
       ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+      if (spec.billing.mode == "PROVISIONED") provisioned.insert(table);
       ASSIGN_OR_RETURN(Item key, ItemField(op, "Key", true));
       RETURN_IF_ERROR(CheckKey(spec, key));
       if (!targets.emplace(table, EncodeItem(key)).second) {
@@ -2380,8 +2388,9 @@ class Operations {
     }
     ASSIGN_OR_RETURN(std::vector<GetResult> got, region_->GetItems(keys));
     // A transactional read costs twice a strongly consistent one, as in DynamoDB.
-    std::map<std::string, double> units;  // by table
+    std::map<std::string, double> units;  // by PROVISIONED table
     for (size_t i = 0; i < got.size(); ++i) {
+      if (!provisioned.count(keys[i].first)) continue;
       units[keys[i].first] +=
           2 * TableEngine::ReadUnits(got[i].item ? ItemSize(*got[i].item) : 0, true);
     }
