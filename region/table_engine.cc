@@ -11,6 +11,19 @@
 namespace gtsim {
 namespace {
 
+// Whether an encoded range key satisfies a query's range condition.
+bool WithinBounds(const Storage::RangeBounds& b, const std::string& v) {
+  if (b.lower && (b.lower_inclusive ? v < *b.lower : v <= *b.lower)) return false;
+  if (b.upper && (b.upper_inclusive ? v > *b.upper : v >= *b.upper)) return false;
+  return true;
+}
+
+absl::Status StartOutsideRange() {
+  return absl::InvalidArgumentError(
+      "the exclusive start key does not match the range key condition: its range key value "
+      "must satisfy the query's condition");
+}
+
 constexpr int64_t kMaxItemBytes = 400 * 1024;
 constexpr size_t kMaxHashKeyBytes = 2048;
 constexpr size_t kMaxRangeKeyBytes = 1024;
@@ -545,6 +558,7 @@ absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryReq
   std::optional<Storage::IndexPosition> after;
   if (!req.exclusive_start_key.empty()) {
     ASSIGN_OR_RETURN(after, IndexPositionOf(t, req.index, g, req.hash_value, req.exclusive_start_key));
+    if (g.range_key && !WithinBounds(b, after->grk)) return StartOutsideRange();
   }
   ASSIGN_OR_RETURN(auto rows, storage_->QueryIndex(t.id, req.index, EncodeHashKey(req.hash_value),
                                                    b, req.backward, req.limit, after));
@@ -685,6 +699,7 @@ absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
       return absl::InvalidArgumentError("the exclusive start key belongs to another partition");
     }
     if (!spec.range_key) return Page{};
+    if (!WithinBounds(b, srk)) return StartOutsideRange();
     if (!req.backward && (!b.lower || srk >= *b.lower)) {
       b.lower = srk;
       b.lower_inclusive = false;

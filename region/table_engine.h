@@ -84,7 +84,8 @@ struct QueryRequest {
   // to the index's keys, items come in index order (index range key, then table key) with the
   // index's projection. A full page's last_evaluated_key then holds the index's key attributes
   // and the table's (as DynamoDB's LastEvaluatedKey of a GSI query), and exclusive_start_key
-  // must be such a key.
+  // must be such a key. With or without an index, an exclusive_start_key whose range key does
+  // not satisfy `range` is InvalidArgument.
   std::string index;
 };
 struct ScanRequest {

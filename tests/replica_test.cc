@@ -787,6 +787,12 @@ TEST_CASE("a query of a GSI pages with limit and exclusive start key, both direc
     q.exclusive_start_key = p.last_evaluated_key;
   }
   CHECK(in_range == 12);  // i % 4 in {1, 2} for i < 23
+  // A start key outside the range condition is refused, as DynamoDB's "does not match the
+  // range key predicate".
+  q.exclusive_start_key = Item{{"id", AttributeValue::S("u0")},
+                               {"email", AttributeValue::S("a@x")},
+                               {"age", *AttributeValue::Number("0")}};
+  CHECK(absl::IsInvalidArgument(r.Query(q).status()));
 
   // Start keys that are not a LastEvaluatedKey of this index partition are refused.
   q.range = RangeCondition{};

@@ -1863,6 +1863,11 @@ class Operations {
       return Validation(
           absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
     }
+    if (!start.empty() && absl::IsInvalidArgument(page.status()) &&
+        absl::StartsWith(page.status().message(),
+                         "the exclusive start key does not match the range key condition")) {
+      return Validation("The provided starting key does not match the range key predicate");
+    }
     if (gsi && !start.empty() && absl::IsInvalidArgument(page.status()) &&
         absl::StartsWith(page.status().message(), "the exclusive start key")) {
       // Not this index's key, or another partition's (the core says which, DynamoDB does not).

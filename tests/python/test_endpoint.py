@@ -671,6 +671,20 @@ def test_index_query_pages_with_limit_and_last_evaluated_key(east):
     assert error_code(e) == "ValidationException"
     assert message(e) == ("The provided starting key is invalid: The provided key element does "
                           "not match the schema")
+    # A start key that the key condition excludes.
+    with pytest.raises(ClientError) as e:
+        east.query(TableName="gsi-pages", IndexName="by-cat-rank",
+                   KeyConditionExpression="cat = :c AND #r > :r",
+                   ExpressionAttributeNames={"#r": "rank"},
+                   ExpressionAttributeValues={":c": {"S": "a"}, ":r": {"N": "1"}},
+                   ExclusiveStartKey={"cat": {"S": "a"}, "rank": {"N": "0"}, "pk": {"S": "p0"},
+                                      "sk": {"N": "0"}})
+    assert message(e) == "The provided starting key does not match the range key predicate"
+    with pytest.raises(ClientError) as e:
+        east.query(TableName="gsi-pages", KeyConditionExpression="pk = :p AND sk > :s",
+                   ExpressionAttributeValues={":p": {"S": "p0"}, ":s": {"N": "5"}},
+                   ExclusiveStartKey={"pk": {"S": "p0"}, "sk": {"N": "3"}})
+    assert message(e) == "The provided starting key does not match the range key predicate"
 
 
 def test_reads_beyond_provisioned_read_capacity_are_throttled(east):
