@@ -316,7 +316,9 @@ class TableEngine {
   absl::StatusOr<TableInfo> UpdateReplicas(const TableState& t, const UpdateTableRequest& req);
   absl::StatusOr<TableInfo> UpdateSettings(const TableState& t, const UpdateTableRequest& req);
   // Provisioned write capacity: takes `units` from the table's bucket or fails with
-  // ResourceExhausted (ProvisionedThroughputExceededException). On-demand tables always pass.
+  // ResourceExhausted (ProvisionedThroughputExceededException). The bucket works as the read
+  // bucket does (see ConsumeReadCapacity): a write bigger than the whole bucket passes when it
+  // is full. On-demand tables always pass.
   absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);
