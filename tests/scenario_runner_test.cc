@@ -261,7 +261,7 @@ expect:
   CHECK(IndexOf(calls, "update-table t in a: create-gsi byGrp") < calls.size());
   // a is down: the replica is added through b, the other replica.
   CHECK(IndexOf(calls, "update-table t in b: add-replica c") < calls.size());
-  CHECK(IndexOf(calls, "update-table t in b: create-gsi byW") < calls.size());
+  CHECK(IndexOf(calls, "update-table t in a: create-gsi byW") < calls.size());  // a is back
   CHECK(IndexOf(calls, "update-table t in c: remove-replica b") < calls.size());
   std::string log = absl::StrJoin(r->log, "\n");
   CHECK(log.find("c's replica of t ACTIVE in every replica after") != std::string::npos);

@@ -114,7 +114,7 @@ steps:
   - create_index: {table: orders, name: byW, hash_key: w:S, via: us-west-2}
   - wait: {until: index_active, table: orders, index: byW}
   - table_settings: {table: blobs, billing: PAY_PER_REQUEST, ttl_attribute: exp, sse: KMS}
-  - add_replica: {table: blobs, region: us-east-1}
+  - remove_replica: {table: blobs, region: us-west-2}
   - delete_index: {table: orders, name: byGroup}
   - remove_replica: {table: orders, region: us-west-2}
 expect:
@@ -144,9 +144,7 @@ TEST_CASE("tables: keys, indexes, billing and replicas; table and replica steps"
   CHECK(s->steps[4].action.settings.ttl_attribute == "exp");
   CHECK(s->expectations[0].kind == ExpectKind::kIndexMatches);
   // The single-table form still reads as before: a string hash key, every region.
-  auto one = ParseScenario("regions: [a, b]
-table: {name: t, hash_key: k}
-", "t.yaml");
+  auto one = ParseScenario("regions: [a, b]\ntable: {name: t, hash_key: k}\n", "t.yaml");
   REQUIRE(one.ok());
   CHECK(one->tables.size() == 1);
   CHECK(one->tables[0].hash_key == KeyDef{"k", ValueType::kS});
@@ -154,24 +152,12 @@ table: {name: t, hash_key: k}
 }
 
 TEST_CASE("bad tables and table steps are rejected before anything starts, with the line") {
-  const std::string head = "regions: [a, b, c]
-tables:
-  - {name: t, replicas: [a, b]}
-";
-  CHECK(ErrorOf("regions: [a, b]
-tables:
-  - {name: t, hash_key: id:X}
-") ==
+  const std::string head = "regions: [a, b, c]\ntables:\n  - {name: t, replicas: [a, b]}\n";
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, hash_key: id:X}\n") ==
         "t.yaml:3: hash_key \"id:X\" is invalid: write NAME or NAME:TYPE with TYPE S, N or B");
-  CHECK(ErrorOf("regions: [a, b]
-tables:
-  - {name: t, replica: [a]}
-")
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, replica: [a]}\n")
             .rfind("t.yaml:3: unknown key \"replica\" in a table", 0) == 0);
-  CHECK(ErrorOf("regions: [a, b]
-tables:
-  - {name: t, replicas: [a, z]}
-")
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, replicas: [a, z]}\n")
             .rfind("t.yaml:3: a replica region \"z\" is not one of the scenario's regions", 0) ==
         0);
   CHECK(ErrorOf(head + "workloads:\n  - {name: w, region: a, table: nope}\n") ==
@@ -190,27 +176,16 @@ tables:
         "defines");
   CHECK(ErrorOf(head + "steps:\n  - delete_index: byX\n") ==
         "t.yaml:5: table t has no index named byX to delete");
-  CHECK(ErrorOf("regions: [a, b]
-tables:
-  - {name: t, billing: PROVISIONED, wcu: 5, rcu: 5, "
-                "replicas: [a]}
-steps:
-  - add_replica: b
-")
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, billing: PROVISIONED, wcu: 5, rcu: 5, "
+                "replicas: [a]}\nsteps:\n  - add_replica: b\n")
             .rfind("t.yaml:5: table t is PROVISIONED and cannot gain replicas", 0) == 0);
-  CHECK(ErrorOf("regions: [a, b]
-tables:
-  - {name: t, billing: PROVISIONED}
-") ==
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, billing: PROVISIONED}\n") ==
         "t.yaml:3: billing: PROVISIONED needs wcu and rcu (units per second, at least 1)");
   CHECK(ErrorOf(head + "workloads:\n  - {name: w, region: a}\nsteps:\n  - remove_replica: a\n") ==
         "t.yaml:7: cannot remove a's replica of t: workload w writes it there (move it first)");
   CHECK(ErrorOf(head + "expect:\n  - index_matches: {index: byX}\n") ==
         "t.yaml:5: index_matches: table t has no index byX at the end of the timeline");
-  CHECK(ErrorOf("regions: [a, b]
-table: {name: t}
-tables: []
-") ==
+  CHECK(ErrorOf("regions: [a, b]\ntable: {name: t}\ntables: []\n") ==
         "t.yaml:3: write either table: (one table) or tables: (a list), not both");
 }
 
@@ -362,6 +337,24 @@ TEST_CASE("expectations are judged against the measurements, with the numbers in
   CHECK(Evaluate(conv, r).passed);
   r.converge_s = -1;
   CHECK(!Evaluate(conv, r).passed);
+}
+
+TEST_CASE("index_matches fails with the region, the value and the missing keys") {
+  Expectation e;
+  e.kind = ExpectKind::kIndexMatches;
+  e.table = "t";
+  e.index = "byGrp";
+  RunResult r;
+  CHECK(!Evaluate(e, r).passed);  // never checked
+  r.index_checks.push_back({"t", "byGrp", 12, {}});
+  CHECK(Evaluate(e, r).passed);
+  r.index_checks[0].mismatches.push_back(
+      "us-west-2: byGrp grp = \"g3\": the table has 4 items with it, the index returned 3; "
+      "missing k13");
+  ExpectationResult out = Evaluate(e, r);
+  CHECK(!out.passed);
+  CHECK(out.detail.find("us-west-2: byGrp grp = \"g3\"") != std::string::npos);
+  CHECK(out.detail.find("missing k13") != std::string::npos);
 }
 
 TEST_CASE("JUnit has one testcase per expectation and a failure for each that failed") {

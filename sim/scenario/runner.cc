@@ -829,7 +829,10 @@ class Runner {
         done = true;
         break;
       }
-      absl::SleepFor(absl::Milliseconds(100));
+      // Table statuses are cheap to poll, and finely, to show when each region got there.
+      bool table_wait = a.kind == ActionKind::kWaitReplicaActive ||
+                        a.kind == ActionKind::kWaitIndexActive;
+      absl::SleepFor(absl::Milliseconds(table_wait ? 20 : 100));
     }
     if (a.kind == ActionKind::kWaitCaughtUp) why_not = ": " + behind_;
     if (done && a.kind == ActionKind::kWaitReplicaActive)

@@ -288,7 +288,8 @@ class Parser {
   }
 
   // "id", "id:S", "n:N" or "b:B" (no type: S).
-  KeyDef Key(const YAML::Node& n, const std::string& what) {
+  // `table_key`: "w" is refused (gtsim sets it on every written item; an index may use it).
+  KeyDef Key(const YAML::Node& n, const std::string& what, bool table_key = true) {
     std::string text = Str(n, what);
     if (text.find(':') == std::string::npos) text += ":S";
     auto k = ParseKeyDef(text);
@@ -296,23 +297,27 @@ class Parser {
       Fail(n, absl::StrCat(what, " \"", Str(n, what),
                            "\" is invalid: write NAME or NAME:TYPE with TYPE S, N or B"));
     }
-    if (k->name == kWriteIdAttribute) {
+    if (table_key && k->name == kWriteIdAttribute) {
       Fail(n, absl::StrCat(what, " cannot be \"w\": gtsim marks every written item with that "
                            "attribute"));
     }
     return *k;
   }
 
-  IndexSpec ParseIndex(const YAML::Node& n, const std::string& what) {
-    CheckKeys(n, what, {"name", "hash_key", "range_key", "projection", "include"});
+  // An index definition; `extra` keys are allowed beside it (a step's table and via).
+  IndexSpec ParseIndex(const YAML::Node& n, const std::string& what,
+                       const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> keys = {"name", "hash_key", "range_key", "projection", "include"};
+    keys.insert(keys.end(), extra.begin(), extra.end());
+    CheckKeys(n, what, keys);
     IndexSpec x;
     if (!n["name"] || !n["hash_key"])
       Fail(n, absl::StrCat(what, " needs name and hash_key, e.g. {name: byGroup, hash_key: grp:S}"));
     x.name = Str(n["name"], "index name");
     if (x.name.size() < 3)
       Fail(n["name"], "an index name has 3 to 255 characters (a-z, A-Z, 0-9, '_', '-', '.')");
-    x.hash_key = Key(n["hash_key"], "index hash_key");
-    if (n["range_key"]) x.range_key = Key(n["range_key"], "index range_key");
+    x.hash_key = Key(n["hash_key"], "index hash_key", false);
+    if (n["range_key"]) x.range_key = Key(n["range_key"], "index range_key", false);
     if (n["projection"]) {
       x.projection = Str(n["projection"], "projection");
       if (x.projection != "ALL" && x.projection != "KEYS_ONLY" && x.projection != "INCLUDE")
@@ -670,13 +675,10 @@ class Parser {
       }
     } else if (action == "create_index") {
       a.kind = ActionKind::kCreateIndex;
-      YAML::Node def = YAML::Clone(v);
       NeedMap(v, "create_index");
+      a.new_index = ParseIndex(v, "create_index", {"table", "via"});
       a.table = TableOf(v).name;
       if (v["via"]) a.via = Region(v["via"], "via");
-      def.remove("table");
-      def.remove("via");
-      a.new_index = ParseIndex(def, "create_index");
       a.index = a.new_index.name;
     } else if (action == "delete_index") {
       a.kind = ActionKind::kDeleteIndex;
