@@ -162,6 +162,45 @@ TEST_CASE("gtsim chaos runs a 60 s seeded fault schedule on 3 regions and checks
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 
+TEST_CASE("several tables with N/B/range keys, an index, billing and a replica removed mid-run") {
+  std::string dir = MakeTempDir("gtsim-scen");
+  WriteFile(dir + "/tables.yaml", R"(# two tables on real regions
+regions: [us-east-1, us-west-2, eu-west-1]
+duration: 4s
+heartbeat: false
+network: {default: {delay: 5ms}}
+tables:
+  - {name: nums, hash_key: pk:N, range_key: sk:S, billing: PROVISIONED, wcu: 500, rcu: 500}
+  - name: blobs
+    hash_key: b:B
+    replicas: [us-east-1, us-west-2]
+    indexes: [{name: byGroup, hash_key: grp:S, projection: KEYS_ONLY}]
+workloads:
+  - {name: n1, region: us-east-1, table: nums, rate: 30, keys: 20, mix: {put: 2, update: 1, delete: 1}}
+  - {name: n2, region: eu-west-1, table: nums, rate: 30, keys: 20, mix: {put: 2, update: 1}}
+  - {name: b1, region: us-west-2, table: blobs, rate: 30, keys: 20, mix: {put: 3, update: 1}}
+steps:
+  - at: 1s
+    add_replica: {table: blobs, region: eu-west-1}
+  - wait: {until: replica_active, table: blobs, region: eu-west-1}
+  - remove_replica: {table: blobs, region: us-east-1}
+expect:
+  - converged: {within: 20s}
+  - no_lost_writes: true
+  - index_matches: {table: blobs, index: byGroup}
+)");
+  Run r = Gtsim("run tables.yaml --report rep", dir);
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("remove replica of blobs in us-east-1 (via us-west-2)") != std::string::npos);
+  CHECK(r.out.find("PASS  index byGroup of blobs matches the table in every replica") !=
+        std::string::npos);
+  auto j = nlohmann::json::parse(ReadAll(dir + "/rep/report.json"));
+  CHECK(j["acknowledged_writes"].get<int>() > 100);
+  CHECK(j["index_checks"][0]["queries"].get<int>() > 0);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 // The library's table and replica lessons, run as the user would.
 TEST_CASE("scenario add-replica: a replica added under load ends identical, nothing lost") {
   std::string dir = MakeTempDir("gtsim-scen");
