@@ -123,6 +123,7 @@ class FakeDriver : public Driver {
   absl::Status Restart(const std::string& r) override { return Log("restart " + r); }
   absl::Status Pause(const std::string& r) override { return Log("pause " + r); }
   absl::Status Resume(const std::string& r) override { return Log("resume " + r); }
+  absl::Status Wipe(const std::string& r) override { return Log("wipe " + r); }
   absl::Status SetBlocked(const std::string& o, const std::string& r, bool b) override {
     absl::MutexLock l(&mu_);
     blocked_[{o, r}] = b;

@@ -1,6 +1,9 @@
 #include "tools/scenario_driver.h"
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -315,6 +318,21 @@ absl::Status GrpcScenarioDriver::Resume(const std::string& region) {
   paused_.erase(region);
   if (cluster_->IsRunning(region) && kill(p->pid, SIGCONT) != 0) {
     return absl::InternalError("cannot SIGCONT " + region);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GrpcScenarioDriver::Wipe(const std::string& region) {
+  absl::MutexLock l(&mu_);
+  ASSIGN_OR_RETURN(const RegionProcess* p, cluster_->Find(region));
+  if (cluster_->IsRunning(region)) {
+    if (paused_.erase(region)) kill(p->pid, SIGCONT);
+    RETURN_IF_ERROR(cluster_->Kill(region));
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string path = absl::StrCat(p->data_dir, "/region.db", suffix);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT)
+      return absl::InternalError(absl::StrCat("cannot delete ", path));
   }
   return absl::OkStatus();
 }

@@ -52,6 +52,7 @@ class GrpcScenarioDriver : public scenario::Driver {
   absl::Status Restart(const std::string& region) override;
   absl::Status Pause(const std::string& region) override;
   absl::Status Resume(const std::string& region) override;
+  absl::Status Wipe(const std::string& region) override;
   absl::Status SetBlocked(const std::string& origin, const std::string& receiver,
                           bool blocked) override;
   absl::Status SetClockSkew(const std::string& region, int64_t skew_us) override;

@@ -69,6 +69,8 @@ class Driver {
   virtual absl::Status Restart(const std::string& region) = 0;  // start; stop first if running
   virtual absl::Status Pause(const std::string& region) = 0;    // SIGSTOP
   virtual absl::Status Resume(const std::string& region) = 0;   // SIGCONT
+  // kill -9 (resumed first if paused), then delete its data: the next Restart starts it empty.
+  virtual absl::Status Wipe(const std::string& region) = 0;
 
   // Faults and the network, kept across restarts of a region.
   // `receiver` stops (or resumes) applying the changes that originate in `origin`.

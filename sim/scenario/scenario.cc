@@ -537,7 +537,8 @@ class Parser {
                                                       "remove_replica",
                                                       "create_index",
                                                       "delete_index",
-                                                      "table_settings"};
+                                                      "table_settings",
+                                                      "wipe"};
     std::vector<std::string> keys = kActions;
     for (const char* k : {"at", "for", "every", "until", "note"}) keys.push_back(k);
     CheckKeys(n, "a step", keys);
@@ -692,6 +693,9 @@ class Parser {
         a.index = Str(v["name"], "index name");
         if (v["via"]) a.via = Region(v["via"], "via");
       }
+    } else if (action == "wipe") {
+      a.kind = ActionKind::kWipe;
+      a.region = Region(v, action);
     } else if (action == "table_settings") {
       a.kind = ActionKind::kTableSettings;
       CheckKeys(v, action, {"table", "via", "billing", "wcu", "rcu", "ttl_attribute", "sse"});
@@ -905,6 +909,7 @@ class Parser {
     // Per table: the regions holding a replica, the live indexes, the billing mode.
     std::map<std::string, std::set<std::string>> replicas, indexes;
     std::map<std::string, std::string> billing;
+    std::map<std::string, std::set<std::string>> replica_steps;  // regions added or removed
     for (const auto& t : s_.tables) {
       replicas[t.name].insert(t.replicas.begin(), t.replicas.end());
       for (const auto& x : t.indexes) indexes[t.name].insert(x.name);
@@ -989,6 +994,7 @@ class Parser {
           }
           break;
         case ActionKind::kAddReplica:
+          replica_steps[a.table].insert(r);
           if (replicas[a.table].count(r))
             fail(absl::StrCat("table ", a.table, " already has a replica in ", r));
           if (billing[a.table] == "PROVISIONED") {
@@ -999,6 +1005,7 @@ class Parser {
           replicas[a.table].insert(r);
           break;
         case ActionKind::kRemoveReplica:
+          replica_steps[a.table].insert(r);
           if (!replicas[a.table].count(r))
             fail(absl::StrCat("table ", a.table, " has no replica in ", r, " to remove"));
           if (replicas[a.table].size() == 1)
@@ -1021,6 +1028,30 @@ class Parser {
           break;
         case ActionKind::kTableSettings:
           if (a.settings.billing) billing[a.table] = *a.settings.billing;
+          break;
+        case ActionKind::kWipe:
+          if (killed.count(r) || paused.count(r))
+            fail(absl::StrCat("cannot wipe ", r, ": it is killed or paused at that point"));
+          if (s_.heartbeat && r == s_.regions.front()) {
+            fail(absl::StrCat("cannot wipe ", r, ": it created the heartbeat table (the first "
+                              "region), whose creation would be lost with its disk; list "
+                              "another region first or set heartbeat: false"));
+          }
+          for (const auto& t : s_.tables) {
+            if (!replicas[t.name].count(r)) continue;
+            if (t.replicas.front() == r) {
+              fail(absl::StrCat("cannot wipe ", r, ": it created table ", t.name,
+                                " (its first replica), whose creation would be lost with its "
+                                "disk; list another region first in the table's replicas"));
+            }
+            if (replicas[t.name].size() < 2)
+              fail(absl::StrCat("cannot wipe ", r, ": it holds the only replica of ", t.name));
+            if (replica_steps[t.name].count(r)) {
+              fail(absl::StrCat("cannot wipe ", r, ": an earlier step added or removed its "
+                                "replica of ", t.name, " (wipe supports replicas held from the "
+                                "start)"));
+            }
+          }
           break;
         case ActionKind::kWaitReplicaActive:
           if (!replicas[a.table].count(r)) {
@@ -1237,6 +1268,8 @@ const char* ActionKindName(ActionKind k) {
       return "delete index";
     case ActionKind::kTableSettings:
       return "table settings";
+    case ActionKind::kWipe:
+      return "restart with data wiped:";
     case ActionKind::kWaitReplicaActive:
       return "wait until replica ACTIVE";
     case ActionKind::kWaitIndexActive:

@@ -159,6 +159,7 @@ enum class ActionKind {
   kCreateIndex,    // `index` (definition in `new_index`) on `table`
   kDeleteIndex,
   kTableSettings,  // `settings` on `table`
+  kWipe,  // `region` loses its disk and rejoins every table by snapshot (README "Scenarios")
   kWaitReplicaActive,  // until `region`'s replica of `table` is ACTIVE (or the timeout)
   kWaitIndexActive,    // until `index` of `table` is ACTIVE in every replica (or the timeout)
 };
