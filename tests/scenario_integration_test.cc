@@ -215,6 +215,23 @@ TEST_CASE("scenario add-replica: a replica added under load ends identical, noth
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 
+TEST_CASE("scenario wiped-region: a region loses its disk and rejoins by snapshot bootstrap") {
+  std::string dir = MakeTempDir("gtsim-scen");
+  Run r = Gtsim(absl::StrCat("run '", GTSIM_SOURCE_DIR, "/scenarios/wiped-region.yaml'"), dir);
+  INFO(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("removed eu-west-1's replica of orders") != std::string::npos);
+  CHECK(r.out.find("eu-west-1 restarted empty; its new change log padded past position") !=
+        std::string::npos);
+  CHECK(r.out.find("re-adding eu-west-1's replica of orders from a snapshot of") !=
+        std::string::npos);
+  CHECK(r.out.find("eu-west-1's replica of orders ACTIVE in every replica after") !=
+        std::string::npos);
+  CHECK(r.out.find("PASS  converged") != std::string::npos);
+  CHECK(r.out.find("PASS  no acknowledged write lost") != std::string::npos);
+  std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 TEST_CASE("scenario settings-propagation: an index appears region by region and answers queries") {
   std::string dir = MakeTempDir("gtsim-scen");
   Run r = Gtsim(

@@ -137,8 +137,14 @@ class FakeDriver : public Driver {
     return Log(absl::StrCat("link ", o, "->", r, " ", d.delay_us));
   }
   absl::StatusOr<RegionStatus> Status(const std::string& r, absl::Duration) override {
+    absl::MutexLock l(&mu_);
     RegionStatus s;
     s.region = r;
+    s.head_seq = tick_;  // one log position per write, shared by every region
+    InboundStatus in;
+    in.origin = "c";
+    in.applied_seq = 40;  // what the others applied from c before c was wiped
+    if (r != "c") s.inbound.push_back(in);
     return s;
   }
 
@@ -227,6 +233,43 @@ expect:
   CHECK(r->acknowledged_writes > 20);
   CHECK(r->all_passed());
   CHECK(r->workloads[0].availability() == 1.0);
+}
+
+TEST_CASE("a wiped region is removed, restarted cut off, padded past its peers' cursors, re-added") {
+  auto s = ParseScenario(R"(
+regions: [a, b, c]
+duration: 500ms
+heartbeat: false
+table: {name: t}
+steps:
+  - at: 100ms
+    wipe: c
+  - wait: {until: replica_active, region: c}
+expect:
+  - converged: {within: 5s}
+)",
+                         "t.yaml");
+  REQUIRE(s.ok());
+  FakeDriver d;
+  RunOptions o;
+  o.live = false;
+  auto r = RunScenario(*s, &d, o);
+  REQUIRE(r.ok());
+  std::vector<std::string> calls = d.calls();
+  INFO(absl::StrJoin(calls, "\n") << "\n" << absl::StrJoin(r->log, "\n"));
+  size_t wipe = IndexOf(calls, "wipe c");
+  size_t cut = IndexOf(calls, "block c->a", wipe);
+  size_t removed = IndexOf(calls, "update-table t in a: remove-replica c", cut);
+  size_t restart = IndexOf(calls, "restart c", removed);
+  size_t healed = IndexOf(calls, "unblock c->a", restart);
+  size_t added = IndexOf(calls, "update-table t in a: add-replica c", healed);
+  CHECK(IndexOf(calls, "block a->c", wipe) < restart);  // it starts cut off
+  CHECK(added < calls.size());
+  std::string log = absl::StrJoin(r->log, "\n");
+  CHECK(log.find("c restarted empty; its new change log padded past position 40") !=
+        std::string::npos);
+  CHECK(log.find("c's replica of t ACTIVE in every replica after") != std::string::npos);
+  CHECK(r->all_passed());
 }
 
 TEST_CASE("table and replica steps call UpdateTable in a live replica, then wait and check") {

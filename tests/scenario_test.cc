@@ -185,6 +185,17 @@ TEST_CASE("bad tables and table steps are rejected before anything starts, with 
         "t.yaml:7: cannot remove a's replica of t: workload w writes it there (move it first)");
   CHECK(ErrorOf(head + "expect:\n  - index_matches: {index: byX}\n") ==
         "t.yaml:5: index_matches: table t has no index byX at the end of the timeline");
+  CHECK(ErrorOf("regions: [a, b]\nheartbeat: false\ntables:\n  - {name: t, replicas: [b, a]}\n"
+                "steps:\n  - wipe: b\n")
+            .rfind("t.yaml:6: cannot wipe b: it created table t (its first replica)", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - wipe: a\n")
+            .rfind("t.yaml:3: cannot wipe a: it created the heartbeat table", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - kill: b\n  - wipe: b\n") ==
+        "t.yaml:4: cannot wipe b: it is killed or paused at that point");
+  CHECK(ErrorOf("regions: [a, b, c]\nsteps:\n  - wipe: b\n") == "");
+  CHECK(ErrorOf("regions: [a, b, c]\ntable: {name: t}\nsteps:\n  - remove_replica: c\n"
+                "  - add_replica: c\n  - wipe: c\n")
+            .rfind("t.yaml:6: cannot wipe c: an earlier step added or removed", 0) == 0);
   CHECK(ErrorOf("regions: [a, b]\ntable: {name: t}\ntables: []\n") ==
         "t.yaml:3: write either table: (one table) or tables: (a list), not both");
 }

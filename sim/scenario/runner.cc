@@ -693,10 +693,14 @@ class Runner {
     pad.replicas = {r};
     RETURN_IF_ERROR(d_->CreateTable(r, pad));
     int64_t written = 0;
-    while (true) {
+    for (int round = 0;; ++round) {
       RETURN_IF_ERROR(Interrupted());
       ASSIGN_OR_RETURN(RegionStatus st, d_->Status(r, absl::Seconds(5)));
       if (st.head_seq > target) break;
+      if (round > 0 && written > target + 1000) {
+        return absl::InternalError(absl::StrCat("the change log of ", r, " does not grow (head ",
+                                                st.head_seq, " after ", written, " writes)"));
+      }
       for (int64_t i = 0; i <= target - st.head_seq && i < 500; ++i, ++written) {
         Item item{{"id", AttributeValue::S(absl::StrCat("p", written))}};
         RETURN_IF_ERROR(d_->Put(r, pad.name, item, Condition{}, absl::Seconds(5)).status());
