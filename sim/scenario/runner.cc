@@ -678,13 +678,14 @@ class Runner {
     RETURN_IF_ERROR(d_->Restart(r));
     killed_.erase(r);
     RETURN_IF_ERROR(Reassert(r));
-    // Pad the new log past the peers' cursors for r.
+    // Pad the new log past the peers' cursors for r. A peer that is down cannot say: the old
+    // log's head as the live peers last saw it bounds its cursor too.
     int64_t target = 0;
     for (const auto& o : peers) {
-      if (killed_.count(o) || paused_.count(o)) continue;  // it rewinds nothing: see README
+      if (killed_.count(o) || paused_.count(o)) continue;
       ASSIGN_OR_RETURN(RegionStatus st, d_->Status(o, absl::Seconds(5)));
       for (const auto& in : st.inbound) {
-        if (in.origin == r) target = std::max(target, in.applied_seq);
+        if (in.origin == r) target = std::max({target, in.applied_seq, in.origin_head});
       }
     }
     TableSpec pad;

@@ -1032,6 +1032,10 @@ class Parser {
         case ActionKind::kWipe:
           if (killed.count(r) || paused.count(r))
             fail(absl::StrCat("cannot wipe ", r, ": it is killed or paused at that point"));
+          if (!killed.empty() || !paused.empty()) {
+            fail(absl::StrCat("cannot wipe ", r, " while another region is killed or paused: "
+                              "every peer must take part in its rejoining (restart it first)"));
+          }
           if (s_.heartbeat && r == s_.regions.front()) {
             fail(absl::StrCat("cannot wipe ", r, ": it created the heartbeat table (the first "
                               "region), whose creation would be lost with its disk; list "
