@@ -40,6 +40,13 @@ Region::Region(std::string name, std::vector<std::string> regions,
 }
 
 Region::~Region() {
+  std::thread committer;
+  {
+    absl::MutexLock q(&queue_mu_);
+    stopping_ = true;
+    committer = std::move(committer_);
+  }
+  if (committer.joinable()) committer.join();  // it answers every queued write first
   absl::MutexLock l(&mu_);
   replicator_.FlushAcks().IgnoreError();
 }
@@ -70,8 +77,9 @@ void Region::ReloadAfterRollback() {
   replicator_.Load().IgnoreError();
 }
 
-absl::StatusOr<WriteResult> Region::GroupCommit(const LocalWrite& write) {
-  PendingWrite self{&write, absl::UnknownError("write not run")};
+absl::StatusOr<WriteResult> Region::GroupCommit(LocalWrite write) {
+  PendingWrite self;
+  self.write = std::move(write);
   {
     absl::MutexLock q(&queue_mu_);
     queue_.push_back(&self);
@@ -81,8 +89,29 @@ absl::StatusOr<WriteResult> Region::GroupCommit(const LocalWrite& write) {
     queue_mu_.Await(absl::Condition(&answered_or_leader));
     if (self.done) return std::move(self.result);
   }
-  // This writer leads: it is at the front, and stays there until it pops its group, so no other
-  // writer leads meanwhile. Writers that queue while it waits for mu_ join its group.
+  AnswerAsync(LeadGroup());
+  return std::move(self.result);
+}
+
+void Region::SubmitAsync(LocalWrite write, WriteDone done) {
+  auto entry = std::make_unique<PendingWrite>();
+  entry->write = std::move(write);
+  entry->on_done = std::move(done);
+  {
+    absl::MutexLock q(&queue_mu_);
+    if (!stopping_) {
+      if (!committer_.joinable()) committer_ = std::thread([this] { CommitterLoop(); });
+      queue_.push_back(entry.release());
+      return;
+    }
+  }
+  entry->on_done(absl::UnavailableError(
+      absl::StrCat("region ", name_, " is shutting down; retry against a running region")));
+}
+
+std::vector<std::unique_ptr<Region::PendingWrite>> Region::LeadGroup() {
+  // The caller is at the front of the queue and stays there until it pops the group below, so
+  // no other writer leads meanwhile. Writers that queue while it waits for mu_ join its group.
   size_t taken = 0;
   {
     absl::MutexLock l(&mu_);
@@ -97,12 +126,36 @@ absl::StatusOr<WriteResult> Region::GroupCommit(const LocalWrite& write) {
     taken = group.size();
     CommitGroup(group);
   }
+  std::vector<std::unique_ptr<PendingWrite>> answered;
   absl::MutexLock q(&queue_mu_);
   for (size_t i = 0; i < taken; ++i) {
-    queue_.front()->done = true;  // a follower may return (and free its entry) once unlocked
+    PendingWrite* w = queue_.front();
     queue_.pop_front();
+    if (w->on_done) {
+      answered.emplace_back(w);
+    } else {
+      w->done = true;  // its writer may return (and free the entry) once queue_mu_ is unlocked
+    }
   }
-  return std::move(self.result);
+  return answered;
+}
+
+void Region::AnswerAsync(std::vector<std::unique_ptr<PendingWrite>> answered) {
+  for (auto& w : answered) w->on_done(std::move(w->result));
+}
+
+void Region::CommitterLoop() {
+  for (;;) {
+    {
+      absl::MutexLock q(&queue_mu_);
+      auto work_or_stop = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+        return queue_.empty() ? stopping_ : static_cast<bool>(queue_.front()->on_done);
+      };
+      queue_mu_.Await(absl::Condition(&work_or_stop));
+      if (queue_.empty()) return;
+    }
+    AnswerAsync(LeadGroup());
+  }
 }
 
 void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
@@ -111,7 +164,7 @@ void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
   for (size_t i = 0; st.ok() && i < group.size(); ++i) {
     st = storage_->Savepoint();
     if (!st.ok()) break;
-    group[i]->result = (*group[i]->write)();
+    group[i]->result = group[i]->write();
     st = group[i]->result.ok() ? storage_->ReleaseSavepoint() : storage_->RollbackToSavepoint();
   }
   if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
@@ -175,6 +228,24 @@ absl::StatusOr<WriteResult> Region::UpdateItem(const UpdateRequest& req) {
 
 absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
   return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.DeleteItem(req); });
+}
+
+void Region::PutItemAsync(PutRequest req, WriteDone done) {
+  SubmitAsync([this, req = std::move(req)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                  mu_) { return engine_.PutItem(req); },
+              std::move(done));
+}
+
+void Region::UpdateItemAsync(UpdateRequest req, WriteDone done) {
+  SubmitAsync([this, req = std::move(req)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                  mu_) { return engine_.UpdateItem(req); },
+              std::move(done));
+}
+
+void Region::DeleteItemAsync(DeleteRequest req, WriteDone done) {
+  SubmitAsync([this, req = std::move(req)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                  mu_) { return engine_.DeleteItem(req); },
+              std::move(done));
 }
 
 absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const Item& key,
@@ -347,10 +418,16 @@ absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
   return report;
 }
 
+int64_t Region::LogId() {
+  absl::MutexLock l(&mu_);
+  return storage_->log_id();
+}
+
 Region::Subscription Region::SubscriptionFor(const std::string& origin) {
   absl::MutexLock l(&mu_);
   Subscription s;
   s.after_seq = replicator_.Cursor(origin);
+  s.origin_log_id = replicator_.CursorLogId(origin);
   for (const auto& spec : engine_.Tables()) {
     HeldTable h{spec.name, spec.created, 0};
     // A bootstrapping table needs this origin's changes only after the snapshot cut.

@@ -13,6 +13,8 @@
 // undone alone and the others go on - commits once, and only then are all of them answered. If
 // the COMMIT itself fails, every write of the group that had succeeded gets that error and
 // nothing of the group is kept. With one writer at a time a group holds one write.
+// Asynchronous writes (PutItemAsync, ...) queue the same way without a waiting thread; a group
+// whose front write is asynchronous is led by the region's committer thread.
 //
 // This type is thread-safe.
 #pragma once
@@ -24,6 +26,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -97,6 +100,16 @@ class Region {
   absl::StatusOr<WriteResult> PutItem(const PutRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<WriteResult> UpdateItem(const UpdateRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same three writes for servers that must not park a thread per write (the gRPC callback
+  // API). The write joins the same group commit; `done` gets its result once the group has
+  // committed (or failed), called on the thread that led the group - a synchronous writer's, or
+  // the region's committer thread, started on first use - never under the region's locks. Keep
+  // `done` short: the next group waits for it. Every submitted write is answered; one
+  // submitted while the Region is being destroyed gets Unavailable.
+  using WriteDone = std::function<void(absl::StatusOr<WriteResult>)>;
+  void PutItemAsync(PutRequest req, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
+  void UpdateItemAsync(UpdateRequest req, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
+  void DeleteItemAsync(DeleteRequest req, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key)
       ABSL_LOCKS_EXCLUDED(mu_);
   // See TableEngine::MutateItem; `fn` runs under the region's lock, so keep it short and do not
@@ -172,10 +185,13 @@ class Region {
   // subscription_epoch) are refused with Aborted, and the link must subscribe again.
   struct Subscription {
     int64_t after_seq = 0;
+    int64_t origin_log_id = 0;  // the origin log after_seq counts in (0: not known)
     std::vector<HeldTable> held;
     int64_t epoch = 0;
   };
   Subscription SubscriptionFor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+  // This region's change-log id (see ChangeBatch::origin_log_id).
+  int64_t LogId() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replica bootstrap (see replicator/snapshot.h), source side: one chunk of the snapshot of
   // `table` for the new replica `subscriber`, rows after `after`, with this region's cut now.
@@ -225,14 +241,23 @@ class Region {
   // the group's transaction; the result is returned once the group has committed.
   using LocalWrite = std::function<absl::StatusOr<WriteResult>()>;
   struct PendingWrite {
-    const LocalWrite* write;
-    absl::StatusOr<WriteResult> result;
-    bool done = false;  // answered: `result` is final
+    LocalWrite write;
+    absl::StatusOr<WriteResult> result = absl::UnknownError("write not run");
+    bool done = false;  // answered: `result` is final (synchronous writers)
+    WriteDone on_done;  // asynchronous writers: the queue owns the entry until it is answered
   };
   static constexpr size_t kMaxGroup = 512;
   static constexpr int64_t kAckFlushIntervalUs = 100'000;
-  absl::StatusOr<WriteResult> GroupCommit(const LocalWrite& write)
-      ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  absl::StatusOr<WriteResult> GroupCommit(LocalWrite write) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  void SubmitAsync(LocalWrite write, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // Called by the writer at the front of the queue: commits the group that starts there and
+  // takes it off the queue. Synchronous entries are marked done; asynchronous ones are returned
+  // for the caller to answer with AnswerAsync, outside the locks.
+  std::vector<std::unique_ptr<PendingWrite>> LeadGroup() ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  static void AnswerAsync(std::vector<std::unique_ptr<PendingWrite>> answered);
+  // The committer thread: leads every group whose front write is asynchronous (no caller thread
+  // waits to lead it). Returns once stopping_ is set and the queue is empty.
+  void CommitterLoop() ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
   // Runs a group in one transaction and fills in every result.
   void CommitGroup(const std::vector<PendingWrite*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -254,6 +279,8 @@ class Region {
   // order: mu_ before queue_mu_ (a leader holding mu_ takes its group from the queue).
   absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::deque<PendingWrite*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::thread committer_ ABSL_GUARDED_BY(queue_mu_);
   int64_t subscription_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   // Source side: snapshot rows served and the table's size, per (table, new replica).
   struct Serving {

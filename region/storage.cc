@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include "absl/random/distributions.h"
+#include "absl/random/random.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "region/key_codec.h"
@@ -77,6 +80,9 @@ CREATE INDEX IF NOT EXISTS changelog_local ON changelog(seq) WHERE is_local = 1;
 -- without a migration).
 CREATE TABLE IF NOT EXISTS service_deletes(seq INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER NOT NULL);
+-- Per origin, the id of the origin's change log the cursor counts in (a separate table: older
+-- databases gain it without a migration).
+CREATE TABLE IF NOT EXISTS cursor_logs(origin TEXT PRIMARY KEY, log_id INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bootstraps(table_name TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gsi_entries(
@@ -182,13 +188,13 @@ absl::Status Storage::Exec(const std::string& sql) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Storage::Stmt> Storage::Prepare(const std::string& sql) {
+absl::StatusOr<Storage::Stmt> Storage::Prepare(absl::string_view sql) {
   auto it = statements_.find(sql);
   if (it != statements_.end()) return Stmt(it->second);
   sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr);
+  int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &s, nullptr);
   if (rc != SQLITE_OK) return SqlError(rc, "cannot prepare statement");
-  statements_.emplace(sql, s);
+  statements_.emplace(std::string(sql), s);
   return Stmt(s);
 }
 
@@ -246,6 +252,15 @@ absl::Status Storage::Init() {
   if (meta["region"] != region_) {
     return absl::FailedPreconditionError(
         absl::StrCat("this database belongs to region ", meta["region"], ", not ", region_));
+  }
+  // A database from before log ids gets one now: its peers' cursors, also from before, carry
+  // none, so they keep counting in this log as they did.
+  if (!absl::SimpleAtoi(meta["log_id"], &log_id_) || log_id_ == 0) {
+    log_id_ = static_cast<int64_t>(absl::Uniform<uint64_t>(absl::BitGen()) >> 1) | 1;
+    ASSIGN_OR_RETURN(auto ins, Prepare("INSERT OR REPLACE INTO gtsim_meta VALUES ('log_id', ?)"));
+    if (ins.Text(1, absl::StrCat(log_id_)).Step() != SQLITE_DONE) {
+      return SqlError(0, "cannot record the change-log id");
+    }
   }
   {
     ASSIGN_OR_RETURN(auto head, Prepare("SELECT coalesce(max(seq), 0) FROM changelog"));
@@ -772,6 +787,22 @@ absl::Status Storage::SetCursor(const std::string& origin, int64_t applied_seq) 
   ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO cursors VALUES (?, ?)"));
   int rc = q.Text(1, origin).Int(2, applied_seq).Step();
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot write cursor");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> Storage::LoadCursorLogIds() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT origin, log_id FROM cursor_logs"));
+  std::map<std::string, int64_t> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out[q.ColBlob(0)] = q.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read cursor log ids");
+  return out;
+}
+
+absl::Status Storage::SetCursorLogId(const std::string& origin, int64_t log_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO cursor_logs VALUES (?, ?)"));
+  int rc = q.Text(1, origin).Int(2, log_id).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write cursor log id");
   return absl::OkStatus();
 }
 

@@ -65,6 +65,9 @@ struct ChangeBatch {
   // cursor here even when `changes` is empty (the rest were for tables it does not replicate).
   int64_t scanned_through = 0;
   int64_t origin_head = 0;  // the origin's latest change-log sequence at read time
+  // Identifies the origin's change log: drawn when its database is created, so a region whose
+  // data was wiped comes back with a new log whose positions start again at 1. 0: unknown.
+  int64_t origin_log_id = 0;
   // Receiver side only: the subscription epoch (Region::SubscriptionEpoch) the stream carrying
   // this batch was opened under; -1 when not tracked (the simulator). Region::Apply refuses a
   // batch from an older epoch, because a bootstrap rewound the cursors since.

@@ -35,6 +35,7 @@ ReplicatorCore::ReplicatorCore(std::string region, Storage* storage, TableEngine
 
 absl::Status ReplicatorCore::Load() {
   ASSIGN_OR_RETURN(cursors_, storage_->LoadCursors());
+  ASSIGN_OR_RETURN(cursor_log_ids_, storage_->LoadCursorLogIds());
   ASSIGN_OR_RETURN(acked_, storage_->LoadPeerAcks());
   dirty_acks_.clear();
   return absl::OkStatus();
@@ -46,6 +47,7 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
   ChangeBatch batch;
   batch.origin = region_;
   batch.origin_head = storage_->head_seq();
+  batch.origin_log_id = storage_->log_id();
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
   // Table definitions go where they say; other changes follow the table's current spec
@@ -114,6 +116,19 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch)
   ApplyReport report;
   report.origin = batch.origin;
   int64_t cursor = Cursor(batch.origin);
+  report.origin_log_id = CursorLogId(batch.origin);
+  if (batch.origin_log_id != 0 && batch.origin_log_id != report.origin_log_id) {
+    if (report.origin_log_id != 0) {
+      // The origin's log restarted (its database is new); the origin served this batch from
+      // the start of the new log, because the subscription named the old one.
+      report.log_restarted = true;
+      cursor = 0;
+      RETURN_IF_ERROR(storage_->SetCursor(batch.origin, 0));
+      origin_head_[batch.origin] = batch.origin_head;
+    }
+    report.origin_log_id = batch.origin_log_id;
+    RETURN_IF_ERROR(storage_->SetCursorLogId(batch.origin, batch.origin_log_id));
+  }
   report.cursor = cursor;
   int64_t now = clock_->NowMicros();
   for (const auto& c : batch.changes) {
@@ -155,7 +170,8 @@ absl::Status ReplicatorCore::RewindTo(const std::map<std::string, int64_t>& cut)
 
 void ReplicatorCore::Committed(const ApplyReport& report) {
   int64_t& cursor = cursors_[report.origin];
-  cursor = std::max(cursor, report.cursor);
+  cursor = report.log_restarted ? report.cursor : std::max(cursor, report.cursor);
+  if (report.origin_log_id != 0) cursor_log_ids_[report.origin] = report.origin_log_id;
   int64_t now = clock_->NowMicros();
   LagWindow& lag = lag_[report.origin];
   for (int64_t l : report.latencies_us) lag.Record(now, l);
@@ -165,6 +181,11 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
 int64_t ReplicatorCore::Cursor(const std::string& origin) const {
   auto it = cursors_.find(origin);
   return it == cursors_.end() ? 0 : it->second;
+}
+
+int64_t ReplicatorCore::CursorLogId(const std::string& origin) const {
+  auto it = cursor_log_ids_.find(origin);
+  return it == cursor_log_ids_.end() ? 0 : it->second;
 }
 
 LatencySummary ReplicatorCore::Latency(const std::string& origin) const {

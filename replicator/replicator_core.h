@@ -5,6 +5,9 @@
 // applies a peer's batch change by change (LWW for items, see table_engine.h) and moves that
 // origin's durable cursor in the same transaction, so after any crash it resumes exactly where
 // the committed data ends; re-delivered changes lose LWW against themselves and change nothing.
+// A cursor counts in one origin log, named by the id every batch carries: a region whose data
+// was wiped comes back with a new log starting at 1, the subscription says which log its
+// position is in, the origin then serves from the start, and the cursor starts again from 0.
 //
 // The caller (Region, or the simulator through Region) owns transactions and locking.
 // This type is thread-compatible, but not thread-safe.
@@ -32,6 +35,10 @@ struct ApplyReport {
   int lost_to_newer = 0;
   int dropped = 0;      // for deleted tables
   bool waiting = false; // stopped at a change whose table has not arrived yet
+  // The origin's log is not the one the cursor counted in (its data was wiped): the cursor
+  // started again from 0 with this batch, which the origin served from the start of its log.
+  bool log_restarted = false;
+  int64_t origin_log_id = 0;  // the log `cursor` counts in (0: unknown)
   std::vector<int64_t> latencies_us;  // per applied change: commit at origin -> now
 };
 
@@ -78,6 +85,8 @@ class ReplicatorCore {
   // the caller's transaction; call Load() after COMMIT. Re-reading changes is harmless (LWW).
   absl::Status RewindTo(const std::map<std::string, int64_t>& cut);
   int64_t Cursor(const std::string& origin) const;
+  // The id of the origin log Cursor(origin) counts in; 0 when not known yet.
+  int64_t CursorLogId(const std::string& origin) const;
   LatencySummary Latency(const std::string& origin) const;
   int64_t AppliedCount(const std::string& origin) const;
   int64_t OriginHead(const std::string& origin) const;
@@ -89,6 +98,7 @@ class ReplicatorCore {
   TableEngine* engine_;
   Clock* clock_;
   std::map<std::string, int64_t> cursors_;   // durable, per origin
+  std::map<std::string, int64_t> cursor_log_ids_;  // durable, per origin
   std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
   std::set<std::string> dirty_acks_;         // acked_ entries not yet persisted
   std::map<std::string, LagWindow> lag_;

@@ -230,5 +230,86 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   CHECK(Ok(region->ReadFor(kWest, expected_seq, 10)).changes.size() == 1);
 }
 
+TEST_CASE("asynchronous writes join the group commit, are answered once each, and are durable",
+          "[group_commit]") {
+  TempDir dir;
+  const std::string path = dir.path + "/region.db";
+  SystemClock clock;
+  constexpr int kThreads = 8, kPerThread = 200;
+  std::atomic<int> answered{0}, failed{0}, condition_failed{0};
+  absl::Mutex mu;
+  std::map<std::string, int> answers;  // id -> times its `done` ran
+  {
+    auto region = OpenRegion(path, &clock);
+    CreateOrders(*region);
+    Ok(region->PutItem(Put("taken", "first")));
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < kThreads; ++t) {
+      submitters.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          std::string id = absl::StrCat("a", t, "-", i);
+          auto done = [&, id](absl::StatusOr<WriteResult> result) {
+            if (!result.ok()) ++failed;
+            absl::MutexLock l(&mu);
+            ++answers[id];
+            ++answered;
+          };
+          if (t % 2 == 0) {
+            region->PutItemAsync(Put(id, "v"), done);
+          } else if (i % 4 == 3) {  // a put that must fail its condition, alone
+            PutRequest req = Put("taken", id);
+            req.condition.clauses.push_back({"id", Condition::Op::kNotExists, {}});
+            region->PutItemAsync(req, [&, done](absl::StatusOr<WriteResult> result) {
+              if (absl::IsFailedPrecondition(result.status())) ++condition_failed;
+              done(absl::StatusOr<WriteResult>(WriteResult{}));
+            });
+          } else {
+            // Synchronous writers interleave with the asynchronous ones and may lead their
+            // groups (then they answer the asynchronous writes of the group).
+            if (!region->PutItem(Put(id, "v")).ok()) ++failed;
+            done(absl::StatusOr<WriteResult>(WriteResult{}));
+          }
+        }
+      });
+    }
+    for (auto& s : submitters) s.join();
+    // The region is destroyed with writes possibly still queued: the destructor answers them.
+  }
+  REQUIRE(answered == kThreads * kPerThread);
+  CHECK(failed == 0);
+  CHECK(condition_failed == (kThreads / 2) * (kPerThread / 4));
+  for (const auto& [id, times] : answers) {
+    INFO(id);
+    CHECK(times == 1);
+  }
+  // Every write that was answered OK is on disk, logged once.
+  auto ids = LoggedIds(path);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      if (t % 2 == 1 && i % 4 == 3) continue;
+      std::string id = absl::StrCat("a", t, "-", i);
+      INFO(id);
+      CHECK(ids[id] == 1);
+    }
+  }
+  CHECK(ids["taken"] == 1);
+}
+
+TEST_CASE("a lone asynchronous write is committed by the committer thread", "[group_commit]") {
+  TempDir dir;
+  SystemClock clock;
+  auto region = OpenRegion(dir.path + "/region.db", &clock);
+  CreateOrders(*region);
+  absl::Notification answered;
+  absl::Status status = absl::UnknownError("not answered");
+  region->PutItemAsync(Put("x", "v"), [&](absl::StatusOr<WriteResult> r) {
+    status = r.status();
+    answered.Notify();
+  });
+  REQUIRE(answered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  CHECK(status.ok());
+  CHECK(Ok(region->GetItem("orders", {{"id", S("x")}})).item.has_value());
+}
+
 }  // namespace
 }  // namespace gtsim

@@ -378,5 +378,27 @@ TEST_CASE("the background checkpointer moves committed pages into the database f
   CHECK(FileBytes(path) >= 500'000);
 }
 
+TEST_CASE("a database keeps its change-log id; a new database gets another one", "[storage]") {
+  TempDir dir;
+  const std::string path = dir.File("region.db");
+  int64_t id = 0;
+  {
+    auto s = OpenOrDie(path, "us-east-1");
+    id = s->log_id();
+    CHECK(id != 0);
+    RequireOk(s->Begin());
+    RequireOk(s->SetCursorLogId("us-west-2", 42));
+    RequireOk(s->Commit());
+  }
+  auto reopened = OpenOrDie(path, "us-east-1");
+  CHECK(reopened->log_id() == id);
+  auto ids = reopened->LoadCursorLogIds();
+  REQUIRE(ids.ok());
+  CHECK(*ids == std::map<std::string, int64_t>{{"us-west-2", 42}});
+  // The same region's database created again (its disk was wiped): a new log.
+  auto fresh = OpenOrDie(dir.File("wiped.db"), "us-east-1");
+  CHECK(fresh->log_id() != id);
+}
+
 }  // namespace
 }  // namespace gtsim

@@ -292,6 +292,7 @@ void ToProto(const ChangeBatch& b, pb::ChangeBatch* p) {
   p->set_origin(b.origin);
   p->set_scanned_through(b.scanned_through);
   p->set_origin_head(b.origin_head);
+  p->set_origin_log_id(b.origin_log_id);
   for (const auto& c : b.changes) {
     auto* out = p->add_changes();
     out->set_seq(c.seq);
@@ -312,6 +313,7 @@ absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p) {
   b.origin = p.origin();
   b.scanned_through = p.scanned_through();
   b.origin_head = p.origin_head();
+  b.origin_log_id = p.origin_log_id();
   for (const auto& in : p.changes()) {
     Change c;
     c.seq = in.seq();

@@ -1,6 +1,8 @@
 #include "region/grpc/region_service.h"
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 
 #include "region/grpc/convert.h"
 #include "region/status_macros.h"
@@ -31,6 +33,34 @@ absl::StatusOr<KeyDef> KeyFromProto(const pb::KeyAttribute& k) {
 void PageToProto(const Page& page, pb::ItemPage* out) {
   for (const auto& item : page.items) ToProto(item, out->add_items());
   if (!page.last_evaluated_key.empty()) ToProto(page.last_evaluated_key, out->mutable_last_evaluated_key());
+}
+
+absl::StatusOr<PutRequest> ParsePut(const pb::PutItemRequest& req) {
+  PutRequest r;
+  r.table = req.table();
+  ASSIGN_OR_RETURN(r.item, FromProto(req.item()));
+  ASSIGN_OR_RETURN(r.condition, FromProto(req.condition()));
+  r.return_old = req.return_old_item();
+  return r;
+}
+
+absl::StatusOr<DeleteRequest> ParseDelete(const pb::DeleteItemRequest& req) {
+  DeleteRequest r;
+  r.table = req.table();
+  ASSIGN_OR_RETURN(r.key, FromProto(req.key()));
+  ASSIGN_OR_RETURN(r.condition, FromProto(req.condition()));
+  r.return_old = req.return_old_item();
+  return r;
+}
+
+// Finishes a unary callback call with the result of a write; `fill` puts a successful result
+// into the response.
+template <typename Fill>
+Region::WriteDone FinishWith(grpc::ServerUnaryReactor* reactor, Fill fill) {
+  return [reactor, fill](absl::StatusOr<WriteResult> result) {
+    if (result.ok()) fill(*result);
+    reactor->Finish(ToGrpc(result.status()));
+  };
 }
 
 }  // namespace
@@ -125,18 +155,19 @@ grpc::Status RegionService::UpdateTable(grpc::ServerContext*, const pb::UpdateTa
   });
 }
 
-grpc::Status RegionService::PutItem(grpc::ServerContext*, const pb::PutItemRequest* req,
-                                    pb::PutItemResponse* resp) {
-  return Serve([&]() -> absl::Status {
-    PutRequest r;
-    r.table = req->table();
-    ASSIGN_OR_RETURN(r.item, FromProto(req->item()));
-    ASSIGN_OR_RETURN(r.condition, FromProto(req->condition()));
-    r.return_old = req->return_old_item();
-    ASSIGN_OR_RETURN(WriteResult result, region_->PutItem(r));
-    ToProto(result, resp->mutable_result());
-    return absl::OkStatus();
-  });
+grpc::ServerUnaryReactor* RegionService::PutItem(grpc::CallbackServerContext* ctx,
+                                                 const pb::PutItemRequest* req,
+                                                 pb::PutItemResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<PutRequest> r = ParsePut(*req);
+  if (!r.ok()) {
+    reactor->Finish(ToGrpc(r.status()));
+  } else {
+    region_->PutItemAsync(std::move(*r), FinishWith(reactor, [resp](const WriteResult& result) {
+                            ToProto(result, resp->mutable_result());
+                          }));
+  }
+  return reactor;
 }
 
 grpc::Status RegionService::GetItem(grpc::ServerContext*, const pb::GetItemRequest* req,
@@ -154,9 +185,11 @@ grpc::Status RegionService::GetItem(grpc::ServerContext*, const pb::GetItemReque
   });
 }
 
-grpc::Status RegionService::UpdateItem(grpc::ServerContext*, const pb::UpdateItemRequest* req,
-                                       pb::UpdateItemResponse* resp) {
-  return Serve([&]() -> absl::Status {
+grpc::ServerUnaryReactor* RegionService::UpdateItem(grpc::CallbackServerContext* ctx,
+                                                    const pb::UpdateItemRequest* req,
+                                                    pb::UpdateItemResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<UpdateRequest> parsed = [&]() -> absl::StatusOr<UpdateRequest> {
     UpdateRequest r;
     r.table = req->table();
     ASSIGN_OR_RETURN(r.key, FromProto(req->key()));
@@ -165,25 +198,92 @@ grpc::Status RegionService::UpdateItem(grpc::ServerContext*, const pb::UpdateIte
     }
     r.remove.assign(req->remove().begin(), req->remove().end());
     ASSIGN_OR_RETURN(r.condition, FromProto(req->condition()));
-    ASSIGN_OR_RETURN(WriteResult result, region_->UpdateItem(r));
-    ToProto(result, resp->mutable_result());
-    if (result.new_item) ToProto(*result.new_item, resp->mutable_item());
-    return absl::OkStatus();
-  });
+    return r;
+  }();
+  if (!parsed.ok()) {
+    reactor->Finish(ToGrpc(parsed.status()));
+  } else {
+    region_->UpdateItemAsync(std::move(*parsed),
+                             FinishWith(reactor, [resp](const WriteResult& result) {
+                               ToProto(result, resp->mutable_result());
+                               if (result.new_item) ToProto(*result.new_item, resp->mutable_item());
+                             }));
+  }
+  return reactor;
 }
 
-grpc::Status RegionService::DeleteItem(grpc::ServerContext*, const pb::DeleteItemRequest* req,
-                                       pb::DeleteItemResponse* resp) {
-  return Serve([&]() -> absl::Status {
-    DeleteRequest r;
-    r.table = req->table();
-    ASSIGN_OR_RETURN(r.key, FromProto(req->key()));
-    ASSIGN_OR_RETURN(r.condition, FromProto(req->condition()));
-    r.return_old = req->return_old_item();
-    ASSIGN_OR_RETURN(WriteResult result, region_->DeleteItem(r));
-    ToProto(result, resp->mutable_result());
-    return absl::OkStatus();
-  });
+grpc::ServerUnaryReactor* RegionService::DeleteItem(grpc::CallbackServerContext* ctx,
+                                                    const pb::DeleteItemRequest* req,
+                                                    pb::DeleteItemResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<DeleteRequest> r = ParseDelete(*req);
+  if (!r.ok()) {
+    reactor->Finish(ToGrpc(r.status()));
+  } else {
+    region_->DeleteItemAsync(std::move(*r), FinishWith(reactor, [resp](const WriteResult& result) {
+                               ToProto(result, resp->mutable_result());
+                             }));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RegionService::BatchWrite(grpc::CallbackServerContext* ctx,
+                                                    const pb::BatchWriteRequest* req,
+                                                    pb::BatchWriteResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  const int n = req->writes_size();
+  if (n < 1 || n > kMaxBatchWrites) {
+    reactor->Finish(ToGrpc(absl::InvalidArgumentError(absl::StrCat(
+        "BatchWrite takes 1 to ", kMaxBatchWrites, " writes, got ", n,
+        "; split the writes into several calls"))));
+    return reactor;
+  }
+  // Parse every write before submitting any, so a malformed one means nothing is written.
+  std::vector<PutRequest> puts(n);
+  std::vector<DeleteRequest> deletes(n);
+  for (int i = 0; i < n; ++i) {
+    const pb::BatchWriteRequest::Write& w = req->writes(i);
+    absl::Status st;
+    if (w.has_put()) {
+      absl::StatusOr<PutRequest> r = ParsePut(w.put());
+      if (r.ok()) puts[i] = std::move(*r);
+      st = r.status();
+    } else if (w.has_delete_()) {
+      absl::StatusOr<DeleteRequest> r = ParseDelete(w.delete_());
+      if (r.ok()) deletes[i] = std::move(*r);
+      st = r.status();
+    } else {
+      st = absl::InvalidArgumentError("it has neither put nor delete; set one of them");
+    }
+    if (!st.ok()) {
+      reactor->Finish(ToGrpc(absl::Status(st.code(), absl::StrCat("BatchWrite write ", i, ": ",
+                                                                st.message(),
+                                                                " (nothing was written)"))));
+      return reactor;
+    }
+  }
+  for (int i = 0; i < n; ++i) resp->add_outcomes();
+  // Each write's outcome lands in its own slot; groups may be answered by different threads,
+  // and the last write answered finishes the call.
+  auto remaining = std::make_shared<std::atomic<int>>(n);
+  for (int i = 0; i < n; ++i) {
+    Region::WriteDone done = [reactor, resp, remaining, i](absl::StatusOr<WriteResult> result) {
+      pb::BatchWriteResponse::Outcome* outcome = resp->mutable_outcomes(i);
+      if (result.ok()) {
+        ToProto(*result, outcome->mutable_result());
+      } else {
+        outcome->set_code(static_cast<int>(result.status().code()));
+        outcome->set_message(std::string(result.status().message()));
+      }
+      if (remaining->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
+    };
+    if (req->writes(i).has_put()) {
+      region_->PutItemAsync(std::move(puts[i]), std::move(done));
+    } else {
+      region_->DeleteItemAsync(std::move(deletes[i]), std::move(done));
+    }
+  }
+  return reactor;
 }
 
 grpc::Status RegionService::Query(grpc::ServerContext*, const pb::QueryRequest* req,

@@ -102,6 +102,7 @@ bool PeerLink::ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
     ChangeBatch slice;
     slice.origin = batch.origin;
     slice.origin_head = batch.origin_head;
+    slice.origin_log_id = batch.origin_log_id;
     slice.changes.assign(batch.changes.begin() + next, batch.changes.begin() + end);
     slice.scanned_through =
         end == batch.changes.size() ? batch.scanned_through : batch.changes[end - 1].seq;
@@ -123,6 +124,7 @@ void PeerLink::StreamOnce() {
   pb::StreamRequest subscribe;
   subscribe.mutable_subscribe()->set_subscriber(region_->name());
   subscribe.mutable_subscribe()->set_after_seq(sub.after_seq);
+  subscribe.mutable_subscribe()->set_origin_log_id(sub.origin_log_id);
   for (const auto& h : sub.held) {
     auto* t = subscribe.mutable_subscribe()->add_tables();
     t->set_name(h.name);

@@ -35,6 +35,13 @@ grpc::Status StreamService::Stream(
   for (const auto& t : first.subscribe().tables()) {
     held.push_back(HeldTable{t.name(), Stamp{t.created_us(), t.created_by()}, t.after_seq()});
   }
+  const int64_t log_id = first.subscribe().origin_log_id();
+  if (log_id != 0 && log_id != region_->LogId()) {
+    // The subscriber's positions count in a log this region no longer has (its data was wiped
+    // and its log started again): everything in the current log is new to the subscriber.
+    position = 0;
+    for (HeldTable& h : held) h.after_seq = 0;
+  }
   region_->RecordAck(subscriber, position);
 
   std::atomic<bool> reader_done{false};
