@@ -640,93 +640,46 @@ class Runner {
   }
 
   // A region loses its disk and rejoins (see README "Scenarios", restart with data wiped):
-  // killed and emptied while cut off from every peer; its replica of each table it held is
-  // removed (called in a live replica); it restarts empty, still cut off; its new change log is
-  // padded (writes to a regional scratch table, gtsim-wipe-pad) past every position its peers
-  // had applied from it, so they do not skip its new changes; its links are restored - it
-  // replays the removals and announces it dropped the tables - and once each table is ACTIVE
-  // again it is re-added, bootstrapping from a snapshot of a live replica while the others
-  // keep writing. Returns once the adds are accepted (wait: until replica_active to see them
-  // through).
+  // killed and emptied; while it is down, its replica of each table it held is removed (called
+  // in a live replica); it restarts empty with a new change log (its peers, seeing the log's new
+  // id, read it from the start), replays the removals from its peers' logs and announces it
+  // dropped the tables; once each table is ACTIVE again it is re-added, bootstrapping from a
+  // snapshot of a live replica while the others keep writing. Returns once the adds are
+  // accepted (wait: until replica_active to see them through).
   absl::Status Wipe(const std::string& r) {
     if (paused_.count(r)) RETURN_IF_ERROR(Resume(r));
     RETURN_IF_ERROR(d_->Wipe(r));
     killed_.insert(r);
     int fault = OpenFault("wipe:" + r, absl::StrCat(r, " wiped, rejoining"));
-    std::vector<std::string> peers;
-    for (const auto& o : s_.regions) {
-      if (o != r) peers.push_back(o);
-    }
-    for (const auto& o : peers) {
-      RETURN_IF_ERROR(Block(o, r, +1));
-      RETURN_IF_ERROR(Block(r, o, +1));
-    }
     std::vector<TableRun*> held;
     for (auto& [name, t] : tables_) {
       if (t.spec.HasReplica(r)) held.push_back(&t);
     }
-    Action remove;
-    remove.region = r;
-    for (TableRun* t : held) {
-      UpdateTableRequest req;
-      req.table = t->spec.name;
-      req.replica_updates.push_back({ReplicaUpdate::Action::kDelete, r});
-      ASSIGN_OR_RETURN(std::string via, Via(*t, remove));
-      RETURN_IF_ERROR(UpdateWithRetry(via, req));
-      Log(absl::StrCat("removed ", r, "'s replica of ", t->spec.name, " (via ", via, ")"));
-    }
-    RETURN_IF_ERROR(d_->Restart(r));
-    killed_.erase(r);
-    RETURN_IF_ERROR(Reassert(r));
-    // Pad the new log past the peers' cursors for r. A peer that is down cannot say: the old
-    // log's head as the live peers last saw it bounds its cursor too.
-    int64_t target = 0;
-    for (const auto& o : peers) {
-      if (killed_.count(o) || paused_.count(o)) continue;
-      ASSIGN_OR_RETURN(RegionStatus st, d_->Status(o, absl::Seconds(5)));
-      for (const auto& in : st.inbound) {
-        if (in.origin == r) target = std::max({target, in.applied_seq, in.origin_head});
+    for (auto kind : {ReplicaUpdate::Action::kDelete, ReplicaUpdate::Action::kCreate}) {
+      if (kind == ReplicaUpdate::Action::kCreate) {
+        RETURN_IF_ERROR(d_->Restart(r));
+        killed_.erase(r);
+        RETURN_IF_ERROR(Reassert(r));
+        Log(absl::StrCat(r, " restarted empty, with a new change log"));
       }
-    }
-    TableSpec pad;
-    pad.name = "gtsim-wipe-pad";
-    pad.hash_key = KeyDef{"id", ValueType::kS};
-    pad.replicas = {r};
-    RETURN_IF_ERROR(d_->CreateTable(r, pad));
-    int64_t written = 0;
-    for (int round = 0;; ++round) {
-      RETURN_IF_ERROR(Interrupted());
-      ASSIGN_OR_RETURN(RegionStatus st, d_->Status(r, absl::Seconds(5)));
-      if (st.head_seq > target) break;
-      if (round > 0 && written > target + 1000) {
-        return absl::InternalError(absl::StrCat("the change log of ", r, " does not grow (head ",
-                                                st.head_seq, " after ", written, " writes)"));
+      for (TableRun* t : held) {
+        Action target;
+        target.region = r;
+        UpdateTableRequest req;
+        req.table = t->spec.name;
+        req.replica_updates.push_back({kind, r});
+        ASSIGN_OR_RETURN(std::string via, Via(*t, target));
+        // An add waits (retried) until the removal is through: the table is UPDATING until then.
+        RETURN_IF_ERROR(UpdateWithRetry(via, req));
+        if (kind == ReplicaUpdate::Action::kDelete) {
+          Log(absl::StrCat("removed ", r, "'s replica of ", t->spec.name, " (via ", via, ")"));
+          continue;
+        }
+        Log(absl::StrCat("re-adding ", r, "'s replica of ", t->spec.name, " from a snapshot of ",
+                         via, "'s"));
+        OpenFault(absl::StrCat("bootstrap:", t->spec.name, ":", r),
+                  absl::StrCat("replica of ", t->spec.name, " in ", r, " bootstrapping"));
       }
-      for (int64_t i = 0; i <= target - st.head_seq && i < 500; ++i, ++written) {
-        Item item{{"id", AttributeValue::S(absl::StrCat("p", written))}};
-        RETURN_IF_ERROR(d_->Put(r, pad.name, item, Condition{}, absl::Seconds(5)).status());
-      }
-    }
-    Log(absl::StrCat(r, " restarted empty; its new change log padded past position ", target,
-                     " (", written, " scratch writes) so its peers read all of it"));
-    for (const auto& o : peers) {
-      RETURN_IF_ERROR(Block(o, r, -1));
-      RETURN_IF_ERROR(Block(r, o, -1));
-    }
-    // Add it back to each table once the removal is through (UpdateWithRetry waits while the
-    // table is UPDATING).
-    for (TableRun* t : held) {
-      Action add;
-      add.region = r;
-      UpdateTableRequest req;
-      req.table = t->spec.name;
-      req.replica_updates.push_back({ReplicaUpdate::Action::kCreate, r});
-      ASSIGN_OR_RETURN(std::string via, Via(*t, add));
-      RETURN_IF_ERROR(UpdateWithRetry(via, req));
-      Log(absl::StrCat("re-adding ", r, "'s replica of ", t->spec.name, " from a snapshot of ", via,
-                       "'s"));
-      OpenFault(absl::StrCat("bootstrap:", t->spec.name, ":", r),
-                absl::StrCat("replica of ", t->spec.name, " in ", r, " bootstrapping"));
     }
     CloseFault(fault);
     return absl::OkStatus();
