@@ -170,14 +170,17 @@ absl::StatusOr<std::vector<Item>> GrpcScenarioDriver::QueryIndex(const std::stri
   req.set_table(table);
   req.set_index_name(index);
   ToProto(hash, req.mutable_hash_value());
-  pb::ItemPage page;
-  RETURN_IF_ERROR(FromGrpc(For(region).api->Query(Ctx(timeout).get(), req, &page)));
   std::vector<Item> out;
-  for (const auto& p : page.items()) {
-    ASSIGN_OR_RETURN(Item item, FromProto(p));
-    out.push_back(std::move(item));
+  while (true) {  // every page (without a limit the region answers with one)
+    pb::ItemPage page;
+    RETURN_IF_ERROR(FromGrpc(For(region).api->Query(Ctx(timeout).get(), req, &page)));
+    for (const auto& p : page.items()) {
+      ASSIGN_OR_RETURN(Item item, FromProto(p));
+      out.push_back(std::move(item));
+    }
+    if (page.last_evaluated_key().attributes().empty()) return out;
+    *req.mutable_exclusive_start_key() = page.last_evaluated_key();
   }
-  return out;
 }
 
 absl::StatusOr<WriteResult> GrpcScenarioDriver::Put(const std::string& region,
