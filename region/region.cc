@@ -357,6 +357,11 @@ absl::StatusOr<Page> Region::Scan(const ScanRequest& req) {
   return engine_.Scan(req);
 }
 
+absl::Status Region::ConsumeReadCapacity(const std::string& table, double units) {
+  absl::MutexLock l(&mu_);
+  return engine_.ConsumeReadCapacity(table, units);
+}
+
 absl::StatusOr<int> Region::BackfillIndexes(int max_rows) {
   absl::MutexLock l(&mu_);
   if (!engine_.HasPendingBackfills()) return 0;

@@ -140,6 +140,10 @@ class Region {
       const std::vector<std::pair<std::string, Item>>& keys) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Query(const QueryRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
+  // Charges provisioned read capacity (see TableEngine::ConsumeReadCapacity). Reads above do
+  // not charge themselves: callers that meter reads (the DynamoDB endpoint) call this after.
+  absl::Status ConsumeReadCapacity(const std::string& table, double units)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // This region's own stream for one table: the item changes (puts and deletes, local and
   // replicated) of the table's current incarnation that this region applied, from its change

@@ -463,18 +463,22 @@ absl::StatusOr<std::vector<std::string>> Storage::QueryIndex(int64_t table_id,
                                                              const std::string& index,
                                                              const std::string& ghk,
                                                              const RangeBounds& b, bool backward,
-                                                             int limit) {
+                                                             int limit,
+                                                             const std::optional<IndexPosition>& after) {
   std::string sql =
       "SELECT i.item FROM gsi_entries g JOIN items i ON i.table_id = g.table_id AND i.hk = g.hk "
       "AND i.rk = g.rk WHERE g.table_id = ?1 AND g.index_name = ?6 AND g.ghk = ?2 "
       "AND i.item IS NOT NULL";
   if (b.lower) absl::StrAppend(&sql, " AND g.grk ", b.lower_inclusive ? ">=" : ">", " ?3");
   if (b.upper) absl::StrAppend(&sql, " AND g.grk ", b.upper_inclusive ? "<=" : "<", " ?4");
-  absl::StrAppend(&sql, " ORDER BY g.grk ", backward ? "DESC" : "ASC", ", g.hk, g.rk LIMIT ?5");
+  if (after) absl::StrAppend(&sql, " AND (g.grk, g.hk, g.rk) ", backward ? "<" : ">", " (?7, ?8, ?9)");
+  const char* dir = backward ? " DESC" : " ASC";
+  absl::StrAppend(&sql, " ORDER BY g.grk", dir, ", g.hk", dir, ", g.rk", dir, " LIMIT ?5");
   ASSIGN_OR_RETURN(auto q, Prepare(sql));
   q.Int(1, table_id).Blob(2, ghk).Int(5, limit > 0 ? limit : -1).Text(6, index);
   if (b.lower) q.Blob(3, *b.lower);
   if (b.upper) q.Blob(4, *b.upper);
+  if (after) q.Blob(7, after->grk).Blob(8, after->hk).Blob(9, after->rk);
   std::vector<std::string> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) out.push_back(q.ColBlob(0));

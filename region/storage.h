@@ -131,12 +131,20 @@ class Storage {
   absl::Status DropIndex(int64_t table_id, const std::string& index);  // entries and mark
   absl::Status MarkBackfilled(int64_t table_id, const std::string& index);
   absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index);
+  // A position in an index partition: the entry's index range key (empty when the index has
+  // none) and its item's table key, all encoded (see key_codec.h).
+  struct IndexPosition {
+    std::string grk, hk, rk;
+  };
   // Live items whose index hash key encodes to `ghk`, index range key within `bounds`, in
-  // index range key order.
+  // (index range key, table key) order - all three descending when `backward` - strictly after
+  // `after` in that order when given, at most `limit` (0: all).
   absl::StatusOr<std::vector<std::string>> QueryIndex(int64_t table_id, const std::string& index,
                                                       const std::string& ghk,
                                                       const RangeBounds& bounds, bool backward,
-                                                      int limit);
+                                                      int limit,
+                                                      const std::optional<IndexPosition>& after =
+                                                          std::nullopt);
 
   // Snapshots (replica bootstrap). Version rows (tombstones too) in (hk, rk) order after
   // `after` (or from the start), at most `limit`, stopping early once `max_bytes` of items.

@@ -11,6 +11,19 @@
 namespace gtsim {
 namespace {
 
+// Whether an encoded range key satisfies a query's range condition.
+bool WithinBounds(const Storage::RangeBounds& b, const std::string& v) {
+  if (b.lower && (b.lower_inclusive ? v < *b.lower : v <= *b.lower)) return false;
+  if (b.upper && (b.upper_inclusive ? v > *b.upper : v >= *b.upper)) return false;
+  return true;
+}
+
+absl::Status StartOutsideRange() {
+  return absl::InvalidArgumentError(
+      "the exclusive start key does not match the range key condition: its range key value "
+      "must satisfy the query's condition");
+}
+
 constexpr int64_t kMaxItemBytes = 400 * 1024;
 constexpr size_t kMaxHashKeyBytes = 2048;
 constexpr size_t kMaxRangeKeyBytes = 1024;
@@ -538,17 +551,24 @@ absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryReq
     return absl::InvalidArgumentError(absl::StrCat("the index hash key value must be of type ",
                                                    ValueTypeName(g.hash_key.type)));
   }
-  if (!req.exclusive_start_key.empty()) {
-    return absl::InvalidArgumentError("paging through an index query is not supported by gtsim");
-  }
+  if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
   TableSpec index_spec = t.spec;  // range conditions apply to the index's range key
   index_spec.range_key = g.range_key;
   ASSIGN_OR_RETURN(Storage::RangeBounds b, BoundsFor(index_spec, req.range));
+  std::optional<Storage::IndexPosition> after;
+  if (!req.exclusive_start_key.empty()) {
+    ASSIGN_OR_RETURN(after, IndexPositionOf(t, req.index, g, req.hash_value, req.exclusive_start_key));
+    if (g.range_key && !WithinBounds(b, after->grk)) return StartOutsideRange();
+  }
   ASSIGN_OR_RETURN(auto rows, storage_->QueryIndex(t.id, req.index, EncodeHashKey(req.hash_value),
-                                                   b, req.backward, req.limit));
+                                                   b, req.backward, req.limit, after));
   Page page;
   for (const auto& row : rows) {
     ASSIGN_OR_RETURN(Item item, DecodeItem(row));
+    if (req.limit > 0 && static_cast<int>(page.items.size()) + 1 == req.limit) {
+      // The last item of a full page: its index key and table key say where the next begins.
+      page.last_evaluated_key = IndexKeyOf(t.spec, g, item);
+    }
     if (g.projection != "ALL") {
       Item projected = KeyOf(t, item);
       std::vector<std::string> keep = g.non_key;
@@ -562,6 +582,54 @@ absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryReq
     page.items.push_back(std::move(item));
   }
   return page;
+}
+
+Item TableEngine::IndexKeyOf(const TableSpec& spec, const GsiSetting& g, const Item& item) {
+  Item key;
+  for (const std::string* name : {&spec.hash_key.name, spec.range_key ? &spec.range_key->name : nullptr,
+                                  &g.hash_key.name, g.range_key ? &g.range_key->name : nullptr}) {
+    if (!name) continue;
+    if (auto a = item.find(*name); a != item.end()) key.emplace(*name, a->second);
+  }
+  return key;
+}
+
+absl::StatusOr<Storage::IndexPosition> TableEngine::IndexPositionOf(const TableState& t,
+                                                                    const std::string& index,
+                                                                    const GsiSetting& g,
+                                                                    const AttributeValue& hash_value,
+                                                                    const Item& start) const {
+  // A LastEvaluatedKey of this index: the table's key attributes and the index's, no others.
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the exclusive start key of a query of index ", index, " ", why,
+        "; pass the LastEvaluatedKey of the previous page unchanged"));
+  };
+  Item table_key;
+  for (const auto& [name, value] : start) {
+    bool table_attr = name == t.spec.hash_key.name ||
+                      (t.spec.range_key && name == t.spec.range_key->name);
+    bool index_attr = name == g.hash_key.name || (g.range_key && name == g.range_key->name);
+    if (!table_attr && !index_attr) return bad(absl::StrCat("holds \"", name, "\", which is no key attribute"));
+    if (table_attr) table_key.emplace(name, value);
+  }
+  Storage::IndexPosition pos;
+  RETURN_IF_ERROR(EncodeKey(t, table_key, &pos.hk, &pos.rk));
+  auto h = start.find(g.hash_key.name);
+  if (h == start.end() || h->second.type() != hash_value.type() ||
+      EncodeHashKey(h->second) != EncodeHashKey(hash_value)) {
+    return bad(absl::StrCat("must hold the queried value of the index hash key \"",
+                            g.hash_key.name, "\""));
+  }
+  if (g.range_key) {
+    auto r = start.find(g.range_key->name);
+    if (r == start.end() || r->second.type() != g.range_key->type) {
+      return bad(absl::StrCat("must hold the index range key \"", g.range_key->name,
+                              "\" of type ", ValueTypeName(g.range_key->type)));
+    }
+    pos.grk = EncodeRangeKey(r->second);
+  }
+  return pos;
 }
 
 absl::StatusOr<Storage::RangeBounds> TableEngine::BoundsFor(const TableSpec& spec,
@@ -631,6 +699,7 @@ absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
       return absl::InvalidArgumentError("the exclusive start key belongs to another partition");
     }
     if (!spec.range_key) return Page{};
+    if (!WithinBounds(b, srk)) return StartOutsideRange();
     if (!req.backward && (!b.lower || srk >= *b.lower)) {
       b.lower = srk;
       b.lower_inclusive = false;
@@ -985,26 +1054,57 @@ absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
   return expired;
 }
 
+bool TableEngine::TakeTokens(Bucket& bucket, int64_t capacity, double units) {
+  int64_t now = clock_->NowMicros();
+  if (bucket.capacity != capacity) {
+    // New or changed capacity: start full (a burst of one second's worth, a simulator choice).
+    bucket = Bucket{static_cast<double>(capacity), now, capacity};
+  }
+  double refill = static_cast<double>(now - bucket.refilled_us) / 1e6 * capacity;
+  bucket.tokens = std::min<double>(capacity, bucket.tokens + std::max(0.0, refill));
+  bucket.refilled_us = now;
+  // A request costing more than the whole bucket goes through when the bucket is full and
+  // leaves it in debt, repaid by the refill before the next request passes.
+  if (bucket.tokens < std::min<double>(units, capacity)) return false;
+  bucket.tokens -= units;
+  return true;
+}
+
 absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t units) {
   const BillingSetting& b = t.spec.billing;
   if (b.mode != "PROVISIONED" || b.write_capacity <= 0) return absl::OkStatus();
-  int64_t now = clock_->NowMicros();
-  Bucket& bucket = write_buckets_[t.spec.name];
-  if (bucket.capacity != b.write_capacity) {
-    // New or changed capacity: start full (a burst of one second's worth, a simulator choice).
-    bucket = Bucket{static_cast<double>(b.write_capacity), now, b.write_capacity};
-  }
-  double refill = static_cast<double>(now - bucket.refilled_us) / 1e6 * b.write_capacity;
-  bucket.tokens = std::min<double>(b.write_capacity, bucket.tokens + std::max(0.0, refill));
-  bucket.refilled_us = now;
-  if (bucket.tokens < static_cast<double>(units)) {
+  if (!TakeTokens(write_buckets_[t.spec.name], b.write_capacity, static_cast<double>(units))) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "ProvisionedThroughputExceededException: table ", t.spec.name, " in ", region_,
         " is PROVISIONED with ", b.write_capacity, " write capacity units per second and this "
         "write needs ", units, "; retry with backoff, raise --wcu, or use --billing-mode "
         "PAY_PER_REQUEST"));
   }
-  bucket.tokens -= static_cast<double>(units);
+  return absl::OkStatus();
+}
+
+double TableEngine::ReadUnits(int64_t bytes, bool consistent) {
+  double units = static_cast<double>(std::max<int64_t>(1, (bytes + 4095) / 4096));
+  return consistent ? units : units / 2;
+}
+
+absl::Status TableEngine::ConsumeReadCapacity(const std::string& table, double units) {
+  ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  const BillingSetting& b = t->spec.billing;
+  if (b.mode != "PROVISIONED") return absl::OkStatus();
+  int64_t capacity = b.read_capacity;
+  auto rs = t->spec.replica_settings.find(region_);
+  if (rs != t->spec.replica_settings.end() && rs->second.read_capacity_override > 0) {
+    capacity = rs->second.read_capacity_override;
+  }
+  if (capacity <= 0) return absl::OkStatus();
+  if (!TakeTokens(read_buckets_[table], capacity, units)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "ProvisionedThroughputExceededException: table ", table, " in ", region_,
+        " is PROVISIONED with ", capacity, " read capacity units per second and this read "
+        "needs ", units, "; retry with backoff, raise --rcu, or use --billing-mode "
+        "PAY_PER_REQUEST"));
+  }
   return absl::OkStatus();
 }
 

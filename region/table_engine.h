@@ -81,8 +81,11 @@ struct QueryRequest {
   int limit = 0;  // 0: no limit
   Item exclusive_start_key;
   // A global secondary index to query instead of the table: hash_value and range then apply
-  // to the index's keys, items come in index order with the index's projection, all in one
-  // page (exclusive_start_key is not supported with an index).
+  // to the index's keys, items come in index order (index range key, then table key) with the
+  // index's projection. A full page's last_evaluated_key then holds the index's key attributes
+  // and the table's (as DynamoDB's LastEvaluatedKey of a GSI query), and exclusive_start_key
+  // must be such a key. With or without an index, an exclusive_start_key whose range key does
+  // not satisfy `range` is InvalidArgument.
   std::string index;
 };
 struct ScanRequest {
@@ -230,6 +233,18 @@ class TableEngine {
   absl::StatusOr<Page> Query(const QueryRequest& req);
   absl::StatusOr<Page> Scan(const ScanRequest& req);
 
+  // Provisioned read capacity, charged by callers that meter reads (the DynamoDB endpoint) after
+  // the read: takes `units` from the table's read bucket in this region, or fails with
+  // ResourceExhausted (ProvisionedThroughputExceededException) and takes nothing. The bucket
+  // holds one second's worth of the table's read capacity - this replica's read capacity
+  // override when it has one - and refills at that rate per second; a read costing more than
+  // the whole bucket passes when the bucket is full and leaves it in debt. On-demand tables
+  // always pass. NotFound for a table that does not exist.
+  absl::Status ConsumeReadCapacity(const std::string& table, double units);
+  // DynamoDB's read units for `bytes` read in one request: one per started 4 KB (at least one),
+  // half that for an eventually consistent read.
+  static double ReadUnits(int64_t bytes, bool consistent);
+
   // Applies one change that originated in another region (LWW for items). Logs applied
   // changes in this region's change log as replicated (not forwarded again).
   absl::StatusOr<ApplyOutcome> ApplyRemote(const Change& change);
@@ -280,6 +295,19 @@ class TableEngine {
   // indexes this replica has not backfilled yet. Call after any change of t.spec.
   absl::Status SyncIndexes(const TableState& t);
   absl::StatusOr<Page> QueryIndex(const TableState& t, const QueryRequest& req);
+  // Where a query of index `g` continues after `start` (a LastEvaluatedKey of a query of the
+  // same index partition `hash_value`); InvalidArgument for any other key.
+  absl::StatusOr<Storage::IndexPosition> IndexPositionOf(const TableState& t,
+                                                         const std::string& index,
+                                                         const GsiSetting& g,
+                                                         const AttributeValue& hash_value,
+                                                         const Item& start) const;
+
+ public:
+  // The key attributes of `item` in a query of index `g`: the table's and the index's.
+  static Item IndexKeyOf(const TableSpec& spec, const GsiSetting& g, const Item& item);
+
+ private:
   // Storage bounds for a range condition on spec's range key.
   static absl::StatusOr<Storage::RangeBounds> BoundsFor(const TableSpec& spec,
                                                         const RangeCondition& range);
@@ -288,7 +316,9 @@ class TableEngine {
   absl::StatusOr<TableInfo> UpdateReplicas(const TableState& t, const UpdateTableRequest& req);
   absl::StatusOr<TableInfo> UpdateSettings(const TableState& t, const UpdateTableRequest& req);
   // Provisioned write capacity: takes `units` from the table's bucket or fails with
-  // ResourceExhausted (ProvisionedThroughputExceededException). On-demand tables always pass.
+  // ResourceExhausted (ProvisionedThroughputExceededException). The bucket works as the read
+  // bucket does (see ConsumeReadCapacity): a write bigger than the whole bucket passes when it
+  // is full. On-demand tables always pass.
   absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);
@@ -309,7 +339,11 @@ class TableEngine {
     int64_t refilled_us = 0;
     int64_t capacity = 0;
   };
+  // Refills `bucket` for `capacity` units per second and takes `units` (see
+  // ConsumeReadCapacity); false when the bucket cannot pay.
+  bool TakeTokens(Bucket& bucket, int64_t capacity, double units);
   std::map<std::string, Bucket> write_buckets_;  // PROVISIONED tables, in memory
+  std::map<std::string, Bucket> read_buckets_;
   // GSI backfills still running here, by (table, index): where to continue.
   std::map<std::pair<std::string, std::string>,
            std::optional<std::pair<std::string, std::string>>> backfill_;

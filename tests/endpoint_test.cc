@@ -1514,3 +1514,158 @@ TEST_CASE("cluster.json files from before the endpoint still load, without an en
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TEST_CASE("Query of a GSI pages: LastEvaluatedKey holds index and table keys, 1 MB pages too") {
+  Endpoint e;
+  e.CreateOrders();
+  e.Ok("UpdateTable",
+       {{"TableName", "orders"},
+        {"AttributeDefinitions", {{{"AttributeName", "cat"}, {"AttributeType", "S"}}}},
+        {"GlobalSecondaryIndexUpdates",
+         {{{"Create",
+            {{"IndexName", "by-cat"},
+             {"KeySchema", {{{"AttributeName", "cat"}, {"KeyType", "HASH"}}}},
+             {"Projection", {{"ProjectionType", "ALL"}}}}}}}}});
+  // 30 items of 100 KB in one index partition (no index range key: ordered by table key).
+  std::string filler(100 * 1024, 'p');
+  for (int i = 0; i < 30; ++i) {
+    e.PutOrder(i % 2 ? "odd" : "even", i, {{"cat", {{"S", "c"}}}, {"f", {{"S", filler}}}});
+  }
+  Backfill(e);
+  json req = {{"TableName", "orders"},
+              {"IndexName", "by-cat"},
+              {"KeyConditionExpression", "cat = :c"},
+              {"ExpressionAttributeValues", {{":c", {{"S", "c"}}}}}};
+  for (bool forward : {true, false}) {
+    INFO("forward " << forward);
+    for (int limit : {0, 7}) {
+      INFO("limit " << limit);
+      json page = req;
+      page["ScanIndexForward"] = forward;
+      if (limit) page["Limit"] = limit;
+      std::vector<std::string> seen;
+      int pages = 0;
+      while (true) {
+        REQUIRE(++pages < 20);
+        json r = e.Ok("Query", page);
+        CHECK(r["Count"].get<int>() <= (limit ? limit : 11));  // 1 MB: at most 11 of 100 KB
+        for (const json& item : r["Items"]) {
+          seen.push_back(item["pk"]["S"].get<std::string>() + item["sk"]["N"].get<std::string>());
+        }
+        if (!r.contains("LastEvaluatedKey")) break;
+        json lek = r["LastEvaluatedKey"];
+        CHECK(lek.size() == 3);
+        CHECK(lek.contains("cat"));
+        CHECK(lek.contains("pk"));
+        CHECK(lek.contains("sk"));
+        page["ExclusiveStartKey"] = lek;
+      }
+      CHECK(seen.size() == 30);
+      CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 30);
+      // Table key order ("even" < "odd", then sk), reversed when backward.
+      CHECK(seen.front() == (forward ? "even0" : "odd29"));
+      CHECK(pages == (limit ? 5 : 3));  // 7+7+7+7+2 or 11+11+8
+    }
+  }
+  json bad = req;
+  bad["ExclusiveStartKey"] = Key("even", 0);  // a table key only
+  CHECK(e.Fails("Query", bad, "ValidationException").message() ==
+        "The provided starting key is invalid: The provided key element does not match the "
+        "schema");
+  // Scan of the index resumes from its LastEvaluatedKey (index key included) too.
+  json scan = {{"TableName", "orders"}, {"IndexName", "by-cat"}, {"Limit", 8}};
+  int scanned = 0;
+  for (int pages = 1;; ++pages) {
+    REQUIRE(pages < 20);
+    json r = e.Ok("Scan", scan);
+    scanned += r["Count"].get<int>();
+    if (!r.contains("LastEvaluatedKey")) break;
+    CHECK(r["LastEvaluatedKey"].contains("cat"));
+    scan["ExclusiveStartKey"] = r["LastEvaluatedKey"];
+  }
+  CHECK(scanned == 30);
+}
+
+TEST_CASE("PROVISIONED read capacity: reads throttle, batches return UnprocessedKeys") {
+  Endpoint e;
+  e.CreateOrders();
+  for (int i = 0; i < 10; ++i) e.PutOrder("r", i);
+  e.Ok("UpdateTable", {{"TableName", "orders"},
+                       {"BillingMode", "PROVISIONED"},
+                       {"ProvisionedThroughput",
+                        {{"ReadCapacityUnits", 1}, {"WriteCapacityUnits", 100}}}});
+  json get = {{"TableName", "orders"}, {"Key", Key("r", 0)}, {"ConsistentRead", true}};
+  Answer throttled;
+  for (int i = 0; i < 200 && throttled.status != 400; ++i) throttled = e.Call("GetItem", get);
+  CHECK(throttled.type() == "ProvisionedThroughputExceededException");
+  json keys = json::array();
+  for (int i = 0; i < 10; ++i) keys.push_back(Key("r", i));
+  json batch = {{"RequestItems", {{"orders", {{"Keys", keys}, {"ConsistentRead", true}}}}}};
+  // RCU 1 pays for at most about one strongly consistent read per second: the rest come back
+  // unprocessed, or the whole call is throttled when not one fits.
+  Answer b = e.Call("BatchGetItem", batch);
+  if (b.status == 200) {
+    CHECK(b.body["UnprocessedKeys"]["orders"]["Keys"].size() >= 8);
+    CHECK(b.body["UnprocessedKeys"]["orders"]["ConsistentRead"] == true);
+    CHECK(b.body["Responses"]["orders"].size() + b.body["UnprocessedKeys"]["orders"]["Keys"].size() == 10);
+  } else {
+    CHECK(b.type() == "ProvisionedThroughputExceededException");
+  }
+  json tget = {{"TransactItems", json::array()}};
+  for (int i = 0; i < 3; ++i) {
+    tget["TransactItems"].push_back({{"Get", {{"TableName", "orders"}, {"Key", Key("r", i)}}}});
+  }
+  // Transactional reads cost double: 6 units never fit a bucket of 1 twice in a row.
+  Answer t1 = e.Call("TransactGetItems", tget);
+  Answer t2 = e.Call("TransactGetItems", tget);
+  CHECK((t1.status == 400 || t2.status == 400));
+  e.Ok("UpdateTable", {{"TableName", "orders"}, {"BillingMode", "PAY_PER_REQUEST"}});
+  for (int i = 0; i < 20; ++i) e.Ok("GetItem", get);
+  CHECK(e.Ok("BatchGetItem", batch)["UnprocessedKeys"].empty());
+}
+
+TEST_CASE("TransactWriteItems: 4 MB of items at most; item operations on a missing table") {
+  Endpoint e;
+  e.CreateOrders();
+  std::string big(390 * 1024, 'x');
+  json items = json::array();
+  for (int i = 0; i < 11; ++i) {
+    json item = Key("t", i);
+    item["v"] = {{"S", big}};
+    items.push_back({{"Put", {{"TableName", "orders"}, {"Item", item}}}});
+  }
+  Answer a = e.Fails("TransactWriteItems", {{"TransactItems", items}}, "ValidationException");
+  CHECK(a.message().find("4 MB") != std::string::npos);
+  CHECK_FALSE(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("t", 0)}}).contains("Item"));
+  // Updates that grow items past the aggregate cancel the transaction.
+  json ten = items;
+  ten.erase(10);
+  e.Ok("TransactWriteItems", {{"TransactItems", ten}});
+  json grow = {{"Update",
+                {{"TableName", "orders"},
+                 {"Key", Key("t", 10)},
+                 {"UpdateExpression", "SET v = :v"},
+                 {"ExpressionAttributeValues", {{":v", {{"S", big}}}}}}}};
+  json mixed = json::array({grow});
+  for (int i = 0; i < 10; ++i) {
+    mixed.push_back({{"Update",
+                      {{"TableName", "orders"},
+                       {"Key", Key("t", i)},
+                       {"UpdateExpression", "SET w = :w"},
+                       {"ExpressionAttributeValues", {{":w", {{"N", "1"}}}}}}}});
+  }
+  Answer c = e.Fails("TransactWriteItems", {{"TransactItems", mixed}},
+                     "TransactionCanceledException");
+  CHECK(c.body.dump().find("4 MB") != std::string::npos);
+  CHECK_FALSE(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("t", 10)}}).contains("Item"));
+  CHECK(e.Fails("GetItem", {{"TableName", "nothere"}, {"Key", Key("t", 0)}},
+                "ResourceNotFoundException").message() == "Requested resource not found");
+  CHECK(e.Fails("DescribeTable", {{"TableName", "nothere"}}, "ResourceNotFoundException")
+            .message() == "Requested resource not found: Table: nothere not found");
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -700,3 +700,163 @@ TEST_CASE("a KEYS_ONLY index projects only the table and index keys", "[replica]
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+// Pages through byEmail = `email` with `limit` items a page; returns the items, in order.
+std::vector<Item> QueryIndexPaged(Region& r, const std::string& email, int limit, bool backward,
+                                  int* pages) {
+  QueryRequest q;
+  q.table = "demo";
+  q.index = "byEmail";
+  q.hash_value = AttributeValue::S(email);
+  q.limit = limit;
+  q.backward = backward;
+  std::vector<Item> out;
+  *pages = 0;
+  while (true) {
+    Page page = Ok(r.Query(q));
+    ++*pages;
+    REQUIRE(*pages < 100);
+    CHECK(static_cast<int>(page.items.size()) <= limit);
+    out.insert(out.end(), page.items.begin(), page.items.end());
+    if (page.last_evaluated_key.empty()) return out;
+    // DynamoDB's LastEvaluatedKey of a GSI query: the index keys and the table key, no more.
+    CHECK(page.last_evaluated_key.size() == 3);
+    CHECK(page.last_evaluated_key.count("id") == 1);
+    CHECK(page.last_evaluated_key.count("email") == 1);
+    CHECK(page.last_evaluated_key.count("age") == 1);
+    q.exclusive_start_key = page.last_evaluated_key;
+  }
+}
+
+std::vector<std::string> Ids(const std::vector<Item>& items) {
+  std::vector<std::string> ids;
+  for (const Item& i : items) ids.push_back(i.at("id").scalar());
+  return ids;
+}
+
+TEST_CASE("a query of a GSI pages with limit and exclusive start key, both directions",
+          "[replica][gsi][paging]") {
+  Cluster c(23);
+  Ok(c["us-west-2"].CreateTable(Table("demo", {})));
+  // 23 users share a@x with only 4 distinct ages: pages must split ties by the table key.
+  for (int i = 0; i < 23; ++i) PutUser(c["us-west-2"], "u" + std::to_string(i), "a@x", i % 4);
+  PutUser(c["us-west-2"], "other", "b@x", 1);
+  UpdateTableRequest create = Settings("demo");
+  GsiSetting g;
+  g.hash_key = KeyDef{"email", ValueType::kS};
+  g.range_key = KeyDef{"age", ValueType::kN};
+  g.projection = "KEYS_ONLY";
+  create.create_gsi = std::make_pair("byEmail", g);
+  Ok(c["us-west-2"].UpdateTable(create));
+  BackfillAll(c["us-west-2"], 1000);
+  Region& r = c["us-west-2"];
+
+  std::vector<std::string> all = Ids(QueryIndex(r, "byEmail", "a@x"));
+  REQUIRE(all.size() == 23);
+  int pages = 0;
+  for (int limit : {1, 4, 5, 23, 50}) {
+    INFO("limit " << limit);
+    CHECK(Ids(QueryIndexPaged(r, "a@x", limit, false, &pages)) == all);
+    // A full last page still carries a LastEvaluatedKey (as in DynamoDB): one more, empty.
+    CHECK(pages == 23 / limit + 1);
+    std::vector<std::string> reversed(all.rbegin(), all.rend());
+    CHECK(Ids(QueryIndexPaged(r, "a@x", limit, true, &pages)) == reversed);
+  }
+  // Paging within a range condition on the index range key.
+  QueryRequest q;
+  q.table = "demo";
+  q.index = "byEmail";
+  q.hash_value = AttributeValue::S("a@x");
+  q.range.op = RangeCondition::Op::kBetween;
+  q.range.value = *AttributeValue::Number("1");
+  q.range.value2 = *AttributeValue::Number("2");
+  q.limit = 3;
+  size_t in_range = 0;
+  for (int page = 0;; ++page) {
+    REQUIRE(page < 20);
+    Page p = Ok(r.Query(q));
+    for (const Item& i : p.items) {
+      std::string age = i.at("age").scalar();
+      CHECK((age == "1" || age == "2"));
+      ++in_range;
+    }
+    if (p.last_evaluated_key.empty()) break;
+    q.exclusive_start_key = p.last_evaluated_key;
+  }
+  CHECK(in_range == 12);  // i % 4 in {1, 2} for i < 23
+  // A start key outside the range condition is refused, as DynamoDB's "does not match the
+  // range key predicate".
+  q.exclusive_start_key = Item{{"id", AttributeValue::S("u0")},
+                               {"email", AttributeValue::S("a@x")},
+                               {"age", *AttributeValue::Number("0")}};
+  CHECK(absl::IsInvalidArgument(r.Query(q).status()));
+
+  // Start keys that are not a LastEvaluatedKey of this index partition are refused.
+  q.range = RangeCondition{};
+  q.exclusive_start_key = Item{{"id", AttributeValue::S("u1")}};  // no index key
+  CHECK(absl::IsInvalidArgument(r.Query(q).status()));
+  q.exclusive_start_key = Item{{"id", AttributeValue::S("other")},
+                               {"email", AttributeValue::S("b@x")},
+                               {"age", *AttributeValue::Number("1")}};  // another partition
+  CHECK(absl::IsInvalidArgument(r.Query(q).status()));
+  q.exclusive_start_key = Item{{"id", AttributeValue::S("u1")},
+                               {"email", AttributeValue::S("a@x")},
+                               {"age", *AttributeValue::Number("1")},
+                               {"bio", AttributeValue::S("x")}};  // not a key attribute
+  CHECK(absl::IsInvalidArgument(r.Query(q).status()));
+}
+
+TEST_CASE("reads beyond provisioned read capacity are throttled; a read loop meets it",
+          "[replica][settings][throttle]") {
+  Cluster c(24);
+  Region& r = c["us-west-2"];
+  Ok(r.CreateTable(Table("demo", {})));
+  // On demand: never throttled.
+  for (int i = 0; i < 100; ++i) REQUIRE(r.ConsumeReadCapacity("demo", 1).ok());
+  UpdateTableRequest req = Settings("demo");
+  req.billing_mode = "PROVISIONED";
+  req.write_capacity = 100;
+  req.read_capacity = 1;
+  Ok(r.UpdateTable(req));
+  // The lesson: a loop of strongly consistent 1-unit reads on RCU 1. The first passes (a
+  // full bucket holds one second's worth); the next is throttled until the clock moves.
+  REQUIRE(r.ConsumeReadCapacity("demo", TableEngine::ReadUnits(100, true)).ok());
+  absl::Status st = r.ConsumeReadCapacity("demo", TableEngine::ReadUnits(100, true));
+  CHECK(absl::IsResourceExhausted(st));
+  CHECK(std::string(st.message()).find("ProvisionedThroughputExceeded") != std::string::npos);
+  c.clock().Advance(500'000);  // half a second: two eventually consistent reads' worth
+  CHECK(r.ConsumeReadCapacity("demo", TableEngine::ReadUnits(100, false)).ok());
+  CHECK(r.ConsumeReadCapacity("demo", TableEngine::ReadUnits(100, false)).ok() == false);
+  // A read costing more than the whole bucket passes when the bucket is full and leaves a
+  // debt: a 1 MB page costs 256 units, repaid at 1 unit per second.
+  c.clock().Advance(1'000'000);
+  CHECK(TableEngine::ReadUnits(1 << 20, true) == 256);
+  CHECK(r.ConsumeReadCapacity("demo", 256).ok());
+  c.clock().Advance(200'000'000);
+  CHECK_FALSE(r.ConsumeReadCapacity("demo", 1).ok());
+  c.clock().Advance(60'000'000);
+  CHECK(r.ConsumeReadCapacity("demo", 1).ok());
+  // This replica's read capacity override replaces the table's RCU here.
+  UpdateTableRequest over = Settings("demo");
+  over.read_capacity_override = 5;
+  Ok(r.UpdateTable(over));
+  c.clock().Advance(10'000'000);
+  for (int i = 0; i < 5; ++i) CHECK(r.ConsumeReadCapacity("demo", 1).ok());
+  CHECK_FALSE(r.ConsumeReadCapacity("demo", 1).ok());
+  CHECK(absl::IsNotFound(r.ConsumeReadCapacity("nothere", 1)));
+}
+
+TEST_CASE("read units follow DynamoDB: 4 KB per unit, half for eventual consistency",
+          "[throttle]") {
+  CHECK(TableEngine::ReadUnits(0, true) == 1);
+  CHECK(TableEngine::ReadUnits(4096, true) == 1);
+  CHECK(TableEngine::ReadUnits(4097, true) == 2);
+  CHECK(TableEngine::ReadUnits(4097, false) == 1);
+  CHECK(TableEngine::ReadUnits(0, false) == 0.5);
+}
+
+}  // namespace
+}  // namespace gtsim

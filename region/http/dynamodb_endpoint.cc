@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -50,6 +51,7 @@ constexpr int kMaxBatchWrite = 25;
 constexpr int kMaxBatchGet = 100;
 constexpr size_t kMaxTransactItems = 100;
 constexpr int64_t kMaxBatchGetBytes = 16 << 20;  // a BatchGetItem answer's limit
+constexpr int64_t kMaxTransactBytes = 4 << 20;   // the items of one TransactWriteItems
 constexpr int64_t kMaxPageBytes = 1 << 20;       // what one Query or Scan page reads
 
 // --- errors -------------------------------------------------------------------------------
@@ -76,6 +78,13 @@ absl::Status MissingMember(absl::string_view member) {
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// A PROVISIONED table's capacity refused the request (TableEngine::ConsumeWriteCapacity /
+// ConsumeReadCapacity): ProvisionedThroughputExceededException.
+bool IsThrottle(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) &&
+         absl::StartsWith(status.message(), "ProvisionedThroughputExceededException");
+}
+
 // The single place where absl status codes become DynamoDB errors.
 DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
   std::string type;
@@ -91,7 +100,10 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
         break;
       case absl::StatusCode::kNotFound:
         type = "ResourceNotFoundException";
-        message = absl::StrCat("Requested resource not found: ", message);
+        // DynamoDB names the table in control-plane answers only ("Requested resource not
+        // found: Table: T not found"); item operations say "Requested resource not found".
+        message = message.empty() ? "Requested resource not found"
+                                  : absl::StrCat("Requested resource not found: ", message);
         break;
       case absl::StatusCode::kAlreadyExists:
         type = "ResourceInUseException";
@@ -100,9 +112,8 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
         type = "ConditionalCheckFailedException";
         break;
       case absl::StatusCode::kResourceExhausted:
-        // A PROVISIONED table's write capacity (TableEngine::ConsumeWriteCapacity); any other
-        // (a full disk) is internal.
-        if (absl::StartsWith(message, "ProvisionedThroughputExceededException")) {
+        // A PROVISIONED table's capacity (IsThrottle); any other (a full disk) is internal.
+        if (IsThrottle(status)) {
           type = "ProvisionedThroughputExceededException";
           message =
               "The level of configured provisioned throughput for the table was exceeded. "
@@ -726,6 +737,17 @@ std::optional<Item> IndexView(const TableSpec& spec, const GsiSetting& g, const 
   return out;
 }
 
+// The table's key attributes of `key` (a LastEvaluatedKey of an index also holds the index's).
+Item TableKeyPart(const TableSpec& spec, const Item& key) {
+  Item out;
+  for (const auto& [name, value] : key) {
+    if (name == spec.hash_key.name || (spec.range_key && name == spec.range_key->name)) {
+      out.emplace(name, value);
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> KeyNames(const TableSpec& spec) {
   std::vector<std::string> names{spec.hash_key.name};
   if (spec.range_key) names.push_back(spec.range_key->name);
@@ -1129,12 +1151,14 @@ class Operations {
   }
 
  private:
-  absl::StatusOr<TableSpec> Spec(const std::string& table) {
+  // The live table `table`. NotFound names the table for control-plane operations
+  // (`control`) and not for item operations, as DynamoDB's messages do.
+  absl::StatusOr<TableSpec> Spec(const std::string& table, bool control = false) {
     // Region::Tables() reads the catalog only (DescribeTable would count the items).
     for (TableSpec& spec : region_->Tables()) {
       if (spec.name == table) return std::move(spec);
     }
-    return absl::NotFoundError(absl::StrCat("Table: ", table, " not found"));
+    return absl::NotFoundError(control ? absl::StrCat("Table: ", table, " not found") : "");
   }
 
   absl::StatusOr<json> CreateTable(const json& req) {
@@ -1441,7 +1465,7 @@ class Operations {
           "must have length ",
           attribute->empty() ? "greater than or equal to 1" : "less than or equal to 255"));
     }
-    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(table, /*control=*/true));
     const TtlSetting& ttl = spec.ttl;
     if (ttl.enabled && ttl.attribute != *attribute) {
       return Validation(absl::StrCat(
@@ -1466,7 +1490,7 @@ class Operations {
 
   absl::StatusOr<json> DescribeTimeToLive(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-    ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(table, /*control=*/true));
     json d = {{"TimeToLiveStatus", spec.ttl.enabled ? "ENABLED" : "DISABLED"}};
     if (spec.ttl.enabled) d["AttributeName"] = spec.ttl.attribute;
     return json{{"TimeToLiveDescription", d}};
@@ -1523,8 +1547,9 @@ class Operations {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"AttributesToGet"}));
     ASSIGN_OR_RETURN(Item key, ItemField(req, "Key", true));
+    // Every read of the local copy is strongly consistent; ConsistentRead only decides the
+    // read capacity charged (half for an eventually consistent read).
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
-    (void)consistent;  // every read of the local copy is strongly consistent
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
     ASSIGN_OR_RETURN(auto proj, OptProjection(req, &p));
@@ -1533,6 +1558,7 @@ class Operations {
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     RETURN_IF_ERROR(CheckKey(spec, key));
     ASSIGN_OR_RETURN(GetResult r, region_->GetItem(table, key));
+    RETURN_IF_ERROR(ChargeRead(spec, r.item ? ItemSize(*r.item) : 0, consistent.value_or(false)));
     json out = json::object();
     if (r.item) out["Item"] = ItemToJson(proj ? expr::Project(*proj, *r.item) : *r.item);
     return out;
@@ -1649,8 +1675,13 @@ class Operations {
   // Shapes one page of Query or Scan. Like DynamoDB, a page reads at most 1 MB of items (before
   // filtering): when `items` hold more, the page ends at the item that reaches 1 MB and its key
   // becomes LastEvaluatedKey.
+  // `gsi`: the page reads that index, whose keys (index key and table key) then make the
+  // LastEvaluatedKey.
+  // Charges the read capacity of the bytes the page read (`consistent`: strongly consistent
+  // units) and fails with ProvisionedThroughputExceededException when the table cannot pay.
   absl::StatusOr<json> Shape(const ReadShape& shape, const TableSpec& spec,
-                             const std::vector<Item>& items, Item last_key) {
+                             const std::vector<Item>& items, Item last_key, bool consistent,
+                             const GsiSetting* gsi = nullptr) {
     json out = json::object();
     json out_items = json::array();
     int64_t count = 0;
@@ -1668,15 +1699,59 @@ class Operations {
         }
       }
       if (bytes >= kMaxPageBytes && scanned < items.size()) {
-        last_key = KeyOf(spec, item);
+        last_key = gsi ? TableEngine::IndexKeyOf(spec, *gsi, item) : KeyOf(spec, item);
         break;
       }
     }
+    RETURN_IF_ERROR(ChargeRead(spec, bytes, consistent));
     if (shape.select != Select::kCount) out["Items"] = std::move(out_items);
     out["Count"] = count;
     out["ScannedCount"] = static_cast<int64_t>(scanned);
     if (!last_key.empty()) out["LastEvaluatedKey"] = ItemToJson(last_key);
     return out;
+  }
+
+  // Charges the read units of `bytes` read from `spec`'s table when it is PROVISIONED (see
+  // Region::ConsumeReadCapacity); on-demand tables cost nothing, not even a lock.
+  absl::Status ChargeRead(const TableSpec& spec, int64_t bytes, bool consistent) {
+    if (spec.billing.mode != "PROVISIONED") return absl::OkStatus();
+    return region_->ConsumeReadCapacity(spec.name, TableEngine::ReadUnits(bytes, consistent));
+  }
+
+  // One page of a Query or Scan, read in chunks from `fetch` (a start key and a chunk size in,
+  // one page of the core out) until `limit` items are kept (0: no limit) or the kept items
+  // reach 1 MB, as DynamoDB's pages end; `keep` (null: keep all) drops items or turns them into
+  // what the page holds. The key of the last kept item - with the index's keys when reading
+  // `gsi` - is the LastEvaluatedKey when the page ends before the data does. Reading in chunks
+  // keeps a page's cost to what it answers, not the whole table or partition.
+  using Fetch = std::function<absl::StatusOr<Page>(const Item& start, int chunk)>;
+  absl::StatusOr<Page> ReadPage(const Fetch& fetch, Item start, int limit,
+                                const std::function<bool(Item&)>& keep, const TableSpec& spec,
+                                const GsiSetting* gsi) {
+    constexpr int kChunk = 256;
+    Page out;
+    int64_t bytes = 0;
+    while (true) {
+      // Without `keep`, every item read is kept: read no more than the page still needs.
+      int chunk = limit > 0 && !keep
+                      ? std::min<int>(kChunk, limit - static_cast<int>(out.items.size()))
+                      : kChunk;
+      ASSIGN_OR_RETURN(Page page, fetch(start, chunk));
+      for (Item& item : page.items) {
+        if (keep && !keep(item)) continue;
+        bytes += ItemSize(item);
+        out.items.push_back(std::move(item));
+        if ((limit > 0 && static_cast<int>(out.items.size()) == limit) ||
+            bytes >= kMaxPageBytes) {
+          const Item& last = out.items.back();
+          out.last_evaluated_key =
+              gsi ? TableEngine::IndexKeyOf(spec, *gsi, last) : KeyOf(spec, last);
+          return out;
+        }
+      }
+      if (page.last_evaluated_key.empty()) return out;
+      start = std::move(page.last_evaluated_key);
+    }
   }
 
   absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool index = false) {
@@ -1696,7 +1771,6 @@ class Operations {
     ASSIGN_OR_RETURN(int limit, LimitOf(req));
     ASSIGN_OR_RETURN(auto forward, OptBool(req, "ScanIndexForward"));
     ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
-    (void)consistent;
     ASSIGN_OR_RETURN(Item start, ItemField(req, "ExclusiveStartKey", false));
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
@@ -1712,6 +1786,7 @@ class Operations {
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     KeyDef hash_key = spec.hash_key;
     std::optional<KeyDef> range_key = spec.range_key;
+    const GsiSetting* gsi = nullptr;
     if (index) {
       auto g = spec.gsis.find(*index);
       if (g == spec.gsis.end() || g->second.deleted) {
@@ -1720,12 +1795,15 @@ class Operations {
       if (consistent.value_or(false)) {
         return Validation("Consistent reads are not supported on global secondary indexes");
       }
-      hash_key = g->second.hash_key;
-      range_key = g->second.range_key;
+      gsi = &g->second;
+      hash_key = gsi->hash_key;
+      range_key = gsi->range_key;
     }
     ASSIGN_OR_RETURN(expr::KeyQuery kq, expr::BindKeySchema(kc, hash_key, range_key));
     if (!start.empty()) {
-      auto ok = CheckKey(spec, start);
+      // A query of an index starts from an index key plus the table key (what its
+      // LastEvaluatedKey holds); the table key part is checked here, the rest by the core.
+      auto ok = CheckKey(spec, gsi ? TableKeyPart(spec, start) : start);
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
     }
@@ -1773,13 +1851,33 @@ class Operations {
             "bound to be greater than or equal to lower bound");
       }
     }
-    auto page = region_->Query(q);
+    auto page = ReadPage(
+        [&](const Item& from, int chunk) {
+          QueryRequest part = q;
+          part.exclusive_start_key = from;
+          part.limit = chunk;
+          return region_->Query(part);
+        },
+        start, limit, nullptr, spec, gsi);
     if (index && absl::IsFailedPrecondition(page.status())) {
       return Validation(
           absl::StrCat("Cannot read from backfilling global secondary index: ", *index));
     }
+    if (!start.empty() && absl::IsInvalidArgument(page.status()) &&
+        absl::StartsWith(page.status().message(),
+                         "the exclusive start key does not match the range key condition")) {
+      return Validation("The provided starting key does not match the range key predicate");
+    }
+    if (gsi && !start.empty() && absl::IsInvalidArgument(page.status()) &&
+        absl::StartsWith(page.status().message(), "the exclusive start key")) {
+      // Not this index's key, or another partition's (the core says which, DynamoDB does not).
+      return Validation(
+          "The provided starting key is invalid: The provided key element does not match the "
+          "schema");
+    }
     if (!page.ok()) return page.status();
-    return Shape(shape, spec, page->items, page->last_evaluated_key);
+    return Shape(shape, spec, page->items, page->last_evaluated_key, consistent.value_or(false),
+                 gsi);
   }
 
   absl::StatusOr<json> Scan(const json& req) {
@@ -1832,52 +1930,43 @@ class Operations {
       gsi = g->second;
     }
     if (!start.empty()) {
+      // A scan of an index resumes from a table key plus the index's key (its LastEvaluatedKey);
+      // the table order it reads in needs the table key only.
+      if (gsi) start = TableKeyPart(spec, start);
       auto ok = CheckKey(spec, start);
       if (!ok.ok())
         return Validation("The provided starting key is invalid: " + std::string(ok.message()));
     }
-    if (!gsi && (!total || *total == 1)) {
-      ScanRequest s;
-      s.table = table;
-      s.limit = limit;
-      s.exclusive_start_key = start;
-      ASSIGN_OR_RETURN(Page page, region_->Scan(s));
-      return Shape(shape, spec, page.items, page.last_evaluated_key);
-    }
-    // A parallel scan segment (the items whose hash key falls in it) or a scan of a global
-    // secondary index (the items that have its key attributes, in its projection), read in
-    // chunks of the whole table in table order; Limit counts the answered items only, and
-    // LastEvaluatedKey is a table key.
-    std::vector<Item> items;
-    Item last_key;
-    ScanRequest s;
-    s.table = table;
-    s.limit = 1000;
-    s.exclusive_start_key = start;
-    while (true) {
-      ASSIGN_OR_RETURN(Page page, region_->Scan(s));
-      for (Item& item : page.items) {
-        auto hk = item.find(spec.hash_key.name);
-        if (hk == item.end()) continue;
-        if (total && *total > 1 &&
-            static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) {
-          continue;
-        }
-        if (gsi) {
-          std::optional<Item> in_index = IndexView(spec, *gsi, item);
-          if (!in_index) continue;
-          item = std::move(*in_index);
-        }
-        items.push_back(std::move(item));
-        if (limit > 0 && static_cast<int>(items.size()) == limit) {
-          last_key = KeyOf(spec, items.back());
-          break;
-        }
+    // The whole table in table order; a parallel scan segment keeps the items whose hash key
+    // falls in it, a scan of a global secondary index the items that have its key attributes
+    // (in its projection). Limit and the 1 MB page count the kept items.
+    std::function<bool(Item&)> keep = [&](Item& item) {
+      auto hk = item.find(spec.hash_key.name);
+      if (hk == item.end()) return false;
+      if (total && *total > 1 &&
+          static_cast<int64_t>(Fnv1a(EncodeHashKey(hk->second)) % *total) != *segment) {
+        return false;
       }
-      if (!last_key.empty() || page.last_evaluated_key.empty()) break;
-      s.exclusive_start_key = page.last_evaluated_key;
-    }
-    return Shape(shape, spec, items, last_key);
+      if (gsi) {
+        std::optional<Item> in_index = IndexView(spec, *gsi, item);
+        if (!in_index) return false;
+        item = std::move(*in_index);
+      }
+      return true;
+    };
+    ASSIGN_OR_RETURN(Page page, ReadPage(
+                                    [&](const Item& from, int chunk) {
+                                      ScanRequest part;
+                                      part.table = table;
+                                      part.limit = chunk;
+                                      part.exclusive_start_key = from;
+                                      return region_->Scan(part);
+                                    },
+                                    start, limit,
+                                    gsi || (total && *total > 1) ? keep : nullptr, spec,
+                                    gsi ? &*gsi : nullptr));
+    return Shape(shape, spec, page.items, page.last_evaluated_key, consistent.value_or(false),
+                 gsi ? &*gsi : nullptr);
   }
 
   // The RequestItems map of BatchWriteItem / BatchGetItem: present, a map, not empty.
@@ -1935,6 +2024,11 @@ class Operations {
             return Serialization("Unexpected value type in payload: PutRequest must be a map");
           }
           ASSIGN_OR_RETURN(Item item, ItemField(*put, "Item", true));
+          // A missing or mistyped key attribute: BatchWriteItem words it as a key mismatch
+          // (PutItem names the attribute).
+          if (!CheckItemKey(spec, item).ok()) {
+            return Validation("The provided key element does not match the schema");
+          }
           RETURN_IF_ERROR(CheckWriteItem(spec, item));
           m.key = KeyOf(spec, item);
           next = std::move(item);
@@ -1972,8 +2066,7 @@ class Operations {
     absl::Status last_throttle;
     for (size_t i = 0; i < writes.size(); ++i) {
       absl::Status st = region_->MutateItems({writes[i]}).status();
-      if (absl::IsResourceExhausted(st) &&
-          absl::StartsWith(st.message(), "ProvisionedThroughputExceededException")) {
+      if (IsThrottle(st)) {
         ++throttled;
         last_throttle = st;
         unprocessed[raw[i].first].push_back(*raw[i].second);
@@ -1993,6 +2086,8 @@ class Operations {
       const json* request;  // its KeysAndAttributes, echoed in UnprocessedKeys
       std::vector<Item> keys;
       std::optional<expr::Projection> projection;
+      bool consistent = false;  // decides the read units charged
+      TableSpec spec;
     };
     std::vector<TableRead> reads;
     for (const auto& [table, spec_json] : ri->items()) {
@@ -2009,10 +2104,10 @@ class Operations {
             kMaxBatchGet, ", Member must have length greater than or equal to 1]"));
       }
       ASSIGN_OR_RETURN(auto consistent, OptBool(spec_json, "ConsistentRead"));
-      (void)consistent;  // reads of the local copy are strongly consistent
       Placeholders p;
       RETURN_IF_ERROR(ReadPlaceholders(spec_json, &p));
       TableRead read;
+      read.consistent = consistent.value_or(false);
       read.table = table;
       read.request = &spec_json;
       ASSIGN_OR_RETURN(read.projection, OptProjection(spec_json, &p));
@@ -2029,26 +2124,41 @@ class Operations {
         }
         read.keys.push_back(std::move(key));
       }
+      read.spec = std::move(spec);
       total += read.keys.size();
       reads.push_back(std::move(read));
     }
     if (total > kMaxBatchGet) {
       return Validation("Too many items requested for the BatchGetItem call");
     }
-    // DynamoDB answers at most 16 MB; keys beyond that come back in UnprocessedKeys with the
-    // rest of their table's request, for the caller to send again.
+    // DynamoDB answers at most 16 MB; keys beyond that, and the keys of a PROVISIONED table
+    // from the first read its read capacity cannot pay for, come back in UnprocessedKeys with
+    // the rest of their table's request, for the caller to send again. When every table was
+    // throttled before any read, the answer is ProvisionedThroughputExceededException.
     json responses = json::object();
     json unprocessed = json::object();
     int64_t bytes = 0;
+    size_t read_keys = 0;
+    absl::Status throttle;
     for (const TableRead& read : reads) {
       json items = json::array();
       json left = json::array();
+      bool throttled = false;
       for (const Item& key : read.keys) {
-        if (bytes >= kMaxBatchGetBytes) {
+        if (bytes >= kMaxBatchGetBytes || throttled) {
           left.push_back(ItemToJson(key));
           continue;
         }
         ASSIGN_OR_RETURN(GetResult r, region_->GetItem(read.table, key));
+        absl::Status paid = ChargeRead(read.spec, r.item ? ItemSize(*r.item) : 0, read.consistent);
+        if (IsThrottle(paid)) {
+          throttled = true;
+          throttle = paid;
+          left.push_back(ItemToJson(key));
+          continue;
+        }
+        RETURN_IF_ERROR(paid);
+        ++read_keys;
         if (!r.item) continue;
         Item shown = read.projection ? expr::Project(*read.projection, *r.item) : *r.item;
         bytes += ItemSize(shown);
@@ -2061,7 +2171,15 @@ class Operations {
         unprocessed[read.table] = std::move(rest);
       }
     }
+    if (read_keys == 0 && !throttle.ok()) return throttle;
     return json{{"Responses", responses}, {"UnprocessedKeys", unprocessed}};
+  }
+
+  static absl::Status TransactionTooLarge(int64_t bytes) {
+    return Validation(absl::StrCat(
+        "Transaction size has exceeded the maximum allowed size: the items of a "
+        "TransactWriteItems request may total at most 4 MB, these total ", bytes,
+        " bytes; split it into several transactions"));
   }
 
   // TransactItems of TransactWriteItems / TransactGetItems: a list of 1..100 maps.
@@ -2074,11 +2192,15 @@ class Operations {
       return Serialization("Unexpected value type in payload: TransactItems must be a list");
     }
     if (items->empty() || items->size() > kMaxTransactItems) {
-      return Validation(absl::StrCat(
-          "1 validation error detected: Value '", items->size(),
-          " items' at 'transactItems' failed to satisfy constraint: Member must have length ",
-          items->empty() ? "greater than or equal to 1"
-                         : absl::StrCat("less than or equal to ", kMaxTransactItems)));
+      // DynamoDB's two wordings: the empty list echoed, the long one named by its member.
+      return Validation(
+          items->empty()
+              ? std::string("1 validation error detected: Value '[]' at 'transactItems' failed "
+                            "to satisfy constraint: Member must have length greater than or "
+                            "equal to 1")
+              : absl::StrCat("1 validation error detected: Value at 'TransactItems' failed to "
+                             "satisfy constraint: Member must have length less than or equal to ",
+                             kMaxTransactItems));
     }
     for (const json& t : *items) {
       if (!t.is_object()) {
@@ -2125,6 +2247,9 @@ class Operations {
     };
     std::vector<Entry> entries;
     std::set<std::pair<std::string, std::string>> targets;
+    // The aggregate size of the transaction's items (DynamoDB's limit: 4 MB): Put items and the
+    // keys of the other actions, then what the updates make of their items.
+    int64_t aggregate = 0;
     for (const json& t : *items) {
       if (t.size() != 1 || !(t.contains("ConditionCheck") || t.contains("Put") ||
                              t.contains("Delete") || t.contains("Update"))) {
@@ -2169,8 +2294,10 @@ class Operations {
       if (!targets.emplace(e.table, EncodeItem(e.key)).second) {
         return Validation("Transaction request cannot include multiple operations on one item");
       }
+      aggregate += e.item ? ItemSize(*e.item) : ItemSize(e.key);
       entries.push_back(std::move(e));
     }
+    if (aggregate > kMaxTransactBytes) return TransactionTooLarge(aggregate);
     // Each entry's cancellation reason, filled in by its mutation (under the region's lock).
     std::vector<json> reasons(entries.size(), json{{"Code", "None"}});
     bool cancelled = false;
@@ -2201,6 +2328,10 @@ class Operations {
         if (!next.ok()) return fail("ValidationError", next.status().message());
         absl::Status size = CheckItemSize(*next, /*update=*/true);
         if (!size.ok()) return fail("ValidationError", size.message());
+        aggregate += ItemSize(*next) - ItemSize(e.key);
+        if (aggregate > kMaxTransactBytes) {
+          return fail("ValidationError", TransactionTooLarge(aggregate).message());
+        }
         return std::optional<Item>(*std::move(next));
       };
       mutations.push_back(std::move(m));
@@ -2237,6 +2368,7 @@ class Operations {
     std::vector<std::pair<std::string, Item>> keys;
     std::vector<std::optional<expr::Projection>> projections;
     std::set<std::pair<std::string, std::string>> targets;
+    std::set<std::string> provisioned;  // tables whose read capacity is charged
     for (const json& t : *items) {
       if (t.size() != 1 || !t.contains("Get")) {
         return Validation("TransactItems can only contain Get");
@@ -2250,6 +2382,7 @@ class Operations {
       RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, proj.has_value()));
       RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
       ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
+      if (spec.billing.mode == "PROVISIONED") provisioned.insert(table);
       ASSIGN_OR_RETURN(Item key, ItemField(op, "Key", true));
       RETURN_IF_ERROR(CheckKey(spec, key));
       if (!targets.emplace(table, EncodeItem(key)).second) {
@@ -2259,6 +2392,14 @@ class Operations {
       projections.push_back(std::move(proj));
     }
     ASSIGN_OR_RETURN(std::vector<GetResult> got, region_->GetItems(keys));
+    // A transactional read costs twice a strongly consistent one, as in DynamoDB.
+    std::map<std::string, double> units;  // by PROVISIONED table
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (!provisioned.count(keys[i].first)) continue;
+      units[keys[i].first] +=
+          2 * TableEngine::ReadUnits(got[i].item ? ItemSize(*got[i].item) : 0, true);
+    }
+    for (const auto& [table, n] : units) RETURN_IF_ERROR(region_->ConsumeReadCapacity(table, n));
     json responses = json::array();
     for (size_t i = 0; i < got.size(); ++i) {
       json r = json::object();

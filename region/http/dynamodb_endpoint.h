@@ -26,7 +26,15 @@
 //   PROVISIONED table in the batch it writes one item at a time and returns the writes beyond
 //   the table's write capacity in UnprocessedItems (ProvisionedThroughputExceededException when
 //   none fit). BatchGetItem answers at most 16 MB of items and returns the remaining keys in
-//   UnprocessedKeys, as DynamoDB does (reads are never throttled: gtsim enforces WCU only).
+//   UnprocessedKeys, as DynamoDB does, and so are the keys of a PROVISIONED table beyond its read
+//   capacity (ProvisionedThroughputExceededException when not one key could be read).
+// - Read capacity of PROVISIONED tables (Region::ConsumeReadCapacity) is charged here, after
+//   each read, in DynamoDB's read units (4 KB each, half for eventually consistent reads, twice
+//   for TransactGetItems; Query and Scan by the bytes their page read): a read the table cannot
+//   pay for answers ProvisionedThroughputExceededException.
+// - TransactWriteItems: at most 100 actions and 4 MB of items (Put items and the others' keys
+//   up front, ValidationException; what Updates make of their items, a ValidationError
+//   cancellation).
 // - UpdateTable maps to Region::UpdateTable: ReplicaUpdates (one Create or Delete per call, and
 //   nothing else in it; the new replica bootstraps from a snapshot), GlobalSecondaryIndexUpdates
 //   (one Create or Delete; the index backfills, IndexStatus CREATING then ACTIVE), BillingMode
@@ -36,6 +44,9 @@
 //   FailedPrecondition from the core is ResourceInUseException there. UpdateTimeToLive /
 //   DescribeTimeToLive map to the TTL setting. Query and Scan take IndexName (items in the
 //   index's projection; a Scan of an index reads the table and keeps the items the index holds).
+//   The LastEvaluatedKey of an index read holds the index's key attributes and the table's.
+// - ResourceNotFoundException for a missing table says "Requested resource not found" in item
+//   operations and names the table in control-plane ones, as DynamoDB does.
 // - A Query or Scan page ends where 1 MB of items has been read (before filtering), with
 //   LastEvaluatedKey, as in DynamoDB; Limit can end it sooner.
 // - Items are checked with DynamoDB's own messages before anything is written: 400 KB item

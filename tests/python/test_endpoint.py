@@ -220,6 +220,10 @@ def test_batch_limits_and_errors(east):
         east.batch_get_item(RequestItems={"batch-limits": {
             "Keys": [{"pk": {"S": f"k{i}"}} for i in range(101)]}})
     assert error_code(e) == "ValidationException"
+    for item in ({"pk": {"N": "5"}}, {"other": {"S": "x"}}):  # mistyped or missing key
+        with pytest.raises(ClientError) as e:
+            east.batch_write_item(RequestItems={"batch-limits": [{"PutRequest": {"Item": item}}]})
+        assert error_message(e) == "The provided key element does not match the schema"
     with pytest.raises(ClientError) as e:
         east.batch_write_item(RequestItems={"nowhere-table": [
             {"PutRequest": {"Item": {"pk": {"S": "x"}}}}]})
@@ -231,7 +235,7 @@ def test_batch_limits_and_errors(east):
             {"PutRequest": {"Item": {"pk": {"S": ""}}}}]})
     assert "cannot contain an empty string value. Key: pk" in error_message(e)
     assert "Item" not in east.get_item(TableName="batch-limits", Key={"pk": {"S": "fine"}})
-    # Every answer carries the (always empty: gtsim never throttles) unprocessed maps.
+    # Every answer carries the unprocessed maps (empty here: an on-demand table, a small answer).
     r = east.batch_get_item(RequestItems={"batch-limits": {"Keys": [{"pk": {"S": "none"}}]}})
     assert r["Responses"] == {"batch-limits": []} and r["UnprocessedKeys"] == {}
 
@@ -603,3 +607,154 @@ def test_lock_race_both_regions_win_then_lww_keeps_one(cluster, east, west):
     assert holders[0] == holders[1], holders
     # The later write (west's) wins under LWW.
     assert holders[0] == {"S": "west"}
+
+
+def wait_index_active(ddb, table):
+    def active():
+        gsis = ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+        return gsis and all(g["IndexStatus"] == "ACTIVE" for g in gsis)
+    assert wait_for(active)
+
+
+def test_index_query_pages_with_limit_and_last_evaluated_key(east):
+    east.create_table(
+        TableName="gsi-pages",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"},
+                              {"AttributeName": "cat", "AttributeType": "S"},
+                              {"AttributeName": "rank", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+        GlobalSecondaryIndexes=[{
+            "IndexName": "by-cat-rank",
+            "KeySchema": [{"AttributeName": "cat", "KeyType": "HASH"},
+                          {"AttributeName": "rank", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
+    # 23 items of cat "a" with only 4 distinct ranks (ties split by the table key), 2 of "b".
+    for i in range(25):
+        east.put_item(TableName="gsi-pages", Item={
+            "pk": {"S": f"p{i % 3}"}, "sk": {"N": str(i)}, "cat": {"S": "a" if i < 23 else "b"},
+            "rank": {"N": str(i % 4)}})
+    wait_index_active(east, "gsi-pages")
+    query = dict(TableName="gsi-pages", IndexName="by-cat-rank",
+                 KeyConditionExpression="cat = :c", ExpressionAttributeValues={":c": {"S": "a"}})
+
+    def keys(items):
+        return [(i["rank"]["N"], i["pk"]["S"], i["sk"]["N"]) for i in items]
+
+    everything = keys(east.query(**query)["Items"])
+    assert len(everything) == 23
+    assert [k[0] for k in everything] == sorted(k[0] for k in everything)
+    for forward in (True, False):
+        got, pages, start = [], 0, None
+        while True:
+            page = east.query(**query, Limit=4, ScanIndexForward=forward,
+                              **({"ExclusiveStartKey": start} if start else {}))
+            pages += 1
+            assert page["Count"] <= 4
+            got += keys(page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+            # As DynamoDB: the index's key attributes and the table's primary key.
+            assert set(start) == {"cat", "rank", "pk", "sk"}
+        assert got == (everything if forward else everything[::-1])
+        assert pages == 6
+    # boto3's paginator follows the same keys.
+    paged = [i for p in east.get_paginator("query").paginate(**query, Limit=5)
+             for i in p["Items"]]
+    assert keys(paged) == everything
+    # A start key without the index's keys is not this index's position.
+    with pytest.raises(ClientError) as e:
+        east.query(**query, ExclusiveStartKey={"pk": {"S": "p0"}, "sk": {"N": "0"}})
+    assert error_code(e) == "ValidationException"
+    assert message(e) == ("The provided starting key is invalid: The provided key element does "
+                          "not match the schema")
+    # A start key that the key condition excludes.
+    with pytest.raises(ClientError) as e:
+        east.query(TableName="gsi-pages", IndexName="by-cat-rank",
+                   KeyConditionExpression="cat = :c AND #r > :r",
+                   ExpressionAttributeNames={"#r": "rank"},
+                   ExpressionAttributeValues={":c": {"S": "a"}, ":r": {"N": "1"}},
+                   ExclusiveStartKey={"cat": {"S": "a"}, "rank": {"N": "0"}, "pk": {"S": "p0"},
+                                      "sk": {"N": "0"}})
+    assert message(e) == "The provided starting key does not match the range key predicate"
+    with pytest.raises(ClientError) as e:
+        east.query(TableName="gsi-pages", KeyConditionExpression="pk = :p AND sk > :s",
+                   ExpressionAttributeValues={":p": {"S": "p0"}, ":s": {"N": "5"}},
+                   ExclusiveStartKey={"pk": {"S": "p0"}, "sk": {"N": "3"}})
+    assert message(e) == "The provided starting key does not match the range key predicate"
+
+
+def test_reads_beyond_provisioned_read_capacity_are_throttled(east):
+    # botocore's retries are off in these clients (max_attempts 1): the throttle is seen as is.
+    east.create_table(TableName="rcu-demo",
+                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                      ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 50})
+    for i in range(10):
+        east.put_item(TableName="rcu-demo", Item={"pk": {"S": f"k{i}"}})
+    key = {"pk": {"S": "k0"}}
+    with pytest.raises(east.exceptions.ProvisionedThroughputExceededException) as e:
+        for _ in range(500):
+            east.get_item(TableName="rcu-demo", Key=key, ConsistentRead=True)
+    assert message(e) == ("The level of configured provisioned throughput for the table was "
+                          "exceeded. Consider increasing your provisioning level with the "
+                          "UpdateTable API.")
+    for op in (lambda: east.scan(TableName="rcu-demo"),
+               lambda: east.query(TableName="rcu-demo", KeyConditionExpression="pk = :k",
+                                  ExpressionAttributeValues={":k": key["pk"]})):
+        with pytest.raises(east.exceptions.ProvisionedThroughputExceededException):
+            for _ in range(500):
+                op()
+    # BatchGetItem: 10 strongly consistent reads on RCU 1 cannot all be paid for; the keys
+    # beyond the capacity come back in UnprocessedKeys (or, when not one fits, the call is
+    # throttled as a whole).
+    keys = [{"pk": {"S": f"k{i}"}} for i in range(10)]
+    answer = None
+    for _ in range(100):
+        try:
+            answer = east.batch_get_item(
+                RequestItems={"rcu-demo": {"Keys": keys, "ConsistentRead": True}})
+            break
+        except east.exceptions.ProvisionedThroughputExceededException:
+            time.sleep(0.2)
+    assert answer is not None
+    left = answer["UnprocessedKeys"]["rcu-demo"]["Keys"]
+    got = answer["Responses"]["rcu-demo"]
+    assert len(left) >= 8
+    assert sorted(i["pk"]["S"] for i in got + left) == sorted(k["pk"]["S"] for k in keys)
+    assert answer["UnprocessedKeys"]["rcu-demo"]["ConsistentRead"] is True
+    # On demand again: no read limit.
+    east.update_table(TableName="rcu-demo", BillingMode="PAY_PER_REQUEST")
+    for _ in range(50):
+        east.get_item(TableName="rcu-demo", Key=key, ConsistentRead=True)
+    assert east.batch_get_item(
+        RequestItems={"rcu-demo": {"Keys": keys}})["UnprocessedKeys"] == {}
+
+
+def test_size_and_count_limits_use_dynamodbs_messages(east):
+    make_table(east, "size-limits", range_key=False)
+    big = "x" * (390 * 1024)
+    items = [{"Put": {"TableName": "size-limits",
+                      "Item": {"pk": {"S": f"t{i}"}, "v": {"S": big}}}} for i in range(11)]
+    with pytest.raises(ClientError) as e:  # 11 x 390 KB > 4 MB
+        east.transact_write_items(TransactItems=items)
+    assert error_code(e) == "ValidationException"
+    assert "4 MB" in message(e)
+    assert "Item" not in east.get_item(TableName="size-limits", Key={"pk": {"S": "t0"}})
+    east.transact_write_items(TransactItems=items[:10])  # 3.9 MB fits
+    with pytest.raises(ClientError) as e:
+        east.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "size-limits", "Item": {"pk": {"S": f"n{i}"}}}}
+            for i in range(101)])
+    assert message(e) == ("1 validation error detected: Value at 'TransactItems' failed to "
+                          "satisfy constraint: Member must have length less than or equal to 100")
+    # An item operation on a table that does not exist: DynamoDB does not name the table.
+    with pytest.raises(east.exceptions.ResourceNotFoundException) as e:
+        east.get_item(TableName="no-such-table", Key={"pk": {"S": "x"}})
+    assert message(e) == "Requested resource not found"
+    with pytest.raises(east.exceptions.ResourceNotFoundException) as e:
+        east.describe_table(TableName="no-such-table")
+    assert message(e) == "Requested resource not found: Table: no-such-table not found"
