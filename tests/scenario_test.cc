@@ -121,7 +121,7 @@ expect:
   - index_matches: {table: orders, index: byW}
 )";
 
-TEST_CASE("tables: keys, indexes, billing and replicas; table and replica steps") {
+TEST_CASE("tables: keys, indexes, billing and replicas, and the table and replica steps") {
   auto s = ParseScenario(kTables, "t.yaml");
   INFO(s.status().message());
   REQUIRE(s.ok());
