@@ -22,6 +22,43 @@ class FakeDriver : public Driver {
   absl::Status CreateTable(const std::string&, const TableSpec&) override {
     return absl::OkStatus();
   }
+  absl::Status UpdateTable(const std::string& region, const UpdateTableRequest& req) override {
+    absl::MutexLock l(&mu_);
+    std::string what;
+    for (const auto& u : req.replica_updates) {
+      what = absl::StrCat(u.action == ReplicaUpdate::Action::kCreate ? "add-replica " : "remove-replica ",
+                          u.region);
+    }
+    if (req.create_gsi) {
+      what = "create-gsi " + req.create_gsi->first;
+      indexes_.insert(req.create_gsi->first);
+    }
+    if (req.delete_gsi) what = "delete-gsi " + *req.delete_gsi;
+    if (req.billing_mode) what = "billing " + *req.billing_mode;
+    calls_.push_back(absl::StrCat("update-table ", req.table, " in ", region, ": ", what));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<TableInfo> DescribeTable(const std::string&, const std::string& table,
+                                          absl::Duration) override {
+    absl::MutexLock l(&mu_);
+    TableInfo info;  // every replica ACTIVE, every index ACTIVE
+    info.spec.name = table;
+    info.spec.replicas = {"a", "b", "c"};
+    for (const auto& x : indexes_) info.index_status[x] = "ACTIVE";
+    return info;
+  }
+  absl::StatusOr<std::vector<Item>> QueryIndex(const std::string&, const std::string& table,
+                                               const std::string& index, const AttributeValue& hash,
+                                               absl::Duration) override {
+    absl::MutexLock l(&mu_);
+    std::vector<Item> out;
+    if (!indexes_.count(index)) return absl::InvalidArgumentError("no index " + index);
+    for (const auto& [id, item] : items_[table]) {
+      auto it = item ? item->find("grp") : Item::const_iterator();
+      if (item && it != item->end() && it->second == hash) out.push_back(*item);
+    }
+    return out;
+  }
   absl::StatusOr<WriteResult> Put(const std::string& region, const std::string& table,
                                   const Item& item, const Condition&, absl::Duration) override {
     absl::MutexLock l(&mu_);
@@ -86,6 +123,7 @@ class FakeDriver : public Driver {
   absl::Status Restart(const std::string& r) override { return Log("restart " + r); }
   absl::Status Pause(const std::string& r) override { return Log("pause " + r); }
   absl::Status Resume(const std::string& r) override { return Log("resume " + r); }
+  absl::Status Wipe(const std::string& r) override { return Log("wipe " + r); }
   absl::Status SetBlocked(const std::string& o, const std::string& r, bool b) override {
     absl::MutexLock l(&mu_);
     blocked_[{o, r}] = b;
@@ -130,6 +168,7 @@ class FakeDriver : public Driver {
   std::map<std::string, std::map<std::string, std::optional<Item>>> items_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, gtsim::Stamp>> stamps_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, bool> blocked_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> indexes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -188,6 +227,81 @@ expect:
   CHECK(r->acknowledged_writes > 20);
   CHECK(r->all_passed());
   CHECK(r->workloads[0].availability() == 1.0);
+}
+
+TEST_CASE("a wiped region's replicas are removed while it is down, then re-added after restart") {
+  auto s = ParseScenario(R"(
+regions: [a, b, c]
+duration: 500ms
+heartbeat: false
+table: {name: t}
+steps:
+  - at: 100ms
+    wipe: c
+  - wait: {until: replica_active, region: c}
+expect:
+  - converged: {within: 5s}
+)",
+                         "t.yaml");
+  REQUIRE(s.ok());
+  FakeDriver d;
+  RunOptions o;
+  o.live = false;
+  auto r = RunScenario(*s, &d, o);
+  REQUIRE(r.ok());
+  std::vector<std::string> calls = d.calls();
+  INFO(absl::StrJoin(calls, "\n") << "\n" << absl::StrJoin(r->log, "\n"));
+  size_t wipe = IndexOf(calls, "wipe c");
+  size_t removed = IndexOf(calls, "update-table t in a: remove-replica c", wipe);
+  size_t restart = IndexOf(calls, "restart c", removed);
+  CHECK(IndexOf(calls, "update-table t in a: add-replica c", restart) < calls.size());
+  std::string log = absl::StrJoin(r->log, "\n");
+  CHECK(log.find("c restarted empty, with a new change log") != std::string::npos);
+  CHECK(log.find("c's replica of t ACTIVE in every replica after") != std::string::npos);
+  CHECK(r->all_passed());
+}
+
+TEST_CASE("table and replica steps call UpdateTable in a live replica, then wait and check") {
+  auto s = ParseScenario(R"(
+regions: [a, b, c]
+duration: 1s
+heartbeat: false
+tables:
+  - {name: t, hash_key: id, replicas: [a, b], indexes: [{name: byGrp, hash_key: grp}]}
+workloads:
+  - {name: w, region: a, rate: 50, keys: 20, mix: {put: 1}}
+steps:
+  - at: 100ms
+    kill: a
+    for: 300ms
+  - add_replica: c
+  - wait: {until: replica_active, region: c}
+  - create_index: {name: byW, hash_key: w}
+  - wait: {until: index_active, index: byW}
+  - remove_replica: {table: t, region: b, via: c}
+expect:
+  - index_matches: {index: byGrp}
+)",
+                         "t.yaml");
+  REQUIRE(s.ok());
+  FakeDriver d;
+  RunOptions o;
+  o.live = false;
+  auto r = RunScenario(*s, &d, o);
+  REQUIRE(r.ok());
+  std::vector<std::string> calls = d.calls();
+  INFO(absl::StrJoin(calls, "\n") << "\n" << absl::StrJoin(r->log, "\n"));
+  CHECK(IndexOf(calls, "update-table t in a: create-gsi byGrp") < calls.size());
+  // a is down: the replica is added through b, the other replica.
+  CHECK(IndexOf(calls, "update-table t in b: add-replica c") < calls.size());
+  CHECK(IndexOf(calls, "update-table t in a: create-gsi byW") < calls.size());  // a is back
+  CHECK(IndexOf(calls, "update-table t in c: remove-replica b") < calls.size());
+  std::string log = absl::StrJoin(r->log, "\n");
+  CHECK(log.find("c's replica of t ACTIVE in every replica after") != std::string::npos);
+  CHECK(log.find("index byW of t ACTIVE in c after") != std::string::npos);
+  REQUIRE(r->index_checks.size() == 1);
+  CHECK(r->index_checks[0].queries > 0);
+  CHECK(r->all_passed());
 }
 
 }  // namespace

@@ -68,7 +68,8 @@ TEST_CASE("bad scenario files are rejected with the file, the line and a plain m
   CHECK(ErrorOf("regions: [us-east-1\nsteps: {oops\n").rfind("t.yaml:2: malformed YAML", 0) == 0);
   CHECK(ErrorOf("regions: [a, b]\nbogus: 1\n") ==
         "t.yaml:2: unknown key \"bogus\" in the scenario; expected one of: name, description, "
-        "seed, regions, network, table, workloads, steps, expect, duration, settle, heartbeat");
+        "seed, regions, network, table, tables, workloads, steps, expect, duration, settle, "
+        "heartbeat");
   CHECK(ErrorOf("regions: [a, b]\nworkloads:\n  - {name: w, region: a, rate: fast}\n") ==
         "t.yaml:3: rate must be a number, not \"fast\"");
   CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - kill: c\n") ==
@@ -93,6 +94,110 @@ TEST_CASE("bad scenario files are rejected with the file, the line and a plain m
   CHECK(
       ErrorOf("regions: [a, b]\nnetwork:\n  default: {delay: 10ms, distribution: pareto}\n") ==
       "t.yaml:3: distribution \"pareto\" is unknown; use constant, uniform, normal or exponential");
+}
+
+const char* kTables = R"(regions: [us-east-1, us-west-2, eu-west-1]
+tables:
+  - name: orders
+    hash_key: id:S
+    range_key: n:N
+    indexes:
+      - {name: byGroup, hash_key: grp:S, projection: KEYS_ONLY}
+    replicas: [us-east-1, us-west-2]
+  - {name: blobs, hash_key: b:B, billing: PROVISIONED, wcu: 50, rcu: 10}
+workloads:
+  - {name: app, region: us-east-1, table: orders}
+  - {name: other, region: eu-west-1, table: blobs}
+steps:
+  - add_replica: {table: orders, region: eu-west-1}
+  - wait: {until: replica_active, table: orders, region: eu-west-1, timeout: 20s}
+  - create_index: {table: orders, name: byW, hash_key: w:S, via: us-west-2}
+  - wait: {until: index_active, table: orders, index: byW}
+  - table_settings: {table: blobs, billing: PAY_PER_REQUEST, ttl_attribute: exp, sse: KMS}
+  - remove_replica: {table: blobs, region: us-west-2}
+  - delete_index: {table: orders, name: byGroup}
+  - remove_replica: {table: orders, region: us-west-2}
+expect:
+  - index_matches: {table: orders, index: byW}
+)";
+
+TEST_CASE("tables: keys, indexes, billing and replicas, and the table and replica steps") {
+  auto s = ParseScenario(kTables, "t.yaml");
+  INFO(s.status().message());
+  REQUIRE(s.ok());
+  REQUIRE(s->tables.size() == 2);
+  const TableDef& orders = s->tables[0];
+  CHECK(orders.range_key->name == "n");
+  CHECK(orders.range_key->type == ValueType::kN);
+  REQUIRE(orders.indexes.size() == 1);
+  CHECK(orders.indexes[0].projection == "KEYS_ONLY");
+  CHECK(orders.replicas == std::vector<std::string>{"us-east-1", "us-west-2"});
+  CHECK(s->tables[1].hash_key.type == ValueType::kB);
+  CHECK(s->tables[1].billing == "PROVISIONED");
+  CHECK(s->tables[1].replicas.size() == 3);  // all regions by default
+  CHECK(s->workloads[1].table == "blobs");
+  CHECK(s->steps[0].action.kind == ActionKind::kAddReplica);
+  CHECK(s->steps[0].Describe() == "add replica of orders in eu-west-1");
+  CHECK(s->steps[1].action.kind == ActionKind::kWaitReplicaActive);
+  CHECK(s->steps[2].action.via == "us-west-2");
+  CHECK(s->steps[2].action.new_index.hash_key.name == "w");
+  CHECK(s->steps[4].action.settings.ttl_attribute == "exp");
+  CHECK(s->expectations[0].kind == ExpectKind::kIndexMatches);
+  // The single-table form still reads as before: a string hash key, every region.
+  auto one = ParseScenario("regions: [a, b]\ntable: {name: t, hash_key: k}\n", "t.yaml");
+  REQUIRE(one.ok());
+  CHECK(one->tables.size() == 1);
+  CHECK(one->tables[0].hash_key == KeyDef{"k", ValueType::kS});
+  CHECK(one->tables[0].replicas.size() == 2);
+}
+
+TEST_CASE("bad tables and table steps are rejected before anything starts, with the line") {
+  const std::string head = "regions: [a, b, c]\ntables:\n  - {name: t, replicas: [a, b]}\n";
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, hash_key: id:X}\n") ==
+        "t.yaml:3: hash_key \"id:X\" is invalid: write NAME or NAME:TYPE with TYPE S, N or B");
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, replica: [a]}\n")
+            .rfind("t.yaml:3: unknown key \"replica\" in a table", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, replicas: [a, z]}\n")
+            .rfind("t.yaml:3: a replica region \"z\" is not one of the scenario's regions", 0) ==
+        0);
+  CHECK(ErrorOf(head + "workloads:\n  - {name: w, region: a, table: nope}\n") ==
+        "t.yaml:5: no table named \"nope\"; defined: t");
+  CHECK(ErrorOf(head + "workloads:\n  - {name: w, region: c}\n") ==
+        "t.yaml:5: workload w would write table t in c, which holds no replica of it then "
+        "(replicas: a, b)");
+  CHECK(ErrorOf(head + "steps:\n  - add_replica: b\n") ==
+        "t.yaml:5: table t already has a replica in b");
+  CHECK(ErrorOf(head + "steps:\n  - remove_replica: c\n") ==
+        "t.yaml:5: table t has no replica in c to remove");
+  CHECK(ErrorOf(head + "steps:\n  - wait: {until: replica_active, region: c}\n") ==
+        "t.yaml:5: waiting for c's replica of t, but no step before adds one there");
+  CHECK(ErrorOf(head + "steps:\n  - wait: {until: index_active, index: byX}\n") ==
+        "t.yaml:5: waiting for index byX of t, which neither the table nor an earlier step "
+        "defines");
+  CHECK(ErrorOf(head + "steps:\n  - delete_index: byX\n") ==
+        "t.yaml:5: table t has no index named byX to delete");
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, billing: PROVISIONED, wcu: 5, rcu: 5, "
+                "replicas: [a]}\nsteps:\n  - add_replica: b\n")
+            .rfind("t.yaml:5: table t is PROVISIONED and cannot gain replicas", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\ntables:\n  - {name: t, billing: PROVISIONED}\n") ==
+        "t.yaml:3: billing: PROVISIONED needs wcu and rcu (units per second, at least 1)");
+  CHECK(ErrorOf(head + "workloads:\n  - {name: w, region: a}\nsteps:\n  - remove_replica: a\n") ==
+        "t.yaml:7: cannot remove a's replica of t: workload w writes it there (move it first)");
+  CHECK(ErrorOf(head + "expect:\n  - index_matches: {index: byX}\n") ==
+        "t.yaml:5: index_matches: table t has no index byX at the end of the timeline");
+  CHECK(ErrorOf("regions: [a, b]\nheartbeat: false\ntables:\n  - {name: t, replicas: [b, a]}\n"
+                "steps:\n  - wipe: b\n")
+            .rfind("t.yaml:6: cannot wipe b: it created table t (its first replica)", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - wipe: a\n")
+            .rfind("t.yaml:3: cannot wipe a: it created the heartbeat table", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - kill: b\n  - wipe: b\n") ==
+        "t.yaml:4: cannot wipe b: it is killed or paused at that point");
+  CHECK(ErrorOf("regions: [a, b, c]\nsteps:\n  - wipe: b\n") == "");
+  CHECK(ErrorOf("regions: [a, b, c]\ntable: {name: t}\nsteps:\n  - remove_replica: c\n"
+                "  - add_replica: c\n  - wipe: c\n")
+            .rfind("t.yaml:6: cannot wipe c: an earlier step added or removed", 0) == 0);
+  CHECK(ErrorOf("regions: [a, b]\ntable: {name: t}\ntables: []\n") ==
+        "t.yaml:3: write either table: (one table) or tables: (a list), not both");
 }
 
 TEST_CASE("every scenario in the library parses") {
@@ -243,6 +348,24 @@ TEST_CASE("expectations are judged against the measurements, with the numbers in
   CHECK(Evaluate(conv, r).passed);
   r.converge_s = -1;
   CHECK(!Evaluate(conv, r).passed);
+}
+
+TEST_CASE("index_matches fails with the region, the value and the missing keys") {
+  Expectation e;
+  e.kind = ExpectKind::kIndexMatches;
+  e.table = "t";
+  e.index = "byGrp";
+  RunResult r;
+  CHECK(!Evaluate(e, r).passed);  // never checked
+  r.index_checks.push_back({"t", "byGrp", 12, {}});
+  CHECK(Evaluate(e, r).passed);
+  r.index_checks[0].mismatches.push_back(
+      "us-west-2: byGrp grp = \"g3\": the table has 4 items with it, the index returned 3; "
+      "missing k13");
+  ExpectationResult out = Evaluate(e, r);
+  CHECK(!out.passed);
+  CHECK(out.detail.find("us-west-2: byGrp grp = \"g3\"") != std::string::npos);
+  CHECK(out.detail.find("missing k13") != std::string::npos);
 }
 
 TEST_CASE("JUnit has one testcase per expectation and a failure for each that failed") {

@@ -127,6 +127,14 @@ int ScenarioRunCommand(const ScenarioCmdArgs& args) {
               << (s->network.description.empty() ? "none" : s->network.description) << ", "
               << s->workloads.size() << " workloads, "
               << scenario::FormatScenarioDuration(s->duration) << ", seed " << s->seed << "\n";
+    for (const auto& t : s->tables) {
+      std::vector<std::string> indexes;
+      for (const auto& x : t.indexes) indexes.push_back(x.name);
+      std::cout << "  table " << t.name << ": hash key " << t.hash_key.name
+                << (t.range_key ? ", range key " + t.range_key->name : "") << ", "
+                << t.billing << ", replicas " << absl::StrJoin(t.replicas, ", ")
+                << (indexes.empty() ? "" : ", indexes " + absl::StrJoin(indexes, ", ")) << "\n";
+    }
     for (const auto& st : s->steps) {
       std::cout << "  line " << st.line << ": "
                 << (st.at ? "at " + scenario::FormatScenarioDuration(*st.at) + ": " : "then: ")

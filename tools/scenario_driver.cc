@@ -1,6 +1,9 @@
 #include "tools/scenario_driver.h"
 
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -33,6 +36,17 @@ absl::StatusOr<WriteResult> FromProtoResult(const pb::WriteResult& p) {
   return r;
 }
 
+pb::ScalarType ToPbType(ValueType t) {
+  return t == ValueType::kN ? pb::N : t == ValueType::kB ? pb::B : pb::S;
+}
+ValueType FromPbType(pb::ScalarType t) {
+  return t == pb::N ? ValueType::kN : t == pb::B ? ValueType::kB : ValueType::kS;
+}
+void ToProto(const KeyDef& k, pb::KeyAttribute* p) {
+  p->set_name(k.name);
+  p->set_type(ToPbType(k.type));
+}
+
 }  // namespace
 
 GrpcScenarioDriver::GrpcScenarioDriver(LocalCluster* cluster) : cluster_(cluster) {
@@ -58,10 +72,8 @@ GrpcScenarioDriver::Stubs& GrpcScenarioDriver::For(const std::string& region) {
 absl::Status GrpcScenarioDriver::CreateTable(const std::string& region, const TableSpec& spec) {
   pb::CreateTableRequest req;
   req.set_table(spec.name);
-  req.mutable_hash_key()->set_name(spec.hash_key.name);
-  req.mutable_hash_key()->set_type(spec.hash_key.type == ValueType::kN   ? pb::N
-                                   : spec.hash_key.type == ValueType::kB ? pb::B
-                                                                         : pb::S);
+  ToProto(spec.hash_key, req.mutable_hash_key());
+  if (spec.range_key) ToProto(*spec.range_key, req.mutable_range_key());
   for (const auto& r : spec.replicas) req.add_replicas(r);
   pb::CreateTableResponse resp;
   absl::Status st =
@@ -83,6 +95,92 @@ absl::Status GrpcScenarioDriver::CreateTable(const std::string& region, const Ta
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status GrpcScenarioDriver::UpdateTable(const std::string& region,
+                                             const UpdateTableRequest& r) {
+  pb::UpdateTableRequest req;
+  req.set_table(r.table);
+  for (const auto& u : r.replica_updates) {
+    auto* p = req.add_replica_updates();
+    p->set_action(u.action == ReplicaUpdate::Action::kCreate ? pb::ReplicaUpdate::CREATE
+                                                             : pb::ReplicaUpdate::DELETE);
+    p->set_region_name(u.region);
+  }
+  if (r.billing_mode) req.set_billing_mode(*r.billing_mode);
+  if (r.read_capacity) req.set_read_capacity(*r.read_capacity);
+  if (r.write_capacity) req.set_write_capacity(*r.write_capacity);
+  if (r.sse_type) req.set_sse_type(*r.sse_type);
+  if (r.ttl_enabled) req.set_ttl_enabled(*r.ttl_enabled);
+  if (r.ttl_attribute) req.set_ttl_attribute(*r.ttl_attribute);
+  if (r.create_gsi) {
+    const auto& [name, g] = *r.create_gsi;
+    auto* p = req.mutable_create_gsi();
+    p->set_index_name(name);
+    ToProto(g.hash_key, p->mutable_hash_key());
+    if (g.range_key) ToProto(*g.range_key, p->mutable_range_key());
+    p->set_projection(g.projection);
+    for (const auto& a : g.non_key) p->add_non_key_attributes(a);
+  }
+  if (r.delete_gsi) req.set_delete_gsi(*r.delete_gsi);
+  pb::UpdateTableResponse resp;
+  return FromGrpc(For(region).api->UpdateTable(Ctx(absl::Seconds(10)).get(), req, &resp));
+}
+
+absl::StatusOr<TableInfo> GrpcScenarioDriver::DescribeTable(const std::string& region,
+                                                            const std::string& table,
+                                                            absl::Duration timeout) {
+  pb::DescribeTableRequest req;
+  req.set_table(table);
+  pb::DescribeTableResponse resp;
+  RETURN_IF_ERROR(FromGrpc(For(region).api->DescribeTable(Ctx(timeout).get(), req, &resp)));
+  const pb::TableDescription& d = resp.table();
+  TableInfo info;
+  info.spec.name = d.name();
+  info.spec.hash_key = KeyDef{d.hash_key().name(), FromPbType(d.hash_key().type())};
+  if (!d.range_key().name().empty())
+    info.spec.range_key = KeyDef{d.range_key().name(), FromPbType(d.range_key().type())};
+  info.spec.replicas.assign(d.replicas().begin(), d.replicas().end());
+  for (const auto& r : d.replica_descriptions()) {
+    if (r.replica_status() != "ACTIVE") info.spec.replica_status[r.region_name()] = r.replica_status();
+    if (r.percent_progress() > 0) info.replica_progress[r.region_name()] = r.percent_progress();
+  }
+  info.spec.billing.mode = d.settings().billing_mode();
+  info.spec.billing.read_capacity = d.settings().read_capacity();
+  info.spec.billing.write_capacity = d.settings().write_capacity();
+  for (const auto& g : d.gsis()) {
+    GsiSetting& s = info.spec.gsis[g.index_name()];
+    s.hash_key = KeyDef{g.hash_key().name(), FromPbType(g.hash_key().type())};
+    if (!g.range_key().name().empty())
+      s.range_key = KeyDef{g.range_key().name(), FromPbType(g.range_key().type())};
+    s.projection = g.projection();
+    s.non_key.assign(g.non_key_attributes().begin(), g.non_key_attributes().end());
+    info.index_status[g.index_name()] = g.index_status();
+  }
+  info.item_count = d.item_count();
+  return info;
+}
+
+absl::StatusOr<std::vector<Item>> GrpcScenarioDriver::QueryIndex(const std::string& region,
+                                                                 const std::string& table,
+                                                                 const std::string& index,
+                                                                 const AttributeValue& hash,
+                                                                 absl::Duration timeout) {
+  pb::QueryRequest req;
+  req.set_table(table);
+  req.set_index_name(index);
+  ToProto(hash, req.mutable_hash_value());
+  std::vector<Item> out;
+  while (true) {  // every page (without a limit the region answers with one)
+    pb::ItemPage page;
+    RETURN_IF_ERROR(FromGrpc(For(region).api->Query(Ctx(timeout).get(), req, &page)));
+    for (const auto& p : page.items()) {
+      ASSIGN_OR_RETURN(Item item, FromProto(p));
+      out.push_back(std::move(item));
+    }
+    if (page.last_evaluated_key().attributes().empty()) return out;
+    *req.mutable_exclusive_start_key() = page.last_evaluated_key();
+  }
 }
 
 absl::StatusOr<WriteResult> GrpcScenarioDriver::Put(const std::string& region,
@@ -223,6 +321,21 @@ absl::Status GrpcScenarioDriver::Resume(const std::string& region) {
   paused_.erase(region);
   if (cluster_->IsRunning(region) && kill(p->pid, SIGCONT) != 0) {
     return absl::InternalError("cannot SIGCONT " + region);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GrpcScenarioDriver::Wipe(const std::string& region) {
+  absl::MutexLock l(&mu_);
+  ASSIGN_OR_RETURN(const RegionProcess* p, cluster_->Find(region));
+  if (cluster_->IsRunning(region)) {
+    if (paused_.erase(region)) kill(p->pid, SIGCONT);
+    RETURN_IF_ERROR(cluster_->Kill(region));
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string path = absl::StrCat(p->data_dir, "/region.db", suffix);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT)
+      return absl::InternalError(absl::StrCat("cannot delete ", path));
   }
   return absl::OkStatus();
 }

@@ -26,6 +26,14 @@ class GrpcScenarioDriver : public scenario::Driver {
   explicit GrpcScenarioDriver(LocalCluster* cluster);
 
   absl::Status CreateTable(const std::string& region, const TableSpec& spec) override;
+  absl::Status UpdateTable(const std::string& region, const UpdateTableRequest& req) override;
+  absl::StatusOr<TableInfo> DescribeTable(const std::string& region, const std::string& table,
+                                          absl::Duration timeout) override;
+  absl::StatusOr<std::vector<Item>> QueryIndex(const std::string& region,
+                                               const std::string& table,
+                                               const std::string& index,
+                                               const AttributeValue& hash,
+                                               absl::Duration timeout) override;
   absl::StatusOr<WriteResult> Put(const std::string& region, const std::string& table,
                                   const Item& item, const Condition& condition,
                                   absl::Duration timeout) override;
@@ -44,6 +52,7 @@ class GrpcScenarioDriver : public scenario::Driver {
   absl::Status Restart(const std::string& region) override;
   absl::Status Pause(const std::string& region) override;
   absl::Status Resume(const std::string& region) override;
+  absl::Status Wipe(const std::string& region) override;
   absl::Status SetBlocked(const std::string& origin, const std::string& receiver,
                           bool blocked) override;
   absl::Status SetClockSkew(const std::string& region, int64_t skew_us) override;

@@ -236,6 +236,24 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
       }
       break;
     }
+    case ExpectKind::kIndexMatches: {
+      const IndexCheck* c = nullptr;
+      for (const auto& x : r.index_checks) {
+        if (x.table == e.table && x.index == e.index) c = &x;
+      }
+      if (!c) {
+        out.detail = "the index was not checked (the run ended before the final check)";
+        break;
+      }
+      out.passed = c->mismatches.empty() && c->queries > 0;
+      out.detail = absl::StrCat(c->queries, " index queries over every replica");
+      if (c->queries == 0) out.detail += "; no item carries the index's key, so nothing was checked";
+      for (size_t i = 0; i < c->mismatches.size() && i < 5; ++i)
+        absl::StrAppend(&out.detail, "; ", c->mismatches[i]);
+      if (c->mismatches.size() > 5)
+        absl::StrAppend(&out.detail, "; and ", c->mismatches.size() - 5, " more");
+      break;
+    }
   }
   return out;
 }

@@ -23,8 +23,24 @@ class Driver {
  public:
   virtual ~Driver() = default;
 
-  // Creates `spec` as a global table with a replica in every region, from `region`.
+  // Creates `spec` (its keys) from `region` as a global table with a replica in each of
+  // spec.replicas, and returns once every one of them knows it.
   virtual absl::Status CreateTable(const std::string& region, const TableSpec& spec) = 0;
+  // UpdateTable in `region` (see TableEngine::UpdateTable): one replica added or removed, one
+  // index created or deleted, or group-wide settings. FailedPrecondition while the table is
+  // UPDATING or `region`'s replica is not ACTIVE; InvalidArgument for a change it refuses.
+  virtual absl::Status UpdateTable(const std::string& region, const UpdateTableRequest& req) = 0;
+  // The table as `region` holds it: its replica set with each replica's status, and in
+  // index_status the status of each index in `region`'s replica. NotFound when it has none.
+  virtual absl::StatusOr<TableInfo> DescribeTable(const std::string& region,
+                                                  const std::string& table,
+                                                  absl::Duration timeout) = 0;
+  // Every item of `index` whose index hash key is `hash`, in `region`, as projected.
+  virtual absl::StatusOr<std::vector<Item>> QueryIndex(const std::string& region,
+                                                       const std::string& table,
+                                                       const std::string& index,
+                                                       const AttributeValue& hash,
+                                                       absl::Duration timeout) = 0;
 
   // Item calls against one region's replica. Errors: FailedPrecondition when a condition does
   // not hold; Unavailable / DeadlineExceeded when the region does not answer in `timeout`.
@@ -53,6 +69,8 @@ class Driver {
   virtual absl::Status Restart(const std::string& region) = 0;  // start; stop first if running
   virtual absl::Status Pause(const std::string& region) = 0;    // SIGSTOP
   virtual absl::Status Resume(const std::string& region) = 0;   // SIGCONT
+  // kill -9 (resumed first if paused), then delete its data: the next Restart starts it empty.
+  virtual absl::Status Wipe(const std::string& region) = 0;
 
   // Faults and the network, kept across restarts of a region.
   // `receiver` stops (or resumes) applying the changes that originate in `origin`.

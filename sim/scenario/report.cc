@@ -266,6 +266,12 @@ nlohmann::json ResultJson(const RunResult& r) {
   j["lock_overlaps"] = r.lock_overlaps;
   j["lock_explanations"] = r.lock_explanations;
   j["violations"] = r.violations;
+  for (const auto& c : r.index_checks) {
+    j["index_checks"].push_back({{"table", c.table},
+                                 {"index", c.index},
+                                 {"queries", c.queries},
+                                 {"mismatches", c.mismatches}});
+  }
   for (const auto& w : r.workloads) {
     j["workloads"].push_back({{"name", w.name},
                               {"kind", w.kind},

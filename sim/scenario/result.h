@@ -54,6 +54,14 @@ struct WorkloadTotals {
   }
 };
 
+// An index_matches check: in every replica, the index queried for each value of its hash key
+// found in the table, compared with the table's items carrying that value.
+struct IndexCheck {
+  std::string table, index;
+  int64_t queries = 0;
+  std::vector<std::string> mismatches;  // in words: region, value, missing and extra keys
+};
+
 struct ExpectationResult {
   std::string name;
   int line = 0;
@@ -81,6 +89,7 @@ struct RunResult {
   int64_t lock_acquisitions = 0, lock_overlaps = 0;
   std::vector<std::string> lock_explanations;  // the first overlaps, in words
   std::vector<std::string> violations;         // convergence and lost-write checker findings
+  std::vector<IndexCheck> index_checks;
   std::vector<ExpectationResult> expectations;
   bool all_passed() const {
     for (const auto& e : expectations) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -69,8 +70,27 @@ class KeyPicker {
   std::vector<double> cdf_;
 };
 
+// A scenario table as the runner drives it.
+struct TableRun {
+  TableDef def;
+  // Keys, and in `replicas` the regions holding a replica now, as the timeline's steps made
+  // them (the timeline thread changes it; workloads read the keys only).
+  TableSpec spec;
+  std::map<std::string, IndexSpec> indexes;  // live indexes, as the steps made them
+};
+
+// A key's value of type `type` standing for the key text (N: a stable number from it).
+AttributeValue KeyValue(ValueType type, const std::string& text) {
+  if (type == ValueType::kS) return AttributeValue::S(text);
+  if (type == ValueType::kB) return AttributeValue::B(text);
+  uint32_t h = 2166136261u;  // FNV-1a: the same number for the same text in every run
+  for (unsigned char c : text) h = (h ^ c) * 16777619u;
+  return AttributeValue::N(std::to_string(h));
+}
+
 struct WorkloadState {
   WorkloadSpec spec;
+  TableRun* table = nullptr;
   int index = 0;
   std::atomic<bool> running{false};
   std::thread thread;
@@ -81,7 +101,7 @@ struct WorkloadState {
 
 struct UnansweredWrite {
   WriteKind kind;
-  std::string region, key_text;
+  std::string table, region, key_text;
   Item key;
   int64_t true_us;
 };
@@ -90,10 +110,21 @@ class Runner {
  public:
   Runner(const Scenario& s, Driver* d, const RunOptions& o)
       : s_(s), d_(d), o_(o), rng_(s.seed), live_tty_(o.live && isatty(2)) {
-    spec_.name = s.table.name;
-    spec_.hash_key = KeyDef{s.table.hash_key, ValueType::kS};
-    spec_.replicas = s.regions;
-    std::sort(spec_.replicas.begin(), spec_.replicas.end());
+    defs_ = s.tables;
+    if (defs_.empty()) {  // a Scenario built in code rather than parsed: the default table
+      defs_.emplace_back();
+      defs_.back().replicas = s.regions;
+    }
+    for (const auto& def : defs_) {
+      TableRun& t = tables_[def.name];
+      t.def = def;
+      t.spec.name = def.name;
+      t.spec.hash_key = def.hash_key;
+      t.spec.range_key = def.range_key;
+      t.spec.replicas = def.replicas;
+      std::sort(t.spec.replicas.begin(), t.spec.replicas.end());
+      for (const auto& x : def.indexes) t.indexes[x.name] = x;
+    }
     for (const auto& r : s.regions) skew_[r] = 0;
   }
 
@@ -104,11 +135,12 @@ class Runner {
     result_.regions = s_.regions;
     result_.network = s_.network.description.empty() ? "none" : s_.network.description;
     start_ = absl::Now();
-    RETURN_IF_ERROR(d_->CreateTable(s_.regions.front(), spec_));
+    for (const auto& def : defs_) RETURN_IF_ERROR(CreateTable(def));
     if (s_.heartbeat) {
-      hb_spec_ = spec_;
       hb_spec_.name = "gtsim-heartbeat";
       hb_spec_.hash_key = KeyDef{"id", ValueType::kS};
+      hb_spec_.replicas = s_.regions;
+      std::sort(hb_spec_.replicas.begin(), hb_spec_.replicas.end());
       RETURN_IF_ERROR(d_->CreateTable(s_.regions.front(), hb_spec_));
     }
     RETURN_IF_ERROR(ApplyNetwork(s_.network));
@@ -119,6 +151,7 @@ class Runner {
     for (size_t i = 0; i < s_.workloads.size(); ++i) {
       auto w = std::make_unique<WorkloadState>();
       w->spec = s_.workloads[i];
+      w->table = &tables_.at(w->spec.table.empty() ? defs_.front().name : w->spec.table);
       w->index = static_cast<int>(i);
       w->running = w->spec.start;
       regions_[w->spec.name] = w->spec.region;
@@ -401,9 +434,24 @@ class Runner {
           RETURN_IF_ERROR(d_->SetLink(a.link.from, a.link.to, a.link.model));
         }
         break;
+      case ActionKind::kAddReplica:
+      case ActionKind::kRemoveReplica:
+      case ActionKind::kCreateIndex:
+      case ActionKind::kDeleteIndex:
+      case ActionKind::kTableSettings:
+        RETURN_IF_ERROR(TableOperation(a, &desc));
+        break;
+      case ActionKind::kWipe:
+        Log(desc);
+        RETURN_IF_ERROR(Wipe(r));
+        desc = absl::StrCat(r, " restarted empty; its replicas are being re-added (snapshot "
+                               "bootstrap)");
+        break;
       case ActionKind::kWaitFor:
       case ActionKind::kWaitConverged:
       case ActionKind::kWaitCaughtUp:
+      case ActionKind::kWaitReplicaActive:
+      case ActionKind::kWaitIndexActive:
         break;  // handled by the timeline
     }
     Log(st.note.empty() ? desc : absl::StrCat(desc, " (", st.note, ")"));
@@ -448,6 +496,295 @@ class Runner {
       RETURN_IF_ERROR(d_->SetLink(o, r, links_[{o, r}]));
     }
     return absl::OkStatus();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Tables and replicas
+
+  // Creates a scenario table from its first replica's region, then sets its billing and
+  // creates its indexes, and waits until every index is ACTIVE in every replica: the workloads
+  // start on the table as the file describes it.
+  absl::Status CreateTable(const TableDef& def) {
+    TableRun& t = tables_.at(def.name);
+    const std::string& via = def.replicas.front();
+    RETURN_IF_ERROR(d_->CreateTable(via, t.spec));
+    if (def.billing == "PROVISIONED") {
+      UpdateTableRequest req;
+      req.table = def.name;
+      req.billing_mode = def.billing;
+      req.write_capacity = def.wcu;
+      req.read_capacity = def.rcu;
+      RETURN_IF_ERROR(UpdateWithRetry(via, req));
+    }
+    for (const auto& x : def.indexes) RETURN_IF_ERROR(UpdateWithRetry(via, IndexRequest(def.name, x)));
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (const auto& x : def.indexes) {
+      std::set<std::string> active;
+      while (true) {
+        RETURN_IF_ERROR(Interrupted());
+        auto done = IndexActive(t, x.name, &active, absl::Now(), /*log=*/false);
+        if (done.ok() && *done) break;
+        if (absl::Now() > deadline) {
+          return absl::DeadlineExceededError(absl::StrCat(
+              "index ", x.name, " of ", def.name, " did not turn ACTIVE in every replica"));
+        }
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  static UpdateTableRequest IndexRequest(const std::string& table, const IndexSpec& x) {
+    UpdateTableRequest req;
+    req.table = table;
+    GsiSetting g;
+    g.hash_key = x.hash_key;
+    g.range_key = x.range_key;
+    g.projection = x.projection;
+    g.non_key = x.include;
+    req.create_gsi = std::make_pair(x.name, g);
+    return req;
+  }
+
+  // UpdateTable in `region`, retried while the table is UPDATING (one replica change in flight
+  // per table) or the region does not answer, for up to a minute; the timeline's due undos
+  // still run meanwhile.
+  absl::Status UpdateWithRetry(const std::string& region, const UpdateTableRequest& req) {
+    absl::Time deadline = absl::Now() + absl::Minutes(1);
+    bool uncertain = false;  // an earlier attempt may have been applied without an answer
+    while (true) {
+      absl::Status st = d_->UpdateTable(region, req);
+      if (st.ok()) return st;
+      if (uncertain && absl::IsInvalidArgument(st)) return absl::OkStatus();  // it was applied
+      bool retry = absl::IsFailedPrecondition(st) || absl::IsUnavailable(st) ||
+                   absl::IsDeadlineExceeded(st);
+      if (!retry || absl::Now() > deadline) {
+        return absl::Status(st.code(), absl::StrCat("UpdateTable of ", req.table, " in ", region,
+                                                    ": ", st.message()));
+      }
+      uncertain = uncertain || absl::IsDeadlineExceeded(st);
+      RETURN_IF_ERROR(RunDue());
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+
+  // The region a table operation is called in: the step's `via`, else the first region holding
+  // a replica of the table that is up (the scenario's replicas first, then added ones) and is
+  // not the step's target.
+  absl::StatusOr<std::string> Via(const TableRun& t, const Action& a) {
+    if (!a.via.empty()) return a.via;
+    std::vector<std::string> order = t.def.replicas;
+    order.insert(order.end(), t.spec.replicas.begin(), t.spec.replicas.end());
+    for (const auto& r : order) {
+      if (t.spec.HasReplica(r) && r != a.region && !killed_.count(r) && !paused_.count(r))
+        return r;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no region holding a replica of ", t.spec.name, " is up to call UpdateTable in"));
+  }
+
+  absl::Status TableOperation(const Action& a, std::string* desc) {
+    TableRun& t = tables_.at(a.table);
+    UpdateTableRequest req;
+    req.table = a.table;
+    switch (a.kind) {
+      case ActionKind::kAddReplica:
+      case ActionKind::kRemoveReplica:
+        req.replica_updates.push_back({a.kind == ActionKind::kAddReplica
+                                           ? ReplicaUpdate::Action::kCreate
+                                           : ReplicaUpdate::Action::kDelete,
+                                       a.region});
+        break;
+      case ActionKind::kCreateIndex:
+        req = IndexRequest(a.table, a.new_index);
+        break;
+      case ActionKind::kDeleteIndex:
+        req.delete_gsi = a.index;
+        break;
+      default: {
+        const SettingsChange& c = a.settings;
+        req.billing_mode = c.billing;
+        req.write_capacity = c.wcu;
+        req.read_capacity = c.rcu;
+        if (c.ttl_attribute) {
+          req.ttl_enabled = !c.ttl_attribute->empty();
+          if (!c.ttl_attribute->empty()) req.ttl_attribute = c.ttl_attribute;
+        }
+        req.sse_type = c.sse;
+      }
+    }
+    ASSIGN_OR_RETURN(std::string via, Via(t, a));
+    RETURN_IF_ERROR(UpdateWithRetry(via, req));
+    absl::StrAppend(desc, " (via ", via, ")");
+    switch (a.kind) {
+      case ActionKind::kAddReplica:
+        t.spec.replicas.push_back(a.region);
+        std::sort(t.spec.replicas.begin(), t.spec.replicas.end());
+        // Shaded in the report until a wait sees it ACTIVE (or the run ends).
+        OpenFault(absl::StrCat("bootstrap:", a.table, ":", a.region),
+                  absl::StrCat("replica of ", a.table, " in ", a.region, " bootstrapping"));
+        break;
+      case ActionKind::kRemoveReplica:
+        t.spec.replicas.erase(std::find(t.spec.replicas.begin(), t.spec.replicas.end(), a.region));
+        break;
+      case ActionKind::kCreateIndex:
+        t.indexes[a.index] = a.new_index;
+        break;
+      case ActionKind::kDeleteIndex:
+        t.indexes.erase(a.index);
+        break;
+      default:
+        break;
+    }
+    return absl::OkStatus();
+  }
+
+  // A region loses its disk and rejoins (see README "Scenarios", restart with data wiped):
+  // killed and emptied; while it is down, its replica of each table it held is removed (called
+  // in a live replica); it restarts empty with a new change log (its peers, seeing the log's new
+  // id, read it from the start), replays the removals from its peers' logs and announces it
+  // dropped the tables; once each table is ACTIVE again it is re-added, bootstrapping from a
+  // snapshot of a live replica while the others keep writing. Returns once the adds are
+  // accepted (wait: until replica_active to see them through).
+  absl::Status Wipe(const std::string& r) {
+    if (paused_.count(r)) RETURN_IF_ERROR(Resume(r));
+    RETURN_IF_ERROR(d_->Wipe(r));
+    killed_.insert(r);
+    int fault = OpenFault("wipe:" + r, absl::StrCat(r, " wiped, rejoining"));
+    std::vector<TableRun*> held;
+    for (auto& [name, t] : tables_) {
+      if (t.spec.HasReplica(r)) held.push_back(&t);
+    }
+    for (auto kind : {ReplicaUpdate::Action::kDelete, ReplicaUpdate::Action::kCreate}) {
+      if (kind == ReplicaUpdate::Action::kCreate) {
+        RETURN_IF_ERROR(d_->Restart(r));
+        killed_.erase(r);
+        RETURN_IF_ERROR(Reassert(r));
+        Log(absl::StrCat(r, " restarted empty, with a new change log"));
+      }
+      for (TableRun* t : held) {
+        Action target;
+        target.region = r;
+        UpdateTableRequest req;
+        req.table = t->spec.name;
+        req.replica_updates.push_back({kind, r});
+        ASSIGN_OR_RETURN(std::string via, Via(*t, target));
+        // An add waits (retried) until the removal is through: the table is UPDATING until then.
+        RETURN_IF_ERROR(UpdateWithRetry(via, req));
+        if (kind == ReplicaUpdate::Action::kDelete) {
+          Log(absl::StrCat("removed ", r, "'s replica of ", t->spec.name, " (via ", via, ")"));
+          continue;
+        }
+        Log(absl::StrCat("re-adding ", r, "'s replica of ", t->spec.name, " from a snapshot of ",
+                         via, "'s"));
+        OpenFault(absl::StrCat("bootstrap:", t->spec.name, ":", r),
+                  absl::StrCat("replica of ", t->spec.name, " in ", r, " bootstrapping"));
+      }
+    }
+    CloseFault(fault);
+    return absl::OkStatus();
+  }
+
+  // Every region holding a replica of `t` describes `region`'s replica as ACTIVE.
+  absl::StatusOr<bool> ReplicaActive(const TableRun& t, const std::string& region) {
+    for (const auto& r : t.spec.replicas) {
+      if (killed_.count(r) || paused_.count(r)) return false;
+      ASSIGN_OR_RETURN(TableInfo info, d_->DescribeTable(r, t.spec.name, absl::Seconds(2)));
+      if (info.spec.ReplicaStatus(region) != "ACTIVE") return false;
+    }
+    return true;
+  }
+
+  // Whether `index` is ACTIVE in every replica of `t`. Regions seen ACTIVE are added to
+  // `active` (and logged, with the time since `began`, the first time).
+  absl::StatusOr<bool> IndexActive(const TableRun& t, const std::string& index,
+                                   std::set<std::string>* active, absl::Time began, bool log) {
+    bool all = true;
+    for (const auto& r : t.spec.replicas) {
+      if (active->count(r)) continue;
+      auto info = killed_.count(r) || paused_.count(r)
+                      ? absl::StatusOr<TableInfo>(absl::UnavailableError("down"))
+                      : d_->DescribeTable(r, t.spec.name, absl::Seconds(2));
+      auto it = info.ok() ? info->index_status.find(index) : std::map<std::string, std::string>::const_iterator();
+      if (info.ok() && it != info->index_status.end() && it->second == "ACTIVE") {
+        active->insert(r);
+        if (log) {
+          Log(absl::StrFormat("index %s of %s ACTIVE in %s after %.2fs", index, t.spec.name, r,
+                              absl::ToDoubleSeconds(absl::Now() - began)));
+        }
+        continue;
+      }
+      all = false;
+    }
+    return all;
+  }
+
+  // The primary key of an item of `t`, as text (for index comparisons).
+  static std::string PrimaryKeyText(const TableRun& t, const Item& item) {
+    std::string text;
+    auto h = item.find(t.spec.hash_key.name);
+    if (h != item.end()) text = h->second.scalar();
+    if (t.spec.range_key) {
+      auto r = item.find(t.spec.range_key->name);
+      if (r != item.end()) absl::StrAppend(&text, "/", r->second.scalar());
+    }
+    return text;
+  }
+
+  // index_matches: in every replica, for (up to 20 of) the index hash key values its items
+  // carry, the index query returns exactly the items of the table with that value.
+  void CheckIndex(const TableRun& t, const std::string& index,
+                  const std::vector<ReplicaState>& replicas) {
+    IndexCheck c;
+    c.table = t.spec.name;
+    c.index = index;
+    auto x = t.indexes.find(index);
+    if (x == t.indexes.end()) {
+      c.mismatches.push_back("the index does not exist at the end of the run");
+    } else {
+      const IndexSpec& def = x->second;
+      auto has = [](const Item& item, const std::optional<KeyDef>& k) {
+        if (!k) return true;
+        auto it = item.find(k->name);
+        return it != item.end() && it->second.type() == k->type;
+      };
+      for (const auto& rs : replicas) {
+        std::map<std::string, std::pair<AttributeValue, std::set<std::string>>> expected;
+        for (const auto& v : rs.versions) {
+          if (!v.item || !has(*v.item, def.hash_key) || !has(*v.item, def.range_key)) continue;
+          const AttributeValue& h = v.item->at(def.hash_key.name);
+          auto& e = expected[h.scalar()];
+          e.first = h;
+          e.second.insert(PrimaryKeyText(t, *v.item));
+        }
+        int n = 0;
+        for (const auto& [text, e] : expected) {
+          if (++n > 20) break;
+          ++c.queries;
+          auto items = d_->QueryIndex(rs.region, t.spec.name, index, e.first, absl::Seconds(10));
+          if (!items.ok()) {
+            c.mismatches.push_back(absl::StrCat(rs.region, ": querying ", index, " failed: ",
+                                                items.status().message()));
+            continue;
+          }
+          std::set<std::string> got;
+          for (const auto& item : *items) got.insert(PrimaryKeyText(t, item));
+          if (got == e.second) continue;
+          std::vector<std::string> missing, extra;
+          std::set_difference(e.second.begin(), e.second.end(), got.begin(), got.end(),
+                              std::back_inserter(missing));
+          std::set_difference(got.begin(), got.end(), e.second.begin(), e.second.end(),
+                              std::back_inserter(extra));
+          c.mismatches.push_back(absl::StrCat(
+              rs.region, ": ", index, " ", def.hash_key.name, " = \"", text, "\": the table has ",
+              e.second.size(), " items with it, the index returned ", got.size(),
+              missing.empty() ? "" : "; missing " + absl::StrJoin(missing, ", "),
+              extra.empty() ? "" : "; not in the table " + absl::StrJoin(extra, ", ")));
+        }
+      }
+    }
+    absl::MutexLock l(&mu_);
+    result_.index_checks.push_back(std::move(c));
   }
 
   // Runs the scheduled undos and recurring occurrences that are due, and the clock drift.
@@ -501,28 +838,60 @@ class Runner {
       if (st.action.kind == ActionKind::kWaitFor) {
         RETURN_IF_ERROR(WaitUntil(absl::Now() + st.action.amount));
       } else if (st.action.kind == ActionKind::kWaitConverged ||
-                 st.action.kind == ActionKind::kWaitCaughtUp) {
-        bool converge = st.action.kind == ActionKind::kWaitConverged;
-        absl::Time deadline = absl::Now() + st.action.amount;
-        absl::Time began = absl::Now();
-        std::map<std::string, int64_t> heads;  // each origin's log head when the wait began
-        bool done = false;
-        while (absl::Now() < deadline) {
-          RETURN_IF_ERROR(RunDue());
-          auto c = converge ? Converged() : CaughtUp(&heads);
-          if (c.ok() && *c) {
-            done = true;
-            break;
-          }
-          absl::SleepFor(absl::Milliseconds(100));
-        }
-        const char* what = converge ? "converged" : "caught up";
-        Log(done ? absl::StrFormat("%s after %.1fs", what,
-                                   absl::ToDoubleSeconds(absl::Now() - began))
-                 : absl::StrCat("NOT ", what, " within ", FormatScenarioDuration(st.action.amount),
-                                converge ? "" : ": " + behind_, " (the timeline goes on)"));
+                 st.action.kind == ActionKind::kWaitCaughtUp ||
+                 st.action.kind == ActionKind::kWaitReplicaActive ||
+                 st.action.kind == ActionKind::kWaitIndexActive) {
+        RETURN_IF_ERROR(WaitUntilDone(st.action));
       }
     }
+    return absl::OkStatus();
+  }
+
+  // A `wait: {until: ...}` step: polls its condition until it holds or the timeout passes
+  // (logged either way; the timeline goes on).
+  absl::Status WaitUntilDone(const Action& a) {
+    absl::Time deadline = absl::Now() + a.amount;
+    absl::Time began = absl::Now();
+    std::map<std::string, int64_t> heads;  // caught_up: each origin's log head at the start
+    std::set<std::string> active;          // index_active: regions seen ACTIVE
+    std::function<absl::StatusOr<bool>()> check;
+    std::string what, why_not;
+    switch (a.kind) {
+      case ActionKind::kWaitConverged:
+        what = "converged";
+        check = [&] { return Converged(); };
+        break;
+      case ActionKind::kWaitCaughtUp:
+        what = "caught up";
+        check = [&] { return CaughtUp(&heads); };
+        break;
+      case ActionKind::kWaitReplicaActive:
+        what = absl::StrCat(a.region, "'s replica of ", a.table, " ACTIVE in every replica");
+        check = [&] { return ReplicaActive(tables_.at(a.table), a.region); };
+        break;
+      default:
+        what = absl::StrCat("index ", a.index, " of ", a.table, " ACTIVE in every replica");
+        check = [&] { return IndexActive(tables_.at(a.table), a.index, &active, began, true); };
+    }
+    bool done = false;
+    while (absl::Now() < deadline) {
+      RETURN_IF_ERROR(RunDue());
+      auto c = check();
+      if (c.ok() && *c) {
+        done = true;
+        break;
+      }
+      // Table statuses are cheap to poll, and finely, to show when each region got there.
+      bool table_wait = a.kind == ActionKind::kWaitReplicaActive ||
+                        a.kind == ActionKind::kWaitIndexActive;
+      absl::SleepFor(absl::Milliseconds(table_wait ? 20 : 100));
+    }
+    if (a.kind == ActionKind::kWaitCaughtUp) why_not = ": " + behind_;
+    if (done && a.kind == ActionKind::kWaitReplicaActive)
+      CloseFaults(absl::StrCat("bootstrap:", a.table, ":", a.region));
+    Log(done ? absl::StrFormat("%s after %.1fs", what, absl::ToDoubleSeconds(absl::Now() - began))
+             : absl::StrCat("NOT ", what, " within ", FormatScenarioDuration(a.amount), why_not,
+                            " (the timeline goes on)"));
     return absl::OkStatus();
   }
 
@@ -558,20 +927,23 @@ class Runner {
     return true;
   }
 
-  // Every running region's replica holds the same items (item contents, not stamps).
+  // For every table, every region holding a replica is up and holds the same items (item
+  // contents, not stamps).
   absl::StatusOr<bool> Converged() {
-    std::optional<std::map<std::pair<std::string, std::string>, Item>> first;
-    for (const auto& r : s_.regions) {
-      if (killed_.count(r) || paused_.count(r)) return false;
-      ASSIGN_OR_RETURN(auto versions, d_->Dump(r, spec_, false));
-      std::map<std::pair<std::string, std::string>, Item> m;
-      for (auto& v : versions) {
-        if (v.item) m[{v.hk, v.rk}] = std::move(*v.item);
-      }
-      if (!first) {
-        first = std::move(m);
-      } else if (*first != m) {
-        return false;
+    for (const auto& [name, t] : tables_) {
+      std::optional<std::map<std::pair<std::string, std::string>, Item>> first;
+      for (const auto& r : t.spec.replicas) {
+        if (killed_.count(r) || paused_.count(r)) return false;
+        ASSIGN_OR_RETURN(auto versions, d_->Dump(r, t.spec, false));
+        std::map<std::pair<std::string, std::string>, Item> m;
+        for (auto& v : versions) {
+          if (v.item) m[{v.hk, v.rk}] = std::move(*v.item);
+        }
+        if (!first) {
+          first = std::move(m);
+        } else if (*first != m) {
+          return false;
+        }
       }
     }
     return true;
@@ -624,14 +996,21 @@ class Runner {
     return Check();
   }
 
-  // The lost-write classifier and the counters over the final replicas.
-  absl::Status Check() {
+  // Judges one table's final replicas (in the regions holding one) against its history.
+  absl::Status CheckTable(const TableRun& t) {
     std::vector<ReplicaState> replicas;
-    for (const auto& r : s_.regions) {
-      ASSIGN_OR_RETURN(auto versions, d_->Dump(r, spec_, true));
+    for (const auto& r : t.spec.replicas) {
+      ASSIGN_OR_RETURN(auto versions, d_->Dump(r, t.spec, true));
       replicas.push_back({r, std::move(versions)});
     }
+    for (const auto& e : s_.expectations) {
+      if (e.kind == ExpectKind::kIndexMatches && e.table == t.spec.name)
+        CheckIndex(t, e.index, replicas);
+    }
+    // Several tables: findings name theirs.
+    const std::string prefix = tables_.size() > 1 ? t.spec.name + "/" : "";
     absl::MutexLock l(&mu_);
+    History& history = history_[t.spec.name];
     // Writes that got no answer but committed anyway: the final state shows them. They join
     // the history with the stamp the replica holds, so they are judged like any other.
     std::set<int64_t> present;
@@ -642,7 +1021,7 @@ class Runner {
         int64_t id;
         if (!absl::SimpleAtoi(it->second.scalar().substr(1), &id) || present.count(id)) continue;
         auto u = unanswered_.find(id);
-        if (u == unanswered_.end()) continue;
+        if (u == unanswered_.end() || u->second.table != t.spec.name) continue;
         present.insert(id);
         AckedWrite w;
         w.id = id;
@@ -653,17 +1032,16 @@ class Runner {
         w.true_us = u->second.true_us;
         w.result.stamp = v.stamp;
         w.result.new_item = *v.item;
-        history_.Record(std::move(w));
+        history.Record(std::move(w));
       }
     }
-    result_.unanswered_writes = static_cast<int64_t>(unanswered_.size());
     // The gRPC API shows live items only: where the winning write of a key is a delete, an
     // absent item stands for its tombstone.
     std::map<std::pair<std::string, std::string>, const AckedWrite*> winners;
-    for (const auto& w : history_.writes()) {
+    for (const auto& w : history.writes()) {
       if (!w.Stored()) continue;
       std::string hk, rk;
-      if (!TableEngine::EncodeKeyOf(spec_, w.key, &hk, &rk).ok()) continue;
+      if (!TableEngine::EncodeKeyOf(t.spec, w.key, &hk, &rk).ok()) continue;
       const AckedWrite*& cur = winners[{hk, rk}];
       if (!cur || cur->result.stamp < w.result.stamp) cur = &w;
     }
@@ -676,33 +1054,42 @@ class Runner {
         }
       }
     }
-    CheckResult check = CheckAll(spec_, history_, replicas);
+    CheckResult check = CheckAll(t.spec, history, replicas);
     for (const auto& v : check.violations) {
-      result_.violations.push_back(RelativeStamps(v, absl::ToUnixMicros(start_)));
+      result_.violations.push_back(
+          RelativeStamps(prefix.empty() ? v : absl::StrCat("table ", t.spec.name, ": ", v),
+                         absl::ToUnixMicros(start_)));
     }
-    result_.acknowledged_writes = static_cast<int64_t>(history_.size());
+    result_.acknowledged_writes += static_cast<int64_t>(history.size());
     for (const auto& [reason, n] : check.loss_counts)
       result_.loss_counts[LossReasonName(reason)] += n;
     std::map<int64_t, const AckedWrite*> by_id;
-    for (const auto& w : history_.writes()) by_id[w.id] = &w;
+    for (const auto& w : history.writes()) by_id[w.id] = &w;
     for (const auto& c : check.classified) {
       std::string reason = LossReasonName(c.reason);
       if (!IsConflictReason(reason)) continue;
       const AckedWrite* w = by_id[c.write_id];
       result_.conflicts.push_back(
           {static_cast<double>(w->true_us - absl::ToUnixMicros(start_)) / 1e6, w->region,
-           w->key_text, reason, RelativeStamps(c.explanation, absl::ToUnixMicros(start_))});
+           prefix + w->key_text, reason, RelativeStamps(c.explanation, absl::ToUnixMicros(start_))});
     }
-    // Counters: the final value of every counter key, in the first region.
+    // Counters: the final value of every counter key, in the first replica.
+    if (replicas.empty()) return absl::OkStatus();
     for (const auto& v : replicas.front().versions) {
-      if (!v.item) continue;
-      auto k = v.item->find(s_.table.hash_key);
+      if (!v.item || !counter_keys_.count({t.spec.name, v.hk, v.rk})) continue;
       auto n = v.item->find("n");
-      if (k == v.item->end() || n == v.item->end() || !counter_keys_.count(k->second.scalar()))
-        continue;
       int64_t x = 0;
-      if (absl::SimpleAtoi(n->second.scalar(), &x)) result_.final_counter_total += x;
+      if (n != v.item->end() && absl::SimpleAtoi(n->second.scalar(), &x))
+        result_.final_counter_total += x;
     }
+    return absl::OkStatus();
+  }
+
+  // The lost-write classifier, the counters and the index checks over the final replicas.
+  absl::Status Check() {
+    for (auto& [name, t] : tables_) RETURN_IF_ERROR(CheckTable(t));
+    absl::MutexLock l(&mu_);
+    result_.unanswered_writes = static_cast<int64_t>(unanswered_.size());
     result_.acked_increments = acked_increments_;
     std::vector<LockInterval> locks = lock_intervals_;
     result_.lock_acquisitions = static_cast<int64_t>(locks.size());
@@ -727,8 +1114,19 @@ class Runner {
     return absl::StrCat(w.key_prefix, infix, i);
   }
 
-  Item KeyItem(const std::string& text) const {
-    return Item{{s_.table.hash_key, AttributeValue::S(text)}};
+  // The key of `table` standing for `text`: the hash key from the text, a range key (if the
+  // table has one) always "0" of its type, so each key text is one item.
+  static Item KeyItem(const TableRun& table, const std::string& text) {
+    Item key{{table.spec.hash_key.name, KeyValue(table.spec.hash_key.type, text)}};
+    if (table.spec.range_key)
+      key[table.spec.range_key->name] = KeyValue(table.spec.range_key->type, "0");
+    return key;
+  }
+  // "attribute_not_exists(hash key)": the item is absent in the region written.
+  static Condition Absent(const TableRun& table) {
+    Condition c;
+    c.clauses.push_back({table.spec.hash_key.name, Condition::Op::kNotExists, {}});
+    return c;
   }
 
   void Record(WorkloadState* w, WriteKind kind, const std::string& region, const Item& key,
@@ -746,13 +1144,14 @@ class Runner {
     // The region's clock is the machine's clock plus its skew: the stamp minus the skew is when
     // the write committed in true time.
     a.true_us = result.stamp.ts_us - a.skew_us;
-    history_.Record(std::move(a));
+    history_[w->table->spec.name].Record(std::move(a));
   }
 
-  void Unanswered(WriteKind kind, const std::string& region, const Item& key,
+  void Unanswered(WorkloadState* w, WriteKind kind, const std::string& region, const Item& key,
                   const std::string& key_text, int64_t id) {
     absl::MutexLock l(&mu_);
-    unanswered_[id] = {kind, region, key_text, key, absl::ToUnixMicros(absl::Now())};
+    unanswered_[id] = {kind,     w->table->spec.name, region, key_text,
+                       key,      absl::ToUnixMicros(absl::Now())};
   }
 
   // Counts one operation's outcome. A write that got no answer may still have committed.
@@ -771,26 +1170,30 @@ class Runner {
   absl::StatusOr<WriteResult> Write(WorkloadState* w, WriteKind kind, const std::string& region,
                                     const std::string& key_text, int64_t id,
                                     const std::function<absl::StatusOr<WriteResult>()>& call) {
-    Item key = KeyItem(key_text);
+    Item key = KeyItem(*w->table, key_text);
     auto r = call();
     Outcome(w, r.status());
     if (r.ok()) {
       Record(w, kind, region, key, key_text, id, *r);
     } else if (Uncertain(r.status())) {
-      Unanswered(kind, region, key, key_text, id);
+      Unanswered(w, kind, region, key, key_text, id);
     }
     return r;
   }
 
-  Item Padded(const WorkloadSpec& spec, int64_t id) const {
-    Item it{{kWriteIdAttribute, AttributeValue::S(absl::StrCat("w", id))}};
+  // A written item's attributes: its write id, the padding and `grp` (a group of keys, "g0" to
+  // "g9" by key index: an attribute to index, see README "Scenarios").
+  Item Padded(const WorkloadSpec& spec, int64_t id, int key_index) const {
+    Item it{{kWriteIdAttribute, AttributeValue::S(absl::StrCat("w", id))},
+            {"grp", AttributeValue::S(absl::StrCat("g", key_index % 10))}};
     if (spec.item_size > 0) it["v"] = AttributeValue::S(std::string(spec.item_size, 'x'));
     return it;
   }
 
   void Increment(WorkloadState* w, const std::string& region, const std::string& key_text) {
-    Item key = KeyItem(key_text);
-    auto got = d_->Get(region, spec_.name, key, o_.op_timeout);
+    const TableRun& t = *w->table;
+    Item key = KeyItem(t, key_text);
+    auto got = d_->Get(region, t.spec.name, key, o_.op_timeout);
     if (!got.ok()) {
       Outcome(w, got.status());
       return;
@@ -804,17 +1207,20 @@ class Runner {
                               n != got->item->end() ? n->second : AttributeValue::N("0")});
       if (n == got->item->end()) cond.clauses.back() = {"n", Condition::Op::kNotExists, {}};
     } else {
-      cond.clauses.push_back({s_.table.hash_key, Condition::Op::kNotExists, {}});
+      cond = Absent(t);
     }
     int64_t id = ++next_id_;
     Item set{{kWriteIdAttribute, AttributeValue::S(absl::StrCat("w", id))},
              {"n", AttributeValue::N(std::to_string(old + 1))}};
     {
-      absl::MutexLock l(&mu_);
-      counter_keys_.insert(key_text);
+      std::string hk, rk;
+      if (TableEngine::EncodeKeyOf(t.spec, key, &hk, &rk).ok()) {
+        absl::MutexLock l(&mu_);
+        counter_keys_.insert({t.spec.name, hk, rk});
+      }
     }
     auto r = Write(w, WriteKind::kUpdate, region, key_text, id,
-                   [&] { return d_->Update(region, spec_.name, key, set, cond, o_.op_timeout); });
+                   [&] { return d_->Update(region, t.spec.name, key, set, cond, o_.op_timeout); });
     if (r.ok()) {
       absl::MutexLock l(&mu_);
       ++acked_increments_;
@@ -822,14 +1228,14 @@ class Runner {
   }
 
   void LockOnce(WorkloadState* w, const std::string& region, const std::string& key_text) {
+    const TableRun& t = *w->table;
     int64_t id = ++next_id_;
-    Item item = KeyItem(key_text);
+    Item item = KeyItem(t, key_text);
     item[kWriteIdAttribute] = AttributeValue::S(absl::StrCat("w", id));
     item["holder"] = AttributeValue::S(region);
-    Condition cond;
-    cond.clauses.push_back({s_.table.hash_key, Condition::Op::kNotExists, {}});
+    Condition cond = Absent(t);
     auto r = Write(w, WriteKind::kConditionalPut, region, key_text, id,
-                   [&] { return d_->Put(region, spec_.name, item, cond, o_.op_timeout); });
+                   [&] { return d_->Put(region, t.spec.name, item, cond, o_.op_timeout); });
     if (!r.ok()) return;
     double acquired = Elapsed();
     absl::Time until = absl::Now() + w->spec.hold;
@@ -839,7 +1245,7 @@ class Runner {
     mine.clauses.push_back({"holder", Condition::Op::kEquals, AttributeValue::S(region)});
     int64_t del_id = ++next_id_;
     Write(w, WriteKind::kDelete, region, key_text, del_id, [&] {
-      return d_->Delete(region, spec_.name, KeyItem(key_text), mine, o_.op_timeout);
+      return d_->Delete(region, t.spec.name, KeyItem(t, key_text), mine, o_.op_timeout);
     }).IgnoreError();
     absl::MutexLock l(&mu_);
     lock_intervals_.push_back({region, acquired, Elapsed()});
@@ -851,7 +1257,9 @@ class Runner {
     double u = std::uniform_real_distribution<double>(0, m.total())(rng);
     int k = keys.Pick(rng);
     std::string key_text = KeyText(w->spec, k);
-    Item key = KeyItem(key_text);
+    const TableRun& t = *w->table;
+    const std::string& table = t.spec.name;
+    Item key = KeyItem(t, key_text);
     int64_t id = ++next_id_;
     auto pick = [&u](double weight) {
       if (u < weight) return true;
@@ -859,34 +1267,33 @@ class Runner {
       return false;
     };
     if (pick(m.put)) {
-      Item item = Padded(w->spec, id);
-      item[s_.table.hash_key] = AttributeValue::S(key_text);
+      Item item = Padded(w->spec, id, k);
+      item.insert(key.begin(), key.end());
       Write(w, WriteKind::kPut, region, key_text, id, [&] {
-        return d_->Put(region, spec_.name, item, Condition{}, o_.op_timeout);
+        return d_->Put(region, table, item, Condition{}, o_.op_timeout);
       }).IgnoreError();
     } else if (pick(m.update)) {
       // Each region sets its own attribute: whole-item LWW keeps only one region's change.
-      Item set = Padded(w->spec, id);
+      Item set = Padded(w->spec, id, k);
       std::string attr = "by_" + region;
       std::replace(attr.begin(), attr.end(), '-', '_');
       set[attr] = AttributeValue::S(absl::StrCat("w", id));
       Write(w, WriteKind::kUpdate, region, key_text, id, [&] {
-        return d_->Update(region, spec_.name, key, set, Condition{}, o_.op_timeout);
+        return d_->Update(region, table, key, set, Condition{}, o_.op_timeout);
       }).IgnoreError();
     } else if (pick(m.del)) {
       Write(w, WriteKind::kDelete, region, key_text, id, [&] {
-        return d_->Delete(region, spec_.name, key, Condition{}, o_.op_timeout);
+        return d_->Delete(region, table, key, Condition{}, o_.op_timeout);
       }).IgnoreError();
     } else if (pick(m.conditional_put)) {
-      Item item = Padded(w->spec, id);
-      item[s_.table.hash_key] = AttributeValue::S(key_text);
-      Condition cond;
-      cond.clauses.push_back({s_.table.hash_key, Condition::Op::kNotExists, {}});
+      Item item = Padded(w->spec, id, k);
+      item.insert(key.begin(), key.end());
+      Condition cond = Absent(t);
       Write(w, WriteKind::kConditionalPut, region, key_text, id, [&] {
-        return d_->Put(region, spec_.name, item, cond, o_.op_timeout);
+        return d_->Put(region, table, item, cond, o_.op_timeout);
       }).IgnoreError();
     } else if (pick(m.read) || pick(m.consistent_read)) {
-      Outcome(w, d_->Get(region, spec_.name, key, o_.op_timeout).status());
+      Outcome(w, d_->Get(region, table, key, o_.op_timeout).status());
     } else {
       Increment(w, region, KeyText(w->spec, k, "-ctr"));
     }
@@ -1075,7 +1482,8 @@ class Runner {
   const Scenario& s_;
   Driver* d_;
   RunOptions o_;
-  TableSpec spec_;
+  std::vector<TableDef> defs_;               // the scenario's tables, in order
+  std::map<std::string, TableRun> tables_;  // by name; fixed set, built at construction
   std::mt19937_64 rng_;  // random fault targets
   bool live_tty_;
   absl::Time start_;
@@ -1100,9 +1508,10 @@ class Runner {
   std::map<std::string, std::string> regions_ ABSL_GUARDED_BY(mu_);  // workload -> region
   std::map<std::string, int64_t> skew_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, double> drift_ ABSL_GUARDED_BY(mu_);  // us per second
-  History history_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, History> history_ ABSL_GUARDED_BY(mu_);  // by table
   std::map<int64_t, UnansweredWrite> unanswered_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> counter_keys_ ABSL_GUARDED_BY(mu_);
+  // Counter items: (table, encoded hash key, encoded range key).
+  std::set<std::tuple<std::string, std::string, std::string>> counter_keys_ ABSL_GUARDED_BY(mu_);
   int64_t acked_increments_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<LockInterval> lock_intervals_ ABSL_GUARDED_BY(mu_);
 };

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -144,8 +145,8 @@ class Parser {
     if (root.IsNull())
       FailLine(1, "the file is empty; a scenario needs at least regions and steps");
     CheckKeys(root, "the scenario",
-              {"name", "description", "seed", "regions", "network", "table", "workloads", "steps",
-               "expect", "duration", "settle", "heartbeat"});
+              {"name", "description", "seed", "regions", "network", "table", "tables", "workloads",
+               "steps", "expect", "duration", "settle", "heartbeat"});
     if (root["name"]) s_.name = Str(root["name"], "name");
     if (root["description"]) s_.description = Str(root["description"], "description");
     if (root["seed"]) s_.seed = static_cast<uint64_t>(Int(root["seed"], "seed", 0));
@@ -156,7 +157,19 @@ class Parser {
       FailLine(1, "the scenario needs a regions list, e.g. regions: [us-east-1, us-west-2]");
     ParseRegions(root["regions"]);
     if (root["network"]) s_.network = ParseNetwork(root["network"]);
-    if (root["table"]) ParseTable(root["table"]);
+    if (root["table"] && root["tables"])
+      Fail(root["tables"], "write either table: (one table) or tables: (a list), not both");
+    if (root["table"]) {
+      s_.tables.push_back(ParseTable(root["table"]));
+    } else if (root["tables"]) {
+      NeedList(root["tables"], "tables");
+      if (root["tables"].size() == 0) Fail(root["tables"], "tables needs at least one table");
+      for (const auto& t : root["tables"]) s_.tables.push_back(ParseTable(t));
+    } else {
+      TableDef t;
+      t.replicas = s_.regions;
+      s_.tables.push_back(t);
+    }
     if (root["workloads"]) {
       NeedList(root["workloads"], "workloads");
       for (const auto& w : root["workloads"]) s_.workloads.push_back(ParseWorkload(w));
@@ -274,22 +287,131 @@ class Parser {
     return l;
   }
 
-  void ParseTable(const YAML::Node& n) {
-    CheckKeys(n, "table", {"name", "hash_key"});
-    if (n["name"]) s_.table.name = Str(n["name"], "table name");
-    if (n["hash_key"]) s_.table.hash_key = Str(n["hash_key"], "hash_key");
-    if (s_.table.name.empty() || s_.table.hash_key.empty())
-      Fail(n, "table name and hash_key cannot be empty");
-    if (s_.table.hash_key == kWriteIdAttribute) {
-      Fail(n["hash_key"],
-           "hash_key cannot be \"w\": gtsim marks every written item with that attribute");
+  // "id", "id:S", "n:N" or "b:B" (no type: S).
+  // `table_key`: "w" is refused (gtsim sets it on every written item; an index may use it).
+  KeyDef Key(const YAML::Node& n, const std::string& what, bool table_key = true) {
+    std::string text = Str(n, what);
+    if (text.find(':') == std::string::npos) text += ":S";
+    auto k = ParseKeyDef(text);
+    if (!k.ok() || k->name.empty()) {
+      Fail(n, absl::StrCat(what, " \"", Str(n, what),
+                           "\" is invalid: write NAME or NAME:TYPE with TYPE S, N or B"));
     }
+    if (table_key && k->name == kWriteIdAttribute) {
+      Fail(n, absl::StrCat(what, " cannot be \"w\": gtsim marks every written item with that "
+                           "attribute"));
+    }
+    return *k;
+  }
+
+  // An index definition; `extra` keys are allowed beside it (a step's table and via).
+  IndexSpec ParseIndex(const YAML::Node& n, const std::string& what,
+                       const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> keys = {"name", "hash_key", "range_key", "projection", "include"};
+    keys.insert(keys.end(), extra.begin(), extra.end());
+    CheckKeys(n, what, keys);
+    IndexSpec x;
+    if (!n["name"] || !n["hash_key"])
+      Fail(n, absl::StrCat(what, " needs name and hash_key, e.g. {name: byGroup, hash_key: grp:S}"));
+    x.name = Str(n["name"], "index name");
+    if (x.name.size() < 3)
+      Fail(n["name"], "an index name has 3 to 255 characters (a-z, A-Z, 0-9, '_', '-', '.')");
+    x.hash_key = Key(n["hash_key"], "index hash_key", false);
+    if (n["range_key"]) x.range_key = Key(n["range_key"], "index range_key", false);
+    if (n["projection"]) {
+      x.projection = Str(n["projection"], "projection");
+      if (x.projection != "ALL" && x.projection != "KEYS_ONLY" && x.projection != "INCLUDE")
+        Fail(n["projection"], "projection is ALL, KEYS_ONLY or INCLUDE");
+    }
+    if (n["include"]) {
+      NeedList(n["include"], "include");
+      for (const auto& a : n["include"]) x.include.push_back(Str(a, "an included attribute"));
+    }
+    if ((x.projection == "INCLUDE") != !x.include.empty())
+      Fail(n, "projection INCLUDE needs include: [attributes], and only INCLUDE takes them");
+    return x;
+  }
+
+  // Billing and capacity: PAY_PER_REQUEST, or PROVISIONED with wcu and rcu of at least 1.
+  void ParseBilling(const YAML::Node& n, std::optional<std::string>* mode,
+                    std::optional<int64_t>* wcu, std::optional<int64_t>* rcu) {
+    if (n["billing"]) {
+      *mode = Str(n["billing"], "billing");
+      if (**mode != "PAY_PER_REQUEST" && **mode != "PROVISIONED")
+        Fail(n["billing"], "billing is PAY_PER_REQUEST or PROVISIONED");
+    }
+    if (n["wcu"]) *wcu = Int(n["wcu"], "wcu", 1);
+    if (n["rcu"]) *rcu = Int(n["rcu"], "rcu", 1);
+    if ((*wcu || *rcu) && *mode != "PROVISIONED")
+      Fail(n["wcu"] ? n["wcu"] : n["rcu"], "wcu and rcu go with billing: PROVISIONED");
+    if (*mode == "PROVISIONED" && (!*wcu || !*rcu))
+      Fail(n["billing"], "billing: PROVISIONED needs wcu and rcu (units per second, at least 1)");
+  }
+
+  TableDef ParseTable(const YAML::Node& n) {
+    CheckKeys(n, "a table",
+              {"name", "hash_key", "range_key", "indexes", "billing", "wcu", "rcu", "replicas"});
+    TableDef t;
+    t.line = LineOf(n);
+    if (n["name"]) t.name = Str(n["name"], "table name");
+    if (t.name.empty()) Fail(n, "a table name cannot be empty");
+    if (t.name == "gtsim-heartbeat")
+      Fail(n["name"], "gtsim-heartbeat is the name of gtsim's own heartbeat table; pick another");
+    for (const auto& o : s_.tables) {
+      if (o.name == t.name) Fail(n, absl::StrCat("table ", t.name, " is defined twice"));
+    }
+    if (n["hash_key"]) t.hash_key = Key(n["hash_key"], "hash_key");
+    if (n["range_key"]) {
+      t.range_key = Key(n["range_key"], "range_key");
+      if (t.range_key->name == t.hash_key.name)
+        Fail(n["range_key"], "range_key must differ from hash_key");
+    }
+    if (n["indexes"]) {
+      NeedList(n["indexes"], "indexes");
+      for (const auto& x : n["indexes"]) {
+        t.indexes.push_back(ParseIndex(x, "an index"));
+        for (size_t i = 0; i + 1 < t.indexes.size(); ++i) {
+          if (t.indexes[i].name == t.indexes.back().name)
+            Fail(x, absl::StrCat("index ", t.indexes.back().name, " is defined twice"));
+        }
+      }
+    }
+    std::optional<std::string> billing;
+    std::optional<int64_t> wcu, rcu;
+    ParseBilling(n, &billing, &wcu, &rcu);
+    t.billing = billing.value_or("PAY_PER_REQUEST");
+    t.wcu = wcu.value_or(0);
+    t.rcu = rcu.value_or(0);
+    if (n["replicas"]) {
+      NeedList(n["replicas"], "replicas");
+      std::set<std::string> seen;
+      for (const auto& r : n["replicas"]) {
+        t.replicas.push_back(Region(r, "a replica region"));
+        if (!seen.insert(t.replicas.back()).second)
+          Fail(r, absl::StrCat(t.replicas.back(), " is listed twice"));
+      }
+      if (t.replicas.empty()) Fail(n["replicas"], "a table needs at least one replica");
+    } else {
+      t.replicas = s_.regions;
+    }
+    return t;
+  }
+
+  // The table a step or workload names (`table: T`), or the scenario's first.
+  const TableDef& TableOf(const YAML::Node& n) {
+    if (!n || !n["table"]) return s_.tables.front();
+    std::string name = Str(n["table"], "table");
+    if (const TableDef* t = s_.FindTable(name)) return *t;
+    std::vector<std::string> names;
+    for (const auto& t : s_.tables) names.push_back(t.name);
+    Fail(n["table"], absl::StrCat("no table named \"", name, "\"; defined: ",
+                                  absl::StrJoin(names, ", ")));
   }
 
   WorkloadSpec ParseWorkload(const YAML::Node& n) {
     CheckKeys(n, "a workload",
-              {"name", "kind", "region", "rate", "keys", "key_prefix", "distribution", "zipf_s",
-               "mix", "item_size", "home_region_per_key", "start", "hold"});
+              {"name", "kind", "region", "table", "rate", "keys", "key_prefix", "distribution",
+               "zipf_s", "mix", "item_size", "home_region_per_key", "start", "hold"});
     WorkloadSpec w;
     w.line = LineOf(n);
     if (!n["name"]) Fail(n, "a workload needs a name");
@@ -324,6 +446,7 @@ class Parser {
     }
     if (!n["region"]) Fail(n, absl::StrCat("workload ", w.name, " needs a region"));
     w.region = Region(n["region"], "workload region");
+    w.table = TableOf(n).name;
     if (n["rate"]) {
       w.rate = Num(n["rate"], "rate");
       if (w.rate <= 0 || w.rate > 2000)
@@ -409,7 +532,13 @@ class Parser {
                                                       "clock",
                                                       "network",
                                                       "link",
-                                                      "wait"};
+                                                      "wait",
+                                                      "add_replica",
+                                                      "remove_replica",
+                                                      "create_index",
+                                                      "delete_index",
+                                                      "table_settings",
+                                                      "wipe"};
     std::vector<std::string> keys = kActions;
     for (const char* k : {"at", "for", "every", "until", "note"}) keys.push_back(k);
     CheckKeys(n, "a step", keys);
@@ -496,17 +625,91 @@ class Parser {
         a.kind = ActionKind::kWaitFor;
         a.amount = Dur(v, "wait");
       } else {
-        CheckKeys(v, "wait", {"until", "timeout"});
+        CheckKeys(v, "wait", {"until", "timeout", "table", "region", "index"});
         std::string until = v["until"] ? Str(v["until"], "until") : "";
-        if (until != "converged" && until != "caught_up") {
+        static const std::map<std::string, ActionKind> kUntil = {
+            {"converged", ActionKind::kWaitConverged},
+            {"caught_up", ActionKind::kWaitCaughtUp},
+            {"replica_active", ActionKind::kWaitReplicaActive},
+            {"index_active", ActionKind::kWaitIndexActive}};
+        auto it = kUntil.find(until);
+        if (it == kUntil.end()) {
           Fail(v,
                "wait takes a duration (wait: 5s), {until: converged, timeout: 30s} (every "
-               "replica identical: stop the writers first) or {until: caught_up} (every write "
-               "made before the wait has reached every replica)");
+               "replica identical: stop the writers first), {until: caught_up} (every write "
+               "made before the wait has reached every replica), {until: replica_active, "
+               "region: R, table: T} or {until: index_active, index: I, table: T}");
         }
-        a.kind = until == "converged" ? ActionKind::kWaitConverged : ActionKind::kWaitCaughtUp;
+        a.kind = it->second;
         a.amount = v["timeout"] ? Dur(v["timeout"], "timeout") : absl::Seconds(30);
+        bool replica = a.kind == ActionKind::kWaitReplicaActive;
+        bool index = a.kind == ActionKind::kWaitIndexActive;
+        if (!replica && !index) {
+          for (const char* k : {"table", "region", "index"}) {
+            if (v[k]) Fail(v[k], absl::StrCat(k, " belongs to until: replica_active or index_active"));
+          }
+        }
+        if (replica || index) a.table = TableOf(v).name;
+        if (replica) {
+          if (!v["region"]) Fail(v, "until: replica_active needs region: the new replica's region");
+          if (v["index"]) Fail(v["index"], "index belongs to until: index_active");
+          a.region = Region(v["region"], "region");
+        }
+        if (index) {
+          if (!v["index"]) Fail(v, "until: index_active needs index: the index name");
+          if (v["region"])
+            Fail(v["region"], "until: index_active waits for every replica; remove region");
+          a.index = Str(v["index"], "index");
+        }
       }
+    } else if (action == "add_replica" || action == "remove_replica") {
+      a.kind = action == "add_replica" ? ActionKind::kAddReplica : ActionKind::kRemoveReplica;
+      if (v.IsScalar()) {
+        a.table = s_.tables.front().name;
+        a.region = Region(v, action);
+      } else {
+        CheckKeys(v, action, {"table", "region", "via"});
+        if (!v["region"]) Fail(v, absl::StrCat(action, " needs region, e.g. {table: T, region: R}"));
+        a.table = TableOf(v).name;
+        a.region = Region(v["region"], "region");
+        if (v["via"]) a.via = Region(v["via"], "via");
+      }
+    } else if (action == "create_index") {
+      a.kind = ActionKind::kCreateIndex;
+      NeedMap(v, "create_index");
+      a.new_index = ParseIndex(v, "create_index", {"table", "via"});
+      a.table = TableOf(v).name;
+      if (v["via"]) a.via = Region(v["via"], "via");
+      a.index = a.new_index.name;
+    } else if (action == "delete_index") {
+      a.kind = ActionKind::kDeleteIndex;
+      if (v.IsScalar()) {
+        a.table = s_.tables.front().name;
+        a.index = Str(v, "delete_index");
+      } else {
+        CheckKeys(v, action, {"table", "name", "via"});
+        if (!v["name"]) Fail(v, "delete_index needs name: the index to delete");
+        a.table = TableOf(v).name;
+        a.index = Str(v["name"], "index name");
+        if (v["via"]) a.via = Region(v["via"], "via");
+      }
+    } else if (action == "wipe") {
+      a.kind = ActionKind::kWipe;
+      a.region = Region(v, action);
+    } else if (action == "table_settings") {
+      a.kind = ActionKind::kTableSettings;
+      CheckKeys(v, action, {"table", "via", "billing", "wcu", "rcu", "ttl_attribute", "sse"});
+      a.table = TableOf(v).name;
+      if (v["via"]) a.via = Region(v["via"], "via");
+      SettingsChange& c = a.settings;
+      ParseBilling(v, &c.billing, &c.wcu, &c.rcu);
+      if (v["ttl_attribute"]) c.ttl_attribute = Str(v["ttl_attribute"], "ttl_attribute");
+      if (v["sse"]) {
+        c.sse = Str(v["sse"], "sse");
+        if (*c.sse != "AES256" && *c.sse != "KMS") Fail(v["sse"], "sse is AES256 or KMS");
+      }
+      if (!c.billing && !c.ttl_attribute && !c.sse)
+        Fail(v, "table_settings needs billing (with wcu, rcu), ttl_attribute or sse");
     }
     if (st.for_duration && !revertible) {
       Fail(n["for"], absl::StrCat("\"for\" undoes a fault after a while; ", action,
@@ -597,7 +800,7 @@ class Parser {
   Expectation ParseExpectation(const YAML::Node& n) {
     static const std::vector<std::string> kKinds = {
         "converged",    "no_lost_writes",  "lost_to_lww",  "lag",
-        "availability", "lost_increments", "lock_overlaps"};
+        "availability", "lost_increments", "lock_overlaps", "index_matches"};
     NeedMap(n, "an expectation");
     if (n.size() != 1)
       Fail(n, absl::StrCat("an expectation is one of ", absl::StrJoin(kKinds, ", "),
@@ -681,6 +884,13 @@ class Parser {
       e.kind = ExpectKind::kLockOverlaps;
       bounds({});
       if (!has_workload(WorkloadKind::kLock)) Fail(n, "lock_overlaps needs a lock workload");
+    } else if (kind == "index_matches") {
+      e.kind = ExpectKind::kIndexMatches;
+      CheckKeys(v, kind, {"table", "index"});
+      if (!v["index"]) Fail(v, "index_matches needs index: the index to check");
+      e.table = TableOf(v).name;
+      e.index = Str(v["index"], "index");
+      index_checks_.push_back({e.table, e.index, e.line});
     } else {
       Fail(n, absl::StrCat("unknown expectation \"", kind, "\"; use one of ",
                            absl::StrJoin(kKinds, ", ")));
@@ -696,6 +906,23 @@ class Parser {
     }
     std::map<std::string, std::string> where;
     for (const auto& w : s_.workloads) where[w.name] = w.region;
+    // Per table: the regions holding a replica, the live indexes, the billing mode.
+    std::map<std::string, std::set<std::string>> replicas, indexes;
+    std::map<std::string, std::string> billing;
+    std::map<std::string, std::set<std::string>> replica_steps;  // regions added or removed
+    for (const auto& t : s_.tables) {
+      replicas[t.name].insert(t.replicas.begin(), t.replicas.end());
+      for (const auto& x : t.indexes) indexes[t.name].insert(x.name);
+      billing[t.name] = t.billing;
+    }
+    auto workload_in_place = [&](const WorkloadSpec& w, const std::string& region, int line) {
+      if (!replicas[w.table].count(region)) {
+        FailLine(line, absl::StrCat("workload ", w.name, " would write table ", w.table, " in ",
+                                    region, ", which holds no replica of it then (replicas: ",
+                                    absl::StrJoin(replicas[w.table], ", "), ")"));
+      }
+    };
+    for (const auto& w : s_.workloads) workload_in_place(w, w.region, w.line);
     absl::Duration last_at = absl::ZeroDuration(), end = absl::ZeroDuration();
     int last_at_line = 0;
     for (const auto& st : s_.steps) {
@@ -762,15 +989,106 @@ class Parser {
           if (where[a.workload] == r)
             fail(absl::StrCat("workload ", a.workload, " already runs in ", r));
           where[a.workload] = r;
+          for (const auto& w : s_.workloads) {
+            if (w.name == a.workload) workload_in_place(w, r, st.line);
+          }
+          break;
+        case ActionKind::kAddReplica:
+          replica_steps[a.table].insert(r);
+          if (replicas[a.table].count(r))
+            fail(absl::StrCat("table ", a.table, " already has a replica in ", r));
+          if (billing[a.table] == "PROVISIONED") {
+            fail(absl::StrCat("table ", a.table, " is PROVISIONED and cannot gain replicas "
+                              "(as in DynamoDB without autoscaling); switch it to "
+                              "PAY_PER_REQUEST in an earlier table_settings step"));
+          }
+          replicas[a.table].insert(r);
+          break;
+        case ActionKind::kRemoveReplica:
+          replica_steps[a.table].insert(r);
+          if (!replicas[a.table].count(r))
+            fail(absl::StrCat("table ", a.table, " has no replica in ", r, " to remove"));
+          if (replicas[a.table].size() == 1)
+            fail(absl::StrCat("cannot remove the last replica of table ", a.table));
+          for (const auto& w : s_.workloads) {
+            if (w.table == a.table && where[w.name] == r) {
+              fail(absl::StrCat("cannot remove ", r, "'s replica of ", a.table, ": workload ",
+                                w.name, " writes it there (move it first)"));
+            }
+          }
+          replicas[a.table].erase(r);
+          break;
+        case ActionKind::kCreateIndex:
+          if (!indexes[a.table].insert(a.index).second)
+            fail(absl::StrCat("table ", a.table, " already has an index named ", a.index));
+          break;
+        case ActionKind::kDeleteIndex:
+          if (!indexes[a.table].erase(a.index))
+            fail(absl::StrCat("table ", a.table, " has no index named ", a.index, " to delete"));
+          break;
+        case ActionKind::kTableSettings:
+          if (a.settings.billing) billing[a.table] = *a.settings.billing;
+          break;
+        case ActionKind::kWipe:
+          if (killed.count(r) || paused.count(r))
+            fail(absl::StrCat("cannot wipe ", r, ": it is killed or paused at that point"));
+          if (!killed.empty() || !paused.empty()) {
+            fail(absl::StrCat("cannot wipe ", r, " while another region is killed or paused: "
+                              "every peer must take part in its rejoining (restart it first)"));
+          }
+          if (s_.heartbeat && r == s_.regions.front()) {
+            fail(absl::StrCat("cannot wipe ", r, ": it created the heartbeat table (the first "
+                              "region), whose creation would be lost with its disk; list "
+                              "another region first or set heartbeat: false"));
+          }
+          for (const auto& t : s_.tables) {
+            if (!replicas[t.name].count(r)) continue;
+            if (t.replicas.front() == r) {
+              fail(absl::StrCat("cannot wipe ", r, ": it created table ", t.name,
+                                " (its first replica), whose creation would be lost with its "
+                                "disk; list another region first in the table's replicas"));
+            }
+            if (replicas[t.name].size() < 2)
+              fail(absl::StrCat("cannot wipe ", r, ": it holds the only replica of ", t.name));
+            if (replica_steps[t.name].count(r)) {
+              fail(absl::StrCat("cannot wipe ", r, ": an earlier step added or removed its "
+                                "replica of ", t.name, " (wipe supports replicas held from the "
+                                "start)"));
+            }
+          }
+          break;
+        case ActionKind::kWaitReplicaActive:
+          if (!replicas[a.table].count(r)) {
+            fail(absl::StrCat("waiting for ", r, "'s replica of ", a.table,
+                              ", but no step before adds one there"));
+          }
+          break;
+        case ActionKind::kWaitIndexActive:
+          if (!indexes[a.table].count(a.index)) {
+            fail(absl::StrCat("waiting for index ", a.index, " of ", a.table,
+                              ", which neither the table nor an earlier step defines"));
+          }
           break;
         default:
           break;
+      }
+      if (!a.via.empty() && !replicas[a.table].count(a.via) && a.kind != ActionKind::kAddReplica) {
+        fail(absl::StrCat("via ", a.via, ": it holds no replica of ", a.table));
+      }
+      if (a.kind == ActionKind::kAddReplica && !a.via.empty() && a.via == r)
+        fail("via must be a region that already holds a replica, not the one being added");
+    }
+    for (const auto& [table, index, line] : index_checks_) {
+      if (!indexes[table].count(index)) {
+        FailLine(line, absl::StrCat("index_matches: table ", table, " has no index ", index,
+                                    " at the end of the timeline"));
       }
     }
     s_.duration = std::max(s_.duration, end);
   }
 
   Scenario& s_;
+  std::vector<std::tuple<std::string, std::string, int>> index_checks_;  // table, index, line
 };
 
 }  // namespace
@@ -863,6 +1181,8 @@ const char* ExpectKindName(ExpectKind k) {
       return "lost_increments";
     case ExpectKind::kLockOverlaps:
       return "lock_overlaps";
+    case ExpectKind::kIndexMatches:
+      return "index_matches";
   }
   return "?";
 }
@@ -896,6 +1216,8 @@ std::string Expectation::Name() const {
       return absl::StrCat("lost increments ", bounds());
     case ExpectKind::kLockOverlaps:
       return absl::StrCat("lock held by two regions at once ", bounds(), " times");
+    case ExpectKind::kIndexMatches:
+      return absl::StrCat("index ", index, " of ", table, " matches the table in every replica");
   }
   return "?";
 }
@@ -940,6 +1262,22 @@ const char* ActionKindName(ActionKind k) {
       return "wait until converged";
     case ActionKind::kWaitCaughtUp:
       return "wait until caught up";
+    case ActionKind::kAddReplica:
+      return "add replica";
+    case ActionKind::kRemoveReplica:
+      return "remove replica";
+    case ActionKind::kCreateIndex:
+      return "create index";
+    case ActionKind::kDeleteIndex:
+      return "delete index";
+    case ActionKind::kTableSettings:
+      return "table settings";
+    case ActionKind::kWipe:
+      return "restart with data wiped:";
+    case ActionKind::kWaitReplicaActive:
+      return "wait until replica ACTIVE";
+    case ActionKind::kWaitIndexActive:
+      return "wait until index ACTIVE";
   }
   return "?";
 }
@@ -994,6 +1332,39 @@ std::string Step::Describe() const {
       what =
           absl::StrCat(ActionKindName(a.kind), " (timeout ", FormatScenarioDuration(a.amount), ")");
       break;
+    case ActionKind::kAddReplica:
+    case ActionKind::kRemoveReplica:
+      what = absl::StrCat(a.kind == ActionKind::kAddReplica ? "add replica of " : "remove replica of ",
+                          a.table, " in ", a.region);
+      break;
+    case ActionKind::kCreateIndex:
+      what = absl::StrCat("create index ", a.index, " (", a.new_index.hash_key.name,
+                          a.new_index.range_key ? ", " + a.new_index.range_key->name : "", ") on ",
+                          a.table);
+      break;
+    case ActionKind::kDeleteIndex:
+      what = absl::StrCat("delete index ", a.index, " of ", a.table);
+      break;
+    case ActionKind::kTableSettings: {
+      std::vector<std::string> parts;
+      const SettingsChange& c = a.settings;
+      if (c.billing) parts.push_back("billing " + *c.billing);
+      if (c.wcu) parts.push_back(absl::StrCat("wcu ", *c.wcu, " rcu ", c.rcu.value_or(0)));
+      if (c.ttl_attribute)
+        parts.push_back(c.ttl_attribute->empty() ? "TTL off" : "TTL on " + *c.ttl_attribute);
+      if (c.sse) parts.push_back("SSE " + *c.sse);
+      what = absl::StrCat("table settings of ", a.table, ": ", absl::StrJoin(parts, ", "));
+      break;
+    }
+    case ActionKind::kWaitReplicaActive:
+      what = absl::StrCat("wait until ", a.region, "'s replica of ", a.table, " is ACTIVE (timeout ",
+                          FormatScenarioDuration(a.amount), ")");
+      break;
+    case ActionKind::kWaitIndexActive:
+      what = absl::StrCat("wait until index ", a.index, " of ", a.table,
+                          " is ACTIVE in every replica (timeout ", FormatScenarioDuration(a.amount),
+                          ")");
+      break;
     default:
       what = absl::StrCat(ActionKindName(a.kind), " ", a.region);
   }
@@ -1002,6 +1373,13 @@ std::string Step::Describe() const {
     absl::StrAppend(&what, " every ", FormatScenarioDuration(*every), " until ",
                     FormatScenarioDuration(until));
   return what;
+}
+
+const TableDef* Scenario::FindTable(const std::string& table) const {
+  for (const auto& t : tables) {
+    if (t.name == table) return &t;
+  }
+  return nullptr;
 }
 
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& file) {

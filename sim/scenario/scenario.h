@@ -1,5 +1,6 @@
-// A scenario: regions, a network model, one table, workloads, a timeline of steps (faults,
-// workload moves, waits) and expectations, as read from a YAML file (see README "Scenarios").
+// A scenario: regions, a network model, tables, workloads, a timeline of steps (faults, table
+// and replica operations, workload moves, waits) and expectations, as read from a YAML file
+// (see README "Scenarios").
 //
 // ParseScenario validates everything before anything runs: unknown keys, wrong types,
 // unknown regions or workloads, and steps that cannot happen (restarting a region that is
@@ -17,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "region/table_spec.h"
 #include "replicator/link_delay.h"
 
 namespace gtsim::scenario {
@@ -54,8 +56,38 @@ struct OpMix {
   }
 };
 
+// A global secondary index of a scenario table.
+struct IndexSpec {
+  std::string name;
+  KeyDef hash_key;
+  std::optional<KeyDef> range_key;
+  std::string projection = "ALL";    // ALL, KEYS_ONLY or INCLUDE
+  std::vector<std::string> include;  // INCLUDE: the projected non-key attributes
+};
+
+// A table as the scenario creates it before the workloads start.
+struct TableDef {
+  std::string name = "items";
+  KeyDef hash_key{"id", ValueType::kS};
+  std::optional<KeyDef> range_key;
+  std::vector<IndexSpec> indexes;
+  std::string billing = "PAY_PER_REQUEST";  // or PROVISIONED (with wcu and rcu)
+  int64_t wcu = 0, rcu = 0;
+  std::vector<std::string> replicas;  // regions holding a replica at the start (all by default)
+  int line = 0;
+};
+
+// Group-wide settings a `table_settings` step changes; unset ones stay as they are.
+struct SettingsChange {
+  std::optional<std::string> billing;
+  std::optional<int64_t> wcu, rcu;
+  std::optional<std::string> ttl_attribute;  // "" disables TTL
+  std::optional<std::string> sse;            // AES256 or KMS
+};
+
 struct WorkloadSpec {
   std::string name;
+  std::string table;  // the table it writes (default: the scenario's first)
   WorkloadKind kind = WorkloadKind::kMixed;
   std::string region;  // where it sends requests (moves with `move` steps)
   double rate = 10;    // operations per second
@@ -81,6 +113,7 @@ enum class ExpectKind {
   kAvailability,    // a workload's answered / attempted at least a fraction
   kLostIncrements,  // counters: acknowledged increments minus final values: bounds
   kLockOverlaps,    // lock: times two regions held the lock at once: bounds
+  kIndexMatches,    // every replica's `index` of `table` holds exactly the matching items
 };
 const char* ExpectKindName(ExpectKind k);
 
@@ -93,6 +126,7 @@ struct Expectation {
   std::string from, to;     // kLag: restrict to a pair side (empty: all)
   bool heartbeat = false;   // kLag: judge the client-observed heartbeat lag instead
   std::string workload;     // kAvailability (empty: all workloads together)
+  std::string table, index;  // kIndexMatches
   double min_fraction = 0;  // kAvailability
   int line = 0;
   std::string Name() const;  // e.g. "lag p99 < 500ms (us-east-1 -> all)"
@@ -118,6 +152,16 @@ enum class ActionKind {
   kWaitFor,
   kWaitConverged,  // until every replica identical (or the `amount` timeout passes)
   kWaitCaughtUp,   // until every write committed before the wait reached every replica
+  // Table and replica operations, called in `via` (default: the first region holding an ACTIVE
+  // replica that is up); retried while the table is UPDATING (one change in flight per table).
+  kAddReplica,     // `region` gains a replica of `table`, bootstrapped from via's snapshot
+  kRemoveReplica,  // `region` loses its replica of `table`
+  kCreateIndex,    // `index` (definition in `new_index`) on `table`
+  kDeleteIndex,
+  kTableSettings,  // `settings` on `table`
+  kWipe,  // `region` loses its disk and rejoins every table by snapshot (README "Scenarios")
+  kWaitReplicaActive,  // until `region`'s replica of `table` is ACTIVE (or the timeout)
+  kWaitIndexActive,    // until `index` of `table` is ACTIVE in every replica (or the timeout)
 };
 const char* ActionKindName(ActionKind k);
 
@@ -130,6 +174,9 @@ struct Action {
   absl::Duration amount;       // skew / jump / drift per second / wait length / wait timeout
   NetworkSpec network;
   LinkSpec link;
+  std::string table, index, via;  // table and replica operations
+  IndexSpec new_index;
+  SettingsChange settings;
 };
 
 // A step of the timeline. Steps run in file order: a step with `at` waits until that time after
@@ -147,11 +194,6 @@ struct Step {
   std::string Describe() const;  // "kill us-east-1 for 5s"
 };
 
-struct TableSpecLite {
-  std::string name = "items";
-  std::string hash_key = "id";  // a string key
-};
-
 struct Scenario {
   std::string file;
   std::string name;
@@ -159,7 +201,8 @@ struct Scenario {
   uint64_t seed = 1;
   std::vector<std::string> regions;
   NetworkSpec network;
-  TableSpecLite table;
+  std::vector<TableDef> tables;  // never empty after parsing; the first is the default
+  const TableDef* FindTable(const std::string& name) const;  // null when unknown
   std::vector<WorkloadSpec> workloads;
   std::vector<Step> steps;
   std::vector<Expectation> expectations;
