@@ -121,6 +121,44 @@ TEST_CASE("bad input gets a clear error, a non-zero exit and writes nothing", "[
   CHECK(tables.out.find("\"u\"") == std::string::npos);
 }
 
+TEST_CASE("gtsim load writes a file of items in batches, or nothing when a line is bad", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --range-key n:N "
+            "--replicas us-east-1,us-west-2").code == 0);
+  const std::string good = g.dir() + "/items.jsonl";
+  {
+    std::ofstream f(good);
+    for (int i = 0; i < 60; ++i) {  // more than two BatchWrite calls
+      f << "{\"id\":{\"S\":\"k" << i % 7 << "\"},\"n\":{\"N\":\"" << i << "\"}}\n";
+      if (i == 30) f << "\n";  // blank lines are skipped
+    }
+  }
+  Result loaded = g("load --region us-east-1 --table t --file " + good);
+  INFO(loaded.err);
+  CHECK(loaded.code == 0);
+  CHECK(loaded.out.find("loaded 60 items into t in us-east-1") != std::string::npos);
+  CHECK(testing::Eventually([&] {
+    return g("describe-table --region us-west-2 --table t").out.find("\"ItemCount\": 60") !=
+           std::string::npos;
+  }));
+
+  // Line 3 lacks the range key: refused before anything is written, naming the line.
+  const std::string bad = g.dir() + "/bad.jsonl";
+  {
+    std::ofstream f(bad);
+    f << R"({"id":{"S":"new"},"n":{"N":"1"}})" << "\n";
+    f << R"({"id":{"S":"new"},"n":{"N":"2"}})" << "\n";
+    f << R"({"id":{"S":"new"}})" << "\n";
+  }
+  Result refused = g("load --region us-east-1 --table t --file " + bad);
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("bad.jsonl:3: the item has no key attribute \"n\"") != std::string::npos);
+  CHECK(refused.err.find("nothing was written") != std::string::npos);
+  CHECK(g(R"(get --region us-east-1 --table t --key '{"id":{"S":"new"},"n":{"N":"1"}}')").code ==
+        1);
+  CHECK(g("load --region us-east-1 --table t --file " + g.dir() + "/missing.jsonl").code == 2);
+}
+
 TEST_CASE("a conditional put that fails exits 1 and leaves the item alone", "[cli]") {
   CliCluster g;
   REQUIRE(g("create-table --region us-east-1 --table locks --hash-key LockID:S").code == 0);

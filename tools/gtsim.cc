@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -21,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
@@ -126,6 +130,11 @@ const std::vector<CommandSpec>& Commands() {
        "--if-equals JSON] [--return-old]",
        "write an item (DynamoDB JSON); conditions are checked against this region's copy",
        {"region", "table", "item", "if-not-exists", "if-exists", "if-equals"}, {"return-old"}},
+      {"load", "--region R --table T --file PATH",
+       "write the items of PATH (one DynamoDB JSON item per line; - reads stdin) with BatchWrite, "
+       "25 per call; every line is checked against the table's key schema first, and nothing is "
+       "written if one is bad",
+       {"region", "table", "file"}, {}},
       {"get", "--region R --table T --key JSON [--show-version]",
        "read an item from one region's replica (exit 1 if absent)",
        {"region", "table", "key"}, {"show-version"}},
@@ -786,6 +795,94 @@ int CmdPut(const Args& args, const CommandSpec& spec) {
   return 0;
 }
 
+// Checks that `item` carries key attribute `key` with its declared type.
+std::string KeyProblem(const Item& item, const pb::KeyAttribute& key) {
+  if (key.name().empty()) return "";
+  const char* type = key.type() == pb::N ? "N" : key.type() == pb::B ? "B" : "S";
+  auto it = item.find(key.name());
+  if (it == item.end()) return absl::StrCat("the item has no key attribute \"", key.name(), "\"");
+  if (std::string(ValueTypeName(it->second.type())) != type) {
+    return absl::StrCat("key attribute \"", key.name(), "\" must be of type ", type, ", not ",
+                        ValueTypeName(it->second.type()));
+  }
+  return "";
+}
+
+constexpr size_t kBatchWriteLimit = 25;  // writes per BatchWrite call (region.proto)
+
+int CmdLoad(const Args& args, const CommandSpec& spec) {
+  const std::string region = Required(args, "region", spec);
+  const std::string table = Required(args, "table", spec);
+  const std::string path = Required(args, "file", spec);
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::DescribeTableRequest describe;
+  describe.set_table(table);
+  pb::DescribeTableResponse described;
+  Check(client.api().DescribeTable(RegionClient::Context().get(), describe, &described));
+
+  // Every line is parsed and checked before anything is written.
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path);
+    if (!file) throw Usage(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::istream& in = path == "-" ? std::cin : file;
+  std::vector<std::pair<int, pb::Item>> items;  // (line number, item)
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    auto item = ParseItemJson(line);
+    std::string problem = item.ok() ? KeyProblem(*item, described.table().hash_key())
+                                    : std::string(item.status().message());
+    if (problem.empty()) problem = KeyProblem(*item, described.table().range_key());
+    if (!problem.empty()) {
+      throw Usage(absl::StrCat(path, ":", number, ": ", problem,
+                               " (nothing was written; fix the line and load again)"));
+    }
+    pb::Item p;
+    ToProto(*item, &p);
+    items.emplace_back(number, std::move(p));
+  }
+
+  const absl::Time start = absl::Now();
+  absl::Time last_progress = start;
+  int64_t written = 0;
+  std::vector<std::string> failures;
+  for (size_t i = 0; i < items.size(); i += kBatchWriteLimit) {
+    pb::BatchWriteRequest req;
+    const size_t end = std::min(items.size(), i + kBatchWriteLimit);
+    for (size_t k = i; k < end; ++k) {
+      pb::PutItemRequest* put = req.add_writes()->mutable_put();
+      put->set_table(table);
+      *put->mutable_item() = items[k].second;
+    }
+    pb::BatchWriteResponse resp;
+    Check(client.api().BatchWrite(RegionClient::Context().get(), req, &resp));
+    for (int k = 0; k < resp.outcomes_size(); ++k) {
+      if (resp.outcomes(k).code() == 0) {
+        ++written;
+      } else {
+        failures.push_back(absl::StrCat(path, ":", items[i + k].first, ": ",
+                                        resp.outcomes(k).message()));
+      }
+    }
+    if (absl::Now() - last_progress >= absl::Seconds(1)) {
+      last_progress = absl::Now();
+      std::cerr << absl::StrFormat("loaded %d of %d items\n", written, items.size());
+    }
+  }
+  const double seconds = std::max(1e-6, absl::ToDoubleSeconds(absl::Now() - start));
+  std::cout << absl::StrFormat("loaded %d items into %s in %s (%.0f items/s)\n", written, table,
+                               region, written / seconds);
+  for (size_t k = 0; k < failures.size() && k < 10; ++k) std::cerr << failures[k] << "\n";
+  if (!failures.empty()) {
+    std::cerr << absl::StrFormat("%d items were not written (first ones above)\n",
+                                 failures.size());
+    return 1;
+  }
+  return 0;
+}
+
 int CmdGet(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   pb::GetItemRequest req;
@@ -1187,6 +1284,7 @@ int Run(int argc, char** argv) {
       {"list-tables", CmdListTables},
       {"delete-table", CmdDeleteTable},
       {"put", CmdPut},
+      {"load", CmdLoad},
       {"get", CmdGet},
       {"update", CmdUpdate},
       {"delete", CmdDelete},
