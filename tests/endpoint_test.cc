@@ -162,7 +162,15 @@ TEST_CASE("CreateTable validates names, key schemas and billing modes") {
   e.Fails("CreateTable", b, "ValidationException");
   b = base;
   b["AttributeDefinitions"][0]["AttributeType"] = "BOOL";
-  e.Fails("CreateTable", b, "ValidationException");
+  CHECK(e.Fails("CreateTable", b, "ValidationException").message() ==
+        "1 validation error detected: Value 'BOOL' at 'attributeDefinitions.1.member."
+        "attributeType' failed to satisfy constraint: Member must satisfy enum value set: "
+        "[B, N, S]");
+  b = base;
+  b["AttributeDefinitions"].push_back({{"AttributeName", "id"}, {"AttributeType", "N"}});
+  CHECK(e.Fails("CreateTable", b, "ValidationException")
+            .message()
+            .find("Duplicate AttributeName id in AttributeDefinitions") != std::string::npos);
   b = base;
   b.erase("BillingMode");  // PROVISIONED by default: needs ProvisionedThroughput
   e.Fails("CreateTable", b, "ValidationException");

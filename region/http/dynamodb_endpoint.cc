@@ -621,16 +621,6 @@ json TableDescription(const TableInfo& info, const std::string& region,
   return table;
 }
 
-absl::StatusOr<ValueType> ScalarTypeOf(const std::string& t) {
-  if (t == "S") return ValueType::kS;
-  if (t == "N") return ValueType::kN;
-  if (t == "B") return ValueType::kB;
-  return Validation(absl::StrCat(
-      "1 validation error detected: Value '", t,
-      "' at 'attributeDefinitions.member.attributeType' failed to satisfy constraint: Member "
-      "must satisfy enum value set: [B, N, S]"));
-}
-
 // The key attributes of `item` under `spec` (missing ones are left out: the engine reports them).
 Item KeyOf(const TableSpec& spec, const Item& item) {
   Item key;
@@ -826,7 +816,8 @@ absl::StatusOr<std::map<std::string, ValueType>> AttributeDefinitionsOf(const js
   if (!ad->is_array()) {
     return Serialization("Unexpected value type in payload: AttributeDefinitions must be a list");
   }
-  for (const json& d : *ad) {
+  for (size_t i = 0; i < ad->size(); ++i) {
+    const json& d = (*ad)[i];
     if (!d.is_object()) return Serialization("AttributeDefinitions members must be objects");
     ASSIGN_OR_RETURN(auto name, OptString(d, "AttributeName"));
     ASSIGN_OR_RETURN(auto type, OptString(d, "AttributeType"));
@@ -843,7 +834,8 @@ absl::StatusOr<std::map<std::string, ValueType>> AttributeDefinitionsOf(const js
     } else if (*type == "B") {
       t = ValueType::kB;
     } else {
-      return EnumError(*type, "attributeDefinitions.1.member.attributeType", "B, N, S");
+      return EnumError(*type, absl::StrCat("attributeDefinitions.", i + 1, ".member.attributeType"),
+                       "B, N, S");
     }
     if (!defs.emplace(*name, t).second) {
       return Validation(absl::StrCat(
@@ -1173,29 +1165,10 @@ class Operations {
     if (!ks || !ad) {
       return MissingMember(ks ? "attributeDefinitions" : "keySchema");
     }
-    if (!ks->is_array() || !ad->is_array()) {
-      return Serialization(
-          "Unexpected value type in payload: KeySchema and AttributeDefinitions "
-          "must be lists");
+    if (!ks->is_array()) {
+      return Serialization("Unexpected value type in payload: KeySchema must be a list");
     }
-    std::map<std::string, ValueType> defs;
-    for (const json& d : *ad) {
-      if (!d.is_object()) return Serialization("AttributeDefinitions members must be objects");
-      ASSIGN_OR_RETURN(auto name, OptString(d, "AttributeName"));
-      ASSIGN_OR_RETURN(auto type, OptString(d, "AttributeType"));
-      if (!name || !type) {
-        return Validation(
-            "One or more parameter values were invalid: AttributeDefinitions "
-            "members need AttributeName and AttributeType");
-      }
-      ASSIGN_OR_RETURN(ValueType t, ScalarTypeOf(*type));
-      if (!defs.emplace(*name, t).second) {
-        return Validation(
-            absl::StrCat("Invalid One or more parameter values were invalid: "
-                         "Duplicate AttributeName ",
-                         *name, " in AttributeDefinitions"));
-      }
-    }
+    ASSIGN_OR_RETURN(auto defs, AttributeDefinitionsOf(req));
     if (ks->empty() || ks->size() > 2) {
       return Validation(absl::StrCat(
           "1 validation error detected: Value '", Dump(*ks),
