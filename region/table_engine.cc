@@ -981,10 +981,22 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     }
     next.stream = StreamSetting{enabled, enabled ? view : "", stamp};
   }
-  if (req.deletion_protection || req.kms_key || req.table_class || req.read_capacity_override ||
-      req.point_in_time_recovery) {
-    ReplicaSettings rs = spec.replica_settings.count(region_) ? spec.replica_settings.at(region_)
-                                                              : ReplicaSettings{};
+  const bool replica_setting = req.deletion_protection || req.kms_key || req.table_class ||
+                               req.read_capacity_override || req.point_in_time_recovery;
+  const std::string& target = req.replica_region.empty() ? region_ : req.replica_region;
+  if (!req.replica_region.empty()) {
+    if (!replica_setting) {
+      return bad(absl::StrCat("nothing to change for the replica in ", target,
+                              ": give its read capacity override, table class or KMS key"));
+    }
+    if (!spec.HasReplica(target)) {
+      return bad(absl::StrCat("table ", spec.name, " has no replica in ", target,
+                              " (replicas: ", absl::StrJoin(spec.replicas, ", "), ")"));
+    }
+  }
+  if (replica_setting) {
+    ReplicaSettings rs = spec.replica_settings.count(target) ? spec.replica_settings.at(target)
+                                                             : ReplicaSettings{};
     if (req.deletion_protection) rs.deletion_protection = *req.deletion_protection;
     if (req.kms_key) rs.kms_key = *req.kms_key;
     if (req.table_class) {
@@ -999,7 +1011,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     }
     if (req.point_in_time_recovery) rs.point_in_time_recovery = *req.point_in_time_recovery;
     rs.stamp = stamp;
-    next.replica_settings[region_] = rs;
+    next.replica_settings[target] = rs;
   }
   for (const auto& [n, g] : spec.gsis) newest = std::max(newest, g.stamp);
   if (req.create_gsi) {

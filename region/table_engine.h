@@ -124,7 +124,10 @@ struct UpdateTableRequest {
   std::optional<std::string> ttl_attribute;    // with ttl_enabled = true
   std::optional<bool> stream_enabled;
   std::optional<std::string> stream_view_type; // with stream_enabled = true
-  // Settings of the called region's replica only.
+  // Settings of one replica only: this region's, or `replica_region`'s when set (DynamoDB's
+  // ReplicaUpdates Update, made in one region for another replica; the change reaches that
+  // replica with the table definition).
+  std::string replica_region;
   std::optional<bool> deletion_protection;
   std::optional<std::string> kms_key;
   std::optional<std::string> table_class;      // STANDARD or STANDARD_INFREQUENT_ACCESS

@@ -587,6 +587,29 @@ TEST_CASE("deletion protection is per replica and refuses DeleteTable and removi
   CHECK(absl::IsNotFound(c["us-east-1"].DescribeTable("demo").status()));
 }
 
+TEST_CASE("one replica's settings can be changed from another region (ReplicaUpdates Update)",
+          "[replica][settings]") {
+  Cluster c(17);
+  GlobalDemo(c);
+  UpdateTableRequest other = Settings("demo");
+  other.replica_region = "us-west-2";
+  // Nothing to change, or a region without a replica: refused, nothing written.
+  CHECK(absl::IsInvalidArgument(c["us-east-1"].UpdateTable(other).status()));
+  other.table_class = "STANDARD_INFREQUENT_ACCESS";
+  other.replica_region = "eu-west-1";
+  auto missing = c["us-east-1"].UpdateTable(other).status();
+  CHECK(absl::IsInvalidArgument(missing));
+  CHECK(std::string(missing.message()).find("no replica in eu-west-1") != std::string::npos);
+  other.replica_region = "us-west-2";
+  Ok(c["us-east-1"].UpdateTable(other));
+  c.Settle();
+  for (const char* region : {"us-east-1", "us-west-2"}) {
+    TableSpec spec = SpecIn(c[region], "demo");
+    CHECK(spec.replica_settings["us-west-2"].table_class == "STANDARD_INFREQUENT_ACCESS");
+    CHECK(spec.replica_settings["us-east-1"].table_class.empty());
+  }
+}
+
 TEST_CASE("TTL expiry deletes in the expiring region and replicates as an ordinary delete",
           "[replica][settings]") {
   Cluster c(17);

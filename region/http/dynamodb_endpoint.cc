@@ -52,6 +52,16 @@ constexpr int kMaxBatchGet = 100;
 constexpr size_t kMaxTransactItems = 100;
 constexpr int64_t kMaxBatchGetBytes = 16 << 20;  // a BatchGetItem answer's limit
 constexpr int64_t kMaxTransactBytes = 4 << 20;   // the items of one TransactWriteItems
+// UpdateTable's ReplicaUpdates rules, as DynamoDB words them.
+constexpr absl::string_view kReplicaUpdatesAlone =
+    "One or more parameter values were invalid: ReplicaUpdates cannot be combined with other "
+    "changes in one UpdateTable request";
+constexpr absl::string_view kOneReplicaPerRequest =
+    "One or more parameter values were invalid: Only one replica can be created, updated or "
+    "deleted per UpdateTable request";
+constexpr absl::string_view kNotLocalRegion =
+    "Cannot add, delete, or update the local region through ReplicaUpdates. Use CreateTable, "
+    "DeleteTable, or UpdateTable as required.";
 constexpr int64_t kMaxPageBytes = 1 << 20;       // what one Query or Scan page reads
 
 // --- errors -------------------------------------------------------------------------------
@@ -609,9 +619,15 @@ json TableDescription(const TableInfo& info, const std::string& region,
       if (auto it = info.replica_progress.find(r); it != info.replica_progress.end()) {
         d["ReplicaStatusPercentProgress"] = std::to_string(it->second);
       }
-      if (auto rs = spec.replica_settings.find(r);
-          rs != spec.replica_settings.end() && !rs->second.table_class.empty()) {
-        d["ReplicaTableClassSummary"] = {{"TableClass", rs->second.table_class}};
+      if (auto rs = spec.replica_settings.find(r); rs != spec.replica_settings.end()) {
+        if (!rs->second.table_class.empty()) {
+          d["ReplicaTableClassSummary"] = {{"TableClass", rs->second.table_class}};
+        }
+        if (rs->second.read_capacity_override > 0) {
+          d["ProvisionedThroughputOverride"] = {
+              {"ReadCapacityUnits", rs->second.read_capacity_override}};
+        }
+        if (!rs->second.kms_key.empty()) d["KMSMasterKeyId"] = rs->second.kms_key;
       }
       replicas.push_back(std::move(d));
     }
@@ -956,6 +972,71 @@ absl::Status ThroughputOf(const json& pt, UpdateTableRequest* u) {
   return absl::OkStatus();
 }
 
+// One ReplicaUpdates Update member: another replica's own settings (its read capacity override,
+// table class, KMS key), as a request of its own (the caller checks it is not combined with
+// anything else and not for the local region).
+absl::StatusOr<UpdateTableRequest> ReplicaSettingsUpdateOf(const json& body,
+                                                           const TableSpec& spec) {
+  if (!body.is_object()) return Serialization("Unexpected value type in payload");
+  UpdateTableRequest u;
+  u.table = spec.name;
+  ASSIGN_OR_RETURN(auto name, OptString(body, "RegionName"));
+  if (!name) return MissingMember("replicaUpdates.1.member.update.regionName");
+  u.replica_region = *name;
+  if (Field(body, "GlobalSecondaryIndexes")) {
+    return NotSupported("ReplicaUpdates Update with GlobalSecondaryIndexes (per-replica index "
+                        "read capacity)");
+  }
+  if (const json* pt = Field(body, "ProvisionedThroughputOverride")) {
+    if (!pt->is_object()) {
+      return Serialization(
+          "Unexpected value type in payload: ProvisionedThroughputOverride must be a map");
+    }
+    ASSIGN_OR_RETURN(auto rcu, OptInt(*pt, "ReadCapacityUnits"));
+    if (!rcu) {
+      return MissingMember(
+          "replicaUpdates.1.member.update.provisionedThroughputOverride.readCapacityUnits");
+    }
+    if (*rcu < 1) {
+      return Validation(absl::StrCat(
+          "1 validation error detected: Value '", *rcu,
+          "' at 'replicaUpdates.1.member.update.provisionedThroughputOverride.readCapacityUnits' "
+          "failed to satisfy constraint: Member must have value greater than or equal to 1"));
+    }
+    if (spec.billing.mode != "PROVISIONED") {
+      return Validation(absl::StrCat(
+          "One or more parameter values were invalid: ProvisionedThroughputOverride applies to "
+          "PROVISIONED tables only, and table ", spec.name, " is ", spec.billing.mode,
+          " (a gtsim global table always is: gtsim has no write autoscaling)"));
+    }
+    u.read_capacity_override = *rcu;
+  }
+  ASSIGN_OR_RETURN(auto table_class, OptString(body, "TableClassOverride"));
+  if (table_class) {
+    if (*table_class != "STANDARD" && *table_class != "STANDARD_INFREQUENT_ACCESS") {
+      return EnumError(*table_class, "replicaUpdates.1.member.update.tableClassOverride",
+                       "STANDARD, STANDARD_INFREQUENT_ACCESS");
+    }
+    u.table_class = *table_class;
+  }
+  ASSIGN_OR_RETURN(auto key, OptString(body, "KMSMasterKeyId"));
+  if (key) {
+    if (spec.sse.type != "KMS") {
+      return Validation(
+          "One or more parameter values were invalid: KMSMasterKeyId can only be specified "
+          "when SSEType is KMS");
+    }
+    u.kms_key = *key;
+  }
+  if (!u.read_capacity_override && !u.table_class && !u.kms_key) {
+    return Validation(absl::StrCat(
+        "One or more parameter values were invalid: the ReplicaUpdates Update for ", *name,
+        " changes nothing: give ProvisionedThroughputOverride, TableClassOverride or "
+        "KMSMasterKeyId"));
+  }
+  return u;
+}
+
 // BillingMode + ProvisionedThroughput, SSESpecification, StreamSpecification,
 // DeletionProtectionEnabled and TableClass of CreateTable (`current` null) or UpdateTable (the
 // table's spec) as settings of `u`. Checks only the request; the core checks the rest.
@@ -1269,6 +1350,8 @@ class Operations {
     const TableSpec& spec = current->spec;
     UpdateTableRequest u;
     u.table = table;
+    // A ReplicaUpdates Update: it replaces `u` once the rest is known to be empty.
+    std::optional<UpdateTableRequest> replica_settings;
 
     if (const json* list = Field(req, "ReplicaUpdates")) {
       if (!list->is_array()) {
@@ -1285,7 +1368,9 @@ class Operations {
               "be specified in a ReplicationGroupUpdate");
         }
         if (update) {
-          return NotSupported("ReplicaUpdates Update (per-replica settings)");
+          if (replica_settings) return Validation(kOneReplicaPerRequest);
+          ASSIGN_OR_RETURN(replica_settings, ReplicaSettingsUpdateOf(*update, spec));
+          continue;
         }
         const json& body = create ? *create : *del;
         if (!body.is_object()) return Serialization("Unexpected value type in payload");
@@ -1372,27 +1457,21 @@ class Operations {
     }
 
     RETURN_IF_ERROR(TableSettingsOf(req, &spec, &u));
+    if (replica_settings) {
+      if (!u.replica_updates.empty()) return Validation(kOneReplicaPerRequest);
+      if (u.HasSettings()) return Validation(kReplicaUpdatesAlone);
+      if (replica_settings->replica_region == region_->name()) return Validation(kNotLocalRegion);
+      u = *std::move(replica_settings);
+    }
     if (u.replica_updates.empty() && !u.HasSettings()) {
       return Validation(
           "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
           "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required");
     }
     if (!u.replica_updates.empty()) {
-      if (u.HasSettings()) {
-        return Validation(
-            "One or more parameter values were invalid: ReplicaUpdates cannot be combined with "
-            "other changes in one UpdateTable request");
-      }
-      if (u.replica_updates.size() > 1) {
-        return Validation(
-            "One or more parameter values were invalid: Only one replica can be created or "
-            "deleted per UpdateTable request");
-      }
-      if (u.replica_updates[0].region == region_->name()) {
-        return Validation(
-            "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
-            "CreateTable, DeleteTable, or UpdateTable as required.");
-      }
+      if (u.HasSettings()) return Validation(kReplicaUpdatesAlone);
+      if (u.replica_updates.size() > 1) return Validation(kOneReplicaPerRequest);
+      if (u.replica_updates[0].region == region_->name()) return Validation(kNotLocalRegion);
     }
     if (spec.TableStatus() != "ACTIVE" || spec.ReplicaStatus(region_->name()) != "ACTIVE") {
       return Typed(absl::StatusCode::kFailedPrecondition, "ResourceInUseException",

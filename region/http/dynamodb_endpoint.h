@@ -35,8 +35,11 @@
 // - TransactWriteItems: at most 100 actions and 4 MB of items (Put items and the others' keys
 //   up front, ValidationException; what Updates make of their items, a ValidationError
 //   cancellation).
-// - UpdateTable maps to Region::UpdateTable: ReplicaUpdates (one Create or Delete per call, and
-//   nothing else in it; the new replica bootstraps from a snapshot), GlobalSecondaryIndexUpdates
+// - UpdateTable maps to Region::UpdateTable: ReplicaUpdates (one Create, Update or Delete per
+//   call, and nothing else in it, never for the local region; the new replica bootstraps from a
+//   snapshot; an Update sets another replica's TableClassOverride or KMSMasterKeyId, which reach
+//   it with the table definition; ProvisionedThroughputOverride needs a PROVISIONED table, which
+//   a gtsim global table never is), GlobalSecondaryIndexUpdates
 //   (one Create or Delete; the index backfills, IndexStatus CREATING then ACTIVE), BillingMode
 //   and ProvisionedThroughput (WCU enforced on writes: ProvisionedThroughputExceededException),
 //   SSESpecification, StreamSpecification, DeletionProtectionEnabled, TableClass. CreateTable
