@@ -556,7 +556,7 @@ absl::StatusOr<std::optional<std::pair<std::string, std::string>>> MemoryStorage
       if (auto key = IndexKeyOf(index, *item)) {
         IndexTail tail{std::move(key->second), hk, rk};
         if (data.indexes[index.name][key->first].insert(tail).second) {
-          Record(Undo{Undo::Row{table_id, hk, rk, row}});  // before the new ref
+          if (in_transaction_) undo_.push_back(Undo{Undo::Row{table_id, hk, rk, row}});
           row.refs.push_back(IndexRef{index.name, std::move(key->first), std::move(tail.grk)});
         }
       }
@@ -572,7 +572,8 @@ absl::Status MemoryStorage::DropIndex(int64_t table_id, const std::string& index
   auto t = s_.data.find(table_id);
   if (t == s_.data.end()) return absl::OkStatus();
   TableData& data = t->second;
-  Record(Undo{Undo::Table{table_id, data}});  // a copy: dropping an index is rare
+  // A copy of the whole table: dropping an index is rare.
+  if (in_transaction_) undo_.push_back(Undo{Undo::Table{table_id, data}});
   if (auto entries = data.indexes.find(index); entries != data.indexes.end()) {
     for (const auto& [ghk, part] : entries->second) {
       for (const IndexTail& e : part) {
