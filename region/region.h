@@ -1,10 +1,10 @@
 // One region: its storage, table engine and replication core behind one lock.
 //
 // The same class serves a gtsim-region process (system clock, SQLite file, gRPC around it) and
-// the deterministic simulator (virtual clock, in-memory SQLite, simulated network): everything
+// the deterministic simulator (virtual clock, MemoryStorage, simulated network): everything
 // that talks to the outside world is handed in or sits in a caller.
 //
-// Every write is acknowledged (returns) only after its SQLite transaction has committed.
+// Every write is acknowledged (returns) only after its storage transaction has committed.
 //
 // Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem) share
 // one transaction. Each writer enqueues its write; the writer at the head of the queue becomes

@@ -1,10 +1,15 @@
-// A region's durable state in one SQLite database (WAL, synchronous=NORMAL: a committed
-// transaction survives kill -9 of the process).
+// A region's durable state: the table definitions, every item version (live items and delete
+// tombstones, each with its LWW stamp), the global secondary index entries, the ordered change
+// log, the per-origin replication cursors and the bootstraps in progress. Callers group writes
+// into transactions with Begin/Commit, so an item, its change-log row and a cursor move commit
+// together or not at all.
 //
-// Holds the table definitions, every item version (live items and delete tombstones, each with
-// its LWW stamp), the ordered change log, and the per-origin replication cursors. Callers group
-// writes into transactions with Begin/Commit, so an item, its change-log row and a cursor move
-// commit together or not at all.
+// Two implementations keep this contract; tests/storage_test.cc runs the same cases on both:
+// - SqliteStorage (region/sqlite_storage.h), opened by Storage::Open: one SQLite database (WAL,
+//   synchronous=NORMAL: a committed transaction survives kill -9 of the process). Regions run on
+//   it.
+// - MemoryStorage (region/memory_storage.h): ordinary containers on a MemoryDisk that outlives
+//   it (a simulated crash keeps every committed write). The deterministic simulator runs on it.
 //
 // This type is thread-compatible, but not thread-safe: the Region owns it and serialises access.
 #pragma once
@@ -15,60 +20,60 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "region/table_spec.h"
 #include "replicator/change.h"
 #include "replicator/snapshot.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace gtsim {
 
 class Storage {
  public:
-  // Opens (creating if missing) the database of `region` at `path`; ":memory:" for a private
-  // in-memory database, or a SQLite URI such as "file:x?mode=memory&cache=shared" (the
-  // simulator keeps such a database alive across a simulated crash). Fails with FailedPrecondition when the file is not a
+  // Opens (creating if missing) the SQLite database of `region` at `path` (a SqliteStorage);
+  // ":memory:" for a private in-memory database, or a SQLite URI such as
+  // "file:x?mode=memory&cache=shared". Fails with FailedPrecondition when the file is not a
   // gtsim database or belongs to another region, and DataLoss when SQLite finds it corrupt.
   static absl::StatusOr<std::unique_ptr<Storage>> Open(const std::string& path,
                                                        const std::string& region);
-  ~Storage();
+  Storage() = default;
+  // Closing with a transaction open rolls it back (as a crash would).
+  virtual ~Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
   // Moves WAL checkpoints - the only fsyncs under synchronous=NORMAL - off the commit path: a
   // second connection checkpoints every `interval` on its own thread (stopped by the
   // destructor), and commits no longer checkpoint. For file databases; call at most once.
-  absl::Status StartBackgroundCheckpoints(const std::string& path, absl::Duration interval);
+  // MemoryStorage has no WAL: OK, nothing happens.
+  virtual absl::Status StartBackgroundCheckpoints(const std::string& path,
+                                                  absl::Duration interval) = 0;
 
   // Copies the WAL into the database file from this connection, outside any transaction (the
   // writer itself checkpoints completely, so the next commit restarts a short WAL), once the
   // WAL holds more than `max_wal_pages` pages. For bulk loads that would outrun the background
   // checkpointer: it bounds the WAL while costing one fsync per `max_wal_pages` pages rather
-  // than one per transaction. Errors are not fatal: the WAL is only longer.
-  void CheckpointIfWalOver(int64_t max_wal_pages);
+  // than one per transaction. Errors are not fatal: the WAL is only longer. MemoryStorage:
+  // nothing happens.
+  virtual void CheckpointIfWalOver(int64_t max_wal_pages) = 0;
 
   // One transaction at a time (BEGIN IMMEDIATE). Rollback is harmless when none is open.
-  absl::Status Begin();
-  absl::Status Commit();
-  void Rollback();
+  // Writes made outside a transaction commit one by one.
+  virtual absl::Status Begin() = 0;
+  virtual absl::Status Commit() = 0;
+  virtual void Rollback() = 0;
 
   // One savepoint at a time inside an open transaction, so that one write of a group commit can
   // be undone without touching the others: Savepoint(), then either ReleaseSavepoint() (keep
   // what was written since) or RollbackToSavepoint() (undo it, head_seq() included). Both end
   // the savepoint. An error from any of them leaves the transaction to be rolled back.
-  absl::Status Savepoint();
-  absl::Status ReleaseSavepoint();
-  absl::Status RollbackToSavepoint();
+  virtual absl::Status Savepoint() = 0;
+  virtual absl::Status ReleaseSavepoint() = 0;
+  virtual absl::Status RollbackToSavepoint() = 0;
 
   // Tables. A deleted table keeps its row (deleted = true) so late changes for it are dropped.
   struct TableRow {
@@ -76,24 +81,28 @@ class Storage {
     TableSpec spec;
     bool deleted = false;
   };
-  absl::StatusOr<std::vector<TableRow>> LoadTables();
-  // Inserts or replaces the row for spec.name; returns its id (stable per name).
-  absl::StatusOr<int64_t> PutTable(const TableSpec& spec, bool deleted);
+  // Ordered by name.
+  virtual absl::StatusOr<std::vector<TableRow>> LoadTables() = 0;
+  // Inserts or replaces the row for spec.name; returns its id (stable per name; a new name gets
+  // one more than the largest id so far).
+  virtual absl::StatusOr<int64_t> PutTable(const TableSpec& spec, bool deleted) = 0;
 
   // Items. `item` empty means a tombstone: the item was deleted by the write `stamp`.
   struct ItemVersion {
     std::optional<std::string> item;  // EncodeItem() bytes
     Stamp stamp;
   };
-  absl::StatusOr<std::optional<ItemVersion>> GetItem(int64_t table_id, const std::string& hk,
-                                                     const std::string& rk);
-  absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
-                       const ItemVersion& version);
-  absl::Status DeleteAllItems(int64_t table_id);
+  virtual absl::StatusOr<std::optional<ItemVersion>> GetItem(int64_t table_id,
+                                                             const std::string& hk,
+                                                             const std::string& rk) = 0;
+  // Taken by value: a caller done with `version` moves it in.
+  virtual absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                               ItemVersion version) = 0;
+  virtual absl::Status DeleteAllItems(int64_t table_id) = 0;  // index entries and marks too
   // Live items only. Counted once per change of the table's items and kept: DescribeTable is
   // polled (watching a replica being added, tests waiting for a state) and a full count of a
   // 1,000,000-item table reads every page of it.
-  absl::StatusOr<int64_t> CountItems(int64_t table_id);
+  virtual absl::StatusOr<int64_t> CountItems(int64_t table_id) = 0;
 
   // Range-key bounds for Query; an absent bound is open.
   struct RangeBounds {
@@ -102,39 +111,44 @@ class Storage {
     std::optional<std::string> upper;
     bool upper_inclusive = true;
   };
+  // Keys order byte-wise (memcmp, then the shorter first), as SQLite orders BLOBs.
   // Live items of one partition in range-key order, at most `limit` (0: all).
-  absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id, const std::string& hk,
-                                                      const RangeBounds& bounds, bool backward,
-                                                      int limit);
-  // Live items in (hk, rk) order after the given position (or from the start), at most `limit`.
-  absl::StatusOr<std::vector<std::string>> ScanItems(
+  virtual absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id,
+                                                              const std::string& hk,
+                                                              const RangeBounds& bounds,
+                                                              bool backward, int limit) = 0;
+  // Live items in (hk, rk) order after the given position (or from the start), at most `limit`
+  // (0: all).
+  virtual absl::StatusOr<std::vector<std::string>> ScanItems(
       int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
-      int limit);
+      int limit) = 0;
   // Every version row (tombstones too), in key order: for convergence checks.
   struct VersionRow {
     std::string hk, rk;
     ItemVersion version;
   };
-  absl::StatusOr<std::vector<VersionRow>> DumpVersions(int64_t table_id);
+  virtual absl::StatusOr<std::vector<VersionRow>> DumpVersions(int64_t table_id) = 0;
 
   // Global secondary indexes. Storage keeps each registered index's entries in step with every
   // item write (PutItem, PutVersionsIfNewer, DeleteAllItems): an item with the index's key
   // attributes, of the right types, has one entry. Registration is in memory (the engine
   // registers from the table definitions at load); entries and backfill marks are durable.
+  // A write to a table with no registered index leaves the table's entries as they are.
   struct IndexDef {
     std::string name;
     KeyDef hash_key;
     std::optional<KeyDef> range_key;
   };
-  void SetIndexes(int64_t table_id, std::vector<IndexDef> indexes);
-  // Adds entries for existing items after `after`, at most `limit` items; returns the position
-  // to continue from, or nullopt when the whole table is done.
-  absl::StatusOr<std::optional<std::pair<std::string, std::string>>> BackfillIndex(
+  virtual void SetIndexes(int64_t table_id, std::vector<IndexDef> indexes) = 0;
+  // Adds entries for existing items after `after`, at most `limit` (> 0) version rows; returns
+  // the position to continue from, or nullopt when the whole table is done.
+  virtual absl::StatusOr<std::optional<std::pair<std::string, std::string>>> BackfillIndex(
       int64_t table_id, const IndexDef& index,
-      const std::optional<std::pair<std::string, std::string>>& after, int limit);
-  absl::Status DropIndex(int64_t table_id, const std::string& index);  // entries and mark
-  absl::Status MarkBackfilled(int64_t table_id, const std::string& index);
-  absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index);
+      const std::optional<std::pair<std::string, std::string>>& after, int limit) = 0;
+  virtual absl::Status DropIndex(int64_t table_id,
+                                 const std::string& index) = 0;  // entries and mark
+  virtual absl::Status MarkBackfilled(int64_t table_id, const std::string& index) = 0;
+  virtual absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index) = 0;
   // A position in an index partition: the entry's index range key (empty when the index has
   // none) and its item's table key, all encoded (see key_codec.h).
   struct IndexPosition {
@@ -143,94 +157,72 @@ class Storage {
   // Live items whose index hash key encodes to `ghk`, index range key within `bounds`, in
   // (index range key, table key) order - all three descending when `backward` - strictly after
   // `after` in that order when given, at most `limit` (0: all).
-  absl::StatusOr<std::vector<std::string>> QueryIndex(int64_t table_id, const std::string& index,
-                                                      const std::string& ghk,
-                                                      const RangeBounds& bounds, bool backward,
-                                                      int limit,
-                                                      const std::optional<IndexPosition>& after =
-                                                          std::nullopt);
+  virtual absl::StatusOr<std::vector<std::string>> QueryIndex(
+      int64_t table_id, const std::string& index, const std::string& ghk,
+      const RangeBounds& bounds, bool backward, int limit,
+      const std::optional<IndexPosition>& after = std::nullopt) = 0;
 
   // Snapshots (replica bootstrap). Version rows (tombstones too) in (hk, rk) order after
   // `after` (or from the start), at most `limit`, stopping early once `max_bytes` of items.
-  absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
+  virtual absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
       int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
-      int limit, int64_t max_bytes);
-  absl::StatusOr<int64_t> CountVersions(int64_t table_id);  // tombstones too
+      int limit, int64_t max_bytes) = 0;
+  virtual absl::StatusOr<int64_t> CountVersions(int64_t table_id) = 0;  // tombstones too
   // Writes each row unless the stored version is at least as new (LWW); no change-log rows.
-  absl::Status PutVersionsIfNewer(int64_t table_id, const std::vector<SnapshotRow>& rows);
+  virtual absl::Status PutVersionsIfNewer(int64_t table_id,
+                                          const std::vector<SnapshotRow>& rows) = 0;
   // Bootstraps in progress at this (new) replica, by table name.
-  absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps();
-  absl::Status PutBootstrap(const BootstrapState& state);
-  absl::Status DeleteBootstrap(const std::string& table);
+  virtual absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps() = 0;
+  virtual absl::Status PutBootstrap(const BootstrapState& state) = 0;
+  virtual absl::Status DeleteBootstrap(const std::string& table) = 0;
 
   // The change log. Sequences are dense, increasing and never reused.
-  // `applied_true_us` is the local true time at commit.
-  absl::StatusOr<int64_t> AppendChange(const Change& change, bool is_local,
-                                       int64_t applied_true_us);
-  // Changes that originated in this region with seq > after_seq, oldest first.
-  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit);
+  // `applied_true_us` is the local true time at commit. `change` is taken by value (a caller
+  // done with it moves it in); its seq is ignored, and service_delete is kept for local changes
+  // only.
+  virtual absl::StatusOr<int64_t> AppendChange(Change change, bool is_local,
+                                               int64_t applied_true_us) = 0;
+  // Changes that originated in this region with seq > after_seq, oldest first, at most `limit`
+  // (0: all).
+  virtual absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit) = 0;
   // The same rows, but only those `keep` accepts are decoded in full (without old_image); the
   // others come back with their header only (seq, kind, table, incarnation, stamp, and spec for
   // table operations), so a caller filtering a long log does not pay for their item images.
   using ChangeFilter = std::function<bool(const Change& header)>;
-  absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit,
-                                                       const ChangeFilter& keep);
+  virtual absl::StatusOr<std::vector<Change>> ReadLocalChanges(int64_t after_seq, int limit,
+                                                               const ChangeFilter& keep) = 0;
   // Every change (local and replicated) with seq > after_seq, oldest first.
-  absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit);
-  int64_t head_seq() const { return head_seq_; }
+  virtual absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit) = 0;
+  virtual int64_t head_seq() const = 0;
   // Local-origin changes with seq > after_seq whose table is one of `tables`.
-  absl::StatusOr<int64_t> CountLocalChanges(int64_t after_seq,
-                                            const std::vector<std::string>& tables);
+  virtual absl::StatusOr<int64_t> CountLocalChanges(int64_t after_seq,
+                                                    const std::vector<std::string>& tables) = 0;
 
   // The LWW timestamp of the newest local-origin change (0 when none).
-  absl::StatusOr<int64_t> LastLocalTimestamp();
+  virtual absl::StatusOr<int64_t> LastLocalTimestamp() = 0;
 
   // Origin side: per peer, the last position it acknowledged (kept so PendingReplicationCount
   // survives a restart of this region).
-  absl::StatusOr<std::map<std::string, int64_t>> LoadPeerAcks();
-  absl::Status SetPeerAck(const std::string& peer, int64_t acked_seq);
+  virtual absl::StatusOr<std::map<std::string, int64_t>> LoadPeerAcks() = 0;
+  virtual absl::Status SetPeerAck(const std::string& peer, int64_t acked_seq) = 0;
 
   // Replication cursors: per origin region, the last origin sequence durably applied here.
-  absl::StatusOr<std::map<std::string, int64_t>> LoadCursors();
-  absl::Status SetCursor(const std::string& origin, int64_t applied_seq);
+  virtual absl::StatusOr<std::map<std::string, int64_t>> LoadCursors() = 0;
+  virtual absl::Status SetCursor(const std::string& origin, int64_t applied_seq) = 0;
   // This database's change-log id (random, drawn when the database is created; never 0), and,
   // per origin, the id of the origin log its cursor counts in (absent: not known yet).
-  int64_t log_id() const { return log_id_; }
-  absl::StatusOr<std::map<std::string, int64_t>> LoadCursorLogIds();
-  absl::Status SetCursorLogId(const std::string& origin, int64_t log_id);
+  virtual int64_t log_id() const = 0;
+  virtual absl::StatusOr<std::map<std::string, int64_t>> LoadCursorLogIds() = 0;
+  virtual absl::Status SetCursorLogId(const std::string& origin, int64_t log_id) = 0;
 
- private:
-  class Stmt;
-  explicit Storage(sqlite3* db, std::string region);
-  absl::Status Exec(const std::string& sql);
-  absl::StatusOr<Stmt> Prepare(absl::string_view sql);
-  absl::Status Init();
-  absl::Status SqlError(int rc, const std::string& what);
-  // Replaces the index entries of one item (`item` empty: removes them).
-  absl::Status IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
-                         const std::optional<std::string>& item);
-  absl::Status AddIndexEntry(int64_t table_id, const IndexDef& index, const std::string& hk,
-                             const std::string& rk, const Item& item);
-  absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
-                                                     int limit,
-                                                     const ChangeFilter* keep = nullptr);
-
-  sqlite3* db_;
-  std::string region_;
-  std::thread checkpointer_;
-  absl::Notification stop_checkpointer_;
-  // Prepared statement cache, by SQL text. Hashed, and looked up by string_view: every storage
-  // call goes through it, and an ordered map of std::string keys cost a string allocation and
-  // several long memcmps per call (5 % of the simulator's CPU).
-  absl::flat_hash_map<std::string, sqlite3_stmt*> statements_;
-  std::map<int64_t, std::vector<IndexDef>> indexes_;  // by table id
-  int64_t head_seq_ = 0;
-  int64_t wal_pages_ = 0;  // pages in the WAL after the last commit (sqlite3_wal_hook)
-  int64_t log_id_ = 0;
-  int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
-  // CountItems results by table id; a write to a table's items drops its entry, a rollback
-  // drops them all (a count taken inside the transaction may include undone writes).
-  std::map<int64_t, int64_t> live_counts_;
+ protected:
+  // The entry `index` has for `item`: its encoded index hash key and index range key (empty
+  // when the index has none); nullopt when the item lacks one of the index's key attributes or
+  // has it with another type (such an item is not in the index).
+  static std::optional<std::pair<std::string, std::string>> IndexKeyOf(const IndexDef& index,
+                                                                       const Item& item);
+  // A new database's change-log id: random, positive, never 0.
+  static int64_t NewLogId();
 };
 
 }  // namespace gtsim

@@ -250,7 +250,7 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
   Storage::ItemVersion version;
   if (item) version.item = EncodeItem(*item);
   version.stamp = result.stamp;
-  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, version));
+  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, std::move(version)));
   Change c;
   c.kind = item ? ChangeKind::kPut : ChangeKind::kDelete;
   c.table = t.spec.name;
@@ -261,7 +261,8 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
   c.new_image = item;
   c.old_image = old;
   c.service_delete = service_delete;
-  RETURN_IF_ERROR(storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status());
+  const int64_t commit_true_us = c.commit_true_us;
+  RETURN_IF_ERROR(storage_->AppendChange(std::move(c), /*is_local=*/true, commit_true_us).status());
   result.old_item = std::move(old);
   result.new_item = std::move(item);
   return result;
@@ -806,9 +807,9 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
   }
   version.stamp = change.stamp;
   // The tombstone is kept even when nothing was there, so an older put cannot resurrect it.
-  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, version));
+  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, std::move(version)));
   if (change.kind == ChangeKind::kPut || logged.old_image) {
-    RETURN_IF_ERROR(storage_->AppendChange(logged, false, now).status());
+    RETURN_IF_ERROR(storage_->AppendChange(std::move(logged), false, now).status());
   }
   return ApplyOutcome::kApplied;
 }

@@ -1,9 +1,6 @@
 #include "sim/simulation.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
-#include <atomic>
 #include <functional>
 #include <queue>
 #include <random>
@@ -13,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "region/memory_storage.h"
 #include "region/region.h"
 
 namespace gtsim {
@@ -29,9 +27,6 @@ constexpr double kBurstLoss = 0.5;           // loss probability during a loss b
 constexpr int64_t kQuiescenceCheckUs = 50'000;
 constexpr int64_t kSetupLimitUs = 30'000'000;
 constexpr size_t kMaxSimErrors = 20;
-
-// Distinguishes the in-memory databases of simulations in one process.
-std::atomic<uint64_t> g_instances{0};
 
 // Portable draws (std distributions differ between standard libraries).
 uint64_t Below(std::mt19937_64& rng, uint64_t n) { return n == 0 ? 0 : rng() % n; }
@@ -154,9 +149,6 @@ class Simulation::Impl {
   explicit Impl(SimOptions options) : o_(std::move(options)) {}
   ~Impl() {
     for (auto& n : nodes_) n.region.reset();
-    for (auto& n : nodes_) {
-      if (n.disk) sqlite3_close(n.disk);
-    }
   }
 
   absl::StatusOr<SimResult> Run();
@@ -174,8 +166,8 @@ class Simulation::Impl {
   };
   struct Node {
     std::string name;
-    std::string uri;
-    sqlite3* disk = nullptr;         // keeps the in-memory database alive across crashes
+    // Keeps every committed write across crashes; each start opens a MemoryStorage on it.
+    std::shared_ptr<MemoryDisk> disk = std::make_shared<MemoryDisk>();
     std::unique_ptr<Region> region;  // null while crashed
     int64_t skew_us = 0;
   };
@@ -266,7 +258,7 @@ class Simulation::Impl {
 
 absl::Status Simulation::Impl::StartRegion(int i) {
   Node& node = nodes_[i];
-  auto storage = Storage::Open(node.uri, node.name);
+  auto storage = MemoryStorage::Open(node.disk, node.name);
   if (!storage.ok()) return storage.status();
   auto region = Region::Open(node.name, names_, *std::move(storage), &clock_);
   if (!region.ok()) return region.status();
@@ -279,7 +271,6 @@ absl::Status Simulation::Impl::StartRegion(int i) {
 }
 
 absl::Status Simulation::Impl::OpenNodes() {
-  uint64_t instance = g_instances.fetch_add(1);
   names_.assign(SimRegionNames().begin(), SimRegionNames().begin() + o_.regions);
   nodes_.resize(o_.regions);
   links_.resize(n() * n());
@@ -287,14 +278,6 @@ absl::Status Simulation::Impl::OpenNodes() {
   for (int i = 0; i < n(); ++i) {
     Node& node = nodes_[i];
     node.name = names_[i];
-    node.uri = absl::StrCat("file:sim", o_.seed, "-", instance, "-", node.name,
-                            "?mode=memory&cache=shared");
-    int rc = sqlite3_open_v2(node.uri.c_str(), &node.disk,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nullptr);
-    if (rc != SQLITE_OK) {
-      return absl::InternalError(absl::StrCat("cannot open the simulated disk ", node.uri, ": ",
-                                              node.disk ? sqlite3_errmsg(node.disk) : "no memory"));
-    }
     absl::Status st = StartRegion(i);
     if (!st.ok()) {
       return absl::Status(st.code(), absl::StrCat("starting ", node.name, ": ", st.message()));

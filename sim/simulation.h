@@ -7,9 +7,11 @@
 // the same run — SimResult::digest proves it. Nothing reads the wall clock, iterates an
 // unordered container or orders by address.
 //
-// Each region keeps its data in a shared-cache in-memory SQLite database that the simulation
-// holds open with one extra connection (its "disk"), so a crash (the Region object destroyed)
-// keeps every committed write and a restart (Region::Open on a new Storage) resumes from it.
+// Each region keeps its data in a MemoryStorage (region/memory_storage.h) on a MemoryDisk that
+// the simulation holds, so a crash (the Region object destroyed, its open transaction rolled
+// back) keeps every committed write and a restart (Region::Open on a new MemoryStorage on the
+// same disk) resumes from it. The simulator does not run SQLite: the storage tests keep the two
+// backends equivalent.
 // Each directed link origin -> dest is dest's pull stream: it reads origin->ReadFor(dest, ...)
 // from dest's durable cursor, delivers batches after latency + jitter in order, breaks on loss,
 // crash or partition and reconnects with backoff; a connection epoch makes anything from a

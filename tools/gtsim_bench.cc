@@ -722,19 +722,23 @@ void Sim(const Ceilings& ceil) {
   o.ops = quick ? 5'000 : 100'000;
   o.keys = 1000;
   absl::Time start = absl::Now();
+  const double cpu_before = ProcessCpuSeconds(getpid());
   auto result = RunSimulation(o);
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
+  // CPU time is steadier than wall time on a shared machine: it ignores waiting for a core.
+  const double cpu = ProcessCpuSeconds(getpid()) - cpu_before;
   if (!result.ok()) {
     Problem("the simulation could not run: " + std::string(result.status().message()));
     return;
   }
   if (!result->ok()) Problem("the simulation's checks found violations: " + result->Line());
   double rate = result->acknowledged / secs;
-  Note(absl::StrFormat("sim: %s (%.2f s wall)", result->Line(), secs));
+  Note(absl::StrFormat("sim: %s (%.2f s wall, %.2f CPU s: %.0f writes per CPU second)",
+                       result->Line(), secs, cpu, result->acknowledged / cpu));
+  // The simulator keeps its regions in MemoryStorage: no SQLite ceiling applies.
   rows.push_back({"deterministic simulation, 3 regions, faults on",
-                  absl::StrFormat("%.0f writes/s", rate), ">= 100000 writes/s",
-                  absl::StrFormat("%.0f (SQLite)", ceil.sqlite_items_s),
-                  absl::StrFormat("%.2f", rate / ceil.sqlite_items_s), Verdict(rate >= 100000)});
+                  absl::StrFormat("%.0f writes/s", rate), ">= 100000 writes/s", "-", "-",
+                  Verdict(rate >= 100000)});
 }
 
 int RunCommand(const std::vector<std::string>& args) {
