@@ -225,10 +225,17 @@ absl::Status TableEngine::CheckCondition(const Condition& cond,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<Item>> TableEngine::LiveItemOf(
+    const std::optional<Storage::ItemVersion>& stored) {
+  if (!stored || !stored->item) return std::optional<Item>();
+  ASSIGN_OR_RETURN(Item item, DecodeItem(*stored->item));
+  return std::optional<Item>(std::move(item));
+}
+
 absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
-    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item,
-    bool service_delete) {
+    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> current,
+    std::optional<Item> item, bool service_delete) {
   // One write capacity unit per started KB of the item written (1 for a delete). TTL deletes
   // are free, as in DynamoDB.
   if (!service_delete) {
@@ -242,11 +249,7 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     result.superseded_by = stored->stamp;
     return result;
   }
-  std::optional<Item> old;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(old, DecodeItem(*stored->item));
-  }
-  if (!item && !old) return result;  // deleting an absent item changes nothing
+  if (!item && !current) return result;  // deleting an absent item changes nothing
   Storage::ItemVersion version;
   if (item) version.item = EncodeItem(*item);
   version.stamp = result.stamp;
@@ -258,12 +261,13 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
   c.stamp = result.stamp;
   c.commit_true_us = clock_->NowMicros();
   c.key = key;
-  c.new_image = item;
-  c.old_image = old;
+  // The images go into the change for the log and come back out for the result: no copies.
+  c.new_image = std::move(item);
+  c.old_image = std::move(current);
   c.service_delete = service_delete;
   RETURN_IF_ERROR(storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status());
-  result.old_item = std::move(old);
-  result.new_item = std::move(item);
+  result.old_item = std::move(c.old_image);
+  result.new_item = std::move(c.new_image);
   return result;
 }
 
@@ -416,12 +420,10 @@ absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, key, stored, req.item));
+  ASSIGN_OR_RETURN(auto result,
+                   CommitLocalWrite(*t, hk, rk, key, stored, std::move(current), req.item));
   if (!req.return_old) result.old_item.reset();
   return result;
 }
@@ -452,16 +454,13 @@ absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
     return absl::InvalidArgumentError("an update needs at least one attribute to set or remove");
   }
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
   Item next = current ? *current : req.key;
   for (const auto& [name, v] : req.set) next[name] = v;
   for (const auto& name : req.remove) next.erase(name);
   RETURN_IF_ERROR(ValidateItem(*t, next));
-  return CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(next));
+  return CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(current), std::move(next));
 }
 
 absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
@@ -469,12 +468,10 @@ absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, req.key, stored, std::nullopt));
+  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(current),
+                                                 std::nullopt));
   if (!req.return_old) result.old_item.reset();
   return result;
 }
@@ -485,10 +482,7 @@ absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, co
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   ASSIGN_OR_RETURN(std::optional<Item> next, fn(current));
   if (next) {
     RETURN_IF_ERROR(ValidateItem(*t, *next));
@@ -496,8 +490,10 @@ absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, co
       return absl::InvalidArgumentError("an item's key attributes cannot be changed");
     }
   }
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, key, stored, std::move(next)));
-  if (!result.old_item) result.old_item = current;
+  // A copy of `current`: a superseded write's result has no old_item, and this one must.
+  ASSIGN_OR_RETURN(auto result,
+                   CommitLocalWrite(*t, hk, rk, key, stored, current, std::move(next)));
+  if (!result.old_item) result.old_item = std::move(current);
   return result;
 }
 
@@ -1064,9 +1060,10 @@ absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
       double expires = std::strtod(attr->second.scalar().c_str(), &end);
       if (end == attr->second.scalar().c_str() || expires > now_s) continue;
       ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
-      RETURN_IF_ERROR(
-          CommitLocalWrite(t, hk, rk, key, stored, std::nullopt, /*service_delete=*/true)
-              .status());
+      ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
+      RETURN_IF_ERROR(CommitLocalWrite(t, hk, rk, key, stored, std::move(current), std::nullopt,
+                                       /*service_delete=*/true)
+                          .status());
       ++expired;
     }
   }

@@ -282,11 +282,16 @@ class TableEngine {
   absl::Status ValidateItem(const TableState& t, const Item& item) const;
   Item KeyOf(const TableState& t, const Item& item) const;
   Stamp NextStamp();
+  // The live item of a stored version, decoded (nullopt: absent or a tombstone).
+  static absl::StatusOr<std::optional<Item>> LiveItemOf(
+      const std::optional<Storage::ItemVersion>& stored);
   // Writes a new version (or tombstone when `item` is empty) of a local write and logs it.
+  // `current` is LiveItemOf(stored), which the caller has already decoded for its condition.
   // `service_delete`: a TTL expiry - consumes no capacity, marked in this region's stream only.
   absl::StatusOr<WriteResult> CommitLocalWrite(const TableState& t, const std::string& hk,
                                                const std::string& rk, const Item& key,
                                                const std::optional<Storage::ItemVersion>& stored,
+                                               std::optional<Item> current,
                                                std::optional<Item> item,
                                                bool service_delete = false);
   absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;

@@ -1,7 +1,6 @@
 #include "replicator/replicator_core.h"
 
 #include <algorithm>
-#include <set>
 
 #include "region/status_macros.h"
 
@@ -64,15 +63,17 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
   };
   // Rows for other tables come back undecoded: a subscriber far behind on a long log of
   // tables it does not hold costs only their headers.
-  std::set<int64_t> kept;
+  // The filter sees the rows in log order, so `kept` comes out sorted.
+  std::vector<int64_t> kept;
   ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit, [&](const Change& c) {
     bool relevant = is_relevant(c);
-    if (relevant) kept.insert(c.seq);
+    if (relevant) kept.push_back(c.seq);
     return relevant;
   }));
+  batch.changes.reserve(std::min(rows.size(), static_cast<size_t>(std::max(max_changes, 0))));
   int64_t bytes = 0;
   for (auto& c : rows) {
-    bool relevant = kept.count(c.seq) > 0;
+    bool relevant = std::binary_search(kept.begin(), kept.end(), c.seq);
     batch.scanned_through = c.seq;
     if (relevant) {
       c.old_image.reset();  // receivers compute their own

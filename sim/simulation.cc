@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
-#include <queue>
 #include <random>
 #include <tuple>
 #include <utility>
@@ -195,11 +194,15 @@ class Simulation::Impl {
 
   int64_t now() { return clock_.NowMicros(); }
   void At(int64_t at, std::function<void()> fn) {
-    queue_.push(Event{std::max(at, now()), next_seq_++, std::move(fn)});
+    queue_.push_back(Event{std::max(at, now()), next_seq_++, std::move(fn)});
+    std::push_heap(queue_.begin(), queue_.end(), Later());
   }
   void Step() {
-    Event e = queue_.top();
-    queue_.pop();
+    // A heap of our own rather than std::priority_queue, whose top() only gives a const
+    // reference: copying each event's std::function cost an allocation per event.
+    std::pop_heap(queue_.begin(), queue_.end(), Later());
+    Event e = std::move(queue_.back());
+    queue_.pop_back();
     clock_.Set(e.at);
     e.fn();
   }
@@ -245,7 +248,7 @@ class Simulation::Impl {
   SimOptions o_;
   ManualClock clock_;
   std::mt19937_64 workload_rng_, net_rng_, fault_rng_;
-  std::priority_queue<Event, std::vector<Event>, Later> queue_;
+  std::vector<Event> queue_;  // a heap ordered by Later
   uint64_t next_seq_ = 0;
   std::vector<std::string> names_;
   std::vector<Node> nodes_;
@@ -689,6 +692,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   }
   if (o_.keep_one_link_cut) SetCut(0, 1, 1);
   workload_start_ = now();
+  result_.history.Reserve(static_cast<size_t>(o_.ops));  // at most one write per operation
   if (o_.ops > 0) {
     At(now() + Uniform(workload_rng_, 1, o_.op_interval_us), [this] { ClientOp(0); });
   } else {
