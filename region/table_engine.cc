@@ -754,7 +754,7 @@ absl::StatusOr<Page> TableEngine::Scan(const ScanRequest& req) {
   return page;
 }
 
-absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
+absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(Change change) {
   auto it = tables_.find(change.table);
   int64_t now = clock_->NowMicros();
   if (change.kind == ChangeKind::kCreateTable) {
@@ -790,11 +790,8 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
   RETURN_IF_ERROR(EncodeKey(t, change.key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
   if (stored && !Supersedes(change.stamp, stored->stamp)) return ApplyOutcome::kLostToNewer;
-  Change logged = change;
-  logged.old_image.reset();
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(logged.old_image, DecodeItem(*stored->item));
-  }
+  // The change is logged here with this region's old image (the origin's is not sent).
+  ASSIGN_OR_RETURN(change.old_image, LiveItemOf(stored));
   Storage::ItemVersion version;
   if (change.kind == ChangeKind::kPut) {
     if (!change.new_image) return absl::InvalidArgumentError("PUT change without an image");
@@ -803,8 +800,8 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
   version.stamp = change.stamp;
   // The tombstone is kept even when nothing was there, so an older put cannot resurrect it.
   RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, version));
-  if (change.kind == ChangeKind::kPut || logged.old_image) {
-    RETURN_IF_ERROR(storage_->AppendChange(logged, false, now).status());
+  if (change.kind == ChangeKind::kPut || change.old_image) {
+    RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
   }
   return ApplyOutcome::kApplied;
 }

@@ -251,8 +251,9 @@ class TableEngine {
   static double ReadUnits(int64_t bytes, bool consistent);
 
   // Applies one change that originated in another region (LWW for items). Logs applied
-  // changes in this region's change log as replicated (not forwarded again).
-  absl::StatusOr<ApplyOutcome> ApplyRemote(const Change& change);
+  // changes in this region's change log as replicated (not forwarded again). By value: the
+  // change becomes the logged one, so a caller that moves it in pays no copy.
+  absl::StatusOr<ApplyOutcome> ApplyRemote(Change change);
 
   // The stored version of every item of a table, tombstones included, in key order: used by
   // checkers to compare replicas.

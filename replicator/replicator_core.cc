@@ -113,7 +113,7 @@ absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
   return storage_->CountLocalChanges(acked, tables);
 }
 
-absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch) {
+absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
   ApplyReport report;
   report.origin = batch.origin;
   int64_t cursor = Cursor(batch.origin);
@@ -132,22 +132,23 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch)
   }
   report.cursor = cursor;
   int64_t now = clock_->NowMicros();
-  for (const auto& c : batch.changes) {
+  for (auto& c : batch.changes) {
     if (c.seq <= cursor) continue;  // already applied: a re-delivery
-    ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(c));
+    const int64_t seq = c.seq, commit_true_us = c.commit_true_us;  // `c` is moved below
+    ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(std::move(c)));
     if (outcome == ApplyOutcome::kWaitForTable) {
       report.waiting = true;
       break;
     }
     if (outcome == ApplyOutcome::kApplied) {
       ++report.applied;
-      report.latencies_us.push_back(now - c.commit_true_us);
+      report.latencies_us.push_back(now - commit_true_us);
     } else if (outcome == ApplyOutcome::kLostToNewer) {
       ++report.lost_to_newer;
     } else {
       ++report.dropped;
     }
-    report.cursor = c.seq;
+    report.cursor = seq;
   }
   if (!report.waiting) report.cursor = std::max(report.cursor, batch.scanned_through);
   if (report.cursor > cursor) RETURN_IF_ERROR(storage_->SetCursor(batch.origin, report.cursor));

@@ -225,7 +225,7 @@ class Simulation::Impl {
   void Reconnect(int li);
   void SchedulePoll(int li);
   void Poll(int li, uint64_t epoch);
-  void Deliver(int li, uint64_t epoch, std::shared_ptr<const ChangeBatch> batch);
+  void Deliver(int li, uint64_t epoch, std::shared_ptr<ChangeBatch> batch);
   void Wake(int origin);
   void SetCut(int origin, int dest, int count);
 
@@ -405,12 +405,12 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
                             l.last_arrival_us);
   l.last_arrival_us = arrive;
   bool full = static_cast<int>(batch->changes.size()) >= kBatchMax;
-  auto shared = std::make_shared<const ChangeBatch>(*std::move(batch));
+  auto shared = std::make_shared<ChangeBatch>(*std::move(batch));
   At(arrive, [this, li, epoch, shared] { Deliver(li, epoch, shared); });
   if (full && l.in_flight < kMaxInFlight) SchedulePoll(li);
 }
 
-void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<const ChangeBatch> batch) {
+void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<ChangeBatch> batch) {
   Link& l = links_[li];
   if (epoch != l.epoch || !l.connected) return;  // from a broken connection
   --l.in_flight;
@@ -420,7 +420,7 @@ void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<const Cha
   }
   const std::string& origin = nodes_[l.origin].name;
   const std::string& dest = nodes_[l.dest].name;
-  auto report = nodes_[l.dest].region->Apply(*batch);
+  auto report = nodes_[l.dest].region->Apply(std::move(*batch));  // this event is its only user
   if (!report.ok()) {
     if (!absl::IsUnavailable(report.status())) {  // Unavailable: the partition cut it
       SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ", report.status().ToString()));
