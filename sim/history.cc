@@ -50,13 +50,14 @@ std::string Describe(const AckedWrite& w) {
   std::string what = w.kind == WriteKind::kDelete
                          ? absl::StrCat("delete ", w.key_text, " (w", w.id, ")")
                          : absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " = w", w.id);
-  return absl::StrCat(what, " in ", w.region, " at ts ", w.result.stamp.ts_us);
+  absl::StrAppend(&what, " in ", w.region, " at ts ", w.result.stamp.ts_us);
+  return what;
 }
 
-// "put w130 from eu-west-1 at ts 1700000000124000".
-std::string DescribeOther(const AckedWrite& w) {
-  return absl::StrCat(WriteKindName(w.kind), " w", w.id, " from ", w.region, " at ts ",
-                      w.result.stamp.ts_us);
+// Appends "put w130 from eu-west-1 at ts 1700000000124000".
+void AppendOther(std::string* out, const AckedWrite& w) {
+  absl::StrAppend(out, WriteKindName(w.kind), " w", w.id, " from ", w.region, " at ts ",
+                  w.result.stamp.ts_us);
 }
 
 std::string ItemText(const Item& item) {
@@ -102,9 +103,11 @@ const AckedWrite* FindByStamp(const std::vector<const AckedWrite*>& stored, cons
   return it != stored.end() && (*it)->result.stamp == stamp ? *it : nullptr;
 }
 
-// `stored`: the stored writes of w's key, sorted by stamp. The version that superseded a write
-// on arrival is its own key's, so it is looked up there.
-ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite*>& stored) {
+// `stored`: the stored writes of w's key, sorted by stamp (the version that superseded a write
+// on arrival is its own key's, so it is looked up there); `next`: for a stored write, the first
+// of them with a greater stamp (null if none).
+ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite*>& stored,
+                         const AckedWrite* next) {
   ClassifiedWrite c;
   c.write_id = w.id;
   if (w.result.superseded_by) {
@@ -124,46 +127,51 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
   }
   if (!w.Stored()) {
     c.reason = LossReason::kNoOpDelete;
-    c.explanation = absl::StrCat(Describe(w), " deleted nothing: the item was absent from ",
-                                 w.region, "'s copy");
+    c.explanation = Describe(w);
+    absl::StrAppend(&c.explanation, " deleted nothing: the item was absent from ", w.region,
+                    "'s copy");
     return c;
   }
-  auto next =
-      std::upper_bound(stored.begin(), stored.end(), w.result.stamp,
-                       [](const Stamp& s, const AckedWrite* x) { return s < x->result.stamp; });
-  if (next == stored.end()) {  // cannot happen for a non-final stored write
+  c.explanation = Describe(w);
+  if (next == nullptr) {  // cannot happen for a non-final stored write
     c.reason = LossReason::kLostToLaterTimestamp;
-    c.explanation = absl::StrCat(Describe(w), " lost to an unknown later write");
+    absl::StrAppend(&c.explanation, " lost to an unknown later write");
     return c;
   }
-  const AckedWrite& s = **next;
+  const AckedWrite& s = *next;
   bool deletes = s.kind == WriteKind::kDelete;
   // Did the successor's region hold `w` as its current version when it wrote? Same-region
   // writes are committed in stamp order, so a same-region successor always saw it.
   bool saw = WriteIdOf(s.result.old_item) == w.id || s.region == w.region;
+  std::string& e = c.explanation;  // starts with Describe(w)
   if (saw) {
     c.reason = LossReason::kOverwritten;
-    c.explanation = absl::StrCat(Describe(w), deletes ? " was deleted by " : " was overwritten by ",
-                                 DescribeOther(s), ", which had seen it (no conflict)");
+    absl::StrAppend(&e, deletes ? " was deleted by " : " was overwritten by ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, ", which had seen it (no conflict)");
   } else if (w.kind == WriteKind::kDelete && !deletes && !s.result.old_item) {
     c.reason = LossReason::kRewrittenAfterDelete;
-    c.explanation =
-        absl::StrCat(Describe(w), " was followed by ", DescribeOther(s),
-                     ", which found no item in ", s.region, "'s copy and wrote it again");
+    absl::StrAppend(&e, " was followed by ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, ", which found no item in ", s.region, "'s copy and wrote it again");
   } else if (deletes) {
     c.reason = LossReason::kRemovedByDelete;
-    c.explanation = absl::StrCat(Describe(w), " removed by a concurrent ", DescribeOther(s),
-                                 " (later timestamp wins)");
+    absl::StrAppend(&e, " removed by a concurrent ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, " (later timestamp wins)");
   } else if (s.true_us < w.true_us) {
     c.reason = LossReason::kLostToClockAhead;
-    c.explanation = absl::StrCat(
-        Describe(w), " lost to ", DescribeOther(s), " (later timestamp wins), although w", s.id,
-        " was written ", Ms(w.true_us - s.true_us), " earlier in true time: ", s.region,
-        "'s clock had ", SkewText(s.skew_us), ", ", w.region, "'s ", SkewText(w.skew_us));
+    absl::StrAppend(&e, " lost to ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, " (later timestamp wins), although w", s.id, " was written ",
+                    Ms(w.true_us - s.true_us), " earlier in true time: ", s.region,
+                    "'s clock had ", SkewText(s.skew_us), ", ", w.region, "'s ",
+                    SkewText(w.skew_us));
   } else {
     c.reason = LossReason::kLostToLaterTimestamp;
-    c.explanation =
-        absl::StrCat(Describe(w), " lost to ", DescribeOther(s), " (later timestamp wins)");
+    absl::StrAppend(&e, " lost to ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, " (later timestamp wins)");
   }
   return c;
 }
@@ -345,8 +353,11 @@ CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
     }
   }
 
-  // Per key: its stored writes by stamp; the last one is the winner.
+  // Per key: its stored writes by stamp; the last one is the winner. Per stored write (by
+  // history position): the next stored write of its key with a greater stamp.
   std::vector<std::vector<const AckedWrite*>> stored(k.keys.size());
+  std::vector<const AckedWrite*> next(history.size(), nullptr);
+  auto position = [&](const AckedWrite* w) { return w - history.writes().data(); };
   for (size_t key = 0; key < k.keys.size(); ++key) {
     const auto& writes = k.writes[key];
     for (const AckedWrite* w : writes) {
@@ -356,6 +367,12 @@ CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
                      [](const AckedWrite* a, const AckedWrite* b) {
                        return a->result.stamp < b->result.stamp;
                      });
+    const auto& by_stamp = stored[key];
+    for (size_t i = 0, j = 0; i < by_stamp.size(); ++i) {
+      j = std::max(j, i + 1);
+      while (j < by_stamp.size() && !(by_stamp[i]->result.stamp < by_stamp[j]->result.stamp)) ++j;
+      if (j < by_stamp.size()) next[position(by_stamp[i])] = by_stamp[j];
+    }
     const AckedWrite* winner = stored[key].empty() ? nullptr : stored[key].back();
     if (winner) ++r.final_versions;
     for (size_t i = 0; i < replicas.size(); ++i) {
@@ -391,7 +408,7 @@ CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
     if (k.key_of[i] < 0) continue;  // a bad key, reported above
     const auto& key_stored = stored[k.key_of[i]];
     if (!key_stored.empty() && key_stored.back() == &w) continue;  // the winner
-    ClassifiedWrite c = Classify(w, key_stored);
+    ClassifiedWrite c = Classify(w, key_stored, next[i]);
     ++r.loss_counts[c.reason];
     r.classified.push_back(std::move(c));
   }

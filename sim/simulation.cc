@@ -161,10 +161,17 @@ class Simulation::Impl {
   absl::StatusOr<SimResult> Run();
 
  private:
+  // Polls and deliveries, several per write, are plain data rather than std::functions: their
+  // captures are too big for std::function's inline buffer, so each one cost an allocation.
+  enum class EventKind { kCall, kPoll, kDeliver };
   struct Event {
-    int64_t at;
-    uint64_t seq;
-    std::function<void()> fn;
+    int64_t at = 0;
+    uint64_t seq = 0;  // set by Push
+    EventKind kind = EventKind::kCall;
+    int link = 0;          // kPoll, kDeliver
+    uint64_t epoch = 0;    // kPoll, kDeliver
+    ChangeBatch batch;     // kDeliver
+    std::function<void()> fn;  // kCall
   };
   struct Later {
     bool operator()(const Event& a, const Event& b) const {
@@ -193,9 +200,26 @@ class Simulation::Impl {
   };
 
   int64_t now() { return clock_.NowMicros(); }
-  void At(int64_t at, std::function<void()> fn) {
-    queue_.push_back(Event{std::max(at, now()), next_seq_++, std::move(fn)});
+  void Push(Event e) {
+    e.at = std::max(e.at, now());
+    e.seq = next_seq_++;
+    queue_.push_back(std::move(e));
     std::push_heap(queue_.begin(), queue_.end(), Later());
+  }
+  void At(int64_t at, std::function<void()> fn) {
+    Event e;
+    e.at = at;
+    e.fn = std::move(fn);
+    Push(std::move(e));
+  }
+  void AtLink(int64_t at, EventKind kind, int li, uint64_t epoch, ChangeBatch batch = {}) {
+    Event e;
+    e.at = at;
+    e.kind = kind;
+    e.link = li;
+    e.epoch = epoch;
+    e.batch = std::move(batch);
+    Push(std::move(e));
   }
   void Step() {
     // A heap of our own rather than std::priority_queue, whose top() only gives a const
@@ -204,7 +228,17 @@ class Simulation::Impl {
     Event e = std::move(queue_.back());
     queue_.pop_back();
     clock_.Set(e.at);
-    e.fn();
+    switch (e.kind) {
+      case EventKind::kCall:
+        e.fn();
+        break;
+      case EventKind::kPoll:
+        Poll(e.link, e.epoch);
+        break;
+      case EventKind::kDeliver:
+        Deliver(e.link, e.epoch, std::move(e.batch));
+        break;
+    }
   }
   int n() const { return static_cast<int>(nodes_.size()); }
   int LinkIndex(int origin, int dest) const { return origin * n() + dest; }
@@ -225,7 +259,7 @@ class Simulation::Impl {
   void Reconnect(int li);
   void SchedulePoll(int li);
   void Poll(int li, uint64_t epoch);
-  void Deliver(int li, uint64_t epoch, std::shared_ptr<ChangeBatch> batch);
+  void Deliver(int li, uint64_t epoch, ChangeBatch batch);
   void Wake(int origin);
   void SetCut(int origin, int dest, int count);
 
@@ -370,8 +404,7 @@ void Simulation::Impl::SchedulePoll(int li) {
   Link& l = links_[li];
   if (l.poll_scheduled || !l.connected) return;
   l.poll_scheduled = true;
-  uint64_t epoch = l.epoch;
-  At(now(), [this, li, epoch] { Poll(li, epoch); });
+  AtLink(now(), EventKind::kPoll, li, l.epoch);
 }
 
 void Simulation::Impl::Poll(int li, uint64_t epoch) {
@@ -405,12 +438,11 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
                             l.last_arrival_us);
   l.last_arrival_us = arrive;
   bool full = static_cast<int>(batch->changes.size()) >= kBatchMax;
-  auto shared = std::make_shared<ChangeBatch>(*std::move(batch));
-  At(arrive, [this, li, epoch, shared] { Deliver(li, epoch, shared); });
+  AtLink(arrive, EventKind::kDeliver, li, epoch, *std::move(batch));
   if (full && l.in_flight < kMaxInFlight) SchedulePoll(li);
 }
 
-void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<ChangeBatch> batch) {
+void Simulation::Impl::Deliver(int li, uint64_t epoch, ChangeBatch batch) {
   Link& l = links_[li];
   if (epoch != l.epoch || !l.connected) return;  // from a broken connection
   --l.in_flight;
@@ -420,7 +452,7 @@ void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<ChangeBat
   }
   const std::string& origin = nodes_[l.origin].name;
   const std::string& dest = nodes_[l.dest].name;
-  auto report = nodes_[l.dest].region->Apply(std::move(*batch));  // this event is its only user
+  auto report = nodes_[l.dest].region->Apply(std::move(batch));
   if (!report.ok()) {
     if (!absl::IsUnavailable(report.status())) {  // Unavailable: the partition cut it
       SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ", report.status().ToString()));
