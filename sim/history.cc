@@ -230,8 +230,12 @@ void CheckResult::Merge(CheckResult&& other) {
   std::vector<ClassifiedWrite> moved = std::move(other.classified);
   other.classified.clear();
   Merge(static_cast<const CheckResult&>(other));
-  classified.insert(classified.end(), std::make_move_iterator(moved.begin()),
-                    std::make_move_iterator(moved.end()));
+  if (classified.empty()) {
+    classified = std::move(moved);
+  } else {
+    classified.insert(classified.end(), std::make_move_iterator(moved.begin()),
+                      std::make_move_iterator(moved.end()));
+  }
 }
 
 CheckResult CheckConvergence(const std::vector<ReplicaState>& replicas,
