@@ -470,8 +470,8 @@ absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
   ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(current),
-                                                 std::nullopt));
+  ASSIGN_OR_RETURN(auto result,
+                   CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(current), std::nullopt));
   if (!req.return_old) result.old_item.reset();
   return result;
 }

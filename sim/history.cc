@@ -164,9 +164,8 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
     absl::StrAppend(&e, " lost to ");
     AppendOther(&e, s);
     absl::StrAppend(&e, " (later timestamp wins), although w", s.id, " was written ",
-                    Ms(w.true_us - s.true_us), " earlier in true time: ", s.region,
-                    "'s clock had ", SkewText(s.skew_us), ", ", w.region, "'s ",
-                    SkewText(w.skew_us));
+                    Ms(w.true_us - s.true_us), " earlier in true time: ", s.region, "'s clock had ",
+                    SkewText(s.skew_us), ", ", w.region, "'s ", SkewText(w.skew_us));
   } else {
     c.reason = LossReason::kLostToLaterTimestamp;
     absl::StrAppend(&e, " lost to ");
@@ -283,12 +282,12 @@ namespace {
 // The history grouped by key, each key encoded once (CheckAll needs the groups twice, and the
 // encoding, map lookups and copies per write used to dominate the checkers' time).
 struct KeyedHistory {
-  std::vector<KeyCode> keys;                             // distinct keys, in key order
-  std::vector<std::vector<const AckedWrite*>> writes;    // per key, in history order
+  std::vector<KeyCode> keys;                           // distinct keys, in key order
+  std::vector<std::vector<const AckedWrite*>> writes;  // per key, in history order
   std::vector<int64_t> key_of;  // per history write: its key's position, -1 for a bad key
-  absl::flat_hash_map<KeyCode, size_t> index;            // key -> position in `keys`
+  absl::flat_hash_map<KeyCode, size_t> index;                       // key -> position in `keys`
   std::vector<std::pair<const AckedWrite*, std::string>> bad_keys;  // write, error message
-  std::map<std::string, std::string> names;              // encoded hash key -> key_text
+  std::map<std::string, std::string> names;                         // encoded hash key -> key_text
 };
 
 KeyedHistory GroupByKey(const TableSpec& spec, const History& history) {
@@ -349,10 +348,9 @@ CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
       if (it != k.index.end()) {
         held[i][it->second] = &v;
       } else {
-        AddViolation(
-            &r, &listed, &unlisted,
-            absl::StrCat(replicas[i].region, " holds ", VersionText(&v), " for key ",
-                         KeyName(v.hk, k.names), ", which no acknowledged write touched"));
+        AddViolation(&r, &listed, &unlisted,
+                     absl::StrCat(replicas[i].region, " holds ", VersionText(&v), " for key ",
+                                  KeyName(v.hk, k.names), ", which no acknowledged write touched"));
       }
     }
   }
@@ -367,10 +365,9 @@ CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
     for (const AckedWrite* w : writes) {
       if (w->Stored()) stored[key].push_back(w);
     }
-    std::stable_sort(stored[key].begin(), stored[key].end(),
-                     [](const AckedWrite* a, const AckedWrite* b) {
-                       return a->result.stamp < b->result.stamp;
-                     });
+    std::stable_sort(
+        stored[key].begin(), stored[key].end(),
+        [](const AckedWrite* a, const AckedWrite* b) { return a->result.stamp < b->result.stamp; });
     const auto& by_stamp = stored[key];
     for (size_t i = 0, j = 0; i < by_stamp.size(); ++i) {
       j = std::max(j, i + 1);

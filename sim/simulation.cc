@@ -168,9 +168,9 @@ class Simulation::Impl {
     int64_t at = 0;
     uint64_t seq = 0;  // set by Push
     EventKind kind = EventKind::kCall;
-    int link = 0;          // kPoll, kDeliver
-    uint64_t epoch = 0;    // kPoll, kDeliver
-    ChangeBatch batch;     // kDeliver
+    int link = 0;              // kPoll, kDeliver
+    uint64_t epoch = 0;        // kPoll, kDeliver
+    ChangeBatch batch;         // kDeliver
     std::function<void()> fn;  // kCall
   };
   struct Later {

@@ -247,8 +247,7 @@ TEST_CASE("the classifier explains a conflict in plain words", "[sim]") {
                     "acknowledged write lost: put k7 = w130 in eu-west-1 at ts 1700000000124000"));
 }
 
-TEST_CASE("each overwritten write is explained by the next stored write in stamp order",
-          "[sim]") {
+TEST_CASE("each overwritten write is explained by the next stored write in stamp order", "[sim]") {
   // History order differs from stamp order: the classifier must still pick, for each write,
   // the stored write with the next greater stamp (not the next in history, not the winner).
   TableSpec spec;
@@ -282,10 +281,9 @@ TEST_CASE("each overwritten write is explained by the next stored write in stamp
     for (auto& r : replicas) r.versions.push_back(v);
   }
   for (auto& r : replicas) {  // replicas list versions in key order
-    std::sort(r.versions.begin(), r.versions.end(),
-              [](const TableEngine::Version& a, const TableEngine::Version& b) {
-                return a.hk < b.hk;
-              });
+    std::sort(
+        r.versions.begin(), r.versions.end(),
+        [](const TableEngine::Version& a, const TableEngine::Version& b) { return a.hk < b.hk; });
   }
   CheckResult c = CheckAll(spec, h, replicas);
   INFO(absl::StrJoin(c.violations, "\n"));
