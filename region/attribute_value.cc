@@ -169,7 +169,8 @@ bool DecodeFields(Reader* r, Item* item, int depth) {
     std::string name;
     AttributeValue value;
     if (!r->Bytes(&name) || !DecodeValue(r, &value, depth + 1)) return false;
-    item->emplace(std::move(name), std::move(value));
+    // EncodeFields writes names in order, so each one goes at the end: no search.
+    item->emplace_hint(item->end(), std::move(name), std::move(value));
   }
   return true;
 }
@@ -226,7 +227,7 @@ bool DecodeValue(Reader* r, AttributeValue* v, int depth) {
       std::vector<std::string> members;
       for (uint64_t i = 0; i < count; ++i) {
         if (!r->Bytes(&s)) return false;
-        members.push_back(s);
+        members.push_back(std::move(s));
       }
       auto t = static_cast<ValueType>(tag);
       *v = t == ValueType::kSS   ? AttributeValue::SS(std::move(members))
@@ -287,6 +288,37 @@ const char* ValueTypeName(ValueType type) {
   return "?";
 }
 
+AttributeValue::AttributeValue(const AttributeValue& o)
+    : type_(o.type_),
+      bool_(o.bool_),
+      scalar_(o.scalar_),
+      nested_(o.nested_ ? std::make_unique<Nested>(*o.nested_) : nullptr) {}
+
+AttributeValue& AttributeValue::operator=(const AttributeValue& o) {
+  if (this != &o) *this = AttributeValue(o);
+  return *this;
+}
+
+AttributeValue::Nested& AttributeValue::MutableNested() {
+  if (!nested_) nested_ = std::make_unique<Nested>();
+  return *nested_;
+}
+
+const Item& AttributeValue::map() const {
+  static const auto* empty = new Item;
+  return nested_ ? nested_->map : *empty;
+}
+
+const std::vector<AttributeValue>& AttributeValue::list() const {
+  static const auto* empty = new std::vector<AttributeValue>;
+  return nested_ ? nested_->list : *empty;
+}
+
+const std::vector<std::string>& AttributeValue::set() const {
+  static const auto* empty = new std::vector<std::string>;
+  return nested_ ? nested_->set : *empty;
+}
+
 AttributeValue AttributeValue::S(std::string s) {
   AttributeValue v;
   v.type_ = ValueType::kS;
@@ -320,31 +352,31 @@ AttributeValue AttributeValue::Null() { return AttributeValue(); }
 AttributeValue AttributeValue::M(Item fields) {
   AttributeValue v;
   v.type_ = ValueType::kM;
-  v.map_ = std::move(fields);
+  v.MutableNested().map = std::move(fields);
   return v;
 }
 AttributeValue AttributeValue::L(std::vector<AttributeValue> values) {
   AttributeValue v;
   v.type_ = ValueType::kL;
-  v.list_ = std::move(values);
+  v.MutableNested().list = std::move(values);
   return v;
 }
 AttributeValue AttributeValue::SS(std::vector<std::string> members) {
   AttributeValue v;
   v.type_ = ValueType::kSS;
-  v.set_ = SortedUnique(std::move(members));
+  v.MutableNested().set = SortedUnique(std::move(members));
   return v;
 }
 AttributeValue AttributeValue::NS(std::vector<std::string> canonical_members) {
   AttributeValue v;
   v.type_ = ValueType::kNS;
-  v.set_ = SortedUnique(std::move(canonical_members));
+  v.MutableNested().set = SortedUnique(std::move(canonical_members));
   return v;
 }
 AttributeValue AttributeValue::BS(std::vector<std::string> members) {
   AttributeValue v;
   v.type_ = ValueType::kBS;
-  v.set_ = SortedUnique(std::move(members));
+  v.MutableNested().set = SortedUnique(std::move(members));
   return v;
 }
 
@@ -360,11 +392,11 @@ bool AttributeValue::operator==(const AttributeValue& o) const {
     case ValueType::kNull:
       return true;
     case ValueType::kM:
-      return map_ == o.map_;
+      return map() == o.map();
     case ValueType::kL:
-      return list_ == o.list_;
+      return list() == o.list();
     default:
-      return set_ == o.set_;
+      return set() == o.set();
   }
 }
 

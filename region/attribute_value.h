@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ const char* ValueTypeName(ValueType type);
 class AttributeValue {
  public:
   AttributeValue() : type_(ValueType::kNull) {}
+  AttributeValue(const AttributeValue& o);
+  AttributeValue& operator=(const AttributeValue& o);
+  AttributeValue(AttributeValue&&) noexcept = default;
+  AttributeValue& operator=(AttributeValue&&) noexcept = default;
+  ~AttributeValue() = default;
 
   static AttributeValue S(std::string s);
   // `text` must already be canonical (see CanonicalNumber); use Number() for user input.
@@ -46,20 +52,28 @@ class AttributeValue {
   // S and B payload, or canonical number text for N.
   const std::string& scalar() const { return scalar_; }
   bool boolean() const { return bool_; }
-  const Item& map() const { return map_; }
-  const std::vector<AttributeValue>& list() const { return list_; }
-  const std::vector<std::string>& set() const { return set_; }
+  // Empty unless the value is of that kind.
+  const Item& map() const;
+  const std::vector<AttributeValue>& list() const;
+  const std::vector<std::string>& set() const;
 
   bool operator==(const AttributeValue& o) const;
   bool operator!=(const AttributeValue& o) const { return !(*this == o); }
 
  private:
+  // Maps, lists and sets sit behind one pointer: most values are scalars, and keeping three
+  // empty containers in each made every Item node ~200 bytes to allocate, move and free.
+  struct Nested {
+    Item map;
+    std::vector<AttributeValue> list;
+    std::vector<std::string> set;
+  };
+  Nested& MutableNested();
+
   ValueType type_;
-  std::string scalar_;
   bool bool_ = false;
-  Item map_;
-  std::vector<AttributeValue> list_;
-  std::vector<std::string> set_;
+  std::string scalar_;
+  std::unique_ptr<Nested> nested_;  // M, L, SS, NS, BS only
 };
 
 // Parses DynamoDB number text ("-1.50e3") into canonical form ("-1500"). Fails with

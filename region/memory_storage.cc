@@ -62,56 +62,27 @@ struct StoredTable {
   bool deleted = false;
 };
 
-// A change as the log keeps it: a Change whose TableSpec (784 of Change's 1096 bytes, and set
-// only by table operations) is on the heap, so the log of a long run is half the size.
+// A change as the log keeps it (a Change holds its TableSpec on the heap, so an item write's
+// entry carries no empty spec).
 struct LoggedChange {
-  explicit LoggedChange(Change c, bool local, int64_t applied)
-      : seq(c.seq),
-        kind(c.kind),
-        table(std::move(c.table)),
-        table_created(std::move(c.table_created)),
-        stamp(std::move(c.stamp)),
-        commit_true_us(c.commit_true_us),
-        key(std::move(c.key)),
-        new_image(std::move(c.new_image)),
-        old_image(std::move(c.old_image)),
-        spec(c.spec ? std::make_unique<TableSpec>(*std::move(c.spec)) : nullptr),
-        service_delete(c.service_delete),
-        is_local(local),
-        applied_true_us(applied) {}
+  LoggedChange(Change c, bool local, int64_t applied)
+      : change(std::move(c)), is_local(local), applied_true_us(applied) {}
 
   // The change without key and images (what a ChangeFilter sees).
   Change Header() const {
     Change c;
-    c.seq = seq;
-    c.kind = kind;
-    c.table = table;
-    c.table_created = table_created;
-    c.stamp = stamp;
-    c.commit_true_us = commit_true_us;
-    if (spec) c.spec = *spec;
-    c.service_delete = service_delete;
-    return c;
-  }
-  Change Full() const {
-    Change c = Header();
-    c.key = key;
-    c.new_image = new_image;
-    c.old_image = old_image;
+    c.seq = change.seq;
+    c.kind = change.kind;
+    c.table = change.table;
+    c.table_created = change.table_created;
+    c.stamp = change.stamp;
+    c.commit_true_us = change.commit_true_us;
+    c.spec = change.spec;
+    c.service_delete = change.service_delete;
     return c;
   }
 
-  int64_t seq;
-  ChangeKind kind;
-  std::string table;
-  Stamp table_created;
-  Stamp stamp;
-  int64_t commit_true_us;
-  Item key;
-  std::optional<Item> new_image;
-  std::optional<Item> old_image;
-  std::unique_ptr<TableSpec> spec;
-  bool service_delete;
+  Change change;
   bool is_local;
   int64_t applied_true_us;
 };
@@ -305,7 +276,7 @@ void MemoryStorage::UndoTo(size_t size) {
             const LoggedChange& last = s_.log.back();
             if (last.is_local) {
               s_.local_seqs.pop_back();
-              s_.local_seqs_by_table[last.table].pop_back();
+              s_.local_seqs_by_table[last.change.table].pop_back();
             }
             s_.log.pop_back();
           } else if constexpr (std::is_same_v<T, Undo::Position>) {
@@ -730,7 +701,7 @@ absl::StatusOr<std::vector<Change>> MemoryStorage::ReadLocalChanges(int64_t afte
   auto it = std::upper_bound(s_.local_seqs.begin(), s_.local_seqs.end(), after_seq);
   Reserve(out, it, s_.local_seqs.end(), limit);
   for (; it != s_.local_seqs.end() && !Full(out.size(), limit); ++it) {
-    out.push_back(s_.log[*it - 1].Full());
+    out.push_back(s_.log[*it - 1].change);
   }
   return out;
 }
@@ -744,8 +715,8 @@ absl::StatusOr<std::vector<Change>> MemoryStorage::ReadLocalChanges(int64_t afte
     const LoggedChange& c = s_.log[*it - 1];
     Change header = c.Header();
     if (keep(header)) {  // in full, but without old_image
-      header.key = c.key;
-      header.new_image = c.new_image;
+      header.key = c.change.key;
+      header.new_image = c.change.new_image;
     }
     out.push_back(std::move(header));
   }
@@ -758,7 +729,7 @@ absl::StatusOr<std::vector<Change>> MemoryStorage::ReadChanges(int64_t after_seq
   Reserve(out, s_.log.begin() + from, s_.log.end(), limit);
   for (int64_t seq = std::max<int64_t>(after_seq, 0) + 1;
        seq <= head_seq() && !Full(out.size(), limit); ++seq) {
-    out.push_back(s_.log[seq - 1].Full());
+    out.push_back(s_.log[seq - 1].change);
   }
   return out;
 }
@@ -777,7 +748,7 @@ absl::StatusOr<int64_t> MemoryStorage::CountLocalChanges(int64_t after_seq,
 
 absl::StatusOr<int64_t> MemoryStorage::LastLocalTimestamp() {
   if (s_.local_seqs.empty()) return 0;
-  return s_.log[s_.local_seqs.back() - 1].stamp.ts_us;
+  return s_.log[s_.local_seqs.back() - 1].change.stamp.ts_us;
 }
 
 // --- positions --------------------------------------------------------------------------------

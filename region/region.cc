@@ -404,7 +404,7 @@ void Region::RecordAck(const std::string& peer, int64_t applied_seq) {
   }
 }
 
-absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
+absl::StatusOr<ApplyReport> Region::Apply(ChangeBatch batch) {
   absl::MutexLock l(&mu_);
   if (blocked_.count(batch.origin)) {
     return absl::UnavailableError("replication from " + batch.origin + " is cut (partition)");
@@ -415,7 +415,8 @@ absl::StatusOr<ApplyReport> Region::Apply(const ChangeBatch& batch) {
         " was opened; subscribe again"));
   }
   replicator_.NoteOriginHead(batch.origin, batch.origin_head);
-  auto report = InTransaction([&] { return replicator_.ApplyBatch(batch); }, /*local=*/false);
+  auto report =
+      InTransaction([&] { return replicator_.ApplyBatch(std::move(batch)); }, /*local=*/false);
   if (report.ok()) {
     replicator_.Committed(*report);
     if (!engine_.bootstraps().empty()) MaybeFinishBootstraps();

@@ -181,8 +181,9 @@ class Region {
   // subscription carries its cursor).
   void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Replication, receiver side: applies a batch in one transaction (data + cursor).
-  absl::StatusOr<ApplyReport> Apply(const ChangeBatch& batch) ABSL_LOCKS_EXCLUDED(mu_);
+  // Replication, receiver side: applies a batch in one transaction (data + cursor). By value:
+  // its changes move into the change log, so a caller done with the batch passes an rvalue.
+  absl::StatusOr<ApplyReport> Apply(ChangeBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
   int64_t Cursor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
   // What a receiving link subscribes to `origin` with, read atomically: the durable cursor, the
   // table incarnations held here, and the subscription epoch. The epoch grows whenever a
@@ -247,7 +248,9 @@ class Region {
   using LocalWrite = std::function<absl::StatusOr<WriteResult>()>;
   struct PendingWrite {
     LocalWrite write;
-    absl::StatusOr<WriteResult> result = absl::UnknownError("write not run");
+    // Replaced by the write's result, or by the group's error if it never ran. No message: a
+    // status without one is stored inline, so this costs no allocation per write.
+    absl::StatusOr<WriteResult> result = absl::UnknownError("");
     bool done = false;  // answered: `result` is final (synchronous writers)
     WriteDone on_done;  // asynchronous writers: the queue owns the entry until it is answered
   };

@@ -225,10 +225,17 @@ absl::Status TableEngine::CheckCondition(const Condition& cond,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<Item>> TableEngine::LiveItemOf(
+    const std::optional<Storage::ItemVersion>& stored) {
+  if (!stored || !stored->item) return std::optional<Item>();
+  ASSIGN_OR_RETURN(Item item, DecodeItem(*stored->item));
+  return std::optional<Item>(std::move(item));
+}
+
 absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
-    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> item,
-    bool service_delete) {
+    const std::optional<Storage::ItemVersion>& stored, std::optional<Item> current,
+    std::optional<Item> item, bool service_delete) {
   // One write capacity unit per started KB of the item written (1 for a delete). TTL deletes
   // are free, as in DynamoDB.
   if (!service_delete) {
@@ -242,11 +249,7 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     result.superseded_by = stored->stamp;
     return result;
   }
-  std::optional<Item> old;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(old, DecodeItem(*stored->item));
-  }
-  if (!item && !old) return result;  // deleting an absent item changes nothing
+  if (!item && !current) return result;  // deleting an absent item changes nothing
   Storage::ItemVersion version;
   if (item) version.item = EncodeItem(*item);
   version.stamp = result.stamp;
@@ -258,13 +261,14 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
   c.stamp = result.stamp;
   c.commit_true_us = clock_->NowMicros();
   c.key = key;
-  c.new_image = item;
-  c.old_image = old;
+  c.new_image = std::move(item);
+  c.old_image = std::move(current);
   c.service_delete = service_delete;
+  // The result keeps a copy of the images; the change itself moves into the log.
+  result.old_item = c.old_image;
+  result.new_item = c.new_image;
   const int64_t commit_true_us = c.commit_true_us;
   RETURN_IF_ERROR(storage_->AppendChange(std::move(c), /*is_local=*/true, commit_true_us).status());
-  result.old_item = std::move(old);
-  result.new_item = std::move(item);
   return result;
 }
 
@@ -417,12 +421,10 @@ absl::StatusOr<WriteResult> TableEngine::PutItem(const PutRequest& req) {
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, key, stored, req.item));
+  ASSIGN_OR_RETURN(auto result,
+                   CommitLocalWrite(*t, hk, rk, key, stored, std::move(current), req.item));
   if (!req.return_old) result.old_item.reset();
   return result;
 }
@@ -453,16 +455,13 @@ absl::StatusOr<WriteResult> TableEngine::UpdateItem(const UpdateRequest& req) {
     return absl::InvalidArgumentError("an update needs at least one attribute to set or remove");
   }
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
   Item next = current ? *current : req.key;
   for (const auto& [name, v] : req.set) next[name] = v;
   for (const auto& name : req.remove) next.erase(name);
   RETURN_IF_ERROR(ValidateItem(*t, next));
-  return CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(next));
+  return CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(current), std::move(next));
 }
 
 absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
@@ -470,12 +469,10 @@ absl::StatusOr<WriteResult> TableEngine::DeleteItem(const DeleteRequest& req) {
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, req.key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   RETURN_IF_ERROR(CheckCondition(req.condition, current));
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, req.key, stored, std::nullopt));
+  ASSIGN_OR_RETURN(auto result,
+                   CommitLocalWrite(*t, hk, rk, req.key, stored, std::move(current), std::nullopt));
   if (!req.return_old) result.old_item.reset();
   return result;
 }
@@ -486,10 +483,7 @@ absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, co
   std::string hk, rk;
   RETURN_IF_ERROR(EncodeKey(*t, key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t->id, hk, rk));
-  std::optional<Item> current;
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(current, DecodeItem(*stored->item));
-  }
+  ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
   ASSIGN_OR_RETURN(std::optional<Item> next, fn(current));
   if (next) {
     RETURN_IF_ERROR(ValidateItem(*t, *next));
@@ -497,8 +491,10 @@ absl::StatusOr<WriteResult> TableEngine::MutateItem(const std::string& table, co
       return absl::InvalidArgumentError("an item's key attributes cannot be changed");
     }
   }
-  ASSIGN_OR_RETURN(auto result, CommitLocalWrite(*t, hk, rk, key, stored, std::move(next)));
-  if (!result.old_item) result.old_item = current;
+  // A copy of `current`: a superseded write's result has no old_item, and this one must.
+  ASSIGN_OR_RETURN(auto result,
+                   CommitLocalWrite(*t, hk, rk, key, stored, current, std::move(next)));
+  if (!result.old_item) result.old_item = std::move(current);
   return result;
 }
 
@@ -759,7 +755,7 @@ absl::StatusOr<Page> TableEngine::Scan(const ScanRequest& req) {
   return page;
 }
 
-absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
+absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(Change change) {
   auto it = tables_.find(change.table);
   int64_t now = clock_->NowMicros();
   if (change.kind == ChangeKind::kCreateTable) {
@@ -795,11 +791,8 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
   RETURN_IF_ERROR(EncodeKey(t, change.key, &hk, &rk));
   ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
   if (stored && !Supersedes(change.stamp, stored->stamp)) return ApplyOutcome::kLostToNewer;
-  Change logged = change;
-  logged.old_image.reset();
-  if (stored && stored->item) {
-    ASSIGN_OR_RETURN(logged.old_image, DecodeItem(*stored->item));
-  }
+  // The change is logged here with this region's old image (the origin's is not sent).
+  ASSIGN_OR_RETURN(change.old_image, LiveItemOf(stored));
   Storage::ItemVersion version;
   if (change.kind == ChangeKind::kPut) {
     if (!change.new_image) return absl::InvalidArgumentError("PUT change without an image");
@@ -808,8 +801,8 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(const Change& change) {
   version.stamp = change.stamp;
   // The tombstone is kept even when nothing was there, so an older put cannot resurrect it.
   RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, std::move(version)));
-  if (change.kind == ChangeKind::kPut || logged.old_image) {
-    RETURN_IF_ERROR(storage_->AppendChange(std::move(logged), false, now).status());
+  if (change.kind == ChangeKind::kPut || change.old_image) {
+    RETURN_IF_ERROR(storage_->AppendChange(std::move(change), false, now).status());
   }
   return ApplyOutcome::kApplied;
 }
@@ -1077,9 +1070,10 @@ absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
       double expires = std::strtod(attr->second.scalar().c_str(), &end);
       if (end == attr->second.scalar().c_str() || expires > now_s) continue;
       ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
-      RETURN_IF_ERROR(
-          CommitLocalWrite(t, hk, rk, key, stored, std::nullopt, /*service_delete=*/true)
-              .status());
+      ASSIGN_OR_RETURN(std::optional<Item> current, LiveItemOf(stored));
+      RETURN_IF_ERROR(CommitLocalWrite(t, hk, rk, key, stored, std::move(current), std::nullopt,
+                                       /*service_delete=*/true)
+                          .status());
       ++expired;
     }
   }

@@ -254,8 +254,9 @@ class TableEngine {
   static double ReadUnits(int64_t bytes, bool consistent);
 
   // Applies one change that originated in another region (LWW for items). Logs applied
-  // changes in this region's change log as replicated (not forwarded again).
-  absl::StatusOr<ApplyOutcome> ApplyRemote(const Change& change);
+  // changes in this region's change log as replicated (not forwarded again). By value: the
+  // change becomes the logged one, so a caller that moves it in pays no copy.
+  absl::StatusOr<ApplyOutcome> ApplyRemote(Change change);
 
   // The stored version of every item of a table, tombstones included, in key order: used by
   // checkers to compare replicas.
@@ -285,11 +286,16 @@ class TableEngine {
   absl::Status ValidateItem(const TableState& t, const Item& item) const;
   Item KeyOf(const TableState& t, const Item& item) const;
   Stamp NextStamp();
+  // The live item of a stored version, decoded (nullopt: absent or a tombstone).
+  static absl::StatusOr<std::optional<Item>> LiveItemOf(
+      const std::optional<Storage::ItemVersion>& stored);
   // Writes a new version (or tombstone when `item` is empty) of a local write and logs it.
+  // `current` is LiveItemOf(stored), which the caller has already decoded for its condition.
   // `service_delete`: a TTL expiry - consumes no capacity, marked in this region's stream only.
   absl::StatusOr<WriteResult> CommitLocalWrite(const TableState& t, const std::string& hk,
                                                const std::string& rk, const Item& key,
                                                const std::optional<Storage::ItemVersion>& stored,
+                                               std::optional<Item> current,
                                                std::optional<Item> item,
                                                bool service_delete = false);
   absl::Status CheckCondition(const Condition& cond, const std::optional<Item>& current) const;

@@ -1,7 +1,6 @@
 #include "replicator/replicator_core.h"
 
 #include <algorithm>
-#include <set>
 
 #include "region/status_macros.h"
 
@@ -64,15 +63,17 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
   };
   // Rows for other tables come back undecoded: a subscriber far behind on a long log of
   // tables it does not hold costs only their headers.
-  std::set<int64_t> kept;
+  // The filter sees the rows in log order, so `kept` comes out sorted.
+  std::vector<int64_t> kept;
   ASSIGN_OR_RETURN(auto rows, storage_->ReadLocalChanges(after_seq, limit, [&](const Change& c) {
     bool relevant = is_relevant(c);
-    if (relevant) kept.insert(c.seq);
+    if (relevant) kept.push_back(c.seq);
     return relevant;
   }));
+  batch.changes.reserve(std::min(rows.size(), static_cast<size_t>(std::max(max_changes, 0))));
   int64_t bytes = 0;
   for (auto& c : rows) {
-    bool relevant = kept.count(c.seq) > 0;
+    bool relevant = std::binary_search(kept.begin(), kept.end(), c.seq);
     batch.scanned_through = c.seq;
     if (relevant) {
       c.old_image.reset();  // receivers compute their own
@@ -112,7 +113,7 @@ absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
   return storage_->CountLocalChanges(acked, tables);
 }
 
-absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch) {
+absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
   ApplyReport report;
   report.origin = batch.origin;
   int64_t cursor = Cursor(batch.origin);
@@ -131,22 +132,23 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(const ChangeBatch& batch)
   }
   report.cursor = cursor;
   int64_t now = clock_->NowMicros();
-  for (const auto& c : batch.changes) {
+  for (auto& c : batch.changes) {
     if (c.seq <= cursor) continue;  // already applied: a re-delivery
-    ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(c));
+    const int64_t seq = c.seq, commit_true_us = c.commit_true_us;  // `c` is moved below
+    ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(std::move(c)));
     if (outcome == ApplyOutcome::kWaitForTable) {
       report.waiting = true;
       break;
     }
     if (outcome == ApplyOutcome::kApplied) {
       ++report.applied;
-      report.latencies_us.push_back(now - c.commit_true_us);
+      report.latencies_us.push_back(now - commit_true_us);
     } else if (outcome == ApplyOutcome::kLostToNewer) {
       ++report.lost_to_newer;
     } else {
       ++report.dropped;
     }
-    report.cursor = c.seq;
+    report.cursor = seq;
   }
   if (!report.waiting) report.cursor = std::max(report.cursor, batch.scanned_through);
   if (report.cursor > cursor) RETURN_IF_ERROR(storage_->SetCursor(batch.origin, report.cursor));

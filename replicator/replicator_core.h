@@ -79,7 +79,8 @@ class ReplicatorCore {
 
   // --- receiver side ---
   // Applies a batch inside the caller's open transaction. Call Committed() after COMMIT.
-  absl::StatusOr<ApplyReport> ApplyBatch(const ChangeBatch& batch);
+  // By value: its changes are moved into the change log, so pass an rvalue to avoid a copy.
+  absl::StatusOr<ApplyReport> ApplyBatch(ChangeBatch batch);
   void Committed(const ApplyReport& report);
   // Bootstrap: moves each origin's durable cursor back to `cut` where it is ahead of it, inside
   // the caller's transaction; call Load() after COMMIT. Re-reading changes is harmless (LWW).

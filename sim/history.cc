@@ -4,6 +4,7 @@
 #include <cctype>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -24,7 +25,9 @@ std::optional<int64_t> WriteIdOf(const std::optional<Item>& item) {
   if (it == item->end() || it->second.type() != ValueType::kS) return std::nullopt;
   const std::string& s = it->second.scalar();
   int64_t id = 0;
-  if (s.size() < 2 || s[0] != 'w' || !absl::SimpleAtoi(s.substr(1), &id)) return std::nullopt;
+  if (s.size() < 2 || s[0] != 'w' || !absl::SimpleAtoi(absl::string_view(s).substr(1), &id)) {
+    return std::nullopt;
+  }
   return id;
 }
 
@@ -47,13 +50,14 @@ std::string Describe(const AckedWrite& w) {
   std::string what = w.kind == WriteKind::kDelete
                          ? absl::StrCat("delete ", w.key_text, " (w", w.id, ")")
                          : absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " = w", w.id);
-  return absl::StrCat(what, " in ", w.region, " at ts ", w.result.stamp.ts_us);
+  absl::StrAppend(&what, " in ", w.region, " at ts ", w.result.stamp.ts_us);
+  return what;
 }
 
-// "put w130 from eu-west-1 at ts 1700000000124000".
-std::string DescribeOther(const AckedWrite& w) {
-  return absl::StrCat(WriteKindName(w.kind), " w", w.id, " from ", w.region, " at ts ",
-                      w.result.stamp.ts_us);
+// Appends "put w130 from eu-west-1 at ts 1700000000124000".
+void AppendOther(std::string* out, const AckedWrite& w) {
+  absl::StrAppend(out, WriteKindName(w.kind), " w", w.id, " from ", w.region, " at ts ",
+                  w.result.stamp.ts_us);
 }
 
 std::string ItemText(const Item& item) {
@@ -91,17 +95,27 @@ void FinishList(CheckResult* r, size_t unlisted, const std::string& what) {
   if (unlisted > 0) r->violations.push_back(absl::StrCat("... and ", unlisted, " more ", what));
 }
 
+// The stored write of one key with exactly `stamp`, among `stored` (sorted by stamp).
+const AckedWrite* FindByStamp(const std::vector<const AckedWrite*>& stored, const Stamp& stamp) {
+  auto it =
+      std::lower_bound(stored.begin(), stored.end(), stamp,
+                       [](const AckedWrite* x, const Stamp& s) { return x->result.stamp < s; });
+  return it != stored.end() && (*it)->result.stamp == stamp ? *it : nullptr;
+}
+
+// `stored`: the stored writes of w's key, sorted by stamp (the version that superseded a write
+// on arrival is its own key's, so it is looked up there); `next`: for a stored write, the first
+// of them with a greater stamp (null if none).
 ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite*>& stored,
-                         const std::map<Stamp, const AckedWrite*>& by_stamp) {
+                         const AckedWrite* next) {
   ClassifiedWrite c;
   c.write_id = w.id;
   if (w.result.superseded_by) {
     c.reason = LossReason::kSupersededOnArrival;
-    auto it = by_stamp.find(*w.result.superseded_by);
-    std::string newer = it != by_stamp.end()
-                            ? absl::StrCat("w", it->second->id, " from ", it->second->region,
-                                           " at ts ", it->second->result.stamp.ts_us)
-                            : StampText(*w.result.superseded_by);
+    const AckedWrite* by = FindByStamp(stored, *w.result.superseded_by);
+    std::string newer = by != nullptr ? absl::StrCat("w", by->id, " from ", by->region, " at ts ",
+                                                     by->result.stamp.ts_us)
+                                      : StampText(*w.result.superseded_by);
     std::string what = w.kind == WriteKind::kDelete
                            ? absl::StrCat("delete ", w.key_text, " (w", w.id, ")")
                            : absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " = w", w.id);
@@ -113,46 +127,50 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
   }
   if (!w.Stored()) {
     c.reason = LossReason::kNoOpDelete;
-    c.explanation = absl::StrCat(Describe(w), " deleted nothing: the item was absent from ",
-                                 w.region, "'s copy");
+    c.explanation = Describe(w);
+    absl::StrAppend(&c.explanation, " deleted nothing: the item was absent from ", w.region,
+                    "'s copy");
     return c;
   }
-  auto next =
-      std::upper_bound(stored.begin(), stored.end(), w.result.stamp,
-                       [](const Stamp& s, const AckedWrite* x) { return s < x->result.stamp; });
-  if (next == stored.end()) {  // cannot happen for a non-final stored write
+  c.explanation = Describe(w);
+  if (next == nullptr) {  // cannot happen for a non-final stored write
     c.reason = LossReason::kLostToLaterTimestamp;
-    c.explanation = absl::StrCat(Describe(w), " lost to an unknown later write");
+    absl::StrAppend(&c.explanation, " lost to an unknown later write");
     return c;
   }
-  const AckedWrite& s = **next;
+  const AckedWrite& s = *next;
   bool deletes = s.kind == WriteKind::kDelete;
   // Did the successor's region hold `w` as its current version when it wrote? Same-region
   // writes are committed in stamp order, so a same-region successor always saw it.
   bool saw = WriteIdOf(s.result.old_item) == w.id || s.region == w.region;
+  std::string& e = c.explanation;  // starts with Describe(w)
   if (saw) {
     c.reason = LossReason::kOverwritten;
-    c.explanation = absl::StrCat(Describe(w), deletes ? " was deleted by " : " was overwritten by ",
-                                 DescribeOther(s), ", which had seen it (no conflict)");
+    absl::StrAppend(&e, deletes ? " was deleted by " : " was overwritten by ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, ", which had seen it (no conflict)");
   } else if (w.kind == WriteKind::kDelete && !deletes && !s.result.old_item) {
     c.reason = LossReason::kRewrittenAfterDelete;
-    c.explanation =
-        absl::StrCat(Describe(w), " was followed by ", DescribeOther(s),
-                     ", which found no item in ", s.region, "'s copy and wrote it again");
+    absl::StrAppend(&e, " was followed by ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, ", which found no item in ", s.region, "'s copy and wrote it again");
   } else if (deletes) {
     c.reason = LossReason::kRemovedByDelete;
-    c.explanation = absl::StrCat(Describe(w), " removed by a concurrent ", DescribeOther(s),
-                                 " (later timestamp wins)");
+    absl::StrAppend(&e, " removed by a concurrent ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, " (later timestamp wins)");
   } else if (s.true_us < w.true_us) {
     c.reason = LossReason::kLostToClockAhead;
-    c.explanation = absl::StrCat(
-        Describe(w), " lost to ", DescribeOther(s), " (later timestamp wins), although w", s.id,
-        " was written ", Ms(w.true_us - s.true_us), " earlier in true time: ", s.region,
-        "'s clock had ", SkewText(s.skew_us), ", ", w.region, "'s ", SkewText(w.skew_us));
+    absl::StrAppend(&e, " lost to ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, " (later timestamp wins), although w", s.id, " was written ",
+                    Ms(w.true_us - s.true_us), " earlier in true time: ", s.region, "'s clock had ",
+                    SkewText(s.skew_us), ", ", w.region, "'s ", SkewText(w.skew_us));
   } else {
     c.reason = LossReason::kLostToLaterTimestamp;
-    c.explanation =
-        absl::StrCat(Describe(w), " lost to ", DescribeOther(s), " (later timestamp wins)");
+    absl::StrAppend(&e, " lost to ");
+    AppendOther(&e, s);
+    absl::StrAppend(&e, " (later timestamp wins)");
   }
   return c;
 }
@@ -207,6 +225,18 @@ void CheckResult::Merge(const CheckResult& other) {
   classified.insert(classified.end(), other.classified.begin(), other.classified.end());
 }
 
+void CheckResult::Merge(CheckResult&& other) {
+  std::vector<ClassifiedWrite> moved = std::move(other.classified);
+  other.classified.clear();
+  Merge(static_cast<const CheckResult&>(other));
+  if (classified.empty()) {
+    classified = std::move(moved);
+  } else {
+    classified.insert(classified.end(), std::make_move_iterator(moved.begin()),
+                      std::make_move_iterator(moved.end()));
+  }
+}
+
 CheckResult CheckConvergence(const std::vector<ReplicaState>& replicas,
                              const std::map<std::string, std::string>& key_names) {
   CheckResult r;
@@ -247,54 +277,107 @@ CheckResult CheckConvergence(const std::vector<ReplicaState>& replicas,
   return r;
 }
 
-CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
-                           const std::vector<ReplicaState>& replicas) {
-  CheckResult r;
-  r.acknowledged = static_cast<int64_t>(history.size());
-  size_t listed = 0, unlisted = 0;
+namespace {
 
-  std::map<KeyCode, std::vector<const AckedWrite*>> by_key;  // history order
-  std::map<Stamp, const AckedWrite*> by_stamp;               // stored writes
-  std::map<std::string, std::string> key_names;
-  for (const auto& w : history.writes()) {
+// The history grouped by key, each key encoded once (CheckAll needs the groups twice, and the
+// encoding, map lookups and copies per write used to dominate the checkers' time).
+struct KeyedHistory {
+  std::vector<KeyCode> keys;                           // distinct keys, in key order
+  std::vector<std::vector<const AckedWrite*>> writes;  // per key, in history order
+  std::vector<int64_t> key_of;  // per history write: its key's position, -1 for a bad key
+  absl::flat_hash_map<KeyCode, size_t> index;                       // key -> position in `keys`
+  std::vector<std::pair<const AckedWrite*, std::string>> bad_keys;  // write, error message
+  std::map<std::string, std::string> names;                         // encoded hash key -> key_text
+};
+
+KeyedHistory GroupByKey(const TableSpec& spec, const History& history) {
+  KeyedHistory k;
+  std::vector<int64_t>& key_of = k.key_of;  // first in first-seen order, then in key order
+  key_of.assign(history.size(), -1);
+  std::vector<KeyCode> seen;
+  absl::flat_hash_map<KeyCode, size_t> first_seen;
+  for (size_t i = 0; i < history.size(); ++i) {
+    const AckedWrite& w = history.writes()[i];
     KeyCode code;
     absl::Status st = TableEngine::EncodeKeyOf(spec, w.key, &code.first, &code.second);
     if (!st.ok()) {
-      AddViolation(&r, &listed, &unlisted,
-                   absl::StrCat("write w", w.id, " has a bad key: ", st.message()));
+      k.bad_keys.emplace_back(&w, std::string(st.message()));
       continue;
     }
-    by_key[code].push_back(&w);
-    key_names[code.first] = w.key_text;
-    if (w.Stored()) by_stamp[w.result.stamp] = &w;
+    auto [it, inserted] = first_seen.try_emplace(code, seen.size());
+    if (inserted) seen.push_back(std::move(code));
+    key_of[i] = static_cast<int64_t>(it->second);
   }
-  std::vector<std::map<KeyCode, const TableEngine::Version*>> held(replicas.size());
+  // Key order (not first-seen order) decides the order violations are listed in.
+  std::vector<size_t> order(seen.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return seen[a] < seen[b]; });
+  std::vector<size_t> rank(seen.size());
+  for (size_t r = 0; r < order.size(); ++r) rank[order[r]] = r;
+  k.writes.resize(seen.size());
+  for (size_t i = 0; i < history.size(); ++i) {
+    if (key_of[i] < 0) continue;
+    key_of[i] = static_cast<int64_t>(rank[key_of[i]]);
+    k.writes[key_of[i]].push_back(&history.writes()[i]);
+  }
+  for (auto& [code, pos] : first_seen) pos = rank[pos];
+  k.index = std::move(first_seen);
+  k.keys.reserve(seen.size());
+  for (size_t r = 0; r < order.size(); ++r) {
+    k.keys.push_back(std::move(seen[order[r]]));
+    k.names[k.keys.back().first] = k.writes[r].back()->key_text;
+  }
+  return k;
+}
+
+CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
+                            const std::vector<ReplicaState>& replicas) {
+  CheckResult r;
+  r.acknowledged = static_cast<int64_t>(history.size());
+  size_t listed = 0, unlisted = 0;
+  for (const auto& [w, message] : k.bad_keys) {
+    AddViolation(&r, &listed, &unlisted,
+                 absl::StrCat("write w", w->id, " has a bad key: ", message));
+  }
+  // held[i][key position]: replica i's version of that key, if any.
+  std::vector<std::vector<const TableEngine::Version*>> held(
+      replicas.size(), std::vector<const TableEngine::Version*>(k.keys.size(), nullptr));
   for (size_t i = 0; i < replicas.size(); ++i) {
     for (const auto& v : replicas[i].versions) {
-      held[i][{v.hk, v.rk}] = &v;
-      if (!by_key.count({v.hk, v.rk})) {
-        AddViolation(
-            &r, &listed, &unlisted,
-            absl::StrCat(replicas[i].region, " holds ", VersionText(&v), " for key ",
-                         KeyName(v.hk, key_names), ", which no acknowledged write touched"));
+      auto it = k.index.find(KeyCode{v.hk, v.rk});
+      if (it != k.index.end()) {
+        held[i][it->second] = &v;
+      } else {
+        AddViolation(&r, &listed, &unlisted,
+                     absl::StrCat(replicas[i].region, " holds ", VersionText(&v), " for key ",
+                                  KeyName(v.hk, k.names), ", which no acknowledged write touched"));
       }
     }
   }
 
-  std::map<int64_t, ClassifiedWrite> classified;  // by write id
-  for (const auto& [key, writes] : by_key) {
-    std::vector<const AckedWrite*> stored;
+  // Per key: its stored writes by stamp; the last one is the winner. Per stored write (by
+  // history position): the next stored write of its key with a greater stamp.
+  std::vector<std::vector<const AckedWrite*>> stored(k.keys.size());
+  std::vector<const AckedWrite*> next(history.size(), nullptr);
+  auto position = [&](const AckedWrite* w) { return w - history.writes().data(); };
+  for (size_t key = 0; key < k.keys.size(); ++key) {
+    const auto& writes = k.writes[key];
     for (const AckedWrite* w : writes) {
-      if (w->Stored()) stored.push_back(w);
+      if (w->Stored()) stored[key].push_back(w);
     }
-    std::stable_sort(stored.begin(), stored.end(), [](const AckedWrite* a, const AckedWrite* b) {
-      return a->result.stamp < b->result.stamp;
-    });
-    const AckedWrite* winner = stored.empty() ? nullptr : stored.back();
+    std::stable_sort(
+        stored[key].begin(), stored[key].end(),
+        [](const AckedWrite* a, const AckedWrite* b) { return a->result.stamp < b->result.stamp; });
+    const auto& by_stamp = stored[key];
+    for (size_t i = 0, j = 0; i < by_stamp.size(); ++i) {
+      j = std::max(j, i + 1);
+      while (j < by_stamp.size() && !(by_stamp[i]->result.stamp < by_stamp[j]->result.stamp)) ++j;
+      if (j < by_stamp.size()) next[position(by_stamp[i])] = by_stamp[j];
+    }
+    const AckedWrite* winner = stored[key].empty() ? nullptr : stored[key].back();
     if (winner) ++r.final_versions;
     for (size_t i = 0; i < replicas.size(); ++i) {
-      auto it = held[i].find(key);
-      const TableEngine::Version* v = it == held[i].end() ? nullptr : it->second;
+      const TableEngine::Version* v = held[i][key];
       bool good;
       if (winner == nullptr) {
         good = v == nullptr;
@@ -305,7 +388,7 @@ CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
                winner->result.new_item && *v->item == *winner->result.new_item;
       }
       if (good) continue;
-      std::string key_text = writes.front()->key_text;
+      const std::string& key_text = writes.front()->key_text;
       if (winner == nullptr) {
         AddViolation(&r, &listed, &unlisted,
                      absl::StrCat("key ", key_text, ": no acknowledged write stored anything, but ",
@@ -317,16 +400,18 @@ CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
                                   ", but ", replicas[i].region, " holds ", VersionText(v)));
       }
     }
-    for (const AckedWrite* w : writes) {
-      if (w == winner) continue;
-      ClassifiedWrite c = Classify(*w, stored, by_stamp);
-      ++r.loss_counts[c.reason];
-      classified[w->id] = std::move(c);
-    }
   }
-  for (const auto& w : history.writes()) {
-    auto it = classified.find(w.id);
-    if (it != classified.end()) r.classified.push_back(std::move(it->second));
+
+  // Every other write, classified in history order.
+  r.classified.reserve(history.size());
+  for (size_t i = 0; i < history.size(); ++i) {
+    const AckedWrite& w = history.writes()[i];
+    if (k.key_of[i] < 0) continue;  // a bad key, reported above
+    const auto& key_stored = stored[k.key_of[i]];
+    if (!key_stored.empty() && key_stored.back() == &w) continue;  // the winner
+    ClassifiedWrite c = Classify(w, key_stored, next[i]);
+    ++r.loss_counts[c.reason];
+    r.classified.push_back(std::move(c));
   }
   FinishList(&r, unlisted, "lost-write violations");
   r.summary = r.ok ? "no acknowledged write lost"
@@ -334,23 +419,27 @@ CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
   return r;
 }
 
+}  // namespace
+
+CheckResult ClassifyWrites(const TableSpec& spec, const History& history,
+                           const std::vector<ReplicaState>& replicas) {
+  return ClassifyGrouped(GroupByKey(spec, history), history, replicas);
+}
+
 CheckResult CheckAll(const TableSpec& spec, const History& history,
                      const std::vector<ReplicaState>& replicas) {
-  std::map<std::string, std::string> key_names;
-  for (const auto& w : history.writes()) {
-    std::string hk, rk;
-    if (TableEngine::EncodeKeyOf(spec, w.key, &hk, &rk).ok()) key_names[hk] = w.key_text;
-  }
-  CheckResult convergence = CheckConvergence(replicas, key_names);
-  CheckResult writes = ClassifyWrites(spec, history, replicas);
-  CheckResult all = convergence;
-  all.Merge(writes);
+  KeyedHistory keyed = GroupByKey(spec, history);
+  CheckResult all = CheckConvergence(replicas, keyed.names);
+  const std::string convergence_summary = all.summary;
+  CheckResult writes = ClassifyGrouped(keyed, history, replicas);
+  const std::string writes_summary = writes.summary;
+  all.Merge(std::move(writes));
   std::vector<std::string> losses;
   for (const auto& [reason, n] : all.loss_counts) {
     losses.push_back(absl::StrCat(LossReasonName(reason), "=", n));
   }
   all.summary =
-      absl::StrCat(convergence.summary, "; ", writes.summary, "; ", all.acknowledged,
+      absl::StrCat(convergence_summary, "; ", writes_summary, "; ", all.acknowledged,
                    " acknowledged, ", all.final_versions,
                    " final, not final: ", losses.empty() ? "none" : absl::StrJoin(losses, " "));
   return all;

@@ -53,6 +53,7 @@ struct AckedWrite {
 class History {
  public:
   void Record(AckedWrite write) { writes_.push_back(std::move(write)); }
+  void Reserve(size_t writes) { writes_.reserve(writes); }
   const std::vector<AckedWrite>& writes() const { return writes_; }
   size_t size() const { return writes_.size(); }
 
@@ -104,6 +105,7 @@ struct CheckResult {
 
   // Appends `other`'s violations, counts and classifications (ok = both ok).
   void Merge(const CheckResult& other);
+  void Merge(CheckResult&& other);  // the same, moving `other`'s classifications
 };
 
 // Checker A. `key_names` maps encoded hash keys to readable names for messages (optional).

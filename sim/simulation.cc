@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <queue>
 #include <random>
 #include <tuple>
 #include <utility>
@@ -154,10 +153,17 @@ class Simulation::Impl {
   absl::StatusOr<SimResult> Run();
 
  private:
+  // Polls and deliveries, several per write, are plain data rather than std::functions: their
+  // captures are too big for std::function's inline buffer, so each one cost an allocation.
+  enum class EventKind { kCall, kPoll, kDeliver };
   struct Event {
-    int64_t at;
-    uint64_t seq;
-    std::function<void()> fn;
+    int64_t at = 0;
+    uint64_t seq = 0;  // set by Push
+    EventKind kind = EventKind::kCall;
+    int link = 0;              // kPoll, kDeliver
+    uint64_t epoch = 0;        // kPoll, kDeliver
+    ChangeBatch batch;         // kDeliver
+    std::function<void()> fn;  // kCall
   };
   struct Later {
     bool operator()(const Event& a, const Event& b) const {
@@ -186,14 +192,45 @@ class Simulation::Impl {
   };
 
   int64_t now() { return clock_.NowMicros(); }
+  void Push(Event e) {
+    e.at = std::max(e.at, now());
+    e.seq = next_seq_++;
+    queue_.push_back(std::move(e));
+    std::push_heap(queue_.begin(), queue_.end(), Later());
+  }
   void At(int64_t at, std::function<void()> fn) {
-    queue_.push(Event{std::max(at, now()), next_seq_++, std::move(fn)});
+    Event e;
+    e.at = at;
+    e.fn = std::move(fn);
+    Push(std::move(e));
+  }
+  void AtLink(int64_t at, EventKind kind, int li, uint64_t epoch, ChangeBatch batch = {}) {
+    Event e;
+    e.at = at;
+    e.kind = kind;
+    e.link = li;
+    e.epoch = epoch;
+    e.batch = std::move(batch);
+    Push(std::move(e));
   }
   void Step() {
-    Event e = queue_.top();
-    queue_.pop();
+    // A heap of our own rather than std::priority_queue, whose top() only gives a const
+    // reference: copying each event's std::function cost an allocation per event.
+    std::pop_heap(queue_.begin(), queue_.end(), Later());
+    Event e = std::move(queue_.back());
+    queue_.pop_back();
     clock_.Set(e.at);
-    e.fn();
+    switch (e.kind) {
+      case EventKind::kCall:
+        e.fn();
+        break;
+      case EventKind::kPoll:
+        Poll(e.link, e.epoch);
+        break;
+      case EventKind::kDeliver:
+        Deliver(e.link, e.epoch, std::move(e.batch));
+        break;
+    }
   }
   int n() const { return static_cast<int>(nodes_.size()); }
   int LinkIndex(int origin, int dest) const { return origin * n() + dest; }
@@ -214,7 +251,7 @@ class Simulation::Impl {
   void Reconnect(int li);
   void SchedulePoll(int li);
   void Poll(int li, uint64_t epoch);
-  void Deliver(int li, uint64_t epoch, std::shared_ptr<const ChangeBatch> batch);
+  void Deliver(int li, uint64_t epoch, ChangeBatch batch);
   void Wake(int origin);
   void SetCut(int origin, int dest, int count);
 
@@ -237,7 +274,7 @@ class Simulation::Impl {
   SimOptions o_;
   ManualClock clock_;
   std::mt19937_64 workload_rng_, net_rng_, fault_rng_;
-  std::priority_queue<Event, std::vector<Event>, Later> queue_;
+  std::vector<Event> queue_;  // a heap ordered by Later
   uint64_t next_seq_ = 0;
   std::vector<std::string> names_;
   std::vector<Node> nodes_;
@@ -350,8 +387,7 @@ void Simulation::Impl::SchedulePoll(int li) {
   Link& l = links_[li];
   if (l.poll_scheduled || !l.connected) return;
   l.poll_scheduled = true;
-  uint64_t epoch = l.epoch;
-  At(now(), [this, li, epoch] { Poll(li, epoch); });
+  AtLink(now(), EventKind::kPoll, li, l.epoch);
 }
 
 void Simulation::Impl::Poll(int li, uint64_t epoch) {
@@ -385,12 +421,11 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
                             l.last_arrival_us);
   l.last_arrival_us = arrive;
   bool full = static_cast<int>(batch->changes.size()) >= kBatchMax;
-  auto shared = std::make_shared<const ChangeBatch>(*std::move(batch));
-  At(arrive, [this, li, epoch, shared] { Deliver(li, epoch, shared); });
+  AtLink(arrive, EventKind::kDeliver, li, epoch, *std::move(batch));
   if (full && l.in_flight < kMaxInFlight) SchedulePoll(li);
 }
 
-void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<const ChangeBatch> batch) {
+void Simulation::Impl::Deliver(int li, uint64_t epoch, ChangeBatch batch) {
   Link& l = links_[li];
   if (epoch != l.epoch || !l.connected) return;  // from a broken connection
   --l.in_flight;
@@ -400,7 +435,7 @@ void Simulation::Impl::Deliver(int li, uint64_t epoch, std::shared_ptr<const Cha
   }
   const std::string& origin = nodes_[l.origin].name;
   const std::string& dest = nodes_[l.dest].name;
-  auto report = nodes_[l.dest].region->Apply(*batch);
+  auto report = nodes_[l.dest].region->Apply(std::move(batch));
   if (!report.ok()) {
     if (!absl::IsUnavailable(report.status())) {  // Unavailable: the partition cut it
       SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ", report.status().ToString()));
@@ -672,6 +707,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   }
   if (o_.keep_one_link_cut) SetCut(0, 1, 1);
   workload_start_ = now();
+  result_.history.Reserve(static_cast<size_t>(o_.ops));  // at most one write per operation
   if (o_.ops > 0) {
     At(now() + Uniform(workload_rng_, 1, o_.op_interval_us), [this] { ClientOp(0); });
   } else {

@@ -3,6 +3,7 @@
 #include "region/attribute_value.h"
 
 #include <catch2/catch.hpp>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -130,6 +131,33 @@ TEST_CASE("sets keep their members sorted and unique", "[attribute_value]") {
   CHECK(ss.set() == std::vector<std::string>{"a", "b"});
   CHECK(AttributeValue::SS({"x", "y"}) == AttributeValue::SS({"y", "x"}));
   CHECK(AttributeValue::SS({"1"}) != AttributeValue::NS({"1"}));
+}
+
+TEST_CASE("a copy of a map, list or set value is equal and outlives the original",
+          "[attribute_value]") {
+  // Maps, lists and sets live behind a pointer inside AttributeValue: copies must be deep.
+  for (const auto& [name, value] : EveryType()) {
+    INFO("attribute " << name << " of type " << ValueTypeName(value.type()));
+    auto original = std::make_unique<AttributeValue>(value);
+    AttributeValue copy = *original;
+    AttributeValue assigned = AttributeValue::S("replaced");
+    assigned = *original;
+    original.reset();
+    CHECK(copy == value);
+    CHECK(assigned == value);
+    CHECK(copy.map() == value.map());
+    CHECK(copy.list() == value.list());
+    CHECK(copy.set() == value.set());
+  }
+  AttributeValue moved_from = AttributeValue::M({{"a", AttributeValue::S("x")}});
+  AttributeValue moved = std::move(moved_from);
+  CHECK(moved.map().size() == 1);
+  // The accessors of the other kinds are empty, whatever the value holds.
+  CHECK(AttributeValue::S("x").map().empty());
+  CHECK(AttributeValue::S("x").list().empty());
+  CHECK(AttributeValue::M({{"a", AttributeValue::S("x")}}).set().empty());
+  CHECK(AttributeValue::L({}) != AttributeValue::M({}));
+  CHECK(AttributeValue::L({}) == AttributeValue::L({}));
 }
 
 TEST_CASE("EncodeItem and DecodeItem round-trip every attribute type", "[attribute_value]") {
