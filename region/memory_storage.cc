@@ -62,27 +62,41 @@ struct StoredTable {
   bool deleted = false;
 };
 
-// A change as the log keeps it (a Change holds its TableSpec on the heap, so an item write's
-// entry carries no empty spec).
+// A change as the log keeps it: the header as a Change, the key and images encoded
+// (EncodeItem). An Item is a tree of nodes; a run logs every write in every region and keeps it,
+// so encoded images take a third of the memory, and a log of hundreds of thousands of entries
+// is freed as that many strings rather than millions of nodes.
 struct LoggedChange {
   LoggedChange(Change c, bool local, int64_t applied)
-      : change(std::move(c)), is_local(local), applied_true_us(applied) {}
+      : key(EncodeItem(c.key)),
+        new_image(c.new_image ? std::optional<std::string>(EncodeItem(*c.new_image))
+                              : std::nullopt),
+        old_image(c.old_image ? std::optional<std::string>(EncodeItem(*c.old_image))
+                              : std::nullopt),
+        is_local(local),
+        applied_true_us(applied) {
+    c.key.clear();
+    c.new_image.reset();
+    c.old_image.reset();
+    header = std::move(c);
+  }
 
-  // The change without key and images (what a ChangeFilter sees).
-  Change Header() const {
-    Change c;
-    c.seq = change.seq;
-    c.kind = change.kind;
-    c.table = change.table;
-    c.table_created = change.table_created;
-    c.stamp = change.stamp;
-    c.commit_true_us = change.commit_true_us;
-    c.spec = change.spec;
-    c.service_delete = change.service_delete;
+  // The change with its key and new image (and old image when `with_old`).
+  absl::StatusOr<Change> Full(bool with_old) const {
+    Change c = header;
+    ASSIGN_OR_RETURN(c.key, DecodeItem(key));
+    if (new_image) {
+      ASSIGN_OR_RETURN(c.new_image, DecodeItem(*new_image));
+    }
+    if (old_image && with_old) {
+      ASSIGN_OR_RETURN(c.old_image, DecodeItem(*old_image));
+    }
     return c;
   }
 
-  Change change;
+  Change header;  // without key and images: what a ChangeFilter sees
+  std::string key;
+  std::optional<std::string> new_image, old_image;
   bool is_local;
   int64_t applied_true_us;
 };
@@ -276,7 +290,7 @@ void MemoryStorage::UndoTo(size_t size) {
             const LoggedChange& last = s_.log.back();
             if (last.is_local) {
               s_.local_seqs.pop_back();
-              s_.local_seqs_by_table[last.change.table].pop_back();
+              s_.local_seqs_by_table[last.header.table].pop_back();
             }
             s_.log.pop_back();
           } else if constexpr (std::is_same_v<T, Undo::Position>) {
@@ -701,7 +715,8 @@ absl::StatusOr<std::vector<Change>> MemoryStorage::ReadLocalChanges(int64_t afte
   auto it = std::upper_bound(s_.local_seqs.begin(), s_.local_seqs.end(), after_seq);
   Reserve(out, it, s_.local_seqs.end(), limit);
   for (; it != s_.local_seqs.end() && !Full(out.size(), limit); ++it) {
-    out.push_back(s_.log[*it - 1].change);
+    ASSIGN_OR_RETURN(Change c, s_.log[*it - 1].Full(/*with_old=*/true));
+    out.push_back(std::move(c));
   }
   return out;
 }
@@ -713,12 +728,12 @@ absl::StatusOr<std::vector<Change>> MemoryStorage::ReadLocalChanges(int64_t afte
   Reserve(out, it, s_.local_seqs.end(), limit);
   for (; it != s_.local_seqs.end() && !Full(out.size(), limit); ++it) {
     const LoggedChange& c = s_.log[*it - 1];
-    Change header = c.Header();
-    if (keep(header)) {  // in full, but without old_image
-      header.key = c.change.key;
-      header.new_image = c.change.new_image;
+    if (keep(c.header)) {  // in full, but without old_image
+      ASSIGN_OR_RETURN(Change full, c.Full(/*with_old=*/false));
+      out.push_back(std::move(full));
+    } else {
+      out.push_back(c.header);
     }
-    out.push_back(std::move(header));
   }
   return out;
 }
@@ -729,7 +744,8 @@ absl::StatusOr<std::vector<Change>> MemoryStorage::ReadChanges(int64_t after_seq
   Reserve(out, s_.log.begin() + from, s_.log.end(), limit);
   for (int64_t seq = std::max<int64_t>(after_seq, 0) + 1;
        seq <= head_seq() && !Full(out.size(), limit); ++seq) {
-    out.push_back(s_.log[seq - 1].change);
+    ASSIGN_OR_RETURN(Change c, s_.log[seq - 1].Full(/*with_old=*/true));
+    out.push_back(std::move(c));
   }
   return out;
 }
@@ -748,7 +764,7 @@ absl::StatusOr<int64_t> MemoryStorage::CountLocalChanges(int64_t after_seq,
 
 absl::StatusOr<int64_t> MemoryStorage::LastLocalTimestamp() {
   if (s_.local_seqs.empty()) return 0;
-  return s_.log[s_.local_seqs.back() - 1].change.stamp.ts_us;
+  return s_.log[s_.local_seqs.back() - 1].header.stamp.ts_us;
 }
 
 // --- positions --------------------------------------------------------------------------------
