@@ -254,6 +254,14 @@ absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const I
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); });
 }
 
+void Region::MutateItemAsync(std::string table, Item key, TableEngine::Mutation fn,
+                             WriteDone done) {
+  SubmitAsync(
+      [this, table = std::move(table), key = std::move(key), fn = std::move(fn)]()
+          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); },
+      std::move(done));
+}
+
 absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
     const std::vector<ItemMutation>& entries) {
   std::set<std::pair<std::string, std::string>> seen;
