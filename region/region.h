@@ -122,6 +122,19 @@ class Region {
   // on that thread, inside the group's transaction (same rules as MutateItem's).
   void MutateItemAsync(std::string table, Item key, TableEngine::Mutation fn, WriteDone done)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Several independent MutateItemAsync writes led by the calling thread, for an event loop
+  // that gathers the writes of many connections and wants no thread handoff: they queue
+  // together behind any group in progress, then this thread commits them as one group (each
+  // with its own outcome) and runs their `done`s before returning. Only when a synchronous
+  // writer queued ahead leads them instead, or there are more than kMaxGroup, do some `done`s
+  // run on that writer's or the committer thread.
+  struct AsyncMutation {
+    std::string table;
+    Item key;
+    TableEngine::Mutation fn;
+    WriteDone done;
+  };
+  void MutateItemsLed(std::vector<AsyncMutation> writes) ABSL_LOCKS_EXCLUDED(mu_);
   // One entry of MutateItems: a read-modify-write of one item (see TableEngine::MutateItem), or
   // with `check_only` a read whose `fn` only judges the item (its returned item is ignored and
   // nothing is written for this entry).

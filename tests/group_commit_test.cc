@@ -378,5 +378,52 @@ TEST_CASE("asynchronous read-modify-writes (MutateItemAsync) see each other, in 
   CHECK(ids.size() == 1);
 }
 
+
+TEST_CASE("MutateItemsLed: the caller commits the batch itself and answers each write",
+          "[group_commit]") {
+  TempDir dir;
+  const std::string path = dir.path + "/region.db";
+  SystemClock clock;
+  constexpr int kBatch = 600;  // more than one group (kMaxGroup 512): the committer leads the rest
+  std::atomic<int> ok{0}, refused{0}, answered_here{0}, answered{0};
+  const std::thread::id caller = std::this_thread::get_id();
+  {
+    auto region = OpenRegion(path, &clock);
+    CreateOrders(*region);
+    Ok(region->PutItem(Put("taken", "first")));
+    std::vector<Region::AsyncMutation> batch;
+    for (int i = 0; i < kBatch; ++i) {
+      Region::AsyncMutation m;
+      m.table = "orders";
+      const bool refuse = i % 50 == 7;
+      m.key = {{"id", S(refuse ? "taken" : absl::StrCat("b", i))}};
+      m.fn = [refuse, key = m.key](const std::optional<Item>& current)
+          -> absl::StatusOr<std::optional<Item>> {
+        if (refuse && current) return absl::FailedPreconditionError("exists");
+        Item next = key;
+        next["v"] = S("led");
+        return std::optional<Item>(std::move(next));
+      };
+      m.done = [&, refuse](absl::StatusOr<WriteResult> r) {
+        if (refuse ? absl::IsFailedPrecondition(r.status()) : r.ok()) ++(refuse ? refused : ok);
+        if (std::this_thread::get_id() == caller) ++answered_here;
+        ++answered;
+      };
+      batch.push_back(std::move(m));
+    }
+    region->MutateItemsLed(std::move(batch));
+    // With no other writer, this thread led the first group and answered it before returning.
+    CHECK(answered_here >= 511);
+    // The region's destructor waits for the committer, which answers the rest.
+  }
+  CHECK(answered == kBatch);
+  CHECK(refused == kBatch / 50);
+  CHECK(ok == kBatch - kBatch / 50);
+  auto ids = LoggedIds(path);
+  CHECK(ids.size() == 1 + kBatch - kBatch / 50);  // "taken" and every b<i> but the refused
+  CHECK(ids["b0"] == 1);
+  CHECK(ids["b599"] == 1);
+}
+
 }  // namespace
 }  // namespace gtsim

@@ -2715,6 +2715,10 @@ struct DynamoDbEndpoint::Workers {
 
 namespace {
 
+// The single-item writes an event-loop thread has read and validated in its current batch of
+// events, not yet submitted.
+thread_local std::vector<Region::AsyncMutation> t_loop_writes;
+
 bool IsSingleItemWrite(absl::string_view op) {
   return op == "PutItem" || op == "UpdateItem" || op == "DeleteItem";
 }
@@ -2763,23 +2767,29 @@ DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, cons
   }
 }
 
-void DynamoDbEndpoint::HandleAsync(const std::string& target, const std::string& body,
-                                   const std::string& host, std::function<void(Reply)> done) const {
-  absl::string_view op = target;
-  if (!absl::ConsumePrefix(&op, kTargetPrefix) || !IsSingleItemWrite(op)) {
-    return done(Handle(target, body, host));
-  }
+std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
+    absl::string_view op, const std::string& body, std::function<void(Reply)> answer) const {
   absl::StatusOr<Operations::PreparedWrite> w;
   try {
     absl::StatusOr<json> req = ParseBody(body);
-    if (!req.ok()) return done(ErrorFor(req.status()));
+    if (!req.ok()) {
+      answer(ErrorFor(req.status()));
+      return std::nullopt;
+    }
     w = Operations(region_, tokens_.get()).PrepareWrite(std::string(op), *req);
   } catch (const std::exception& e) {
     w = absl::InternalError(absl::StrCat("internal error: ", e.what()));
   }
-  if (!w.ok()) return done(ErrorFor(w.status()));
-  // Both closures run on the region's committer thread: nothing may throw out of them.
-  TableEngine::Mutation fn = [fn = std::move(w->fn)](const std::optional<Item>& current)
+  if (!w.ok()) {
+    answer(ErrorFor(w.status()));
+    return std::nullopt;
+  }
+  // Both closures run on the thread that leads the group commit (the loop's, or the region's
+  // committer thread): nothing may throw out of them.
+  Region::AsyncMutation m;
+  m.table = std::move(w->table);
+  m.key = std::move(w->key);
+  m.fn = [fn = std::move(w->fn)](const std::optional<Item>& current)
       -> absl::StatusOr<std::optional<Item>> {
     try {
       return fn(current);
@@ -2787,17 +2797,17 @@ void DynamoDbEndpoint::HandleAsync(const std::string& target, const std::string&
       return absl::InternalError(absl::StrCat("internal error: ", e.what()));
     }
   };
-  region_->MutateItemAsync(
-      std::move(w->table), std::move(w->key), std::move(fn),
-      [answer = std::move(w->answer), done = std::move(done)](absl::StatusOr<WriteResult> r) {
-        Reply reply;
-        try {
-          reply = r.ok() ? ReplyOf(answer(*r)) : ErrorFor(r.status());
-        } catch (const std::exception& e) {
-          reply = ErrorFor(absl::InternalError(absl::StrCat("internal error: ", e.what())));
-        }
-        done(std::move(reply));
-      });
+  m.done = [shape = std::move(w->answer), answer = std::move(answer)](
+               absl::StatusOr<WriteResult> r) {
+    Reply reply;
+    try {
+      reply = r.ok() ? ReplyOf(shape(*r)) : ErrorFor(r.status());
+    } catch (const std::exception& e) {
+      reply = ErrorFor(absl::InternalError(absl::StrCat("internal error: ", e.what())));
+    }
+    answer(std::move(reply));
+  };
+  return m;
 }
 
 absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
@@ -2837,16 +2847,25 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
         };
         const std::string& target = req.Header("x-amz-target");
         absl::string_view op = target;
-        if (absl::ConsumePrefix(&op, kTargetPrefix) && (IsSingleItemWrite(op) || op == "GetItem")) {
-          // On the loop thread: a write is validated here and answered by the group commit;
-          // a GetItem is one short read under the region's lock.
-          return HandleAsync(target, req.body, req.Header("host"), std::move(answer));
+        if (absl::ConsumePrefix(&op, kTargetPrefix) && IsSingleItemWrite(op)) {
+          // Validated here; committed with the rest of this loop's batch (after_batch below).
+          std::optional<Region::AsyncMutation> w = BeginWrite(op, req.body, std::move(answer));
+          if (w) t_loop_writes.push_back(*std::move(w));
+          return;
+        }
+        if (op == "GetItem") {  // one short read under the region's lock: on the loop thread
+          return answer(Handle(target, req.body, req.Header("host")));
         }
         pool->Add([this, req = std::move(req), answer = std::move(answer)] {
           answer(Handle(req.Header("x-amz-target"), req.body, req.Header("host")));
         });
       },
-      kEventLoops);
+      kEventLoops,
+      // Once a loop has read every ready connection: its writes, one group commit, led by the
+      // loop thread itself (Region::MutateItemsLed), so no thread hands anything to another.
+      [this] {
+        if (!t_loop_writes.empty()) region_->MutateItemsLed(std::exchange(t_loop_writes, {}));
+      });
   absl::StatusOr<int> bound = server->Start(host, port);
   if (!bound.ok()) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address,

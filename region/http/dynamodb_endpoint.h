@@ -7,16 +7,22 @@
 //   bodies up to 16 MB. Served by gtsim's own event-driven HTTP/1.1 server (http_server.h):
 //   one epoll event-loop thread for every connection (keep-alive, pipelining, an idle
 //   connection closed after 10 s), so connections cost no thread. Where each operation runs:
-//   * PutItem, UpdateItem, DeleteItem (the hot path): parsed and validated on the loop thread,
-//     then submitted with Region::MutateItemAsync; the region's committer thread commits them in
-//     group commits and answers each after its COMMIT (the answer is a few bytes of JSON built
-//     there). No thread waits for a write.
+//   * PutItem, UpdateItem, DeleteItem (the hot path): parsed and validated on the loop thread
+//     as each request arrives; once the loop has read every ready connection, it commits all
+//     the writes it gathered as ONE group of the region's group commit, leading it itself
+//     (Region::MutateItemsLed: same queue, savepoints and COMMIT as every other local write),
+//     and answers each after the COMMIT. No thread is parked per write and no write is handed
+//     to another thread: measured against handing them to the region's committer thread
+//     (Region::MutateItemAsync, answers queued back to the loop through an eventfd), it costs
+//     46-48 us of region CPU per write instead of 56-66 us (docs/BENCHMARKS.md, endpoint). While
+//     it commits, the loop reads nothing: on 2 cores nothing is lost, the next requests wait in
+//     the sockets and make the next group.
 //   * GetItem: inline on the loop thread (one short read under the region's lock).
 //   * Everything else (Query, Scan, batches, transactions, control plane, streams): a pool of 4
 //     worker threads, so a long Scan page or a bootstrapping UpdateTable never stalls the loop
-//     and its other connections. Measured (docs/BENCHMARKS.md, endpoint): one loop serves 16
-//     clients' writes at the group commit's pace; a second loop did not add throughput on 2
-//     cores.
+//     and its other connections.
+//   One event loop: a second one (measured) added no throughput on this 2-core machine and
+//   cost more CPU per write.
 //   Request signatures are accepted without checking, as local emulators do. GET / answers
 //   "healthy: dynamodb.<region>.amazonaws.com"; other paths and methods answer 404. Every JSON
 //   answer carries an x-amzn-RequestId header.
@@ -88,6 +94,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -127,12 +134,6 @@ class DynamoDbEndpoint {
   // request body, `host` the Host header (DescribeEndpoints echoes it). Never throws.
   Reply Handle(const std::string& target, const std::string& body,
                const std::string& host = "") const;
-  // The same, answered through `done` exactly once: PutItem, UpdateItem and DeleteItem are
-  // validated on the calling thread, then join the region's group commit without a waiting
-  // thread (Region::MutateItemAsync) and `done` runs on the thread that committed them (keep it
-  // short). Every other operation runs synchronously on the calling thread, like Handle.
-  void HandleAsync(const std::string& target, const std::string& body, const std::string& host,
-                   std::function<void(Reply)> done) const;
 
   // TransactWriteItems' ClientRequestToken memory: token -> (request fingerprint, when applied),
   // kept 10 minutes as in DynamoDB. In memory only: a restarted region forgets its tokens.
@@ -145,6 +146,10 @@ class DynamoDbEndpoint {
   Region* const region_;
   const std::unique_ptr<Tokens> tokens_ = std::make_unique<Tokens>();
   absl::Mutex mu_;
+  // A PutItem, UpdateItem or DeleteItem (`op`), parsed and validated: the write to submit,
+  // whose `done` passes its reply to `answer`; or nothing, after answering the error.
+  std::optional<Region::AsyncMutation> BeginWrite(absl::string_view op, const std::string& body,
+                                                  std::function<void(Reply)> answer) const;
   // Threads: kEventLoops event loops serve HTTP (the writes' answers come from the region's
   // committer thread); kWorkerThreads run the operations that may take long (see the top).
   static constexpr int kEventLoops = 1;

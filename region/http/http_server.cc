@@ -154,8 +154,10 @@ void HttpServer::Responder::operator()(Response response) const {
   if (wake) loop.Wake();
 }
 
-HttpServer::HttpServer(Handler handler, int loops)
-    : handler_(std::move(handler)), loop_count_(loops < 1 ? 1 : loops) {}
+HttpServer::HttpServer(Handler handler, int loops, std::function<void()> after_batch)
+    : handler_(std::move(handler)),
+      loop_count_(loops < 1 ? 1 : loops),
+      after_batch_(std::move(after_batch)) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -433,12 +435,15 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
         }
       }
     }
-    // Write to every touched connection once, after the whole batch of events.
+    // Write to every touched connection once, after the whole batch of events (writing may
+    // resume a paused connection's parsing, so the batch hook runs again until all is quiet).
     std::vector<uint64_t> dirty;
-    while (!loop->dirty.empty()) {
+    for (;;) {
+      if (after_batch_) after_batch_();
+      if (loop->dirty.empty()) break;
       dirty.clear();
       dirty.swap(loop->dirty);
-      for (uint64_t id : dirty) flush(id);  // may parse again, and so dirty more
+      for (uint64_t id : dirty) flush(id);
     }
     const absl::Time now = absl::Now();
     if (now >= next_sweep) {

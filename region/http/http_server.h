@@ -74,7 +74,10 @@ class HttpServer {
   static constexpr size_t kMaxHeader = 64 << 10;
   static constexpr int kIdleSeconds = 10;
 
-  explicit HttpServer(Handler handler, int loops = 1);
+  // `after_batch`, when set, runs on each loop thread once it has read every connection that
+  // was ready and handed their requests to the handler, before it writes the answers: a place
+  // to act on the whole batch at once (answers given there go out in the same round).
+  explicit HttpServer(Handler handler, int loops = 1, std::function<void()> after_batch = {});
   ~HttpServer();  // Stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -92,6 +95,7 @@ class HttpServer {
 
   Handler handler_;
   int loop_count_;
+  std::function<void()> after_batch_;
   int listen_fd_ = -1;
   std::vector<std::shared_ptr<Loop>> loops_;
   std::vector<std::thread> threads_;
