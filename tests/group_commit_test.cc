@@ -311,12 +311,6 @@ TEST_CASE("a lone asynchronous write is committed by the committer thread", "[gr
   CHECK(Ok(region->GetItem("orders", {{"id", S("x")}})).item.has_value());
 }
 
-}  // namespace
-}  // namespace gtsim
-
-namespace gtsim {
-namespace {
-
 TEST_CASE("asynchronous read-modify-writes (MutateItemAsync) see each other, in group commits",
           "[group_commit]") {
   TempDir dir;
