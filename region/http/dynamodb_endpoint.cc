@@ -2767,6 +2767,10 @@ DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, cons
   }
 }
 
+void DynamoDbEndpoint::CommitLoopWrites() const {
+  if (!t_loop_writes.empty()) region_->MutateItemsLed(std::exchange(t_loop_writes, {}));
+}
+
 std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
     absl::string_view op, const std::string& body, std::function<void(Reply)> answer) const {
   absl::StatusOr<Operations::PreparedWrite> w;
@@ -2853,6 +2857,9 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
           if (w) t_loop_writes.push_back(*std::move(w));
           return;
         }
+        // Anything else runs after the writes this loop has read so far: a pipelined read
+        // sees the writes sent before it on its connection.
+        CommitLoopWrites();
         if (op == "GetItem") {  // one short read under the region's lock: on the loop thread
           return answer(Handle(target, req.body, req.Header("host")));
         }
@@ -2863,9 +2870,7 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
       kEventLoops,
       // Once a loop has read every ready connection: its writes, one group commit, led by the
       // loop thread itself (Region::MutateItemsLed), so no thread hands anything to another.
-      [this] {
-        if (!t_loop_writes.empty()) region_->MutateItemsLed(std::exchange(t_loop_writes, {}));
-      });
+      [this] { CommitLoopWrites(); });
   absl::StatusOr<int> bound = server->Start(host, port);
   if (!bound.ok()) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address,

@@ -21,6 +21,11 @@
 //   * Everything else (Query, Scan, batches, transactions, control plane, streams): a pool of 4
 //     worker threads, so a long Scan page or a bootstrapping UpdateTable never stalls the loop
 //     and its other connections.
+//   Order on one connection (pipelining): answers always come back in request order. Before a
+//   GetItem runs or another operation goes to the pool, the writes read so far are committed,
+//   so a request sees every write sent before it. A request sent after a pool operation on the
+//   same pipelined connection may run before that operation finishes (AWS SDKs and the CLI do
+//   not pipeline: they wait for each answer).
 //   One event loop: a second one (measured) added no throughput on this 2-core machine and
 //   cost more CPU per write.
 //   Request signatures are accepted without checking, as local emulators do. GET / answers
@@ -150,6 +155,9 @@ class DynamoDbEndpoint {
   // whose `done` passes its reply to `answer`; or nothing, after answering the error.
   std::optional<Region::AsyncMutation> BeginWrite(absl::string_view op, const std::string& body,
                                                   std::function<void(Reply)> answer) const;
+  // On an event-loop thread: commits the writes it has gathered (BeginWrite) and not yet
+  // submitted, as one group led by this thread, and answers them.
+  void CommitLoopWrites() const;
   // Threads: kEventLoops event loops serve HTTP (the writes' answers come from the region's
   // committer thread); kWorkerThreads run the operations that may take long (see the top).
   static constexpr int kEventLoops = 1;
