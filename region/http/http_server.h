@@ -14,8 +14,10 @@
 //   the CLI send Content-Length). Request line and headers together at most kMaxHeader (64 KB;
 //   431 and close beyond). A malformed request line or header answers 400 and closes.
 //   "Connection: close" in a request: that request's response says so and the connection closes
-//   once it is written. A connection with nothing in flight and no traffic for kIdle (10 s) is
-//   closed.
+//   once it is written. A connection with nothing in flight and no traffic for kIdleSeconds
+//   (10 s) is closed. A client that closes (or half-closes) its side is closed at once: answers
+//   still in flight for it are dropped. At most 128 requests per connection wait for answers;
+//   beyond that the server stops reading it until answers go out.
 // - The handler runs on the connection's event-loop thread, one request at a time per loop: it
 //   must not block for long (hand long work to another thread and answer through the Responder).
 // - Responder: answers its request; call it once (later calls are ignored), from any thread, at
@@ -26,7 +28,9 @@
 //   runs after it returns. Responders called after Stop() are harmless no-ops.
 //
 // Not supported (not needed by DynamoDB clients): chunked request bodies, Expect: 100-continue
-// (answered as if absent: the client sends the body after its timeout or at once), TLS.
+// (answered as if absent: the client sends the body after its timeout or at once), TLS. When
+// accept() fails for lack of file descriptors the loop retries on every wake-up (busy) until
+// one is free.
 #pragma once
 
 #include <cstddef>
