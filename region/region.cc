@@ -254,6 +254,45 @@ absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const I
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); });
 }
 
+void Region::MutateItemAsync(std::string table, Item key, TableEngine::Mutation fn,
+                             WriteDone done) {
+  SubmitAsync(
+      [this, table = std::move(table), key = std::move(key), fn = std::move(fn)]()
+          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); },
+      std::move(done));
+}
+
+void Region::MutateItemsLed(std::vector<AsyncMutation> writes) {
+  if (writes.empty()) return;
+  // The caller's own place in the queue, ahead of its writes: a no-op write that makes it lead
+  // the group they start (GroupCommit's synchronous writer).
+  std::vector<std::unique_ptr<PendingWrite>> entries;
+  for (AsyncMutation& w : writes) {
+    auto entry = std::make_unique<PendingWrite>();
+    entry->write = [this, table = std::move(w.table), key = std::move(w.key),
+                    fn = std::move(w.fn)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return engine_.MutateItem(table, key, fn);
+    };
+    entry->on_done = std::move(w.done);
+    entries.push_back(std::move(entry));
+  }
+  PendingWrite self;
+  self.write = []() -> absl::StatusOr<WriteResult> { return WriteResult{}; };
+  {
+    absl::MutexLock q(&queue_mu_);
+    // Writes beyond this thread's group (kMaxGroup) are led by the committer.
+    if (!stopping_ && !committer_.joinable()) committer_ = std::thread([this] { CommitterLoop(); });
+    queue_.push_back(&self);
+    for (auto& e : entries) queue_.push_back(e.release());  // the queue owns them now
+    auto answered_or_leader = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return self.done || queue_.front() == &self;
+    };
+    queue_mu_.Await(absl::Condition(&answered_or_leader));
+    if (self.done) return;  // a synchronous writer ahead led the group and answered them
+  }
+  AnswerAsync(LeadGroup());
+}
+
 absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
     const std::vector<ItemMutation>& entries) {
   std::set<std::pair<std::string, std::string>> seen;

@@ -6,15 +6,15 @@
 //
 // Every write is acknowledged (returns) only after its storage transaction has committed.
 //
-// Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem) share
-// one transaction. Each writer enqueues its write; the writer at the head of the queue becomes
-// the leader, takes every write queued by then (at most kMaxGroup), runs each in turn inside one
+// Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem and
+// their *Async forms) share one transaction. Each writer enqueues its write; the writer at the
+// head of the queue becomes the leader, takes every write queued by then (at most kMaxGroup), runs each in turn inside one
 // transaction - each in its own savepoint, so a write that fails (a condition, validation) is
 // undone alone and the others go on - commits once, and only then are all of them answered. If
 // the COMMIT itself fails, every write of the group that had succeeded gets that error and
 // nothing of the group is kept. With one writer at a time a group holds one write.
-// Asynchronous writes (PutItemAsync, ...) queue the same way without a waiting thread; a group
-// whose front write is asynchronous is led by the region's committer thread.
+// Asynchronous writes (PutItemAsync, ..., MutateItemAsync) queue the same way without a waiting
+// thread; a group whose front write is asynchronous is led by the region's committer thread.
 //
 // This type is thread-safe.
 #pragma once
@@ -117,6 +117,24 @@ class Region {
   // call back into the Region from it.
   absl::StatusOr<WriteResult> MutateItem(const std::string& table, const Item& key,
                                          const TableEngine::Mutation& fn) ABSL_LOCKS_EXCLUDED(mu_);
+  // MutateItem without a waiting thread, like PutItemAsync: joins the same group commit and
+  // `done` gets the result on the thread that led the group. `fn` runs under the region's lock
+  // on that thread, inside the group's transaction (same rules as MutateItem's).
+  void MutateItemAsync(std::string table, Item key, TableEngine::Mutation fn, WriteDone done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Several independent MutateItemAsync writes led by the calling thread, for an event loop
+  // that gathers the writes of many connections and wants no thread handoff: they queue
+  // together behind any group in progress, then this thread commits them as one group (each
+  // with its own outcome) and runs their `done`s before returning. Only when a synchronous
+  // writer queued ahead leads them instead, or there are more than kMaxGroup, do some `done`s
+  // run on that writer's or the committer thread.
+  struct AsyncMutation {
+    std::string table;
+    Item key;
+    TableEngine::Mutation fn;
+    WriteDone done;
+  };
+  void MutateItemsLed(std::vector<AsyncMutation> writes) ABSL_LOCKS_EXCLUDED(mu_);
   // One entry of MutateItems: a read-modify-write of one item (see TableEngine::MutateItem), or
   // with `check_only` a read whose `fn` only judges the item (its returned item is ignored and
   // nothing is written for this entry).

@@ -20,6 +20,7 @@
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
 #include "sim/cluster.h"
+#include "tests/raw_http_client.h"
 
 namespace gtsim {
 namespace {
@@ -1359,6 +1360,64 @@ TEST_CASE("keep-alive connections and concurrent clients") {
   for (auto& th : threads) th.join();
   CHECK(ok == 400);
   CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"Select", "COUNT"}})["Count"] == 400);
+}
+
+TEST_CASE("pipelined writes on one connection run and are answered in request order") {
+  Endpoint e;
+  e.CreateOrders();
+  // One burst: a put, then increments and a bad request among them, all read in one round of
+  // the event loop and committed as one group; each must see the writes before it.
+  auto request = [](const std::string& op, const json& body) {
+    std::string text = body.dump();
+    return "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: DynamoDB_20120810." + op +
+           "\r\nContent-Length: " + std::to_string(text.size()) + "\r\n\r\n" + text;
+  };
+  const json increment = {{"TableName", "orders"},
+                          {"Key", Key("p", 1)},
+                          {"UpdateExpression", "SET n = n + :one"},
+                          {"ExpressionAttributeValues", {{":one", {{"N", "1"}}}}},
+                          {"ReturnValues", "UPDATED_NEW"}};
+  std::string burst = request("PutItem", {{"TableName", "orders"},
+                                          {"Item", {{"pk", {{"S", "p"}}},
+                                                    {"sk", {{"N", "1"}}},
+                                                    {"n", {{"N", "0"}}}}}});
+  for (int i = 0; i < 10; ++i) {
+    burst += request("UpdateItem", increment);
+    if (i == 4) burst += request("PutItem", {{"TableName", "orders"}});  // no Item: 400
+  }
+  // A read pipelined after writes sees them, though it runs on the loop thread and they are
+  // committed in a group: the writes read so far are committed first.
+  burst += request("GetItem", {{"TableName", "orders"}, {"Key", Key("p", 1)}});
+  burst += request("DeleteItem", {{"TableName", "orders"},
+                                  {"Key", Key("p", 1)},
+                                  {"ReturnValues", "ALL_OLD"}});
+  burst += request("Query", {{"TableName", "orders"},
+                             {"KeyConditionExpression", "pk = :p"},
+                             {"ExpressionAttributeValues", {{":p", {{"S", "p"}}}}}});
+  RawHttpClient::Client c(e.port);
+  c.Send(burst);
+  CHECK(c.Read().status == 200);
+  for (int i = 0; i < 10; ++i) {
+    RawHttpClient::Reply r = c.Read();
+    REQUIRE(r.status == 200);
+    CHECK(json::parse(r.body)["Attributes"]["n"]["N"] == std::to_string(i + 1));
+    if (i == 4) {
+      RawHttpClient::Reply bad = c.Read();
+      CHECK(bad.status == 400);
+      CHECK(bad.head.find("x-amzn-RequestId: gtsim") != std::string::npos);
+    }
+  }
+  CHECK(json::parse(c.Read().body)["Item"]["n"]["N"] == "10");
+  RawHttpClient::Reply deleted = c.Read();
+  CHECK(json::parse(deleted.body)["Attributes"]["n"]["N"] == "10");
+  CHECK(json::parse(c.Read().body)["Count"] == 0);  // the Query (a worker's) ran after it
+  // The health answer and other paths.
+  c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  RawHttpClient::Reply health = c.Read();
+  CHECK(health.status == 200);
+  CHECK(health.body == "healthy: dynamodb.us-east-1.amazonaws.com ");
+  c.Send("POST /other HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  CHECK(c.Read().status == 404);
 }
 
 TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {

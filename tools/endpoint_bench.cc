@@ -2,15 +2,20 @@
 // DynamoDB-compatible HTTP endpoint, with N concurrent keep-alive clients on loopback (issue 5's
 // number). Starts a throwaway one-region cluster of real processes, creates an on-demand table,
 // runs a closed loop of PutItem for --seconds, then GetItem over the written keys for --seconds,
-// and prints one line per operation: requests/s, p50, p99. Exit 1 when a request fails.
+// and prints one line per operation: requests/s, p50, p99, and the region process's CPU time
+// (user + system, from /proc/PID/stat) per request. The header line shows the load average at
+// the start (the machine may be shared). Exit 1 when a request fails.
 //
 //   build/gtsim-endpoint-bench --clients 16 --seconds 10
 #include <httplib.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,7 +52,31 @@ bool Call(httplib::Client& c, const std::string& op, const std::string& body) {
   return false;
 }
 
+// CPU seconds (user + system) process `pid` has used so far; 0 when unreadable.
+double CpuSeconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  size_t paren = stat.rfind(')');  // the command name may hold spaces
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string skip;
+  for (int i = 3; i <= 13; ++i) fields >> skip;  // state .. cmajflt
+  double utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string one, five, fifteen;
+  f >> one >> five >> fifteen;
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
 struct Result {
+  int64_t requests = 0;
+  double cpu_us = 0;  // the region's CPU time per request
   double per_second = 0;
   double p50_ms = 0, p99_ms = 0;
   bool ok = true;
@@ -84,6 +113,7 @@ Result Run(int port, int clients, double seconds, Op op) {
   Result r;
   r.ok = !failed && !all.empty();
   if (all.empty()) return r;
+  r.requests = static_cast<int64_t>(all.size());
   r.per_second = all.size() / wall;
   r.p50_ms = all[all.size() / 2];
   r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -114,7 +144,16 @@ int main(int argc, char** argv) {
       std::filesystem::remove_all(dir);
       return 2;
     }
+    const std::string load = LoadAverage();
     int port = (*cluster->Find("us-east-1"))->dynamodb_port;
+    const int pid = (*cluster->Find("us-east-1"))->pid;
+    // Runs one phase and charges it the region's CPU time.
+    auto timed = [&](auto run) {
+      double before = CpuSeconds(pid);
+      Result r = run();
+      if (r.requests > 0) r.cpu_us = (CpuSeconds(pid) - before) * 1e6 / r.requests;
+      return r;
+    };
     httplib::Client admin("127.0.0.1", port);
     bool ready = Call(admin, "CreateTable",
                       R"({"TableName":"bench","BillingMode":"PAY_PER_REQUEST",)"
@@ -123,27 +162,34 @@ int main(int argc, char** argv) {
     std::vector<int> written(clients, 0);
     Result put, get;
     if (ready) {
-      put = Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
-        written[t] = i + 1;
-        return Call(c, "PutItem",
-                    absl::StrCat(R"({"TableName":"bench","Item":{"id":{"S":")", Key(t, i),
-                                 R"("},"n":{"N":")", i, R"("},"pad":{"S":")", pad, R"("}}})"));
+      put = timed([&] {
+        return Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
+          written[t] = i + 1;
+          return Call(c, "PutItem",
+                      absl::StrCat(R"({"TableName":"bench","Item":{"id":{"S":")", Key(t, i),
+                                   R"("},"n":{"N":")", i, R"("},"pad":{"S":")", pad, R"("}}})"));
+        });
       });
-      get = Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
-        return Call(c, "GetItem",
-                    absl::StrCat(R"({"TableName":"bench","Key":{"id":{"S":")",
-                                 Key(t, i % std::max(1, written[t])), R"("}}})"));
+      get = timed([&] {
+        return Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
+          return Call(c, "GetItem",
+                      absl::StrCat(R"({"TableName":"bench","Key":{"id":{"S":")",
+                                   Key(t, i % std::max(1, written[t])), R"("}}})"));
+        });
       });
     }
     cluster->StopAll().IgnoreError();
     if (!ready || !put.ok || !get.ok) rc = 1;
-    fmt::print("# {} keep-alive clients, {} s per operation, ~{} B items, one region\n", clients,
-               seconds, absl::GetFlag(FLAGS_item_bytes));
-    fmt::print("{:<10} {:>12} {:>10} {:>10}\n", "operation", "requests/s", "p50 ms", "p99 ms");
-    fmt::print("{:<10} {:>12.0f} {:>10.2f} {:>10.2f}\n", "PutItem", put.per_second, put.p50_ms,
-               put.p99_ms);
-    fmt::print("{:<10} {:>12.0f} {:>10.2f} {:>10.2f}\n", "GetItem", get.per_second, get.p50_ms,
-               get.p99_ms);
+    fmt::print("# {} keep-alive clients, {} s per operation, ~{} B items, one region; load average "
+               "at start {}\n",
+               clients, seconds, absl::GetFlag(FLAGS_item_bytes), load);
+    fmt::print("{:<10} {:>12} {:>10} {:>10} {:>16}\n", "operation", "requests/s", "p50 ms",
+               "p99 ms", "region CPU us/req");
+    for (const auto& [name, r] : {std::pair<const char*, const Result&>("PutItem", put),
+                                  std::pair<const char*, const Result&>("GetItem", get)}) {
+      fmt::print("{:<10} {:>12.0f} {:>10.2f} {:>10.2f} {:>16.1f}\n", name, r.per_second, r.p50_ms,
+                 r.p99_ms, r.cpu_us);
+    }
   }
   std::filesystem::remove_all(dir);
   return rc;

@@ -1,7 +1,5 @@
 #include "region/http/dynamodb_endpoint.h"
 
-#include <httplib.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +8,7 @@
 #include <cstdlib>
 #include <cctype>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <limits>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "region/expression.h"
+#include "region/http/http_server.h"
 #include "region/item_json.h"
 #include "region/key_codec.h"
 #include "region/status_macros.h"
@@ -1174,8 +1175,24 @@ namespace {
 
 class Operations {
  public:
+  // The single-item writes (PutItem, UpdateItem, DeleteItem), validated and ready to run as
+  // Region::MutateItem(table, key, fn); `answer` shapes the operation's JSON from the result.
+  // Everything they hold is owned, so they may run later on another thread (the endpoint
+  // submits them through Region::MutateItemAsync).
+  struct PreparedWrite {
+    std::string table;
+    Item key;
+    TableEngine::Mutation fn;
+    std::function<json(const WriteResult&)> answer;
+  };
   Operations(Region* region, DynamoDbEndpoint::Tokens* tokens)
       : region_(region), tokens_(tokens) {}
+
+  // `op` must be one of the three (IsSingleItemWrite).
+  absl::StatusOr<PreparedWrite> PrepareWrite(const std::string& op, const json& req) {
+    if (op == "UpdateItem") return PrepareUpdate(req);
+    return PreparePutOrDelete(req, /*put=*/op == "PutItem");
+  }
 
   absl::StatusOr<json> Run(const std::string& op, const json& req, const std::string& host) {
     if (op == "CreateTable") return CreateTable(req);
@@ -1599,7 +1616,9 @@ class Operations {
     return out;
   }
 
-  absl::StatusOr<json> PutItem(const json& req) { return PutOrDelete(req, /*put=*/true); }
+  absl::StatusOr<json> PutItem(const json& req) {
+    return RunWrite(PreparePutOrDelete(req, /*put=*/true));
+  }
 
   absl::StatusOr<json> GetItem(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
@@ -1622,7 +1641,10 @@ class Operations {
     return out;
   }
 
-  absl::StatusOr<json> UpdateItem(const json& req) {
+  absl::StatusOr<json> UpdateItem(const json& req) { return RunWrite(PrepareUpdate(req)); }
+
+  // UpdateItem, validated; the update runs against the item as committed before it.
+  absl::StatusOr<PreparedWrite> PrepareUpdate(const json& req) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"AttributeUpdates", "Expected", "ConditionalOperator"}));
     ASSIGN_OR_RETURN(Item key, ItemField(req, "Key", true));
@@ -1639,53 +1661,65 @@ class Operations {
     Placeholders p;
     RETURN_IF_ERROR(ReadPlaceholders(req, &p));
     ASSIGN_OR_RETURN(auto update_text, OptString(req, "UpdateExpression"));
-    std::optional<expr::UpdatePlan> plan;
+    auto plan = std::make_shared<std::optional<expr::UpdatePlan>>();
     if (update_text) {
-      ASSIGN_OR_RETURN(plan, expr::ParseUpdate(*update_text, &p.ctx));
+      ASSIGN_OR_RETURN(*plan, expr::ParseUpdate(*update_text, &p.ctx));
     }
     ASSIGN_OR_RETURN(
         auto cond, OptCondition(req, "ConditionExpression", expr::ExpressionKind::kCondition, &p));
-    RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, plan || cond));
+    RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, plan->has_value() || cond));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     RETURN_IF_ERROR(CheckKey(spec, key));
-    if (plan) RETURN_IF_ERROR(expr::CheckKeyNotUpdated(*plan, KeyNames(spec)));
-    ASSIGN_OR_RETURN(
-        WriteResult r,
-        region_->MutateItem(
-            table, key,
-            [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
-              ASSIGN_OR_RETURN(bool ok, Holds(cond, current));
-              if (!ok) return ConditionFailed(old_on_failure, current);
-              if (!plan) return std::optional<Item>(current ? *current : key);
-              ASSIGN_OR_RETURN(Item next, expr::ApplyUpdate(*plan, current ? *current : key,
-                                                            current.has_value()));
-              RETURN_IF_ERROR(CheckItemSize(next, /*update=*/true));
-              return std::optional<Item>(std::move(next));
-            }));
-    json out = json::object();
-    std::optional<Item> attrs;
-    if (rv == "ALL_OLD") {
-      attrs = r.old_item;
-    } else if (rv == "ALL_NEW") {
-      attrs = r.new_item;
-    } else if (rv == "UPDATED_OLD" || rv == "UPDATED_NEW") {
-      const std::optional<Item>& source = rv == "UPDATED_OLD" ? r.old_item : r.new_item;
-      if (source && plan) {
-        expr::Projection updated;
-        for (const auto& a : plan->actions) updated.paths.push_back(a.path);
-        attrs = expr::Project(updated, *source);
+    if (*plan) RETURN_IF_ERROR(expr::CheckKeyNotUpdated(**plan, KeyNames(spec)));
+    auto condition = std::make_shared<std::optional<expr::Condition>>(std::move(cond));
+    PreparedWrite w;
+    w.table = std::move(table);
+    w.key = key;
+    w.fn = [condition, old_on_failure, plan, key = std::move(key)](
+               const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+      ASSIGN_OR_RETURN(bool ok, Holds(*condition, current));
+      if (!ok) return ConditionFailed(old_on_failure, current);
+      if (!*plan) return std::optional<Item>(current ? *current : key);
+      ASSIGN_OR_RETURN(Item next, expr::ApplyUpdate(**plan, current ? *current : key,
+                                                    current.has_value()));
+      RETURN_IF_ERROR(CheckItemSize(next, /*update=*/true));
+      return std::optional<Item>(std::move(next));
+    };
+    w.answer = [rv, plan](const WriteResult& r) {
+      json out = json::object();
+      std::optional<Item> attrs;
+      if (rv == "ALL_OLD") {
+        attrs = r.old_item;
+      } else if (rv == "ALL_NEW") {
+        attrs = r.new_item;
+      } else if (rv == "UPDATED_OLD" || rv == "UPDATED_NEW") {
+        const std::optional<Item>& source = rv == "UPDATED_OLD" ? r.old_item : r.new_item;
+        if (source && *plan) {
+          expr::Projection updated;
+          for (const auto& a : (*plan)->actions) updated.paths.push_back(a.path);
+          attrs = expr::Project(updated, *source);
+        }
       }
-    }
-    if (attrs && !attrs->empty()) out["Attributes"] = ItemToJson(*attrs);
-    return out;
+      if (attrs && !attrs->empty()) out["Attributes"] = ItemToJson(*attrs);
+      return out;
+    };
+    return w;
   }
 
-  absl::StatusOr<json> DeleteItem(const json& req) { return PutOrDelete(req, /*put=*/false); }
+  absl::StatusOr<json> DeleteItem(const json& req) {
+    return RunWrite(PreparePutOrDelete(req, /*put=*/false));
+  }
+
+  absl::StatusOr<json> RunWrite(absl::StatusOr<PreparedWrite> w) {
+    RETURN_IF_ERROR(w.status());
+    ASSIGN_OR_RETURN(WriteResult r, region_->MutateItem(w->table, w->key, w->fn));
+    return w->answer(r);
+  }
 
   // PutItem (`put`) and DeleteItem: one item written or deleted under an optional
   // ConditionExpression, answering the old item when ReturnValues is ALL_OLD.
-  absl::StatusOr<json> PutOrDelete(const json& req, bool put) {
+  absl::StatusOr<PreparedWrite> PreparePutOrDelete(const json& req, bool put) {
     ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
     RETURN_IF_ERROR(RejectLegacy(req, {"Expected", "ConditionalOperator"}));
     ASSIGN_OR_RETURN(Item input, ItemField(req, put ? "Item" : "Key", true));
@@ -1705,22 +1739,27 @@ class Operations {
     std::optional<Item> next;
     if (put) {
       RETURN_IF_ERROR(CheckWriteItem(spec, input));
-      next = input;
     } else {
       RETURN_IF_ERROR(CheckKey(spec, input));
     }
-    ASSIGN_OR_RETURN(
-        WriteResult r,
-        region_->MutateItem(
-            table, put ? KeyOf(spec, input) : input,
-            [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
-              ASSIGN_OR_RETURN(bool ok, Holds(cond, current));
-              if (!ok) return ConditionFailed(old_on_failure, current);
-              return next;
-            }));
-    json out = json::object();
-    if (return_old && r.old_item) out["Attributes"] = ItemToJson(*r.old_item);
-    return out;
+    PreparedWrite w;
+    w.table = std::move(table);
+    w.key = put ? KeyOf(spec, input) : input;
+    if (put) next = std::move(input);
+    auto condition = std::make_shared<std::optional<expr::Condition>>(std::move(cond));
+    auto written = std::make_shared<std::optional<Item>>(std::move(next));
+    w.fn = [condition, old_on_failure, written](
+               const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+      ASSIGN_OR_RETURN(bool ok, Holds(*condition, current));
+      if (!ok) return ConditionFailed(old_on_failure, current);
+      return *written;
+    };
+    w.answer = [return_old](const WriteResult& r) {
+      json out = json::object();
+      if (return_old && r.old_item) out["Attributes"] = ItemToJson(*r.old_item);
+      return out;
+    };
+    return w;
   }
 
   // What Query and Scan share after the read: filter, projection, Select, counts.
@@ -2713,6 +2752,75 @@ class Operations {
 
 // --- the endpoint ---------------------------------------------------------------------------
 
+// Runs the operations that are neither single-item writes nor GetItem, off the event loop.
+struct DynamoDbEndpoint::Workers {
+  explicit Workers(int n) {
+    for (int i = 0; i < n; ++i) threads.emplace_back([this] { Work(); });
+  }
+  // Joins the threads; tasks not started by then are dropped (their requests go unanswered:
+  // the server has closed their connections already).
+  ~Workers() {
+    {
+      absl::MutexLock l(&mu);
+      stopping = true;
+    }
+    for (auto& t : threads) t.join();
+  }
+  void Add(std::function<void()> task) {
+    absl::MutexLock l(&mu);
+    tasks.push_back(std::move(task));
+  }
+  void Work() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        absl::MutexLock l(&mu);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+          return stopping || !tasks.empty();
+        };
+        mu.Await(absl::Condition(&ready));
+        if (stopping) return;
+        task = std::move(tasks.front());
+        tasks.pop_front();
+      }
+      task();
+    }
+  }
+  absl::Mutex mu;
+  std::deque<std::function<void()>> tasks ABSL_GUARDED_BY(mu);
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  std::vector<std::thread> threads;
+};
+
+namespace {
+
+// The single-item writes an event-loop thread has read and validated in its current batch of
+// events, not yet submitted.
+thread_local std::vector<Region::AsyncMutation> t_loop_writes;
+
+bool IsSingleItemWrite(absl::string_view op) {
+  return op == "PutItem" || op == "UpdateItem" || op == "DeleteItem";
+}
+
+// The request body as a JSON object, or DynamoDB's SerializationException.
+absl::StatusOr<json> ParseBody(const std::string& body) {
+  json req = json::parse(body.empty() ? std::string("{}") : body, nullptr,
+                         /*allow_exceptions=*/false);
+  if (req.is_discarded() || !req.is_object()) {
+    return Serialization(
+        "Start of structure or map found where not expected, or the request body is not valid "
+        "JSON");
+  }
+  return req;
+}
+
+DynamoDbEndpoint::Reply ReplyOf(const absl::StatusOr<json>& out) {
+  if (!out.ok()) return ErrorFor(out.status());
+  return {200, Dump(*out)};
+}
+
+}  // namespace
+
 DynamoDbEndpoint::DynamoDbEndpoint(Region* region) : region_(region) {}
 
 DynamoDbEndpoint::~DynamoDbEndpoint() { Stop(); }
@@ -2727,22 +2835,62 @@ DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, cons
                                            : absl::StrCat("Unknown operation: ", target)));
     }
     std::string op = target.substr(streams ? kStreamsTargetPrefix.size() : kTargetPrefix.size());
-    json req = json::parse(body.empty() ? std::string("{}") : body, nullptr,
-                           /*allow_exceptions=*/false);
-    if (req.is_discarded() || !req.is_object()) {
-      return ErrorFor(
-          Serialization("Start of structure or map found where not expected, or "
-                        "the request body is not valid JSON"));
-    }
+    absl::StatusOr<json> req = ParseBody(body);
+    if (!req.ok()) return ErrorFor(req.status());
     Operations ops(region_, tokens_.get());
-    absl::StatusOr<json> out = streams ? ops.RunStreams(op, req) : ops.Run(op, req, host);
-    if (!out.ok()) return ErrorFor(out.status());
-    return {200, Dump(*out)};
+    return ReplyOf(streams ? ops.RunStreams(op, *req) : ops.Run(op, *req, host));
   } catch (const std::exception& e) {
     return ErrorFor(absl::InternalError(absl::StrCat("internal error: ", e.what())));
   } catch (...) {
     return ErrorFor(absl::InternalError("internal error"));
   }
+}
+
+void DynamoDbEndpoint::CommitLoopWrites() const {
+  if (!t_loop_writes.empty()) region_->MutateItemsLed(std::exchange(t_loop_writes, {}));
+}
+
+std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
+    absl::string_view op, const std::string& body, std::function<void(Reply)> answer) const {
+  absl::StatusOr<Operations::PreparedWrite> w;
+  try {
+    absl::StatusOr<json> req = ParseBody(body);
+    if (!req.ok()) {
+      answer(ErrorFor(req.status()));
+      return std::nullopt;
+    }
+    w = Operations(region_, tokens_.get()).PrepareWrite(std::string(op), *req);
+  } catch (const std::exception& e) {
+    w = absl::InternalError(absl::StrCat("internal error: ", e.what()));
+  }
+  if (!w.ok()) {
+    answer(ErrorFor(w.status()));
+    return std::nullopt;
+  }
+  // Both closures run on the thread that leads the group commit (the loop's, or the region's
+  // committer thread): nothing may throw out of them.
+  Region::AsyncMutation m;
+  m.table = std::move(w->table);
+  m.key = std::move(w->key);
+  m.fn = [fn = std::move(w->fn)](const std::optional<Item>& current)
+      -> absl::StatusOr<std::optional<Item>> {
+    try {
+      return fn(current);
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("internal error: ", e.what()));
+    }
+  };
+  m.done = [shape = std::move(w->answer), answer = std::move(answer)](
+               absl::StatusOr<WriteResult> r) {
+    Reply reply;
+    try {
+      reply = r.ok() ? ReplyOf(shape(*r)) : ErrorFor(r.status());
+    } catch (const std::exception& e) {
+      reply = ErrorFor(absl::InternalError(absl::StrCat("internal error: ", e.what())));
+    }
+    answer(std::move(reply));
+  };
+  return m;
 }
 
 absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
@@ -2757,67 +2905,73 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
         absl::StrCat("the DynamoDB endpoint address \"", address, "\" must be HOST:PORT"));
   }
   std::string host = address.substr(0, colon);
-  auto server = std::make_unique<httplib::Server>();
-  // One thread per live keep-alive connection: SDKs keep pools of connections open.
-  server->new_task_queue = [] { return new httplib::ThreadPool(64); };
-  server->set_keep_alive_max_count(1 << 20);
-  server->set_keep_alive_timeout(10);
-  server->set_read_timeout(60, 0);
-  server->set_payload_max_length(16 << 20);
-  // Responses go out as headers then body: without TCP_NODELAY, Nagle's algorithm and the
-  // client's delayed ACK add ~40 ms to every request.
-  server->set_tcp_nodelay(true);
-  // httplib's default also sets SO_REUSEPORT, which would let a second process share a port
-  // that is in use: keep only SO_REUSEADDR, so a busy port is an error.
-  server->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  Region* region = region_;
-  server->Get("/", [region](const httplib::Request&, httplib::Response& res) {
-    res.set_content(absl::StrCat("healthy: dynamodb.", region->name(), ".amazonaws.com "),
-                    "text/plain");
-  });
-  server->Post("/", [this](const httplib::Request& req, httplib::Response& res) {
-    Reply reply =
-        Handle(req.get_header_value("X-Amz-Target"), req.body, req.get_header_value("Host"));
-    res.status = reply.http_status;
-    res.set_header("x-amzn-RequestId", "gtsim");
-    res.set_content(reply.body, "application/x-amz-json-1.0");
-  });
-  server->set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        Reply reply = ErrorFor(absl::InternalError("internal error"));
-        res.status = reply.http_status;
-        res.set_content(reply.body, "application/x-amz-json-1.0");
-      });
-  int bound =
-      port == 0 ? server->bind_to_any_port(host) : (server->bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", address, " (is the port in use by another process?)"));
+  auto workers = std::make_unique<Workers>(kWorkerThreads);
+  Workers* pool = workers.get();
+  auto server = std::make_unique<HttpServer>(
+      [this, pool](HttpServer::Request req, HttpServer::Responder respond) {
+        if (req.target != "/" || (req.method != "GET" && req.method != "POST")) {
+          HttpServer::Response res;
+          res.status = 404;
+          res.body = "Not Found";
+          return respond(std::move(res));
+        }
+        if (req.method == "GET") {
+          HttpServer::Response res;
+          res.body = absl::StrCat("healthy: dynamodb.", region_->name(), ".amazonaws.com ");
+          return respond(std::move(res));
+        }
+        auto answer = [respond](Reply reply) {
+          HttpServer::Response res;
+          res.status = reply.http_status;
+          res.content_type = "application/x-amz-json-1.0";
+          res.headers.emplace_back("x-amzn-RequestId", "gtsim");
+          res.body = std::move(reply.body);
+          respond(std::move(res));
+        };
+        const std::string& target = req.Header("x-amz-target");
+        absl::string_view op = target;
+        if (absl::ConsumePrefix(&op, kTargetPrefix) && IsSingleItemWrite(op)) {
+          // Validated here; committed with the rest of this loop's batch (after_batch below).
+          std::optional<Region::AsyncMutation> w = BeginWrite(op, req.body, std::move(answer));
+          if (w) t_loop_writes.push_back(*std::move(w));
+          return;
+        }
+        // Anything else runs after the writes this loop has read so far: a pipelined read
+        // sees the writes sent before it on its connection.
+        CommitLoopWrites();
+        if (op == "GetItem") {  // one short read under the region's lock: on the loop thread
+          return answer(Handle(target, req.body, req.Header("host")));
+        }
+        pool->Add([this, req = std::move(req), answer = std::move(answer)] {
+          answer(Handle(req.Header("x-amz-target"), req.body, req.Header("host")));
+        });
+      },
+      kEventLoops,
+      // Once a loop has read every ready connection: its writes, one group commit, led by the
+      // loop thread itself (Region::MutateItemsLed), so no thread hands anything to another.
+      [this] { CommitLoopWrites(); });
+  absl::StatusOr<int> bound = server->Start(host, port);
+  if (!bound.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address,
+                                               " (is the port in use by another process?): ",
+                                               bound.status().message()));
   }
-  httplib::Server* s = server.get();
   server_ = std::move(server);
-  thread_ = std::thread([s] { s->listen_after_bind(); });
-  // stop() only takes effect once the loop runs: wait for it, so Stop() never misses it.
-  for (int i = 0; i < 5000 && !s->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return bound;
+  workers_ = std::move(workers);
+  return *bound;
 }
 
 void DynamoDbEndpoint::Stop() {
-  std::unique_ptr<httplib::Server> server;
-  std::thread thread;
+  std::unique_ptr<HttpServer> server;
+  std::unique_ptr<Workers> workers;
   {
     absl::MutexLock lock(&mu_);
-    if (!server_) return;
-    server_->stop();
     server = std::move(server_);
-    thread = std::move(thread_);
+    workers = std::move(workers_);
   }
-  if (thread.joinable()) thread.join();
+  // The server first: once it has stopped, no handler adds work to the pool.
+  if (server) server->Stop();
+  workers.reset();
 }
 
 }  // namespace gtsim

@@ -1,0 +1,470 @@
+#include "region/http/http_server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+
+namespace gtsim {
+namespace {
+
+// epoll_event.data.u64 of the two descriptors every loop watches besides its connections.
+constexpr uint64_t kListenId = 0;
+constexpr uint64_t kWakeId = 1;
+// Requests read ahead of their answers on one connection: beyond this, reading pauses.
+constexpr uint64_t kMaxInFlight = 128;
+
+const char* Reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    default: return "Unknown";
+  }
+}
+
+std::string Serialize(const HttpServer::Response& r, bool close) {
+  std::string out = absl::StrCat("HTTP/1.1 ", r.status, " ", Reason(r.status),
+                                 "\r\nContent-Type: ", r.content_type,
+                                 "\r\nContent-Length: ", r.body.size(), "\r\n");
+  for (const auto& [name, value] : r.headers) absl::StrAppend(&out, name, ": ", value, "\r\n");
+  absl::StrAppend(&out, close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
+  out += r.body;
+  return out;
+}
+
+epoll_event Event(uint32_t events, uint64_t id) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = id;
+  return ev;
+}
+
+HttpServer::Response Plain(int status, std::string message) {
+  HttpServer::Response r;
+  r.status = status;
+  r.body = std::move(message);
+  return r;
+}
+
+}  // namespace
+
+// One answer on its way to a connection.
+struct Answer {
+  uint64_t conn = 0;
+  uint64_t seq = 0;
+  std::string bytes;
+};
+
+struct HttpServer::Loop {
+  int epoll_fd = -1;
+  int wake_fd = -1;  // eventfd: answers queued by other threads, or Stop()
+  std::thread::id thread;
+  std::atomic<bool> stopping{false};
+  absl::Mutex mu;
+  std::vector<Answer> queued ABSL_GUARDED_BY(mu);
+  bool stopped ABSL_GUARDED_BY(mu) = false;
+  // Loop thread only.
+  std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns;
+  std::vector<uint64_t> dirty;  // connections with new answers to write
+  ~Loop() {
+    if (epoll_fd >= 0) close(epoll_fd);
+    if (wake_fd >= 0) close(wake_fd);
+  }
+  void Wake() const {
+    uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof(one));
+  }
+};
+
+struct HttpServer::Conn {
+  uint64_t id = 0;
+  int fd = -1;
+  std::string in;  // bytes read, from in_pos on not yet parsed
+  size_t in_pos = 0;
+  std::string out;  // bytes to write, from out_pos on
+  size_t out_pos = 0;
+  uint64_t next_seq = 0;                // sequence number of the next request
+  uint64_t next_send = 0;               // the response to write next
+  std::map<uint64_t, std::string> ready;  // answered, waiting for earlier ones
+  bool no_more_requests = false;        // a request said close, or the input was bad
+  bool paused = false;                  // parsing stopped at kMaxInFlight answers pending
+  uint64_t last_seq = UINT64_MAX;       // close once this response is written
+  uint32_t events = 0;                  // epoll interest registered
+  absl::Time last_active;
+};
+
+struct HttpServer::Responder::Slot {
+  std::shared_ptr<Loop> loop;
+  uint64_t conn = 0;
+  uint64_t seq = 0;
+  bool close = false;
+  std::atomic<bool> used{false};
+};
+
+const std::string& HttpServer::Request::Header(const std::string& lower_name) const {
+  static const std::string* const empty = new std::string;
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return value;
+  }
+  return *empty;
+}
+
+void HttpServer::Responder::operator()(Response response) const {
+  if (!slot_ || slot_->used.exchange(true)) return;
+  Answer a{slot_->conn, slot_->seq, Serialize(response, slot_->close)};
+  Loop& loop = *slot_->loop;
+  if (std::this_thread::get_id() == loop.thread) {
+    // On the loop thread (a handler answering at once): no queue, no wake-up.
+    auto it = loop.conns.find(a.conn);
+    if (it == loop.conns.end()) return;
+    it->second->ready.emplace(a.seq, std::move(a.bytes));
+    loop.dirty.push_back(a.conn);
+    return;
+  }
+  bool wake = false;
+  {
+    absl::MutexLock l(&loop.mu);
+    if (loop.stopped) return;
+    wake = loop.queued.empty();
+    loop.queued.push_back(std::move(a));
+  }
+  if (wake) loop.Wake();
+}
+
+HttpServer::HttpServer(Handler handler, int loops, std::function<void()> after_batch)
+    : handler_(std::move(handler)),
+      loop_count_(loops < 1 ? 1 : loops),
+      after_batch_(std::move(after_batch)) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
+  if (listen_fd_ >= 0) return absl::FailedPreconditionError("the HTTP server is already started");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0 ||
+      found == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve the listen address ", host));
+  }
+  int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int yes = 1;
+  bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes)) == 0 &&
+            bind(fd, found->ai_addr, found->ai_addrlen) == 0 && listen(fd, 1024) == 0;
+  freeaddrinfo(found);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  if (!ok || getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+    std::string why = std::strerror(errno);
+    if (fd >= 0) close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", host, ":", port, ": ", why));
+  }
+  listen_fd_ = fd;
+  int bound_port = ntohs(bound.ss_family == AF_INET6
+                             ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  for (int i = 0; i < loop_count_; ++i) {
+    auto loop = std::make_shared<Loop>();
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event listen_ev = Event(EPOLLIN | EPOLLEXCLUSIVE, kListenId);
+    epoll_event wake_ev = Event(EPOLLIN, kWakeId);
+    if (loop->epoll_fd < 0 || loop->wake_fd < 0 ||
+        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, listen_fd_, &listen_ev) != 0 ||
+        epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, loop->wake_fd, &wake_ev) != 0) {
+      std::string why = std::strerror(errno);
+      Stop();
+      return absl::UnavailableError(absl::StrCat("cannot set up epoll: ", why));
+    }
+    loops_.push_back(loop);
+  }
+  for (auto& loop : loops_) threads_.emplace_back([this, loop] { Run(loop); });
+  return bound_port;
+}
+
+void HttpServer::Stop() {
+  for (auto& loop : loops_) {
+    loop->stopping = true;
+    loop->Wake();
+  }
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  for (auto& loop : loops_) {
+    if (loop->epoll_fd >= 0) close(loop->epoll_fd);
+    loop->epoll_fd = -1;
+  }
+  loops_.clear();  // Responders still holding a loop keep only its (stopped) queue alive
+  if (listen_fd_ >= 0) close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
+  Loop* const loop = shared_loop.get();
+  loop->thread = std::this_thread::get_id();
+  uint64_t next_id = kWakeId + 1;  // connection ids, unique in this loop
+  auto set_events = [&](Conn& c) {
+    const size_t buffered = c.in.size() - c.in_pos;
+    uint32_t want = 0;
+    if (!c.no_more_requests && c.next_seq - c.next_send < kMaxInFlight &&
+        buffered <= kMaxHeader + kMaxBody) {
+      want |= EPOLLIN;
+    }
+    if (c.out_pos < c.out.size()) want |= EPOLLOUT;
+    if (want == c.events) return;
+    epoll_event ev = Event(want, c.id);
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_MOD, c.fd, &ev);
+    c.events = want;
+  };
+  auto close_conn = [&](uint64_t id) {
+    auto it = loop->conns.find(id);
+    if (it == loop->conns.end()) return;
+    const int fd = it->second->fd;
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+    // Read what the client already sent before closing: closing with unread bytes would reset
+    // the connection, and the client could lose the answer written just before (a 400, 413).
+    shutdown(fd, SHUT_WR);
+    char sink[4096];
+    for (int i = 0; i < 256 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+    }
+    close(fd);
+    loop->conns.erase(it);
+  };
+  // Answers `status` to the next request slot and reads nothing more from the connection.
+  auto fail = [&](Conn& c, int status, std::string message) {
+    c.ready.emplace(c.next_seq, Serialize(Plain(status, std::move(message)), /*close=*/true));
+    c.last_seq = c.next_seq++;
+    c.no_more_requests = true;
+    loop->dirty.push_back(c.id);
+  };
+  // Hands every complete request buffered on `c` to the handler.
+  auto parse = [&](Conn& c) {
+    c.paused = false;
+    while (!c.no_more_requests) {
+      if (c.next_seq - c.next_send >= kMaxInFlight) {
+        c.paused = true;
+        return;
+      }
+      absl::string_view data(c.in.data() + c.in_pos, c.in.size() - c.in_pos);
+      size_t end = data.find("\r\n\r\n");
+      if (end == absl::string_view::npos ? data.size() > kMaxHeader : end + 4 > kMaxHeader) {
+        return fail(c, 431, "request line and headers exceed 64 KB");
+      }
+      if (end == absl::string_view::npos) return;
+      Request req;
+      size_t line_end = data.find("\r\n");
+      absl::string_view line = data.substr(0, line_end);
+      size_t sp1 = line.find(' ');
+      size_t sp2 = sp1 == absl::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+      absl::string_view version =
+          sp2 == absl::string_view::npos ? absl::string_view() : line.substr(sp2 + 1);
+      if (sp1 == 0 || sp2 == absl::string_view::npos || sp2 == sp1 + 1 ||
+          (version != "HTTP/1.1" && version != "HTTP/1.0")) {
+        return fail(c, 400, "malformed request line: expected METHOD TARGET HTTP/1.1");
+      }
+      req.method = std::string(line.substr(0, sp1));
+      req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+      for (size_t pos = line_end + 2; pos < end + 2;) {
+        size_t eol = data.find("\r\n", pos);
+        absl::string_view h = data.substr(pos, eol - pos);
+        pos = eol + 2;
+        size_t colon = h.find(':');
+        if (colon == 0 || colon == absl::string_view::npos) {
+          return fail(c, 400, "malformed header line: expected NAME: VALUE");
+        }
+        req.headers.emplace_back(absl::AsciiStrToLower(h.substr(0, colon)),
+                                 std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+      }
+      if (!req.Header("transfer-encoding").empty()) {
+        return fail(c, 411, "chunked request bodies are not supported: send Content-Length");
+      }
+      size_t length = 0;
+      const std::string& cl = req.Header("content-length");
+      if (!cl.empty() && !absl::SimpleAtoi(cl, &length)) {
+        return fail(c, 400, "malformed Content-Length");
+      }
+      if (length > kMaxBody) return fail(c, 413, "request body exceeds 16 MB");
+      if (data.size() < end + 4 + length) return;  // the body is still coming
+      req.body = std::string(data.substr(end + 4, length));
+      c.in_pos += end + 4 + length;
+      const std::string connection = absl::AsciiStrToLower(req.Header("connection"));
+      const bool close =
+          version == "HTTP/1.0" ? connection != "keep-alive" : connection == "close";
+      auto slot = std::make_shared<Responder::Slot>();
+      slot->loop = shared_loop;
+      slot->conn = c.id;
+      slot->seq = c.next_seq++;
+      slot->close = close;
+      if (close) {
+        c.no_more_requests = true;
+        c.last_seq = slot->seq;
+      }
+      Responder responder;
+      responder.slot_ = std::move(slot);
+      try {
+        handler_(std::move(req), responder);
+      } catch (...) {
+        responder(Plain(500, "internal error"));
+      }
+    }
+  };
+
+  // Writes the answers that are next in order; closes after the last one or on an error.
+  auto flush = [&](uint64_t id) {
+    auto it = loop->conns.find(id);
+    if (it == loop->conns.end()) return;
+    Conn& c = *it->second;
+    bool close_now = false;
+    for (auto r = c.ready.begin(); r != c.ready.end() && r->first == c.next_send;
+         r = c.ready.erase(r)) {
+      c.out += r->second;
+      close_now = c.next_send++ == c.last_seq;
+    }
+    while (c.out_pos < c.out.size()) {
+      ssize_t n = send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n <= 0) return close_conn(id);
+      c.out_pos += static_cast<size_t>(n);
+    }
+    if (c.out_pos == c.out.size()) {
+      c.out.clear();
+      c.out_pos = 0;
+      if (close_now || c.next_send > c.last_seq) return close_conn(id);
+    }
+    // Reading paused at the in-flight limit and answers went out: parse what is buffered.
+    if (c.paused && c.next_seq - c.next_send < kMaxInFlight) parse(c);
+    set_events(c);
+  };
+
+  std::vector<epoll_event> events(256);
+  absl::Time next_sweep = absl::Now() + absl::Seconds(1);
+  while (!loop->stopping) {
+    int n = epoll_wait(loop->epoll_fd, events.data(), static_cast<int>(events.size()), 1000);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) {
+      const uint64_t id = events[i].data.u64;
+      if (id == kListenId) {
+        for (;;) {
+          int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (fd < 0) break;
+          int yes = 1;
+          setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+          auto c = std::make_unique<Conn>();
+          c->id = next_id++;
+          c->fd = fd;
+          c->events = EPOLLIN;
+          c->last_active = absl::Now();
+          epoll_event ev = Event(EPOLLIN, c->id);
+          if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            continue;
+          }
+          loop->conns.emplace(c->id, std::move(c));
+        }
+        continue;
+      }
+      if (id == kWakeId) {
+        uint64_t count;
+        (void)!read(loop->wake_fd, &count, sizeof(count));
+        std::vector<Answer> answers;
+        {
+          absl::MutexLock l(&loop->mu);
+          answers.swap(loop->queued);
+        }
+        for (Answer& a : answers) {
+          auto it = loop->conns.find(a.conn);
+          if (it == loop->conns.end()) continue;  // the connection closed meanwhile
+          it->second->ready.emplace(a.seq, std::move(a.bytes));
+          loop->dirty.push_back(a.conn);
+        }
+        continue;
+      }
+      auto it = loop->conns.find(id);
+      if (it == loop->conns.end()) continue;
+      Conn& c = *it->second;
+      if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+        close_conn(id);
+        continue;
+      }
+      if (events[i].events & EPOLLOUT) loop->dirty.push_back(id);
+      if (events[i].events & EPOLLIN) {
+        char buf[65536];
+        ssize_t got = recv(c.fd, buf, sizeof(buf), 0);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+          close_conn(id);  // the client went away: answers still in flight are dropped
+          continue;
+        }
+        if (got > 0) {
+          c.last_active = absl::Now();
+          if (c.in_pos == c.in.size()) {
+            c.in.clear();
+            c.in_pos = 0;
+          } else if (c.in_pos > (1 << 20)) {
+            c.in.erase(0, c.in_pos);
+            c.in_pos = 0;
+          }
+          c.in.append(buf, static_cast<size_t>(got));
+          parse(c);
+          loop->dirty.push_back(id);  // new requests, maybe answered at once; or paused reading
+        }
+      }
+    }
+    // Write to every touched connection once, after the whole batch of events (writing may
+    // resume a paused connection's parsing, so the batch hook runs again until all is quiet).
+    std::vector<uint64_t> dirty;
+    for (;;) {
+      if (after_batch_) after_batch_();
+      if (loop->dirty.empty()) break;
+      dirty.clear();
+      dirty.swap(loop->dirty);
+      for (uint64_t id : dirty) flush(id);
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_sweep) {
+      next_sweep = now + absl::Seconds(1);
+      std::vector<uint64_t> idle;
+      for (auto& [id, c] : loop->conns) {
+        if (c->next_send == c->next_seq && c->out.empty() &&
+            now - c->last_active > absl::Seconds(kIdleSeconds)) {
+          idle.push_back(id);
+        }
+      }
+      for (uint64_t id : idle) close_conn(id);
+    }
+  }
+  {
+    absl::MutexLock l(&loop->mu);
+    loop->stopped = true;
+    loop->queued.clear();
+  }
+  for (auto& [id, c] : loop->conns) close(c->fd);
+  loop->conns.clear();
+}
+
+}  // namespace gtsim
