@@ -6,9 +6,6 @@
 namespace gtsim {
 namespace {
 
-ValueType FromProtoType(pb::ScalarType t) {
-  return t == pb::N ? ValueType::kN : t == pb::B ? ValueType::kB : ValueType::kS;
-}
 pb::ScalarType ToProtoType(ValueType t) {
   return t == ValueType::kN ? pb::N : t == ValueType::kB ? pb::B : pb::S;
 }
