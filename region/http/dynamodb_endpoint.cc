@@ -1177,8 +1177,8 @@ class Operations {
  public:
   // The single-item writes (PutItem, UpdateItem, DeleteItem), validated and ready to run as
   // Region::MutateItem(table, key, fn); `answer` shapes the operation's JSON from the result.
-  // Everything they hold is owned, so they may run later on another thread (the endpoint
-  // submits them through Region::MutateItemAsync).
+  // Everything they hold is owned, so they may run later (the endpoint's event loop gathers a
+  // round's writes and commits them as one group through Region::MutateItemsLed).
   struct PreparedWrite {
     std::string table;
     Item key;
