@@ -134,7 +134,7 @@ std::string SimResult::Line() const {
     losses.push_back(absl::StrCat(LossReasonName(reason), "=", n));
   }
   return absl::StrFormat(
-      "seed %d: %d regions, %d ops, %d acknowledged (%d condition failed, %d unavailable), "
+      "seed %d: %d regions, %d ops, %d acknowledged (%d refused by their condition, %d unavailable), "
       "not final: %s; faults: %d partitions, %d crashes, %d skews, %d loss bursts, "
       "%d batches lost; virtual %.3f s; digest %016x; %s",
       options.seed, options.regions, ops, acknowledged, condition_failed, unavailable,
