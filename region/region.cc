@@ -254,14 +254,6 @@ absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const I
       [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); });
 }
 
-void Region::MutateItemAsync(std::string table, Item key, TableEngine::Mutation fn,
-                             WriteDone done) {
-  SubmitAsync(
-      [this, table = std::move(table), key = std::move(key), fn = std::move(fn)]()
-          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); },
-      std::move(done));
-}
-
 void Region::MutateItemsLed(std::vector<AsyncMutation> writes) {
   if (writes.empty()) return;
   // The caller's own place in the queue, ahead of its writes: a no-op write that makes it lead

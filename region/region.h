@@ -13,7 +13,7 @@
 // undone alone and the others go on - commits once, and only then are all of them answered. If
 // the COMMIT itself fails, every write of the group that had succeeded gets that error and
 // nothing of the group is kept. With one writer at a time a group holds one write.
-// Asynchronous writes (PutItemAsync, ..., MutateItemAsync) queue the same way without a waiting
+// Asynchronous writes (PutItemAsync, ...) queue the same way without a waiting
 // thread; a group whose front write is asynchronous is led by the region's committer thread.
 //
 // This type is thread-safe.
@@ -117,12 +117,8 @@ class Region {
   // call back into the Region from it.
   absl::StatusOr<WriteResult> MutateItem(const std::string& table, const Item& key,
                                          const TableEngine::Mutation& fn) ABSL_LOCKS_EXCLUDED(mu_);
-  // MutateItem without a waiting thread, like PutItemAsync: joins the same group commit and
-  // `done` gets the result on the thread that led the group. `fn` runs under the region's lock
-  // on that thread, inside the group's transaction (same rules as MutateItem's).
-  void MutateItemAsync(std::string table, Item key, TableEngine::Mutation fn, WriteDone done)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // Several independent MutateItemAsync writes led by the calling thread, for an event loop
+  // Several independent read-modify-writes (see MutateItem), without a waiting thread per write,
+  // led by the calling thread, for an event loop
   // that gathers the writes of many connections and wants no thread handoff: they queue
   // together behind any group in progress, then this thread commits them as one group (each
   // with its own outcome) and runs their `done`s before returning. Only when a synchronous

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -311,20 +312,20 @@ TEST_CASE("a lone asynchronous write is committed by the committer thread", "[gr
   CHECK(Ok(region->GetItem("orders", {{"id", S("x")}})).item.has_value());
 }
 
-TEST_CASE("asynchronous read-modify-writes (MutateItemAsync) see each other, in group commits",
+TEST_CASE("read-modify-writes led by several threads at once (MutateItemsLed) see each other",
           "[group_commit]") {
   TempDir dir;
   const std::string path = dir.path + "/region.db";
   SystemClock clock;
-  constexpr int kThreads = 8, kPerThread = 100;
+  constexpr int kThreads = 8, kPerThread = 100, kPerBatch = 10;
   std::atomic<int> answered{0}, failed{0}, refused{0};
   {
     auto region = OpenRegion(path, &clock);
     CreateOrders(*region);
     Ok(region->PutItem(Put("counter", "0")));
     const Item counter_key = {{"id", S("counter")}};
-    // Each increment reads the counter its group's earlier writes left: a lost update would
-    // leave the final count short.
+    // Each increment reads the counter earlier writes (of its group and of other threads'
+    // groups) left: a lost update would leave the final count short.
     auto increment = [](const std::optional<Item>& current)
         -> absl::StatusOr<std::optional<Item>> {
       Item next = *current;
@@ -334,25 +335,30 @@ TEST_CASE("asynchronous read-modify-writes (MutateItemAsync) see each other, in 
     std::vector<std::thread> submitters;
     for (int t = 0; t < kThreads; ++t) {
       submitters.emplace_back([&, t] {
+        std::vector<Region::AsyncMutation> batch;
         for (int i = 0; i < kPerThread; ++i) {
+          Region::AsyncMutation m;
+          m.table = "orders";
           if (i % 10 == 9) {
             // A mutation that refuses: answered with its own error, writes nothing.
-            region->MutateItemAsync(
-                "orders", {{"id", S(absl::StrCat("refused", t, "-", i))}},
-                [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
-                  return absl::FailedPreconditionError("refused");
-                },
-                [&](absl::StatusOr<WriteResult> r) {
-                  if (absl::IsFailedPrecondition(r.status())) ++refused;
-                  ++answered;
-                });
-            continue;
+            m.key = {{"id", S(absl::StrCat("refused", t, "-", i))}};
+            m.fn = [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+              return absl::FailedPreconditionError("refused");
+            };
+            m.done = [&](absl::StatusOr<WriteResult> r) {
+              if (absl::IsFailedPrecondition(r.status())) ++refused;
+              ++answered;
+            };
+          } else {
+            m.key = counter_key;
+            m.fn = increment;
+            m.done = [&](absl::StatusOr<WriteResult> r) {
+              if (!r.ok() || !r->new_item) ++failed;
+              ++answered;
+            };
           }
-          region->MutateItemAsync("orders", counter_key, increment,
-                                  [&](absl::StatusOr<WriteResult> r) {
-                                    if (!r.ok() || !r->new_item) ++failed;
-                                    ++answered;
-                                  });
+          batch.push_back(std::move(m));
+          if (batch.size() == kPerBatch) region->MutateItemsLed(std::exchange(batch, {}));
         }
       });
     }
@@ -371,7 +377,6 @@ TEST_CASE("asynchronous read-modify-writes (MutateItemAsync) see each other, in 
   CHECK(ids["counter"] == 1 + kThreads * kPerThread * 9 / 10);
   CHECK(ids.size() == 1);
 }
-
 
 TEST_CASE("MutateItemsLed: the caller commits the batch itself and answers each write",
           "[group_commit]") {

@@ -13,7 +13,7 @@
 //     (Region::MutateItemsLed: same queue, savepoints and COMMIT as every other local write),
 //     and answers each after the COMMIT. No thread is parked per write and no write is handed
 //     to another thread: measured against handing them to the region's committer thread
-//     (Region::MutateItemAsync, answers queued back to the loop through an eventfd), it costs
+//     (a variant measured and dropped; answers queued back to the loop through an eventfd), it costs
 //     46-48 us of region CPU per write instead of 56-66 us (docs/BENCHMARKS.md, endpoint). While
 //     it commits, the loop reads nothing: on 2 cores nothing is lost, the next requests wait in
 //     the sockets and make the next group.
