@@ -51,6 +51,7 @@ struct TableData {
   absl::flat_hash_map<std::string, Partition> partitions;  // by encoded hash key
   absl::btree_set<std::string> hash_keys;                  // partitions' keys, in order
   int64_t live = 0;      // rows with an item
+  int64_t live_bytes = 0;  // the encodings of those items
   int64_t versions = 0;  // rows, tombstones too
   std::map<std::string, Index> indexes;  // by index name
   std::set<std::string> backfilled;      // index names
@@ -103,7 +104,10 @@ struct LoggedChange {
 
 void Count(TableData& t, const ItemRow& row, int sign) {
   t.versions += sign;
-  if (row.version.item) t.live += sign;
+  if (row.version.item) {
+    t.live += sign;
+    t.live_bytes += sign * static_cast<int64_t>(row.version.item->size());
+  }
 }
 
 void AddEntries(TableData& t, const std::string& hk, const std::string& rk,
@@ -454,9 +458,10 @@ absl::Status MemoryStorage::DeleteAllItems(int64_t table_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> MemoryStorage::CountItems(int64_t table_id) {
+absl::StatusOr<Storage::ItemStats> MemoryStorage::ItemStatsOf(int64_t table_id) {
   auto t = s_.data.find(table_id);
-  return t == s_.data.end() ? 0 : t->second.live;
+  if (t == s_.data.end()) return ItemStats{};
+  return ItemStats{t->second.live, t->second.live_bytes};
 }
 
 absl::StatusOr<int64_t> MemoryStorage::CountVersions(int64_t table_id) {

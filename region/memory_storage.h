@@ -69,7 +69,7 @@ class MemoryStorage final : public Storage {
   absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
                        ItemVersion version) override;
   absl::Status DeleteAllItems(int64_t table_id) override;
-  absl::StatusOr<int64_t> CountItems(int64_t table_id) override;
+  absl::StatusOr<ItemStats> ItemStatsOf(int64_t table_id) override;
   absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id, const std::string& hk,
                                                       const RangeBounds& bounds, bool backward,
                                                       int limit) override;

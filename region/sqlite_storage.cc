@@ -99,6 +99,34 @@ CREATE TABLE IF NOT EXISTS gsi_entries(
 CREATE INDEX IF NOT EXISTS gsi_entries_item ON gsi_entries(table_id, hk, rk);
 CREATE TABLE IF NOT EXISTS gsi_backfilled(
   table_id INTEGER NOT NULL, index_name TEXT NOT NULL, PRIMARY KEY(table_id, index_name));
+-- Per table: live items and the bytes of their encodings, kept by the triggers below in the
+-- transaction of every item write, so reading them costs one row, never a count of the table.
+-- A separate table (older databases gain it at open, counted once: SqliteStorage::Init). No
+-- OR IGNORE in a trigger: the statement that fires it (an upsert) overrides its conflict clause.
+CREATE TABLE IF NOT EXISTS item_stats(
+  table_id INTEGER PRIMARY KEY, items INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS item_stats_insert AFTER INSERT ON items WHEN NEW.item IS NOT NULL
+BEGIN
+  INSERT INTO item_stats SELECT NEW.table_id, 0, 0
+    WHERE NOT EXISTS (SELECT 1 FROM item_stats WHERE table_id = NEW.table_id);
+  UPDATE item_stats SET items = items + 1, bytes = bytes + length(NEW.item)
+    WHERE table_id = NEW.table_id;
+END;
+CREATE TRIGGER IF NOT EXISTS item_stats_delete AFTER DELETE ON items WHEN OLD.item IS NOT NULL
+BEGIN
+  UPDATE item_stats SET items = items - 1, bytes = bytes - length(OLD.item)
+    WHERE table_id = OLD.table_id;
+END;
+CREATE TRIGGER IF NOT EXISTS item_stats_update AFTER UPDATE OF item ON items
+  WHEN OLD.item IS NOT NULL OR NEW.item IS NOT NULL
+BEGIN
+  INSERT INTO item_stats SELECT NEW.table_id, 0, 0
+    WHERE NOT EXISTS (SELECT 1 FROM item_stats WHERE table_id = NEW.table_id);
+  UPDATE item_stats SET
+    items = items + (NEW.item IS NOT NULL) - (OLD.item IS NOT NULL),
+    bytes = bytes + coalesce(length(NEW.item), 0) - coalesce(length(OLD.item), 0)
+    WHERE table_id = NEW.table_id;
+END;
 )sql";
 
 constexpr char kChangeColumns[] =
@@ -281,6 +309,14 @@ absl::Status SqliteStorage::Init() {
       return SqlError(0, "cannot record the change-log id");
     }
   }
+  if (meta["item_stats"] != "1") {
+    // A database from before item_stats: count every table once, now, before any write.
+    RETURN_IF_ERROR(
+        Exec("BEGIN IMMEDIATE; DELETE FROM item_stats; "
+             "INSERT INTO item_stats SELECT table_id, count(item), coalesce(sum(length(item)), 0) "
+             "FROM items GROUP BY table_id; "
+             "INSERT OR REPLACE INTO gtsim_meta VALUES ('item_stats', '1'); COMMIT"));
+  }
   {
     ASSIGN_OR_RETURN(auto head, Prepare("SELECT coalesce(max(seq), 0) FROM changelog"));
     if (head.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
@@ -309,7 +345,6 @@ absl::Status SqliteStorage::Commit() {
   return absl::OkStatus();
 }
 void SqliteStorage::Rollback() {
-  live_counts_.clear();
   if (!sqlite3_get_autocommit(db_)) {
     Exec("ROLLBACK").IgnoreError();
     // head_seq_ may have moved inside the failed transaction: read it back.
@@ -334,7 +369,6 @@ absl::Status SqliteStorage::ReleaseSavepoint() {
 }
 
 absl::Status SqliteStorage::RollbackToSavepoint() {
-  live_counts_.clear();
   {
     ASSIGN_OR_RETURN(auto q, Prepare("ROLLBACK TO gtsim_write"));
     int rc = q.Step();
@@ -389,8 +423,12 @@ absl::StatusOr<std::optional<SqliteStorage::ItemVersion>> SqliteStorage::GetItem
 
 absl::Status SqliteStorage::PutItem(int64_t table_id, const std::string& hk,
                                     const std::string& rk, ItemVersion version) {
-  live_counts_.erase(table_id);
-  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO items VALUES (?, ?, ?, ?, ?, ?)"));
+  // An upsert, not INSERT OR REPLACE: REPLACE's implicit delete fires no trigger, and the
+  // item_stats triggers need the old row.
+  ASSIGN_OR_RETURN(auto q,
+                   Prepare("INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON "
+                           "CONFLICT(table_id, hk, rk) DO UPDATE "
+                           "SET item = excluded.item, ts = excluded.ts, origin = excluded.origin"));
   q.Int(1, table_id).Blob(2, hk).Blob(3, rk).OptBlob(4, version.item);
   q.Int(5, version.stamp.ts_us).Text(6, version.stamp.region);
   int rc = q.Step();
@@ -505,7 +543,6 @@ absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryIndex(int64_t table
 }
 
 absl::Status SqliteStorage::DeleteAllItems(int64_t table_id) {
-  live_counts_.erase(table_id);
   for (const char* sql : {"DELETE FROM items WHERE table_id = ?",
                           "DELETE FROM gsi_entries WHERE table_id = ?",
                           "DELETE FROM gsi_backfilled WHERE table_id = ?"}) {
@@ -516,12 +553,19 @@ absl::Status SqliteStorage::DeleteAllItems(int64_t table_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> SqliteStorage::CountItems(int64_t table_id) {
-  if (auto it = live_counts_.find(table_id); it != live_counts_.end()) return it->second;
-  ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM items "
-                                   "WHERE table_id = ? AND item IS NOT NULL"));
-  if (q.Int(1, table_id).Step() != SQLITE_ROW) return SqlError(0, "cannot count items");
-  return live_counts_[table_id] = q.ColInt(0);
+absl::StatusOr<Storage::ItemStats> SqliteStorage::ItemStatsOf(int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT items, bytes FROM item_stats WHERE table_id = ?"));
+  int rc = q.Int(1, table_id).Step();
+  if (rc == SQLITE_DONE) return ItemStats{};
+  if (rc != SQLITE_ROW) return SqlError(rc, "cannot read item statistics");
+  return ItemStats{q.ColInt(0), q.ColInt(1)};
+}
+
+int64_t SqliteStorage::PagesRead() const {
+  int hit = 0, miss = 0, high = 0;
+  sqlite3_db_status(db_, SQLITE_DBSTATUS_CACHE_HIT, &hit, &high, 0);
+  sqlite3_db_status(db_, SQLITE_DBSTATUS_CACHE_MISS, &miss, &high, 0);
+  return int64_t{hit} + miss;
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryItems(int64_t table_id,
@@ -604,8 +648,8 @@ absl::StatusOr<int64_t> SqliteStorage::CountVersions(int64_t table_id) {
   return q.ColInt(0);
 }
 
-absl::Status SqliteStorage::PutVersionsIfNewer(int64_t table_id, const std::vector<SnapshotRow>& rows) {
-  live_counts_.erase(table_id);
+absl::Status SqliteStorage::PutVersionsIfNewer(int64_t table_id,
+                                               const std::vector<SnapshotRow>& rows) {
   // The LWW rule of lww.h as one statement: replace only an older (ts, origin).
   ASSIGN_OR_RETURN(auto q, Prepare(
       "INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(table_id, hk, rk) DO UPDATE "

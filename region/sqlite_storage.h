@@ -45,7 +45,10 @@ class SqliteStorage final : public Storage {
   absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
                        ItemVersion version) override;
   absl::Status DeleteAllItems(int64_t table_id) override;
-  absl::StatusOr<int64_t> CountItems(int64_t table_id) override;
+  absl::StatusOr<ItemStats> ItemStatsOf(int64_t table_id) override;
+  // Pages this connection has read (from its cache or the file) since it opened: a diagnostic
+  // that shows what a call cost without timing it.
+  int64_t PagesRead() const;
   absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id, const std::string& hk,
                                                       const RangeBounds& bounds, bool backward,
                                                       int limit) override;
@@ -119,9 +122,6 @@ class SqliteStorage final : public Storage {
   int64_t wal_pages_ = 0;  // pages in the WAL after the last commit (sqlite3_wal_hook)
   int64_t log_id_ = 0;
   int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
-  // CountItems results by table id; a write to a table's items drops its entry, a rollback
-  // drops them all (a count taken inside the transaction may include undone writes).
-  std::map<int64_t, int64_t> live_counts_;
 };
 
 }  // namespace gtsim

@@ -324,13 +324,13 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   RETURN_IF_ERROR(storage_->AppendChange(c, true, c.commit_true_us).status());
   tables_[spec.name] = TableState{id, spec, false};
   RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
-  return TableInfo{spec, 0, {}, {}};
+  return TableInfo{spec, 0, 0, {}, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
-  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  TableInfo info{t->spec, count, {}, {}};
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
+  TableInfo info{t->spec, count.items, count.bytes, {}, {}};
   for (const auto& [name, g] : t->spec.gsis) {
     if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
   }
@@ -384,8 +384,8 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
         "first: gtsim update-table --region ", region_, " --table ", table,
         " --deletion-protection false"));
   }
-  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  TableInfo info{t->spec, count, {}, {}};
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
+  TableInfo info{t->spec, count.items, count.bytes, {}, {}};
   if (t->spec.replicas.size() > 1 && t->spec.HasReplica(region_)) {
     // A global table (version 2019.11.21): DeleteTable removes this region's replica only, as
     // a replica removal would; the others keep the table and stop streaming to it.
@@ -904,8 +904,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
-  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t->id));
-  return TableInfo{next, count, {}, {}};
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
+  return TableInfo{next, count.items, count.bytes, {}, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
@@ -1046,8 +1046,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   RETURN_IF_ERROR(LogTableUpdate(next, stamp));
   tables_[next.name].spec = next;
   RETURN_IF_ERROR(SyncIndexes(tables_[next.name]));
-  ASSIGN_OR_RETURN(int64_t count, storage_->CountItems(t.id));
-  return TableInfo{next, count, {}, {}};
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t.id));
+  return TableInfo{next, count.items, count.bytes, {}, {}};
 }
 
 absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {

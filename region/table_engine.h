@@ -141,7 +141,10 @@ struct UpdateTableRequest {
 };
 struct TableInfo {
   TableSpec spec;
+  // Live items in this replica and the bytes of their stored encodings (DynamoDB's ItemCount
+  // and TableSizeBytes): exact as of the last commit, read in constant time.
   int64_t item_count = 0;
+  int64_t item_bytes = 0;
   // ReplicaStatusPercentProgress of CREATING replicas, where this region knows it (the new
   // replica itself, and the source serving its snapshot).
   std::map<std::string, int> replica_progress;

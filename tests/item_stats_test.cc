@@ -1,0 +1,173 @@
+// Tests of Storage::ItemStatsOf (region/storage.h): item counts and sizes are kept with every
+// write, in the same transaction, so DescribeTable and `gtsim status` read them in constant time
+// instead of counting the table (issue 19, item 1: a status call stalled every region).
+#include <stdlib.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "region/key_codec.h"
+#include "region/memory_storage.h"
+#include "region/sqlite_storage.h"
+#include "region/storage.h"
+
+namespace gtsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string templ = (fs::temp_directory_path() / "gtsim_item_stats_test.XXXXXX").string();
+    REQUIRE(mkdtemp(templ.data()) != nullptr);
+    path_ = templ;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+void RequireOk(const absl::Status& s) {
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+class SqliteBackend {
+ public:
+  std::unique_ptr<Storage> Open() {
+    auto s = Storage::Open(dir_.File("region.db"), "us-east-1");
+    INFO(s.status().ToString());
+    REQUIRE(s.ok());
+    return *std::move(s);
+  }
+
+ private:
+  TempDir dir_;
+};
+
+class MemoryBackend {
+ public:
+  std::unique_ptr<Storage> Open() {
+    auto s = MemoryStorage::Open(disk_, "us-east-1");
+    INFO(s.status().ToString());
+    REQUIRE(s.ok());
+    return std::unique_ptr<Storage>(*std::move(s));
+  }
+
+ private:
+  std::shared_ptr<MemoryDisk> disk_ = std::make_shared<MemoryDisk>();
+};
+
+TableSpec Spec(const std::string& name) {
+  TableSpec spec;
+  spec.name = name;
+  spec.hash_key = KeyDef{"id", ValueType::kS};
+  spec.replicas = {"us-east-1"};
+  spec.created = Stamp{1000, "us-east-1"};
+  return spec;
+}
+
+std::string Hk(int i) { return EncodeHashKey(AttributeValue::S("k" + std::to_string(i))); }
+
+Storage::ItemVersion Live(size_t bytes, int64_t ts) {
+  return Storage::ItemVersion{std::string(bytes, 'x'), Stamp{ts, "us-east-1"}};
+}
+Storage::ItemVersion Tombstone(int64_t ts) {
+  return Storage::ItemVersion{std::nullopt, Stamp{ts, "us-east-1"}};
+}
+
+void CheckStats(Storage& s, int64_t table_id, int64_t items, int64_t bytes) {
+  auto stats = s.ItemStatsOf(table_id);
+  REQUIRE(stats.ok());
+  CHECK(stats->items == items);
+  CHECK(stats->bytes == bytes);
+  CHECK(s.CountItems(table_id).value() == items);
+}
+
+TEMPLATE_TEST_CASE("item counts and sizes follow every kind of write exactly", "[storage][stats]",
+                   SqliteBackend, MemoryBackend) {
+  TestType backend;
+  auto s = backend.Open();
+  int64_t id = s->PutTable(Spec("t"), false).value();
+  int64_t other = s->PutTable(Spec("u"), false).value();
+  CheckStats(*s, id, 0, 0);
+
+  RequireOk(s->PutItem(id, Hk(1), "", Live(100, 1)));
+  RequireOk(s->PutItem(id, Hk(2), "", Live(50, 2)));
+  RequireOk(s->PutItem(other, Hk(1), "", Live(7, 3)));
+  CheckStats(*s, id, 2, 150);
+  CheckStats(*s, other, 1, 7);
+
+  RequireOk(s->PutItem(id, Hk(1), "", Live(30, 4)));  // overwrite: size changes, count does not
+  CheckStats(*s, id, 2, 80);
+  RequireOk(s->PutItem(id, Hk(2), "", Tombstone(5)));  // delete: a tombstone is not an item
+  CheckStats(*s, id, 1, 30);
+  RequireOk(s->PutItem(id, Hk(3), "", Tombstone(6)));  // a tombstone for an absent item
+  CheckStats(*s, id, 1, 30);
+  RequireOk(s->PutItem(id, Hk(2), "", Live(10, 7)));  // written again after its delete
+  CheckStats(*s, id, 2, 40);
+
+  SECTION("a rolled-back transaction and a rolled-back savepoint leave the figures as they were") {
+    RequireOk(s->Begin());
+    RequireOk(s->PutItem(id, Hk(4), "", Live(1000, 8)));
+    RequireOk(s->Savepoint());
+    RequireOk(s->PutItem(id, Hk(5), "", Live(500, 9)));
+    RequireOk(s->PutItem(id, Hk(1), "", Tombstone(10)));
+    RequireOk(s->RollbackToSavepoint());
+    CheckStats(*s, id, 3, 1040);
+    s->Rollback();
+    CheckStats(*s, id, 2, 40);
+  }
+  SECTION("snapshot rows count when they win LWW, and not when the stored version is newer") {
+    std::vector<SnapshotRow> rows;
+    rows.push_back(SnapshotRow{Hk(1), "", std::string(5, 'y'), Stamp{1, "us-west-2"}});  // older
+    rows.push_back(SnapshotRow{Hk(8), "", std::string(20, 'y'), Stamp{99, "us-west-2"}});
+    rows.push_back(SnapshotRow{Hk(2), "", std::nullopt, Stamp{99, "us-west-2"}});  // newer delete
+    RequireOk(s->PutVersionsIfNewer(id, rows));
+    CheckStats(*s, id, 2, 50);
+  }
+  SECTION("deleting every item of a table zeroes its figures only") {
+    RequireOk(s->DeleteAllItems(id));
+    CheckStats(*s, id, 0, 0);
+    CheckStats(*s, other, 1, 7);
+  }
+  SECTION("the figures survive a reopen") {
+    s.reset();
+    s = backend.Open();
+    CheckStats(*s, id, 2, 40);
+    CheckStats(*s, other, 1, 7);
+  }
+}
+
+TEST_CASE("reading a large table's item count touches a few pages, not the table",
+          "[storage][stats]") {
+  TempDir dir;
+  auto opened = SqliteStorage::Open(dir.File("region.db"), "us-east-1");
+  REQUIRE(opened.ok());
+  auto& s = **opened;
+  int64_t id = s.PutTable(Spec("big"), false).value();
+  RequireOk(s.Begin());
+  for (int i = 0; i < 20000; ++i) RequireOk(s.PutItem(id, Hk(i), "", Live(400, i + 1)));
+  RequireOk(s.Commit());
+  // A write to the table just before the count: no cached count may serve it.
+  RequireOk(s.PutItem(id, Hk(20000), "", Live(400, 30000)));
+  const int64_t before = s.PagesRead();
+  auto stats = s.ItemStatsOf(id);
+  const int64_t pages = s.PagesRead() - before;
+  REQUIRE(stats.ok());
+  CHECK(stats->items == 20001);
+  CHECK(stats->bytes == int64_t{20001} * 400);
+  INFO("pages read for one count: " << pages << " (the table holds ~2,000 pages)");
+  CHECK(pages < 10);
+}
+
+}  // namespace
+}  // namespace gtsim
