@@ -202,8 +202,9 @@ struct MemoryDisk::State {
   std::deque<LoggedChange> log;               // log[i] has seq i + 1
   std::vector<int64_t> local_seqs;            // of local-origin changes, ascending
   absl::flat_hash_map<std::string, std::vector<int64_t>> local_seqs_by_table;
-  std::map<std::string, int64_t> cursors, cursor_log_ids, peer_acks;
+  std::map<std::string, int64_t> cursors, cursor_log_ids, peer_acks, cursor_stamps;
   std::map<std::string, BootstrapState> bootstraps;
+  std::map<std::string, std::string> meta;
 };
 
 MemoryDisk::MemoryDisk() : state_(std::make_unique<State>()) {}
@@ -248,7 +249,8 @@ absl::StatusOr<std::unique_ptr<MemoryStorage>> MemoryStorage::Open(
         "this memory disk is already open; destroy the MemoryStorage that has it first");
   }
   MemoryDisk::State& s = *disk->state_;
-  if (s.region.empty()) {
+  const bool created_new = s.region.empty();
+  if (created_new) {
     s.region = region;
     s.log_id = NewLogId();
   } else if (s.region != region) {
@@ -256,7 +258,9 @@ absl::StatusOr<std::unique_ptr<MemoryStorage>> MemoryStorage::Open(
         absl::StrCat("this database belongs to region ", s.region, ", not ", region));
   }
   disk->open_ = true;
-  return std::unique_ptr<MemoryStorage>(new MemoryStorage(std::move(disk)));
+  std::unique_ptr<MemoryStorage> storage(new MemoryStorage(std::move(disk)));
+  storage->created_new_ = created_new;
+  return storage;
 }
 
 MemoryStorage::MemoryStorage(std::shared_ptr<MemoryDisk> disk)
@@ -808,6 +812,57 @@ absl::StatusOr<std::map<std::string, int64_t>> MemoryStorage::LoadCursorLogIds()
 }
 absl::Status MemoryStorage::SetCursorLogId(const std::string& origin, int64_t log_id) {
   SetPosition(s_.cursor_log_ids, origin, log_id);
+  return absl::OkStatus();
+}
+
+// --- log rollback -----------------------------------------------------------------------------
+
+absl::StatusOr<int64_t> MemoryStorage::LocalTimestampThrough(int64_t seq) {
+  auto it = std::upper_bound(s_.local_seqs.begin(), s_.local_seqs.end(), seq);
+  if (it == s_.local_seqs.begin()) return 0;
+  return s_.log[*std::prev(it) - 1].header.stamp.ts_us;
+}
+
+absl::StatusOr<int64_t> MemoryStorage::NewestLocalTimestampAtOrBefore(int64_t ts) {
+  int64_t best = 0;
+  for (int64_t seq : s_.local_seqs) {
+    int64_t t = s_.log[seq - 1].header.stamp.ts_us;
+    if (t <= ts) best = std::max(best, t);
+  }
+  return best;
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> MemoryStorage::LoadCursorStamps() {
+  return s_.cursor_stamps;
+}
+
+absl::Status MemoryStorage::SetCursorStamp(const std::string& origin, int64_t ts_us) {
+  SetPosition(s_.cursor_stamps, origin, ts_us);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> MemoryStorage::RenewLogId() {
+  int64_t id;
+  do {
+    id = NewLogId();
+  } while (id == s_.log_id);
+  s_.log_id = id;
+  return id;
+}
+
+absl::StatusOr<std::optional<std::string>> MemoryStorage::GetMeta(const std::string& key) {
+  auto it = s_.meta.find(key);
+  if (it == s_.meta.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+absl::Status MemoryStorage::PutMeta(const std::string& key,
+                                    const std::optional<std::string>& value) {
+  if (value) {
+    s_.meta[key] = *value;
+  } else {
+    s_.meta.erase(key);
+  }
   return absl::OkStatus();
 }
 

@@ -113,6 +113,15 @@ class MemoryStorage final : public Storage {
   int64_t log_id() const override;
   absl::StatusOr<std::map<std::string, int64_t>> LoadCursorLogIds() override;
   absl::Status SetCursorLogId(const std::string& origin, int64_t log_id) override;
+  // Log rollback (storage.h).
+  absl::StatusOr<int64_t> LocalTimestampThrough(int64_t seq) override;
+  absl::StatusOr<int64_t> NewestLocalTimestampAtOrBefore(int64_t ts) override;
+  absl::StatusOr<std::map<std::string, int64_t>> LoadCursorStamps() override;
+  absl::Status SetCursorStamp(const std::string& origin, int64_t ts_us) override;
+  absl::StatusOr<int64_t> RenewLogId() override;
+  bool created_new() const override { return created_new_; }
+  absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) override;
+  absl::Status PutMeta(const std::string& key, const std::optional<std::string>& value) override;
 
  private:
   struct Undo;  // one write's inverse
@@ -129,6 +138,7 @@ class MemoryStorage final : public Storage {
   MemoryDisk::State& s_;
   std::map<int64_t, std::vector<IndexDef>> indexes_;  // registered, by table id
   bool in_transaction_ = false;
+  bool created_new_ = false;  // Open found a memory disk never opened before
   std::optional<size_t> savepoint_;  // undo_.size() when Savepoint() was called
   std::vector<Undo> undo_;           // the open transaction's writes, oldest first
 };

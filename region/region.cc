@@ -1,11 +1,16 @@
 #include "region/region.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <optional>
 #include <set>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 
 #include "region/status_macros.h"
 
@@ -22,6 +27,13 @@ absl::StatusOr<std::unique_ptr<Region>> Region::Open(std::string name,
   r->local_head_ = r->storage_->head_seq();
   RETURN_IF_ERROR(r->engine_.Load());
   RETURN_IF_ERROR(r->replicator_.Load());
+  for (const auto& peer : r->peers_) {
+    ASSIGN_OR_RETURN(auto after, r->storage_->GetMeta("reclaim_after/" + peer));
+    int64_t ts = 0;
+    if (after && absl::SimpleAtoi(*after, &ts)) r->reclaim_after_[peer] = ts;
+  }
+  ASSIGN_OR_RETURN(auto warnings, r->storage_->GetMeta("warnings"));
+  if (warnings && !warnings->empty()) r->warnings_ = absl::StrSplit(*warnings, '\n');
   return r;
 }
 
@@ -465,6 +477,10 @@ Region::Subscription Region::SubscriptionFor(const std::string& origin) {
   Subscription s;
   s.after_seq = replicator_.Cursor(origin);
   s.origin_log_id = replicator_.CursorLogId(origin);
+  s.after_local_ts = replicator_.CursorStamp(origin);
+  if (auto it = reclaim_after_.find(origin); it != reclaim_after_.end()) {
+    s.reclaim_after_ts = it->second;
+  }
   for (const auto& spec : engine_.Tables()) {
     HeldTable h{spec.name, spec.created, 0};
     // A bootstrapping table needs this origin's changes only after the snapshot cut.
@@ -623,7 +639,77 @@ absl::StatusOr<RegionStatus> Region::Status() {
     ASSIGN_OR_RETURN(out.pending, replicator_.Pending(peer));
     s.outbound.push_back(out);
   }
+  s.warnings = warnings_;
   return s;
+}
+
+void Region::AddWarning(const std::string& text) {
+  std::fprintf(stderr, "gtsim-region %s: WARNING: %s\n", name_.c_str(), text.c_str());
+  warnings_.push_back(text);
+  if (warnings_.size() > 20) warnings_.erase(warnings_.begin());
+  storage_->PutMeta("warnings", absl::StrJoin(warnings_, "\n")).IgnoreError();
+}
+
+absl::StatusOr<bool> Region::CheckSubscriber(const std::string& subscriber, int64_t after_seq,
+                                             int64_t after_local_ts, int64_t origin_log_id) {
+  absl::MutexLock l(&mu_);
+  if (origin_log_id == 0 || origin_log_id != storage_->log_id()) return false;
+  ASSIGN_OR_RETURN(int64_t ahead, replicator_.RolledBackBy(after_seq, after_local_ts));
+  if (ahead == 0) return false;
+  const int64_t head = storage_->head_seq();
+  // This region's own writes that it lost have stamps after the newest local change it still
+  // holds from before them; the subscriber saw up to after_local_ts of them.
+  int64_t kept_ts = 0;
+  if (after_local_ts != 0) {
+    ASSIGN_OR_RETURN(kept_ts, storage_->NewestLocalTimestampAtOrBefore(after_local_ts - 1));
+  } else {
+    ASSIGN_OR_RETURN(kept_ts, storage_->LocalTimestampThrough(std::min(head, after_seq)));
+  }
+  const int64_t old_id = storage_->log_id();
+  ASSIGN_OR_RETURN(int64_t new_id, storage_->RenewLogId());
+  for (const auto& peer : peers_) {
+    RETURN_IF_ERROR(storage_->PutMeta("reclaim_after/" + peer, absl::StrCat(kept_ts)));
+    reclaim_after_[peer] = kept_ts;
+    reclaimed_[peer] = 0;
+  }
+  AddWarning(absl::StrCat(
+      "this region's change log rolled back: ", subscriber, " had applied it through position ",
+      after_seq, ", but it now ",
+      head < after_seq ? absl::StrCat("ends at ", head, " (", after_seq - head, " positions lost)")
+                       : std::string("holds other changes there (the lost positions were reused)"),
+      ". Acknowledged changes made or applied here after ",
+      kept_ts ? absl::FormatTime(absl::FromUnixMicros(kept_ts), absl::UTCTimeZone())
+              : std::string("the start"),
+      " were lost from this region's database (a lost or truncated WAL file, or a power loss "
+      "under --durability=normal). Started a new change log (id ", old_id, " -> ", new_id,
+      ") so every peer re-reads it and no later write is skipped; asking every peer for this "
+      "region's writes it holds (the count restored appears here when done)."));
+  // Inbound streams subscribe again, now with the reclaim request.
+  ++subscription_epoch_;
+  return true;
+}
+
+absl::StatusOr<ChangeBatch> Region::ReadReclaim(const std::string& requester, int64_t after_ts,
+                                                int64_t after_seq) {
+  absl::MutexLock l(&mu_);
+  return replicator_.ReadReclaim(requester, after_ts, after_seq, 2048);
+}
+
+absl::StatusOr<int> Region::ApplyReclaimed(ChangeBatch batch) {
+  absl::MutexLock l(&mu_);
+  const std::string origin = batch.origin;
+  const bool done = batch.reclaim_done;
+  ASSIGN_OR_RETURN(int restored, InTransaction([&]() -> absl::StatusOr<int> {
+    return replicator_.ApplyReclaimed(std::move(batch));
+  }));
+  reclaimed_[origin] += restored;
+  if (done && reclaim_after_.erase(origin)) {
+    RETURN_IF_ERROR(storage_->PutMeta("reclaim_after/" + origin, std::nullopt));
+    AddWarning(absl::StrCat("log rollback repair: ", origin, " sent back ", reclaimed_[origin],
+                            " of this region's lost writes, now restored here and replicated "
+                            "again", reclaim_after_.empty() ? " (every peer has answered)" : ""));
+  }
+  return restored;
 }
 
 absl::StatusOr<std::vector<TableEngine::Version>> Region::DumpTable(const std::string& table) {

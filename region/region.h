@@ -68,6 +68,9 @@ struct RegionStatus {
   std::vector<TableStatus> tables;
   std::vector<InboundStatus> inbound;   // one per peer region
   std::vector<OutboundStatus> outbound; // one per peer region
+  // Things a user must know about this region's data, e.g. that its change log rolled back
+  // and which writes were lost or recovered (durable: shown after restarts too).
+  std::vector<std::string> warnings;
 };
 
 class Region {
@@ -208,10 +211,31 @@ class Region {
     int64_t origin_log_id = 0;  // the origin log after_seq counts in (0: not known)
     std::vector<HeldTable> held;
     int64_t epoch = 0;
+    int64_t after_local_ts = 0;  // the origin's stamp at after_seq (ChangeBatch::through_local_ts)
+    // After a log rollback here: ask `origin` first for the writes of this region it holds with
+    // a stamp newer than this (see ReplicatorCore::ReadReclaim).
+    std::optional<int64_t> reclaim_after_ts;
   };
   Subscription SubscriptionFor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
   // This region's change-log id (see ChangeBatch::origin_log_id).
   int64_t LogId() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Log rollback (a lost or truncated WAL, a power loss), origin side. Called with each new
+  // subscription: when `subscriber` has applied more of this region's current log
+  // (`origin_log_id`) than the log now holds (ReplicatorCore::RolledBackBy), the log is treated
+  // as rolled back: a new log id is drawn (every peer then re-reads the log from its start, so
+  // no later write is skipped at a reused position; streams serving the old id end), the loss
+  // is logged loudly to stderr and kept in Status().warnings, and every peer is asked for this
+  // region's writes it holds that this region lost (reclaim). Returns true if it rolled back.
+  absl::StatusOr<bool> CheckSubscriber(const std::string& subscriber, int64_t after_seq,
+                                       int64_t after_local_ts, int64_t origin_log_id)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Reclaim, origin side: one page of `requester`'s own writes held here (ReadReclaim).
+  absl::StatusOr<ChangeBatch> ReadReclaim(const std::string& requester, int64_t after_ts,
+                                          int64_t after_seq) ABSL_LOCKS_EXCLUDED(mu_);
+  // Reclaim, receiver side: restores the lost writes of one reclaim batch from `batch.origin`
+  // in one transaction; on the batch marked reclaim_done, that peer's reclaim is complete.
+  absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replica bootstrap (see replicator/snapshot.h), source side: one chunk of the snapshot of
   // `table` for the new replica `subscriber`, rows after `after`, with this region's cut now.
@@ -304,6 +328,12 @@ class Region {
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
   std::thread committer_ ABSL_GUARDED_BY(queue_mu_);
   int64_t subscription_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Log rollback repair: per peer, the stamp after which to reclaim this region's own writes
+  // from it (durable in storage meta "reclaim_after/PEER"); and the warnings for Status().
+  std::map<std::string, int64_t> reclaim_after_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> reclaimed_ ABSL_GUARDED_BY(mu_);  // restored so far, per peer
+  std::vector<std::string> warnings_ ABSL_GUARDED_BY(mu_);
+  void AddWarning(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Source side: snapshot rows served and the table's size, per (table, new replica).
   struct Serving {
     int64_t served = 0;

@@ -90,6 +90,9 @@ CREATE TABLE IF NOT EXISTS cursors(origin TEXT PRIMARY KEY, applied_seq INTEGER 
 -- Per origin, the id of the origin's change log the cursor counts in (a separate table: older
 -- databases gain it without a migration).
 CREATE TABLE IF NOT EXISTS cursor_logs(origin TEXT PRIMARY KEY, log_id INTEGER NOT NULL);
+-- Per origin, the LWW timestamp of the origin's newest local change at or before the cursor
+-- (log rollback detection; a separate table: older databases gain it without a migration).
+CREATE TABLE IF NOT EXISTS cursor_stamps(origin TEXT PRIMARY KEY, ts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bootstraps(table_name TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gsi_entries(
@@ -276,6 +279,7 @@ absl::Status SqliteStorage::Init() {
   // written, and a catching-up peer reads far back; with 2 MB every read was a pread().
   RETURN_IF_ERROR(Exec("PRAGMA cache_size=-16384"));
   RETURN_IF_ERROR(Exec(kSchema));
+  created_new_ = !existing_meta;
   if (!existing_meta) {
     RETURN_IF_ERROR(Exec(absl::StrCat(
         "INSERT INTO gtsim_meta VALUES ('magic', '", kMagic, "'), ('schema_version', '",
@@ -883,6 +887,72 @@ absl::Status SqliteStorage::SetCursorLogId(const std::string& origin, int64_t lo
   ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO cursor_logs VALUES (?, ?)"));
   int rc = q.Text(1, origin).Int(2, log_id).Step();
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot write cursor log id");
+  return absl::OkStatus();
+}
+
+// --- log rollback -----------------------------------------------------------------------------
+
+absl::StatusOr<int64_t> SqliteStorage::LocalTimestampThrough(int64_t seq) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT ts FROM changelog WHERE is_local = 1 AND seq <= ? "
+                                   "ORDER BY seq DESC LIMIT 1"));
+  int rc = q.Int(1, seq).Step();
+  if (rc == SQLITE_DONE) return 0;
+  if (rc != SQLITE_ROW) return SqlError(rc, "cannot read the change log");
+  return q.ColInt(0);
+}
+
+absl::StatusOr<int64_t> SqliteStorage::NewestLocalTimestampAtOrBefore(int64_t ts) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT coalesce(max(ts), 0) FROM changelog "
+                                   "WHERE is_local = 1 AND ts <= ?"));
+  if (q.Int(1, ts).Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
+  return q.ColInt(0);
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> SqliteStorage::LoadCursorStamps() {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT origin, ts FROM cursor_stamps"));
+  std::map<std::string, int64_t> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out[q.ColBlob(0)] = q.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read cursor stamps");
+  return out;
+}
+
+absl::Status SqliteStorage::SetCursorStamp(const std::string& origin, int64_t ts_us) {
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO cursor_stamps VALUES (?, ?)"));
+  int rc = q.Text(1, origin).Int(2, ts_us).Step();
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot write cursor stamp");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SqliteStorage::RenewLogId() {
+  int64_t id;
+  do {
+    id = NewLogId();
+  } while (id == log_id_);
+  RETURN_IF_ERROR(PutMeta("log_id", absl::StrCat(id)));
+  log_id_ = id;
+  return id;
+}
+
+absl::StatusOr<std::optional<std::string>> SqliteStorage::GetMeta(const std::string& key) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT value FROM gtsim_meta WHERE key = ?"));
+  int rc = q.Text(1, key).Step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return SqlError(rc, "cannot read gtsim_meta");
+  return std::optional<std::string>(q.ColBlob(0));
+}
+
+absl::Status SqliteStorage::PutMeta(const std::string& key,
+                                    const std::optional<std::string>& value) {
+  if (!value) {
+    ASSIGN_OR_RETURN(auto q, Prepare("DELETE FROM gtsim_meta WHERE key = ?"));
+    if (q.Text(1, key).Step() != SQLITE_DONE) return SqlError(0, "cannot write gtsim_meta");
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR REPLACE INTO gtsim_meta VALUES (?, ?)"));
+  if (q.Text(1, key).Text(2, *value).Step() != SQLITE_DONE) {
+    return SqlError(0, "cannot write gtsim_meta");
+  }
   return absl::OkStatus();
 }
 

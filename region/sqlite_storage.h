@@ -92,6 +92,15 @@ class SqliteStorage final : public Storage {
   int64_t log_id() const override { return log_id_; }
   absl::StatusOr<std::map<std::string, int64_t>> LoadCursorLogIds() override;
   absl::Status SetCursorLogId(const std::string& origin, int64_t log_id) override;
+  // Log rollback (storage.h).
+  absl::StatusOr<int64_t> LocalTimestampThrough(int64_t seq) override;
+  absl::StatusOr<int64_t> NewestLocalTimestampAtOrBefore(int64_t ts) override;
+  absl::StatusOr<std::map<std::string, int64_t>> LoadCursorStamps() override;
+  absl::Status SetCursorStamp(const std::string& origin, int64_t ts_us) override;
+  absl::StatusOr<int64_t> RenewLogId() override;
+  bool created_new() const override { return created_new_; }
+  absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) override;
+  absl::Status PutMeta(const std::string& key, const std::optional<std::string>& value) override;
 
  private:
   class Stmt;
@@ -121,6 +130,7 @@ class SqliteStorage final : public Storage {
   int64_t head_seq_ = 0;
   int64_t wal_pages_ = 0;  // pages in the WAL after the last commit (sqlite3_wal_hook)
   int64_t log_id_ = 0;
+  bool created_new_ = false;  // Init found no gtsim database
   int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };
 

@@ -226,6 +226,28 @@ class Storage {
   virtual absl::StatusOr<std::map<std::string, int64_t>> LoadCursorLogIds() = 0;
   virtual absl::Status SetCursorLogId(const std::string& origin, int64_t log_id) = 0;
 
+  // Log rollback (a lost or truncated WAL, a power loss): a subscriber remembers, with its
+  // cursor, the LWW timestamp of the origin's newest local change at or before the cursor; the
+  // origin compares it with what its own log holds there, so a log that lost its tail - and may
+  // since have reused those positions for new writes - is found out instead of silently skipped.
+  // The LWW timestamp of the newest local-origin change with seq <= `seq` (0 when none).
+  virtual absl::StatusOr<int64_t> LocalTimestampThrough(int64_t seq) = 0;
+  // The largest LWW timestamp <= `ts` among local-origin changes (0 when none). Reads the whole
+  // local log: for the rare repair after a rollback only.
+  virtual absl::StatusOr<int64_t> NewestLocalTimestampAtOrBefore(int64_t ts) = 0;
+  // Per origin, the timestamp a subscriber's cursor was checked against (see above).
+  virtual absl::StatusOr<std::map<std::string, int64_t>> LoadCursorStamps() = 0;
+  virtual absl::Status SetCursorStamp(const std::string& origin, int64_t ts_us) = 0;
+  // Draws a new change-log id (durable at once; call outside a transaction). The log goes on at
+  // head_seq() + 1, but a peer that sees the new id re-reads the log from its start.
+  virtual absl::StatusOr<int64_t> RenewLogId() = 0;
+  // Whether Open found no gtsim database and created a new one (a missing, empty or zero-byte
+  // file, or a new memory disk).
+  virtual bool created_new() const = 0;
+  // Small durable facts by key (e.g. a repair still to do). Outside a transaction only.
+  virtual absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+  virtual absl::Status PutMeta(const std::string& key, const std::optional<std::string>& value) = 0;
+
  protected:
   // The entry `index` has for `item`: its encoded index hash key and index range key (empty
   // when the index has none); nullopt when the item lacks one of the index's key attributes or

@@ -807,6 +807,33 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyRemote(Change change) {
   return ApplyOutcome::kApplied;
 }
 
+absl::StatusOr<bool> TableEngine::RestoreOwnChange(Change change) {
+  if (change.kind != ChangeKind::kPut && change.kind != ChangeKind::kDelete) return false;
+  if (change.stamp.region != region_) return false;
+  auto it = tables_.find(change.table);
+  if (it == tables_.end() || it->second.deleted) return false;
+  TableState& t = it->second;
+  if (t.spec.created != change.table_created) return false;  // another incarnation
+  std::string hk, rk;
+  RETURN_IF_ERROR(EncodeKey(t, change.key, &hk, &rk));
+  ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
+  if (stored && !Supersedes(change.stamp, stored->stamp)) return false;  // held already
+  ASSIGN_OR_RETURN(change.old_image, LiveItemOf(stored));
+  Storage::ItemVersion version;
+  if (change.kind == ChangeKind::kPut) {
+    if (!change.new_image) return absl::InvalidArgumentError("PUT change without an image");
+    version.item = EncodeItem(*change.new_image);
+  }
+  version.stamp = change.stamp;
+  RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, std::move(version)));
+  // Later local writes must be stamped after it.
+  last_stamp_us_ = std::max(last_stamp_us_, change.stamp.ts_us);
+  // Logged as a local change again (its stamp and true commit time as first made), so it
+  // streams to every peer; those that hold it already drop it under LWW.
+  RETURN_IF_ERROR(storage_->AppendChange(std::move(change), true, clock_->NowMicros()).status());
+  return true;
+}
+
 bool UpdateTableRequest::HasSettings() const {
   return billing_mode || read_capacity || write_capacity || sse_type || ttl_enabled ||
          ttl_attribute || stream_enabled || stream_view_type || deletion_protection || kms_key ||

@@ -260,6 +260,10 @@ class TableEngine {
   // changes in this region's change log as replicated (not forwarded again). By value: the
   // change becomes the logged one, so a caller that moves it in pays no copy.
   absl::StatusOr<ApplyOutcome> ApplyRemote(Change change);
+  // After a log rollback: one of this region's own item writes, lost from its database and
+  // sent back by a peer that held it. Written (LWW) and logged again as a local change, with
+  // its stamp, when this region lacks it; true if so. Inside the caller's transaction.
+  absl::StatusOr<bool> RestoreOwnChange(Change change);
 
   // The stored version of every item of a table, tombstones included, in key order: used by
   // checkers to compare replicas.

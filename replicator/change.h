@@ -101,6 +101,14 @@ struct ChangeBatch {
   // Identifies the origin's change log: drawn when its database is created, so a region whose
   // data was wiped comes back with a new log whose positions start again at 1. 0: unknown.
   int64_t origin_log_id = 0;
+  // The LWW timestamp of the origin's newest local change with seq <= scanned_through (0: none).
+  // The subscriber keeps it with its cursor and names it when it subscribes again, so the origin
+  // can tell whether its log still holds what the subscriber applied (log rollback).
+  int64_t through_local_ts = 0;
+  // A reclaim batch (see ReplicatorCore::ReadReclaim): changes that originated at the
+  // *subscriber*, held here, sent back after the subscriber's log rolled back. No positions.
+  bool reclaim = false;
+  bool reclaim_done = false;  // the last reclaim batch
   // Receiver side only: the subscription epoch (Region::SubscriptionEpoch) the stream carrying
   // this batch was opened under; -1 when not tracked (the simulator). Region::Apply refuses a
   // batch from an older epoch, because a bootstrap rewound the cursors since.

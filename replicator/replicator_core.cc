@@ -35,6 +35,7 @@ ReplicatorCore::ReplicatorCore(std::string region, Storage* storage, TableEngine
 absl::Status ReplicatorCore::Load() {
   ASSIGN_OR_RETURN(cursors_, storage_->LoadCursors());
   ASSIGN_OR_RETURN(cursor_log_ids_, storage_->LoadCursorLogIds());
+  ASSIGN_OR_RETURN(cursor_stamps_, storage_->LoadCursorStamps());
   ASSIGN_OR_RETURN(acked_, storage_->LoadPeerAcks());
   dirty_acks_.clear();
   return absl::OkStatus();
@@ -83,7 +84,54 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
       if (static_cast<int>(batch.changes.size()) >= max_changes || bytes >= kMaxBatchBytes) break;
     }
   }
+  ASSIGN_OR_RETURN(batch.through_local_ts, storage_->LocalTimestampThrough(batch.scanned_through));
   return batch;
+}
+
+absl::StatusOr<int64_t> ReplicatorCore::RolledBackBy(int64_t after_seq, int64_t after_local_ts) {
+  if (after_seq <= 0) return 0;
+  const int64_t head = storage_->head_seq();
+  if (head < after_seq) return after_seq - head;
+  if (after_local_ts == 0) return 0;
+  ASSIGN_OR_RETURN(int64_t here, storage_->LocalTimestampThrough(after_seq));
+  if (here == after_local_ts) return 0;
+  // The positions were reused: how many is not known here; the subscriber is at least one
+  // change ahead of what this log holds.
+  return 1;
+}
+
+absl::StatusOr<ChangeBatch> ReplicatorCore::ReadReclaim(const std::string& requester,
+                                                        int64_t after_ts, int64_t after_seq,
+                                                        int limit) {
+  ChangeBatch batch;
+  batch.origin = region_;
+  batch.origin_log_id = storage_->log_id();
+  batch.reclaim = true;
+  batch.scanned_through = after_seq;
+  ASSIGN_OR_RETURN(auto rows, storage_->ReadChanges(after_seq, std::max(limit, 1)));
+  for (auto& c : rows) {
+    batch.scanned_through = c.seq;
+    if (c.kind != ChangeKind::kPut && c.kind != ChangeKind::kDelete) continue;
+    if (c.stamp.region != requester || c.stamp.ts_us <= after_ts) continue;
+    c.old_image.reset();
+    c.service_delete = false;
+    batch.changes.push_back(std::move(c));
+  }
+  batch.origin_head = storage_->head_seq();
+  batch.reclaim_done = batch.scanned_through >= batch.origin_head;
+  return batch;
+}
+
+absl::StatusOr<int> ReplicatorCore::ApplyReclaimed(ChangeBatch batch) {
+  int restored = 0;
+  for (auto& c : batch.changes) {
+    // Every change of a reclaim batch originated here (ReadReclaim); the wire form names a
+    // batch's origin, not each change's, so the stamp's region is this one.
+    c.stamp.region = region_;
+    ASSIGN_OR_RETURN(bool wrote, engine_->RestoreOwnChange(std::move(c)));
+    if (wrote) ++restored;
+  }
+  return restored;
 }
 
 void ReplicatorCore::RecordAck(const std::string& subscriber, int64_t applied_seq) {
@@ -131,10 +179,13 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
     RETURN_IF_ERROR(storage_->SetCursorLogId(batch.origin, batch.origin_log_id));
   }
   report.cursor = cursor;
+  const int64_t stamp_before = report.log_restarted ? 0 : CursorStamp(batch.origin);
+  int64_t last_stamp_us = 0;  // of the last change applied from this batch
   int64_t now = clock_->NowMicros();
   for (auto& c : batch.changes) {
     if (c.seq <= cursor) continue;  // already applied: a re-delivery
     const int64_t seq = c.seq, commit_true_us = c.commit_true_us;  // `c` is moved below
+    const int64_t stamp_us = c.stamp.ts_us;
     ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(std::move(c)));
     if (outcome == ApplyOutcome::kWaitForTable) {
       report.waiting = true;
@@ -149,9 +200,21 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
       ++report.dropped;
     }
     report.cursor = seq;
+    last_stamp_us = stamp_us;
   }
   if (!report.waiting) report.cursor = std::max(report.cursor, batch.scanned_through);
   if (report.cursor > cursor) RETURN_IF_ERROR(storage_->SetCursor(batch.origin, report.cursor));
+  // The stamp the origin's log has at the cursor: the batch's when the cursor reached its end,
+  // else that of the last change applied (a local change of the origin, so its newest there).
+  report.cursor_stamp = stamp_before;
+  if (report.cursor == batch.scanned_through && batch.through_local_ts != 0) {
+    report.cursor_stamp = batch.through_local_ts;
+  } else if (report.cursor > cursor && last_stamp_us != 0) {
+    report.cursor_stamp = last_stamp_us;
+  }
+  if (report.cursor_stamp != stamp_before || report.log_restarted) {
+    RETURN_IF_ERROR(storage_->SetCursorStamp(batch.origin, report.cursor_stamp));
+  }
   return report;
 }
 
@@ -174,6 +237,7 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
   int64_t& cursor = cursors_[report.origin];
   cursor = report.log_restarted ? report.cursor : std::max(cursor, report.cursor);
   if (report.origin_log_id != 0) cursor_log_ids_[report.origin] = report.origin_log_id;
+  cursor_stamps_[report.origin] = report.cursor_stamp;
   int64_t now = clock_->NowMicros();
   LagWindow& lag = lag_[report.origin];
   for (int64_t l : report.latencies_us) lag.Record(now, l);
@@ -183,6 +247,11 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
 int64_t ReplicatorCore::Cursor(const std::string& origin) const {
   auto it = cursors_.find(origin);
   return it == cursors_.end() ? 0 : it->second;
+}
+
+int64_t ReplicatorCore::CursorStamp(const std::string& origin) const {
+  auto it = cursor_stamps_.find(origin);
+  return it == cursor_stamps_.end() ? 0 : it->second;
 }
 
 int64_t ReplicatorCore::CursorLogId(const std::string& origin) const {

@@ -39,6 +39,7 @@ struct ApplyReport {
   // started again from 0 with this batch, which the origin served from the start of its log.
   bool log_restarted = false;
   int64_t origin_log_id = 0;  // the log `cursor` counts in (0: unknown)
+  int64_t cursor_stamp = 0;   // the origin's through_local_ts at `cursor` (0: unknown)
   std::vector<int64_t> latencies_us;  // per applied change: commit at origin -> now
 };
 
@@ -76,6 +77,20 @@ class ReplicatorCore {
   // tables it replicates. A peer never heard from has applied nothing.
   absl::StatusOr<int64_t> Pending(const std::string& peer);
   int64_t AckedSeq(const std::string& peer) const;
+  // Log rollback, origin side. A subscriber says it has applied this region's log (the current
+  // log id) through `after_seq`, and that the newest local change it saw there had LWW
+  // timestamp `after_local_ts` (0: unknown, from an older subscriber). The log has rolled back
+  // - lost its tail to a lost or truncated WAL or a power loss - when it ends before
+  // `after_seq`, or when its newest local change at or before `after_seq` is another one (the
+  // lost positions were reused by new writes). Returns how many positions the subscriber is
+  // ahead (at least 1) when rolled back, 0 when not.
+  absl::StatusOr<int64_t> RolledBackBy(int64_t after_seq, int64_t after_local_ts);
+  // Reclaim, origin side: changes that originated at `requester` and were applied and logged
+  // here, with LWW timestamp > `after_ts`, items only, from this region's log after `after_seq`
+  // (at most `limit` rows examined). batch.scanned_through is where to continue; batch.reclaim
+  // is set and batch.reclaim_done once the log is exhausted.
+  absl::StatusOr<ChangeBatch> ReadReclaim(const std::string& requester, int64_t after_ts,
+                                          int64_t after_seq, int limit);
 
   // --- receiver side ---
   // Applies a batch inside the caller's open transaction. Call Committed() after COMMIT.
@@ -88,6 +103,13 @@ class ReplicatorCore {
   int64_t Cursor(const std::string& origin) const;
   // The id of the origin log Cursor(origin) counts in; 0 when not known yet.
   int64_t CursorLogId(const std::string& origin) const;
+  // The origin's through_local_ts at Cursor(origin) (0: unknown).
+  int64_t CursorStamp(const std::string& origin) const;
+  // Reclaim, receiver side: applies the changes of a reclaim batch (this region's own, lost
+  // from its log, held by the origin) inside the caller's transaction: each one this region
+  // lacks is written and logged again as a local change, so it reaches every peer. Returns
+  // how many were restored.
+  absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch);
   LatencySummary Latency(const std::string& origin) const;
   int64_t AppliedCount(const std::string& origin) const;
   int64_t OriginHead(const std::string& origin) const;
@@ -100,6 +122,7 @@ class ReplicatorCore {
   Clock* clock_;
   std::map<std::string, int64_t> cursors_;   // durable, per origin
   std::map<std::string, int64_t> cursor_log_ids_;  // durable, per origin
+  std::map<std::string, int64_t> cursor_stamps_;   // durable, per origin
   std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
   std::set<std::string> dirty_acks_;         // acked_ entries not yet persisted
   std::map<std::string, LagWindow> lag_;

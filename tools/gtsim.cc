@@ -560,6 +560,11 @@ int CmdStatus(const Args& args, const CommandSpec&) {
     }
   }
   for (auto& [name, t] : tables) out["tables"].push_back(t);
+  // What a user must know about a region's data (e.g. a change log that rolled back).
+  out["warnings"] = json::array();
+  for (const auto& [region, s] : status) {
+    for (const auto& w : s.warnings()) out["warnings"].push_back({{"region", region}, {"text", w}});
+  }
   for (const auto& src : cluster.regions()) {
     for (const auto& dst : cluster.regions()) {
       if (src.name == dst.name) continue;
@@ -632,6 +637,13 @@ int CmdStatus(const Args& args, const CommandSpec&) {
     }
     std::cout << absl::StrFormat("  %-28s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", pair, p50, p90,
                                  p99, mx, n, pending, p["link"].get<std::string>());
+  }
+  if (!out["warnings"].empty()) {
+    std::cout << "\nWARNINGS\n";
+    for (const auto& w : out["warnings"]) {
+      std::cout << "  " << w["region"].get<std::string>() << ": " << w["text"].get<std::string>()
+                << "\n";
+    }
   }
   return 0;
 }

@@ -290,6 +290,9 @@ void ToProto(const ChangeBatch& b, pb::ChangeBatch* p) {
   p->set_scanned_through(b.scanned_through);
   p->set_origin_head(b.origin_head);
   p->set_origin_log_id(b.origin_log_id);
+  p->set_through_local_ts(b.through_local_ts);
+  p->set_reclaim(b.reclaim);
+  p->set_reclaim_done(b.reclaim_done);
   for (const auto& c : b.changes) {
     auto* out = p->add_changes();
     out->set_seq(c.seq);
@@ -311,6 +314,9 @@ absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p) {
   b.scanned_through = p.scanned_through();
   b.origin_head = p.origin_head();
   b.origin_log_id = p.origin_log_id();
+  b.through_local_ts = p.through_local_ts();
+  b.reclaim = p.reclaim();
+  b.reclaim_done = p.reclaim_done();
   for (const auto& in : p.changes()) {
     Change c;
     c.seq = in.seq();
@@ -369,6 +375,7 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     out->set_acked_seq(o.acked_seq);
     out->set_pending(o.pending);
   }
+  for (const auto& w : s.warnings) p->add_warnings(w);
 }
 
 void ToStreamRecord(const Change& c, const std::string& view, pb::StreamRecord* p) {

@@ -125,6 +125,11 @@ void PeerLink::StreamOnce() {
   subscribe.mutable_subscribe()->set_subscriber(region_->name());
   subscribe.mutable_subscribe()->set_after_seq(sub.after_seq);
   subscribe.mutable_subscribe()->set_origin_log_id(sub.origin_log_id);
+  subscribe.mutable_subscribe()->set_after_local_ts(sub.after_local_ts);
+  if (sub.reclaim_after_ts) {
+    subscribe.mutable_subscribe()->set_reclaim(true);
+    subscribe.mutable_subscribe()->set_reclaim_after_ts(*sub.reclaim_after_ts);
+  }
   for (const auto& h : sub.held) {
     auto* t = subscribe.mutable_subscribe()->add_tables();
     t->set_name(h.name);
@@ -143,6 +148,16 @@ void PeerLink::StreamOnce() {
         std::fprintf(stderr, "gtsim-region %s: bad batch from %s: %s\n", region_->name().c_str(),
                      origin_.c_str(), std::string(batch.status().message()).c_str());
         break;
+      }
+      if (batch->reclaim) {  // this region's own lost writes, sent back (no positions)
+        auto restored = region_->ApplyReclaimed(*std::move(batch));
+        if (!restored.ok()) {
+          std::fprintf(stderr, "gtsim-region %s: cannot restore writes sent back by %s: %s\n",
+                       region_->name().c_str(), origin_.c_str(),
+                       std::string(restored.status().message()).c_str());
+          break;
+        }
+        continue;
       }
       auto ack = [&](int64_t applied_seq) {
         pb::StreamRequest msg;

@@ -38,6 +38,11 @@ grpc::Status StreamService::Stream(
     held.push_back(HeldTable{t.name(), Stamp{t.created_us(), t.created_by()}, t.after_seq()});
   }
   const int64_t log_id = first.subscribe().origin_log_id();
+  // A subscriber ahead of this region's log means the log rolled back: the region starts a new
+  // log (so the check below serves this subscriber from the start) and asks for its lost writes.
+  auto rolled_back = region_->CheckSubscriber(subscriber, position,
+                                              first.subscribe().after_local_ts(), log_id);
+  if (!rolled_back.ok()) return ToGrpc(rolled_back.status());
   if (log_id != 0 && log_id != region_->LogId()) {
     // The subscriber's positions count in a log this region no longer has (its data was wiped
     // and its log started again): everything in the current log is new to the subscriber.
@@ -45,6 +50,7 @@ grpc::Status StreamService::Stream(
     for (HeldTable& h : held) h.after_seq = 0;
   }
   region_->RecordAck(subscriber, position);
+  const int64_t serving_log_id = region_->LogId();
 
   std::atomic<bool> reader_done{false};
   std::thread acks([&] {
@@ -56,11 +62,34 @@ grpc::Status StreamService::Stream(
   });
 
   grpc::Status result = grpc::Status::OK;
+  if (first.subscribe().reclaim()) {
+    // The subscriber's own log rolled back: send back its writes held here, then stream.
+    int64_t after = 0;
+    while (!ctx->IsCancelled() && !reader_done && !stopping_) {
+      auto batch = region_->ReadReclaim(subscriber, first.subscribe().reclaim_after_ts(), after);
+      if (!batch.ok()) {
+        result = ToGrpc(batch.status());
+        break;
+      }
+      pb::ChangeBatch out;
+      ToProto(*batch, &out);
+      if (!stream->Write(out)) break;
+      if (batch->reclaim_done) break;
+      after = batch->scanned_through;
+    }
+  }
   absl::Time last_sent = absl::InfinitePast();
-  while (!ctx->IsCancelled() && !reader_done && !stopping_) {
+  while (result.ok() && !ctx->IsCancelled() && !reader_done && !stopping_) {
     auto batch = region_->ReadFor(subscriber, position, kMaxBatch, held);
     if (!batch.ok()) {
       result = ToGrpc(batch.status());
+      break;
+    }
+    if (batch->origin_log_id != serving_log_id) {
+      // The log rolled back and restarted under a new id since this stream began: positions
+      // the subscriber holds count in the old one. It subscribes again and is served anew.
+      result = grpc::Status(grpc::StatusCode::ABORTED,
+                            "the origin's change log restarted; subscribe again");
       break;
     }
     bool moved = batch->scanned_through > position;
