@@ -9,6 +9,17 @@
 
 namespace gtsim {
 
+// The largest clock skew a region accepts (gtsim clock --skew, a scenario's clock step, the
+// simulator): one hour either way. Enough for every lesson on skew; small enough that a region
+// whose stamps ran ahead (its stamps never go back, so LWW holds within it) is on true time
+// again within the hour.
+inline constexpr int64_t kMaxClockSkewUs = int64_t{3600} * 1'000'000;
+// How far ahead of a receiver's true clock a stamp from a peer may be: the largest skew plus a
+// minute for the difference between hosts' clocks. A change (item or table definition) or
+// snapshot row stamped further ahead is refused with its batch: one far-future stamp would win
+// every later write to its item and, through settings, make other regions stamp in the future.
+inline constexpr int64_t kMaxStampAheadUs = kMaxClockSkewUs + 60 * 1'000'000;
+
 // The true time, in microseconds since the Unix epoch. Implementations are thread-safe.
 class Clock {
  public:

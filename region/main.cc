@@ -94,7 +94,11 @@ int main(int argc, char** argv) {
   gtsim::SystemClock clock;
   auto region = gtsim::Region::Open(name, regions, *std::move(storage), &clock);
   if (!region.ok()) Die(absl::StrCat("cannot load the database: ", region.status().message()));
-  (*region)->SetClockSkew(absl::ToInt64Microseconds(absl::GetFlag(FLAGS_clock_skew)));
+  if (auto skew =
+          (*region)->SetClockSkew(absl::ToInt64Microseconds(absl::GetFlag(FLAGS_clock_skew)));
+      !skew.ok()) {
+    Die(absl::StrCat("--clock_skew: ", skew.status().message()));
+  }
   for (absl::string_view b : absl::StrSplit(absl::GetFlag(FLAGS_blocked), ',', absl::SkipEmpty())) {
     (*region)->SetBlocked(std::string(b), true);
   }

@@ -457,6 +457,11 @@ absl::StatusOr<ApplyReport> Region::Apply(ChangeBatch batch) {
         "a bootstrap moved the cursors since this stream from ", batch.origin,
         " was opened; subscribe again"));
   }
+  if (absl::Status bound = replicator_.CheckStamps(batch); !bound.ok()) {
+    if (future_warned_.insert(batch.origin).second) AddWarning(std::string(bound.message()));
+    return bound;
+  }
+  future_warned_.erase(batch.origin);
   replicator_.NoteOriginHead(batch.origin, batch.origin_head);
   auto report =
       InTransaction([&] { return replicator_.ApplyBatch(std::move(batch)); }, /*local=*/false);
@@ -578,9 +583,21 @@ void Region::SetConnected(const std::string& origin, bool connected) {
   }
 }
 
-void Region::SetClockSkew(int64_t skew_us) {
+absl::StatusOr<ClockSkewChange> Region::SetClockSkew(int64_t skew_us) {
+  if (skew_us > kMaxClockSkewUs || skew_us < -kMaxClockSkewUs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a clock skew of ", absl::FormatDuration(absl::Microseconds(skew_us)),
+                     " is refused: gtsim allows at most ",
+                     absl::FormatDuration(absl::Microseconds(kMaxClockSkewUs)), " either way"));
+  }
   absl::MutexLock l(&mu_);
+  ClockSkewChange change;
+  change.previous_skew_us = engine_.clock_skew_us();
+  change.skew_us = skew_us;
+  change.last_stamp_us = engine_.last_stamp_us();
+  change.now_us = clock_->NowMicros();
   engine_.set_clock_skew_us(skew_us);
+  return change;
 }
 
 void Region::SetBlocked(const std::string& peer, bool blocked) {

@@ -73,6 +73,16 @@ struct RegionStatus {
   std::vector<std::string> warnings;
 };
 
+// What Region::SetClockSkew did. Stamps never go back within a region (LWW needs a later write
+// to win over an earlier one), so after a skew is lowered the next writes are stamped just after
+// last_stamp_us until the true time plus the new skew passes it.
+struct ClockSkewChange {
+  int64_t previous_skew_us = 0;
+  int64_t skew_us = 0;
+  int64_t last_stamp_us = 0;  // the newest stamp this region has given (0: none yet)
+  int64_t now_us = 0;         // the true time when the skew changed
+};
+
 class Region {
  public:
   // `regions` lists every region of the cluster, this one included. `clock` must outlive the
@@ -256,7 +266,9 @@ class Region {
   void SetConnected(const std::string& origin, bool connected) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Faults.
-  void SetClockSkew(int64_t skew_us) ABSL_LOCKS_EXCLUDED(mu_);
+  // Offsets the clock this region stamps writes with by `skew_us`; refused (InvalidArgument,
+  // nothing changed) beyond +-kMaxClockSkewUs. Says what changed and where the stamps stand.
+  absl::StatusOr<ClockSkewChange> SetClockSkew(int64_t skew_us) ABSL_LOCKS_EXCLUDED(mu_);
   // A blocked peer's changes are not applied here (one direction of a partition).
   void SetBlocked(const std::string& peer, bool blocked) ABSL_LOCKS_EXCLUDED(mu_);
   bool IsBlocked(const std::string& peer) ABSL_LOCKS_EXCLUDED(mu_);
@@ -334,6 +346,8 @@ class Region {
   std::map<std::string, int> reclaimed_ ABSL_GUARDED_BY(mu_);  // restored so far, per peer
   std::vector<std::string> warnings_ ABSL_GUARDED_BY(mu_);
   void AddWarning(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Origins whose last batch was refused for a stamp beyond the clock bound (warned once).
+  std::set<std::string> future_warned_ ABSL_GUARDED_BY(mu_);
   // Source side: snapshot rows served and the table's size, per (table, new replica).
   struct Serving {
     int64_t served = 0;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "region/key_codec.h"
 #include "region/status_macros.h"
 
@@ -1302,6 +1303,16 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
   auto t = tables_.find(chunk.table);
   if (t == tables_.end() || t->second.deleted) {
     return absl::NotFoundError(absl::StrCat("table ", chunk.table, " is gone from ", region_));
+  }
+  const int64_t now = clock_->NowMicros();
+  for (const auto& row : chunk.rows) {
+    if (row.stamp.ts_us - now > kMaxStampAheadUs) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refused a snapshot chunk of table ", chunk.table, ": a row is stamped ",
+          absl::FormatDuration(absl::Microseconds(row.stamp.ts_us - now)), " ahead of ", region_,
+          "'s clock (the bound is ", absl::FormatDuration(absl::Microseconds(kMaxStampAheadUs)),
+          "); check ", row.stamp.region, "'s clock"));
+    }
   }
   BootstrapState next = b->second;
   if (!next.cut) {

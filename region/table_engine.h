@@ -173,6 +173,8 @@ class TableEngine {
   const std::string& region() const { return region_; }
   void set_clock_skew_us(int64_t skew) { skew_us_ = skew; }
   int64_t clock_skew_us() const { return skew_us_; }
+  // The newest stamp this engine has given or adopted (0: none yet).
+  int64_t last_stamp_us() const { return last_stamp_us_; }
 
   // Control plane.
   absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req);

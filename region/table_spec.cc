@@ -68,6 +68,16 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
   return out;
 }
 
+int64_t NewestStampUs(const TableSpec& spec) {
+  int64_t newest = std::max({spec.created.ts_us, spec.updated.ts_us, spec.billing.stamp.ts_us,
+                             spec.sse.stamp.ts_us, spec.ttl.stamp.ts_us, spec.stream.stamp.ts_us});
+  for (const auto& [region, settings] : spec.replica_settings) {
+    newest = std::max(newest, settings.stamp.ts_us);
+  }
+  for (const auto& [name, gsi] : spec.gsis) newest = std::max(newest, gsi.stamp.ts_us);
+  return newest;
+}
+
 bool SameDefinition(const TableSpec& a, const TableSpec& b) {
   return EncodeTableSpec(a) == EncodeTableSpec(b);
 }

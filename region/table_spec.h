@@ -113,6 +113,9 @@ struct TableSpec {
 // replica's settings) from whichever has the newer stamp for it.
 TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming);
 bool SameDefinition(const TableSpec& a, const TableSpec& b);  // by encoding
+// The newest stamp anywhere in the definition (creation, replica set, every setting), in
+// microseconds: what the clock bound checks on a replicated definition.
+int64_t NewestStampUs(const TableSpec& spec);
 
 std::string EncodeTableSpec(const TableSpec& spec);
 absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -159,6 +161,24 @@ absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
     if (spec.HasReplica(peer)) tables.push_back(spec.name);
   }
   return storage_->CountLocalChanges(acked, tables);
+}
+
+absl::Status ReplicatorCore::CheckStamps(const ChangeBatch& batch) const {
+  const int64_t now = clock_->NowMicros();
+  for (const auto& c : batch.changes) {
+    int64_t newest = c.stamp.ts_us;
+    if (c.spec) newest = std::max(newest, NewestStampUs(*c.spec));
+    if (newest - now <= kMaxStampAheadUs) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refused changes from ", batch.origin, ": a change to table ", c.table, " is stamped ",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(newest), absl::UTCTimeZone()),
+        ", ", absl::FormatDuration(absl::Microseconds(newest - now)),
+        " ahead of this region's clock; gtsim accepts stamps at most ",
+        absl::FormatDuration(absl::Microseconds(kMaxStampAheadUs)),
+        " ahead (the largest clock skew plus a minute). Check ", batch.origin,
+        "'s clock; its changes wait until this region's clock is within the bound"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {

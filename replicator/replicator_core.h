@@ -93,6 +93,11 @@ class ReplicatorCore {
                                           int64_t after_seq, int limit);
 
   // --- receiver side ---
+  // The clock bound (region/clock.h): FailedPrecondition, naming the origin, the stamp and how
+  // far ahead it is, when a change of `batch` (an item's stamp, or any stamp in a table
+  // definition) is more than kMaxStampAheadUs ahead of this region's true clock. Such a batch
+  // must be refused whole (Region::Apply does), leaving the cursor where it is.
+  absl::Status CheckStamps(const ChangeBatch& batch) const;
   // Applies a batch inside the caller's open transaction. Call Committed() after COMMIT.
   // By value: its changes are moved into the change log, so pass an rvalue to avoid a copy.
   absl::StatusOr<ApplyReport> ApplyBatch(ChangeBatch batch);

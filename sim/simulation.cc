@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "region/memory_storage.h"
 #include "region/region.h"
+#include "region/status_macros.h"
 
 namespace gtsim {
 namespace {
@@ -81,7 +82,16 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
                    o.skew_probability, o.loss_burst_probability}) {
     if (!(p >= 0 && p <= 1)) return bad(absl::StrCat("probabilities must be in [0, 1], not ", p));
   }
-  if (o.max_skew_us < 0) return bad("the maximum clock skew must not be negative");
+  if (o.max_skew_us < 0 || o.max_skew_us > kMaxClockSkewUs) {
+    return bad(absl::StrCat("the maximum clock skew must be in [0, ", kMaxClockSkewUs, "] us, not ",
+                            o.max_skew_us));
+  }
+  for (int64_t skew : o.initial_skew_us) {
+    if (skew > kMaxClockSkewUs || skew < -kMaxClockSkewUs) {
+      return bad(absl::StrCat("an initial clock skew must be within +-", kMaxClockSkewUs,
+                              " us, not ", skew));
+    }
+  }
   if (o.initial_skew_us.size() > static_cast<size_t>(o.regions)) {
     return bad(absl::StrCat("initial skews given for ", o.initial_skew_us.size(),
                             " regions, but the simulation has ", o.regions));
@@ -300,7 +310,7 @@ absl::Status Simulation::Impl::StartRegion(int i) {
   auto region = Region::Open(node.name, names_, *std::move(storage), &clock_);
   if (!region.ok()) return region.status();
   node.region = *std::move(region);
-  node.region->SetClockSkew(node.skew_us);
+  RETURN_IF_ERROR(node.region->SetClockSkew(node.skew_us).status());
   for (int origin = 0; origin < n(); ++origin) {
     if (origin != i && Cut(origin, i)) node.region->SetBlocked(nodes_[origin].name, true);
   }
@@ -593,7 +603,10 @@ void Simulation::Impl::Restart(int r) {
 
 void Simulation::Impl::SetSkew(int r, int64_t skew_us) {
   nodes_[r].skew_us = skew_us;  // the machine's clock: it survives a restart
-  if (Up(r)) nodes_[r].region->SetClockSkew(skew_us);
+  if (!Up(r)) return;
+  if (auto st = nodes_[r].region->SetClockSkew(skew_us); !st.ok()) {
+    SimError(absl::StrCat("skewing ", nodes_[r].name, ": ", st.status().ToString()));
+  }
 }
 
 void Simulation::Impl::Skew() {

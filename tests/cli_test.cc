@@ -106,6 +106,8 @@ TEST_CASE("bad input gets a clear error, a non-zero exit and writes nothing", "[
       {R"(get --region us-east-1 --table t --key '{"id":{"S":"a"},"x":{"S":"b"}}')", 2,
        "only the key attributes"},
       {"clock --region us-east-1 --skew soon", 2, "not a duration"},
+      {"clock --region us-east-1 --skew 1000000h", 2, "at most 1h either way"},
+      {"clock --region us-east-1 --skew -61m", 2, "at most 1h either way"},
       {"partition us-east-1 us-east-1", 2, "two different regions"},
   };
   for (const auto& c : cases) {

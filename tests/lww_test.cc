@@ -341,7 +341,7 @@ TEST_CASE("a write from a region whose clock is behind loses at once to the newe
   REQUIRE(TwoRegions::Value(*r.b, "k") == "newer");
 
   // b's clock runs one second slow; in true time its write comes 5 ms after a's.
-  r.b->SetClockSkew(-1'000'000);
+  Ok(r.b->SetClockSkew(-1'000'000));
   r.clock_b.Set(kStart + 15'000);
   int64_t head = TwoRegions::Head(*r.b);
   WriteResult late = TwoRegions::Put(*r.b, "k", "older");
@@ -355,7 +355,7 @@ TEST_CASE("a write from a region whose clock is behind loses at once to the newe
   CHECK(Ok(r.b->Status()).clock_skew_us == -1'000'000);
 
   // Once b's clock is right again, its writes win as usual.
-  r.b->SetClockSkew(0);
+  Ok(r.b->SetClockSkew(0));
   r.clock_b.Set(kStart + 20'000);
   WriteResult fixed = TwoRegions::Put(*r.b, "k", "fixed");
   CHECK_FALSE(fixed.superseded_by.has_value());

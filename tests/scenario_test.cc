@@ -89,6 +89,10 @@ TEST_CASE("bad scenario files are rejected with the file, the line and a plain m
   CHECK(ErrorOf("regions: [us-east-1, mars-1]\nnetwork: aws\n")
             .rfind("t.yaml:2: network aws has no round-trip time for us-east-1 <-> mars-1", 0) ==
         0);
+  CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - clock: {region: a, skew: 2h}\n") ==
+        "t.yaml:3: a clock is at most 1h off true time, either way");
+  CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - clock: {region: a, jump: -90m}\n") ==
+        "t.yaml:3: a clock is at most 1h off true time, so a jump is at most 1h");
   CHECK(ErrorOf("regions: [a]\n") == "t.yaml:1: a global table needs at least two regions");
   CHECK(ErrorOf("").rfind("t.yaml:1: the file is empty", 0) == 0);
   CHECK(

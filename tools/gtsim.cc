@@ -15,19 +15,21 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "region/clock.h"
 #include "region/grpc/convert.h"
 #include "region/item_json.h"
 #include "region/status_macros.h"
@@ -93,18 +95,27 @@ void OrFail(const absl::Status& s) {
 
 const std::vector<CommandSpec>& Commands() {
   static const auto* commands = new std::vector<CommandSpec>{
-      {"up", "--regions R1,R2,... [--dir DIR]",
+      {"up",
+       "--regions R1,R2,... [--dir DIR]",
        "start one region process per name (or restart a stopped cluster) and print endpoints",
-       {"regions"}, {}},
+       {"regions"},
+       {}},
       {"down", "[--dir DIR]", "stop every region of the cluster (data is kept)", {}, {}},
-      {"status", "[--json]",
-       "regions, tables, per-pair ReplicationLatency and PendingReplicationCount", {}, {"json"}},
+      {"status",
+       "[--json]",
+       "regions, tables, per-pair ReplicationLatency and PendingReplicationCount",
+       {},
+       {"json"}},
       {"create-table",
        "--region R --table T --hash-key NAME:TYPE [--range-key NAME:TYPE] [--replicas R1,R2,...]",
        "create a table (TYPE is S, N or B); with --replicas, a global table in those regions",
-       {"region", "table", "hash-key", "range-key", "replicas"}, {}},
-      {"describe-table", "--region R --table T", "print DescribeTable's JSON ({\"Table\": ...})",
-       {"region", "table"}, {}},
+       {"region", "table", "hash-key", "range-key", "replicas"},
+       {}},
+      {"describe-table",
+       "--region R --table T",
+       "print DescribeTable's JSON ({\"Table\": ...})",
+       {"region", "table"},
+       {}},
       {"update-table",
        "--region R --table T (--add-replica R2 | --remove-replica R2 | SETTINGS...)\n"
        "  group-wide: [--billing-mode PAY_PER_REQUEST|PROVISIONED [--wcu N --rcu N]] "
@@ -123,29 +134,39 @@ const std::vector<CommandSpec>& Commands() {
         "delete-gsi"},
        {"ttl-disable", "stream-disable"}},
       {"list-tables", "--region R", "print the region's tables", {"region"}, {}},
-      {"delete-table", "--region R --table T", "delete a regional table, or this region's replica of a global table",
-       {"region", "table"}, {}},
+      {"delete-table",
+       "--region R --table T",
+       "delete a regional table, or this region's replica of a global table",
+       {"region", "table"},
+       {}},
       {"put",
        "--region R --table T --item JSON [--if-not-exists ATTR | --if-exists ATTR | "
        "--if-equals JSON] [--return-old]",
        "write an item (DynamoDB JSON); conditions are checked against this region's copy",
-       {"region", "table", "item", "if-not-exists", "if-exists", "if-equals"}, {"return-old"}},
-      {"load", "--region R --table T --file PATH",
+       {"region", "table", "item", "if-not-exists", "if-exists", "if-equals"},
+       {"return-old"}},
+      {"load",
+       "--region R --table T --file PATH",
        "write the items of PATH (one DynamoDB JSON item per line; - reads stdin) with BatchWrite, "
        "25 per call; every line is checked against the table's key schema first, and nothing is "
        "written if one is bad",
-       {"region", "table", "file"}, {}},
-      {"get", "--region R --table T --key JSON [--show-version]",
+       {"region", "table", "file"},
+       {}},
+      {"get",
+       "--region R --table T --key JSON [--show-version]",
        "read an item from one region's replica (exit 1 if absent)",
-       {"region", "table", "key"}, {"show-version"}},
+       {"region", "table", "key"},
+       {"show-version"}},
       {"update",
        "--region R --table T --key JSON [--set JSON] [--remove A,B] [--if-not-exists ATTR | "
        "--if-exists ATTR | --if-equals JSON]",
        "set and remove attributes (creates the item if absent)",
-       {"region", "table", "key", "set", "remove", "if-not-exists", "if-exists", "if-equals"}, {}},
+       {"region", "table", "key", "set", "remove", "if-not-exists", "if-exists", "if-equals"},
+       {}},
       {"delete",
        "--region R --table T --key JSON [--if-exists ATTR | --if-equals JSON] [--return-old]",
-       "delete an item", {"region", "table", "key", "if-not-exists", "if-exists", "if-equals"},
+       "delete an item",
+       {"region", "table", "key", "if-not-exists", "if-exists", "if-equals"},
        {"return-old"}},
       {"query",
        "--region R --table T --key JSON [--range-op OP --range-value V [--range-value2 V]] "
@@ -155,8 +176,11 @@ const std::vector<CommandSpec>& Commands() {
        {"region", "table", "key", "range-op", "range-value", "range-value2", "page-size",
         "max-items", "index"},
        {"backward"}},
-      {"scan", "--region R --table T [--page-size N] [--max-items N]",
-       "every item of a table in one region", {"region", "table", "page-size", "max-items"}, {}},
+      {"scan",
+       "--region R --table T [--page-size N] [--max-items N]",
+       "every item of a table in one region",
+       {"region", "table", "page-size", "max-items"},
+       {}},
       {"stream",
        "--region R --table T [--follow] [--from-start | --after SEQ]\n"
        "  Prints region R's own stream of table T: every item write R applied to the table "
@@ -164,7 +188,8 @@ const std::vector<CommandSpec>& Commands() {
        "  replicated), oldest first, one DynamoDB Streams record per line (JSON) on stdout:\n"
        "    {\"eventName\":\"INSERT|MODIFY|REMOVE\",\"dynamodb\":{\"SequenceNumber\",\"Keys\","
        "\"NewImage\",\"OldImage\",\n"
-       "     \"ApproximateCreationDateTime\",...},\"eventSource\":\"aws:dynamodb\",\"awsRegion\":R,\n"
+       "     "
+       "\"ApproximateCreationDateTime\",...},\"eventSource\":\"aws:dynamodb\",\"awsRegion\":R,\n"
        "     \"gtsim\":{\"originRegion\",\"writeStamp\"}}\n"
        "  Images follow the table's stream view type (NEW_AND_OLD_IMAGES unless set with\n"
        "  update-table --stream-view-type). SequenceNumbers are R's change-log positions.\n"
@@ -176,35 +201,49 @@ const std::vector<CommandSpec>& Commands() {
        "  Exit 1 if the table does not exist in R, 2 on bad flags.",
        "print a region's stream of changes to a table (local and replicated writes) as "
        "DynamoDB Streams records, one JSON object per line; --follow keeps polling",
-       {"region", "table", "after"}, {"follow", "from-start"}},
+       {"region", "table", "after"},
+       {"follow", "from-start"}},
       {"kill", "--region R", "kill -9 a region's process (no clean shutdown)", {"region"}, {}},
-      {"restart", "--region R", "start a stopped or killed region (stopping it first if running)",
-       {"region"}, {}},
+      {"restart",
+       "--region R",
+       "start a stopped or killed region (stopping it first if running)",
+       {"region"},
+       {}},
       {"partition", "R1 R2", "cut replication between two regions, both directions", {}, {}, 2},
       {"heal", "", "restore every cut link", {}, {}},
-      {"endpoint", "--region R",
+      {"endpoint",
+       "--region R",
        "print the region's DynamoDB-compatible endpoint URL (for --endpoint-url / endpoint_url)",
-       {"region"}, {}},
-      {"clock", "--region R --skew DURATION",
-       "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0)", {"region", "skew"}, {}},
+       {"region"},
+       {}},
+      {"clock",
+       "--region R --skew DURATION",
+       "offset the clock a region stamps writes with (e.g. 250ms, -1s, 0; at most 1h either way)",
+       {"region", "skew"},
+       {}},
       // Scenarios (tools/scenario_cmd.h).
-      {"run", "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check]",
+      {"run",
+       "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check]",
        "run a YAML scenario on a fresh cluster (in a temporary folder, or in --dir, which must "
        "not hold a cluster); exit 0 every expectation held, 1 one failed, 2 bad file or the run "
        "failed; --check only validates",
-       {"report", "junit", "seed"}, {"quiet", "check"}, 1},
+       {"report", "junit", "seed"},
+       {"quiet", "check"},
+       1},
       {"chaos",
        "[--regions N] [--duration 60s] [--seed S | --seeds A..B] [--junit FILE] [--report DIR] "
        "[--quiet]",
        "random faults from a seed against a mixed workload on fresh clusters, then check every "
        "invariant",
-       {"regions", "duration", "seed", "seeds", "junit", "report"}, {"quiet"}},
+       {"regions", "duration", "seed", "seeds", "junit", "report"},
+       {"quiet"}},
       {"link",
        "--from A --to B --delay 35ms [--jitter 5ms] [--distribution constant|uniform|normal|"
        "exponential] [--loss 0.01] [--bandwidth 1MB/s]",
        "simulate the network on the replication link A -> B (kept in cluster.json across "
        "restarts; --delay 0 removes it)",
-       {"from", "to", "delay", "jitter", "distribution", "loss", "bandwidth"}, {}},
+       {"from", "to", "delay", "jitter", "distribution", "loss", "bandwidth"},
+       {}},
   };
   return *commands;
 }
@@ -1223,6 +1262,12 @@ int CmdHeal(const Args& args, const CommandSpec&) {
   return 0;
 }
 
+std::string SignedDuration(int64_t us) {
+  if (us == 0) return "0";
+  return absl::StrCat(us > 0 ? "+" : "-",
+                      absl::FormatDuration(absl::Microseconds(us > 0 ? us : -us)));
+}
+
 int CmdClock(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   absl::Duration skew;
@@ -1230,25 +1275,42 @@ int CmdClock(const Args& args, const CommandSpec& spec) {
   if (!absl::ParseDuration(text, &skew)) {
     throw Usage(absl::StrCat("--skew \"", text, "\" is not a duration; write e.g. 250ms, -1s or 0"));
   }
+  if (absl::AbsDuration(skew) > absl::Microseconds(kMaxClockSkewUs)) {
+    throw Usage(absl::StrCat("--skew ", text, " is refused: gtsim allows a clock skew of at most ",
+                             absl::FormatDuration(absl::Microseconds(kMaxClockSkewUs)),
+                             " either way (nothing was changed)"));
+  }
   LocalCluster cluster = LoadCluster(args);
-  OrFail(cluster.Find(region).status());
+  const int64_t previous = OrFail(cluster.Find(region))->clock_skew_us;
   int64_t us = absl::ToInt64Microseconds(skew);
-  cluster.SetClockSkew(region, us);
-  OrFail(cluster.Save());
+  std::optional<pb::SetClockSkewResponse> live;
   if (cluster.IsRunning(region)) {
     RegionClient client(OrFail(cluster.Find(region))->address());
     pb::SetClockSkewRequest req;
     req.set_skew_us(us);
-    pb::SetClockSkewResponse resp;
-    Check(client.admin().SetClockSkew(RegionClient::Context().get(), req, &resp));
+    live.emplace();
+    Check(client.admin().SetClockSkew(RegionClient::Context().get(), req, &*live));
   }
+  cluster.SetClockSkew(region, us);
+  OrFail(cluster.Save());
+  const int64_t old_us = live ? live->previous_skew_us() : previous;
+  std::cerr << region << ": clock skew " << SignedDuration(old_us) << " -> " << SignedDuration(us)
+            << "; ";
   if (us == 0) {
-    std::cerr << region << " now stamps writes with the true time\n";
+    std::cerr << "it stamps writes with the true time";
   } else {
-    std::cerr << region << " now stamps writes " << absl::FormatDuration(absl::AbsDuration(skew))
-              << (us < 0 ? " behind" : " ahead of") << " the true time; lag is still measured "
-              << "with the true clock\n";
+    std::cerr << "it stamps writes " << absl::FormatDuration(absl::AbsDuration(skew))
+              << (us < 0 ? " behind" : " ahead of") << " the true time";
   }
+  std::cerr << (live ? "" : " once it runs (it is down; kept in cluster.json)") << ".\n";
+  if (live && live->last_stamp_us() > live->now_us() + us) {
+    // Stamps never go back within a region, so LWW keeps its later writes winning.
+    std::cerr << "  its last stamp is "
+              << absl::FormatDuration(absl::Microseconds(live->last_stamp_us() - live->now_us()))
+              << " ahead of the true time: its next writes are stamped just after it until the "
+                 "clock passes it\n";
+  }
+  std::cerr << "  lag is still measured with the true clock\n";
   return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "region/clock.h"
 #include "region/grpc/convert.h"
 #include "region/key_codec.h"
 #include "region/status_macros.h"
@@ -360,6 +361,10 @@ absl::Status GrpcScenarioDriver::SetBlocked(const std::string& origin, const std
 }
 
 absl::Status GrpcScenarioDriver::SetClockSkew(const std::string& region, int64_t skew_us) {
+  if (skew_us > kMaxClockSkewUs || skew_us < -kMaxClockSkewUs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("clock skew ", skew_us, "us for ", region, " is beyond gtsim's 1h bound"));
+  }
   {
     absl::MutexLock l(&mu_);
     cluster_->SetClockSkew(region, skew_us);

@@ -62,8 +62,12 @@ grpc::Status AdminService::SetBlocked(grpc::ServerContext*, const pb::SetBlocked
 }
 
 grpc::Status AdminService::SetClockSkew(grpc::ServerContext*, const pb::SetClockSkewRequest* req,
-                                        pb::SetClockSkewResponse*) {
-  region_->SetClockSkew(req->skew_us());
+                                        pb::SetClockSkewResponse* resp) {
+  auto change = region_->SetClockSkew(req->skew_us());
+  if (!change.ok()) return ToGrpc(change.status());
+  resp->set_previous_skew_us(change->previous_skew_us);
+  resp->set_last_stamp_us(change->last_stamp_us);
+  resp->set_now_us(change->now_us);
   return grpc::Status::OK;
 }
 

@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "region/clock.h"
 #include "region/status_macros.h"
 #include "sim/history.h"
 #include "sim/scenario/checks.h"
@@ -250,6 +251,13 @@ class Runner {
   }
 
   absl::Status SetSkew(const std::string& r, int64_t us) {
+    if (us > kMaxClockSkewUs || us < -kMaxClockSkewUs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("clock ", r, " would be ", FormatScenarioDuration(absl::Microseconds(us)),
+                       " off true time; gtsim allows at most ",
+                       FormatScenarioDuration(absl::Microseconds(kMaxClockSkewUs)),
+                       " either way (jumps and drift add up: lower them or set a skew back)"));
+    }
     {
       absl::MutexLock l(&mu_);
       skew_[r] = us;

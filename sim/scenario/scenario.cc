@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "region/clock.h"
 #include "sim/history.h"
 #include "yaml-cpp/yaml.h"
 
@@ -601,9 +602,15 @@ class Parser {
       if (v["skew"]) {
         a.kind = ActionKind::kClockSkew;
         a.amount = Dur(v["skew"], "skew", true);
+        if (absl::AbsDuration(a.amount) > absl::Microseconds(kMaxClockSkewUs)) {
+          Fail(v["skew"], "a clock is at most 1h off true time, either way");
+        }
       } else if (v["jump"]) {
         a.kind = ActionKind::kClockJump;
         a.amount = Dur(v["jump"], "jump", true);
+        if (absl::AbsDuration(a.amount) > absl::Microseconds(kMaxClockSkewUs)) {
+          Fail(v["jump"], "a clock is at most 1h off true time, so a jump is at most 1h");
+        }
       } else {
         a.kind = ActionKind::kClockDrift;
         a.amount = Dur(v["drift"], "drift", true);
