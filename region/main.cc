@@ -9,19 +9,20 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <thread>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
+#include "region/data_dir.h"
 #include "region/grpc/admin_service.h"
 #include "region/grpc/region_service.h"
 #include "region/http/dynamodb_endpoint.h"
@@ -45,6 +46,17 @@ ABSL_FLAG(std::string, inbound_delay, "",
           "PEER=DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]], comma-separated, "
           "e.g. us-west-2=35ms/5ms (see replicator/link_delay.h)");
 ABSL_FLAG(std::string, blocked, "", "peers whose changes are not applied (a partition), comma-separated");
+ABSL_FLAG(std::string, durability, "process",
+          "when a write is acknowledged: 'process' (committed to SQLite's WAL: survives kill -9 "
+          "and a crash of the process; a power loss can lose the last commits) or 'fsync' "
+          "(synchronous=FULL: each commit is fsynced first, so it survives a power loss too; "
+          "slower, see docs/BENCHMARKS.md)");
+ABSL_FLAG(bool, rejoin, false,
+          "start with an empty database although this region has run before (its data was "
+          "lost): it re-reads its peers' logs; its own writes that no peer received are gone");
+ABSL_FLAG(bool, expect_data, false,
+          "this region has run before (gtsim passes it): refuse to start if the database is "
+          "missing or empty, unless --rejoin");
 
 namespace {
 
@@ -81,12 +93,37 @@ int main(int argc, char** argv) {
     regions.push_back(kv[0]);
   }
 
+  gtsim::StorageOptions storage_options;
+  if (absl::GetFlag(FLAGS_durability) == "fsync") {
+    storage_options.durability = gtsim::Durability::kFsync;
+  } else if (absl::GetFlag(FLAGS_durability) != "process") {
+    Die(absl::StrCat("--durability must be process or fsync, not \"",
+                     absl::GetFlag(FLAGS_durability), "\""));
+  }
+
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     Die(absl::StrCat("cannot create data directory ", dir, ": ", std::strerror(errno)));
   }
+  gtsim::DataDirStart start;
+  start.expect_data = absl::GetFlag(FLAGS_expect_data);
+  start.rejoin = absl::GetFlag(FLAGS_rejoin);
+  if (absl::Status st = gtsim::CheckDataDir(dir, name, start); !st.ok()) {
+    Die(std::string(st.message()));
+  }
   const std::string db_path = dir + "/region.db";
-  auto storage = gtsim::Storage::Open(db_path, name);
+  auto storage = gtsim::Storage::Open(db_path, name, storage_options);
   if (!storage.ok()) Die(absl::StrCat("cannot open the database: ", storage.status().message()));
+  // Before anything is served or written: a damaged file is refused, never written into.
+  if (absl::Status st = (*storage)->CheckIntegrity(); !st.ok()) {
+    Die(absl::StrCat(db_path, ": ", st.message(),
+                     ". Restore it from a backup, or move it away and start with --rejoin (the "
+                     "region then re-reads its peers' logs; its writes no peer received are "
+                     "lost)"));
+  }
+  if ((*storage)->created_new() && start.rejoin) {
+    std::printf("gtsim-region %s: rejoining with an empty database\n", name.c_str());
+  }
+  if (absl::Status st = gtsim::MarkDataDir(dir, name); !st.ok()) Die(std::string(st.message()));
   if (absl::Status st = (*storage)->StartBackgroundCheckpoints(db_path, absl::Milliseconds(200));
       !st.ok()) {
     Die(std::string(st.message()));

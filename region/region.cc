@@ -657,6 +657,9 @@ absl::StatusOr<RegionStatus> Region::Status() {
     s.outbound.push_back(out);
   }
   s.warnings = warnings_;
+  if (absl::Status health = storage_->health(); !health.ok()) {
+    s.warnings.insert(s.warnings.begin(), std::string(health.message()));
+  }
   return s;
 }
 

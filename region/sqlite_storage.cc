@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "region/key_codec.h"
 #include "region/status_macros.h"
@@ -193,6 +194,12 @@ absl::Status SqliteStorage::SqlError(int rc, const std::string& what) {
       return absl::UnavailableError(msg);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
+      if (health_.ok()) {
+        health_ = absl::DataLossError(absl::StrCat(
+            "the database is corrupt (", msg,
+            "); writes are stopped. Stop this region and restore region.db from a backup, or move "
+            "it away and restart with --rejoin (its writes no peer received are lost)"));
+      }
       return absl::DataLossError(msg);
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(msg);
@@ -206,7 +213,8 @@ absl::Status SqliteStorage::SqlError(int rc, const std::string& what) {
 }
 
 absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::string& path,
-                                                                   const std::string& region) {
+                                                                   const std::string& region,
+                                                                   StorageOptions options) {
   // SQLite's allocation statistics take a process-wide mutex on every malloc (7 % of a
   // snapshot load's CPU in perf); nothing here reads them. Must precede the first open.
   static std::once_flag configured;
@@ -223,7 +231,7 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
                      " (check that the directory exists and is writable)"));
   }
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(db, region));
-  absl::Status st = s->Init();
+  absl::Status st = s->Init(options);
   if (!st.ok()) {
     return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
   }
@@ -248,7 +256,7 @@ absl::StatusOr<SqliteStorage::Stmt> SqliteStorage::Prepare(absl::string_view sql
   return Stmt(s);
 }
 
-absl::Status SqliteStorage::Init() {
+absl::Status SqliteStorage::Init(StorageOptions options) {
   sqlite3_busy_timeout(db_, 5000);
   // Reading the header tells a foreign file from a database before anything is written.
   absl::Status probe = Exec("SELECT count(*) FROM sqlite_master");
@@ -272,7 +280,8 @@ absl::Status SqliteStorage::Init() {
         "not a gtsim database (it holds other tables); use an empty data directory");
   }
   RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(Exec(options.durability == Durability::kFsync ? "PRAGMA synchronous=FULL"
+                                                                : "PRAGMA synchronous=NORMAL"));
   // Savepoint journals (one per write of a group commit) stay in memory, never in a temp file.
   RETURN_IF_ERROR(Exec("PRAGMA temp_store=MEMORY"));
   // 16 MB of page cache instead of SQLite's 2 MB: replication reads the change log it has just
@@ -329,6 +338,30 @@ absl::Status SqliteStorage::Init() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> SqliteStorage::SynchronousLevel() {
+  ASSIGN_OR_RETURN(auto q, Prepare("PRAGMA synchronous"));
+  if (q.Step() != SQLITE_ROW) return SqlError(0, "cannot read PRAGMA synchronous");
+  return static_cast<int>(q.ColInt(0));
+}
+
+absl::Status SqliteStorage::CheckIntegrity() {
+  ASSIGN_OR_RETURN(auto q, Prepare("PRAGMA quick_check(20)"));
+  std::vector<std::string> problems;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    std::string line = q.ColBlob(0);
+    if (line != "ok") problems.push_back(std::move(line));
+  }
+  if (rc != SQLITE_DONE) {
+    absl::Status failed = SqlError(rc, "the integrity check could not read the database");
+    if (!absl::IsDataLoss(failed)) return failed;
+    problems.push_back(sqlite3_errmsg(db_));
+  }
+  if (problems.empty()) return absl::OkStatus();
+  return absl::DataLossError(absl::StrCat(
+      "the database is damaged (SQLite quick_check: ", absl::StrJoin(problems, "; "), ")"));
+}
+
 void SqliteStorage::CheckpointIfWalOver(int64_t max_wal_pages) {
   if (wal_pages_ <= max_wal_pages) return;
   sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
@@ -337,6 +370,7 @@ void SqliteStorage::CheckpointIfWalOver(int64_t max_wal_pages) {
 
 // Prepared once and reused: sqlite3_exec would parse the SQL on every transaction.
 absl::Status SqliteStorage::Begin() {
+  if (!health_.ok()) return health_;
   ASSIGN_OR_RETURN(auto q, Prepare("BEGIN IMMEDIATE"));
   int rc = q.Step();
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot begin a transaction");

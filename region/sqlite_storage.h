@@ -1,5 +1,6 @@
-// Storage (region/storage.h) in one SQLite database: WAL, synchronous=NORMAL, so a committed
-// transaction survives kill -9 of the process. Every region process runs on it.
+// Storage (region/storage.h) in one SQLite database in WAL mode: synchronous=NORMAL (a committed
+// transaction survives kill -9 of the process) or, with Durability::kFsync, FULL (it survives a
+// power loss too). Every region process runs on it.
 //
 // This type is thread-compatible, but not thread-safe: the Region owns it and serialises access.
 #pragma once
@@ -26,7 +27,10 @@ class SqliteStorage final : public Storage {
  public:
   // As Storage::Open, which calls it.
   static absl::StatusOr<std::unique_ptr<SqliteStorage>> Open(const std::string& path,
-                                                             const std::string& region);
+                                                             const std::string& region,
+                                                             StorageOptions options = {});
+  absl::Status CheckIntegrity() override;
+  absl::Status health() const override { return health_; }
   ~SqliteStorage() override;
 
   absl::Status StartBackgroundCheckpoints(const std::string& path,
@@ -49,6 +53,8 @@ class SqliteStorage final : public Storage {
   // Pages this connection has read (from its cache or the file) since it opened: a diagnostic
   // that shows what a call cost without timing it.
   int64_t PagesRead() const;
+  // PRAGMA synchronous of the writing connection (1 NORMAL, 2 FULL): a diagnostic.
+  absl::StatusOr<int> SynchronousLevel();
   absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id, const std::string& hk,
                                                       const RangeBounds& bounds, bool backward,
                                                       int limit) override;
@@ -107,7 +113,7 @@ class SqliteStorage final : public Storage {
   explicit SqliteStorage(sqlite3* db, std::string region);
   absl::Status Exec(const std::string& sql);
   absl::StatusOr<Stmt> Prepare(absl::string_view sql);
-  absl::Status Init();
+  absl::Status Init(StorageOptions options);
   absl::Status SqlError(int rc, const std::string& what);
   // Replaces the index entries of one item (`item` empty: removes them).
   absl::Status IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
@@ -131,6 +137,7 @@ class SqliteStorage final : public Storage {
   int64_t wal_pages_ = 0;  // pages in the WAL after the last commit (sqlite3_wal_hook)
   int64_t log_id_ = 0;
   bool created_new_ = false;  // Init found no gtsim database
+  absl::Status health_;       // the first corruption met (SqlError), then Begin refuses
   int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };
 

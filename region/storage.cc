@@ -8,8 +8,9 @@
 namespace gtsim {
 
 absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path,
-                                                       const std::string& region) {
-  auto s = SqliteStorage::Open(path, region);
+                                                       const std::string& region,
+                                                       StorageOptions options) {
+  auto s = SqliteStorage::Open(path, region, options);
   if (!s.ok()) return s.status();
   return std::unique_ptr<Storage>(*std::move(s));
 }

@@ -32,6 +32,21 @@
 
 namespace gtsim {
 
+// When a commit is on disk (gtsim-region --durability), for SqliteStorage.
+enum class Durability {
+  // WAL with synchronous=NORMAL: a committed transaction survives kill -9 of the process and a
+  // crash of gtsim; after a power loss or kernel crash the last commits before it can be gone
+  // (they were in the OS page cache; the database stays consistent). The default.
+  kProcess,
+  // WAL with synchronous=FULL: each commit fsyncs the WAL before it is acknowledged, so it also
+  // survives a power loss (docs/BENCHMARKS.md has the cost).
+  kFsync,
+};
+
+struct StorageOptions {
+  Durability durability = Durability::kProcess;
+};
+
 class Storage {
  public:
   // Opens (creating if missing) the SQLite database of `region` at `path` (a SqliteStorage);
@@ -39,7 +54,8 @@ class Storage {
   // "file:x?mode=memory&cache=shared". Fails with FailedPrecondition when the file is not a
   // gtsim database or belongs to another region, and DataLoss when SQLite finds it corrupt.
   static absl::StatusOr<std::unique_ptr<Storage>> Open(const std::string& path,
-                                                       const std::string& region);
+                                                       const std::string& region,
+                                                       StorageOptions options = {});
   Storage() = default;
   // Closing with a transaction open rolls it back (as a crash would).
   virtual ~Storage() = default;
@@ -60,6 +76,15 @@ class Storage {
   // than one per transaction. Errors are not fatal: the WAL is only longer. MemoryStorage:
   // nothing happens.
   virtual void CheckpointIfWalOver(int64_t max_wal_pages) = 0;
+
+  // Reads the whole file and checks its structure (SQLite's PRAGMA quick_check: time
+  // proportional to the file's size). DataLoss naming what is damaged, or OK. MemoryStorage:
+  // OK.
+  virtual absl::Status CheckIntegrity() { return absl::OkStatus(); }
+  // OK, or the DataLoss error of the first corruption met while running. From then on Begin
+  // refuses with it: writes stop instead of going on into a damaged file (reads that miss the
+  // damaged pages still answer).
+  virtual absl::Status health() const { return absl::OkStatus(); }
 
   // One transaction at a time (BEGIN IMMEDIATE). Rollback is harmless when none is open.
   // Writes made outside a transaction commit one by one.

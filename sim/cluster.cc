@@ -172,8 +172,10 @@ absl::StatusOr<LocalCluster> LocalCluster::Load(const std::string& dir,
       p.pid = r.at("pid").get<int>();
       p.clock_skew_us = r.at("clock_skew_us").get<int64_t>();
       p.data_dir = r.at("data_dir").get<std::string>();
+      p.has_run = r.value("has_run", false);
       c.regions_.push_back(p);
     }
+    c.durability_ = j.value("durability", "process");
     for (const auto& pr : j.at("partitions")) {
       c.partitions_.emplace(pr.at(0).get<std::string>(), pr.at(1).get<std::string>());
     }
@@ -206,8 +208,10 @@ absl::Status LocalCluster::Save() const {
                             {"dynamodb_port", p.dynamodb_port},
                             {"pid", p.pid},
                             {"clock_skew_us", p.clock_skew_us},
-                            {"data_dir", p.data_dir}});
+                            {"data_dir", p.data_dir},
+                            {"has_run", p.has_run}});
   }
+  j["durability"] = durability_;
   j["partitions"] = nlohmann::json::array();
   for (const auto& [a, b] : partitions_) j["partitions"].push_back({a, b});
   j["one_way_blocks"] = nlohmann::json::array();
@@ -332,6 +336,9 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
   if (p->dynamodb_port != 0) {
     args.push_back(absl::StrCat("--dynamodb_listen=127.0.0.1:", p->dynamodb_port));
   }
+  args.push_back("--durability=" + durability_);
+  if (p->has_run) args.push_back("--expect_data");
+  if (p->rejoin) args.push_back("--rejoin");
   const std::string log = LogPath(name);
   int64_t log_start = FileSize(log);
   int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -364,7 +371,14 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
   const std::string ready = absl::StrCat("gtsim-region ", name, " ready");
   while (absl::Now() < deadline) {
     std::string out = ReadFile(log, log_start);
-    if (out.find(ready) != std::string::npos) return absl::OkStatus();
+    if (out.find(ready) != std::string::npos) {
+      p->rejoin = false;
+      if (!p->has_run) {
+        p->has_run = true;
+        RETURN_IF_ERROR(Save());
+      }
+      return absl::OkStatus();
+    }
     int status = 0;
     // Only waitpid: until the child has called exec, /proc still shows the parent's command.
     if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -390,6 +404,19 @@ absl::Status LocalCluster::StartAll(absl::Duration timeout) {
     if (!IsRegionProcess(p.pid, p.name)) RETURN_IF_ERROR(Start(p.name, timeout));
   }
   return absl::OkStatus();
+}
+
+absl::Status LocalCluster::SetDurability(const std::string& durability) {
+  if (durability != "process" && durability != "fsync") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("durability must be process or fsync, not \"", durability, "\""));
+  }
+  durability_ = durability;
+  return absl::OkStatus();
+}
+
+void LocalCluster::MarkRejoin(const std::string& name) {
+  if (RegionProcess* p = Mutable(name)) p->rejoin = true;
 }
 
 absl::Status LocalCluster::Kill(const std::string& name) {

@@ -31,6 +31,11 @@ struct RegionProcess {
   int pid = 0;  // 0 when not running
   int64_t clock_skew_us = 0;
   std::string data_dir;  // DIR/<name>
+  // The region has started once: it is given --expect_data, so a lost database is refused
+  // (region/data_dir.h) unless it rejoins.
+  bool has_run = false;
+  // The next start is given --rejoin (not saved: MarkRejoin before one Start).
+  bool rejoin = false;
   std::string address() const { return "127.0.0.1:" + std::to_string(port); }
   // "http://127.0.0.1:PORT", or empty when the region has no DynamoDB endpoint.
   std::string dynamodb_url() const {
@@ -61,6 +66,9 @@ class LocalCluster {
   // which case the error carries the end of its log). Applies stored partitions and skew.
   absl::Status Start(const std::string& name, absl::Duration timeout = absl::Seconds(15));
   absl::Status StartAll(absl::Duration timeout = absl::Seconds(15));
+  // The next Start of `name` lets it rejoin with an empty database (gtsim-region --rejoin): for
+  // a region whose data was lost or wiped on purpose.
+  void MarkRejoin(const std::string& name);
   // SIGKILL (kill -9): the process dies without cleanup.
   absl::Status Kill(const std::string& name);
   // SIGTERM, then SIGKILL after `grace`.
@@ -88,6 +96,11 @@ class LocalCluster {
 
   std::string LogPath(const std::string& name) const;
 
+  // gtsim-region --durability for every region: "process" (the default) or "fsync". Saved in
+  // cluster.json; given at each start.
+  const std::string& durability() const { return durability_; }
+  absl::Status SetDurability(const std::string& durability);
+
  private:
   LocalCluster(std::string dir, std::string region_binary)
       : dir_(std::move(dir)), region_binary_(std::move(region_binary)) {}
@@ -99,6 +112,7 @@ class LocalCluster {
   std::set<std::pair<std::string, std::string>> partitions_;  // (a, b) with a < b
   std::set<std::pair<std::string, std::string>> one_way_;     // (origin, receiver)
   std::map<std::pair<std::string, std::string>, LinkDelay> links_;  // (origin, receiver)
+  std::string durability_ = "process";
 };
 
 // Whether process `pid` is alive and is a gtsim-region serving `region` (guards against pid

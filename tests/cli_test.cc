@@ -212,6 +212,40 @@ TEST_CASE("a region whose database is not a gtsim database refuses to start", "[
   CHECK(again.err.find("already running") != std::string::npos);
 }
 
+TEST_CASE("a region whose database was deleted restarts only with --rejoin", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("kill --region us-west-2").code == 0);
+  const std::string db = g.dir() + "/us-west-2/region.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((db + suffix).c_str());
+  Result refused = g("restart --region us-west-2");
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("is missing") != std::string::npos);
+  CHECK(refused.err.find("--rejoin") != std::string::npos);
+  Result rejoined = g("restart --region us-west-2 --rejoin");
+  INFO(rejoined.err);
+  CHECK(rejoined.code == 0);
+  // Once it has started again, a later restart needs no flag.
+  CHECK(g("restart --region us-west-2").code == 0);
+}
+
+TEST_CASE("gtsim up --durability is checked before anything is written and kept", "[cli]") {
+  const std::string dir = MakeTempDir("gtsim-cli");
+  Result bad = Gtsim(dir, "up --regions us-east-1,us-west-2 --durability always");
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("--durability must be process or fsync") != std::string::npos);
+  CHECK_FALSE(std::ifstream(dir + "/cluster.json").good());
+  Result up = Gtsim(dir, "up --regions us-east-1,us-west-2 --durability fsync");
+  INFO(up.err);
+  CHECK(up.code == 0);
+  auto cluster = nlohmann::json::parse(Slurp(dir + "/cluster.json"), nullptr, false);
+  CHECK(cluster.value("durability", "") == "fsync");
+  CHECK(Gtsim(dir, "create-table --region us-east-1 --table t --hash-key id:S").code == 0);
+  CHECK(Gtsim(dir, R"(put --region us-east-1 --table t --item '{"id":{"S":"a"}}')").code == 0);
+  Gtsim(dir, "down");
+  std::string cmd = "rm -rf '" + dir + "'";
+  CHECK(std::system(cmd.c_str()) == 0);
+}
+
 TEST_CASE("gtsim status shows per-pair lag and the partition", "[cli]") {
   CliCluster g;
   REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "

@@ -1,14 +1,14 @@
 // Multi-process tests: real gtsim-region processes replicating over gRPC on 127.0.0.1.
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 
-#include <catch2/catch.hpp>
-
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
-
 #include "region/grpc/convert.h"
 #include "tests/cluster_fixture.h"
 #include "tools/cli_client.h"
@@ -301,10 +301,21 @@ TEST_CASE("a region whose data was wiped comes back with a new log its peers rea
     for (int i = 0; i < 30; ++i) REQUIRE(Put(west, "t", absl::StrCat("old-", i), "x"));
     REQUIRE(Eventually([&] { return Get(east, "t", "old-29").first == "x"; }));
   }
-  // The disk is lost: the region restarts with an empty data directory.
+  // The disk is lost. Starting as a new region would silently drop what it acknowledged: it
+  // is refused, whether the directory is gone or its database is an empty file...
   REQUIRE(f.cluster().Kill("us-west-2").ok());
-  const RegionProcess* west_process = *f.cluster().Find("us-west-2");
-  std::filesystem::remove_all(west_process->data_dir);
+  const std::string data_dir = (*f.cluster().Find("us-west-2"))->data_dir;
+  std::filesystem::remove_all(data_dir);
+  absl::Status refused = f.cluster().Start("us-west-2");
+  INFO(refused.message());
+  CHECK(absl::StrContains(refused.message(), "is missing"));
+  CHECK(absl::StrContains(refused.message(), "--rejoin"));
+  std::filesystem::create_directories(data_dir);
+  std::ofstream(data_dir + "/region.db").close();
+  refused = f.cluster().Start("us-west-2");
+  CHECK(absl::StrContains(refused.message(), "is empty (0 bytes)"));
+  // ...until it is told to rejoin: it restarts with an empty database.
+  f.cluster().MarkRejoin("us-west-2");
   REQUIRE(f.cluster().Start("us-west-2").ok());
   RegionClient west(f.address("us-west-2"));
   // It replays east's log from the start (its cursors are gone): the table comes back.
@@ -318,6 +329,32 @@ TEST_CASE("a region whose data was wiped comes back with a new log its peers rea
   // And east's writes still reach the wiped region.
   REQUIRE(Put(east, "t", "from-east", "z"));
   CHECK(Eventually([&] { return Get(west, "t", "from-east").first == "z"; }));
+}
+
+TEST_CASE("a region whose database file is damaged refuses to start, naming the damage",
+          "[integration]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions);
+  {
+    RegionClient east(f.address("us-east-1"));
+    CreateGlobalTable(east, "t", regions);
+    for (int i = 0; i < 150; ++i)
+      REQUIRE(Put(east, "t", absl::StrCat("k", i), std::string(3000, 'v')));
+  }
+  REQUIRE(f.cluster().Stop("us-east-1").ok());  // a clean stop checkpoints the WAL into the file
+  const std::string db = (*f.cluster().Find("us-east-1"))->data_dir + "/region.db";
+  {
+    const auto size = std::filesystem::file_size(db);
+    std::fstream file(db, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>((size / 4096 / 2) * 4096));
+    std::string junk(4 * 4096, '\xA5');
+    file.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  absl::Status refused = f.cluster().Start("us-east-1");
+  INFO(refused.message());
+  CHECK_FALSE(refused.ok());
+  CHECK((absl::StrContains(refused.message(), "damaged") ||
+         absl::StrContains(refused.message(), "malformed")));
 }
 
 TEST_CASE("a partition holds changes back and they converge once it heals", "[integration]") {

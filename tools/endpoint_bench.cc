@@ -7,6 +7,8 @@
 // the start (the machine may be shared). Exit 1 when a request fails.
 //
 //   build/gtsim-endpoint-bench --clients 16 --seconds 10
+//   build/gtsim-endpoint-bench --durability fsync             # the cost of power-loss safety
+//   build/gtsim-endpoint-bench --poll_tables 4 --poll_items 50000   # PutItem under polling
 #include <httplib.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -32,6 +34,13 @@
 ABSL_FLAG(int, clients, 16, "concurrent keep-alive HTTP clients");
 ABSL_FLAG(double, seconds, 10, "seconds per operation");
 ABSL_FLAG(int, item_bytes, 200, "approximate item size in bytes");
+ABSL_FLAG(std::string, durability, "process",
+          "the region's --durability: process (default) or fsync (each commit fsynced)");
+ABSL_FLAG(int, poll_tables, 0,
+          "tables of --poll_items items each, created and loaded first; while PutItem runs, one "
+          "more client polls DescribeTable on each of them in a loop, as dashboards and waiters "
+          "do (issue 19: item counts must not stall writes)");
+ABSL_FLAG(int, poll_items, 50000, "items in each polled table");
 
 namespace {
 
@@ -139,7 +148,8 @@ int main(int argc, char** argv) {
   {
     auto cluster = gtsim::LocalCluster::Create(dir + "/cluster", {"us-east-1"},
                                                BinDir() + "gtsim-region");
-    if (!cluster.ok() || !cluster->StartAll().ok()) {
+    if (!cluster.ok() || !cluster->SetDurability(absl::GetFlag(FLAGS_durability)).ok() ||
+        !cluster->StartAll().ok()) {
       fmt::print(stderr, "cannot start a region\n");
       std::filesystem::remove_all(dir);
       return 2;
@@ -159,6 +169,41 @@ int main(int argc, char** argv) {
                       R"({"TableName":"bench","BillingMode":"PAY_PER_REQUEST",)"
                       R"("KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],)"
                       R"("AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}]})");
+    // The polled tables, loaded 25 items per BatchWriteItem.
+    const int poll_tables = absl::GetFlag(FLAGS_poll_tables);
+    for (int n = 0; ready && n < poll_tables; ++n) {
+      ready = Call(
+          admin, "CreateTable",
+          absl::StrCat(R"({"TableName":"polled)", n,
+                       R"(","BillingMode":"PAY_PER_REQUEST",)"
+                       R"("KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],)"
+                       R"("AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}]})"));
+      for (int i = 0; ready && i < absl::GetFlag(FLAGS_poll_items); i += 25) {
+        std::string batch;
+        for (int j = i; j < std::min(i + 25, absl::GetFlag(FLAGS_poll_items)); ++j) {
+          absl::StrAppend(&batch, batch.empty() ? "" : ",",
+                          R"({"PutRequest":{"Item":{"id":{"S":"k)", j, R"("},"pad":{"S":")", pad,
+                          R"("}}}})");
+        }
+        ready = Call(admin, "BatchWriteItem",
+                     absl::StrCat(R"({"RequestItems":{"polled)", n, R"(":[)", batch, "]}}"));
+      }
+    }
+    std::atomic<bool> stop_polling{false};
+    std::atomic<int64_t> polls{0};
+    std::thread poller([&] {
+      if (poll_tables == 0) return;
+      httplib::Client c("127.0.0.1", port);
+      c.set_keep_alive(true);
+      c.set_tcp_nodelay(true);
+      while (!stop_polling) {
+        for (int n = 0; n < poll_tables && !stop_polling; ++n) {
+          if (Call(c, "DescribeTable", absl::StrCat(R"({"TableName":"polled)", n, R"("})"))) {
+            ++polls;
+          }
+        }
+      }
+    });
     std::vector<int> written(clients, 0);
     Result put, get;
     if (ready) {
@@ -170,6 +215,7 @@ int main(int argc, char** argv) {
                                    R"("},"n":{"N":")", i, R"("},"pad":{"S":")", pad, R"("}}})"));
         });
       });
+      stop_polling = true;
       get = timed([&] {
         return Run(port, clients, seconds, [&](httplib::Client& c, int t, int i) {
           return Call(c, "GetItem",
@@ -178,11 +224,16 @@ int main(int argc, char** argv) {
         });
       });
     }
+    stop_polling = true;
+    poller.join();
     cluster->StopAll().IgnoreError();
     if (!ready || !put.ok || !get.ok) rc = 1;
     fmt::print("# {} keep-alive clients, {} s per operation, ~{} B items, one region; load average "
                "at start {}\n",
                clients, seconds, absl::GetFlag(FLAGS_item_bytes), load);
+    fmt::print("# durability {}; {} DescribeTable polls of {} tables of {} items during PutItem\n",
+               absl::GetFlag(FLAGS_durability), polls.load(), poll_tables,
+               poll_tables ? absl::GetFlag(FLAGS_poll_items) : 0);
     fmt::print("{:<10} {:>12} {:>10} {:>10} {:>16}\n", "operation", "requests/s", "p50 ms",
                "p99 ms", "region CPU us/req");
     for (const auto& [name, r] : {std::pair<const char*, const Result&>("PutItem", put),

@@ -96,9 +96,13 @@ void OrFail(const absl::Status& s) {
 const std::vector<CommandSpec>& Commands() {
   static const auto* commands = new std::vector<CommandSpec>{
       {"up",
-       "--regions R1,R2,... [--dir DIR]",
-       "start one region process per name (or restart a stopped cluster) and print endpoints",
-       {"regions"},
+       "--regions R1,R2,... [--dir DIR] [--durability process|fsync]",
+       "start one region process per name (or restart a stopped cluster) and print endpoints. "
+       "--durability (new clusters; kept in cluster.json): process (default) acknowledges a "
+       "write once committed to SQLite's WAL - it survives kill -9, and a power loss can take "
+       "the last writes; fsync waits for each commit's fsync, so it survives a power loss too "
+       "(slower: docs/BENCHMARKS.md)",
+       {"regions", "durability"},
        {}},
       {"down", "[--dir DIR]", "stop every region of the cluster (data is kept)", {}, {}},
       {"status",
@@ -205,10 +209,13 @@ const std::vector<CommandSpec>& Commands() {
        {"follow", "from-start"}},
       {"kill", "--region R", "kill -9 a region's process (no clean shutdown)", {"region"}, {}},
       {"restart",
-       "--region R",
-       "start a stopped or killed region (stopping it first if running)",
+       "--region R [--rejoin]",
+       "start a stopped or killed region (stopping it first if running). A region that has run "
+       "before refuses to start when its database is missing or empty (its data is lost); "
+       "--rejoin starts it empty: it re-reads its peers' logs, and its own writes that no peer "
+       "received are gone",
        {"region"},
-       {}},
+       {"rejoin"}},
       {"partition", "R1 R2", "cut replication between two regions, both directions", {}, {}, 2},
       {"heal", "", "restore every cut link", {}, {}},
       {"endpoint",
@@ -508,6 +515,11 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
 int CmdUp(const Args& args, const CommandSpec& spec) {
   std::string dir = ClusterDir(args);
   std::vector<std::string> wanted = absl::StrSplit(args.get("regions"), ',', absl::SkipEmpty());
+  if (args.has("durability") && args.get("durability") != "process" &&
+      args.get("durability") != "fsync") {
+    throw Usage(absl::StrCat("--durability must be process or fsync, not \"",
+                             args.get("durability"), "\""));
+  }
   auto existing = LocalCluster::Load(dir, RegionBinary());
   LocalCluster cluster = [&] {
     if (existing.ok()) {
@@ -524,13 +536,22 @@ int CmdUp(const Args& args, const CommandSpec& spec) {
                                       "; run gtsim up without --regions to restart it, or use "
                                       "another --dir")};
       }
+      if (args.has("durability")) {
+        OrFail(existing->SetDurability(args.get("durability")));
+        OrFail(existing->Save());
+      }
       return *std::move(existing);
     }
     if (!absl::IsNotFound(existing.status())) throw FromStatus(existing.status());
     if (wanted.empty()) {
       throw Usage("--regions is required for a new cluster, e.g. --regions us-east-1,us-west-2");
     }
-    return OrFail(LocalCluster::Create(dir, wanted, RegionBinary()));
+    LocalCluster created = OrFail(LocalCluster::Create(dir, wanted, RegionBinary()));
+    if (args.has("durability")) {
+      OrFail(created.SetDurability(args.get("durability")));
+      OrFail(created.Save());
+    }
+    return created;
   }();
   // Start every region, then wait for each: they find each other by fixed ports.
   absl::Status st = cluster.StartAll();
@@ -1216,6 +1237,7 @@ int CmdRestart(const Args& args, const CommandSpec& spec) {
   LocalCluster cluster = LoadCluster(args);
   OrFail(cluster.Find(region).status());
   if (cluster.IsRunning(region)) OrFail(cluster.Stop(region));
+  if (args.bools.count("rejoin")) cluster.MarkRejoin(region);
   OrFail(cluster.Start(region));
   std::cerr << "restarted " << region << " on " << OrFail(cluster.Find(region))->address()
             << "; it resumes replication from its durable cursors\n";

@@ -338,6 +338,7 @@ absl::Status GrpcScenarioDriver::Wipe(const std::string& region) {
     if (unlink(path.c_str()) != 0 && errno != ENOENT)
       return absl::InternalError(absl::StrCat("cannot delete ", path));
   }
+  cluster_->MarkRejoin(region);
   return absl::OkStatus();
 }
 
