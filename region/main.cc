@@ -51,6 +51,10 @@ ABSL_FLAG(std::string, durability, "process",
           "and a crash of the process; a power loss can lose the last commits) or 'fsync' "
           "(synchronous=FULL: each commit is fsynced first, so it survives a power loss too; "
           "slower, see docs/BENCHMARKS.md)");
+ABSL_FLAG(absl::Duration, log_retention, absl::Hours(24),
+          "how long the change log keeps a change after every peer has applied it: DynamoDB "
+          "Streams keep 24h (a stream reader, a rejoining region and log-rollback repair read "
+          "that far back); older rows are trimmed once a second so disk stays bounded");
 ABSL_FLAG(bool, rejoin, false,
           "start with an empty database although this region has run before (its data was "
           "lost): it re-reads its peers' logs; its own writes that no peer received are gone");
@@ -193,16 +197,25 @@ int main(int argc, char** argv) {
   gtsim::BootstrapLink bootstrap(region->get(),
                                  std::map<std::string, std::string>(peers.begin(), peers.end()));
   bootstrap.Start();
-  // Background upkeep: TTL expiry (about 1000 items per table per 200 ms) and GSI backfills
-  // (2000 items per step, steps back to back while any index is CREATING).
+  // Background upkeep: TTL expiry (about 1000 items per table per 200 ms), GSI backfills
+  // (2000 items per step, steps back to back while any index is CREATING) and change-log
+  // trimming (up to 20 steps of 5000 rows a second).
+  const absl::Duration retention = absl::GetFlag(FLAGS_log_retention);
   absl::Notification stop_ttl;
   std::thread ttl([&] {
-    absl::Time next_ttl = absl::Now();
+    absl::Time next_ttl = absl::Now(), next_trim = absl::Now();
     while (!stop_ttl.HasBeenNotified()) {
       auto backfilled = (*region)->BackfillIndexes(2000);  // errors: retried next time
       if (absl::Now() >= next_ttl) {
         (*region)->ExpireItems(1000).IgnoreError();
         next_ttl = absl::Now() + absl::Milliseconds(200);
+      }
+      if (absl::Now() >= next_trim) {
+        for (int step = 0; step < 20 && !stop_ttl.HasBeenNotified(); ++step) {
+          auto trimmed = (*region)->TrimLog(retention, 5000);
+          if (!trimmed.ok() || *trimmed < 5000) break;
+        }
+        next_trim = absl::Now() + absl::Seconds(1);
       }
       if (!backfilled.ok() || *backfilled == 0) {
         stop_ttl.WaitForNotificationWithTimeout(absl::Milliseconds(100));

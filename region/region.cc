@@ -420,10 +420,29 @@ absl::StatusOr<int> Region::ExpireItems(int max_rows) {
   return InTransaction([&] { return engine_.ExpireItems(max_rows); });
 }
 
+absl::StatusOr<int64_t> Region::TrimLog(absl::Duration retention, int max_rows) {
+  absl::MutexLock l(&mu_);
+  int64_t min_acked = storage_->head_seq();
+  for (const auto& peer : peers_) min_acked = std::min(min_acked, replicator_.AckedSeq(peer));
+  const int64_t cutoff = clock_->NowMicros() - absl::ToInt64Microseconds(retention);
+  return InTransaction([&] { return storage_->TrimChangeLog(min_acked + 1, cutoff, max_rows); },
+                       /*local=*/false);
+}
+
 absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
                                             int max_changes,
                                             const std::vector<HeldTable>& held) {
   absl::MutexLock l(&mu_);
+  if (after_seq < storage_->trimmed_through()) {
+    std::string message = absl::StrCat(
+        subscriber, " asks for this region's change log after position ", after_seq,
+        ", but positions through ", storage_->trimmed_through(),
+        " have been trimmed (every peer had acknowledged them and they were older than the "
+        "retention): it would miss changes. Remove its replicas and add them again (update-table "
+        "--remove-replica, then --add-replica) so they bootstrap from a snapshot");
+    if (trim_warned_.insert(subscriber).second) AddWarning(message);
+    return absl::FailedPreconditionError(message);
+  }
   return replicator_.ReadFor(subscriber, after_seq, max_changes, held);
 }
 
@@ -657,6 +676,7 @@ absl::StatusOr<RegionStatus> Region::Status() {
     s.outbound.push_back(out);
   }
   s.warnings = warnings_;
+  ASSIGN_OR_RETURN(s.disk, storage_->disk_use());
   if (absl::Status health = storage_->health(); !health.ok()) {
     s.warnings.insert(s.warnings.begin(), std::string(health.message()));
   }

@@ -71,6 +71,7 @@ struct RegionStatus {
   // Things a user must know about this region's data, e.g. that its change log rolled back
   // and which writes were lost or recovered (durable: shown after restarts too).
   std::vector<std::string> warnings;
+  DiskUse disk;
 };
 
 // What Region::SetClockSkew did. Stamps never go back within a region (LWW needs a later write
@@ -193,7 +194,18 @@ class Region {
   // TTL: one sweep step (see TableEngine::ExpireItems), in one transaction.
   absl::StatusOr<int> ExpireItems(int max_rows = 1000) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Replication, origin side. `held`: see ReplicatorCore::ReadFor.
+  // Bounded disk: one step (at most `max_rows` rows, one transaction) of trimming the change log
+  // to what is still needed - every row some peer has not acknowledged, everything committed
+  // in the last `retention` (streams readers, a rejoining region, log-rollback repair read
+  // that far back), and the newest local row a subscriber is checked against. Returns the rows
+  // deleted (0: nothing to trim now). A peer that has never acknowledged anything (a region
+  // that has not yet connected) holds the whole log.
+  absl::StatusOr<int64_t> TrimLog(absl::Duration retention, int max_rows = 5000)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Replication, origin side. `held`: see ReplicatorCore::ReadFor. FailedPrecondition when
+  // `after_seq` is before the trimmed part of the log (Storage::trimmed_through): the
+  // subscriber would miss changes, so it must be given the table again by bootstrap.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes,
                                       const std::vector<HeldTable>& held = {})
@@ -345,6 +357,7 @@ class Region {
   std::map<std::string, int64_t> reclaim_after_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> reclaimed_ ABSL_GUARDED_BY(mu_);  // restored so far, per peer
   std::vector<std::string> warnings_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> trim_warned_ ABSL_GUARDED_BY(mu_);  // subscribers told (ReadFor)
   void AddWarning(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Origins whose last batch was refused for a stamp beyond the clock bound (warned once).
   std::set<std::string> future_warned_ ABSL_GUARDED_BY(mu_);

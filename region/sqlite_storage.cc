@@ -1,6 +1,7 @@
 #include "region/sqlite_storage.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <mutex>
 
@@ -231,6 +232,7 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
                      " (check that the directory exists and is writable)"));
   }
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(db, region));
+  s->path_ = path;
   absl::Status st = s->Init(options);
   if (!st.ok()) {
     return absl::Status(st.code(), absl::StrCat(path, ": ", st.message()));
@@ -335,7 +337,60 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
     if (head.Step() != SQLITE_ROW) return SqlError(0, "cannot read the change log");
     head_seq_ = head.ColInt(0);
   }
+  absl::SimpleAtoi(meta["trimmed_through"], &trimmed_through_);
+  // journal_size_limit: when the WAL restarts after a checkpoint, SQLite truncates the file to
+  // 64 MB instead of leaving it at its largest size (a bulk load left 254 MB for good).
+  RETURN_IF_ERROR(Exec("PRAGMA journal_size_limit=67108864"));
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SqliteStorage::TrimChangeLog(int64_t below_seq, int64_t before_true_us,
+                                                     int limit) {
+  below_seq = std::min(below_seq, head_seq_);  // the head row stays: head_seq() survives
+  if (below_seq <= trimmed_through_ + 1 || limit <= 0) return 0;
+  int64_t keep_local = 0;
+  {
+    ASSIGN_OR_RETURN(auto q, Prepare("SELECT coalesce(max(seq), 0) FROM changelog "
+                                     "WHERE is_local = 1 AND seq < ?1"));
+    if (q.Int(1, below_seq).Step() != SQLITE_ROW) return SqlError(0, "cannot read the log");
+    keep_local = q.ColInt(0);
+  }
+  // The rows in order, stopping at the first that is too recent: commit order is log order.
+  int64_t through = trimmed_through_;
+  {
+    ASSIGN_OR_RETURN(auto q, Prepare("SELECT seq, applied_true_us FROM changelog "
+                                     "WHERE seq > ?1 AND seq < ?2 ORDER BY seq LIMIT ?3"));
+    q.Int(1, trimmed_through_).Int(2, below_seq).Int(3, limit);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW && q.ColInt(1) < before_true_us) through = q.ColInt(0);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(rc, "cannot read the log");
+  }
+  if (through == trimmed_through_) return 0;
+  int64_t deleted = 0;
+  // From the start: rows kept below an earlier trim (its newest local row) go too.
+  for (const char* sql : {"DELETE FROM changelog WHERE seq <= ?1 AND seq != ?2",
+                          "DELETE FROM service_deletes WHERE seq <= ?1 AND seq != ?2"}) {
+    ASSIGN_OR_RETURN(auto d, Prepare(sql));
+    int rc = d.Int(1, through).Int(2, keep_local).Step();
+    if (rc != SQLITE_DONE) return SqlError(rc, "cannot trim the change log");
+    if (deleted == 0) deleted = sqlite3_changes(db_);
+  }
+  ASSIGN_OR_RETURN(auto m,
+                   Prepare("INSERT OR REPLACE INTO gtsim_meta VALUES ('trimmed_through', ?1)"));
+  if (int rc = m.Text(1, absl::StrCat(through)).Step(); rc != SQLITE_DONE) {
+    return SqlError(rc, "cannot record the trimmed position");
+  }
+  trimmed_through_ = through;
+  return deleted;
+}
+
+absl::StatusOr<DiskUse> SqliteStorage::disk_use() {
+  DiskUse use;
+  struct stat st;
+  if (!path_.empty() && stat(path_.c_str(), &st) == 0) use.database_bytes = st.st_size;
+  if (!path_.empty() && stat((path_ + "-wal").c_str(), &st) == 0) use.wal_bytes = st.st_size;
+  use.log_positions = head_seq_ - trimmed_through_;
+  return use;
 }
 
 absl::StatusOr<int> SqliteStorage::SynchronousLevel() {
@@ -388,6 +443,12 @@ void SqliteStorage::Rollback() {
     // head_seq_ may have moved inside the failed transaction: read it back.
     auto head = Prepare("SELECT coalesce(max(seq), 0) FROM changelog");
     if (head.ok() && head->Step() == SQLITE_ROW) head_seq_ = head->ColInt(0);
+    // and so may trimmed_through_ (TrimChangeLog).
+    auto trimmed = Prepare("SELECT value FROM gtsim_meta WHERE key = 'trimmed_through'");
+    trimmed_through_ = 0;
+    if (trimmed.ok() && trimmed->Step() == SQLITE_ROW) {
+      absl::SimpleAtoi(trimmed->ColBlob(0), &trimmed_through_);
+    }
   }
 }
 
@@ -964,7 +1025,11 @@ absl::StatusOr<int64_t> SqliteStorage::RenewLogId() {
     id = NewLogId();
   } while (id == log_id_);
   RETURN_IF_ERROR(PutMeta("log_id", absl::StrCat(id)));
+  // Peers re-read a renewed log from its start; what was trimmed they had all acknowledged,
+  // so they are served what remains rather than refused (Region::ReadFor).
+  RETURN_IF_ERROR(PutMeta("trimmed_through", std::nullopt));
   log_id_ = id;
+  trimmed_through_ = 0;
   return id;
 }
 

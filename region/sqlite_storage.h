@@ -30,6 +30,10 @@ class SqliteStorage final : public Storage {
                                                              const std::string& region,
                                                              StorageOptions options = {});
   absl::Status CheckIntegrity() override;
+  absl::StatusOr<int64_t> TrimChangeLog(int64_t below_seq, int64_t before_true_us,
+                                        int limit) override;
+  int64_t trimmed_through() const override { return trimmed_through_; }
+  absl::StatusOr<DiskUse> disk_use() override;
   absl::Status health() const override { return health_; }
   ~SqliteStorage() override;
 
@@ -126,6 +130,8 @@ class SqliteStorage final : public Storage {
 
   sqlite3* db_;
   std::string region_;
+  std::string path_;             // the database file ("" or ":memory:" for memory databases)
+  int64_t trimmed_through_ = 0;  // see trimmed_through(); gtsim_meta 'trimmed_through'
   std::thread checkpointer_;
   absl::Notification stop_checkpointer_;
   // Prepared statement cache, by SQL text. Hashed, and looked up by string_view: every storage

@@ -43,6 +43,13 @@ enum class Durability {
   kFsync,
 };
 
+// What a region's database takes on disk.
+struct DiskUse {
+  int64_t database_bytes = 0;  // region.db
+  int64_t wal_bytes = 0;       // region.db-wal
+  int64_t log_positions = 0;   // change-log positions held: head_seq() - trimmed_through()
+};
+
 struct StorageOptions {
   Durability durability = Durability::kProcess;
 };
@@ -230,6 +237,18 @@ class Storage {
   // Every change (local and replicated) with seq > after_seq, oldest first.
   virtual absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit) = 0;
   virtual int64_t head_seq() const = 0;
+  // Bounded disk: deletes change-log rows, oldest first and at most `limit`, with
+  // seq < `below_seq` that committed here before `before_true_us`, except the newest
+  // local-origin row below `below_seq` (a subscriber resubscribing there is checked against its
+  // stamp, LocalTimestampThrough). The head row is never deleted (head_seq() survives a
+  // restart). Returns how many were deleted. MemoryStorage (the simulator's short runs) trims
+  // nothing and returns 0.
+  virtual absl::StatusOr<int64_t> TrimChangeLog(int64_t below_seq, int64_t before_true_us,
+                                                int limit) = 0;
+  // The largest position trimmed so far (0: none). Positions at or before it may be gone: a
+  // subscriber can be served only from a position at or past it.
+  virtual int64_t trimmed_through() const = 0;
+  virtual absl::StatusOr<DiskUse> disk_use() = 0;
   // Local-origin changes with seq > after_seq whose table is one of `tables`.
   virtual absl::StatusOr<int64_t> CountLocalChanges(int64_t after_seq,
                                                     const std::vector<std::string>& tables) = 0;
@@ -264,7 +283,8 @@ class Storage {
   virtual absl::StatusOr<std::map<std::string, int64_t>> LoadCursorStamps() = 0;
   virtual absl::Status SetCursorStamp(const std::string& origin, int64_t ts_us) = 0;
   // Draws a new change-log id (durable at once; call outside a transaction). The log goes on at
-  // head_seq() + 1, but a peer that sees the new id re-reads the log from its start.
+  // head_seq() + 1, but a peer that sees the new id re-reads the log from its start (what it
+  // holds of it: trimmed_through() goes back to 0).
   virtual absl::StatusOr<int64_t> RenewLogId() = 0;
   // Whether Open found no gtsim database and created a new one (a missing, empty or zero-byte
   // file, or a new memory disk).

@@ -176,6 +176,7 @@ absl::StatusOr<LocalCluster> LocalCluster::Load(const std::string& dir,
       c.regions_.push_back(p);
     }
     c.durability_ = j.value("durability", "process");
+    c.log_retention_ = absl::Microseconds(j.value("log_retention_us", int64_t{0}));
     for (const auto& pr : j.at("partitions")) {
       c.partitions_.emplace(pr.at(0).get<std::string>(), pr.at(1).get<std::string>());
     }
@@ -212,6 +213,7 @@ absl::Status LocalCluster::Save() const {
                             {"has_run", p.has_run}});
   }
   j["durability"] = durability_;
+  j["log_retention_us"] = absl::ToInt64Microseconds(log_retention_);
   j["partitions"] = nlohmann::json::array();
   for (const auto& [a, b] : partitions_) j["partitions"].push_back({a, b});
   j["one_way_blocks"] = nlohmann::json::array();
@@ -337,6 +339,10 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
     args.push_back(absl::StrCat("--dynamodb_listen=127.0.0.1:", p->dynamodb_port));
   }
   args.push_back("--durability=" + durability_);
+  if (log_retention_ > absl::ZeroDuration()) {
+    args.push_back(
+        absl::StrCat("--log_retention=", absl::ToInt64Microseconds(log_retention_), "us"));
+  }
   if (p->has_run) args.push_back("--expect_data");
   if (p->rejoin) args.push_back("--rejoin");
   const std::string log = LogPath(name);

@@ -100,6 +100,10 @@ class LocalCluster {
   // cluster.json; given at each start.
   const std::string& durability() const { return durability_; }
   absl::Status SetDurability(const std::string& durability);
+  // gtsim-region --log_retention for every region (zero: the region's default, 24h). Saved in
+  // cluster.json; given at each start.
+  absl::Duration log_retention() const { return log_retention_; }
+  void SetLogRetention(absl::Duration retention) { log_retention_ = retention; }
 
  private:
   LocalCluster(std::string dir, std::string region_binary)
@@ -113,6 +117,7 @@ class LocalCluster {
   std::set<std::pair<std::string, std::string>> one_way_;     // (origin, receiver)
   std::map<std::pair<std::string, std::string>, LinkDelay> links_;  // (origin, receiver)
   std::string durability_ = "process";
+  absl::Duration log_retention_;
 };
 
 // Whether process `pid` is alive and is a gtsim-region serving `region` (guards against pid

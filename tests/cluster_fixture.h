@@ -36,7 +36,9 @@ inline bool Eventually(const std::function<bool()>& done,
 
 class ClusterFixture {
  public:
-  explicit ClusterFixture(const std::vector<std::string>& regions)
+  // `configure` runs on the new cluster before it starts (e.g. SetLogRetention).
+  explicit ClusterFixture(const std::vector<std::string>& regions,
+                          const std::function<void(LocalCluster&)>& configure = nullptr)
       : dir_(MakeTempDir("gtsim-test")) {
     auto c = LocalCluster::Create(dir_ + "/cluster", regions, BinDir() + "/gtsim-region");
     if (!c.ok()) {
@@ -44,6 +46,7 @@ class ClusterFixture {
       std::abort();
     }
     cluster_ = std::make_unique<LocalCluster>(*std::move(c));
+    if (configure) configure(*cluster_);
     absl::Status st = cluster_->StartAll();
     if (!st.ok()) {
       std::fprintf(stderr, "cluster start: %s\n", std::string(st.message()).c_str());

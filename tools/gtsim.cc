@@ -96,13 +96,15 @@ void OrFail(const absl::Status& s) {
 const std::vector<CommandSpec>& Commands() {
   static const auto* commands = new std::vector<CommandSpec>{
       {"up",
-       "--regions R1,R2,... [--dir DIR] [--durability process|fsync]",
+       "--regions R1,R2,... [--dir DIR] [--durability process|fsync] [--log-retention 24h]",
        "start one region process per name (or restart a stopped cluster) and print endpoints. "
        "--durability (new clusters; kept in cluster.json): process (default) acknowledges a "
        "write once committed to SQLite's WAL - it survives kill -9, and a power loss can take "
        "the last writes; fsync waits for each commit's fsync, so it survives a power loss too "
-       "(slower: docs/BENCHMARKS.md)",
-       {"regions", "durability"},
+       "(slower: docs/BENCHMARKS.md). --log-retention (kept in cluster.json): how long a "
+       "region's change log keeps a change every peer has applied (default 24h, as DynamoDB "
+       "Streams); older changes are trimmed, so disk stays bounded",
+       {"regions", "durability", "log-retention"},
        {}},
       {"down", "[--dir DIR]", "stop every region of the cluster (data is kept)", {}, {}},
       {"status",
@@ -520,6 +522,15 @@ int CmdUp(const Args& args, const CommandSpec& spec) {
     throw Usage(absl::StrCat("--durability must be process or fsync, not \"",
                              args.get("durability"), "\""));
   }
+  absl::Duration retention;
+  if (args.has("log-retention") &&
+      (!absl::ParseDuration(args.get("log-retention"), &retention) ||
+       retention < absl::Seconds(1) || retention > absl::Hours(24 * 365))) {
+    throw Usage(
+        absl::StrCat("--log-retention must be a duration from 1s to 8760h, e.g. 24h, "
+                     "not \"",
+                     args.get("log-retention"), "\""));
+  }
   auto existing = LocalCluster::Load(dir, RegionBinary());
   LocalCluster cluster = [&] {
     if (existing.ok()) {
@@ -536,10 +547,9 @@ int CmdUp(const Args& args, const CommandSpec& spec) {
                                       "; run gtsim up without --regions to restart it, or use "
                                       "another --dir")};
       }
-      if (args.has("durability")) {
-        OrFail(existing->SetDurability(args.get("durability")));
-        OrFail(existing->Save());
-      }
+      if (args.has("durability")) OrFail(existing->SetDurability(args.get("durability")));
+      if (args.has("log-retention")) existing->SetLogRetention(retention);
+      OrFail(existing->Save());
       return *std::move(existing);
     }
     if (!absl::IsNotFound(existing.status())) throw FromStatus(existing.status());
@@ -547,10 +557,9 @@ int CmdUp(const Args& args, const CommandSpec& spec) {
       throw Usage("--regions is required for a new cluster, e.g. --regions us-east-1,us-west-2");
     }
     LocalCluster created = OrFail(LocalCluster::Create(dir, wanted, RegionBinary()));
-    if (args.has("durability")) {
-      OrFail(created.SetDurability(args.get("durability")));
-      OrFail(created.Save());
-    }
+    if (args.has("durability")) OrFail(created.SetDurability(args.get("durability")));
+    if (args.has("log-retention")) created.SetLogRetention(retention);
+    OrFail(created.Save());
     return created;
   }();
   // Start every region, then wait for each: they find each other by fixed ports.
@@ -603,11 +612,17 @@ int CmdStatus(const Args& args, const CommandSpec&) {
         state = "not answering";
       }
     }
-    out["regions"].push_back({{"region", p.name},
-                              {"address", p.address()},
-                              {"pid", running ? p.pid : 0},
-                              {"state", state},
-                              {"clock_skew_us", p.clock_skew_us}});
+    json entry = {{"region", p.name},
+                  {"address", p.address()},
+                  {"pid", running ? p.pid : 0},
+                  {"state", state},
+                  {"clock_skew_us", p.clock_skew_us}};
+    if (auto it = status.find(p.name); it != status.end()) {
+      entry["disk"] = {{"database_bytes", it->second.database_bytes()},
+                       {"wal_bytes", it->second.wal_bytes()},
+                       {"log_positions", it->second.log_positions()}};
+    }
+    out["regions"].push_back(std::move(entry));
   }
   // Tables: the union of what running regions hold, with each region's item count.
   std::map<std::string, json> tables;
@@ -658,13 +673,23 @@ int CmdStatus(const Args& args, const CommandSpec&) {
     return 0;
   }
   std::cout << "cluster " << cluster.dir() << "\n\n";
-  std::cout << absl::StrFormat("%-16s %-22s %-8s %-14s %s\n", "REGION", "ADDRESS", "PID", "STATE",
-                               "CLOCK SKEW");
+  std::cout << absl::StrFormat("%-16s %-22s %-8s %-14s %-11s %s\n", "REGION", "ADDRESS", "PID",
+                               "STATE", "CLOCK SKEW",
+                               "DISK (database + WAL, change-log positions)");
+  auto mb = [](const json& bytes) {
+    return absl::StrFormat("%.1f MB", bytes.get<int64_t>() / 1e6);
+  };
   for (const auto& r : out["regions"]) {
+    std::string disk = "-";
+    if (r.contains("disk")) {
+      const json& d = r["disk"];
+      disk = absl::StrCat(mb(d["database_bytes"]), " + ", mb(d["wal_bytes"]), ", ",
+                          d["log_positions"].get<int64_t>(), " positions");
+    }
     std::cout << absl::StrFormat(
-        "%-16s %-22s %-8d %-14s %s\n", r["region"].get<std::string>(),
+        "%-16s %-22s %-8d %-14s %-11s %s\n", r["region"].get<std::string>(),
         r["address"].get<std::string>(), r["pid"].get<int>(), r["state"].get<std::string>(),
-        absl::FormatDuration(absl::Microseconds(r["clock_skew_us"].get<int64_t>())));
+        absl::FormatDuration(absl::Microseconds(r["clock_skew_us"].get<int64_t>())), disk);
   }
   std::cout << "\nTABLES\n";
   if (tables.empty()) std::cout << "  (none)\n";

@@ -376,6 +376,9 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     out->set_pending(o.pending);
   }
   for (const auto& w : s.warnings) p->add_warnings(w);
+  p->set_database_bytes(s.disk.database_bytes);
+  p->set_wal_bytes(s.disk.wal_bytes);
+  p->set_log_positions(s.disk.log_positions);
 }
 
 void ToStreamRecord(const Change& c, const std::string& view, pb::StreamRecord* p) {
