@@ -58,6 +58,9 @@ ABSL_FLAG(absl::Duration, log_retention, absl::Hours(24),
 ABSL_FLAG(bool, rejoin, false,
           "start with an empty database although this region has run before (its data was "
           "lost): it re-reads its peers' logs; its own writes that no peer received are gone");
+ABSL_FLAG(bool, exit_with_parent, false,
+          "stop (as on SIGTERM) when the process that started this one exits, e.g. a scenario "
+          "runner that crashed");
 ABSL_FLAG(bool, expect_data, false,
           "this region has run before (gtsim passes it): refuse to start if the database is "
           "missing or empty, unless --rejoin");
@@ -230,6 +233,15 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
 
+  // --exit_with_parent: once the parent is gone (this process is re-parented), stop as on
+  // SIGTERM. A detached thread: it ends with the process.
+  if (absl::GetFlag(FLAGS_exit_with_parent)) {
+    const pid_t parent = getppid();
+    std::thread([parent] {
+      while (getppid() == parent) absl::SleepFor(absl::Milliseconds(200));
+      kill(getpid(), SIGTERM);
+    }).detach();
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::printf("gtsim-region %s stopping (signal %d)\n", name.c_str(), sig);

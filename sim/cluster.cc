@@ -344,6 +344,7 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
         absl::StrCat("--log_retention=", absl::ToInt64Microseconds(log_retention_), "us"));
   }
   if (p->has_run) args.push_back("--expect_data");
+  if (exit_with_parent_) args.push_back("--exit_with_parent");
   if (p->rejoin) args.push_back("--rejoin");
   const std::string log = LogPath(name);
   int64_t log_start = FileSize(log);

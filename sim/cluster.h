@@ -100,6 +100,11 @@ class LocalCluster {
   // cluster.json; given at each start.
   const std::string& durability() const { return durability_; }
   absl::Status SetDurability(const std::string& durability);
+  // Regions started from now on exit when this process does (gtsim-region --exit_with_parent):
+  // for throwaway clusters (gtsim run, tests), so that a runner that crashes leaves no region
+  // processes behind. Not saved: `gtsim up` clusters outlive the CLI.
+  void SetExitWithParent(bool on) { exit_with_parent_ = on; }
+
   // gtsim-region --log_retention for every region (zero: the region's default, 24h). Saved in
   // cluster.json; given at each start.
   absl::Duration log_retention() const { return log_retention_; }
@@ -118,6 +123,7 @@ class LocalCluster {
   std::map<std::pair<std::string, std::string>, LinkDelay> links_;  // (origin, receiver)
   std::string durability_ = "process";
   absl::Duration log_retention_;
+  bool exit_with_parent_ = false;
 };
 
 // Whether process `pid` is alive and is a gtsim-region serving `region` (guards against pid

@@ -4,10 +4,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <catch2/catch.hpp>
 
 #include "nlohmann/json.hpp"
 #include "tests/cluster_fixture.h"
@@ -413,6 +414,74 @@ TEST_CASE("gtsim stream --follow prints new records as they come and exits 0 on 
   std::vector<nlohmann::json> records = StreamLines(Slurp(out));
   CHECK(EventNames(records) == std::vector<std::string>{"INSERT", "MODIFY"});
   for (auto r : records) CHECK(r["awsRegion"] == "us-west-2");
+}
+
+}  // namespace
+}  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+// The gtsim-region processes whose parent is `parent` (from /proc).
+std::vector<int> RegionChildren(int parent) {
+  std::vector<int> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = Slurp(e.path().string() + "/stat");
+    size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || stat.find("(gtsim-region)") == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string state;
+    int ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == parent && state != "Z") out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+bool Alive(int pid) {
+  std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren != std::string::npos && stat.substr(paren + 2, 1) != "Z";
+}
+
+TEST_CASE("a scenario runner killed with kill -9 leaves no region process behind", "[cli]") {
+  const std::string dir = MakeTempDir("gtsim-cli");
+  const std::string file = dir + "/long.yaml";
+  {
+    std::ofstream f(file);
+    f << "regions: [us-east-1, us-west-2]\nduration: 10m\n"
+         "workloads:\n  - {name: w, region: us-east-1, rate: 20}\n";
+  }
+  std::string bin = BinDir() + "/gtsim", out = dir + "/run.out";
+  std::vector<std::string> argv_s = {"gtsim", "run", file, "--quiet"};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) _exit(127);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  std::vector<int> regions;
+  bool started = testing::Eventually([&] {
+    regions = RegionChildren(pid);
+    return regions.size() == 2;
+  });
+  kill(pid, SIGKILL);  // the runner dies without any cleanup
+  waitpid(pid, nullptr, 0);
+  INFO(Slurp(out));
+  REQUIRE(started);
+  CHECK(testing::Eventually([&] { return std::none_of(regions.begin(), regions.end(), Alive); }));
+  for (int r : regions) kill(r, SIGKILL);  // never leave them, even when the check failed
+  // (the runner's own /tmp/gtsim-run.* folder stays: nobody was left to remove it)
+  CHECK(std::system(("rm -rf '" + dir + "'").c_str()) == 0);
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ class ClusterFixture {
       std::abort();
     }
     cluster_ = std::make_unique<LocalCluster>(*std::move(c));
+    cluster_->SetExitWithParent(true);  // a crashing test leaves no region behind
     if (configure) configure(*cluster_);
     absl::Status st = cluster_->StartAll();
     if (!st.ok()) {

@@ -93,6 +93,15 @@ TEST_CASE("bad scenario files are rejected with the file, the line and a plain m
         "t.yaml:3: a clock is at most 1h off true time, either way");
   CHECK(ErrorOf("regions: [a, b]\nsteps:\n  - clock: {region: a, jump: -90m}\n") ==
         "t.yaml:3: a clock is at most 1h off true time, so a jump is at most 1h");
+  // Numbers that slipped through once (issue 19 item 8): each refused, with the line.
+  CHECK(ErrorOf("regions: [a, b]\nworkloads:\n  - {name: w, region: a, keys: 4294967296}\n") ==
+        "t.yaml:3: keys: at most 100000");
+  CHECK(ErrorOf("regions: [a, b]\nworkloads:\n  - {name: w, region: a, rate: nan}\n") ==
+        "t.yaml:3: rate must be a finite number, not \"nan\"");
+  CHECK(ErrorOf("regions: [a, b]\nduration: 100000000h\n") ==
+        "t.yaml:2: duration is at most 168h (a week), not \"100000000h\"");
+  CHECK(ErrorOf("regions: [a, b]\ntable: {name: t, hash_key: id:S, billing: PROVISIONED, "
+                "wcu: 1000000000000000000, rcu: 5}\n") == "t.yaml:2: wcu: at most 40000");
   CHECK(ErrorOf("regions: [a]\n") == "t.yaml:1: a global table needs at least two regions");
   CHECK(ErrorOf("").rfind("t.yaml:1: the file is empty", 0) == 0);
   CHECK(

@@ -52,6 +52,7 @@ absl::StatusOr<scenario::RunResult> RunOnFreshCluster(const Scenario& s, const s
                                                       const std::string& region_binary, bool live) {
   auto cluster = LocalCluster::Create(dir, s.regions, region_binary);
   if (!cluster.ok()) return cluster.status();
+  cluster->SetExitWithParent(true);  // a crash of this process must not leave regions running
   GrpcScenarioDriver driver(&*cluster);
   struct StopGuard {
     GrpcScenarioDriver* d;

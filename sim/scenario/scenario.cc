@@ -1,7 +1,9 @@
 #include "sim/scenario/scenario.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -74,15 +76,18 @@ double Num(const YAML::Node& n, const std::string& what) {
   std::string s = Str(n, what);
   double v;
   if (!absl::SimpleAtod(s, &v)) Fail(n, absl::StrCat(what, " must be a number, not \"", s, "\""));
+  if (!std::isfinite(v)) Fail(n, absl::StrCat(what, " must be a finite number, not \"", s, "\""));
   return v;
 }
 
-int64_t Int(const YAML::Node& n, const std::string& what, int64_t min) {
+int64_t Int(const YAML::Node& n, const std::string& what, int64_t min,
+            int64_t max = std::numeric_limits<int64_t>::max()) {
   std::string s = Str(n, what);
   int64_t v;
   if (!absl::SimpleAtoi(s, &v))
     Fail(n, absl::StrCat(what, " must be a whole number, not \"", s, "\""));
   if (v < min) Fail(n, absl::StrCat(what, " must be at least ", min));
+  if (v > max) Fail(n, absl::StrCat(what, ": at most ", max));
   return v;
 }
 
@@ -101,6 +106,9 @@ absl::Duration Dur(const YAML::Node& n, const std::string& what, bool allow_nega
   }
   if (!allow_negative && d < absl::ZeroDuration())
     Fail(n, absl::StrCat(what, " cannot be negative"));
+  // A scenario runs for minutes; a week bounds every time in it (and keeps sums finite).
+  if (absl::AbsDuration(d) > absl::Hours(168))
+    Fail(n, absl::StrCat(what, " is at most 168h (a week), not \"", s, "\""));
   return d;
 }
 
@@ -341,8 +349,9 @@ class Parser {
       if (**mode != "PAY_PER_REQUEST" && **mode != "PROVISIONED")
         Fail(n["billing"], "billing is PAY_PER_REQUEST or PROVISIONED");
     }
-    if (n["wcu"]) *wcu = Int(n["wcu"], "wcu", 1);
-    if (n["rcu"]) *rcu = Int(n["rcu"], "rcu", 1);
+    // 40,000: DynamoDB's default per-table quota of read and of write capacity units.
+    if (n["wcu"]) *wcu = Int(n["wcu"], "wcu", 1, 40000);
+    if (n["rcu"]) *rcu = Int(n["rcu"], "rcu", 1, 40000);
     if ((*wcu || *rcu) && *mode != "PROVISIONED")
       Fail(n["wcu"] ? n["wcu"] : n["rcu"], "wcu and rcu go with billing: PROVISIONED");
     if (*mode == "PROVISIONED" && (!*wcu || !*rcu))
@@ -453,8 +462,7 @@ class Parser {
       if (w.rate <= 0 || w.rate > 2000)
         Fail(n["rate"], "rate is operations per second, above 0 and at most 2000");
     }
-    if (n["keys"]) w.keys = static_cast<int>(Int(n["keys"], "keys", 1));
-    if (w.keys > 100000) Fail(n["keys"], "keys: at most 100000");
+    if (n["keys"]) w.keys = static_cast<int>(Int(n["keys"], "keys", 1, 100000));
     if (n["key_prefix"]) w.key_prefix = Str(n["key_prefix"], "key_prefix");
     if (n["distribution"]) {
       std::string d = Str(n["distribution"], "distribution");
@@ -490,9 +498,7 @@ class Parser {
       if (w.mix.total() <= 0)
         Fail(n["mix"], "the mix needs at least one operation with a weight above 0");
     }
-    if (n["item_size"]) w.item_size = static_cast<int>(Int(n["item_size"], "item_size", 0));
-    if (w.item_size > 300000)
-      Fail(n["item_size"], "item_size: at most 300000 bytes (DynamoDB's limit is 400 KB)");
+    if (n["item_size"]) w.item_size = static_cast<int>(Int(n["item_size"], "item_size", 0, 300000));
     if (n["home_region_per_key"])
       w.home_region_per_key = Bool(n["home_region_per_key"], "home_region_per_key");
     if (w.home_region_per_key && w.keys < static_cast<int>(s_.regions.size())) {
