@@ -154,6 +154,31 @@ TEST_CASE("malformed requests answer 400 and close; chunked bodies 411; big head
   CHECK(f.handled == 5);  // only the "/first" requests
 }
 
+TEST_CASE("a duplicate Content-Length, or one with Transfer-Encoding, answers 400 and closes",
+          "[http_server]") {
+  Fixture f;
+  // RFC 7230 3.3.2/3.3.3: differing lengths must be refused; equal ones are refused too (simpler
+  // and safer: a proxy in front might pick the other one). Content-Length with Transfer-Encoding
+  // is the classic request-smuggling shape. Content-Length is 1*DIGIT: no sign, no list.
+  for (const std::string bad :
+       {"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nok",
+        "POST / HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nok",
+        "POST / HTTP/1.1\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n"
+        "\r\nok",
+        "POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\nok",
+        "POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nok"}) {
+    INFO(bad);
+    Client c(f.port);
+    c.Send(Post("/first", "ok") + bad + Post("/never", "x"));
+    CHECK(c.Read().body == "/first:ok");
+    Reply r = c.Read();
+    CHECK(r.status == 400);
+    CHECK(r.head.find("Connection: close") != std::string::npos);
+    CHECK(c.Closed());
+  }
+  CHECK(f.handled == 5);  // only the "/first" requests
+}
+
 TEST_CASE("Connection: close is honoured", "[http_server]") {
   Fixture f;
   Client c(f.port);

@@ -55,6 +55,15 @@ std::string Serialize(const HttpServer::Response& r, bool close) {
   return out;
 }
 
+// RFC 7230: Content-Length = 1*DIGIT (no sign, no spaces, no list).
+bool IsContentLength(absl::string_view text, size_t* length) {
+  if (text.empty() || text.size() > 18) return false;
+  for (char ch : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(ch))) return false;
+  }
+  return absl::SimpleAtoi(text, length);
+}
+
 epoll_event Event(uint32_t events, uint64_t id) {
   epoll_event ev{};
   ev.events = events;
@@ -289,6 +298,8 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       }
       req.method = std::string(line.substr(0, sp1));
       req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+      const std::string* content_length = nullptr;
+      bool transfer_encoding = false;
       for (size_t pos = line_end + 2; pos < end + 2;) {
         size_t eol = data.find("\r\n", pos);
         absl::string_view h = data.substr(pos, eol - pos);
@@ -297,15 +308,26 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
         if (colon == 0 || colon == absl::string_view::npos) {
           return fail(c, 400, "malformed header line: expected NAME: VALUE");
         }
-        req.headers.emplace_back(absl::AsciiStrToLower(h.substr(0, colon)),
-                                 std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+        auto& [name, value] =
+            req.headers.emplace_back(absl::AsciiStrToLower(h.substr(0, colon)),
+                                     std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+        if (name == "content-length") {
+          // RFC 7230 3.3.2: differing lengths must be refused; equal ones are refused too.
+          if (content_length != nullptr) return fail(c, 400, "more than one Content-Length");
+          content_length = &value;
+        } else if (name == "transfer-encoding") {
+          transfer_encoding = true;
+        }
       }
-      if (!req.Header("transfer-encoding").empty()) {
+      if (transfer_encoding) {
+        // RFC 7230 3.3.3: both at once is how requests are smuggled past proxies.
+        if (content_length != nullptr) {
+          return fail(c, 400, "Content-Length and Transfer-Encoding in one request");
+        }
         return fail(c, 411, "chunked request bodies are not supported: send Content-Length");
       }
       size_t length = 0;
-      const std::string& cl = req.Header("content-length");
-      if (!cl.empty() && !absl::SimpleAtoi(cl, &length)) {
+      if (content_length != nullptr && !IsContentLength(*content_length, &length)) {
         return fail(c, 400, "malformed Content-Length");
       }
       if (length > kMaxBody) return fail(c, 413, "request body exceeds 16 MB");

@@ -11,7 +11,10 @@
 //   keep-alive"), pipelining (responses go out in request order whatever order the handler
 //   answers them in). A body needs Content-Length, at most kMaxBody (16 MB; 413 and close beyond);
 //   "Transfer-Encoding" request bodies are answered 411 and the connection closed (AWS SDKs and
-//   the CLI send Content-Length). Request line and headers together at most kMaxHeader (64 KB;
+//   the CLI send Content-Length). More than one Content-Length (RFC 7230 3.3.2 requires refusing
+//   differing ones; equal ones are refused too, for simplicity), Content-Length together with
+//   Transfer-Encoding (3.3.3: the request-smuggling shape) or a Content-Length that is not
+//   1*DIGIT answer 400 and close. Request line and headers together at most kMaxHeader (64 KB;
 //   431 and close beyond). A malformed request line or header answers 400 and closes.
 //   "Connection: close" in a request: that request's response says so and the connection closes
 //   once it is written. A connection with nothing in flight and no traffic for kIdleSeconds
