@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -31,16 +33,27 @@ constexpr uint64_t kListenId = 0;
 constexpr uint64_t kWakeId = 1;
 // Requests read ahead of their answers on one connection: beyond this, reading pauses.
 constexpr uint64_t kMaxInFlight = 128;
+// An input or output buffer emptied with more capacity than this is given back (one 16 MB body
+// must not keep 16 MB per idle connection).
+constexpr size_t kKeptCapacity = 1 << 20;
+// How long a loop stops accepting after accept() failed for lack of descriptors or memory.
+constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(50);
+static_assert(HttpServer::kMaxBody == HttpServerOptions().max_body);
+static_assert(HttpServer::kMaxHeader == HttpServerOptions().max_header);
 
 const char* Reason(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 408:
+      return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
     default: return "Unknown";
   }
 }
@@ -76,6 +89,22 @@ HttpServer::Response Plain(int status, std::string message) {
   r.status = status;
   r.body = std::move(message);
   return r;
+}
+
+// Closes a connection's socket without resetting it: half-closes, then reads what the client
+// already sent (closing with unread bytes sends a reset, and the client could lose the answer
+// written just before it: a 400, 413 or 503).
+void CloseGracefully(int fd) {
+  shutdown(fd, SHUT_WR);
+  char sink[4096];
+  for (int i = 0; i < 256 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
+  close(fd);
+}
+
+// Gives back a drained buffer's memory when it grew large.
+void ReleaseIfLarge(std::string& buffer) {
+  if (buffer.capacity() > kKeptCapacity) std::string().swap(buffer);
 }
 
 }  // namespace
@@ -122,7 +151,10 @@ struct HttpServer::Conn {
   bool paused = false;                  // parsing stopped at kMaxInFlight answers pending
   uint64_t last_seq = UINT64_MAX;       // close once this response is written
   uint32_t events = 0;                  // epoll interest registered
-  absl::Time last_active;
+  absl::Time last_active;               // the last read from the client
+  // When the first byte of the request still incomplete in `in` arrived; InfiniteFuture when
+  // there is none, or while reading is paused (the server's doing, not the client's).
+  absl::Time partial_since = absl::InfiniteFuture();
 };
 
 struct HttpServer::Responder::Slot {
@@ -164,9 +196,14 @@ void HttpServer::Responder::operator()(Response response) const {
 }
 
 HttpServer::HttpServer(Handler handler, int loops, std::function<void()> after_batch)
+    : HttpServer(std::move(handler), loops, std::move(after_batch), Options()) {}
+
+HttpServer::HttpServer(Handler handler, int loops, std::function<void()> after_batch,
+                       Options options)
     : handler_(std::move(handler)),
       loop_count_(loops < 1 ? 1 : loops),
-      after_batch_(std::move(after_batch)) {}
+      after_batch_(std::move(after_batch)),
+      options_(options) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -237,11 +274,25 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
   Loop* const loop = shared_loop.get();
   loop->thread = std::this_thread::get_id();
   uint64_t next_id = kWakeId + 1;  // connection ids, unique in this loop
+  const size_t max_body = options_.max_body;
+  const size_t max_header = options_.max_header;
+  // The loop's clock, read once per wake-up.
+  absl::Time now = absl::Now();
+  // How often timeouts are checked: a quarter of the shortest, within [5 ms, 1 s].
+  const absl::Duration tick =
+      std::clamp(std::min(options_.request_timeout, options_.idle_timeout) / 4,
+                 absl::Milliseconds(5), absl::Seconds(1));
+  // Accepting stopped (out of descriptors) until this time; InfiniteFuture while accepting.
+  absl::Time accept_resume = absl::InfiniteFuture();
+  const std::string refusal = Serialize(
+      Plain(503, absl::StrCat("the server is at its connection limit (", options_.max_connections,
+                              " open connections); try again later")),
+      /*close=*/true);
   auto set_events = [&](Conn& c) {
     const size_t buffered = c.in.size() - c.in_pos;
     uint32_t want = 0;
     if (!c.no_more_requests && c.next_seq - c.next_send < kMaxInFlight &&
-        buffered <= kMaxHeader + kMaxBody) {
+        buffered <= max_header + max_body) {
       want |= EPOLLIN;
     }
     if (c.out_pos < c.out.size()) want |= EPOLLOUT;
@@ -255,20 +306,19 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     if (it == loop->conns.end()) return;
     const int fd = it->second->fd;
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-    // Read what the client already sent before closing: closing with unread bytes would reset
-    // the connection, and the client could lose the answer written just before (a 400, 413).
-    shutdown(fd, SHUT_WR);
-    char sink[4096];
-    for (int i = 0; i < 256 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
-    }
-    close(fd);
+    CloseGracefully(fd);
     loop->conns.erase(it);
+    open_connections_.fetch_sub(1, std::memory_order_relaxed);
   };
   // Answers `status` to the next request slot and reads nothing more from the connection.
+  // Its input is dropped (and its memory freed).
   auto fail = [&](Conn& c, int status, std::string message) {
     c.ready.emplace(c.next_seq, Serialize(Plain(status, std::move(message)), /*close=*/true));
     c.last_seq = c.next_seq++;
     c.no_more_requests = true;
+    std::string().swap(c.in);
+    c.in_pos = 0;
+    c.partial_since = absl::InfiniteFuture();
     loop->dirty.push_back(c.id);
   };
   // Hands every complete request buffered on `c` to the handler.
@@ -277,14 +327,20 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     while (!c.no_more_requests) {
       if (c.next_seq - c.next_send >= kMaxInFlight) {
         c.paused = true;
+        c.partial_since = absl::InfiniteFuture();
         return;
       }
       absl::string_view data(c.in.data() + c.in_pos, c.in.size() - c.in_pos);
+      if (data.empty()) return;
+      // The request is incomplete: its clock starts (or keeps running).
+      auto incomplete = [&] {
+        if (c.partial_since == absl::InfiniteFuture()) c.partial_since = now;
+      };
       size_t end = data.find("\r\n\r\n");
-      if (end == absl::string_view::npos ? data.size() > kMaxHeader : end + 4 > kMaxHeader) {
-        return fail(c, 431, "request line and headers exceed 64 KB");
+      if (end == absl::string_view::npos ? data.size() > max_header : end + 4 > max_header) {
+        return fail(c, 431, absl::StrCat("request line and headers exceed ", max_header, " bytes"));
       }
-      if (end == absl::string_view::npos) return;
+      if (end == absl::string_view::npos) return incomplete();
       Request req;
       size_t line_end = data.find("\r\n");
       absl::string_view line = data.substr(0, line_end);
@@ -330,10 +386,13 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       if (content_length != nullptr && !IsContentLength(*content_length, &length)) {
         return fail(c, 400, "malformed Content-Length");
       }
-      if (length > kMaxBody) return fail(c, 413, "request body exceeds 16 MB");
-      if (data.size() < end + 4 + length) return;  // the body is still coming
+      if (length > max_body) {
+        return fail(c, 413, absl::StrCat("request body exceeds ", max_body, " bytes"));
+      }
+      if (data.size() < end + 4 + length) return incomplete();  // the body is still coming
       req.body = std::string(data.substr(end + 4, length));
       c.in_pos += end + 4 + length;
+      c.partial_since = absl::InfiniteFuture();
       const std::string connection = absl::AsciiStrToLower(req.Header("connection"));
       const bool close =
           version == "HTTP/1.0" ? connection != "keep-alive" : connection == "close";
@@ -376,6 +435,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     }
     if (c.out_pos == c.out.size()) {
       c.out.clear();
+      ReleaseIfLarge(c.out);
       c.out_pos = 0;
       if (close_now || c.next_send > c.last_seq) return close_conn(id);
     }
@@ -385,26 +445,69 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
   };
 
   std::vector<epoll_event> events(256);
-  absl::Time next_sweep = absl::Now() + absl::Seconds(1);
+  std::vector<uint64_t> expired;
+  std::vector<uint64_t> dirty;
+  absl::Time next_sweep = now + tick;
   while (!loop->stopping) {
-    int n = epoll_wait(loop->epoll_fd, events.data(), static_cast<int>(events.size()), 1000);
+    absl::Time wake_by = std::min(next_sweep, accept_resume);
+    int timeout_ms = static_cast<int>(
+        std::clamp(absl::ToInt64Milliseconds(wake_by - now) + 1, int64_t{1}, int64_t{1000}));
+    int n = epoll_wait(loop->epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0 && errno != EINTR) break;
+    now = absl::Now();
+    if (now >= accept_resume) {
+      accept_resume = absl::InfiniteFuture();
+      epoll_event listen_ev = Event(EPOLLIN | EPOLLEXCLUSIVE, kListenId);
+      epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, listen_fd_, &listen_ev);
+    }
     for (int i = 0; i < n; ++i) {
       const uint64_t id = events[i].data.u64;
       if (id == kListenId) {
         for (;;) {
           int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-          if (fd < 0) break;
+          if (fd < 0) {
+            const int error = errno;
+            if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+              // Level-triggered: retrying at once would spin. Stop watching the socket for a
+              // while; the waiting clients stay in the backlog.
+              accept_failures_.fetch_add(1, std::memory_order_relaxed);
+              if (!out_of_descriptors_.exchange(true)) {
+                std::fprintf(stderr,
+                             "gtsim: HTTP server: cannot accept connections (%s); retrying every "
+                             "%d ms until descriptors free up\n",
+                             std::strerror(error),
+                             static_cast<int>(absl::ToInt64Milliseconds(kAcceptBackoff)));
+              }
+              if (accept_resume == absl::InfiniteFuture()) {
+                epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
+                accept_resume = now + kAcceptBackoff;
+              }
+            }
+            break;
+          }
+          if (out_of_descriptors_.load(std::memory_order_relaxed) &&
+              out_of_descriptors_.exchange(false)) {
+            std::fprintf(stderr, "gtsim: HTTP server: accepting connections again\n");
+          }
+          if (open_connections_.fetch_add(1, std::memory_order_relaxed) >=
+              options_.max_connections) {
+            open_connections_.fetch_sub(1, std::memory_order_relaxed);
+            // Best effort: a fresh socket's send buffer takes this short answer whole.
+            (void)!send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            CloseGracefully(fd);
+            continue;
+          }
           int yes = 1;
           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
           auto c = std::make_unique<Conn>();
           c->id = next_id++;
           c->fd = fd;
           c->events = EPOLLIN;
-          c->last_active = absl::Now();
+          c->last_active = now;
           epoll_event ev = Event(EPOLLIN, c->id);
           if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
+            open_connections_.fetch_sub(1, std::memory_order_relaxed);
             continue;
           }
           loop->conns.emplace(c->id, std::move(c));
@@ -443,7 +546,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
           continue;
         }
         if (got > 0) {
-          c.last_active = absl::Now();
+          c.last_active = now;
           if (c.in_pos == c.in.size()) {
             c.in.clear();
             c.in_pos = 0;
@@ -453,31 +556,37 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
           }
           c.in.append(buf, static_cast<size_t>(got));
           parse(c);
+          if (c.in_pos == c.in.size()) ReleaseIfLarge(c.in);
           loop->dirty.push_back(id);  // new requests, maybe answered at once; or paused reading
         }
       }
     }
+    // Timeouts: a request that has not arrived whole in time is answered 408 (written with the
+    // batch below); a connection idle for too long is closed.
+    if (now >= next_sweep) {
+      next_sweep = now + tick;
+      expired.clear();
+      for (auto& [id, c] : loop->conns) {
+        if (now - c->partial_since > options_.request_timeout) {
+          fail(*c, 408,
+               absl::StrCat("the request did not arrive whole within ",
+                            absl::FormatDuration(options_.request_timeout)));
+        } else if (c->next_send == c->next_seq && c->out.empty() &&
+                   c->partial_since == absl::InfiniteFuture() &&
+                   now - c->last_active > options_.idle_timeout) {
+          expired.push_back(id);
+        }
+      }
+      for (uint64_t id : expired) close_conn(id);
+    }
     // Write to every touched connection once, after the whole batch of events (writing may
     // resume a paused connection's parsing, so the batch hook runs again until all is quiet).
-    std::vector<uint64_t> dirty;
     for (;;) {
       if (after_batch_) after_batch_();
       if (loop->dirty.empty()) break;
       dirty.clear();
       dirty.swap(loop->dirty);
       for (uint64_t id : dirty) flush(id);
-    }
-    const absl::Time now = absl::Now();
-    if (now >= next_sweep) {
-      next_sweep = now + absl::Seconds(1);
-      std::vector<uint64_t> idle;
-      for (auto& [id, c] : loop->conns) {
-        if (c->next_send == c->next_seq && c->out.empty() &&
-            now - c->last_active > absl::Seconds(kIdleSeconds)) {
-          idle.push_back(id);
-        }
-      }
-      for (uint64_t id : idle) close_conn(id);
     }
   }
   {
@@ -486,6 +595,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     loop->queued.clear();
   }
   for (auto& [id, c] : loop->conns) close(c->fd);
+  open_connections_.fetch_sub(loop->conns.size(), std::memory_order_relaxed);
   loop->conns.clear();
 }
 
