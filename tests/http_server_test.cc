@@ -385,6 +385,33 @@ TEST_CASE("max_body is checked before any of the body is read", "[http_server]")
   CHECK(c.Closed());
 }
 
+TEST_CASE("pipelined bodies waiting for answers are bounded by max_body, not only by count",
+          "[http_server]") {
+  HttpServer::Options options;
+  options.max_body = 1000;
+  Fixture f(options);
+  Client c(f.port);
+  // Three full-size bodies at once: the first fills the connection's in-flight budget, so the
+  // others wait in the socket (not in memory the handler holds) until it is answered.
+  const std::string body(1000, 'b');
+  c.Send(Post("/later1", body) + Post("/later2", body) + Post("/later3", body));
+  f.AwaitParked(1);
+  absl::SleepFor(absl::Milliseconds(200));  // time to (wrongly) read further
+  CHECK(f.handled == 1);
+  f.Parked(0)(Body("one"));
+  CHECK(c.Read().body == "one");
+  f.AwaitParked(2);
+  f.Parked(1)(Body("two"));
+  CHECK(c.Read().body == "two");
+  f.AwaitParked(3);
+  f.Parked(2)(Body("three"));
+  CHECK(c.Read().body == "three");
+  // Small requests are limited only by the count.
+  c.Send(Post("/later", "x") + Post("/later", "y") + Post("/later", "z"));
+  f.AwaitParked(6);
+  CHECK(f.handled == 6);
+}
+
 TEST_CASE("out of descriptors, accept backs off instead of spinning and serves again after",
           "[http_server]") {
   Fixture f;

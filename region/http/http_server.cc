@@ -148,7 +148,10 @@ struct HttpServer::Conn {
   uint64_t next_send = 0;               // the response to write next
   std::map<uint64_t, std::string> ready;  // answered, waiting for earlier ones
   bool no_more_requests = false;        // a request said close, or the input was bad
-  bool paused = false;                  // parsing stopped at kMaxInFlight answers pending
+  bool paused = false;                  // parsing stopped: too much waiting for answers
+  // Body bytes of the requests waiting for answers, and each one's size by sequence number.
+  size_t in_flight_bytes = 0;
+  size_t body_size[kMaxInFlight] = {};
   uint64_t last_seq = UINT64_MAX;       // close once this response is written
   uint32_t events = 0;                  // epoll interest registered
   absl::Time last_active;               // the last read from the client
@@ -288,11 +291,15 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       Plain(503, absl::StrCat("the server is at its connection limit (", options_.max_connections,
                               " open connections); try again later")),
       /*close=*/true);
+  // At most kMaxInFlight requests, and once their bodies reach max_body no more, wait for
+  // answers on one connection: what a pipelining client makes the handler hold is bounded.
+  auto too_much_in_flight = [&](const Conn& c) {
+    return c.next_seq - c.next_send >= kMaxInFlight || c.in_flight_bytes >= max_body;
+  };
   auto set_events = [&](Conn& c) {
     const size_t buffered = c.in.size() - c.in_pos;
     uint32_t want = 0;
-    if (!c.no_more_requests && c.next_seq - c.next_send < kMaxInFlight &&
-        buffered <= max_header + max_body) {
+    if (!c.no_more_requests && !too_much_in_flight(c) && buffered <= max_header + max_body) {
       want |= EPOLLIN;
     }
     if (c.out_pos < c.out.size()) want |= EPOLLOUT;
@@ -314,6 +321,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
   // Its input is dropped (and its memory freed).
   auto fail = [&](Conn& c, int status, std::string message) {
     c.ready.emplace(c.next_seq, Serialize(Plain(status, std::move(message)), /*close=*/true));
+    c.body_size[c.next_seq % kMaxInFlight] = 0;
     c.last_seq = c.next_seq++;
     c.no_more_requests = true;
     std::string().swap(c.in);
@@ -325,7 +333,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
   auto parse = [&](Conn& c) {
     c.paused = false;
     while (!c.no_more_requests) {
-      if (c.next_seq - c.next_send >= kMaxInFlight) {
+      if (too_much_in_flight(c)) {
         c.paused = true;
         c.partial_since = absl::InfiniteFuture();
         return;
@@ -399,6 +407,8 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       auto slot = std::make_shared<Responder::Slot>();
       slot->loop = shared_loop;
       slot->conn = c.id;
+      c.body_size[c.next_seq % kMaxInFlight] = length;
+      c.in_flight_bytes += length;
       slot->seq = c.next_seq++;
       slot->close = close;
       if (close) {
@@ -424,6 +434,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     for (auto r = c.ready.begin(); r != c.ready.end() && r->first == c.next_send;
          r = c.ready.erase(r)) {
       c.out += r->second;
+      c.in_flight_bytes -= c.body_size[c.next_send % kMaxInFlight];
       close_now = c.next_send++ == c.last_seq;
     }
     while (c.out_pos < c.out.size()) {
@@ -440,7 +451,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       if (close_now || c.next_send > c.last_seq) return close_conn(id);
     }
     // Reading paused at the in-flight limit and answers went out: parse what is buffered.
-    if (c.paused && c.next_seq - c.next_send < kMaxInFlight) parse(c);
+    if (c.paused && !too_much_in_flight(c)) parse(c);
     set_events(c);
   };
 

@@ -19,16 +19,16 @@
 //   beyond). A malformed request line or header answers 400 and closes. "Connection: close" in
 //   a request: that request's response says so and the connection closes once it is written. A
 //   client that closes (or half-closes) its side is closed at once: answers still in flight for
-//   it are dropped. At most 128 requests per connection wait for answers; beyond that the
-//   server stops reading it until answers go out.
+//   it are dropped. At most 128 requests per connection wait for answers, and no more once
+//   their bodies add up to max_body; beyond that the server stops reading the connection until
+//   answers go out (so what one connection makes the handler hold is at most 2 x max_body).
 // - What one client can cost is bounded (Options below): at most `max_connections` (512) open
 //   connections; one more is answered 503 ("at its connection limit") and closed at once. A
 //   request must arrive whole - request line, headers and body - within `request_timeout`
 //   (10 s) of its first byte, however it trickles in, else it is answered 408 and closed and its
-//   buffers freed (the clock does not run while the server itself holds reading back, at 128
-//   answers pending). A connection with nothing in flight and no traffic for `idle_timeout`
-//   (60 s) is closed. A connection's input buffer holds at most max_header + max_body and one
-//   64 KB read.
+//   buffers freed (the clock does not run while the server itself holds reading back, above). A
+//   connection with nothing in flight and no traffic for `idle_timeout` (60 s) is closed. A
+//   connection's input buffer holds at most max_header + max_body and one 64 KB read.
 // - When accept() fails for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the
 //   loop stops watching the listening socket for 50 ms (no busy loop), says so once on stderr,
 //   and accepts again after; waiting clients stay in the listen backlog meanwhile.
