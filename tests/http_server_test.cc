@@ -28,7 +28,7 @@ std::string Post(const std::string& target, const std::string& body,
 }
 
 // A server whose handler echoes "<target>:<body>", except for targets starting with "/later":
-// those are parked, to be answered by the test.
+// those are parked, to be answered by the test; and "/big": answered with 1 MB.
 struct Fixture {
   absl::Mutex mu;
   std::vector<HttpServer::Responder> parked;
@@ -45,7 +45,8 @@ struct Fixture {
                 return;
               }
               HttpServer::Response res;
-              res.body = req.target + ":" + req.body;
+              res.body =
+                  req.target == "/big" ? std::string(1 << 20, 'z') : req.target + ":" + req.body;
               respond(std::move(res));
             },
             /*loops=*/1, /*after_batch=*/{}, options) {
@@ -410,6 +411,23 @@ TEST_CASE("pipelined bodies waiting for answers are bounded by max_body, not onl
   c.Send(Post("/later", "x") + Post("/later", "y") + Post("/later", "z"));
   f.AwaitParked(6);
   CHECK(f.handled == 6);
+}
+
+TEST_CASE("a client that does not read its answers: reading stops, then the connection closes",
+          "[http_server]") {
+  HttpServer::Options options = Timeouts(absl::Seconds(30), absl::Milliseconds(300));
+  options.max_body = 1000;  // also the most unsent answer bytes kept before reading stops
+  Fixture f(options);
+  Client c(f.port);
+  std::string requests;
+  for (int i = 0; i < 200; ++i) requests += Post("/big", "");
+  c.Send(requests);  // 200 MB of answers asked for, none read
+  REQUIRE(Eventually([&] { return f.handled > 0; }));
+  // The server stops reading once the socket's buffers and its own are full (a few MB), and
+  // closes the stalled connection after idle_timeout without progress.
+  CHECK(Eventually([&] { return f.server.open_connections() == 0; }));
+  INFO("handled " << f.handled);
+  CHECK(f.handled < 50);
 }
 
 TEST_CASE("out of descriptors, accept backs off instead of spinning and serves again after",

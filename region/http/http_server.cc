@@ -147,6 +147,7 @@ struct HttpServer::Conn {
   uint64_t next_seq = 0;                // sequence number of the next request
   uint64_t next_send = 0;               // the response to write next
   std::map<uint64_t, std::string> ready;  // answered, waiting for earlier ones
+  size_t ready_bytes = 0;                 // their size
   bool no_more_requests = false;        // a request said close, or the input was bad
   bool paused = false;                  // parsing stopped: too much waiting for answers
   // Body bytes of the requests waiting for answers, and each one's size by sequence number.
@@ -154,7 +155,7 @@ struct HttpServer::Conn {
   size_t body_size[kMaxInFlight] = {};
   uint64_t last_seq = UINT64_MAX;       // close once this response is written
   uint32_t events = 0;                  // epoll interest registered
-  absl::Time last_active;               // the last read from the client
+  absl::Time last_active;               // the last read from or write to the client
   // When the first byte of the request still incomplete in `in` arrived; InfiniteFuture when
   // there is none, or while reading is paused (the server's doing, not the client's).
   absl::Time partial_since = absl::InfiniteFuture();
@@ -184,6 +185,7 @@ void HttpServer::Responder::operator()(Response response) const {
     // On the loop thread (a handler answering at once): no queue, no wake-up.
     auto it = loop.conns.find(a.conn);
     if (it == loop.conns.end()) return;
+    it->second->ready_bytes += a.bytes.size();
     it->second->ready.emplace(a.seq, std::move(a.bytes));
     loop.dirty.push_back(a.conn);
     return;
@@ -292,9 +294,11 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
                               " open connections); try again later")),
       /*close=*/true);
   // At most kMaxInFlight requests, and once their bodies reach max_body no more, wait for
-  // answers on one connection: what a pipelining client makes the handler hold is bounded.
+  // answers on one connection, and none is read while max_body of answers are still unsent:
+  // what a pipelining client (or one that does not read) makes the server hold is bounded.
   auto too_much_in_flight = [&](const Conn& c) {
-    return c.next_seq - c.next_send >= kMaxInFlight || c.in_flight_bytes >= max_body;
+    return c.next_seq - c.next_send >= kMaxInFlight || c.in_flight_bytes >= max_body ||
+           c.ready_bytes + (c.out.size() - c.out_pos) >= max_body;
   };
   auto set_events = [&](Conn& c) {
     const size_t buffered = c.in.size() - c.in_pos;
@@ -320,7 +324,9 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
   // Answers `status` to the next request slot and reads nothing more from the connection.
   // Its input is dropped (and its memory freed).
   auto fail = [&](Conn& c, int status, std::string message) {
-    c.ready.emplace(c.next_seq, Serialize(Plain(status, std::move(message)), /*close=*/true));
+    std::string answer = Serialize(Plain(status, std::move(message)), /*close=*/true);
+    c.ready_bytes += answer.size();
+    c.ready.emplace(c.next_seq, std::move(answer));
     c.body_size[c.next_seq % kMaxInFlight] = 0;
     c.last_seq = c.next_seq++;
     c.no_more_requests = true;
@@ -434,6 +440,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     for (auto r = c.ready.begin(); r != c.ready.end() && r->first == c.next_send;
          r = c.ready.erase(r)) {
       c.out += r->second;
+      c.ready_bytes -= r->second.size();
       c.in_flight_bytes -= c.body_size[c.next_send % kMaxInFlight];
       close_now = c.next_send++ == c.last_seq;
     }
@@ -443,6 +450,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
       if (n <= 0) return close_conn(id);
       c.out_pos += static_cast<size_t>(n);
+      c.last_active = now;
     }
     if (c.out_pos == c.out.size()) {
       c.out.clear();
@@ -536,6 +544,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
         for (Answer& a : answers) {
           auto it = loop->conns.find(a.conn);
           if (it == loop->conns.end()) continue;  // the connection closed meanwhile
+          it->second->ready_bytes += a.bytes.size();
           it->second->ready.emplace(a.seq, std::move(a.bytes));
           loop->dirty.push_back(a.conn);
         }
@@ -573,7 +582,8 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       }
     }
     // Timeouts: a request that has not arrived whole in time is answered 408 (written with the
-    // batch below); a connection idle for too long is closed.
+    // batch below); a connection idle for too long is closed, and so is one whose answers have
+    // not moved for as long (the client does not read them).
     if (now >= next_sweep) {
       next_sweep = now + tick;
       expired.clear();
@@ -582,9 +592,9 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
           fail(*c, 408,
                absl::StrCat("the request did not arrive whole within ",
                             absl::FormatDuration(options_.request_timeout)));
-        } else if (c->next_send == c->next_seq && c->out.empty() &&
-                   c->partial_since == absl::InfiniteFuture() &&
-                   now - c->last_active > options_.idle_timeout) {
+        } else if (now - c->last_active > options_.idle_timeout &&
+                   (c->out_pos < c->out.size() ||
+                    (c->next_send == c->next_seq && c->partial_since == absl::InfiniteFuture()))) {
           expired.push_back(id);
         }
       }

@@ -19,16 +19,19 @@
 //   beyond). A malformed request line or header answers 400 and closes. "Connection: close" in
 //   a request: that request's response says so and the connection closes once it is written. A
 //   client that closes (or half-closes) its side is closed at once: answers still in flight for
-//   it are dropped. At most 128 requests per connection wait for answers, and no more once
-//   their bodies add up to max_body; beyond that the server stops reading the connection until
-//   answers go out (so what one connection makes the handler hold is at most 2 x max_body).
+//   it are dropped. At most 128 requests per connection wait for answers; and once the bodies of
+//   those add up to max_body, or once max_body of answers wait to be sent (the client does not
+//   read them fast enough), no more: the server stops reading the connection until answers go
+//   out.
 // - What one client can cost is bounded (Options below): at most `max_connections` (512) open
 //   connections; one more is answered 503 ("at its connection limit") and closed at once. A
 //   request must arrive whole - request line, headers and body - within `request_timeout`
 //   (10 s) of its first byte, however it trickles in, else it is answered 408 and closed and its
 //   buffers freed (the clock does not run while the server itself holds reading back, above). A
-//   connection with nothing in flight and no traffic for `idle_timeout` (60 s) is closed. A
-//   connection's input buffer holds at most max_header + max_body and one 64 KB read.
+//   connection with nothing in flight and no traffic for `idle_timeout` (60 s) is closed, and so
+//   is one whose unsent answers have not moved for as long. A connection's input buffer holds at
+//   most max_header + max_body and one 64 KB read; answers a handler gives later, to requests
+//   it already holds, are not limited (at most 128 of them).
 // - When accept() fails for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the
 //   loop stops watching the listening socket for 50 ms (no busy loop), says so once on stderr,
 //   and accepts again after; waiting clients stay in the listen backlog meanwhile.
@@ -67,13 +70,15 @@ struct HttpServerOptions {
   // Open connections at most, over all loops; one more is answered 503 and closed.
   size_t max_connections = 512;
   // Largest request body (Content-Length) accepted; beyond it 413 and close. 16 MB: the most
-  // data DynamoDB documents for one call (BatchWriteItem).
+  // data DynamoDB documents for one call (BatchWriteItem). Also what one connection may have
+  // waiting: request bodies held by the handler, or answers not yet sent.
   size_t max_body = 16 << 20;
   // Request line and headers together at most; beyond it 431 and close.
   size_t max_header = 64 << 10;
   // From a request's first byte to its last; beyond it 408 and close.
   absl::Duration request_timeout = absl::Seconds(10);
-  // A connection with nothing in flight and no traffic is closed after this.
+  // A connection with nothing in flight and no traffic is closed after this; so is one whose
+  // unsent answers have not moved for this long.
   absl::Duration idle_timeout = absl::Seconds(60);
 };
 
