@@ -25,11 +25,17 @@ struct Reply {
 // One connection to 127.0.0.1:port.
 class Client {
  public:
-  explicit Client(int port) {
+  // With `connect_now` false the socket is made but not connected until Connect() (a test
+  // that runs out of descriptors needs its socket first).
+  explicit Client(int port, bool connect_now = true) : port_(port) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    if (connect_now) Connect();
+  }
+  void Connect() {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
     int yes = 1;
@@ -68,6 +74,11 @@ class Client {
     buf_.erase(0, end + 4 + length);
     return r;
   }
+  // True when a byte (or the end) is ready to read now, buffered or on the socket.
+  bool Readable() {
+    pollfd p{fd_, POLLIN, 0};
+    return !buf_.empty() || poll(&p, 1, 0) == 1;
+  }
   // True when the server closed the connection (EOF within 30 s, nothing else sent).
   bool Closed() {
     while (Fill()) {
@@ -88,6 +99,7 @@ class Client {
     buf_.append(chunk, static_cast<size_t>(n));
     return true;
   }
+  int port_ = 0;
   int fd_ = -1;
   std::string buf_;
   bool eof_ = false;

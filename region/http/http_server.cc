@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -31,16 +33,27 @@ constexpr uint64_t kListenId = 0;
 constexpr uint64_t kWakeId = 1;
 // Requests read ahead of their answers on one connection: beyond this, reading pauses.
 constexpr uint64_t kMaxInFlight = 128;
+// An input or output buffer emptied with more capacity than this is given back (one 16 MB body
+// must not keep 16 MB per idle connection).
+constexpr size_t kKeptCapacity = 1 << 20;
+// How long a loop stops accepting after accept() failed for lack of descriptors or memory.
+constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(50);
+static_assert(HttpServer::kMaxBody == HttpServerOptions().max_body);
+static_assert(HttpServer::kMaxHeader == HttpServerOptions().max_header);
 
 const char* Reason(int status) {
   switch (status) {
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 408:
+      return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
     default: return "Unknown";
   }
 }
@@ -55,6 +68,15 @@ std::string Serialize(const HttpServer::Response& r, bool close) {
   return out;
 }
 
+// RFC 7230: Content-Length = 1*DIGIT (no sign, no spaces, no list).
+bool IsContentLength(absl::string_view text, size_t* length) {
+  if (text.empty() || text.size() > 18) return false;
+  for (char ch : text) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(ch))) return false;
+  }
+  return absl::SimpleAtoi(text, length);
+}
+
 epoll_event Event(uint32_t events, uint64_t id) {
   epoll_event ev{};
   ev.events = events;
@@ -67,6 +89,22 @@ HttpServer::Response Plain(int status, std::string message) {
   r.status = status;
   r.body = std::move(message);
   return r;
+}
+
+// Closes a connection's socket without resetting it: half-closes, then reads what the client
+// already sent (closing with unread bytes sends a reset, and the client could lose the answer
+// written just before it: a 400, 413 or 503).
+void CloseGracefully(int fd) {
+  shutdown(fd, SHUT_WR);
+  char sink[4096];
+  for (int i = 0; i < 256 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
+  close(fd);
+}
+
+// Gives back a drained buffer's memory when it grew large.
+void ReleaseIfLarge(std::string& buffer) {
+  if (buffer.capacity() > kKeptCapacity) std::string().swap(buffer);
 }
 
 }  // namespace
@@ -109,11 +147,18 @@ struct HttpServer::Conn {
   uint64_t next_seq = 0;                // sequence number of the next request
   uint64_t next_send = 0;               // the response to write next
   std::map<uint64_t, std::string> ready;  // answered, waiting for earlier ones
+  size_t ready_bytes = 0;                 // their size
   bool no_more_requests = false;        // a request said close, or the input was bad
-  bool paused = false;                  // parsing stopped at kMaxInFlight answers pending
+  bool paused = false;                  // parsing stopped: too much waiting for answers
+  // Body bytes of the requests waiting for answers, and each one's size by sequence number.
+  size_t in_flight_bytes = 0;
+  size_t body_size[kMaxInFlight] = {};
   uint64_t last_seq = UINT64_MAX;       // close once this response is written
   uint32_t events = 0;                  // epoll interest registered
-  absl::Time last_active;
+  absl::Time last_active;               // the last read from or write to the client
+  // When the first byte of the request still incomplete in `in` arrived; InfiniteFuture when
+  // there is none, or while reading is paused (the server's doing, not the client's).
+  absl::Time partial_since = absl::InfiniteFuture();
 };
 
 struct HttpServer::Responder::Slot {
@@ -140,6 +185,7 @@ void HttpServer::Responder::operator()(Response response) const {
     // On the loop thread (a handler answering at once): no queue, no wake-up.
     auto it = loop.conns.find(a.conn);
     if (it == loop.conns.end()) return;
+    it->second->ready_bytes += a.bytes.size();
     it->second->ready.emplace(a.seq, std::move(a.bytes));
     loop.dirty.push_back(a.conn);
     return;
@@ -155,9 +201,14 @@ void HttpServer::Responder::operator()(Response response) const {
 }
 
 HttpServer::HttpServer(Handler handler, int loops, std::function<void()> after_batch)
+    : HttpServer(std::move(handler), loops, std::move(after_batch), Options()) {}
+
+HttpServer::HttpServer(Handler handler, int loops, std::function<void()> after_batch,
+                       Options options)
     : handler_(std::move(handler)),
       loop_count_(loops < 1 ? 1 : loops),
-      after_batch_(std::move(after_batch)) {}
+      after_batch_(std::move(after_batch)),
+      options_(options) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -228,11 +279,31 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
   Loop* const loop = shared_loop.get();
   loop->thread = std::this_thread::get_id();
   uint64_t next_id = kWakeId + 1;  // connection ids, unique in this loop
+  const size_t max_body = options_.max_body;
+  const size_t max_header = options_.max_header;
+  // The loop's clock, read once per wake-up.
+  absl::Time now = absl::Now();
+  // How often timeouts are checked: a quarter of the shortest, within [5 ms, 1 s].
+  const absl::Duration tick =
+      std::clamp(std::min(options_.request_timeout, options_.idle_timeout) / 4,
+                 absl::Milliseconds(5), absl::Seconds(1));
+  // Accepting stopped (out of descriptors) until this time; InfiniteFuture while accepting.
+  absl::Time accept_resume = absl::InfiniteFuture();
+  const std::string refusal = Serialize(
+      Plain(503, absl::StrCat("the server is at its connection limit (", options_.max_connections,
+                              " open connections); try again later")),
+      /*close=*/true);
+  // At most kMaxInFlight requests, and once their bodies reach max_body no more, wait for
+  // answers on one connection, and none is read while max_body of answers are still unsent:
+  // what a pipelining client (or one that does not read) makes the server hold is bounded.
+  auto too_much_in_flight = [&](const Conn& c) {
+    return c.next_seq - c.next_send >= kMaxInFlight || c.in_flight_bytes >= max_body ||
+           c.ready_bytes + (c.out.size() - c.out_pos) >= max_body;
+  };
   auto set_events = [&](Conn& c) {
     const size_t buffered = c.in.size() - c.in_pos;
     uint32_t want = 0;
-    if (!c.no_more_requests && c.next_seq - c.next_send < kMaxInFlight &&
-        buffered <= kMaxHeader + kMaxBody) {
+    if (!c.no_more_requests && !too_much_in_flight(c) && buffered <= max_header + max_body) {
       want |= EPOLLIN;
     }
     if (c.out_pos < c.out.size()) want |= EPOLLOUT;
@@ -246,36 +317,44 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     if (it == loop->conns.end()) return;
     const int fd = it->second->fd;
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
-    // Read what the client already sent before closing: closing with unread bytes would reset
-    // the connection, and the client could lose the answer written just before (a 400, 413).
-    shutdown(fd, SHUT_WR);
-    char sink[4096];
-    for (int i = 0; i < 256 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
-    }
-    close(fd);
+    CloseGracefully(fd);
     loop->conns.erase(it);
+    open_connections_.fetch_sub(1, std::memory_order_relaxed);
   };
   // Answers `status` to the next request slot and reads nothing more from the connection.
+  // Its input is dropped (and its memory freed).
   auto fail = [&](Conn& c, int status, std::string message) {
-    c.ready.emplace(c.next_seq, Serialize(Plain(status, std::move(message)), /*close=*/true));
+    std::string answer = Serialize(Plain(status, std::move(message)), /*close=*/true);
+    c.ready_bytes += answer.size();
+    c.ready.emplace(c.next_seq, std::move(answer));
+    c.body_size[c.next_seq % kMaxInFlight] = 0;
     c.last_seq = c.next_seq++;
     c.no_more_requests = true;
+    std::string().swap(c.in);
+    c.in_pos = 0;
+    c.partial_since = absl::InfiniteFuture();
     loop->dirty.push_back(c.id);
   };
   // Hands every complete request buffered on `c` to the handler.
   auto parse = [&](Conn& c) {
     c.paused = false;
     while (!c.no_more_requests) {
-      if (c.next_seq - c.next_send >= kMaxInFlight) {
+      if (too_much_in_flight(c)) {
         c.paused = true;
+        c.partial_since = absl::InfiniteFuture();
         return;
       }
       absl::string_view data(c.in.data() + c.in_pos, c.in.size() - c.in_pos);
+      if (data.empty()) return;
+      // The request is incomplete: its clock starts (or keeps running).
+      auto incomplete = [&] {
+        if (c.partial_since == absl::InfiniteFuture()) c.partial_since = now;
+      };
       size_t end = data.find("\r\n\r\n");
-      if (end == absl::string_view::npos ? data.size() > kMaxHeader : end + 4 > kMaxHeader) {
-        return fail(c, 431, "request line and headers exceed 64 KB");
+      if (end == absl::string_view::npos ? data.size() > max_header : end + 4 > max_header) {
+        return fail(c, 431, absl::StrCat("request line and headers exceed ", max_header, " bytes"));
       }
-      if (end == absl::string_view::npos) return;
+      if (end == absl::string_view::npos) return incomplete();
       Request req;
       size_t line_end = data.find("\r\n");
       absl::string_view line = data.substr(0, line_end);
@@ -289,6 +368,8 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       }
       req.method = std::string(line.substr(0, sp1));
       req.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+      const std::string* content_length = nullptr;
+      bool transfer_encoding = false;
       for (size_t pos = line_end + 2; pos < end + 2;) {
         size_t eol = data.find("\r\n", pos);
         absl::string_view h = data.substr(pos, eol - pos);
@@ -297,27 +378,43 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
         if (colon == 0 || colon == absl::string_view::npos) {
           return fail(c, 400, "malformed header line: expected NAME: VALUE");
         }
-        req.headers.emplace_back(absl::AsciiStrToLower(h.substr(0, colon)),
-                                 std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+        auto& [name, value] =
+            req.headers.emplace_back(absl::AsciiStrToLower(h.substr(0, colon)),
+                                     std::string(absl::StripAsciiWhitespace(h.substr(colon + 1))));
+        if (name == "content-length") {
+          // RFC 7230 3.3.2: differing lengths must be refused; equal ones are refused too.
+          if (content_length != nullptr) return fail(c, 400, "more than one Content-Length");
+          content_length = &value;
+        } else if (name == "transfer-encoding") {
+          transfer_encoding = true;
+        }
       }
-      if (!req.Header("transfer-encoding").empty()) {
+      if (transfer_encoding) {
+        // RFC 7230 3.3.3: both at once is how requests are smuggled past proxies.
+        if (content_length != nullptr) {
+          return fail(c, 400, "Content-Length and Transfer-Encoding in one request");
+        }
         return fail(c, 411, "chunked request bodies are not supported: send Content-Length");
       }
       size_t length = 0;
-      const std::string& cl = req.Header("content-length");
-      if (!cl.empty() && !absl::SimpleAtoi(cl, &length)) {
+      if (content_length != nullptr && !IsContentLength(*content_length, &length)) {
         return fail(c, 400, "malformed Content-Length");
       }
-      if (length > kMaxBody) return fail(c, 413, "request body exceeds 16 MB");
-      if (data.size() < end + 4 + length) return;  // the body is still coming
+      if (length > max_body) {
+        return fail(c, 413, absl::StrCat("request body exceeds ", max_body, " bytes"));
+      }
+      if (data.size() < end + 4 + length) return incomplete();  // the body is still coming
       req.body = std::string(data.substr(end + 4, length));
       c.in_pos += end + 4 + length;
+      c.partial_since = absl::InfiniteFuture();
       const std::string connection = absl::AsciiStrToLower(req.Header("connection"));
       const bool close =
           version == "HTTP/1.0" ? connection != "keep-alive" : connection == "close";
       auto slot = std::make_shared<Responder::Slot>();
       slot->loop = shared_loop;
       slot->conn = c.id;
+      c.body_size[c.next_seq % kMaxInFlight] = length;
+      c.in_flight_bytes += length;
       slot->seq = c.next_seq++;
       slot->close = close;
       if (close) {
@@ -343,6 +440,8 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     for (auto r = c.ready.begin(); r != c.ready.end() && r->first == c.next_send;
          r = c.ready.erase(r)) {
       c.out += r->second;
+      c.ready_bytes -= r->second.size();
+      c.in_flight_bytes -= c.body_size[c.next_send % kMaxInFlight];
       close_now = c.next_send++ == c.last_seq;
     }
     while (c.out_pos < c.out.size()) {
@@ -351,38 +450,83 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
       if (n <= 0) return close_conn(id);
       c.out_pos += static_cast<size_t>(n);
+      c.last_active = now;
     }
     if (c.out_pos == c.out.size()) {
       c.out.clear();
+      ReleaseIfLarge(c.out);
       c.out_pos = 0;
       if (close_now || c.next_send > c.last_seq) return close_conn(id);
     }
     // Reading paused at the in-flight limit and answers went out: parse what is buffered.
-    if (c.paused && c.next_seq - c.next_send < kMaxInFlight) parse(c);
+    if (c.paused && !too_much_in_flight(c)) parse(c);
     set_events(c);
   };
 
   std::vector<epoll_event> events(256);
-  absl::Time next_sweep = absl::Now() + absl::Seconds(1);
+  std::vector<uint64_t> expired;
+  std::vector<uint64_t> dirty;
+  absl::Time next_sweep = now + tick;
   while (!loop->stopping) {
-    int n = epoll_wait(loop->epoll_fd, events.data(), static_cast<int>(events.size()), 1000);
+    absl::Time wake_by = std::min(next_sweep, accept_resume);
+    int timeout_ms = static_cast<int>(
+        std::clamp(absl::ToInt64Milliseconds(wake_by - now) + 1, int64_t{1}, int64_t{1000}));
+    int n = epoll_wait(loop->epoll_fd, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0 && errno != EINTR) break;
+    now = absl::Now();
+    if (now >= accept_resume) {
+      accept_resume = absl::InfiniteFuture();
+      epoll_event listen_ev = Event(EPOLLIN | EPOLLEXCLUSIVE, kListenId);
+      epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, listen_fd_, &listen_ev);
+    }
     for (int i = 0; i < n; ++i) {
       const uint64_t id = events[i].data.u64;
       if (id == kListenId) {
         for (;;) {
           int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-          if (fd < 0) break;
+          if (fd < 0) {
+            const int error = errno;
+            if (error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM) {
+              // Level-triggered: retrying at once would spin. Stop watching the socket for a
+              // while; the waiting clients stay in the backlog.
+              accept_failures_.fetch_add(1, std::memory_order_relaxed);
+              if (!out_of_descriptors_.exchange(true)) {
+                std::fprintf(stderr,
+                             "gtsim: HTTP server: cannot accept connections (%s); retrying every "
+                             "%d ms until descriptors free up\n",
+                             std::strerror(error),
+                             static_cast<int>(absl::ToInt64Milliseconds(kAcceptBackoff)));
+              }
+              if (accept_resume == absl::InfiniteFuture()) {
+                epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, listen_fd_, nullptr);
+                accept_resume = now + kAcceptBackoff;
+              }
+            }
+            break;
+          }
+          if (out_of_descriptors_.load(std::memory_order_relaxed) &&
+              out_of_descriptors_.exchange(false)) {
+            std::fprintf(stderr, "gtsim: HTTP server: accepting connections again\n");
+          }
+          if (open_connections_.fetch_add(1, std::memory_order_relaxed) >=
+              options_.max_connections) {
+            open_connections_.fetch_sub(1, std::memory_order_relaxed);
+            // Best effort: a fresh socket's send buffer takes this short answer whole.
+            (void)!send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            CloseGracefully(fd);
+            continue;
+          }
           int yes = 1;
           setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
           auto c = std::make_unique<Conn>();
           c->id = next_id++;
           c->fd = fd;
           c->events = EPOLLIN;
-          c->last_active = absl::Now();
+          c->last_active = now;
           epoll_event ev = Event(EPOLLIN, c->id);
           if (epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             close(fd);
+            open_connections_.fetch_sub(1, std::memory_order_relaxed);
             continue;
           }
           loop->conns.emplace(c->id, std::move(c));
@@ -400,6 +544,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
         for (Answer& a : answers) {
           auto it = loop->conns.find(a.conn);
           if (it == loop->conns.end()) continue;  // the connection closed meanwhile
+          it->second->ready_bytes += a.bytes.size();
           it->second->ready.emplace(a.seq, std::move(a.bytes));
           loop->dirty.push_back(a.conn);
         }
@@ -421,7 +566,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
           continue;
         }
         if (got > 0) {
-          c.last_active = absl::Now();
+          c.last_active = now;
           if (c.in_pos == c.in.size()) {
             c.in.clear();
             c.in_pos = 0;
@@ -431,31 +576,38 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
           }
           c.in.append(buf, static_cast<size_t>(got));
           parse(c);
+          if (c.in_pos == c.in.size()) ReleaseIfLarge(c.in);
           loop->dirty.push_back(id);  // new requests, maybe answered at once; or paused reading
         }
       }
     }
+    // Timeouts: a request that has not arrived whole in time is answered 408 (written with the
+    // batch below); a connection idle for too long is closed, and so is one whose answers have
+    // not moved for as long (the client does not read them).
+    if (now >= next_sweep) {
+      next_sweep = now + tick;
+      expired.clear();
+      for (auto& [id, c] : loop->conns) {
+        if (now - c->partial_since > options_.request_timeout) {
+          fail(*c, 408,
+               absl::StrCat("the request did not arrive whole within ",
+                            absl::FormatDuration(options_.request_timeout)));
+        } else if (now - c->last_active > options_.idle_timeout &&
+                   (c->out_pos < c->out.size() ||
+                    (c->next_send == c->next_seq && c->partial_since == absl::InfiniteFuture()))) {
+          expired.push_back(id);
+        }
+      }
+      for (uint64_t id : expired) close_conn(id);
+    }
     // Write to every touched connection once, after the whole batch of events (writing may
     // resume a paused connection's parsing, so the batch hook runs again until all is quiet).
-    std::vector<uint64_t> dirty;
     for (;;) {
       if (after_batch_) after_batch_();
       if (loop->dirty.empty()) break;
       dirty.clear();
       dirty.swap(loop->dirty);
       for (uint64_t id : dirty) flush(id);
-    }
-    const absl::Time now = absl::Now();
-    if (now >= next_sweep) {
-      next_sweep = now + absl::Seconds(1);
-      std::vector<uint64_t> idle;
-      for (auto& [id, c] : loop->conns) {
-        if (c->next_send == c->next_seq && c->out.empty() &&
-            now - c->last_active > absl::Seconds(kIdleSeconds)) {
-          idle.push_back(id);
-        }
-      }
-      for (uint64_t id : idle) close_conn(id);
     }
   }
   {
@@ -464,6 +616,7 @@ void HttpServer::Run(const std::shared_ptr<Loop>& shared_loop) {
     loop->queued.clear();
   }
   for (auto& [id, c] : loop->conns) close(c->fd);
+  open_connections_.fetch_sub(loop->conns.size(), std::memory_order_relaxed);
   loop->conns.clear();
 }
 
