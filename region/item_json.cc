@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "region/json_limits.h"
 
 namespace gtsim {
 namespace {
@@ -122,6 +123,12 @@ absl::StatusOr<Item> ItemFromJson(const nlohmann::json& object) {
 }
 
 absl::StatusOr<Item> ParseItemJson(const std::string& text) {
+  // Before the parser builds (and recurses into) a tree: 200,000 brackets overflowed the stack.
+  if (!CheckJsonShape(text, kMaxRequestJsonDepth).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the item is nested more than ", kMaxRequestJsonDepth,
+        " JSON levels deep; DynamoDB allows 32 levels of maps and lists in an attribute value"));
+  }
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat(

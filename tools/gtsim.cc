@@ -32,6 +32,7 @@
 #include "region/clock.h"
 #include "region/grpc/convert.h"
 #include "region/item_json.h"
+#include "region/json_limits.h"
 #include "region/status_macros.h"
 #include "region/table_spec.h"
 #include "sim/cluster.h"
@@ -362,6 +363,10 @@ Item ParseItemArg(const std::string& flag, const std::string& text) {
 }
 
 AttributeValue ParseValueArg(const std::string& flag, const std::string& text) {
+  if (!CheckJsonShape(text, kMaxRequestJsonDepth).ok()) {
+    throw Usage(
+        absl::StrCat("--", flag, ": nested more than ", kMaxRequestJsonDepth, " JSON levels deep"));
+  }
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) {
     throw Usage(absl::StrCat("--", flag, ": malformed JSON; write a value like '{\"N\":\"5\"}'"));

@@ -1,4 +1,4 @@
-#include "region/http/json_limits.h"
+#include "region/json_limits.h"
 
 #include <cstddef>
 #include <cstring>
