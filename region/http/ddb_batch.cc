@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
+#include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/item_json.h"
@@ -150,7 +151,7 @@ absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
     if (!spec_json.is_object()) {
       return Serialization("Unexpected value type in payload: KeysAndAttributes must be a map");
     }
-    RETURN_IF_ERROR(RejectLegacy(spec_json, {"AttributesToGet"}));
+    RETURN_IF_ERROR(CheckNotMixed(spec_json, {"AttributesToGet"}, {"ProjectionExpression"}));
     const json* keys = Field(spec_json, "Keys");
     if (!keys || !keys->is_array() || keys->empty() || keys->size() > kMaxBatchGet) {
       return Validation(absl::StrCat(
@@ -167,6 +168,9 @@ absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
     read.request = &spec_json;
     ASSIGN_OR_RETURN(read.projection, OptProjection(spec_json, &p));
     RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, read.projection.has_value()));
+    if (!read.projection) {
+      ASSIGN_OR_RETURN(read.projection, LegacyAttributesToGet(spec_json, &p));
+    }
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     std::set<std::string> seen;  // encoded keys

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
+#include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/item_json.h"
@@ -22,7 +23,7 @@ absl::StatusOr<json> Operations::PutItem(const json& req) {
 
 absl::StatusOr<json> Operations::GetItem(const json& req) {
   ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-  RETURN_IF_ERROR(RejectLegacy(req, {"AttributesToGet"}));
+  RETURN_IF_ERROR(CheckNotMixed(req, {"AttributesToGet"}, {"ProjectionExpression"}));
   ASSIGN_OR_RETURN(Item key, ItemField(req, "Key", true));
   // Every read of the local copy is strongly consistent; ConsistentRead only decides the
   // read capacity charged (half for an eventually consistent read).
@@ -31,6 +32,9 @@ absl::StatusOr<json> Operations::GetItem(const json& req) {
   RETURN_IF_ERROR(ReadPlaceholders(req, &p));
   ASSIGN_OR_RETURN(auto proj, OptProjection(req, &p));
   RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, proj.has_value()));
+  if (!proj) {
+    ASSIGN_OR_RETURN(proj, LegacyAttributesToGet(req, &p));
+  }
   RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
   ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
   RETURN_IF_ERROR(CheckKey(spec, key));
@@ -49,7 +53,8 @@ absl::StatusOr<json> Operations::UpdateItem(const json& req) {
 // UpdateItem, validated; the update runs against the item as committed before it.
 absl::StatusOr<Operations::PreparedWrite> Operations::PrepareUpdate(const json& req) {
   ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-  RETURN_IF_ERROR(RejectLegacy(req, {"AttributeUpdates", "Expected", "ConditionalOperator"}));
+  RETURN_IF_ERROR(CheckNotMixed(req, {"AttributeUpdates", "Expected"},
+                                {"UpdateExpression", "ConditionExpression"}));
   ASSIGN_OR_RETURN(Item key, ItemField(req, "Key", true));
   ASSIGN_OR_RETURN(auto rv_text, OptString(req, "ReturnValues"));
   std::string rv = rv_text.value_or("NONE");
@@ -71,10 +76,26 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PrepareUpdate(const json& 
   ASSIGN_OR_RETURN(auto cond,
                    OptCondition(req, "ConditionExpression", expr::ExpressionKind::kCondition, &p));
   RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, plan->has_value() || cond));
+  // The legacy forms, when no expression was given (they never come together).
+  bool legacy_updates = false;
+  if (!*plan) {
+    ASSIGN_OR_RETURN(*plan, LegacyAttributeUpdates(req, &p));
+    legacy_updates = plan->has_value();
+  }
+  if (!cond) {
+    ASSIGN_OR_RETURN(cond, LegacyExpected(req, &p));
+  }
   RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
   ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
   RETURN_IF_ERROR(CheckKey(spec, key));
-  if (*plan) RETURN_IF_ERROR(expr::CheckKeyNotUpdated(**plan, KeyNames(spec)));
+  if (*plan) {
+    absl::Status key_kept = expr::CheckKeyNotUpdated(**plan, KeyNames(spec));
+    if (!key_kept.ok() && legacy_updates) {
+      return Validation(
+          absl::StrCat("One or more parameter values were invalid: ", key_kept.message()));
+    }
+    RETURN_IF_ERROR(key_kept);
+  }
   auto condition = std::make_shared<std::optional<expr::Condition>>(std::move(cond));
   PreparedWrite w;
   w.table = std::move(table);
@@ -125,7 +146,7 @@ absl::StatusOr<json> Operations::RunWrite(absl::StatusOr<PreparedWrite> w) {
 absl::StatusOr<Operations::PreparedWrite> Operations::PreparePutOrDelete(const json& req,
                                                                          bool put) {
   ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-  RETURN_IF_ERROR(RejectLegacy(req, {"Expected", "ConditionalOperator"}));
+  RETURN_IF_ERROR(CheckNotMixed(req, {"Expected"}, {"ConditionExpression"}));
   ASSIGN_OR_RETURN(Item input, ItemField(req, put ? "Item" : "Key", true));
   ASSIGN_OR_RETURN(auto rv, OptString(req, "ReturnValues"));
   if (rv && *rv != "NONE" && *rv != "ALL_OLD") {
@@ -138,6 +159,9 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PreparePutOrDelete(const j
   ASSIGN_OR_RETURN(auto cond,
                    OptCondition(req, "ConditionExpression", expr::ExpressionKind::kCondition, &p));
   RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, cond.has_value()));
+  if (!cond) {
+    ASSIGN_OR_RETURN(cond, LegacyExpected(req, &p));
+  }
   RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
   ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
   std::optional<Item> next;

@@ -12,6 +12,7 @@
 #include "region/http/ddb_describe.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
+#include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/item_json.h"
@@ -24,29 +25,37 @@ namespace {
 // Item counts as DynamoDB's Select parameter asks.
 enum class Select { kAll, kCount, kSpecific };
 
-absl::StatusOr<Select> SelectOf(const json& req, bool has_projection, bool index = false) {
+// Select, with the request's projection (`projection_param`: ProjectionExpression or
+// AttributesToGet). DynamoDB's messages for Query carry a "1 validation error detected: " that
+// Scan's do not.
+absl::StatusOr<Select> SelectOf(const json& req, bool has_projection, bool index, bool query,
+                                absl::string_view projection_param) {
   ASSIGN_OR_RETURN(auto s, OptString(req, "Select"));
   if (!s) return has_projection ? Select::kSpecific : Select::kAll;
+  const absl::string_view prefix = query ? "1 validation error detected: " : "";
   // A Query of an index answers its projected attributes (the core projects them).
   if (index && *s == "ALL_PROJECTED_ATTRIBUTES" && !has_projection) return Select::kAll;
-  if (*s == "ALL_ATTRIBUTES" || *s == "COUNT" || *s == "SPECIFIC_ATTRIBUTES") {
+  if (*s == "ALL_ATTRIBUTES" || *s == "COUNT" || *s == "SPECIFIC_ATTRIBUTES" ||
+      (index && *s == "ALL_PROJECTED_ATTRIBUTES")) {
     if (has_projection && *s != "SPECIFIC_ATTRIBUTES") {
-      return Validation(absl::StrCat(
-          "Cannot specify the ProjectionExpression when choosing to get only the ", *s));
+      return Validation(absl::StrCat(prefix, "Cannot specify the ", projection_param,
+                                     " when choosing to get ",
+                                     *s == "COUNT" ? std::string("only the Count") : *s));
     }
     if (*s == "COUNT") return Select::kCount;
     if (*s == "SPECIFIC_ATTRIBUTES") {
       if (!has_projection) {
-        return Validation(
-            "Must specify the ProjectionExpression when choosing to get "
-            "SPECIFIC_ATTRIBUTES");
+        return Validation(absl::StrCat(prefix,
+                                       "Must specify the AttributesToGet or ProjectionExpression "
+                                       "when choosing to get SPECIFIC_ATTRIBUTES"));
       }
       return Select::kSpecific;
     }
     return Select::kAll;
   }
   if (*s == "ALL_PROJECTED_ATTRIBUTES") {
-    return Validation("ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName");
+    return Validation(absl::StrCat(
+        prefix, "ALL_PROJECTED_ATTRIBUTES can be used only when Querying using an IndexName"));
   }
   return Validation(absl::StrCat(
       "1 validation error detected: Value '", *s,
@@ -148,12 +157,28 @@ absl::StatusOr<Page> ReadPage(const Fetch& fetch, Item start, int limit,
   }
 }
 
-absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool index = false) {
+// The filter, projection and Select of a Query (`query`) or Scan: FilterExpression or
+// QueryFilter / ScanFilter, ProjectionExpression or AttributesToGet. `key_condition_expression`:
+// the Query has one (so its placeholders are used by an expression).
+absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool index, bool query,
+                                      bool key_condition_expression) {
   ReadShape shape;
   ASSIGN_OR_RETURN(shape.filter,
                    OptCondition(req, "FilterExpression", expr::ExpressionKind::kFilter, p));
   ASSIGN_OR_RETURN(shape.projection, OptProjection(req, p));
-  ASSIGN_OR_RETURN(shape.select, SelectOf(req, shape.projection.has_value(), index));
+  RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(
+      *p, key_condition_expression || shape.filter || shape.projection));
+  if (!shape.filter) {
+    ASSIGN_OR_RETURN(shape.filter, LegacyFilter(req, query ? "QueryFilter" : "ScanFilter", p));
+  }
+  bool attributes_to_get = false;
+  if (!shape.projection) {
+    ASSIGN_OR_RETURN(shape.projection, LegacyAttributesToGet(req, p));
+    attributes_to_get = shape.projection.has_value();
+  }
+  ASSIGN_OR_RETURN(shape.select,
+                   SelectOf(req, shape.projection.has_value(), index, query,
+                            attributes_to_get ? "AttributesToGet" : "ProjectionExpression"));
   return shape;
 }
 
@@ -161,8 +186,9 @@ absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool ind
 
 absl::StatusOr<json> Operations::Query(const json& req) {
   ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-  RETURN_IF_ERROR(RejectLegacy(
-      req, {"KeyConditions", "QueryFilter", "AttributesToGet", "ConditionalOperator"}));
+  RETURN_IF_ERROR(
+      CheckNotMixed(req, {"AttributesToGet", "QueryFilter", "ConditionalOperator", "KeyConditions"},
+                    {"ProjectionExpression", "FilterExpression", "KeyConditionExpression"}));
   ASSIGN_OR_RETURN(auto index, OptString(req, "IndexName"));
   ASSIGN_OR_RETURN(int limit, LimitOf(req));
   ASSIGN_OR_RETURN(auto forward, OptBool(req, "ScanIndexForward"));
@@ -171,13 +197,21 @@ absl::StatusOr<json> Operations::Query(const json& req) {
   Placeholders p;
   RETURN_IF_ERROR(ReadPlaceholders(req, &p));
   ASSIGN_OR_RETURN(auto kc_text, OptString(req, "KeyConditionExpression"));
-  if (!kc_text) {
+  if (!kc_text && !Field(req, "KeyConditions")) {
     return Validation(
         "Either the KeyConditions or KeyConditionExpression parameter must be "
         "specified in the request.");
   }
-  ASSIGN_OR_RETURN(expr::KeyCondition kc, expr::ParseKeyCondition(*kc_text, &p.ctx));
-  ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p, index.has_value()));
+  std::optional<expr::KeyCondition> key_condition;
+  if (kc_text) {
+    ASSIGN_OR_RETURN(key_condition, expr::ParseKeyCondition(*kc_text, &p.ctx));
+  }
+  ASSIGN_OR_RETURN(ReadShape shape,
+                   ReadShapeOf(req, &p, index.has_value(), /*query=*/true, kc_text.has_value()));
+  if (!key_condition) {
+    ASSIGN_OR_RETURN(key_condition, LegacyKeyConditions(req, &p));
+  }
+  const expr::KeyCondition& kc = *key_condition;
   RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
   ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
   KeyDef hash_key = spec.hash_key;
@@ -278,7 +312,8 @@ absl::StatusOr<json> Operations::Query(const json& req) {
 
 absl::StatusOr<json> Operations::Scan(const json& req) {
   ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-  RETURN_IF_ERROR(RejectLegacy(req, {"ScanFilter", "AttributesToGet", "ConditionalOperator"}));
+  RETURN_IF_ERROR(CheckNotMixed(req, {"AttributesToGet", "ScanFilter", "ConditionalOperator"},
+                                {"ProjectionExpression", "FilterExpression"}));
   ASSIGN_OR_RETURN(auto index, OptString(req, "IndexName"));
   ASSIGN_OR_RETURN(int limit, LimitOf(req));
   ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
@@ -304,8 +339,8 @@ absl::StatusOr<json> Operations::Scan(const json& req) {
   ASSIGN_OR_RETURN(Item start, ItemField(req, "ExclusiveStartKey", false));
   Placeholders p;
   RETURN_IF_ERROR(ReadPlaceholders(req, &p));
-  ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p, index.has_value()));
-  RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, shape.filter || shape.projection));
+  ASSIGN_OR_RETURN(ReadShape shape, ReadShapeOf(req, &p, index.has_value(), /*query=*/false,
+                                                /*key_condition_expression=*/false));
   RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
   ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
   std::optional<GsiSetting> gsi;

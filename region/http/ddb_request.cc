@@ -189,6 +189,14 @@ absl::Status CheckTableName(const std::string& name, const char* member) {
                                  " detected: ", absl::StrJoin(errors, "; ")));
 }
 
+absl::Status EnumError(const std::string& value, absl::string_view member,
+                       absl::string_view values) {
+  return Validation(absl::StrCat("1 validation error detected: Value '", value, "' at '", member,
+                                 "' failed to satisfy constraint: Member must satisfy enum value "
+                                 "set: [",
+                                 values, "]"));
+}
+
 absl::StatusOr<std::string> TableNameOf(const json& req) {
   ASSIGN_OR_RETURN(auto name, OptString(req, "TableName"));
   if (!name) {
@@ -196,17 +204,6 @@ absl::StatusOr<std::string> TableNameOf(const json& req) {
   }
   RETURN_IF_ERROR(CheckTableName(*name));
   return *name;
-}
-
-// Rejects legacy (pre-expression) parameters, which gtsim does not implement.
-absl::Status RejectLegacy(const json& req, std::initializer_list<const char*> names) {
-  for (const char* n : names) {
-    if (Field(req, n)) {
-      return NotSupported(
-          absl::StrCat("The legacy parameter ", n, " (use the expression parameters instead)"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace gtsim::ddb

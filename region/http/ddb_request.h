@@ -64,10 +64,10 @@ absl::StatusOr<std::optional<int64_t>> BoundedLimit(const json& req, int64_t max
 // Checks a table (or index) name against AWS's rules (3..255 characters of [a-zA-Z0-9_.-]);
 // `member` names it in the message.
 absl::Status CheckTableName(const std::string& name, const char* member = "tableName");
+// DynamoDB's message for `value` of enum member `member` outside `values` ("A, B, C").
+absl::Status EnumError(const std::string& value, absl::string_view member,
+                       absl::string_view values);
 // The request's TableName, present and valid.
 absl::StatusOr<std::string> TableNameOf(const json& req);
-
-// Rejects legacy (pre-expression) parameters, which gtsim does not implement.
-absl::Status RejectLegacy(const json& req, std::initializer_list<const char*> names);
 
 }  // namespace gtsim::ddb

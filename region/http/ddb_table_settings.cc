@@ -12,14 +12,6 @@
 
 namespace gtsim::ddb {
 
-absl::Status EnumError(const std::string& value, absl::string_view member,
-                       absl::string_view values) {
-  return Validation(absl::StrCat("1 validation error detected: Value '", value, "' at '", member,
-                                 "' failed to satisfy constraint: Member must satisfy enum value "
-                                 "set: [",
-                                 values, "]"));
-}
-
 absl::Status UndefinedKeys(const std::vector<std::string>& keys,
                            const std::map<std::string, ValueType>& defs) {
   return Validation(

@@ -22,9 +22,6 @@ namespace gtsim::ddb {
 
 using json = nlohmann::json;
 
-// DynamoDB's message for `value` of enum member `member` outside `values` ("A, B, C").
-absl::Status EnumError(const std::string& value, absl::string_view member,
-                       absl::string_view values);
 // Index key attributes missing from AttributeDefinitions.
 absl::Status UndefinedKeys(const std::vector<std::string>& keys,
                            const std::map<std::string, ValueType>& defs);
