@@ -577,5 +577,46 @@ TEST_CASE("legacy parameters leave client placeholders to the expressions they p
         "Value provided in ExpressionAttributeValues unused in expressions: keys: {:two}");
 }
 
+TEST_CASE("UpdateItem that only deletes attributes does not create a missing item") {
+  Endpoint e;
+  e.CreateOrders();
+  auto missing = [&](int sk) {
+    return !e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("a", sk)}}).contains("Item");
+  };
+  // As DynamoDB does (ScyllaDB's test_update_item_non_existent, run against it): DELETE
+  // without a value, DELETE of set members, and REMOVE write nothing on a missing item...
+  e.Ok("UpdateItem", {{"TableName", "orders"},
+                      {"Key", Key("a", 1)},
+                      {"AttributeUpdates", {{"x", {{"Action", "DELETE"}}}}}});
+  CHECK(missing(1));
+  json delete_members = {{"Action", "DELETE"}, {"Value", {{"NS", json::array({"4"})}}}};
+  e.Ok("UpdateItem", {{"TableName", "orders"},
+                      {"Key", Key("a", 2)},
+                      {"AttributeUpdates", {{"x", delete_members}}}});
+  CHECK(missing(2));
+  e.Ok("UpdateItem",
+       {{"TableName", "orders"}, {"Key", Key("a", 3)}, {"UpdateExpression", "REMOVE x"}});
+  CHECK(missing(3));
+  // ... while an empty update creates the item with its key.
+  e.Ok("UpdateItem",
+       {{"TableName", "orders"}, {"Key", Key("a", 4)}, {"AttributeUpdates", json::object()}});
+  CHECK_FALSE(missing(4));
+}
+
+TEST_CASE("legacy AttributeUpdates on an attribute of another type: Type mismatch") {
+  Endpoint e;
+  e.CreateOrders();
+  e.PutOrder("a", 1, {{"n", N(1)}, {"s", S("x")}});
+  auto update = [&](const json& updates) {
+    return Invalid(e, "UpdateItem",
+                   {{"TableName", "orders"}, {"Key", Key("a", 1)}, {"AttributeUpdates", updates}});
+  };
+  CHECK(update({{"n", {{"Action", "DELETE"}, {"Value", {{"NS", json::array({"1"})}}}}}}) ==
+        "Type mismatch for attribute to update");
+  CHECK(update({{"s", {{"Action", "ADD"}, {"Value", N(1)}}}}) ==
+        "Type mismatch for attribute to update");
+  CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("a", 1)}})["Item"]["n"] == N(1));
+}
+
 }  // namespace
 }  // namespace gtsim

@@ -100,15 +100,32 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PrepareUpdate(const json& 
   PreparedWrite w;
   w.table = std::move(table);
   w.key = key;
-  w.fn = [condition, old_on_failure, plan, key = std::move(key)](
+  // An update that only deletes (REMOVE, DELETE; AttributeUpdates DELETE) does not create a
+  // missing item, as in DynamoDB; any other update, even an empty one, does.
+  bool deletes_only = *plan && !(*plan)->actions.empty();
+  if (*plan) {
+    for (const expr::UpdateAction& a : (*plan)->actions) {
+      deletes_only &= a.kind == expr::UpdateAction::Kind::kRemove ||
+                      a.kind == expr::UpdateAction::Kind::kDelete;
+    }
+  }
+  w.fn = [condition, old_on_failure, plan, legacy_updates, deletes_only, key = std::move(key)](
              const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
     ASSIGN_OR_RETURN(bool ok, Holds(*condition, current));
     if (!ok) return ConditionFailed(old_on_failure, current);
     if (!*plan) return std::optional<Item>(current ? *current : key);
-    ASSIGN_OR_RETURN(Item next,
-                     expr::ApplyUpdate(**plan, current ? *current : key, current.has_value()));
-    RETURN_IF_ERROR(CheckItemSize(next, /*update=*/true));
-    return std::optional<Item>(std::move(next));
+    if (!current && deletes_only) return std::optional<Item>();
+    absl::StatusOr<Item> next =
+        expr::ApplyUpdate(**plan, current ? *current : key, current.has_value());
+    if (!next.ok() && legacy_updates &&
+        next.status().message() ==
+            "An operand in the update expression has an incorrect data type") {
+      // The same refusal, in the words DynamoDB uses for AttributeUpdates.
+      return Validation("Type mismatch for attribute to update");
+    }
+    RETURN_IF_ERROR(next.status());
+    RETURN_IF_ERROR(CheckItemSize(*next, /*update=*/true));
+    return std::optional<Item>(*std::move(next));
   };
   w.answer = [rv, plan](const WriteResult& r) {
     json out = json::object();
