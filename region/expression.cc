@@ -313,7 +313,7 @@ class Parser {
       : text_(text),
         ctx_(ctx != nullptr ? ctx : &fallback_ctx_),
         label_(ExpressionKindName(kind)),
-        tokens_(text.size() <= kMaxExpressionBytes ? Lex(text) : std::vector<Token>{}) {
+        tokens_(text.size() <= ctx_->max_expression_bytes ? Lex(text) : std::vector<Token>{}) {
     if (tokens_.empty()) tokens_.push_back(Token{Tok::kEof, text.size(), text.size()});
   }
   virtual ~Parser() = default;
@@ -325,7 +325,7 @@ class Parser {
 
   absl::Status CheckSize() const {
     if (text_.empty()) return Invalid("The expression can not be empty;");
-    if (text_.size() > kMaxExpressionBytes) {
+    if (text_.size() > ctx_->max_expression_bytes) {
       return Invalid(
           absl::StrCat("Expression size has exceeded the maximum allowed size; expression size: ",
                        text_.size()));

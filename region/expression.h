@@ -54,6 +54,9 @@ struct ExpressionContext {
   const std::map<std::string, AttributeValue>* values = nullptr;  // ":v" -> value
   std::set<std::string> used_names;
   std::set<std::string> used_values;
+  // The longest expression accepted. DynamoDB's limit for what clients write; raised only for
+  // the expressions gtsim generates from legacy parameters (region/http/ddb_legacy.h).
+  size_t max_expression_bytes = kMaxExpressionBytes;
 };
 
 // Checks the maps themselves: not empty when supplied, keys shaped "#word" / ":word", names not

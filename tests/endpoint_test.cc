@@ -20,6 +20,7 @@
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
 #include "sim/cluster.h"
+#include "tests/endpoint_fixture.h"
 #include "tests/raw_http_client.h"
 
 namespace gtsim {
@@ -27,88 +28,9 @@ namespace {
 
 using json = nlohmann::json;
 
-struct Answer {
-  int status = 0;
-  json body;
-  std::string type() const {
-    std::string t = body.value("__type", "");
-    size_t hash = t.find('#');
-    return hash == std::string::npos ? t : t.substr(hash + 1);
-  }
-  std::string message() const { return body.value("message", ""); }
-};
-
-struct Endpoint {
-  SystemClock clock;
-  std::unique_ptr<Region> region;
-  std::unique_ptr<DynamoDbEndpoint> endpoint;
-  int port = 0;
-
-  Endpoint() {
-    auto storage = Storage::Open(":memory:", "us-east-1");
-    REQUIRE(storage.ok());
-    auto r = Region::Open("us-east-1", {"us-east-1", "us-west-2"}, *std::move(storage), &clock);
-    REQUIRE(r.ok());
-    region = *std::move(r);
-    endpoint = std::make_unique<DynamoDbEndpoint>(region.get());
-    auto bound = endpoint->Start("127.0.0.1:0");
-    INFO(bound.status().ToString());
-    REQUIRE(bound.ok());
-    port = *bound;
-  }
-  ~Endpoint() { endpoint->Stop(); }
-
-  Answer Raw(const std::string& target, const std::string& body) {
-    httplib::Client client("127.0.0.1", port);
-    httplib::Headers headers;
-    if (!target.empty()) headers.emplace("X-Amz-Target", target);
-    auto res = client.Post("/", headers, body, "application/x-amz-json-1.0");
-    REQUIRE(res);
-    Answer a;
-    a.status = res->status;
-    a.body = json::parse(res->body, nullptr, false);
-    REQUIRE_FALSE(a.body.is_discarded());
-    CHECK(res->get_header_value("Content-Type") == "application/x-amz-json-1.0");
-    return a;
-  }
-  Answer Call(const std::string& op, const json& body) {
-    return Raw("DynamoDB_20120810." + op, body.dump());
-  }
-  json Ok(const std::string& op, const json& body) {
-    Answer a = Call(op, body);
-    INFO(op << " " << body.dump() << " -> " << a.body.dump());
-    REQUIRE(a.status == 200);
-    return a.body;
-  }
-  Answer Fails(const std::string& op, const json& body, const std::string& type) {
-    Answer a = Call(op, body);
-    INFO(op << " " << body.dump() << " -> " << a.body.dump());
-    CHECK(a.status == 400);
-    CHECK(a.type() == type);
-    return a;
-  }
-
-  // "orders": pk (S) + sk (N).
-  void CreateOrders() {
-    Ok("CreateTable", {{"TableName", "orders"},
-                       {"KeySchema",
-                        {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
-                         {{"AttributeName", "sk"}, {"KeyType", "RANGE"}}}},
-                       {"AttributeDefinitions",
-                        {{{"AttributeName", "pk"}, {"AttributeType", "S"}},
-                         {{"AttributeName", "sk"}, {"AttributeType", "N"}}}},
-                       {"BillingMode", "PAY_PER_REQUEST"}});
-  }
-  void PutOrder(const std::string& pk, int sk, const json& extra = json::object()) {
-    json item = {{"pk", {{"S", pk}}}, {"sk", {{"N", std::to_string(sk)}}}};
-    for (const auto& [k, v] : extra.items()) item[k] = v;
-    Ok("PutItem", {{"TableName", "orders"}, {"Item", item}});
-  }
-};
-
-json Key(const std::string& pk, int sk) {
-  return {{"pk", {{"S", pk}}}, {"sk", {{"N", std::to_string(sk)}}}};
-}
+using endpoint_test::Answer;
+using endpoint_test::Endpoint;
+using endpoint_test::Key;
 
 TEST_CASE("CreateTable, DescribeTable and DeleteTable answer in DynamoDB's shape") {
   Endpoint e;
@@ -1452,6 +1374,43 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
         {"TotalSegments", 2},
         {"FilterExpression", "contains(pk, :s)"},
         {"ExpressionAttributeValues", {{":s", {{"S", "f"}}}}}}},
+      // Legacy parameters (tests/legacy_params_test.cc), translated into expressions.
+      {"UpdateItem",
+       {{"TableName", "orders"},
+        {"Key", Key("f", 1)},
+        {"Expected",
+         {{"n",
+           {{"ComparisonOperator", "BETWEEN"},
+            {"AttributeValueList", {{{"N", "0"}}, {{"N", "9"}}}}}},
+          {"v", {{"Exists", false}}}}},
+        {"ConditionalOperator", "OR"},
+        {"AttributeUpdates",
+         {{"n", {{"Action", "ADD"}, {"Value", {{"N", "1"}}}}},
+          {"l", {{"Action", "ADD"}, {"Value", {{"L", json::array({{{"S", "x"}}})}}}}},
+          {"x", {{"Action", "DELETE"}}}}},
+        {"ReturnValues", "UPDATED_OLD"}}},
+      {"Query",
+       {{"TableName", "orders"},
+        {"KeyConditions",
+         {{"pk",
+           {{"ComparisonOperator", "EQ"}, {"AttributeValueList", json::array({{{"S", "f"}}})}}},
+          {"sk",
+           {{"ComparisonOperator", "GE"}, {"AttributeValueList", json::array({{{"N", "0"}}})}}}}},
+        {"QueryFilter",
+         {{"n",
+           {{"ComparisonOperator", "IN"}, {"AttributeValueList", {{{"N", "1"}}, {{"N", "2"}}}}}}}},
+        {"AttributesToGet", {"pk", "n"}}}},
+      {"Scan",
+       {{"TableName", "orders"},
+        {"ScanFilter",
+         {{"pk",
+           {{"ComparisonOperator", "BEGINS_WITH"},
+            {"AttributeValueList", json::array({{{"S", "f"}}})}}},
+          {"n", {{"ComparisonOperator", "NOT_NULL"}}}}},
+        {"ConditionalOperator", "AND"}}},
+      {"BatchGetItem",
+       {{"RequestItems",
+         {{"orders", {{"Keys", json::array({Key("f", 1)})}, {"AttributesToGet", {"n", "pk"}}}}}}}},
       {"BatchWriteItem",
        {{"RequestItems", {{"orders", {{{"PutRequest", {{"Item", Key("g", 1)}}}}}}}}}},
       {"DynamoDBStreams_20120810.GetShardIterator",
@@ -1460,7 +1419,8 @@ TEST_CASE("mutated requests never crash and never answer 500 (seeded)") {
         {"ShardIteratorType", "AT_SEQUENCE_NUMBER"},
         {"SequenceNumber", "000000000000000000001"}}},
       {"DynamoDBStreams_20120810.GetRecords",
-       {{"ShardIterator", stream_arn + "|shardId-1|0|" + std::to_string(absl::ToUnixMicros(absl::Now()))},
+       {{"ShardIterator",
+         stream_arn + "|shardId-1|0|" + std::to_string(absl::ToUnixMicros(absl::Now()))},
         {"Limit", 5}}},
       {"TransactWriteItems",
        {{"ClientRequestToken", "t"},

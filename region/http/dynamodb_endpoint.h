@@ -13,10 +13,10 @@
 //     (Region::MutateItemsLed: same queue, savepoints and COMMIT as every other local write),
 //     and answers each after the COMMIT. No thread is parked per write and no write is handed
 //     to another thread: measured against handing them to the region's committer thread
-//     (a variant measured and dropped; answers queued back to the loop through an eventfd), it costs
-//     46-48 us of region CPU per write instead of 56-66 us (docs/BENCHMARKS.md, endpoint). While
-//     it commits, the loop reads nothing: on 2 cores nothing is lost, the next requests wait in
-//     the sockets and make the next group.
+//     (a variant measured and dropped; answers queued back to the loop through an eventfd), it
+//     costs 46-48 us of region CPU per write instead of 56-66 us (docs/BENCHMARKS.md, endpoint).
+//     While it commits, the loop reads nothing: on 2 cores nothing is lost, the next requests wait
+//     in the sockets and make the next group.
 //   * GetItem: inline on the loop thread (one short read under the region's lock).
 //   * Everything else (Query, Scan, batches, transactions, control plane, streams): a pool of 4
 //     worker threads, so a long Scan page or a bootstrapping UpdateTable never stalls the loop
@@ -37,6 +37,10 @@
 //   ConditionalCheckFailedException — with "Item" when ReturnValuesOnConditionCheckFailure is
 //   ALL_OLD —, SerializationException, UnknownOperationException), HTTP 500 InternalServerError
 //   for internal failures. absl status codes are mapped to these in one place (ErrorFor).
+// - Legacy parameters (Expected + ConditionalOperator, AttributeUpdates, AttributesToGet,
+//   KeyConditions, QueryFilter, ScanFilter) are translated into the expressions they stand for
+//   and evaluated by the same engine (ddb_legacy.h); mixed with expression parameters in one
+//   request, they are DynamoDB's ValidationException.
 // - Conditions and updates evaluate against this region's local copy (Region::MutateItem), as
 //   in a DynamoDB global table; the write then replicates like any other.
 // - TransactWriteItems checks every condition against the local copy and commits every write
@@ -83,10 +87,10 @@
 //   `aws dynamodbstreams`) serves ListStreams, DescribeStream, GetShardIterator and GetRecords
 //   over this region's change log: every write this region applied to the table, local and
 //   replicated. Simulator choices: every table has a stream, with the StreamViewType of its
-//   StreamSpecification (NEW_AND_OLD_IMAGES when none was enabled); one shard per table (its label is the table's creation time, so a
-//   re-created table has a new stream); SequenceNumber is the change-log position; records are
-//   never trimmed; iterators expire after 15 minutes; ApproximateCreationDateTime is the write's
-//   LWW timestamp (the accepting region's clock).
+//   StreamSpecification (NEW_AND_OLD_IMAGES when none was enabled); one shard per table (its label
+//   is the table's creation time, so a re-created table has a new stream); SequenceNumber is the
+//   change-log position; records are never trimmed; iterators expire after 15 minutes;
+//   ApproximateCreationDateTime is the write's LWW timestamp (the accepting region's clock).
 //
 // Operations: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem, GetItem, UpdateItem,
 // DeleteItem, Query, Scan (parallel Segment/TotalSegments), BatchWriteItem, BatchGetItem,

@@ -1,0 +1,40 @@
+// DynamoDB's names and descriptions of tables and streams as one region shows them (internal to
+// region/http/): ARNs, stream labels, shard ids, sequence numbers and the TableDescription JSON.
+//
+// Simulator choices: every table's stream is this region's change log filtered to the table's
+// current incarnation, with one shard; its label is the table's creation time, so a table
+// deleted and created again gets a new stream ARN. Stateless and thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "nlohmann/json.hpp"
+#include "region/region.h"
+
+namespace gtsim::ddb {
+
+using json = nlohmann::json;
+
+// 64-bit FNV-1a of `s` (shard ids, parallel-scan segments, request fingerprints).
+uint64_t Fnv1a(const std::string& s);
+
+std::string StreamLabel(const TableSpec& spec);
+std::string TableArn(const std::string& region, const std::string& table);
+std::string StreamArn(const std::string& region, const TableSpec& spec);
+std::string ShardId(const TableSpec& spec);
+// Stream sequence numbers are change-log positions, zero-padded to DynamoDB's 21 digits.
+std::string SequenceNumber(int64_t seq);
+// The stream view type of a table: its StreamSpecification's, or NEW_AND_OLD_IMAGES (what
+// gtsim's change log always serves) for a table whose stream was never enabled explicitly.
+std::string StreamViewOf(const TableSpec& spec);
+
+// A KeySchema list: the HASH key, then the RANGE key if any.
+json KeySchemaJson(const KeyDef& hash, const std::optional<KeyDef>& range);
+// DynamoDB's TableDescription of `info` as `region` sees it. `status` overrides TableStatus
+// (DELETING); by default it is the spec's (UPDATING while a replica is added or removed).
+json TableDescription(const TableInfo& info, const std::string& region,
+                      const char* status = nullptr);
+
+}  // namespace gtsim::ddb
