@@ -43,7 +43,13 @@ absl::StatusOr<std::vector<std::string>> Members(const nlohmann::json& v, const 
 
 }  // namespace
 
-absl::StatusOr<AttributeValue> ValueFromJson(const nlohmann::json& v, const std::string& path) {
+namespace {
+
+// DynamoDB allows 32 levels of maps and lists in an attribute value.
+constexpr int kMaxValueNesting = 32;
+
+absl::StatusOr<AttributeValue> ValueFromJsonAt(const nlohmann::json& v, const std::string& path,
+                                               int depth) {
   if (!v.is_object() || v.size() != 1) {
     return Bad(path,
                "expected an object with exactly one type key, like {\"S\": \"text\"} or "
@@ -76,11 +82,16 @@ absl::StatusOr<AttributeValue> ValueFromJson(const nlohmann::json& v, const std:
     if (!x.is_boolean() || !x.get<bool>()) return Bad(path, "NULL must be true");
     return AttributeValue::Null();
   }
+  if ((type == "M" || type == "L") && depth >= kMaxValueNesting) {
+    return Bad(path, absl::StrCat("maps and lists are nested more than ", kMaxValueNesting,
+                                  " levels deep (DynamoDB: Nesting Levels have exceeded "
+                                  "supported limits)"));
+  }
   if (type == "M") {
     if (!x.is_object()) return Bad(path, "M must be a JSON object of attributes");
     Item fields;
     for (auto it = x.begin(); it != x.end(); ++it) {
-      auto e = ValueFromJson(it.value(), absl::StrCat(path, ".", it.key()));
+      auto e = ValueFromJsonAt(it.value(), absl::StrCat(path, ".", it.key()), depth + 1);
       if (!e.ok()) return e.status();
       fields.emplace(it.key(), *std::move(e));
     }
@@ -90,7 +101,7 @@ absl::StatusOr<AttributeValue> ValueFromJson(const nlohmann::json& v, const std:
     if (!x.is_array()) return Bad(path, "L must be a JSON array of values");
     std::vector<AttributeValue> values;
     for (size_t i = 0; i < x.size(); ++i) {
-      auto e = ValueFromJson(x[i], absl::StrCat(path, "[", i, "]"));
+      auto e = ValueFromJsonAt(x[i], absl::StrCat(path, "[", i, "]"), depth + 1);
       if (!e.ok()) return e.status();
       values.push_back(*std::move(e));
     }
@@ -105,6 +116,12 @@ absl::StatusOr<AttributeValue> ValueFromJson(const nlohmann::json& v, const std:
   }
   return Bad(path, absl::StrCat("unknown type \"", type,
                                 "\"; use one of S, N, B, BOOL, NULL, M, L, SS, NS, BS"));
+}
+
+}  // namespace
+
+absl::StatusOr<AttributeValue> ValueFromJson(const nlohmann::json& v, const std::string& path) {
+  return ValueFromJsonAt(v, path, 0);
 }
 
 absl::StatusOr<Item> ItemFromJson(const nlohmann::json& object) {

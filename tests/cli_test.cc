@@ -117,6 +117,22 @@ TEST_CASE("bad input gets a clear error, a non-zero exit and writes nothing", "[
     CHECK(r.code == c.code);
     CHECK(r.err.find(c.message) != std::string::npos);
   }
+  // Nested deeper than DynamoDB's 32 levels: a clear message (it was a bare "gtsim: "), and a
+  // line nested 200,000 deep no longer crashes the parser.
+  std::string deep = R"({"S":"x"})";
+  for (int i = 0; i < 34; ++i) deep = R"({"M":{"a":)" + deep + "}}";
+  Result nested =
+      g(R"(put --region us-east-1 --table t --item '{"id":{"S":"x"},"d":)" + deep + "}'");
+  CHECK(nested.code == 2);
+  CHECK(nested.err.find("nested more than 32 levels") != std::string::npos);
+  {
+    std::ofstream f(g.dir() + "/deep.jsonl");
+    f << std::string(200000, '[') << "\n";
+  }
+  Result load = g("load --region us-east-1 --table t --file " + g.dir() + "/deep.jsonl");
+  CHECK(load.code == 2);
+  CHECK(load.err.find("deep.jsonl:1: the item is nested more than 128 JSON levels") !=
+        std::string::npos);
   Result scan = g("scan --region us-east-1 --table t");
   REQUIRE(scan.code == 0);
   CHECK(scan.out.find("\"Count\": 0") != std::string::npos);

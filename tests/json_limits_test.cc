@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/endpoint_fixture.h"
+
 namespace gtsim {
 namespace {
 
@@ -74,6 +76,28 @@ TEST_CASE("kMaxRequestJsonDepth fits the deepest valid DynamoDB request", "[json
   REQUIRE(nlohmann::json::accept(body));
   CHECK(CheckJsonShape(body, kMaxRequestJsonDepth).ok());
   CHECK(!CheckJsonShape(body, 70).ok());  // it really is about 71 deep
+}
+
+}  // namespace
+}  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TEST_CASE("the endpoint refuses an over-deep body before parsing it", "[json_limits]") {
+  endpoint_test::Endpoint e;
+  // 10 MB of brackets: refused at once (parsed, it would take ~250 MB).
+  auto deep = e.Raw("DynamoDB_20120810.PutItem", std::string(10 << 20, '['));
+  CHECK(deep.status == 400);
+  CHECK(deep.type() == "ValidationException");
+  CHECK(deep.body["message"] == "Nesting Levels have exceeded supported limits");
+  // An item nested 200 levels deep, through the whole request path.
+  std::string value = R"({"S":"x"})";
+  for (int i = 0; i < 200; ++i) value = R"({"M":{"a":)" + value + "}}";
+  auto item = e.Raw("DynamoDB_20120810.PutItem",
+                    R"({"TableName":"t","Item":{"id":{"S":"k"},"deep":)" + value + "}}");
+  CHECK(item.status == 400);
+  CHECK(item.type() == "ValidationException");
 }
 
 }  // namespace

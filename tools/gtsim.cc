@@ -82,6 +82,10 @@ Failure FromStatus(const absl::Status& s) {
   if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
     return Failure{2, absl::StrCat("the region did not answer: ", s.message())};
   }
+  if (s.message().empty()) {  // never a bare "gtsim: " (gRPC gives some errors no text)
+    return Failure{code, absl::StrCat("the region refused the call (",
+                                      absl::StatusCodeToString(s.code()), ", no message)")};
+  }
   return Failure{code, std::string(s.message())};
 }
 

@@ -17,6 +17,7 @@
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/http/http_server.h"
+#include "region/json_limits.h"
 
 // The HTTP side of the endpoint: the event loop, the worker pool, and the hand-off of each
 // request to its operation (region/http/ddb_operations.h).
@@ -30,6 +31,7 @@ using ddb::ErrorFor;
 using ddb::Operations;
 using ddb::Serialization;
 using ddb::Typed;
+using ddb::Validation;
 
 constexpr absl::string_view kTargetPrefix = "DynamoDB_20120810.";
 constexpr absl::string_view kStreamsTargetPrefix = "DynamoDBStreams_20120810.";
@@ -87,6 +89,11 @@ bool IsSingleItemWrite(absl::string_view op) {
 
 // The request body as a JSON object, or DynamoDB's SerializationException.
 absl::StatusOr<json> ParseBody(const std::string& body) {
+  // Before the parser builds a tree: 10 MB of "[[[[" would cost ~250 MB. DynamoDB's answer to
+  // an over-deep item (the same text as ddb_items' value check).
+  if (!CheckJsonShape(body, kMaxRequestJsonDepth).ok()) {
+    return Validation("Nesting Levels have exceeded supported limits");
+  }
   json req = json::parse(body.empty() ? std::string("{}") : body, nullptr,
                          /*allow_exceptions=*/false);
   if (req.is_discarded() || !req.is_object()) {
