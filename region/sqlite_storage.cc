@@ -231,6 +231,13 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
         absl::StrCat("cannot open database ", path, ": ", msg,
                      " (check that the directory exists and is writable)"));
   }
+  if (sqlite3_db_readonly(db, "main") == 1) {
+    sqlite3_close(db);
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot write database ", path,
+        ": it can only be opened read-only (a read-only file system, or permissions that do not "
+        "let this user write the file or its directory); the data in it is not touched"));
+  }
   std::unique_ptr<SqliteStorage> s(new SqliteStorage(db, region));
   s->path_ = path;
   absl::Status st = s->Init(options);
@@ -262,6 +269,14 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
   sqlite3_busy_timeout(db_, 5000);
   // Reading the header tells a foreign file from a database before anything is written.
   absl::Status probe = Exec("SELECT count(*) FROM sqlite_master");
+  if (!probe.ok() && !absl::IsDataLoss(probe)) {
+    // Not the file's content: the disk or its permissions (a read-only directory cannot hold
+    // the WAL's -shm file). Never advice to move a good database away.
+    return absl::Status(probe.code(),
+                        absl::StrCat("cannot read the database (", probe.message(),
+                                     "); check that the disk is writable and that this user may "
+                                     "read and write the directory and its files"));
+  }
   if (!probe.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("not a gtsim database (", probe.message(),

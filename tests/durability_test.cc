@@ -183,3 +183,28 @@ TEST_CASE("--durability=fsync sets synchronous=FULL, the default NORMAL", "[dura
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TEST_CASE("a database that can only be read is refused as such, never as 'not a gtsim database'",
+          "[durability]") {
+  TempDir dir;
+  const std::string db = dir.File("region.db");
+  WriteTable(db, 3);
+  // SQLite opens a file it may not write read-only; mode=ro does the same without root's
+  // immunity to permissions.
+  auto s = Storage::Open("file:" + db + "?mode=ro", "us-east-1");
+  REQUIRE_FALSE(s.ok());
+  INFO(s.status().ToString());
+  CHECK(absl::IsPermissionDenied(s.status()));
+  CHECK(absl::StrContains(s.status().message(), "read-only"));
+  CHECK_FALSE(absl::StrContains(s.status().message(), "not a gtsim database"));
+  // The data is untouched: it opens normally again.
+  auto again = Storage::Open(db, "us-east-1");
+  REQUIRE(again.ok());
+  CHECK((*again)->ItemStatsOf(1).value().items == 3);
+}
+
+}  // namespace
+}  // namespace gtsim

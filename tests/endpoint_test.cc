@@ -115,6 +115,49 @@ TEST_CASE("CreateTable validates names, key schemas and billing modes") {
   e.Fails("CreateTable", b, "SerializationException");
 }
 
+TEST_CASE("CreateTable and UpdateTable keep DynamoDB's limits: 20 GSIs, 40000 capacity units") {
+  Endpoint e;
+  json base = {{"TableName", "abc"},
+               {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+               {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+               {"BillingMode", "PAY_PER_REQUEST"}};
+  auto with_gsis = [&](int n) {
+    json b = base;
+    for (int i = 0; i < n; ++i) {
+      std::string attr = "g" + std::to_string(i);
+      b["AttributeDefinitions"].push_back({{"AttributeName", attr}, {"AttributeType", "S"}});
+      b["GlobalSecondaryIndexes"].push_back(
+          {{"IndexName", "index" + std::to_string(i)},
+           {"KeySchema", {{{"AttributeName", attr}, {"KeyType", "HASH"}}}},
+           {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}});
+    }
+    return b;
+  };
+  CHECK(e.Fails("CreateTable", with_gsis(30), "ValidationException").message() ==
+        "GlobalSecondaryIndex count exceeds the per-table limit of 20");
+  CHECK(e.Call("ListTables", json::object()).body["TableNames"].empty());  // nothing written
+  e.Ok("CreateTable", with_gsis(20));
+  json add = {{"TableName", "abc"},
+              {"AttributeDefinitions", {{{"AttributeName", "x"}, {"AttributeType", "S"}}}},
+              {"GlobalSecondaryIndexUpdates",
+               {{{"Create",
+                  {{"IndexName", "one-more"},
+                   {"KeySchema", {{{"AttributeName", "x"}, {"KeyType", "HASH"}}}},
+                   {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}}}}}}};
+  CHECK(e.Fails("UpdateTable", add, "ValidationException").message() ==
+        "GlobalSecondaryIndex count exceeds the per-table limit of 20");
+
+  json huge = base;
+  huge["TableName"] = "huge";
+  huge["BillingMode"] = "PROVISIONED";
+  huge["ProvisionedThroughput"] = {{"ReadCapacityUnits", 5},
+                                   {"WriteCapacityUnits", 1000000000000000000}};
+  CHECK(e.Fails("CreateTable", huge, "LimitExceededException").message().find("40000") !=
+        std::string::npos);
+  huge["ProvisionedThroughput"]["WriteCapacityUnits"] = 40000;
+  e.Ok("CreateTable", huge);
+}
+
 TEST_CASE("ListTables pages with Limit and ExclusiveStartTableName") {
   Endpoint e;
   for (const char* name : {"ccc", "aaa", "bbb"}) {

@@ -151,7 +151,9 @@ absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
   return std::make_pair(*name, def);
 }
 
-// ProvisionedThroughput: both capacities, each at least 1.
+constexpr int64_t kMaxTableCapacityUnits = 40000;
+
+// ProvisionedThroughput: both capacities, each at least 1 and at most the per-table quota.
 absl::Status ThroughputOf(const json& pt, UpdateTableRequest* u) {
   if (!pt.is_object()) {
     return Serialization("Unexpected value type in payload: ProvisionedThroughput must be a map");
@@ -167,6 +169,14 @@ absl::Status ThroughputOf(const json& pt, UpdateTableRequest* u) {
                                      "' at 'provisionedThroughput.", member,
                                      "' failed to satisfy constraint: Member must have value "
                                      "greater than or equal to 1"));
+    }
+    // DynamoDB's default per-table quota. The message text is gtsim's (DynamoDB answers
+    // LimitExceededException; its exact text could not be confirmed).
+    if (value > kMaxTableCapacityUnits) {
+      return Typed(absl::StatusCode::kResourceExhausted, "LimitExceededException",
+                   absl::StrCat("Subscriber limit exceeded: ", member, " ", value,
+                                " exceeds the per-table quota of ", kMaxTableCapacityUnits,
+                                " capacity units"));
     }
   }
   u->read_capacity = *rcu;

@@ -19,6 +19,10 @@
 namespace gtsim::ddb {
 
 namespace {
+
+// DynamoDB's limit of global secondary indexes per table (the text is as LocalStack
+// reproduces AWS's ValidationException).
+constexpr size_t kMaxGsisPerTable = 20;
 // UpdateTable's ReplicaUpdates rules, as DynamoDB words them.
 constexpr absl::string_view kReplicaUpdatesAlone =
     "One or more parameter values were invalid: ReplicaUpdates cannot be combined with other "
@@ -89,6 +93,10 @@ absl::StatusOr<json> Operations::CreateTable(const json& req) {
     if (list->empty()) {
       return Validation(
           "One or more parameter values were invalid: List of GlobalSecondaryIndexes is empty");
+    }
+    if (list->size() > kMaxGsisPerTable) {
+      return Validation(absl::StrCat("GlobalSecondaryIndex count exceeds the per-table limit of ",
+                                     kMaxGsisPerTable));
     }
     std::set<std::string> names;
     for (size_t i = 0; i < list->size(); ++i) {
@@ -229,6 +237,12 @@ absl::StatusOr<json> Operations::UpdateTable(const json& req) {
           return Validation(
               absl::StrCat("One or more parameter values were invalid: Index with name ",
                            u.create_gsi->first, " already exists on table ", table));
+        }
+        size_t live = 0;
+        for (const auto& [n, g] : spec.gsis) live += g.deleted ? 0 : 1;
+        if (live >= kMaxGsisPerTable) {
+          return Validation(absl::StrCat(
+              "GlobalSecondaryIndex count exceeds the per-table limit of ", kMaxGsisPerTable));
         }
       } else {
         if (!del->is_object()) return Serialization("Unexpected value type in payload");
