@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -30,15 +29,23 @@ absl::Status CheckDataDir(const std::string& dir, const std::string& region,
                           const DataDirStart& start) {
   const std::string id_path = absl::StrCat(dir, "/", kIdFile);
   const std::string db_path = absl::StrCat(dir, "/region.db");
-  std::string recorded;
+  std::string recorded, recorded_cluster;
   if (std::ifstream f(id_path); f) {
-    std::stringstream text;
-    text << f.rdbuf();
-    recorded = std::string(absl::StripAsciiWhitespace(text.str()));
+    std::getline(f, recorded);
+    std::getline(f, recorded_cluster);
+    recorded = std::string(absl::StripAsciiWhitespace(recorded));
+    recorded_cluster = std::string(absl::StripAsciiWhitespace(recorded_cluster));
     if (!recorded.empty() && recorded != region) {
       return absl::FailedPreconditionError(absl::StrCat(dir, " holds region ", recorded,
                                                         "'s data (", id_path, "), not ", region,
                                                         "'s: use the right --data_dir"));
+    }
+    // A directory marked before cluster ids existed has none: it is taken as it is.
+    if (!recorded_cluster.empty() && recorded_cluster != start.cluster_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " holds ", region, "'s data of cluster \"", recorded_cluster, "\" (", id_path,
+          "), not of cluster \"", start.cluster_id,
+          "\": another cluster's data is never mixed in; use that cluster's directory"));
     }
   }
   const bool has_run = !recorded.empty() || start.expect_data;
@@ -56,7 +63,8 @@ absl::Status CheckDataDir(const std::string& dir, const std::string& region,
       "writes that no peer received are gone"));
 }
 
-absl::Status MarkDataDir(const std::string& dir, const std::string& region) {
+absl::Status MarkDataDir(const std::string& dir, const std::string& region,
+                         const std::string& cluster_id) {
   const std::string id_path = absl::StrCat(dir, "/", kIdFile);
   const std::string tmp = id_path + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -64,7 +72,7 @@ absl::Status MarkDataDir(const std::string& dir, const std::string& region) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
   }
-  const std::string text = region + "\n";
+  const std::string text = absl::StrCat(region, "\n", cluster_id, "\n");
   bool ok =
       write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && fsync(fd) == 0;
   int saved = errno;

@@ -23,17 +23,21 @@ struct DataDirStart {
   bool expect_data = false;
   // Start empty although the region has run before.
   bool rejoin = false;
+  // The cluster the region belongs to (gtsim-region --cluster_id; "" for none).
+  std::string cluster_id;
 };
 
 // OK when `dir`'s database may be opened for `region`: it exists and is not empty, or the
 // region has never run here (no region.id, no expect_data), or `start.rejoin`.
 // FailedPrecondition naming the file and the two ways on (restore it, or rejoin) otherwise, or
-// when region.id names another region.
+// when region.id names another region or another cluster.
 absl::Status CheckDataDir(const std::string& dir, const std::string& region,
                           const DataDirStart& start);
 
-// Records that `dir` holds `region`'s database (region.id, written atomically and fsynced).
-// Call after the database has opened.
-absl::Status MarkDataDir(const std::string& dir, const std::string& region);
+// Records that `dir` holds `region`'s database of `cluster_id` (region.id: the region's name,
+// then the cluster id, one per line; written atomically, mode 0600, and fsynced). Call after
+// the database has opened.
+absl::Status MarkDataDir(const std::string& dir, const std::string& region,
+                         const std::string& cluster_id);
 
 }  // namespace gtsim

@@ -58,9 +58,13 @@ ABSL_FLAG(absl::Duration, log_retention, absl::Hours(24),
 ABSL_FLAG(bool, rejoin, false,
           "start with an empty database although this region has run before (its data was "
           "lost): it re-reads its peers' logs; its own writes that no peer received are gone");
-ABSL_FLAG(bool, exit_with_parent, false,
-          "stop (as on SIGTERM) when the process that started this one exits, e.g. a scenario "
-          "runner that crashed");
+ABSL_FLAG(std::string, cluster_id, "",
+          "the cluster this region belongs to (gtsim up draws one): replication with a peer of "
+          "another cluster is refused both ways, and a data directory of another cluster is "
+          "refused at start");
+ABSL_FLAG(int, exit_with_parent, 0,
+          "the pid of the process that started this one (0: none): once it has exited, stop as "
+          "on SIGTERM - so a scenario runner that crashes leaves no region behind");
 ABSL_FLAG(bool, expect_data, false,
           "this region has run before (gtsim passes it): refuse to start if the database is "
           "missing or empty, unless --rejoin");
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
   gtsim::DataDirStart start;
   start.expect_data = absl::GetFlag(FLAGS_expect_data);
   start.rejoin = absl::GetFlag(FLAGS_rejoin);
+  start.cluster_id = absl::GetFlag(FLAGS_cluster_id);
   if (absl::Status st = gtsim::CheckDataDir(dir, name, start); !st.ok()) {
     Die(std::string(st.message()));
   }
@@ -130,7 +135,8 @@ int main(int argc, char** argv) {
   if ((*storage)->created_new() && start.rejoin) {
     std::printf("gtsim-region %s: rejoining with an empty database\n", name.c_str());
   }
-  if (absl::Status st = gtsim::MarkDataDir(dir, name); !st.ok()) Die(std::string(st.message()));
+  if (absl::Status st = gtsim::MarkDataDir(dir, name, start.cluster_id); !st.ok())
+    Die(std::string(st.message()));
   if (absl::Status st = (*storage)->StartBackgroundCheckpoints(db_path, absl::Milliseconds(200));
       !st.ok()) {
     Die(std::string(st.message()));
@@ -178,7 +184,8 @@ int main(int argc, char** argv) {
 
   gtsim::RegionService api(region->get());
   gtsim::AdminService admin(region->get());
-  gtsim::StreamService replication(region->get());
+  const std::string cluster_id = absl::GetFlag(FLAGS_cluster_id);
+  gtsim::StreamService replication(region->get(), cluster_id);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
@@ -194,11 +201,11 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<gtsim::PeerLink>> links;
   for (const auto& [peer, address] : peers) {
-    links.push_back(std::make_unique<gtsim::PeerLink>(region->get(), peer, address));
+    links.push_back(std::make_unique<gtsim::PeerLink>(region->get(), peer, address, cluster_id));
     links.back()->Start();
   }
-  gtsim::BootstrapLink bootstrap(region->get(),
-                                 std::map<std::string, std::string>(peers.begin(), peers.end()));
+  gtsim::BootstrapLink bootstrap(
+      region->get(), std::map<std::string, std::string>(peers.begin(), peers.end()), cluster_id);
   bootstrap.Start();
   // Background upkeep: TTL expiry (about 1000 items per table per 200 ms), GSI backfills
   // (2000 items per step, steps back to back while any index is CREATING) and change-log
@@ -235,8 +242,8 @@ int main(int argc, char** argv) {
 
   // --exit_with_parent: once the parent is gone (this process is re-parented), stop as on
   // SIGTERM. A detached thread: it ends with the process.
-  if (absl::GetFlag(FLAGS_exit_with_parent)) {
-    const pid_t parent = getppid();
+  if (const pid_t parent = absl::GetFlag(FLAGS_exit_with_parent); parent != 0) {
+    // The pid is given, not read here: the parent may have died before this line.
     std::thread([parent] {
       while (getppid() == parent) absl::SleepFor(absl::Milliseconds(200));
       kill(getpid(), SIGTERM);

@@ -16,7 +16,9 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -35,12 +37,19 @@ bool ValidRegionName(const std::string& name) {
   });
 }
 
+// 16 hex digits, drawn once per cluster.
+std::string NewClusterId() {
+  absl::BitGen gen;
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
+}
+
 absl::Status MakeDirs(const std::string& path) {
   std::string partial;
   for (absl::string_view part : absl::StrSplit(path, '/')) {
     partial += std::string(part) + "/";
     if (part.empty()) continue;
-    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+    // 0700: a cluster's folders (cluster.json, every region's data) are its user's alone.
+    if (mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
       return absl::PermissionDeniedError(
           absl::StrCat("cannot create directory ", partial, ": ", std::strerror(errno)));
     }
@@ -131,7 +140,9 @@ absl::StatusOr<LocalCluster> LocalCluster::Create(const std::string& dir,
     return absl::AlreadyExistsError(absl::StrCat("a cluster already exists in ", dir));
   }
   RETURN_IF_ERROR(MakeDirs(dir));
+  chmod(dir.c_str(), 0700);
   LocalCluster c(dir, region_binary);
+  c.cluster_id_ = NewClusterId();
   std::set<int> ports;
   for (const auto& r : regions) {
     int port = 0, dynamodb_port = 0;
@@ -176,6 +187,8 @@ absl::StatusOr<LocalCluster> LocalCluster::Load(const std::string& dir,
       c.regions_.push_back(p);
     }
     c.durability_ = j.value("durability", "process");
+    // Absent in clusters made before cluster ids: their regions (and data) have none either.
+    c.cluster_id_ = j.value("cluster_id", "");
     c.log_retention_ = absl::Microseconds(j.value("log_retention_us", int64_t{0}));
     for (const auto& pr : j.at("partitions")) {
       c.partitions_.emplace(pr.at(0).get<std::string>(), pr.at(1).get<std::string>());
@@ -212,6 +225,7 @@ absl::Status LocalCluster::Save() const {
                             {"data_dir", p.data_dir},
                             {"has_run", p.has_run}});
   }
+  j["cluster_id"] = cluster_id_;
   j["durability"] = durability_;
   j["log_retention_us"] = absl::ToInt64Microseconds(log_retention_);
   j["partitions"] = nlohmann::json::array();
@@ -228,6 +242,7 @@ absl::Status LocalCluster::Save() const {
     out << j.dump(2) << "\n";
     if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
   }
+  chmod(tmp.c_str(), 0600);  // other local users cannot read the cluster's addresses and id
   if (rename(tmp.c_str(), ClusterFile(dir_).c_str()) != 0) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot write ", ClusterFile(dir_), ": ", std::strerror(errno)));
@@ -313,6 +328,7 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
                                                       p->pid, ")"));
   }
   RETURN_IF_ERROR(MakeDirs(p->data_dir));
+  chmod(p->data_dir.c_str(), 0700);
   if (access(region_binary_.c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat("cannot run the region binary ", region_binary_,
                                             " (build it, or set GTSIM_REGION_BIN)"));
@@ -339,16 +355,17 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
     args.push_back(absl::StrCat("--dynamodb_listen=127.0.0.1:", p->dynamodb_port));
   }
   args.push_back("--durability=" + durability_);
+  args.push_back("--cluster_id=" + cluster_id_);
   if (log_retention_ > absl::ZeroDuration()) {
     args.push_back(
         absl::StrCat("--log_retention=", absl::ToInt64Microseconds(log_retention_), "us"));
   }
   if (p->has_run) args.push_back("--expect_data");
-  if (exit_with_parent_) args.push_back("--exit_with_parent");
+  if (exit_with_parent_) args.push_back(absl::StrCat("--exit_with_parent=", getpid()));
   if (p->rejoin) args.push_back("--rejoin");
   const std::string log = LogPath(name);
   int64_t log_start = FileSize(log);
-  int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
     return absl::PermissionDeniedError(absl::StrCat("cannot open ", log, ": ", std::strerror(errno)));
   }

@@ -99,6 +99,9 @@ class LocalCluster {
   // gtsim-region --durability for every region: "process" (the default) or "fsync". Saved in
   // cluster.json; given at each start.
   const std::string& durability() const { return durability_; }
+  // Drawn at Create (16 hex digits) and given to every region (gtsim-region --cluster_id):
+  // replication with a region of another cluster is refused both ways.
+  const std::string& cluster_id() const { return cluster_id_; }
   absl::Status SetDurability(const std::string& durability);
   // Regions started from now on exit when this process does (gtsim-region --exit_with_parent):
   // for throwaway clusters (gtsim run, tests), so that a runner that crashes leaves no region
@@ -122,6 +125,7 @@ class LocalCluster {
   std::set<std::pair<std::string, std::string>> one_way_;     // (origin, receiver)
   std::map<std::pair<std::string, std::string>, LinkDelay> links_;  // (origin, receiver)
   std::string durability_ = "process";
+  std::string cluster_id_;
   absl::Duration log_retention_;
   bool exit_with_parent_ = false;
 };

@@ -89,29 +89,37 @@ TEST_CASE("a region that has run refuses a missing or empty database unless it r
   const std::string db = dir.File("region.db");
   // Never run here: anything goes.
   RequireOk(CheckDataDir(dir.path(), "us-east-1", {}));
-  RequireOk(MarkDataDir(dir.path(), "us-east-1"));
+  RequireOk(MarkDataDir(dir.path(), "us-east-1", "c1"));
   CHECK(fs::status(dir.File("region.id")).permissions() ==
         (fs::perms::owner_read | fs::perms::owner_write));
 
   SECTION("missing") {
-    absl::Status refused = CheckDataDir(dir.path(), "us-east-1", {});
+    absl::Status refused = CheckDataDir(dir.path(), "us-east-1", {.cluster_id = "c1"});
     CHECK(absl::IsFailedPrecondition(refused));
     CHECK(absl::StrContains(refused.message(), db + " is missing"));
     CHECK(absl::StrContains(refused.message(), "--rejoin"));
-    RequireOk(CheckDataDir(dir.path(), "us-east-1", {.expect_data = false, .rejoin = true}));
+    RequireOk(CheckDataDir(dir.path(), "us-east-1",
+                           {.expect_data = false, .rejoin = true, .cluster_id = "c1"}));
   }
   SECTION("zero bytes") {
     std::ofstream(db).close();
-    absl::Status refused = CheckDataDir(dir.path(), "us-east-1", {});
+    absl::Status refused = CheckDataDir(dir.path(), "us-east-1", {.cluster_id = "c1"});
     CHECK(absl::StrContains(refused.message(), "is empty (0 bytes)"));
   }
   SECTION("present") {
     WriteTable(db, 3);
-    RequireOk(CheckDataDir(dir.path(), "us-east-1", {}));
+    RequireOk(CheckDataDir(dir.path(), "us-east-1", {.cluster_id = "c1"}));
   }
   SECTION("another region's directory") {
-    absl::Status refused = CheckDataDir(dir.path(), "us-west-2", {.rejoin = true});
+    absl::Status refused =
+        CheckDataDir(dir.path(), "us-west-2", {.rejoin = true, .cluster_id = "c1"});
     CHECK(absl::StrContains(refused.message(), "holds region us-east-1's data"));
+  }
+  SECTION("another cluster's directory") {
+    WriteTable(db, 3);
+    absl::Status refused = CheckDataDir(dir.path(), "us-east-1", {.cluster_id = "c2"});
+    CHECK(absl::StrContains(refused.message(), "of cluster \"c1\""));
+    RequireOk(CheckDataDir(dir.path(), "us-east-1", {.cluster_id = "c1"}));
   }
 }
 
@@ -168,7 +176,8 @@ TEST_CASE("corruption met while running stops writes with a clear error", "[dura
   CHECK(absl::StrContains(begin.message(), "the database is corrupt"));
 }
 
-TEST_CASE("--durability=fsync sets synchronous=FULL, the default NORMAL", "[durability]") {
+TEST_CASE("durability fsync sets synchronous=FULL, the default process sets NORMAL",
+          "[durability]") {
   TempDir dir;
   for (auto [mode, expected] : {std::pair{Durability::kProcess, 1}, {Durability::kFsync, 2}}) {
     const std::string db = dir.File(absl::StrCat("d", expected, ".db"));

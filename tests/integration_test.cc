@@ -1,4 +1,9 @@
 // Multi-process tests: real gtsim-region processes replicating over gRPC on 127.0.0.1.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -394,6 +399,80 @@ TEST_CASE("disk stays flat under a steady overwrite workload: the change log is 
   CHECK(status(east).wal_bytes() <= 64 << 20);
   // The workload's writes all arrived.
   CHECK(Eventually([&] { return ScanAll(east, "t") == ScanAll(west, "t"); }));
+}
+
+TEST_CASE("a region of another cluster on a stopped peer's address is refused, both ways",
+          "[integration][cluster_id]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions);
+  RegionClient east(f.address("us-east-1"));
+  CreateGlobalTable(east, "t", regions);
+  REQUIRE(Put(east, "t", "mine", "a"));
+  const RegionProcess west = **f.cluster().Find("us-west-2");
+  REQUIRE(f.cluster().Stop("us-west-2").ok());
+
+  // Another cluster's "us-west-2" starts on the same address, with a table of its own.
+  const std::string rogue_dir = f.cluster_dir() + "/rogue";
+  std::vector<std::string> argv_s = {testing::BinDir() + "/gtsim-region",
+                                     "--region=us-west-2",
+                                     "--data_dir=" + rogue_dir,
+                                     "--listen=" + west.address(),
+                                     "--peers=us-east-1=" + f.address("us-east-1"),
+                                     "--cluster_id=0000000000000bad",
+                                     absl::StrCat("--exit_with_parent=", getpid())};
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string rogue_log = f.cluster_dir() + "/rogue.log";
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = open(rogue_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
+  {
+    RegionClient rogue(west.address());
+    REQUIRE(Eventually([&] {
+      pb::CreateTableRequest req;
+      req.set_table("intruder");
+      req.mutable_hash_key()->set_name("id");
+      req.mutable_hash_key()->set_type(pb::S);
+      req.add_replicas("us-west-2");
+      req.add_replicas("us-east-1");
+      pb::CreateTableResponse resp;
+      return rogue.api().CreateTable(RegionClient::Context().get(), req, &resp).ok();
+    }));
+    REQUIRE(Put(rogue, "intruder", "x", "foreign"));
+    // A newer incarnation of east's own table, which east would take if it listened.
+    CreateGlobalTable(rogue, "t", regions);
+    REQUIRE(Put(rogue, "t", "mine", "overwritten by another cluster"));
+  }
+  // Both sides say so in their logs, naming both cluster ids...
+  const std::string east_log = f.cluster().LogPath("us-east-1");
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK(Eventually([&] {
+    std::string log = slurp(east_log);
+    return log.find("0000000000000bad") != std::string::npos &&
+           log.find(f.cluster().cluster_id()) != std::string::npos;
+  }));
+  CHECK(Eventually([&] { return slurp(rogue_log).find("refused") != std::string::npos; }));
+  // ...and nothing of the other cluster got in.
+  absl::SleepFor(absl::Seconds(1));
+  CHECK_FALSE(HasTable(east, "intruder"));
+  CHECK(Get(east, "t", "mine").first == "a");
 }
 
 TEST_CASE("a partition holds changes back and they converge once it heals", "[integration]") {

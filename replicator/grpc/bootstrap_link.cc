@@ -13,8 +13,9 @@
 
 namespace gtsim {
 
-BootstrapLink::BootstrapLink(Region* region, std::map<std::string, std::string> peers)
-    : region_(region), peers_(std::move(peers)) {}
+BootstrapLink::BootstrapLink(Region* region, std::map<std::string, std::string> peers,
+                             std::string cluster_id)
+    : region_(region), peers_(std::move(peers)), cluster_id_(std::move(cluster_id)) {}
 
 BootstrapLink::~BootstrapLink() { Stop(); }
 
@@ -78,6 +79,7 @@ absl::Status BootstrapLink::LoadOnce(const BootstrapState& b) {
   }
   pb::SnapshotRequest req;
   req.set_subscriber(region_->name());
+  req.set_cluster_id(cluster_id_);
   req.mutable_table()->set_name(b.table);
   req.mutable_table()->set_created_us(b.table_created.ts_us);
   req.mutable_table()->set_created_by(b.table_created.region);
@@ -105,6 +107,14 @@ absl::Status BootstrapLink::LoadOnce(const BootstrapState& b) {
   std::thread fetch([&] {
     pb::SnapshotChunk in;
     while (reader->Read(&in)) {
+      if (in.cluster_id() != cluster_id_) {
+        std::fprintf(stderr,
+                     "gtsim-region %s: refusing a snapshot of %s: its source belongs to cluster "
+                     "\"%s\", this region to cluster \"%s\"\n",
+                     region_->name().c_str(), b.table.c_str(), in.cluster_id().c_str(),
+                     cluster_id_.c_str());
+        break;
+      }
       SnapshotChunk chunk = FromProto(in, b.table, b.table_created);
       std::unique_lock<std::mutex> l(qmu);
       changed.wait(l, [&] { return queue.size() < kQueued || stop; });

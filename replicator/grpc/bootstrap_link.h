@@ -24,7 +24,8 @@ namespace gtsim {
 class BootstrapLink {
  public:
   // `peers`: region name -> gRPC address of every other region.
-  BootstrapLink(Region* region, std::map<std::string, std::string> peers);
+  // `cluster_id`: as PeerLink's; a snapshot from another cluster is refused.
+  BootstrapLink(Region* region, std::map<std::string, std::string> peers, std::string cluster_id);
   ~BootstrapLink();  // stops the thread
 
   void Start();
@@ -38,6 +39,7 @@ class BootstrapLink {
 
   Region* const region_;
   std::map<std::string, std::string> peers_;
+  const std::string cluster_id_;
   std::map<std::string, std::unique_ptr<pb::Replication::Stub>> stubs_;  // Run's thread only
   std::thread thread_;
   absl::Mutex mu_;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -9,8 +10,11 @@
 
 namespace gtsim {
 
-PeerLink::PeerLink(Region* region, std::string origin, std::string address)
-    : region_(region), origin_(std::move(origin)) {
+PeerLink::PeerLink(Region* region, std::string origin, std::string address, std::string cluster_id)
+    : region_(region),
+      origin_(std::move(origin)),
+      address_(address),
+      cluster_id_(std::move(cluster_id)) {
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff grows to minutes; a restarted peer must be picked up fast.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -112,6 +116,12 @@ bool PeerLink::ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
   return true;
 }
 
+void PeerLink::LogOnce(const std::string& message) {
+  if (message == last_logged_) return;
+  last_logged_ = message;
+  std::fprintf(stderr, "gtsim-region %s: %s\n", region_->name().c_str(), message.c_str());
+}
+
 void PeerLink::StreamOnce() {
   grpc::ClientContext ctx;
   {
@@ -123,6 +133,7 @@ void PeerLink::StreamOnce() {
   Region::Subscription sub = region_->SubscriptionFor(origin_);
   pb::StreamRequest subscribe;
   subscribe.mutable_subscribe()->set_subscriber(region_->name());
+  subscribe.mutable_subscribe()->set_cluster_id(cluster_id_);
   subscribe.mutable_subscribe()->set_after_seq(sub.after_seq);
   subscribe.mutable_subscribe()->set_origin_log_id(sub.origin_log_id);
   subscribe.mutable_subscribe()->set_after_local_ts(sub.after_local_ts);
@@ -141,6 +152,13 @@ void PeerLink::StreamOnce() {
   if (stream->Write(subscribe)) {
     pb::ChangeBatch in;
     while (stream->Read(&in)) {
+      if (in.cluster_id() != cluster_id_) {
+        LogOnce(absl::StrCat("refusing changes from ", origin_, " at ", address_,
+                             ": it belongs to cluster \"", in.cluster_id(),
+                             "\", this region to cluster \"", cluster_id_,
+                             "\" - another gtsim cluster is using this peer's address"));
+        break;
+      }
       region_->SetConnected(origin_, true);
       auto batch = FromProto(in);
       if (batch.ok()) batch->subscription_epoch = sub.epoch;
@@ -169,7 +187,12 @@ void PeerLink::StreamOnce() {
   }
   ctx.TryCancel();
   grpc::Status finished = stream->Finish();
-  (void)finished;  // a cancelled stream always ends CANCELLED; the loop above logged real errors
+  // A cancelled stream always ends CANCELLED; the loop above logged real errors, except the
+  // origin's refusal of this region (another cluster on its address).
+  if (finished.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    LogOnce(absl::StrCat(origin_, " at ", address_,
+                         " refused this region: ", finished.error_message()));
+  }
   absl::MutexLock l(&mu_);
   current_ = nullptr;
 }

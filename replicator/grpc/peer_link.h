@@ -21,7 +21,9 @@ namespace gtsim {
 
 class PeerLink {
  public:
-  PeerLink(Region* region, std::string origin, std::string address);
+  // `cluster_id`: this region's cluster. Batches from an origin of another cluster (another gtsim
+  // cluster on this peer's address) are refused and logged, never applied.
+  PeerLink(Region* region, std::string origin, std::string address, std::string cluster_id);
   ~PeerLink();  // stops the thread
 
   void Start();
@@ -38,8 +40,14 @@ class PeerLink {
   bool ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
                     const std::function<bool(int64_t)>& ack);
 
+  // Logs `message` unless it is the same as the last one logged (a refused peer retries).
+  void LogOnce(const std::string& message);
+
   Region* const region_;
   const std::string origin_;
+  const std::string address_;
+  const std::string cluster_id_;
+  std::string last_logged_;  // Run's thread only
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Replication::Stub> stub_;
   std::thread thread_;

@@ -1,6 +1,7 @@
 #include "replicator/grpc/stream_service.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,17 @@ constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);
 constexpr absl::Duration kHeartbeat = absl::Seconds(1);
 }  // namespace
 
+grpc::Status StreamService::CheckCluster(const std::string& caller,
+                                         const std::string& their_cluster) {
+  if (their_cluster == cluster_id_) return grpc::Status::OK;
+  std::string message =
+      absl::StrCat("refused replication to \"", caller, "\": it belongs to cluster \"",
+                   their_cluster, "\", this region (", region_->name(), ") to cluster \"",
+                   cluster_id_, "\" - another gtsim cluster is using this cluster's addresses");
+  std::fprintf(stderr, "gtsim-region %s: %s\n", region_->name().c_str(), message.c_str());
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
+}
+
 grpc::Status StreamService::Stream(
     grpc::ServerContext* ctx, grpc::ServerReaderWriter<pb::ChangeBatch, pb::StreamRequest>* stream) {
   pb::StreamRequest first;
@@ -27,6 +39,9 @@ grpc::Status StreamService::Stream(
                         "the first message of a replication stream must be a Subscribe");
   }
   const std::string subscriber = first.subscribe().subscriber();
+  if (grpc::Status st = CheckCluster(subscriber, first.subscribe().cluster_id()); !st.ok()) {
+    return st;
+  }
   const auto& peers = region_->peers();
   if (std::find(peers.begin(), peers.end(), subscriber) == peers.end()) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
@@ -73,6 +88,7 @@ grpc::Status StreamService::Stream(
       }
       pb::ChangeBatch out;
       ToProto(*batch, &out);
+      out.set_cluster_id(cluster_id_);
       if (!stream->Write(out)) break;
       if (batch->reclaim_done) break;
       after = batch->scanned_through;
@@ -99,6 +115,7 @@ grpc::Status StreamService::Stream(
     }
     pb::ChangeBatch out;
     ToProto(*batch, &out);
+    out.set_cluster_id(cluster_id_);
     if (!stream->Write(out)) break;  // the subscriber went away
     last_sent = absl::Now();
     position = batch->scanned_through;
@@ -110,6 +127,7 @@ grpc::Status StreamService::Stream(
 
 grpc::Status StreamService::Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest* req,
                                      grpc::ServerWriter<pb::SnapshotChunk>* writer) {
+  if (grpc::Status st = CheckCluster(req->subscriber(), req->cluster_id()); !st.ok()) return st;
   const auto& peers = region_->peers();
   if (std::find(peers.begin(), peers.end(), req->subscriber()) == peers.end()) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
@@ -126,6 +144,7 @@ grpc::Status StreamService::Snapshot(grpc::ServerContext* ctx, const pb::Snapsho
     if (!chunk.ok()) return ToGrpc(chunk.status());
     pb::SnapshotChunk out;
     ToProto(*chunk, &out);
+    out.set_cluster_id(cluster_id_);
     if (!writer->Write(out)) return grpc::Status::CANCELLED;
     if (chunk->last) return grpc::Status::OK;
     r.after = std::make_pair(chunk->rows.back().hk, chunk->rows.back().rk);

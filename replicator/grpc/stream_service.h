@@ -20,7 +20,10 @@ namespace gtsim {
 
 class StreamService final : public pb::Replication::Service {
  public:
-  explicit StreamService(Region* region) : region_(region) {}
+  // `cluster_id`: this region's cluster (gtsim-region --cluster_id); a subscriber naming
+  // another one is refused (PERMISSION_DENIED, and a log line naming both).
+  StreamService(Region* region, std::string cluster_id)
+      : region_(region), cluster_id_(std::move(cluster_id)) {}
 
   grpc::Status Stream(grpc::ServerContext* ctx,
                       grpc::ServerReaderWriter<pb::ChangeBatch, pb::StreamRequest>* stream) override;
@@ -34,7 +37,11 @@ class StreamService final : public pb::Replication::Service {
   void Stop() { stopping_ = true; }
 
  private:
+  // OK, or PERMISSION_DENIED (logged) when `caller` of `their_cluster` is not of this cluster.
+  grpc::Status CheckCluster(const std::string& caller, const std::string& their_cluster);
+
   Region* region_;
+  const std::string cluster_id_;
   std::atomic<bool> stopping_{false};
 };
 
