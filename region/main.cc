@@ -24,6 +24,7 @@
 #include "grpcpp/grpcpp.h"
 #include "region/data_dir.h"
 #include "region/grpc/admin_service.h"
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/region_service.h"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
@@ -62,6 +63,9 @@ ABSL_FLAG(std::string, cluster_id, "",
           "the cluster this region belongs to (gtsim up draws one): replication with a peer of "
           "another cluster is refused both ways, and a data directory of another cluster is "
           "refused at start");
+ABSL_FLAG(std::string, secret_file, "",
+          "a file holding the cluster's secret (gtsim up writes DIR/secret, mode 0600): every "
+          "gRPC call - native API, admin, replication - must carry it (empty: none required)");
 ABSL_FLAG(int, exit_with_parent, 0,
           "the pid of the process that started this one (0: none): once it has exited, stop as "
           "on SIGTERM - so a scenario runner that crashes leaves no region behind");
@@ -182,10 +186,16 @@ int main(int argc, char** argv) {
     dynamodb_port = *bound;
   }
 
-  gtsim::RegionService api(region->get());
-  gtsim::AdminService admin(region->get());
+  std::string secret;
+  if (!absl::GetFlag(FLAGS_secret_file).empty()) {
+    auto read = gtsim::ReadSecretFile(absl::GetFlag(FLAGS_secret_file));
+    if (!read.ok()) Die(std::string(read.status().message()));
+    secret = *read;
+  }
+  gtsim::RegionService api(region->get(), secret);
+  gtsim::AdminService admin(region->get(), secret);
   const std::string cluster_id = absl::GetFlag(FLAGS_cluster_id);
-  gtsim::StreamService replication(region->get(), cluster_id);
+  gtsim::StreamService replication(region->get(), cluster_id, secret);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
@@ -201,11 +211,13 @@ int main(int argc, char** argv) {
 
   std::vector<std::unique_ptr<gtsim::PeerLink>> links;
   for (const auto& [peer, address] : peers) {
-    links.push_back(std::make_unique<gtsim::PeerLink>(region->get(), peer, address, cluster_id));
+    links.push_back(
+        std::make_unique<gtsim::PeerLink>(region->get(), peer, address, cluster_id, secret));
     links.back()->Start();
   }
-  gtsim::BootstrapLink bootstrap(
-      region->get(), std::map<std::string, std::string>(peers.begin(), peers.end()), cluster_id);
+  gtsim::BootstrapLink bootstrap(region->get(),
+                                 std::map<std::string, std::string>(peers.begin(), peers.end()),
+                                 cluster_id, secret);
   bootstrap.Start();
   // Background upkeep: TTL expiry (about 1000 items per table per 200 ms), GSI backfills
   // (2000 items per step, steps back to back while any index is CREATING) and change-log

@@ -43,6 +43,27 @@ std::string NewClusterId() {
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(gen));
 }
 
+// 32 hex digits from /dev/urandom into `path`, readable by its owner only.
+absl::Status WriteSecret(const std::string& path) {
+  unsigned char bytes[16];
+  int in = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  bool ok = in >= 0 && read(in, bytes, sizeof bytes) == static_cast<ssize_t>(sizeof bytes);
+  if (in >= 0) close(in);
+  if (!ok) return absl::InternalError("cannot read /dev/urandom for the cluster secret");
+  std::string hex;
+  for (unsigned char b : bytes) hex += absl::StrFormat("%02x", b);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  hex += "\n";
+  ok = write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+  close(fd);
+  if (!ok) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
 absl::Status MakeDirs(const std::string& path) {
   std::string partial;
   for (absl::string_view part : absl::StrSplit(path, '/')) {
@@ -143,6 +164,7 @@ absl::StatusOr<LocalCluster> LocalCluster::Create(const std::string& dir,
   chmod(dir.c_str(), 0700);
   LocalCluster c(dir, region_binary);
   c.cluster_id_ = NewClusterId();
+  RETURN_IF_ERROR(WriteSecret(c.secret_path()));
   std::set<int> ports;
   for (const auto& r : regions) {
     int port = 0, dynamodb_port = 0;
@@ -356,6 +378,7 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
   }
   args.push_back("--durability=" + durability_);
   args.push_back("--cluster_id=" + cluster_id_);
+  if (access(secret_path().c_str(), F_OK) == 0) args.push_back("--secret_file=" + secret_path());
   if (log_retention_ > absl::ZeroDuration()) {
     args.push_back(
         absl::StrCat("--log_retention=", absl::ToInt64Microseconds(log_retention_), "us"));

@@ -102,6 +102,10 @@ class LocalCluster {
   // Drawn at Create (16 hex digits) and given to every region (gtsim-region --cluster_id):
   // replication with a region of another cluster is refused both ways.
   const std::string& cluster_id() const { return cluster_id_; }
+  // DIR/secret (mode 0600), written at Create from /dev/urandom and given to every region
+  // (gtsim-region --secret_file): every gRPC call to a region must carry it
+  // (region/grpc/cluster_secret.h). Absent in clusters made before secrets: none required.
+  std::string secret_path() const { return dir_ + "/secret"; }
   absl::Status SetDurability(const std::string& durability);
   // Regions started from now on exit when this process does (gtsim-region --exit_with_parent):
   // for throwaway clusters (gtsim run, tests), so that a runner that crashes leaves no region

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "sim/cluster.h"
+#include "tools/cli_client.h"
 
 namespace gtsim::testing {
 
@@ -47,6 +48,10 @@ class ClusterFixture {
     }
     cluster_ = std::make_unique<LocalCluster>(*std::move(c));
     cluster_->SetExitWithParent(true);  // a crashing test leaves no region behind
+    if (absl::Status st = RegionClient::UseSecretFile(cluster_->secret_path()); !st.ok()) {
+      std::fprintf(stderr, "cluster secret: %s\n", std::string(st.message()).c_str());
+      std::abort();
+    }
     if (configure) configure(*cluster_);
     absl::Status st = cluster_->StartAll();
     if (!st.ok()) {

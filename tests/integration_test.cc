@@ -463,16 +463,60 @@ TEST_CASE("a region of another cluster on a stopped peer's address is refused, b
     std::ifstream in(path);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
+  INFO("us-east-1's log: " << east_log);
   CHECK(Eventually([&] {
     std::string log = slurp(east_log);
     return log.find("0000000000000bad") != std::string::npos &&
            log.find(f.cluster().cluster_id()) != std::string::npos;
   }));
+  INFO("us-east-1's log:\n"
+       << slurp(east_log) << "\nthe other cluster's log:\n"
+       << slurp(rogue_log));
   CHECK(Eventually([&] { return slurp(rogue_log).find("refused") != std::string::npos; }));
   // ...and nothing of the other cluster got in.
   absl::SleepFor(absl::Seconds(1));
   CHECK_FALSE(HasTable(east, "intruder"));
   CHECK(Get(east, "t", "mine").first == "a");
+}
+
+TEST_CASE("calls without the cluster's secret are refused; its files are its owner's alone",
+          "[integration][cluster_id]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions);
+  RegionClient east(f.address("us-east-1"));
+  CreateGlobalTable(east, "t", regions);
+  REQUIRE(Put(east, "t", "k", "v"));
+  namespace fs = std::filesystem;
+  auto mode = [](const std::string& path) {
+    return fs::status(path).permissions() & fs::perms::all;
+  };
+  CHECK(mode(f.cluster_dir()) == fs::perms::owner_all);
+  CHECK(mode(f.cluster_dir() + "/cluster.json") ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(mode(f.cluster().secret_path()) == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(mode((*f.cluster().Find("us-east-1"))->data_dir) == fs::perms::owner_all);
+
+  // Another local user: same address, no secret.
+  REQUIRE(RegionClient::UseSecretFile("/nonexistent/secret").ok());
+  {
+    pb::SetClockSkewRequest skew;
+    skew.set_skew_us(1000);
+    pb::SetClockSkewResponse skew_resp;
+    grpc::Status refused =
+        east.admin().SetClockSkew(RegionClient::Context().get(), skew, &skew_resp);
+    CHECK(refused.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+    pb::ScanRequest scan;
+    scan.set_table("t");
+    pb::ItemPage page;
+    CHECK(east.api().Scan(RegionClient::Context().get(), scan, &page).error_code() ==
+          grpc::StatusCode::UNAUTHENTICATED);
+    CHECK_FALSE(Put(east, "t", "k", "forged"));  // a callback-API write, refused too
+  }
+  REQUIRE(RegionClient::UseSecretFile(f.cluster().secret_path()).ok());
+  CHECK(Get(east, "t", "k").first == "v");
+  pb::StatusResponse st;
+  REQUIRE(east.admin().Status(RegionClient::Context().get(), {}, &st).ok());
+  CHECK(st.clock_skew_us() == 0);
 }
 
 TEST_CASE("a partition holds changes back and they converge once it heals", "[integration]") {

@@ -1,8 +1,35 @@
 #include "tools/cli_client.h"
 
+#include <unistd.h>
+
+#include "absl/synchronization/mutex.h"
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
 
 namespace gtsim {
+namespace {
+
+absl::Mutex secret_mu;
+std::string* secret ABSL_GUARDED_BY(secret_mu) = new std::string;
+
+}  // namespace
+
+absl::Status RegionClient::UseSecretFile(const std::string& path) {
+  std::string value;
+  if (access(path.c_str(), F_OK) == 0) {
+    auto read = ReadSecretFile(path);
+    if (!read.ok()) return read.status();
+    value = *read;
+  }
+  absl::MutexLock l(&secret_mu);
+  *secret = value;
+  return absl::OkStatus();
+}
+
+void RegionClient::AttachSecret(grpc::ClientContext* ctx) {
+  absl::MutexLock l(&secret_mu);
+  gtsim::AttachSecret(ctx, *secret);
+}
 
 RegionClient::RegionClient(const std::string& address)
     : channel_(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
@@ -12,6 +39,7 @@ RegionClient::RegionClient(const std::string& address)
 std::unique_ptr<grpc::ClientContext> RegionClient::Context(absl::Duration timeout) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  AttachSecret(ctx.get());
   return ctx;
 }
 

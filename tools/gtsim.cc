@@ -343,7 +343,9 @@ std::string RegionBinary() {
 }
 
 LocalCluster LoadCluster(const Args& args) {
-  return OrFail(LocalCluster::Load(ClusterDir(args), RegionBinary()));
+  LocalCluster cluster = OrFail(LocalCluster::Load(ClusterDir(args), RegionBinary()));
+  OrFail(RegionClient::UseSecretFile(cluster.secret_path()));
+  return cluster;
 }
 
 // A client for a running region, or a failure naming what is wrong.

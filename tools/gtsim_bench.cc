@@ -227,6 +227,7 @@ class Cluster {
       return;
     }
     cluster_ = std::make_unique<LocalCluster>(*std::move(c));
+    RegionClient::UseSecretFile(cluster_->secret_path()).IgnoreError();  // calls then fail loudly
     absl::Status st = cluster_->StartAll();
     if (!st.ok()) {
       Problem(absl::StrCat("cannot start the cluster: ", st.message()));
@@ -886,6 +887,11 @@ void Bootstrap(const Ceilings& ceil) {
   auto cluster = LocalCluster::Create(dir + "/cluster", names, BinDir() + "gtsim-region");
   if (!cluster.ok()) {
     Problem(absl::StrCat("cannot create a cluster: ", cluster.status().message()));
+    RemoveDir(dir);
+    return;
+  }
+  if (absl::Status st = RegionClient::UseSecretFile(cluster->secret_path()); !st.ok()) {
+    Problem(std::string(st.message()));
     RemoveDir(dir);
     return;
   }

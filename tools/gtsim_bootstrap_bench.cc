@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "sim/cluster.h"
 #include "tools/bootstrap_run.h"
+#include "tools/cli_client.h"
 
 ABSL_FLAG(int, items, 1000000, "items in the table to bootstrap");
 ABSL_FLAG(int, item_bytes, 200, "approximate item size");
@@ -54,6 +55,10 @@ int Main() {
   auto cluster = LocalCluster::Create(dir + "/cluster", regions, bin);
   if (!cluster.ok()) {
     std::fprintf(stderr, "cluster: %s\n", std::string(cluster.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status st = RegionClient::UseSecretFile(cluster->secret_path()); !st.ok()) {
+    std::fprintf(stderr, "cluster: %s\n", std::string(st.message()).c_str());
     return 2;
   }
   int rc = 0;

@@ -13,9 +13,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "region/status_macros.h"
 #include "sim/cluster.h"
 #include "sim/scenario/report.h"
 #include "sim/scenario/runner.h"
+#include "tools/cli_client.h"
 #include "tools/scenario_driver.h"
 
 namespace gtsim {
@@ -52,6 +54,7 @@ absl::StatusOr<scenario::RunResult> RunOnFreshCluster(const Scenario& s, const s
                                                       const std::string& region_binary, bool live) {
   auto cluster = LocalCluster::Create(dir, s.regions, region_binary);
   if (!cluster.ok()) return cluster.status();
+  RETURN_IF_ERROR(RegionClient::UseSecretFile(cluster->secret_path()));
   cluster->SetExitWithParent(true);  // a crash of this process must not leave regions running
   GrpcScenarioDriver driver(&*cluster);
   struct StopGuard {
@@ -374,6 +377,9 @@ int ScenarioLinkCommand(const ScenarioCmdArgs& args) {
   }
   auto cluster = LocalCluster::Load(args.cluster_dir, args.region_binary);
   if (!cluster.ok()) return Error(std::string(cluster.status().message()));
+  if (absl::Status st = RegionClient::UseSecretFile(cluster->secret_path()); !st.ok()) {
+    return Error(std::string(st.message()));
+  }
   for (const auto& r : {from, to}) {
     if (!cluster->Find(r).ok()) return Error(std::string(cluster->Find(r).status().message()));
   }

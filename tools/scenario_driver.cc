@@ -11,6 +11,7 @@
 #include "region/grpc/convert.h"
 #include "region/key_codec.h"
 #include "region/status_macros.h"
+#include "tools/cli_client.h"
 
 namespace gtsim {
 namespace {
@@ -21,6 +22,7 @@ std::unique_ptr<grpc::ClientContext> Ctx(absl::Duration timeout, bool wait = fal
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   ctx->set_wait_for_ready(wait);
+  RegionClient::AttachSecret(ctx.get());
   return ctx;
 }
 

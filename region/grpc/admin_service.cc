@@ -5,27 +5,32 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
 
 namespace gtsim {
 
-grpc::Status AdminService::Ping(grpc::ServerContext*, const pb::PingRequest*,
+grpc::Status AdminService::Ping(grpc::ServerContext* ctx, const pb::PingRequest*,
                                 pb::PingResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   resp->set_region(region_->name());
   resp->set_pid(getpid());
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::Status(grpc::ServerContext*, const pb::StatusRequest*,
+grpc::Status AdminService::Status(grpc::ServerContext* ctx, const pb::StatusRequest*,
                                   pb::StatusResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   auto status = region_->Status();
   if (!status.ok()) return ToGrpc(status.status());
   ToProto(*status, resp);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::SetLinkDelay(grpc::ServerContext*, const pb::SetLinkDelayRequest* req,
+grpc::Status AdminService::SetLinkDelay(grpc::ServerContext* ctx,
+                                        const pb::SetLinkDelayRequest* req,
                                         pb::SetLinkDelayResponse*) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   const auto& peers = region_->peers();
   if (std::find(peers.begin(), peers.end(), req->origin()) == peers.end()) {
     return ToGrpc(absl::InvalidArgumentError(
@@ -50,8 +55,9 @@ grpc::Status AdminService::SetLinkDelay(grpc::ServerContext*, const pb::SetLinkD
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::SetBlocked(grpc::ServerContext*, const pb::SetBlockedRequest* req,
+grpc::Status AdminService::SetBlocked(grpc::ServerContext* ctx, const pb::SetBlockedRequest* req,
                                       pb::SetBlockedResponse*) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   const auto& peers = region_->peers();
   if (std::find(peers.begin(), peers.end(), req->peer()) == peers.end()) {
     return ToGrpc(absl::InvalidArgumentError(
@@ -61,8 +67,10 @@ grpc::Status AdminService::SetBlocked(grpc::ServerContext*, const pb::SetBlocked
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::SetClockSkew(grpc::ServerContext*, const pb::SetClockSkewRequest* req,
+grpc::Status AdminService::SetClockSkew(grpc::ServerContext* ctx,
+                                        const pb::SetClockSkewRequest* req,
                                         pb::SetClockSkewResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   auto change = region_->SetClockSkew(req->skew_us());
   if (!change.ok()) return ToGrpc(change.status());
   resp->set_previous_skew_us(change->previous_skew_us);

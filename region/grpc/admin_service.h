@@ -3,6 +3,8 @@
 // This type is thread-safe.
 #pragma once
 
+#include <string>
+
 #include "proto/gtsim/admin.grpc.pb.h"
 #include "region/region.h"
 
@@ -10,7 +12,8 @@ namespace gtsim {
 
 class AdminService final : public pb::Admin::Service {
  public:
-  explicit AdminService(Region* region) : region_(region) {}
+  // `secret`: the cluster's (region/grpc/cluster_secret.h); every call must carry it.
+  AdminService(Region* region, std::string secret) : region_(region), secret_(std::move(secret)) {}
 
   grpc::Status Ping(grpc::ServerContext*, const pb::PingRequest*, pb::PingResponse*) override;
   grpc::Status Status(grpc::ServerContext*, const pb::StatusRequest*,
@@ -24,6 +27,7 @@ class AdminService final : public pb::Admin::Service {
 
  private:
   Region* region_;
+  const std::string secret_;
 };
 
 }  // namespace gtsim

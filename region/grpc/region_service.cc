@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
 #include "region/status_macros.h"
 
@@ -65,8 +66,9 @@ Region::WriteDone FinishWith(grpc::ServerUnaryReactor* reactor, Fill fill) {
 
 }  // namespace
 
-grpc::Status RegionService::CreateTable(grpc::ServerContext*, const pb::CreateTableRequest* req,
+grpc::Status RegionService::CreateTable(grpc::ServerContext* ctx, const pb::CreateTableRequest* req,
                                         pb::CreateTableResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     CreateTableRequest r;
     r.table = req->table();
@@ -81,9 +83,10 @@ grpc::Status RegionService::CreateTable(grpc::ServerContext*, const pb::CreateTa
   });
 }
 
-grpc::Status RegionService::DescribeTable(grpc::ServerContext*,
+grpc::Status RegionService::DescribeTable(grpc::ServerContext* ctx,
                                           const pb::DescribeTableRequest* req,
                                           pb::DescribeTableResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(req->table()));
     ToProto(info, "ACTIVE", resp->mutable_table());
@@ -91,14 +94,16 @@ grpc::Status RegionService::DescribeTable(grpc::ServerContext*,
   });
 }
 
-grpc::Status RegionService::ListTables(grpc::ServerContext*, const pb::ListTablesRequest*,
+grpc::Status RegionService::ListTables(grpc::ServerContext* ctx, const pb::ListTablesRequest*,
                                        pb::ListTablesResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   for (const auto& name : region_->ListTables()) resp->add_tables(name);
   return grpc::Status::OK;
 }
 
-grpc::Status RegionService::DeleteTable(grpc::ServerContext*, const pb::DeleteTableRequest* req,
+grpc::Status RegionService::DeleteTable(grpc::ServerContext* ctx, const pb::DeleteTableRequest* req,
                                         pb::DeleteTableResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     ASSIGN_OR_RETURN(TableInfo info, region_->DeleteTable(req->table()));
     ToProto(info, "DELETING", resp->mutable_table());
@@ -106,8 +111,9 @@ grpc::Status RegionService::DeleteTable(grpc::ServerContext*, const pb::DeleteTa
   });
 }
 
-grpc::Status RegionService::UpdateTable(grpc::ServerContext*, const pb::UpdateTableRequest* req,
+grpc::Status RegionService::UpdateTable(grpc::ServerContext* ctx, const pb::UpdateTableRequest* req,
                                         pb::UpdateTableResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     UpdateTableRequest r;
     r.table = req->table();
@@ -159,6 +165,10 @@ grpc::ServerUnaryReactor* RegionService::PutItem(grpc::CallbackServerContext* ct
                                                  const pb::PutItemRequest* req,
                                                  pb::PutItemResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
   absl::StatusOr<PutRequest> r = ParsePut(*req);
   if (!r.ok()) {
     reactor->Finish(ToGrpc(r.status()));
@@ -170,8 +180,9 @@ grpc::ServerUnaryReactor* RegionService::PutItem(grpc::CallbackServerContext* ct
   return reactor;
 }
 
-grpc::Status RegionService::GetItem(grpc::ServerContext*, const pb::GetItemRequest* req,
+grpc::Status RegionService::GetItem(grpc::ServerContext* ctx, const pb::GetItemRequest* req,
                                     pb::GetItemResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     ASSIGN_OR_RETURN(Item key, FromProto(req->key()));
     ASSIGN_OR_RETURN(GetResult result, region_->GetItem(req->table(), key));
@@ -189,6 +200,10 @@ grpc::ServerUnaryReactor* RegionService::UpdateItem(grpc::CallbackServerContext*
                                                     const pb::UpdateItemRequest* req,
                                                     pb::UpdateItemResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
   absl::StatusOr<UpdateRequest> parsed = [&]() -> absl::StatusOr<UpdateRequest> {
     UpdateRequest r;
     r.table = req->table();
@@ -216,6 +231,10 @@ grpc::ServerUnaryReactor* RegionService::DeleteItem(grpc::CallbackServerContext*
                                                     const pb::DeleteItemRequest* req,
                                                     pb::DeleteItemResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
   absl::StatusOr<DeleteRequest> r = ParseDelete(*req);
   if (!r.ok()) {
     reactor->Finish(ToGrpc(r.status()));
@@ -231,6 +250,10 @@ grpc::ServerUnaryReactor* RegionService::BatchWrite(grpc::CallbackServerContext*
                                                     const pb::BatchWriteRequest* req,
                                                     pb::BatchWriteResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
   const int n = req->writes_size();
   if (n < 1 || n > kMaxBatchWrites) {
     reactor->Finish(ToGrpc(absl::InvalidArgumentError(absl::StrCat(
@@ -286,8 +309,9 @@ grpc::ServerUnaryReactor* RegionService::BatchWrite(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::Status RegionService::Query(grpc::ServerContext*, const pb::QueryRequest* req,
+grpc::Status RegionService::Query(grpc::ServerContext* ctx, const pb::QueryRequest* req,
                                   pb::ItemPage* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     QueryRequest r;
     r.table = req->table();
@@ -303,8 +327,9 @@ grpc::Status RegionService::Query(grpc::ServerContext*, const pb::QueryRequest* 
   });
 }
 
-grpc::Status RegionService::Scan(grpc::ServerContext*, const pb::ScanRequest* req,
+grpc::Status RegionService::Scan(grpc::ServerContext* ctx, const pb::ScanRequest* req,
                                  pb::ItemPage* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     ScanRequest r;
     r.table = req->table();
@@ -316,8 +341,9 @@ grpc::Status RegionService::Scan(grpc::ServerContext*, const pb::ScanRequest* re
   });
 }
 
-grpc::Status RegionService::ReadStream(grpc::ServerContext*, const pb::ReadStreamRequest* req,
+grpc::Status RegionService::ReadStream(grpc::ServerContext* ctx, const pb::ReadStreamRequest* req,
                                        pb::ReadStreamResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     if (req->after_seq() < 0) return absl::InvalidArgumentError("after_seq must be >= 0");
     if (req->limit() < 0) return absl::InvalidArgumentError("limit must be >= 0");

@@ -7,6 +7,8 @@
 // and pay two thread switches per write; the other calls are cheap or rare and stay synchronous.
 #pragma once
 
+#include <string>
+
 #include "proto/gtsim/region.grpc.pb.h"
 #include "region/region.h"
 
@@ -17,7 +19,8 @@ class RegionService final
           pb::RegionApi::WithCallbackMethod_UpdateItem<pb::RegionApi::WithCallbackMethod_DeleteItem<
               pb::RegionApi::WithCallbackMethod_BatchWrite<pb::RegionApi::Service>>>> {
  public:
-  explicit RegionService(Region* region) : region_(region) {}
+  // `secret`: the cluster's (region/grpc/cluster_secret.h); every call must carry it.
+  RegionService(Region* region, std::string secret) : region_(region), secret_(std::move(secret)) {}
 
   grpc::Status CreateTable(grpc::ServerContext*, const pb::CreateTableRequest*,
                            pb::CreateTableResponse*) override;
@@ -47,6 +50,7 @@ class RegionService final
 
  private:
   Region* region_;
+  const std::string secret_;
 };
 
 }  // namespace gtsim

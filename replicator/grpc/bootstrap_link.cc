@@ -9,13 +9,17 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
 
 namespace gtsim {
 
 BootstrapLink::BootstrapLink(Region* region, std::map<std::string, std::string> peers,
-                             std::string cluster_id)
-    : region_(region), peers_(std::move(peers)), cluster_id_(std::move(cluster_id)) {}
+                             std::string cluster_id, std::string secret)
+    : region_(region),
+      peers_(std::move(peers)),
+      cluster_id_(std::move(cluster_id)),
+      secret_(std::move(secret)) {}
 
 BootstrapLink::~BootstrapLink() { Stop(); }
 
@@ -94,6 +98,7 @@ absl::Status BootstrapLink::LoadOnce(const BootstrapState& b) {
     if (stopping_) return absl::CancelledError("stopping");
     current_ = &ctx;
   }
+  AttachSecret(&ctx, secret_);
   auto reader = stub->Snapshot(&ctx, req);
   // Pipelined: a reader thread receives and decodes the next chunks (at most kQueued ahead)
   // while this thread loads one, so the source reads, the network carries and this region

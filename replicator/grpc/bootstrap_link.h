@@ -25,7 +25,8 @@ class BootstrapLink {
  public:
   // `peers`: region name -> gRPC address of every other region.
   // `cluster_id`: as PeerLink's; a snapshot from another cluster is refused.
-  BootstrapLink(Region* region, std::map<std::string, std::string> peers, std::string cluster_id);
+  BootstrapLink(Region* region, std::map<std::string, std::string> peers, std::string cluster_id,
+                std::string secret);
   ~BootstrapLink();  // stops the thread
 
   void Start();
@@ -40,6 +41,7 @@ class BootstrapLink {
   Region* const region_;
   std::map<std::string, std::string> peers_;
   const std::string cluster_id_;
+  const std::string secret_;
   std::map<std::string, std::unique_ptr<pb::Replication::Stub>> stubs_;  // Run's thread only
   std::thread thread_;
   absl::Mutex mu_;

@@ -6,15 +6,18 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
 
 namespace gtsim {
 
-PeerLink::PeerLink(Region* region, std::string origin, std::string address, std::string cluster_id)
+PeerLink::PeerLink(Region* region, std::string origin, std::string address, std::string cluster_id,
+                   std::string secret)
     : region_(region),
       origin_(std::move(origin)),
       address_(address),
-      cluster_id_(std::move(cluster_id)) {
+      cluster_id_(std::move(cluster_id)),
+      secret_(std::move(secret)) {
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff grows to minutes; a restarted peer must be picked up fast.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -129,6 +132,7 @@ void PeerLink::StreamOnce() {
     if (stopping_) return;
     current_ = &ctx;
   }
+  AttachSecret(&ctx, secret_);
   auto stream = stub_->Stream(&ctx);
   Region::Subscription sub = region_->SubscriptionFor(origin_);
   pb::StreamRequest subscribe;
@@ -149,9 +153,10 @@ void PeerLink::StreamOnce() {
     t->set_after_seq(h.after_seq);
   }
   DueTimes due(std::hash<std::string>()(origin_) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
+  bool last_read = false;
   if (stream->Write(subscribe)) {
     pb::ChangeBatch in;
-    while (stream->Read(&in)) {
+    while ((last_read = stream->Read(&in))) {
       if (in.cluster_id() != cluster_id_) {
         LogOnce(absl::StrCat("refusing changes from ", origin_, " at ", address_,
                              ": it belongs to cluster \"", in.cluster_id(),
@@ -185,11 +190,14 @@ void PeerLink::StreamOnce() {
       if (!ApplyWhenDue(*batch, &due, ack)) break;
     }
   }
-  ctx.TryCancel();
+  // A break leaves last_read true: this side broke off, and cancels. Otherwise the origin ended
+  // the stream, and its answer (e.g. a refusal) is what Finish returns.
+  if (last_read) ctx.TryCancel();
   grpc::Status finished = stream->Finish();
   // A cancelled stream always ends CANCELLED; the loop above logged real errors, except the
   // origin's refusal of this region (another cluster on its address).
-  if (finished.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+  if (finished.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+      finished.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     LogOnce(absl::StrCat(origin_, " at ", address_,
                          " refused this region: ", finished.error_message()));
   }

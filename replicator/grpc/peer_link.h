@@ -23,7 +23,9 @@ class PeerLink {
  public:
   // `cluster_id`: this region's cluster. Batches from an origin of another cluster (another gtsim
   // cluster on this peer's address) are refused and logged, never applied.
-  PeerLink(Region* region, std::string origin, std::string address, std::string cluster_id);
+  // `secret`: carried by every call (region/grpc/cluster_secret.h).
+  PeerLink(Region* region, std::string origin, std::string address, std::string cluster_id,
+           std::string secret);
   ~PeerLink();  // stops the thread
 
   void Start();
@@ -47,6 +49,7 @@ class PeerLink {
   const std::string origin_;
   const std::string address_;
   const std::string cluster_id_;
+  const std::string secret_;
   std::string last_logged_;  // Run's thread only
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Replication::Stub> stub_;

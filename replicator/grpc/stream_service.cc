@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
 
 namespace gtsim {
@@ -26,12 +27,18 @@ grpc::Status StreamService::CheckCluster(const std::string& caller,
       absl::StrCat("refused replication to \"", caller, "\": it belongs to cluster \"",
                    their_cluster, "\", this region (", region_->name(), ") to cluster \"",
                    cluster_id_, "\" - another gtsim cluster is using this cluster's addresses");
-  std::fprintf(stderr, "gtsim-region %s: %s\n", region_->name().c_str(), message.c_str());
+  {  // once per caller and cluster: a refused peer retries every second
+    absl::MutexLock l(&log_mu_);
+    if (refusals_logged_.insert({caller, their_cluster}).second) {
+      std::fprintf(stderr, "gtsim-region %s: %s\n", region_->name().c_str(), message.c_str());
+    }
+  }
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
 }
 
 grpc::Status StreamService::Stream(
     grpc::ServerContext* ctx, grpc::ServerReaderWriter<pb::ChangeBatch, pb::StreamRequest>* stream) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   pb::StreamRequest first;
   if (!stream->Read(&first)) return grpc::Status::CANCELLED;
   if (!first.has_subscribe()) {
@@ -127,6 +134,7 @@ grpc::Status StreamService::Stream(
 
 grpc::Status StreamService::Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest* req,
                                      grpc::ServerWriter<pb::SnapshotChunk>* writer) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   if (grpc::Status st = CheckCluster(req->subscriber(), req->cluster_id()); !st.ok()) return st;
   const auto& peers = region_->peers();
   if (std::find(peers.begin(), peers.end(), req->subscriber()) == peers.end()) {

@@ -12,7 +12,11 @@
 #pragma once
 
 #include <atomic>
+#include <set>
+#include <string>
+#include <utility>
 
+#include "absl/synchronization/mutex.h"
 #include "proto/gtsim/replication.grpc.pb.h"
 #include "region/region.h"
 
@@ -22,8 +26,9 @@ class StreamService final : public pb::Replication::Service {
  public:
   // `cluster_id`: this region's cluster (gtsim-region --cluster_id); a subscriber naming
   // another one is refused (PERMISSION_DENIED, and a log line naming both).
-  StreamService(Region* region, std::string cluster_id)
-      : region_(region), cluster_id_(std::move(cluster_id)) {}
+  // `secret`: the cluster's (region/grpc/cluster_secret.h); every call must carry it.
+  StreamService(Region* region, std::string cluster_id, std::string secret)
+      : region_(region), cluster_id_(std::move(cluster_id)), secret_(std::move(secret)) {}
 
   grpc::Status Stream(grpc::ServerContext* ctx,
                       grpc::ServerReaderWriter<pb::ChangeBatch, pb::StreamRequest>* stream) override;
@@ -42,6 +47,9 @@ class StreamService final : public pb::Replication::Service {
 
   Region* region_;
   const std::string cluster_id_;
+  const std::string secret_;
+  absl::Mutex log_mu_;
+  std::set<std::pair<std::string, std::string>> refusals_logged_ ABSL_GUARDED_BY(log_mu_);
   std::atomic<bool> stopping_{false};
 };
 
