@@ -386,6 +386,7 @@ class WriteLoop {
     }
     auto* call = new Call;
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    RegionClient::AttachSecret(&call->ctx);
     if (batch_ == 1) {
       FillPut(&call->put, id);
       client_->api().async()->PutItem(&call->ctx, &call->put, &call->put_resp,
