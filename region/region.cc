@@ -429,6 +429,24 @@ absl::StatusOr<int64_t> Region::TrimLog(absl::Duration retention, int max_rows) 
                        /*local=*/false);
 }
 
+int64_t Region::ServePositionFor(const std::string& subscriber, int64_t after_seq,
+                                 int64_t origin_log_id) {
+  absl::MutexLock l(&mu_);
+  const int64_t trimmed = storage_->trimmed_through();
+  if (origin_log_id != 0 || after_seq >= trimmed) return after_seq;
+  if (trim_warned_.insert(subscriber).second) {
+    AddWarning(absl::StrCat(
+        subscriber,
+        " joined with an empty database after this region's change log was trimmed "
+        "through position ",
+        trimmed,
+        ": it cannot re-read those changes, so it starts after them. Its replicas of this "
+        "region's tables miss what was written before: remove them and add them again "
+        "(update-table --remove-replica, then --add-replica) so they bootstrap from a snapshot"));
+  }
+  return trimmed;
+}
+
 absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
                                             int max_changes,
                                             const std::vector<HeldTable>& held) {

@@ -203,6 +203,14 @@ class Region {
   absl::StatusOr<int64_t> TrimLog(absl::Duration retention, int max_rows = 5000)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Where to serve a subscriber from. One that has never read this region's log
+  // (`origin_log_id` 0: a new or rejoined database) and asks for positions already trimmed
+  // cannot have them: it starts after them, and a loud warning (here, in Status().warnings)
+  // says its replicas of this region's tables must be removed and added again to bootstrap
+  // what it missed. Anyone else is served from `after_seq` (or refused by ReadFor).
+  int64_t ServePositionFor(const std::string& subscriber, int64_t after_seq, int64_t origin_log_id)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Replication, origin side. `held`: see ReplicatorCore::ReadFor. FailedPrecondition when
   // `after_seq` is before the trimmed part of the log (Storage::trimmed_through): the
   // subscriber would miss changes, so it must be given the table again by bootstrap.

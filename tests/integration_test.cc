@@ -519,6 +519,34 @@ TEST_CASE("calls without the cluster's secret are refused; its files are its own
   CHECK(st.clock_skew_us() == 0);
 }
 
+TEST_CASE("a region rejoining empty after its peer's log was trimmed is told what to re-add",
+          "[integration][soak]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions, [](LocalCluster& c) { c.SetLogRetention(absl::Seconds(1)); });
+  RegionClient east(f.address("us-east-1"));
+  CreateGlobalTable(east, "t", regions);
+  for (int i = 0; i < 200; ++i) REQUIRE(Put(east, "t", absl::StrCat("k", i), "v"));
+  auto status = [&](RegionClient& c) {
+    pb::StatusResponse st;
+    REQUIRE(c.admin().Status(RegionClient::Context().get(), {}, &st).ok());
+    return st;
+  };
+  REQUIRE(Eventually([&] { return status(east).log_positions() < 50; }, absl::Seconds(30)));
+  REQUIRE(f.cluster().Kill("us-west-2").ok());
+  std::filesystem::remove_all((*f.cluster().Find("us-west-2"))->data_dir);
+  f.cluster().MarkRejoin("us-west-2");
+  REQUIRE(f.cluster().Start("us-west-2").ok());
+  // The rejoined region is served from after the trimmed positions - and east says, loudly,
+  // that its replicas must bootstrap what it missed.
+  CHECK(Eventually([&] {
+    std::string warnings = absl::StrJoin(status(east).warnings(), "\n");
+    return warnings.find("joined with an empty database") != std::string::npos;
+  }));
+  // It is served (from after them), not refused as a subscriber behind the trimmed log.
+  std::string warnings = absl::StrJoin(status(east).warnings(), "\n");
+  CHECK(warnings.find("have been trimmed") == std::string::npos);
+}
+
 TEST_CASE("a partition holds changes back and they converge once it heals", "[integration]") {
   ClusterFixture f(kRegions);
   Clients c(f);

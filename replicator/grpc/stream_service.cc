@@ -71,6 +71,7 @@ grpc::Status StreamService::Stream(
     position = 0;
     for (HeldTable& h : held) h.after_seq = 0;
   }
+  position = region_->ServePositionFor(subscriber, position, log_id);
   region_->RecordAck(subscriber, position);
   const int64_t serving_log_id = region_->LogId();
 
