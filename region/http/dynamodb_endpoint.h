@@ -92,11 +92,18 @@
 //   change-log position; records are never trimmed; iterators expire after 15 minutes;
 //   ApproximateCreationDateTime is the write's LWW timestamp (the accepting region's clock).
 //
+// - KMS: the target prefix `TrentService.` serves DescribeKey of the keys DynamoDB tables use
+//   (alias/aws/dynamodb with a per-region key ARN, and the keys this region's tables name), in
+//   KMS's JSON 1.1, so a client's `kms` endpoint may be the region's URL (kms_keys.h).
+//
 // Operations: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem, GetItem, UpdateItem,
 // DeleteItem, Query, Scan (parallel Segment/TotalSegments), BatchWriteItem, BatchGetItem,
 // TransactWriteItems, TransactGetItems, DescribeEndpoints, UpdateTable, UpdateTimeToLive,
-// DescribeTimeToLive; streams: ListStreams, DescribeStream, GetShardIterator, GetRecords. Known
-// DynamoDB operations not implemented yet (PartiQL, backups, tags, ...) answer
+// DescribeTimeToLive, TagResource, UntagResource, ListTagsOfResource,
+// DescribeContinuousBackups, UpdateContinuousBackups, and the 2017.11.29 global-table operations
+// (answered as for 2019.11.21 tables: GlobalTableNotFoundException, an empty ListGlobalTables,
+// CreateGlobalTable refused); streams: ListStreams, DescribeStream, GetShardIterator, GetRecords.
+// Known DynamoDB operations not implemented yet (PartiQL, backups, tags, ...) answer
 // ValidationException "... is not
 // supported yet by gtsim"; unknown targets answer UnknownOperationException.
 //
@@ -127,6 +134,7 @@ class DynamoDbEndpoint {
   struct Reply {
     int http_status = 200;
     std::string body;
+    std::string content_type = "application/x-amz-json-1.0";  // KMS answers in JSON 1.1
   };
 
   // `region` must outlive the endpoint.
