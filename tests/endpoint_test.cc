@@ -108,8 +108,8 @@ TEST_CASE("CreateTable validates names, key schemas and billing modes") {
   b.erase("GlobalSecondaryIndexes");
   b["LocalSecondaryIndexes"] = json::array({json::object()});
   CHECK(e.Fails("CreateTable", b, "ValidationException").message() ==
-        "1 validation error detected: Value null at 'localSecondaryIndexes.1.member.indexName' "
-        "failed to satisfy constraint: Member must not be null");
+        "One or more parameter values were invalid: Table KeySchema does not have a range key, "
+        "which is required when specifying a LocalSecondaryIndex");
   CHECK(e.Ok("ListTables", json::object())["TableNames"].size() == 1);
   b = base;
   b["TableName"] = 5;
