@@ -316,6 +316,26 @@ TEST_CASE("ReturnConsumedCapacity TOTAL and INDEXES in DynamoDB's units",
                            {"ExpressionAttributeValues", {{":p", {{"S", "a"}}}}},
                            {"ReturnConsumedCapacity", "TOTAL"}});
   CHECK(q["ConsumedCapacity"]["CapacityUnits"] == 0.5);
+  // Batches and transactions: one object per table; transactions count twice.
+  json small = {{"pk", {{"S", "b"}}}, {"sk", {{"N", "1"}}}};
+  json bw = ep.Ok("BatchWriteItem",
+                  {{"RequestItems", {{"orders", {{{"PutRequest", {{"Item", small}}}}}}}},
+                   {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(bw["ConsumedCapacity"] ==
+        json::array(
+            {{{"TableName", "orders"}, {"CapacityUnits", 1.0}, {"WriteCapacityUnits", 1.0}}}));
+  json bg =
+      ep.Ok("BatchGetItem", {{"RequestItems", {{"orders", {{"Keys", {Key("a", 1), Key("b", 1)}}}}}},
+                             {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(bg["ConsumedCapacity"][0]["CapacityUnits"] == 1.0);  // 2 items, 0.5 each
+  json tw = ep.Ok("TransactWriteItems",
+                  {{"TransactItems", {{{"Put", {{"TableName", "orders"}, {"Item", small}}}}}},
+                   {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(tw["ConsumedCapacity"][0]["CapacityUnits"] == 2.0);
+  json tg = ep.Ok("TransactGetItems",
+                  {{"TransactItems", {{{"Get", {{"TableName", "orders"}, {"Key", Key("a", 1)}}}}}},
+                   {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(tg["ConsumedCapacity"][0]["ReadCapacityUnits"] == 2.0);
   json none = ep.Ok("PutItem", {{"TableName", "orders"}, {"Item", item}});
   CHECK_FALSE(none.contains("ConsumedCapacity"));
   ep.Fails("PutItem", {{"TableName", "orders"}, {"Item", item}, {"ReturnConsumedCapacity", "ALL"}},

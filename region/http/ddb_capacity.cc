@@ -68,4 +68,20 @@ void AddConsumedCapacity(json& out, const TableSpec& spec, const Consumption& c,
     out["ConsumedCapacity"] = ConsumedCapacityJson(spec, c, detail);
 }
 
+void AddConsumedCapacityList(json& out, const std::vector<TableSpec>& specs, const Consumptions& c,
+                             CapacityDetail detail) {
+  if (detail == CapacityDetail::kNone) return;
+  json list = json::array();
+  for (const auto& [table, consumption] : c) {
+    TableSpec gone;
+    gone.name = table;
+    const TableSpec* spec = &gone;
+    for (const TableSpec& s : specs) {
+      if (s.name == table) spec = &s;
+    }
+    list.push_back(ConsumedCapacityJson(*spec, consumption, detail));
+  }
+  out["ConsumedCapacity"] = std::move(list);
+}
+
 }  // namespace gtsim::ddb

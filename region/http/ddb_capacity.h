@@ -11,6 +11,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -40,6 +41,15 @@ struct Consumption {
 
 // One ConsumedCapacity object of `table` for `spec` (which tells global from local indexes).
 json ConsumedCapacityJson(const TableSpec& spec, const Consumption& c, CapacityDetail detail);
+
+// Consumption by table name, for the operations over several tables (batches, transactions).
+using Consumptions = std::map<std::string, Consumption>;
+
+// Adds "ConsumedCapacity" to `out` as a list with one object per table of `c` (BatchWriteItem,
+// BatchGetItem, TransactWriteItems, TransactGetItems) unless `detail` is NONE; `specs` are the
+// live tables (those gone meanwhile are reported without index detail).
+void AddConsumedCapacityList(json& out, const std::vector<TableSpec>& specs, const Consumptions& c,
+                             CapacityDetail detail);
 
 // Adds "ConsumedCapacity" to `out` (one object) unless `detail` is NONE.
 void AddConsumedCapacity(json& out, const TableSpec& spec, const Consumption& c,
