@@ -76,6 +76,12 @@
 //   DescribeTimeToLive map to the TTL setting. Query and Scan take IndexName (items in the
 //   index's projection; a Scan of an index reads the table and keeps the items the index holds).
 //   The LastEvaluatedKey of an index read holds the index's key attributes and the table's.
+//   CreateTable's LocalSecondaryIndexes are stored as indexes of the table (ACTIVE with it,
+//   ConsistentRead allowed on them, never deleted by GlobalSecondaryIndexUpdates).
+// - Tags (TagResource, ...) and point-in-time recovery (Describe/UpdateContinuousBackups) are
+//   per replica, as in AWS: made in the called region, never copied to the others (ddb_resources).
+// - ReturnConsumedCapacity TOTAL / INDEXES: DynamoDB's units as the core meters them
+//   (ddb_capacity.h). StreamEnabled false is allowed on a regional table only.
 // - ResourceNotFoundException for a missing table says "Requested resource not found" in item
 //   operations and names the table in control-plane ones, as DynamoDB does.
 // - A Query or Scan page ends where 1 MB of items has been read (before filtering), with
@@ -103,7 +109,7 @@
 // DescribeContinuousBackups, UpdateContinuousBackups, and the 2017.11.29 global-table operations
 // (answered as for 2019.11.21 tables: GlobalTableNotFoundException, an empty ListGlobalTables,
 // CreateGlobalTable refused); streams: ListStreams, DescribeStream, GetShardIterator, GetRecords.
-// Known DynamoDB operations not implemented yet (PartiQL, backups, tags, ...) answer
+// Known DynamoDB operations not implemented yet (PartiQL, backups, ...) answer
 // ValidationException "... is not
 // supported yet by gtsim"; unknown targets answer UnknownOperationException.
 //
