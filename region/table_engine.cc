@@ -237,13 +237,13 @@ absl::StatusOr<WriteResult> TableEngine::CommitLocalWrite(
     const TableState& t, const std::string& hk, const std::string& rk, const Item& key,
     const std::optional<Storage::ItemVersion>& stored, std::optional<Item> current,
     std::optional<Item> item, bool service_delete) {
-  // One write capacity unit per started KB of the item written (1 for a delete). TTL deletes
-  // are free, as in DynamoDB.
-  if (!service_delete) {
-    RETURN_IF_ERROR(
-        ConsumeWriteCapacity(t, item ? std::max<int64_t>(1, (ItemSize(*item) + 1023) / 1024) : 1));
-  }
+  // One write capacity unit per started KB of the larger of the item before and after (at
+  // least 1, a delete of a missing item too), as DynamoDB counts. TTL deletes are free.
   WriteResult result;
+  result.write_units =
+      WriteUnits(std::max(current ? ItemSize(*current) : 0, item ? ItemSize(*item) : 0));
+  result.index_write_units = IndexWriteUnits(t.spec, current, item);
+  if (!service_delete) RETURN_IF_ERROR(ConsumeWriteCapacity(t, result.write_units));
   result.stamp = NextStamp();
   if (stored && !Supersedes(result.stamp, stored->stamp)) {
     // This region's clock is behind the stored version: LWW keeps the stored one.
@@ -839,7 +839,7 @@ bool UpdateTableRequest::HasSettings() const {
   return billing_mode || read_capacity || write_capacity || sse_type || ttl_enabled ||
          ttl_attribute || stream_enabled || stream_view_type || deletion_protection || kms_key ||
          table_class || read_capacity_override || point_in_time_recovery || create_gsi ||
-         delete_gsi;
+         delete_gsi || !tags_set.empty() || !tags_remove.empty();
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req) {
@@ -993,8 +993,9 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   if (req.stream_enabled || req.stream_view_type) {
     bool enabled = req.stream_enabled ? *req.stream_enabled : true;
     if (!enabled && spec.replicas.size() > 1) {
-      return bad(absl::StrCat("the stream of ", spec.name,
-                              " cannot be disabled while the table is global"));
+      return bad(
+          "One or more parameter values were invalid: Disabling Stream is not allowed for "
+          "a Global Table replica.");
     }
     std::string view = req.stream_view_type ? *req.stream_view_type : spec.stream.view_type;
     if (enabled && view != "KEYS_ONLY" && view != "NEW_IMAGE" && view != "OLD_IMAGE" &&
@@ -1004,7 +1005,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     next.stream = StreamSetting{enabled, enabled ? view : "", stamp};
   }
   const bool replica_setting = req.deletion_protection || req.kms_key || req.table_class ||
-                               req.read_capacity_override || req.point_in_time_recovery;
+                               req.read_capacity_override || req.point_in_time_recovery ||
+                               !req.tags_set.empty() || !req.tags_remove.empty();
   const std::string& target = req.replica_region.empty() ? region_ : req.replica_region;
   if (!req.replica_region.empty()) {
     if (!replica_setting) {
@@ -1031,7 +1033,20 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
       if (*req.read_capacity_override < 0) return bad("a read capacity override must be >= 0");
       rs.read_capacity_override = *req.read_capacity_override;
     }
-    if (req.point_in_time_recovery) rs.point_in_time_recovery = *req.point_in_time_recovery;
+    if (req.point_in_time_recovery) {
+      if (*req.point_in_time_recovery && !rs.point_in_time_recovery) rs.pitr_since_us = stamp.ts_us;
+      if (!*req.point_in_time_recovery) rs.pitr_since_us = 0;
+      rs.point_in_time_recovery = *req.point_in_time_recovery;
+    }
+    for (const auto& [k, v] : req.tags_set) rs.tags[k] = v;
+    for (const auto& k : req.tags_remove) rs.tags.erase(k);
+    if (rs.tags.size() > kMaxTagsPerReplica) {
+      // AWS's exact wording for this limit could not be confirmed (README).
+      return bad(
+          absl::StrCat("One or more parameter values were invalid: The number of tags "
+                       "for a resource exceeds the limit of ",
+                       kMaxTagsPerReplica));
+    }
     rs.stamp = stamp;
     next.replica_settings[target] = rs;
   }
@@ -1075,6 +1090,12 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   tables_[next.name].spec = next;
   RETURN_IF_ERROR(SyncIndexes(tables_[next.name]));
   ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t.id));
+  if (req.create_gsi && req.create_gsi->second.local && count.items == 0) {
+    // A local secondary index is created with its table (CreateTable), empty: there is nothing
+    // to backfill, and it is ACTIVE with the table, as in DynamoDB.
+    RETURN_IF_ERROR(storage_->MarkBackfilled(t.id, req.create_gsi->first));
+    backfill_.erase({next.name, req.create_gsi->first});
+  }
   return TableInfo{next, count.items, count.bytes, {}, {}};
 }
 
@@ -1135,6 +1156,49 @@ absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t unit
         "PAY_PER_REQUEST"));
   }
   return absl::OkStatus();
+}
+
+int64_t TableEngine::WriteUnits(int64_t bytes) {
+  return std::max<int64_t>(1, (bytes + 1023) / 1024);
+}
+
+std::map<std::string, int64_t> TableEngine::IndexWriteUnits(const TableSpec& spec,
+                                                            const std::optional<Item>& before,
+                                                            const std::optional<Item>& after) {
+  std::map<std::string, int64_t> units;
+  for (const auto& [name, g] : spec.gsis) {
+    if (g.deleted) continue;
+    // What the index holds of `item`: nothing unless it has the index's keys; else the
+    // projected attributes (the table's and index's keys, plus the projection).
+    auto entry = [&](const std::optional<Item>& item) -> std::optional<Item> {
+      if (!item || !item->count(g.hash_key.name) ||
+          (g.range_key && !item->count(g.range_key->name))) {
+        return std::nullopt;
+      }
+      if (g.projection == "ALL") return item;
+      Item kept = IndexKeyOf(spec, g, *item);
+      for (const auto& a : g.non_key) {
+        if (auto v = item->find(a); v != item->end()) kept.emplace(a, v->second);
+      }
+      return kept;
+    };
+    std::optional<Item> old_entry = entry(before), new_entry = entry(after);
+    if (!old_entry && !new_entry) continue;
+    if (old_entry && new_entry && old_entry == new_entry) continue;  // the index is unchanged
+    bool same_key =
+        old_entry && new_entry &&
+        old_entry->at(g.hash_key.name) == new_entry->at(g.hash_key.name) &&
+        (!g.range_key || old_entry->at(g.range_key->name) == new_entry->at(g.range_key->name));
+    if (same_key || !old_entry || !new_entry) {
+      // One index write: an update in place, an insert or a delete.
+      units[name] = WriteUnits(
+          std::max(old_entry ? ItemSize(*old_entry) : 0, new_entry ? ItemSize(*new_entry) : 0));
+    } else {
+      // The index key changed: the old entry is deleted and the new one put.
+      units[name] = WriteUnits(ItemSize(*old_entry)) + WriteUnits(ItemSize(*new_entry));
+    }
+  }
+  return units;
 }
 
 double TableEngine::ReadUnits(int64_t bytes, bool consistent) {

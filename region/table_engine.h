@@ -41,6 +41,10 @@ struct WriteResult {
   std::optional<Stamp> superseded_by;
   std::optional<Item> old_item;  // when asked for and an item existed
   std::optional<Item> new_item;  // the item as written (put, update)
+  // DynamoDB's write units of this write (TableEngine::WriteUnits of the larger of the item
+  // before and after), and of each secondary index it wrote (by index name), as metered.
+  int64_t write_units = 0;
+  std::map<std::string, int64_t> index_write_units;
 };
 
 struct PutRequest {
@@ -133,6 +137,10 @@ struct UpdateTableRequest {
   std::optional<std::string> table_class;      // STANDARD or STANDARD_INFREQUENT_ACCESS
   std::optional<int64_t> read_capacity_override;
   std::optional<bool> point_in_time_recovery;
+  // The replica's tags: `tags_set` added or overwritten, then `tags_remove` removed. At most
+  // kMaxTagsPerReplica remain (InvalidArgument, DynamoDB's message, otherwise).
+  std::map<std::string, std::string> tags_set;
+  std::vector<std::string> tags_remove;
   // One global secondary index to create (group-wide; each replica backfills it) or delete.
   std::optional<std::pair<std::string, GsiSetting>> create_gsi;  // name, definition
   std::optional<std::string> delete_gsi;
@@ -162,6 +170,8 @@ enum class ApplyOutcome {
 
 class TableEngine {
  public:
+  // DynamoDB's limit of tags per resource.
+  static constexpr size_t kMaxTagsPerReplica = 50;
   // `regions` is every region of the cluster (valid replica names).
   TableEngine(std::string region, std::vector<std::string> regions, Storage* storage,
               Clock* clock);
@@ -257,6 +267,14 @@ class TableEngine {
   // DynamoDB's read units for `bytes` read in one request: one per started 4 KB (at least one),
   // half that for an eventually consistent read.
   static double ReadUnits(int64_t bytes, bool consistent);
+  // DynamoDB's write units of writing an item of `bytes`: one per started KB, at least one.
+  static int64_t WriteUnits(int64_t bytes);
+  // The write units each secondary index of `spec` costs when an item goes from `before` to
+  // `after` (nullopt: absent): indexes the write leaves unchanged cost nothing; one whose key
+  // changed costs a delete and a put. Sizes are of the projected entries.
+  static std::map<std::string, int64_t> IndexWriteUnits(const TableSpec& spec,
+                                                        const std::optional<Item>& before,
+                                                        const std::optional<Item>& after);
 
   // Applies one change that originated in another region (LWW for items). Logs applied
   // changes in this region's change log as replicated (not forwarded again). By value: the

@@ -117,11 +117,14 @@ std::string EncodeTableSpec(const TableSpec& spec) {
         {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
         {"rcu", rs.read_capacity_override}, {"pitr", rs.point_in_time_recovery},
         {"stamp", StampJson(rs.stamp)}};
+    if (rs.pitr_since_us) j["replica_settings"][region]["pitr_since_us"] = rs.pitr_since_us;
+    if (!rs.tags.empty()) j["replica_settings"][region]["tags"] = rs.tags;
   }
   for (const auto& [name, g] : spec.gsis) {
     nlohmann::json gj = {{"hash", {g.hash_key.name, ValueTypeName(g.hash_key.type)}},
                          {"projection", g.projection}, {"non_key", g.non_key},
                          {"deleted", g.deleted}, {"stamp", StampJson(g.stamp)}};
+    if (g.local) gj["local"] = true;
     if (g.range_key) gj["range"] = {g.range_key->name, ValueTypeName(g.range_key->type)};
     j["gsis"][name] = gj;
   }
@@ -181,6 +184,9 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
             r.at("protect").get<bool>(), r.at("kms").get<std::string>(),
             r.at("class").get<std::string>(), r.at("rcu").get<int64_t>(),
             r.at("pitr").get<bool>(), StampFrom(r.at("stamp"))};
+        ReplicaSettings& rs = spec.replica_settings[region];
+        rs.pitr_since_us = r.value("pitr_since_us", int64_t{0});
+        if (r.contains("tags")) rs.tags = r["tags"].get<std::map<std::string, std::string>>();
       }
     }
     if (j.contains("gsis")) {
@@ -197,6 +203,7 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
         gs.non_key = g.at("non_key").get<std::vector<std::string>>();
         gs.deleted = g.at("deleted").get<bool>();
         gs.stamp = StampFrom(g.at("stamp"));
+        gs.local = g.value("local", false);
         ok2 = ok2 && ok;
         spec.gsis[name] = std::move(gs);
       }

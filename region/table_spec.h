@@ -52,6 +52,11 @@ struct GsiSetting {
   std::vector<std::string> non_key;   // INCLUDE: the projected non-key attributes
   bool deleted = false;               // a deleted index keeps its stamp so LWW can order it
   Stamp stamp;
+  // A local secondary index (CreateTable's LocalSecondaryIndexes): the table's hash key, another
+  // range key; defined with the table and never added or removed later. Stored, indexed and
+  // queried as the global ones are (gtsim's indexes are written in the item's transaction, so
+  // a ConsistentRead of either is exact).
+  bool local = false;
 };
 
 // Settings of one replica, made in its region and applied only there; the others know them to
@@ -63,6 +68,12 @@ struct ReplicaSettings {
   int64_t read_capacity_override = 0;  // ProvisionedThroughputOverride; 0: none
   bool point_in_time_recovery = false;
   Stamp stamp;
+  // Since when point-in-time recovery has been on (microseconds, this region's clock; 0 while
+  // off): DescribeContinuousBackups' EarliestRestorableDateTime.
+  int64_t pitr_since_us = 0;
+  // This replica's tags (TagResource, CreateTable's Tags): made in its region and never copied
+  // to another replica, as in AWS (each replica's ARN carries its own).
+  std::map<std::string, std::string> tags;
 };
 
 struct TableSpec {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "region/http/ddb_capacity.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_legacy.h"
@@ -45,6 +46,7 @@ absl::StatusOr<const json*> RequestItems(const json& req) {
 absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   ASSIGN_OR_RETURN(const json* ri, RequestItems(req));
   std::vector<Region::ItemMutation> writes;
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   std::vector<std::pair<std::string, const json*>> raw;  // each write's WriteRequest
   bool provisioned = false;
   for (const auto& [table, list] : ri->items()) {
@@ -108,11 +110,18 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   if (writes.size() > kMaxBatchWrite) {
     return Validation("Too many items requested for the BatchWriteItem call");
   }
+  Consumptions consumed;
+  auto answer = [&](json unprocessed) {
+    json out = {{"UnprocessedItems", std::move(unprocessed)}};
+    AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
+    return out;
+  };
   if (!provisioned) {
     // One transaction for the whole batch (group commit); DynamoDB does not promise
     // atomicity here, and on-demand tables are never throttled.
-    RETURN_IF_ERROR(region_->MutateItems(writes).status());
-    return json{{"UnprocessedItems", json::object()}};
+    ASSIGN_OR_RETURN(std::vector<WriteResult> results, region_->MutateItems(writes));
+    for (size_t i = 0; i < results.size(); ++i) consumed[writes[i].table].AddWrite(results[i]);
+    return answer(json::object());
   }
   // With a PROVISIONED table, the writes go one at a time: those beyond its write capacity
   // come back in UnprocessedItems, as in DynamoDB; when none could be written, the answer is
@@ -121,7 +130,9 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   size_t throttled = 0;
   absl::Status last_throttle;
   for (size_t i = 0; i < writes.size(); ++i) {
-    absl::Status st = region_->MutateItems({writes[i]}).status();
+    auto result = region_->MutateItems({writes[i]});
+    absl::Status st = result.status();
+    if (result.ok()) consumed[writes[i].table].AddWrite(result->front());
     if (IsThrottle(st)) {
       ++throttled;
       last_throttle = st;
@@ -131,7 +142,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
     RETURN_IF_ERROR(st);
   }
   if (throttled == writes.size()) return last_throttle;
-  return json{{"UnprocessedItems", std::move(unprocessed)}};
+  return answer(std::move(unprocessed));
 }
 
 absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
@@ -146,6 +157,7 @@ absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
     TableSpec spec;
   };
   std::vector<TableRead> reads;
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   for (const auto& [table, spec_json] : ri->items()) {
     RETURN_IF_ERROR(CheckTableName(table, "requestItems"));
     if (!spec_json.is_object()) {
@@ -197,6 +209,7 @@ absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
   // throttled before any read, the answer is ProvisionedThroughputExceededException.
   json responses = json::object();
   json unprocessed = json::object();
+  Consumptions consumed;
   int64_t bytes = 0;
   size_t read_keys = 0;
   absl::Status throttle;
@@ -219,6 +232,7 @@ absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
         continue;
       }
       RETURN_IF_ERROR(paid);
+      consumed[read.table].AddRead(r.item ? ItemSize(*r.item) : 0, read.consistent);
       ++read_keys;
       if (!r.item) continue;
       Item shown = read.projection ? expr::Project(*read.projection, *r.item) : *r.item;
@@ -233,7 +247,9 @@ absl::StatusOr<json> Operations::BatchGetItem(const json& req) {
     }
   }
   if (read_keys == 0 && !throttle.ok()) return throttle;
-  return json{{"Responses", responses}, {"UnprocessedKeys", unprocessed}};
+  json out = {{"Responses", responses}, {"UnprocessedKeys", unprocessed}};
+  AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
+  return out;
 }
 
 }  // namespace gtsim::ddb

@@ -54,11 +54,26 @@ std::string SequenceNumber(int64_t seq) {
 // gtsim's change log always serves) for a table whose stream was never enabled explicitly.
 std::string StreamViewOf(const TableSpec& spec) { return StreamViewTypeOf(spec); }
 
+bool StreamDisabled(const TableSpec& spec) {
+  return !spec.stream.stamp.empty() && !spec.stream.enabled;
+}
+
 json KeySchemaJson(const KeyDef& hash, const std::optional<KeyDef>& range) {
   json ks = json::array();
   ks.push_back({{"AttributeName", hash.name}, {"KeyType", "HASH"}});
   if (range) ks.push_back({{"AttributeName", range->name}, {"KeyType", "RANGE"}});
   return ks;
+}
+
+// WarmThroughput of a table or index whose status is `status`: DynamoDB's defaults for an
+// on-demand table (12,000 read and 4,000 write units per second), a PROVISIONED table's
+// capacity, and the status of the table or index (ACTIVE once it is ACTIVE), which the
+// Terraform provider (>= 6.13) waits for.
+static json WarmThroughputJson(const TableSpec& spec, const std::string& status) {
+  bool provisioned = spec.billing.mode == "PROVISIONED";
+  return {{"ReadUnitsPerSecond", provisioned ? spec.billing.read_capacity : 12000},
+          {"WriteUnitsPerSecond", provisioned ? spec.billing.write_capacity : 4000},
+          {"Status", status}};
 }
 
 // (DELETING); by default it is the spec's (UPDATING while a replica is added or removed).
@@ -67,12 +82,22 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
   std::map<std::string, ValueType> attr_types{{spec.hash_key.name, spec.hash_key.type}};
   if (spec.range_key) attr_types[spec.range_key->name] = spec.range_key->type;
   json gsis = json::array();
+  json lsis = json::array();
   for (const auto& [name, g] : spec.gsis) {
     if (g.deleted) continue;
     attr_types[g.hash_key.name] = g.hash_key.type;
     if (g.range_key) attr_types[g.range_key->name] = g.range_key->type;
     json projection = {{"ProjectionType", g.projection}};
     if (!g.non_key.empty()) projection["NonKeyAttributes"] = g.non_key;
+    if (g.local) {
+      lsis.push_back({{"IndexName", name},
+                      {"KeySchema", KeySchemaJson(g.hash_key, g.range_key)},
+                      {"Projection", projection},
+                      {"IndexSizeBytes", 0},
+                      {"ItemCount", 0},
+                      {"IndexArn", absl::StrCat(TableArn(region, spec.name), "/index/", name)}});
+      continue;
+    }
     auto st = info.index_status.find(name);
     std::string index_status = st == info.index_status.end() ? "ACTIVE" : st->second;
     json d = {{"IndexName", name},
@@ -87,6 +112,7 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
               {"ItemCount", 0},
               {"IndexArn", absl::StrCat(TableArn(region, spec.name), "/index/", name)}};
     if (index_status == "CREATING") d["Backfilling"] = true;
+    d["WarmThroughput"] = WarmThroughputJson(spec, index_status);
     gsis.push_back(std::move(d));
   }
   json attrs = json::array();
@@ -110,11 +136,16 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
         {"ReadCapacityUnits", spec.billing.read_capacity},
         {"WriteCapacityUnits", spec.billing.write_capacity}}},
       {"BillingModeSummary", {{"BillingMode", spec.billing.mode}}},
-      {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", StreamViewOf(spec)}}},
       {"LatestStreamArn", StreamArn(region, spec)},
       {"LatestStreamLabel", StreamLabel(spec)},
   };
+  if (!StreamDisabled(spec)) {
+    table["StreamSpecification"] = {{"StreamEnabled", true},
+                                    {"StreamViewType", StreamViewOf(spec)}};
+  }
   if (!gsis.empty()) table["GlobalSecondaryIndexes"] = std::move(gsis);
+  if (!lsis.empty()) table["LocalSecondaryIndexes"] = std::move(lsis);
+  table["WarmThroughput"] = WarmThroughputJson(spec, table_status);
   bool deletion_protection = false;
   if (auto rs = spec.replica_settings.find(region); rs != spec.replica_settings.end()) {
     deletion_protection = rs->second.deletion_protection;

@@ -30,6 +30,10 @@ std::string SequenceNumber(int64_t seq);
 // gtsim's change log always serves) for a table whose stream was never enabled explicitly.
 std::string StreamViewOf(const TableSpec& spec);
 
+// Whether UpdateTable disabled the table's stream (StreamEnabled false after it was set): its
+// stream is then DISABLED, DescribeTable shows no StreamSpecification (still the latest ARN).
+bool StreamDisabled(const TableSpec& spec);
+
 // A KeySchema list: the HASH key, then the RANGE key if any.
 json KeySchemaJson(const KeyDef& hash, const std::optional<KeyDef>& range);
 // DynamoDB's TableDescription of `info` as `region` sees it. `status` overrides TableStatus

@@ -1,5 +1,6 @@
 // The single-item operations: PutItem, GetItem, UpdateItem, DeleteItem.
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "region/http/ddb_capacity.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_legacy.h"
@@ -16,6 +18,24 @@
 #include "region/status_macros.h"
 
 namespace gtsim::ddb {
+
+namespace {
+
+// `answer` with the ConsumedCapacity `detail` asks for added.
+std::function<json(const WriteResult&)> WithCapacity(std::function<json(const WriteResult&)> answer,
+                                                     const TableSpec& spec, CapacityDetail detail) {
+  if (detail == CapacityDetail::kNone) return answer;
+  auto described = std::make_shared<const TableSpec>(spec);
+  return [answer = std::move(answer), described, detail](const WriteResult& r) {
+    json out = answer(r);
+    Consumption c;
+    c.AddWrite(r);
+    AddConsumedCapacity(out, *described, c, detail);
+    return out;
+  };
+}
+
+}  // namespace
 
 absl::StatusOr<json> Operations::PutItem(const json& req) {
   return RunWrite(PreparePutOrDelete(req, /*put=*/true));
@@ -28,6 +48,7 @@ absl::StatusOr<json> Operations::GetItem(const json& req) {
   // Every read of the local copy is strongly consistent; ConsistentRead only decides the
   // read capacity charged (half for an eventually consistent read).
   ASSIGN_OR_RETURN(auto consistent, OptBool(req, "ConsistentRead"));
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   Placeholders p;
   RETURN_IF_ERROR(ReadPlaceholders(req, &p));
   ASSIGN_OR_RETURN(auto proj, OptProjection(req, &p));
@@ -43,6 +64,11 @@ absl::StatusOr<json> Operations::GetItem(const json& req) {
       ChargeRead(region_, spec, r.item ? ItemSize(*r.item) : 0, consistent.value_or(false)));
   json out = json::object();
   if (r.item) out["Item"] = ItemToJson(proj ? expr::Project(*proj, *r.item) : *r.item);
+  if (detail != CapacityDetail::kNone) {
+    Consumption c;
+    c.AddRead(r.item ? ItemSize(*r.item) : 0, consistent.value_or(false));
+    AddConsumedCapacity(out, spec, c, detail);
+  }
   return out;
 }
 
@@ -66,6 +92,7 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PrepareUpdate(const json& 
         "[ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"));
   }
   ASSIGN_OR_RETURN(bool old_on_failure, ReturnOldOnConditionFailure(req));
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   Placeholders p;
   RETURN_IF_ERROR(ReadPlaceholders(req, &p));
   ASSIGN_OR_RETURN(auto update_text, OptString(req, "UpdateExpression"));
@@ -145,6 +172,7 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PrepareUpdate(const json& 
     if (attrs && !attrs->empty()) out["Attributes"] = ItemToJson(*attrs);
     return out;
   };
+  w.answer = WithCapacity(std::move(w.answer), spec, detail);
   return w;
 }
 
@@ -171,6 +199,7 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PreparePutOrDelete(const j
   }
   bool return_old = rv && *rv == "ALL_OLD";
   ASSIGN_OR_RETURN(bool old_on_failure, ReturnOldOnConditionFailure(req));
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   Placeholders p;
   RETURN_IF_ERROR(ReadPlaceholders(req, &p));
   ASSIGN_OR_RETURN(auto cond,
@@ -204,6 +233,7 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PreparePutOrDelete(const j
     if (return_old && r.old_item) out["Attributes"] = ItemToJson(*r.old_item);
     return out;
   };
+  w.answer = WithCapacity(std::move(w.answer), spec, detail);
   return w;
 }
 

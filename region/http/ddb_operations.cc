@@ -39,6 +39,17 @@ absl::StatusOr<json> Operations::Run(const std::string& op, const json& req,
       {"UpdateTable", &Operations::UpdateTable},
       {"UpdateTimeToLive", &Operations::UpdateTimeToLive},
       {"DescribeTimeToLive", &Operations::DescribeTimeToLive},
+      {"TagResource", &Operations::TagResource},
+      {"UntagResource", &Operations::UntagResource},
+      {"ListTagsOfResource", &Operations::ListTagsOfResource},
+      {"DescribeContinuousBackups", &Operations::DescribeContinuousBackups},
+      {"UpdateContinuousBackups", &Operations::UpdateContinuousBackups},
+      {"CreateGlobalTable", &Operations::CreateGlobalTable},
+      {"UpdateGlobalTable", &Operations::GlobalTableByName},
+      {"DescribeGlobalTable", &Operations::GlobalTableByName},
+      {"DescribeGlobalTableSettings", &Operations::GlobalTableByName},
+      {"UpdateGlobalTableSettings", &Operations::GlobalTableByName},
+      {"ListGlobalTables", &Operations::ListGlobalTables},
   };
   if (auto h = handlers->find(op); h != handlers->end()) return (this->*(h->second))(req);
   if (op == "DescribeEndpoints") {
@@ -47,24 +58,14 @@ absl::StatusOr<json> Operations::Run(const std::string& op, const json& req,
   }
   // Known DynamoDB operations gtsim does not implement yet.
   static const std::set<std::string>* later =
-      new std::set<std::string>{"CreateGlobalTable",
-                                "UpdateGlobalTable",
-                                "DescribeGlobalTable",
-                                "ListGlobalTables",
-                                "DescribeLimits",
-                                "TagResource",
-                                "UntagResource",
-                                "ListTagsOfResource",
+      new std::set<std::string>{"DescribeLimits",
                                 "ExecuteStatement",
                                 "BatchExecuteStatement",
                                 "ExecuteTransaction",
                                 "CreateBackup",
-                                "DescribeContinuousBackups",
-                                "UpdateContinuousBackups",
+                                "RestoreTableToPointInTime",
                                 "DescribeTableReplicaAutoScaling",
                                 "UpdateTableReplicaAutoScaling",
-                                "DescribeGlobalTableSettings",
-                                "UpdateGlobalTableSettings",
                                 "DescribeKinesisStreamingDestination"};
   if (later->count(op)) return NotSupported(absl::StrCat("The operation ", op));
   return absl::UnimplementedError(absl::StrCat("Unknown operation: ", op));

@@ -2,7 +2,8 @@
 // file: ddb_tables.cc (the control plane: CreateTable, UpdateTable, DescribeTable, ListTables,
 // DeleteTable, UpdateTimeToLive, DescribeTimeToLive), ddb_item_ops.cc (PutItem, GetItem,
 // UpdateItem, DeleteItem), ddb_query.cc (Query, Scan), ddb_batch.cc (BatchWriteItem,
-// BatchGetItem), ddb_transact.cc (TransactWriteItems, TransactGetItems), ddb_streams.cc (the
+// BatchGetItem), ddb_resources.cc (tags, point-in-time recovery, the 2017.11.29 global-table
+// operations), ddb_transact.cc (TransactWriteItems, TransactGetItems), ddb_streams.cc (the
 // streams API); ddb_operations.cc dispatches by operation name. The operations' behaviour is
 // described in dynamodb_endpoint.h.
 //
@@ -62,6 +63,20 @@ class Operations {
   absl::StatusOr<json> DescribeTable(const json& req);
   absl::StatusOr<json> DeleteTable(const json& req);
   absl::StatusOr<json> ListTables(const json& req);
+
+  // ddb_resources.cc
+  absl::StatusOr<json> TagResource(const json& req);
+  absl::StatusOr<json> UntagResource(const json& req);
+  absl::StatusOr<json> ListTagsOfResource(const json& req);
+  absl::StatusOr<json> DescribeContinuousBackups(const json& req);
+  absl::StatusOr<json> UpdateContinuousBackups(const json& req);
+  absl::StatusOr<json> CreateGlobalTable(const json& req);
+  // DescribeGlobalTable, UpdateGlobalTable, DescribeGlobalTableSettings,
+  // UpdateGlobalTableSettings: GlobalTableNotFoundException (no 2017.11.29 table exists).
+  absl::StatusOr<json> GlobalTableByName(const json& req);
+  absl::StatusOr<json> ListGlobalTables(const json& req);
+  // The live table a request's ResourceArn names, in this region; DynamoDB's errors otherwise.
+  absl::StatusOr<TableSpec> ArnTable(const json& req);
 
   // ddb_item_ops.cc
   absl::StatusOr<json> PutItem(const json& req);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "region/http/ddb_capacity.h"
 #include "region/http/ddb_describe.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
@@ -81,6 +82,8 @@ struct ReadShape {
   std::optional<expr::Condition> filter;
   std::optional<expr::Projection> projection;
   Select select = Select::kAll;
+  CapacityDetail capacity = CapacityDetail::kNone;  // ReturnConsumedCapacity
+  std::string index;                                // IndexName, "" for the table
 };
 
 // Shapes one page of Query or Scan. Like DynamoDB, a page reads at most 1 MB of items (before
@@ -116,6 +119,11 @@ absl::StatusOr<json> Shape(Region* region, const ReadShape& shape, const TableSp
   }
   RETURN_IF_ERROR(ChargeRead(region, spec, bytes, consistent));
   if (shape.select != Select::kCount) out["Items"] = std::move(out_items);
+  if (shape.capacity != CapacityDetail::kNone) {
+    Consumption c;
+    c.AddRead(bytes, consistent, shape.index);
+    AddConsumedCapacity(out, spec, c, shape.capacity);
+  }
   out["Count"] = count;
   out["ScannedCount"] = static_cast<int64_t>(scanned);
   if (!last_key.empty()) out["LastEvaluatedKey"] = ItemToJson(last_key);
@@ -163,6 +171,10 @@ absl::StatusOr<Page> ReadPage(const Fetch& fetch, Item start, int limit,
 absl::StatusOr<ReadShape> ReadShapeOf(const json& req, Placeholders* p, bool index, bool query,
                                       bool key_condition_expression) {
   ReadShape shape;
+  ASSIGN_OR_RETURN(shape.capacity, CapacityDetailOf(req));
+  if (const json* index = Field(req, "IndexName"); index && index->is_string()) {
+    shape.index = index->get<std::string>();
+  }
   ASSIGN_OR_RETURN(shape.filter,
                    OptCondition(req, "FilterExpression", expr::ExpressionKind::kFilter, p));
   ASSIGN_OR_RETURN(shape.projection, OptProjection(req, p));
@@ -222,7 +234,7 @@ absl::StatusOr<json> Operations::Query(const json& req) {
     if (g == spec.gsis.end() || g->second.deleted) {
       return Validation(absl::StrCat("The table does not have the specified index: ", *index));
     }
-    if (consistent.value_or(false)) {
+    if (consistent.value_or(false) && !g->second.local) {
       return Validation("Consistent reads are not supported on global secondary indexes");
     }
     gsi = &g->second;
@@ -349,7 +361,7 @@ absl::StatusOr<json> Operations::Scan(const json& req) {
     if (g == spec.gsis.end() || g->second.deleted) {
       return Validation(absl::StrCat("The table does not have the specified index: ", *index));
     }
-    if (consistent.value_or(false)) {
+    if (consistent.value_or(false) && !g->second.local) {
       return Validation("Consistent reads are not supported on global secondary indexes");
     }
     ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(table));

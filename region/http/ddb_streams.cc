@@ -136,7 +136,7 @@ absl::StatusOr<json> Operations::DescribeStream(const json& req) {
   return json{{"StreamDescription",
                {{"StreamArn", *arn},
                 {"StreamLabel", StreamLabel(spec)},
-                {"StreamStatus", "ENABLED"},
+                {"StreamStatus", StreamDisabled(spec) ? "DISABLED" : "ENABLED"},
                 {"StreamViewType", StreamViewOf(spec)},
                 {"CreationRequestDateTime", static_cast<double>(spec.created.ts_us / 1000) / 1e3},
                 {"TableName", spec.name},

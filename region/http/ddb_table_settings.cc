@@ -360,12 +360,10 @@ absl::Status TableSettingsOf(const json& req, const TableSpec* current, UpdateTa
             "One or more parameter values were invalid: StreamViewType can only be specified "
             "when StreamEnabled is true");
       }
-      if (current) {
-        // gtsim serves a stream for every table (DescribeTable always shows it enabled).
-        return NotSupported(
-            "StreamSpecification StreamEnabled false (every gtsim table has a "
-            "stream)");
-      }
+      // Allowed on a regional table; the core refuses it on a global table with DynamoDB's
+      // "Disabling Stream is not allowed for a Global Table replica." CreateTable with
+      // StreamEnabled false leaves the table as it is (its stream is gtsim's implicit one).
+      if (current) u->stream_enabled = false;
     }
   }
 

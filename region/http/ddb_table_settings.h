@@ -35,6 +35,9 @@ absl::StatusOr<std::string> KeySchemaMember(const json& k, size_t i);
 // path for messages.
 absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
     const json& g, const std::map<std::string, ValueType>& defs, const std::string& where);
+// A Tags list (CreateTable, TagResource): keys 1-128 characters, values 0-256, no "aws:"
+// prefix, at most 50 (defined in ddb_resources.cc).
+absl::StatusOr<std::map<std::string, std::string>> TagsOf(const json& list);
 // ProvisionedThroughput: both capacities, each at least 1.
 absl::Status ThroughputOf(const json& pt, UpdateTableRequest* u);
 // One ReplicaUpdates Update member: another replica's own settings (its read capacity override,

@@ -23,6 +23,7 @@ namespace {
 // DynamoDB's limit of global secondary indexes per table (the text is as LocalStack
 // reproduces AWS's ValidationException).
 constexpr size_t kMaxGsisPerTable = 20;
+constexpr size_t kMaxLsisPerTable = 5;
 // UpdateTable's ReplicaUpdates rules, as DynamoDB words them.
 constexpr absl::string_view kReplicaUpdatesAlone =
     "One or more parameter values were invalid: ReplicaUpdates cannot be combined with other "
@@ -38,10 +39,12 @@ constexpr absl::string_view kNotLocalRegion =
 
 absl::StatusOr<json> Operations::CreateTable(const json& req) {
   ASSIGN_OR_RETURN(std::string table, TableNameOf(req));
-  if (Field(req, "LocalSecondaryIndexes")) return NotSupported("LocalSecondaryIndexes");
   UpdateTableRequest settings;
   settings.table = table;
   RETURN_IF_ERROR(TableSettingsOf(req, nullptr, &settings));
+  if (const json* tags = Field(req, "Tags")) {
+    ASSIGN_OR_RETURN(settings.tags_set, TagsOf(*tags));
+  }
 
   const json* ks = Field(req, "KeySchema");
   const json* ad = Field(req, "AttributeDefinitions");
@@ -109,6 +112,55 @@ absl::StatusOr<json> Operations::CreateTable(const json& req) {
       used.insert(g.second.hash_key.name);
       if (g.second.range_key) used.insert(g.second.range_key->name);
       gsis.push_back(std::move(g));
+    }
+  }
+  // Local secondary indexes: the table's hash key and another range key, at most 5 (DynamoDB's
+  // messages, as AWS answers them). Stored as indexes of the table like the global ones.
+  if (const json* list = Field(req, "LocalSecondaryIndexes")) {
+    if (!list->is_array()) {
+      return Serialization(
+          "Unexpected value type in payload: LocalSecondaryIndexes must be a list");
+    }
+    if (list->empty()) {
+      return Validation(
+          "One or more parameter values were invalid: List of LocalSecondaryIndexes is empty");
+    }
+    if (list->size() > kMaxLsisPerTable) {
+      return Validation(absl::StrCat(
+          "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds "
+          "per-table limit of ",
+          kMaxLsisPerTable));
+    }
+    if (!create.range_key) {
+      return Validation(
+          "One or more parameter values were invalid: Table KeySchema does not have a range key, "
+          "which is required when specifying a LocalSecondaryIndex");
+    }
+    for (size_t i = 0; i < list->size(); ++i) {
+      ASSIGN_OR_RETURN(auto l, GsiOf((*list)[i], defs,
+                                     absl::StrCat("localSecondaryIndexes.", i + 1, ".member")));
+      if (!l.second.range_key) {
+        return Validation(absl::StrCat(
+            "One or more parameter values were invalid: Index KeySchema does not have a range key "
+            "for index: ",
+            l.first));
+      }
+      if (l.second.hash_key.name != create.hash_key.name) {
+        return Validation(absl::StrCat(
+            "One or more parameter values were invalid: Index KeySchema does not have the same "
+            "leading hash key as table KeySchema for index: ",
+            l.first, ". index hash key: ", l.second.hash_key.name,
+            ", table hash key: ", create.hash_key.name));
+      }
+      for (const auto& g : gsis) {
+        if (g.first == l.first) {
+          return Validation(absl::StrCat(
+              "One or more parameter values were invalid: Duplicate index name: ", l.first));
+        }
+      }
+      used.insert(l.second.range_key->name);
+      l.second.local = true;
+      gsis.push_back(std::move(l));
     }
   }
   if (defs.size() != used.size()) {
@@ -239,7 +291,7 @@ absl::StatusOr<json> Operations::UpdateTable(const json& req) {
                            u.create_gsi->first, " already exists on table ", table));
         }
         size_t live = 0;
-        for (const auto& [n, g] : spec.gsis) live += g.deleted ? 0 : 1;
+        for (const auto& [n, g] : spec.gsis) live += g.deleted || g.local ? 0 : 1;
         if (live >= kMaxGsisPerTable) {
           return Validation(absl::StrCat(
               "GlobalSecondaryIndex count exceeds the per-table limit of ", kMaxGsisPerTable));
@@ -252,7 +304,9 @@ absl::StatusOr<json> Operations::UpdateTable(const json& req) {
               absl::StrCat("globalSecondaryIndexUpdates.", i + 1, ".member.delete.indexName"));
         }
         auto existing = spec.gsis.find(*name);
-        if (existing == spec.gsis.end() || existing->second.deleted) {
+        // A local secondary index is no global one: it cannot be deleted (it lives as long as
+        // its table, as in DynamoDB).
+        if (existing == spec.gsis.end() || existing->second.deleted || existing->second.local) {
           return absl::NotFoundError(absl::StrCat("Index: ", *name, " not found"));
         }
         u.delete_gsi = *name;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "region/http/ddb_capacity.h"
 #include "region/http/ddb_describe.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
@@ -69,6 +70,7 @@ absl::StatusOr<const json*> TransactItems(const json& req) {
 // as in a DynamoDB global table; other regions receive the writes as they replicate).
 absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
   ASSIGN_OR_RETURN(const json* items, TransactItems(req));
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   ASSIGN_OR_RETURN(auto token, OptString(req, "ClientRequestToken"));
   if (token && (token->empty() || token->size() > 36)) {
     return Validation(absl::StrCat(
@@ -203,6 +205,20 @@ absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
     st.SetPayload(kExtraPayload, absl::Cord(Dump(json{{"CancellationReasons", reasons}})));
     return st;
   }
+  // Every action of a transaction costs twice its write units; a ConditionCheck those of the
+  // item it checked.
+  Consumptions consumed;
+  for (size_t i = 0; i < written->size(); ++i) {
+    const WriteResult& r = (*written)[i];
+    if (mutations[i].check_only) {
+      consumed[mutations[i].table].AddWriteUnits(
+          2.0 * TableEngine::WriteUnits(r.old_item ? ItemSize(*r.old_item) : 0));
+    } else {
+      consumed[mutations[i].table].AddWrite(r, 2);
+    }
+  }
+  json out = json::object();
+  AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
   if (token) {
     absl::MutexLock l(&tokens_->mu);
     // Forget tokens older than DynamoDB's 10-minute idempotency window.
@@ -212,13 +228,14 @@ absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
     }
     tokens_->seen[*token] = {fingerprint, now};
   }
-  return json::object();
+  return out;
 }
 
 // TransactGetItems: every item read under one lock of this region, so the answer is one
 // consistent snapshot of the local copy.
 absl::StatusOr<json> Operations::TransactGetItems(const json& req) {
   ASSIGN_OR_RETURN(const json* items, TransactItems(req));
+  ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
   std::vector<std::pair<std::string, Item>> keys;
   std::vector<std::optional<expr::Projection>> projections;
   std::set<std::pair<std::string, std::string>> targets;
@@ -255,6 +272,10 @@ absl::StatusOr<json> Operations::TransactGetItems(const json& req) {
         2 * TableEngine::ReadUnits(got[i].item ? ItemSize(*got[i].item) : 0, true);
   }
   for (const auto& [table, n] : units) RETURN_IF_ERROR(region_->ConsumeReadCapacity(table, n));
+  Consumptions consumed;
+  for (size_t i = 0; i < got.size(); ++i) {
+    consumed[keys[i].first].AddRead(got[i].item ? ItemSize(*got[i].item) : 0, true, "", 2);
+  }
   json responses = json::array();
   for (size_t i = 0; i < got.size(); ++i) {
     json r = json::object();
@@ -264,7 +285,9 @@ absl::StatusOr<json> Operations::TransactGetItems(const json& req) {
     }
     responses.push_back(std::move(r));
   }
-  return json{{"Responses", std::move(responses)}};
+  json out = {{"Responses", std::move(responses)}};
+  AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
+  return out;
 }
 
 }  // namespace gtsim::ddb

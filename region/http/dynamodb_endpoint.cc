@@ -17,6 +17,7 @@
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/http/http_server.h"
+#include "region/http/kms_keys.h"
 #include "region/json_limits.h"
 
 // The HTTP side of the endpoint: the event loop, the worker pool, and the hand-off of each
@@ -35,6 +36,7 @@ using ddb::Validation;
 
 constexpr absl::string_view kTargetPrefix = "DynamoDB_20120810.";
 constexpr absl::string_view kStreamsTargetPrefix = "DynamoDBStreams_20120810.";
+constexpr absl::string_view kKmsTargetPrefix = "TrentService.";
 
 }  // namespace
 
@@ -118,6 +120,16 @@ DynamoDbEndpoint::~DynamoDbEndpoint() { Stop(); }
 DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, const std::string& body,
                                                  const std::string& host) const {
   try {
+    if (absl::StartsWith(target, kKmsTargetPrefix)) {
+      std::vector<std::string> keys;
+      for (const TableSpec& spec : region_->Tables()) {
+        auto rs = spec.replica_settings.find(region_->name());
+        if (rs != spec.replica_settings.end() && !rs->second.kms_key.empty()) {
+          keys.push_back(rs->second.kms_key);
+        }
+      }
+      return ddb::KmsOperation(target.substr(kKmsTargetPrefix.size()), body, region_->name(), keys);
+    }
     bool streams = absl::StartsWith(target, kStreamsTargetPrefix);
     if (!streams && !absl::StartsWith(target, kTargetPrefix)) {
       return ErrorFor(Typed(absl::StatusCode::kUnimplemented, "UnknownOperationException",
@@ -213,7 +225,7 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
         auto answer = [respond](Reply reply) {
           HttpServer::Response res;
           res.status = reply.http_status;
-          res.content_type = "application/x-amz-json-1.0";
+          res.content_type = std::move(reply.content_type);
           res.headers.emplace_back("x-amzn-RequestId", "gtsim");
           res.body = std::move(reply.body);
           respond(std::move(res));

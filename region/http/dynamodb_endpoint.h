@@ -76,6 +76,12 @@
 //   DescribeTimeToLive map to the TTL setting. Query and Scan take IndexName (items in the
 //   index's projection; a Scan of an index reads the table and keeps the items the index holds).
 //   The LastEvaluatedKey of an index read holds the index's key attributes and the table's.
+//   CreateTable's LocalSecondaryIndexes are stored as indexes of the table (ACTIVE with it,
+//   ConsistentRead allowed on them, never deleted by GlobalSecondaryIndexUpdates).
+// - Tags (TagResource, ...) and point-in-time recovery (Describe/UpdateContinuousBackups) are
+//   per replica, as in AWS: made in the called region, never copied to the others (ddb_resources).
+// - ReturnConsumedCapacity TOTAL / INDEXES: DynamoDB's units as the core meters them
+//   (ddb_capacity.h). StreamEnabled false is allowed on a regional table only.
 // - ResourceNotFoundException for a missing table says "Requested resource not found" in item
 //   operations and names the table in control-plane ones, as DynamoDB does.
 // - A Query or Scan page ends where 1 MB of items has been read (before filtering), with
@@ -92,11 +98,18 @@
 //   change-log position; records are never trimmed; iterators expire after 15 minutes;
 //   ApproximateCreationDateTime is the write's LWW timestamp (the accepting region's clock).
 //
+// - KMS: the target prefix `TrentService.` serves DescribeKey of the keys DynamoDB tables use
+//   (alias/aws/dynamodb with a per-region key ARN, and the keys this region's tables name), in
+//   KMS's JSON 1.1, so a client's `kms` endpoint may be the region's URL (kms_keys.h).
+//
 // Operations: CreateTable, DescribeTable, ListTables, DeleteTable, PutItem, GetItem, UpdateItem,
 // DeleteItem, Query, Scan (parallel Segment/TotalSegments), BatchWriteItem, BatchGetItem,
 // TransactWriteItems, TransactGetItems, DescribeEndpoints, UpdateTable, UpdateTimeToLive,
-// DescribeTimeToLive; streams: ListStreams, DescribeStream, GetShardIterator, GetRecords. Known
-// DynamoDB operations not implemented yet (PartiQL, backups, tags, ...) answer
+// DescribeTimeToLive, TagResource, UntagResource, ListTagsOfResource,
+// DescribeContinuousBackups, UpdateContinuousBackups, and the 2017.11.29 global-table operations
+// (answered as for 2019.11.21 tables: GlobalTableNotFoundException, an empty ListGlobalTables,
+// CreateGlobalTable refused); streams: ListStreams, DescribeStream, GetShardIterator, GetRecords.
+// Known DynamoDB operations not implemented yet (PartiQL, backups, ...) answer
 // ValidationException "... is not
 // supported yet by gtsim"; unknown targets answer UnknownOperationException.
 //
@@ -127,6 +140,7 @@ class DynamoDbEndpoint {
   struct Reply {
     int http_status = 200;
     std::string body;
+    std::string content_type = "application/x-amz-json-1.0";  // KMS answers in JSON 1.1
   };
 
   // `region` must outlive the endpoint.

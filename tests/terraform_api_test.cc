@@ -1,0 +1,346 @@
+// What the Terraform AWS provider (and other clients, issue 12) call besides items: tags, point-in-
+// time recovery, WarmThroughput in DescribeTable, KMS DescribeKey on the same URL, disabling a
+// regional table's stream, the 2017.11.29 global-table operations, local secondary indexes and
+// ReturnConsumedCapacity.
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "tests/endpoint_fixture.h"
+
+namespace gtsim {
+namespace {
+
+using endpoint_test::Answer;
+using endpoint_test::Endpoint;
+using endpoint_test::Key;
+using json = nlohmann::json;
+
+const char* kArn = "arn:aws:dynamodb:us-east-1:000000000000:table/orders";
+
+json Tags(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  json out = json::array();
+  for (const auto& [k, v] : kv) out.push_back({{"Key", k}, {"Value", v}});
+  return out;
+}
+
+TEST_CASE("TagResource, UntagResource and ListTagsOfResource keep this replica's tags",
+          "[endpoint][terraform][tags]") {
+  Endpoint ep;
+  ep.Ok("CreateTable",
+        {{"TableName", "orders"},
+         {"KeySchema", {{{"AttributeName", "pk"}, {"KeyType", "HASH"}}}},
+         {"AttributeDefinitions", {{{"AttributeName", "pk"}, {"AttributeType", "S"}}}},
+         {"BillingMode", "PAY_PER_REQUEST"},
+         {"Tags", Tags({{"team", "payments"}})}});
+  CHECK(ep.Ok("ListTagsOfResource", {{"ResourceArn", kArn}})["Tags"] ==
+        Tags({{"team", "payments"}}));
+  ep.Ok("TagResource", {{"ResourceArn", kArn}, {"Tags", Tags({{"env", "test"}, {"team", "x"}})}});
+  CHECK(ep.Ok("ListTagsOfResource", {{"ResourceArn", kArn}})["Tags"] ==
+        Tags({{"env", "test"}, {"team", "x"}}));
+  ep.Ok("UntagResource", {{"ResourceArn", kArn}, {"TagKeys", {"team", "absent"}}});
+  CHECK(ep.Ok("ListTagsOfResource", {{"ResourceArn", kArn}})["Tags"] == Tags({{"env", "test"}}));
+
+  SECTION("DynamoDB's refusals, nothing written") {
+    CHECK(ep.Fails("TagResource", {{"ResourceArn", kArn}, {"Tags", json::array()}},
+                   "ValidationException")
+              .message() == "Atleast one Tag needs to be provided as Input.");
+    CHECK(ep.Fails("ListTagsOfResource", json::object(), "ValidationException").message() ==
+          "Invalid TableArn");
+    std::string index_arn = std::string(kArn) + "/index/byX";
+    CHECK(ep.Fails("ListTagsOfResource", {{"ResourceArn", index_arn}}, "ValidationException")
+              .message() == "Invalid TableArn: Invalid ResourceArn provided as input " + index_arn);
+    // Another region's ARN names another replica, whose tags are its own.
+    std::string west = "arn:aws:dynamodb:us-west-2:000000000000:table/orders";
+    CHECK(ep.Fails("ListTagsOfResource", {{"ResourceArn", west}}, "ResourceNotFoundException")
+              .message() == "Requested resource not found: ResourcArn: " + west + " not found");
+    ep.Fails("TagResource", {{"ResourceArn", kArn}, {"Tags", Tags({{"aws:x", "1"}})}},
+             "ValidationException");
+    ep.Fails("TagResource",
+             {{"ResourceArn", kArn}, {"Tags", Tags({{"k", std::string(257, 'v').c_str()}})}},
+             "ValidationException");
+    json many = json::array();
+    for (int i = 0; i < 50; ++i) many.push_back({{"Key", "k" + std::to_string(i)}, {"Value", "v"}});
+    ep.Fails("TagResource", {{"ResourceArn", kArn}, {"Tags", many}}, "ValidationException");
+    CHECK(ep.Ok("ListTagsOfResource", {{"ResourceArn", kArn}})["Tags"] == Tags({{"env", "test"}}));
+  }
+}
+
+TEST_CASE("DescribeContinuousBackups and UpdateContinuousBackups: PITR per replica",
+          "[endpoint][terraform][pitr]") {
+  Endpoint ep;
+  ep.CreateOrders();
+  json d = ep.Ok("DescribeContinuousBackups", {{"TableName", "orders"}});
+  CHECK(d["ContinuousBackupsDescription"]["ContinuousBackupsStatus"] == "ENABLED");
+  CHECK(d["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"] ==
+        json{{"PointInTimeRecoveryStatus", "DISABLED"}});
+  json u = ep.Ok("UpdateContinuousBackups",
+                 {{"TableName", "orders"},
+                  {"PointInTimeRecoverySpecification", {{"PointInTimeRecoveryEnabled", true}}}});
+  json pitr = u["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
+  CHECK(pitr["PointInTimeRecoveryStatus"] == "ENABLED");
+  CHECK(pitr["RecoveryPeriodInDays"] == 35);
+  CHECK(pitr["EarliestRestorableDateTime"].get<double>() <=
+        pitr["LatestRestorableDateTime"].get<double>());
+  d = ep.Ok("DescribeContinuousBackups", {{"TableName", "orders"}});
+  CHECK(d["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+         ["PointInTimeRecoveryStatus"] == "ENABLED");
+  ep.Ok("UpdateContinuousBackups",
+        {{"TableName", "orders"},
+         {"PointInTimeRecoverySpecification", {{"PointInTimeRecoveryEnabled", false}}}});
+  d = ep.Ok("DescribeContinuousBackups", {{"TableName", "orders"}});
+  CHECK(d["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+         ["PointInTimeRecoveryStatus"] == "DISABLED");
+  ep.Fails("DescribeContinuousBackups", {{"TableName", "nope"}}, "TableNotFoundException");
+  ep.Fails("UpdateContinuousBackups", {{"TableName", "orders"}}, "ValidationException");
+}
+
+TEST_CASE("DescribeTable has WarmThroughput ACTIVE on the table and every GSI",
+          "[endpoint][terraform][warm]") {
+  Endpoint ep;
+  ep.Ok("CreateTable", {{"TableName", "orders"},
+                        {"KeySchema", {{{"AttributeName", "pk"}, {"KeyType", "HASH"}}}},
+                        {"AttributeDefinitions",
+                         {{{"AttributeName", "pk"}, {"AttributeType", "S"}},
+                          {{"AttributeName", "g"}, {"AttributeType", "S"}}}},
+                        {"GlobalSecondaryIndexes",
+                         {{{"IndexName", "byG"},
+                           {"KeySchema", {{{"AttributeName", "g"}, {"KeyType", "HASH"}}}},
+                           {"Projection", {{"ProjectionType", "ALL"}}}}}},
+                        {"BillingMode", "PAY_PER_REQUEST"}});
+  json t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["GlobalSecondaryIndexes"][0]["WarmThroughput"]["Status"] == "CREATING");
+  // The index backfills (gtsim-region runs these steps in the background).
+  for (int i = 0; i < 100; ++i) REQUIRE(ep.region->BackfillIndexes().ok());
+  t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["WarmThroughput"] ==
+        json{{"ReadUnitsPerSecond", 12000}, {"WriteUnitsPerSecond", 4000}, {"Status", "ACTIVE"}});
+  CHECK(t["GlobalSecondaryIndexes"][0]["WarmThroughput"]["Status"] == "ACTIVE");
+}
+
+// KMS's DescribeKey on the DynamoDB URL, in JSON 1.1.
+Answer Kms(Endpoint& ep, const json& body) {
+  httplib::Client client("127.0.0.1", ep.port);
+  auto res = client.Post("/", {{"X-Amz-Target", "TrentService.DescribeKey"}}, body.dump(),
+                         "application/x-amz-json-1.1");
+  REQUIRE(res);
+  CHECK(res->get_header_value("Content-Type") == "application/x-amz-json-1.1");
+  return Answer{res->status, json::parse(res->body, nullptr, false)};
+}
+
+TEST_CASE("KMS DescribeKey alias/aws/dynamodb answers the region's AWS managed key",
+          "[endpoint][terraform][kms]") {
+  Endpoint ep;
+  Answer a = Kms(ep, {{"KeyId", "alias/aws/dynamodb"}});
+  REQUIRE(a.status == 200);
+  json m = a.body["KeyMetadata"];
+  CHECK(m["KeyManager"] == "AWS");
+  CHECK(m["Enabled"] == true);
+  CHECK(m["KeyState"] == "Enabled");
+  std::string id = m["KeyId"];
+  CHECK(id.size() == 36);
+  CHECK(m["Arn"] == "arn:aws:kms:us-east-1:000000000000:key/" + id);
+  // Stable: the same key by id, by ARN, and on the next call.
+  CHECK(Kms(ep, {{"KeyId", id}}).body["KeyMetadata"]["KeyId"] == id);
+  CHECK(Kms(ep, {{"KeyId", m["Arn"]}}).body["KeyMetadata"]["KeyId"] == id);
+  Answer missing = Kms(ep, {{"KeyId", "alias/other"}});
+  CHECK(missing.status == 400);
+  CHECK(missing.type() == "NotFoundException");
+}
+
+TEST_CASE("A regional table's stream can be disabled", "[endpoint][terraform][streams]") {
+  Endpoint ep;
+  ep.CreateOrders();
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "KEYS_ONLY"}}}});
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"}, {"StreamSpecification", {{"StreamEnabled", false}}}});
+  json t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK_FALSE(t.contains("StreamSpecification"));
+  std::string arn = t["LatestStreamArn"];
+  json s = ep.Raw("DynamoDBStreams_20120810.DescribeStream", json{{"StreamArn", arn}}.dump()).body;
+  CHECK(s["StreamDescription"]["StreamStatus"] == "DISABLED");
+  // Enabled again.
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}}});
+  t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE");
+}
+
+TEST_CASE("The 2017.11.29 global-table operations answer as for 2019.11.21 tables",
+          "[endpoint][terraform][v2017]") {
+  Endpoint ep;
+  ep.CreateOrders();
+  for (const char* op : {"DescribeGlobalTable", "DescribeGlobalTableSettings", "UpdateGlobalTable",
+                         "UpdateGlobalTableSettings"}) {
+    INFO(op);
+    CHECK(ep.Fails(op, {{"GlobalTableName", "orders"}}, "GlobalTableNotFoundException").message() ==
+          "Global table with this name does not exist");
+  }
+  CHECK(ep.Ok("ListGlobalTables", json::object()) == json{{"GlobalTables", json::array()}});
+  CHECK(ep.Fails("CreateGlobalTable",
+                 {{"GlobalTableName", "orders"},
+                  {"ReplicationGroup",
+                   {{{"RegionName", "us-east-1"}}, {{"RegionName", "us-west-2"}}}}},
+                 "ValidationException")
+            .message() ==
+        "One or more parameter values were invalid: DynamoDB global tables version 2017.11.29 is "
+        "not supported. We recommend using DynamoDB global tables version 2019.11.21, instead of "
+        "version 2017.11.29 (Legacy).");
+}
+
+json LsiTable(const json& lsis) {
+  return {{"TableName", "orders"},
+          {"KeySchema",
+           {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+            {{"AttributeName", "sk"}, {"KeyType", "RANGE"}}}},
+          {"AttributeDefinitions",
+           {{{"AttributeName", "pk"}, {"AttributeType", "S"}},
+            {{"AttributeName", "sk"}, {"AttributeType", "N"}},
+            {{"AttributeName", "alt"}, {"AttributeType", "S"}}}},
+          {"LocalSecondaryIndexes", lsis},
+          {"BillingMode", "PAY_PER_REQUEST"}};
+}
+
+TEST_CASE("LocalSecondaryIndexes: stored, described, queried with ConsistentRead",
+          "[endpoint][terraform][lsi]") {
+  Endpoint ep;
+  json lsi = {{"IndexName", "byAlt"},
+              {"KeySchema",
+               {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                {{"AttributeName", "alt"}, {"KeyType", "RANGE"}}}},
+              {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}};
+  SECTION("DynamoDB's refusals") {
+    json other_hash = lsi;
+    other_hash["KeySchema"][0]["AttributeName"] = "alt";
+    other_hash["KeySchema"][1]["AttributeName"] = "sk";
+    CHECK(ep.Fails("CreateTable", LsiTable(json::array({other_hash})), "ValidationException")
+              .message() ==
+          "One or more parameter values were invalid: Index KeySchema does not have the same "
+          "leading hash key as table KeySchema for index: byAlt. index hash key: alt, table hash "
+          "key: pk");
+    json no_range = lsi;
+    no_range["KeySchema"].erase(1);
+    CHECK(ep.Fails("CreateTable", LsiTable(json::array({no_range})), "ValidationException")
+              .message() ==
+          "One or more parameter values were invalid: Index KeySchema does not have a range key "
+          "for index: byAlt");
+    json six = json::array();
+    for (int i = 0; i < 6; ++i) {
+      json l = lsi;
+      l["IndexName"] = "byAlt" + std::to_string(i);
+      six.push_back(l);
+    }
+    CHECK(ep.Fails("CreateTable", LsiTable(six), "ValidationException").message() ==
+          "One or more parameter values were invalid: Number of LocalSecondaryIndexes exceeds "
+          "per-table limit of 5");
+    ep.Fails("DescribeTable", {{"TableName", "orders"}}, "ResourceNotFoundException");
+  }
+  SECTION("queried") {
+    ep.Ok("CreateTable", LsiTable(json::array({lsi})));
+    json t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+    REQUIRE(t["LocalSecondaryIndexes"].size() == 1);
+    CHECK(t["LocalSecondaryIndexes"][0]["IndexName"] == "byAlt");
+    CHECK_FALSE(t.contains("GlobalSecondaryIndexes"));
+    ep.PutOrder("a", 1, {{"alt", {{"S", "z"}}}, {"v", {{"N", "1"}}}});
+    ep.PutOrder("a", 2, {{"alt", {{"S", "y"}}}});
+    ep.PutOrder("a", 3);  // no alt: not in the index
+    // Created with the table, the index is ACTIVE at once: no backfill.
+    json q = ep.Ok("Query", {{"TableName", "orders"},
+                             {"IndexName", "byAlt"},
+                             {"ConsistentRead", true},
+                             {"KeyConditionExpression", "pk = :p"},
+                             {"ExpressionAttributeValues", {{":p", {{"S", "a"}}}}}});
+    REQUIRE(q["Count"] == 2);
+    CHECK(q["Items"][0]["alt"]["S"] == "y");   // in the index's range-key order
+    CHECK_FALSE(q["Items"][1].contains("v"));  // KEYS_ONLY
+    // An LSI is not a GSI: GlobalSecondaryIndexUpdates cannot delete it.
+    ep.Fails("UpdateTable",
+             {{"TableName", "orders"},
+              {"GlobalSecondaryIndexUpdates", {{{"Delete", {{"IndexName", "byAlt"}}}}}}},
+             "ResourceNotFoundException");
+  }
+}
+
+TEST_CASE("ReturnConsumedCapacity TOTAL and INDEXES in DynamoDB's units",
+          "[endpoint][terraform][capacity]") {
+  Endpoint ep;
+  ep.Ok("CreateTable", {{"TableName", "orders"},
+                        {"KeySchema",
+                         {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                          {{"AttributeName", "sk"}, {"KeyType", "RANGE"}}}},
+                        {"AttributeDefinitions",
+                         {{{"AttributeName", "pk"}, {"AttributeType", "S"}},
+                          {{"AttributeName", "sk"}, {"AttributeType", "N"}},
+                          {{"AttributeName", "g"}, {"AttributeType", "S"}}}},
+                        {"GlobalSecondaryIndexes",
+                         {{{"IndexName", "byG"},
+                           {"KeySchema", {{{"AttributeName", "g"}, {"KeyType", "HASH"}}}},
+                           {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}}}},
+                        {"BillingMode", "PAY_PER_REQUEST"}});
+  std::string big(1500, 'x');  // a ~1.5 KB item: 2 write units, 1 read unit
+  json item = {
+      {"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"g", {{"S", "G"}}}, {"b", {{"S", big}}}};
+  json put = ep.Ok("PutItem",
+                   {{"TableName", "orders"}, {"Item", item}, {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(put["ConsumedCapacity"] ==
+        json{{"TableName", "orders"}, {"CapacityUnits", 3.0}, {"WriteCapacityUnits", 3.0}});
+  put = ep.Ok("PutItem",
+              {{"TableName", "orders"}, {"Item", item}, {"ReturnConsumedCapacity", "INDEXES"}});
+  // The index entry (keys only) is unchanged by the same put: only the table is written.
+  CHECK(put["ConsumedCapacity"]["Table"]["CapacityUnits"] == 2.0);
+  CHECK_FALSE(put["ConsumedCapacity"].contains("GlobalSecondaryIndexes"));
+  json changed = item;
+  changed["g"] = {{"S", "H"}};
+  put = ep.Ok("PutItem",
+              {{"TableName", "orders"}, {"Item", changed}, {"ReturnConsumedCapacity", "INDEXES"}});
+  // The index key changed: a delete and a put of a small entry.
+  CHECK(put["ConsumedCapacity"]["GlobalSecondaryIndexes"]["byG"]["CapacityUnits"] == 2.0);
+  CHECK(put["ConsumedCapacity"]["CapacityUnits"] == 4.0);
+
+  json get =
+      ep.Ok("GetItem",
+            {{"TableName", "orders"}, {"Key", Key("a", 1)}, {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(get["ConsumedCapacity"]["CapacityUnits"] == 0.5);  // eventually consistent
+  get = ep.Ok("GetItem", {{"TableName", "orders"},
+                          {"Key", Key("a", 1)},
+                          {"ConsistentRead", true},
+                          {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(get["ConsumedCapacity"]["ReadCapacityUnits"] == 1.0);
+  json q = ep.Ok("Query", {{"TableName", "orders"},
+                           {"KeyConditionExpression", "pk = :p"},
+                           {"ExpressionAttributeValues", {{":p", {{"S", "a"}}}}},
+                           {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(q["ConsumedCapacity"]["CapacityUnits"] == 0.5);
+  // Batches and transactions: one object per table; transactions count twice.
+  json small = {{"pk", {{"S", "b"}}}, {"sk", {{"N", "1"}}}};
+  json bw = ep.Ok("BatchWriteItem",
+                  {{"RequestItems", {{"orders", {{{"PutRequest", {{"Item", small}}}}}}}},
+                   {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(bw["ConsumedCapacity"] ==
+        json::array(
+            {{{"TableName", "orders"}, {"CapacityUnits", 1.0}, {"WriteCapacityUnits", 1.0}}}));
+  json bg =
+      ep.Ok("BatchGetItem", {{"RequestItems", {{"orders", {{"Keys", {Key("a", 1), Key("b", 1)}}}}}},
+                             {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(bg["ConsumedCapacity"][0]["CapacityUnits"] == 1.0);  // 2 items, 0.5 each
+  json tw = ep.Ok("TransactWriteItems",
+                  {{"TransactItems", {{{"Put", {{"TableName", "orders"}, {"Item", small}}}}}},
+                   {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(tw["ConsumedCapacity"][0]["CapacityUnits"] == 2.0);
+  json tg = ep.Ok("TransactGetItems",
+                  {{"TransactItems", {{{"Get", {{"TableName", "orders"}, {"Key", Key("a", 1)}}}}}},
+                   {"ReturnConsumedCapacity", "TOTAL"}});
+  CHECK(tg["ConsumedCapacity"][0]["ReadCapacityUnits"] == 2.0);
+  json none = ep.Ok("PutItem", {{"TableName", "orders"}, {"Item", item}});
+  CHECK_FALSE(none.contains("ConsumedCapacity"));
+  ep.Fails("PutItem", {{"TableName", "orders"}, {"Item", item}, {"ReturnConsumedCapacity", "ALL"}},
+           "ValidationException");
+}
+
+}  // namespace
+}  // namespace gtsim
