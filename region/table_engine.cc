@@ -861,12 +861,36 @@ absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req
   }
   if (!t->spec.replica_status.empty()) {
     const auto& [busy, status] = *t->spec.replica_status.begin();
+    // The one change accepted meanwhile: removing a replica still CREATING cancels its add
+    // (its region may be down and never finish it).
+    if (status == "CREATING" && req.replica_updates.size() == 1 &&
+        req.replica_updates[0].action == ReplicaUpdate::Action::kDelete &&
+        req.replica_updates[0].region == busy) {
+      return CancelReplicaAdd(*t, busy);
+    }
     return absl::FailedPreconditionError(absl::StrCat(
-        "ResourceInUseException: table ", req.table, " is UPDATING (replica ", busy, " is ",
-        status, "); only one replica add or remove may be in flight per table and no other "
-        "change is accepted meanwhile - wait until DescribeTable shows TableStatus ACTIVE"));
+        "ResourceInUseException: table ", req.table, " is UPDATING (replica ", busy, " is ", status,
+        "); only one replica add or remove may be in flight per table and no other "
+        "change is accepted meanwhile - wait until DescribeTable shows TableStatus ACTIVE, or "
+        "cancel a replica still CREATING by removing it (--remove-replica ",
+        busy, ")"));
   }
   return req.replica_updates.empty() ? UpdateSettings(*t, req) : UpdateReplicas(*t, req);
+}
+
+absl::StatusOr<TableInfo> TableEngine::CancelReplicaAdd(const TableState& t,
+                                                        const std::string& region) {
+  TableSpec next = t.spec;
+  next.replicas.erase(std::remove(next.replicas.begin(), next.replicas.end(), region),
+                      next.replicas.end());
+  next.replica_status.erase(region);
+  next.replica_progress.erase(region);
+  next.updated = NextStampAfter(t.spec.Version());
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
+  tables_[next.name].spec = next;
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t.id));
+  return TableInfo{next, count.items, count.bytes, {}, {}};
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,

@@ -354,6 +354,10 @@ class TableEngine {
                                                         const RangeCondition& range);
   // Logs `next` as a local UPDATE_TABLE control record stamped `stamp`.
   absl::Status LogTableUpdate(const TableSpec& next, const Stamp& stamp);
+  // Removes `region`, whose replica is still CREATING, from the replica set at once: the add is
+  // cancelled and the table is ACTIVE again. The region drops whatever it had loaded when the
+  // new definition reaches it (ApplyTableUpdate), however late.
+  absl::StatusOr<TableInfo> CancelReplicaAdd(const TableState& t, const std::string& region);
   absl::StatusOr<TableInfo> UpdateReplicas(const TableState& t, const UpdateTableRequest& req);
   absl::StatusOr<TableInfo> UpdateSettings(const TableState& t, const UpdateTableRequest& req);
   // Provisioned write capacity: takes `units` from the table's bucket or fails with

@@ -253,6 +253,42 @@ TEST_CASE("removing a replica deletes its table and the table becomes regional",
   CHECK(Contents(f.address("us-east-1"), "demo").size() == 51);
 }
 
+TEST_CASE("an add to a region that is down can be cancelled by removing that replica",
+          "[integration][replica]") {
+  ClusterFixture f(kRegions);
+  RegionClient east(f.address("us-east-1")), west(f.address("us-west-2"));
+  CreateTable(east, "demo", {"us-east-1", "us-west-2"});
+  REQUIRE(Eventually([&] { return ReplicaStatus(west, "demo", "us-west-2").first == "ACTIVE"; }));
+  for (int i = 0; i < 20; ++i) REQUIRE(Put(east, "demo", "k" + std::to_string(i), i).ok());
+  REQUIRE(f.cluster().Kill("eu-west-1").ok());
+  REQUIRE(UpdateReplicas(east, "demo", "eu-west-1", /*add=*/true).ok());
+  CHECK(ReplicaStatus(east, "demo", "eu-west-1").first == "CREATING");
+  // Anything else is refused while the add is in flight; the message says how to cancel.
+  grpc::Status busy = UpdateReplicas(east, "demo", "us-west-2", /*add=*/false);
+  CHECK(busy.error_message().find("--remove-replica eu-west-1") != std::string::npos);
+
+  REQUIRE(UpdateReplicas(east, "demo", "eu-west-1", /*add=*/false).ok());
+  pb::DescribeTableRequest dreq;
+  dreq.set_table("demo");
+  auto active_without_eu = [&](RegionClient& c) {
+    pb::DescribeTableResponse resp;
+    return c.api().DescribeTable(RegionClient::Context().get(), dreq, &resp).ok() &&
+           resp.table().table_status() == "ACTIVE" && resp.table().replicas_size() == 2;
+  };
+  CHECK(active_without_eu(east));
+  CHECK(Eventually([&] { return active_without_eu(west); }));
+
+  // The region comes back: it holds no replica, and the table can be given one again.
+  REQUIRE(f.cluster().Start("eu-west-1").ok());
+  RegionClient eu(f.address("eu-west-1"));
+  absl::SleepFor(absl::Milliseconds(500));
+  CHECK(ReplicaStatus(east, "demo", "eu-west-1").first.empty());
+  REQUIRE(UpdateReplicas(east, "demo", "eu-west-1", /*add=*/true).ok());
+  CHECK(Eventually([&] { return ReplicaStatus(east, "demo", "eu-west-1").first == "ACTIVE"; },
+                   absl::Seconds(30)));
+  CHECK(Eventually([&] { return Contents(f.address("eu-west-1"), "demo").size() == 20; }));
+}
+
 TEST_CASE("DeleteTable in one region of a 3-region table deletes only that replica",
           "[integration][replica]") {
   ClusterFixture f(kRegions);
