@@ -344,3 +344,38 @@ TEST_CASE("ReturnConsumedCapacity TOTAL and INDEXES in DynamoDB's units",
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TEST_CASE("DescribeTable's TableSizeBytes follows the items; a global table says EVENTUAL",
+          "[endpoint][terraform]") {
+  endpoint_test::Endpoint ep;
+  ep.Ok("CreateTable",
+        {{"TableName", "sized"},
+         {"KeySchema", {{{"AttributeName", "pk"}, {"KeyType", "HASH"}}}},
+         {"AttributeDefinitions", {{{"AttributeName", "pk"}, {"AttributeType", "S"}}}},
+         {"BillingMode", "PAY_PER_REQUEST"}});
+  auto describe = [&] { return ep.Ok("DescribeTable", {{"TableName", "sized"}})["Table"]; };
+  CHECK(describe()["TableSizeBytes"] == 0);
+  for (int i = 0; i < 10; ++i) {
+    ep.Ok(
+        "PutItem",
+        {{"TableName", "sized"},
+         {"Item",
+          {{"pk", {{"S", "k" + std::to_string(i)}}}, {"blob", {{"S", std::string(1000, 'x')}}}}}});
+  }
+  json t = describe();
+  CHECK(t["ItemCount"] == 10);
+  CHECK(t["TableSizeBytes"].get<int64_t>() >= 10 * 1000);
+  CHECK(t["TableSizeBytes"].get<int64_t>() < 10 * 1200);
+  CHECK_FALSE(t.contains("MultiRegionConsistency"));  // a regional table
+  ep.Ok("DeleteItem", {{"TableName", "sized"}, {"Key", {{"pk", {{"S", "k0"}}}}}});
+  CHECK(describe()["TableSizeBytes"].get<int64_t>() < t["TableSizeBytes"].get<int64_t>());
+  ep.Ok("UpdateTable", {{"TableName", "sized"},
+                        {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}});
+  CHECK(describe()["MultiRegionConsistency"] == "EVENTUAL");
+}
+
+}  // namespace
+}  // namespace gtsim

@@ -129,7 +129,9 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
       {"KeySchema", KeySchemaJson(spec.hash_key, spec.range_key)},
       {"AttributeDefinitions", attrs},
       {"ItemCount", info.item_count},
-      {"TableSizeBytes", 0},
+      // The live items' stored size, kept exact by every write (Storage::ItemStatsOf); DynamoDB
+      // updates its figure about every six hours and counts attribute names and values.
+      {"TableSizeBytes", info.item_bytes},
       {"CreationDateTime", static_cast<double>(spec.created.ts_us) / 1e6},
       {"ProvisionedThroughput",
        {{"NumberOfDecreasesToday", 0},
@@ -190,6 +192,7 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
     }
     table["Replicas"] = replicas;
     table["GlobalTableVersion"] = "2019.11.21";
+    table["MultiRegionConsistency"] = "EVENTUAL";
   }
   return table;
 }
