@@ -424,6 +424,13 @@ absl::StatusOr<int64_t> Region::TrimLog(absl::Duration retention, int max_rows) 
   absl::MutexLock l(&mu_);
   int64_t min_acked = storage_->head_seq();
   for (const auto& peer : peers_) min_acked = std::min(min_acked, replicator_.AckedSeq(peer));
+  // Point-in-time recovery keeps its window's changes: 35 days while any table here has it on.
+  for (const TableSpec& spec : engine_.Tables()) {
+    auto rs = spec.replica_settings.find(name_);
+    if (rs != spec.replica_settings.end() && rs->second.point_in_time_recovery) {
+      retention = std::max(retention, kPitrWindow);
+    }
+  }
   const int64_t cutoff = clock_->NowMicros() - absl::ToInt64Microseconds(retention);
   return InTransaction([&] { return storage_->TrimChangeLog(min_acked + 1, cutoff, max_rows); },
                        /*local=*/false);

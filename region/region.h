@@ -200,8 +200,11 @@ class Region {
   // that far back), and the newest local row a subscriber is checked against. Returns the rows
   // deleted (0: nothing to trim now). A peer that has never acknowledged anything (a region
   // that has not yet connected) holds the whole log.
+  // While any table here has point-in-time recovery on, its 35-day window (kPitrWindow) is the
+  // retention if that is longer.
   absl::StatusOr<int64_t> TrimLog(absl::Duration retention, int max_rows = 5000)
       ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr absl::Duration kPitrWindow = absl::Hours(24 * 35);
 
   // Where to serve a subscriber from. One that has never read this region's log
   // (`origin_log_id` 0: a new or rejoined database) and asks for positions already trimmed

@@ -547,6 +547,39 @@ TEST_CASE("a region rejoining empty after its peer's log was trimmed is told wha
   CHECK(warnings.find("have been trimmed") == std::string::npos);
 }
 
+TEST_CASE("point-in-time recovery keeps its window of the change log from being trimmed",
+          "[integration][soak]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions, [](LocalCluster& c) { c.SetLogRetention(absl::Seconds(1)); });
+  RegionClient east(f.address("us-east-1"));
+  CreateGlobalTable(east, "pitr", regions);
+  // PITR through the DynamoDB endpoint, as the AWS CLI or Terraform would set it.
+  auto pitr = [&](bool on) {
+    const std::string script = f.cluster_dir() + "/pitr.py";
+    {
+      std::ofstream py(script);
+      py << "import urllib.request as u\n"
+         << "u.urlopen(u.Request('" << (*f.cluster().Find("us-east-1"))->dynamodb_url() << "/', "
+         << "data=b'{\"TableName\":\"pitr\",\"PointInTimeRecoverySpecification\":"
+         << "{\"PointInTimeRecoveryEnabled\":" << (on ? "true" : "false") << "}}', "
+         << "headers={'X-Amz-Target': 'DynamoDB_20120810.UpdateContinuousBackups', "
+         << "'Content-Type': 'application/x-amz-json-1.0'}))\n";
+    }
+    return std::system(("python3 " + script).c_str());
+  };
+  REQUIRE(pitr(true) == 0);
+  for (int i = 0; i < 100; ++i) REQUIRE(Put(east, "pitr", absl::StrCat("k", i), "v"));
+  auto positions = [&] {
+    pb::StatusResponse st;
+    REQUIRE(east.admin().Status(RegionClient::Context().get(), {}, &st).ok());
+    return st.log_positions();
+  };
+  absl::SleepFor(absl::Seconds(3));  // three trims at a 1 s retention
+  CHECK(positions() >= 100);
+  REQUIRE(pitr(false) == 0);
+  CHECK(Eventually([&] { return positions() < 50; }, absl::Seconds(30)));
+}
+
 TEST_CASE("a partition holds changes back and they converge once it heals", "[integration]") {
   ClusterFixture f(kRegions);
   Clients c(f);
