@@ -71,12 +71,15 @@ auto Region::InTransaction(F&& f, bool local) -> decltype(f()) {
   absl::Status st = result.status();
   if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
   if (st.ok()) st = storage_->Commit();
+  // Applying replicated changes may log local records too (a bootstrap finishing, a removal
+  // completing, a definition re-announced): their subscribers must hear of them at once.
+  const bool logged_local = engine_.TakeLoggedLocal();
   if (!st.ok()) {
     storage_->Rollback();
     ReloadAfterRollback();
     return st;
   }
-  if (local && storage_->head_seq() != head_before) {
+  if ((local || logged_local) && storage_->head_seq() != head_before) {
     local_head_ = storage_->head_seq();
     log_grew_.SignalAll();
   }
@@ -561,6 +564,11 @@ absl::StatusOr<SnapshotChunk> Region::ReadSnapshot(const SnapshotRequest& req) {
   chunk.total_rows = s.total;
   if (chunk.last) serving_.erase(key);
   return chunk;
+}
+
+int64_t Region::LocalHead() {
+  absl::MutexLock l(&mu_);
+  return local_head_;
 }
 
 std::vector<BootstrapState> Region::PendingBootstraps() {

@@ -282,6 +282,8 @@ class Region {
   absl::StatusOr<SnapshotChunk> ReadSnapshot(const SnapshotRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   // New-replica side: bootstraps still loading their snapshot (source, resume position).
   std::vector<BootstrapState> PendingBootstraps() ABSL_LOCKS_EXCLUDED(mu_);
+  // The log position of the newest local change (what WaitForChanges waits beyond).
+  int64_t LocalHead() ABSL_LOCKS_EXCLUDED(mu_);
   // Loads one chunk in one transaction (bulk, no change-log rows). The first chunk also records
   // the cut and rewinds this region's cursors to it. Once the last chunk is in and every
   // cursor has reached the cut, the replica turns ACTIVE.

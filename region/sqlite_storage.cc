@@ -802,6 +802,9 @@ absl::StatusOr<std::map<std::string, BootstrapState>> SqliteStorage::LoadBootstr
       b.table = q.ColBlob(0);
       b.table_created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
       b.source = j.at("source").get<std::string>();
+      if (j.contains("added_us")) {
+        b.added = Stamp{j["added_us"].get<int64_t>(), j.at("added_by").get<std::string>()};
+      }
       if (j.contains("cut")) b.cut = j["cut"].get<std::map<std::string, int64_t>>();
       if (j.contains("after_hk")) {
         // Keys are binary: stored as arrays of byte values.
@@ -826,6 +829,10 @@ absl::Status SqliteStorage::PutBootstrap(const BootstrapState& b) {
   j["created_us"] = b.table_created.ts_us;
   j["created_by"] = b.table_created.region;
   j["source"] = b.source;
+  if (!b.added.empty()) {
+    j["added_us"] = b.added.ts_us;
+    j["added_by"] = b.added.region;
+  }
   if (b.cut) j["cut"] = *b.cut;
   if (b.after) {
     j["after_hk"] = std::vector<uint8_t>(b.after->first.begin(), b.after->first.end());

@@ -1251,6 +1251,7 @@ absl::Status TableEngine::LogTableUpdate(const TableSpec& next, const Stamp& sta
   c.stamp = stamp;
   c.commit_true_us = clock_->NowMicros();
   c.spec = next;
+  logged_local_ = true;
   return storage_->AppendChange(c, /*is_local=*/true, c.commit_true_us).status();
 }
 
@@ -1260,10 +1261,15 @@ absl::Status TableEngine::StartBootstrap(const TableSpec& spec) {
   ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, false));
   tables_[spec.name] = TableState{id, spec, false};
   RETURN_IF_ERROR(SyncIndexes(tables_[spec.name]));
+  return AddBootstrap(spec);
+}
+
+absl::Status TableEngine::AddBootstrap(const TableSpec& spec) {
   BootstrapState b;
   b.table = spec.name;
   b.table_created = spec.created;
   b.source = BootstrapSourceFor(spec);
+  b.added = spec.MembershipOf(region_).changed;
   RETURN_IF_ERROR(storage_->PutBootstrap(b));
   bootstraps_[spec.name] = std::move(b);
   return absl::OkStatus();
@@ -1322,6 +1328,13 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
       RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
       return ApplyOutcome::kApplied;
     }
+    if (my_status == "DELETING" && it == tables_.end()) {
+      // Removed before this region ever held it: it finishes the removal at once.
+      ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, /*deleted=*/true));
+      tables_[spec.name] = TableState{id, spec, true};
+      RETURN_IF_ERROR(AnnounceGone(tables_[spec.name]));
+      return ApplyOutcome::kTableGone;
+    }
     // Listed as a full replica: its CREATE_TABLE has not arrived yet.
     return my_status.empty() ? ApplyOutcome::kTableGone : ApplyOutcome::kWaitForTable;
   }
@@ -1338,6 +1351,9 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
     if (learned) {
       t.spec = merged;
       RETURN_IF_ERROR(storage_->PutTable(merged, true).status());
+      // Removed again by a region that did not know it was gone: say so, or the table stays
+      // UPDATING everywhere.
+      if (merged.ReplicaStatus(region_) == "DELETING") RETURN_IF_ERROR(AnnounceGone(t));
     }
     return ApplyOutcome::kTableGone;
   }
@@ -1354,6 +1370,12 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
     if (now_status.empty()) {
       RETURN_IF_ERROR(DropLocalReplica(t, Drop::kSilently));  // its add was cancelled
       return ApplyOutcome::kApplied;
+    }
+    if (now_status == "CREATING" && !bootstraps_.count(t.spec.name)) {
+      // Added again by a region that did not know this replica (two adds across a partition):
+      // the newer add wins, so this replica loads a snapshot as any new one does - over what
+      // it holds, with LWW - and announces ACTIVE when done.
+      RETURN_IF_ERROR(AddBootstrap(t.spec));
     }
     RETURN_IF_ERROR(RetargetBootstrap(t));
   }
@@ -1382,8 +1404,41 @@ absl::Status TableEngine::RetargetBootstrap(const TableState& t) {
   next.table = b->second.table;
   next.table_created = b->second.table_created;
   next.source = source;
+  next.added = b->second.added;
   RETURN_IF_ERROR(storage_->PutBootstrap(next));
   b->second = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::ReapplyOwnChanges(const TableState& t, int64_t after_seq) {
+  for (int64_t pos = after_seq;;) {
+    ASSIGN_OR_RETURN(std::vector<Change> rows, storage_->ReadLocalChanges(pos, 1000));
+    if (rows.empty()) return absl::OkStatus();
+    for (const Change& c : rows) {
+      pos = c.seq;
+      if (c.table != t.spec.name || c.table_created != t.spec.created) continue;
+      if (c.kind != ChangeKind::kPut && c.kind != ChangeKind::kDelete) continue;
+      std::string hk, rk;
+      RETURN_IF_ERROR(EncodeKey(t, c.key, &hk, &rk));
+      ASSIGN_OR_RETURN(auto stored, storage_->GetItem(t.id, hk, rk));
+      if (stored && !Supersedes(c.stamp, stored->stamp)) continue;
+      Storage::ItemVersion version;
+      if (c.kind == ChangeKind::kPut && c.new_image) version.item = EncodeItem(*c.new_image);
+      version.stamp = c.stamp;
+      RETURN_IF_ERROR(storage_->PutItem(t.id, hk, rk, std::move(version)));
+    }
+  }
+}
+
+absl::Status TableEngine::AnnounceGone(TableState& t) {
+  TableSpec next = t.spec;
+  next.SetReplicaStatus(region_, "");
+  next.updated = NextStampAfter(t.spec.Version());
+  next.membership[region_] = t.spec.MembershipOf(region_);
+  next.membership[region_].step = next.updated;
+  RETURN_IF_ERROR(storage_->PutTable(next, /*deleted=*/true).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
+  t.spec = std::move(next);
   return absl::OkStatus();
 }
 
@@ -1430,6 +1485,13 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
   if (b == bootstraps_.end() || b->second.table_created != chunk.table_created) {
     return absl::NotFoundError(absl::StrCat("no bootstrap of table ", chunk.table,
                                             " is in progress in ", region_));
+  }
+  if (!chunk.for_add.empty() && chunk.for_add != b->second.added) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a snapshot chunk of ", chunk.table,
+                     " requested for an earlier add of this replica was "
+                     "refused (",
+                     region_, " was removed and added again since)"));
   }
   if (!chunk.source.empty() && chunk.source != b->second.source) {
     return absl::FailedPreconditionError(
@@ -1485,6 +1547,12 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
 absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* ct, LiveTable(table));
   TableState& t = tables_[ct->spec.name];
+  // This region's own changes the source had not applied at the cut: no origin sends a region
+  // its own changes, and a replica that was removed and added again dropped its items.
+  if (auto b = bootstraps_.find(table); b != bootstraps_.end() && b->second.cut) {
+    auto self = b->second.cut->find(region_);
+    RETURN_IF_ERROR(ReapplyOwnChanges(t, self == b->second.cut->end() ? 0 : self->second));
+  }
   TableSpec next = t.spec;
   next.SetReplicaStatus(region_, "ACTIVE");
   next.updated = NextStampAfter(t.spec.Version());

@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -222,6 +223,11 @@ class TableEngine {
   absl::StatusOr<int> BackfillIndexes(int max_rows);
   bool HasPendingBackfills() const { return !backfill_.empty(); }
 
+  // Whether a local control record was logged since the last call (then clears it): applying
+  // replicated changes can log some (TableEngine::LogTableUpdate), and the region must wake
+  // its subscribers for them.
+  bool TakeLoggedLocal() { return std::exchange(logged_local_, false); }
+
   // --- replica bootstrap (see replicator/snapshot.h) ---
   // Source side: up to `limit` version rows after `after`, and the table's version count when
   // `with_total`. FailedPrecondition unless this region holds an ACTIVE replica of that
@@ -352,7 +358,8 @@ class TableEngine {
   // Storage bounds for a range condition on spec's range key.
   static absl::StatusOr<Storage::RangeBounds> BoundsFor(const TableSpec& spec,
                                                         const RangeCondition& range);
-  // Logs `next` as a local UPDATE_TABLE control record stamped `stamp`.
+  // Logs `next` as a local UPDATE_TABLE control record stamped `stamp` (and notes it for
+  // TakeLoggedLocal).
   absl::Status LogTableUpdate(const TableSpec& next, const Stamp& stamp);
   // Removes `region`, whose replica is still CREATING, from the replica set at once: the add is
   // cancelled and the table is ACTIVE again. The region drops whatever it had loaded when the
@@ -367,6 +374,8 @@ class TableEngine {
   absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);
+  // Records a bootstrap of spec's table (held here already) from BootstrapSourceFor(spec).
+  absl::Status AddBootstrap(const TableSpec& spec);
   // InvalidArgument when `region`'s replica of `spec` served as the source of a new replica less
   // than 24 hours ago (AWS's rule for deleting a replica); `what` names the refused operation.
   absl::Status CheckNotRecentSource(const TableSpec& spec, const std::string& region,
@@ -390,8 +399,15 @@ class TableEngine {
   // definition lacking part of it (they did not know a concurrent replica change or setting)
   // learn it: it reaches every replica it lists.
   absl::Status Reannounce(TableState& t);
+  // This region, which no longer holds `t` (deleted), is listed DELETING in its definition:
+  // logs the last step of that removal (the region gone), as DropLocalReplica does.
+  absl::Status AnnounceGone(TableState& t);
+  // Applies, with LWW and without logging, this region's own logged changes to `t` after
+  // `after_seq` (a bootstrap's cut of this region's log): see FinishBootstrap.
+  absl::Status ReapplyOwnChanges(const TableState& t, int64_t after_seq);
 
   std::string region_;
+  bool logged_local_ = false;         // see TakeLoggedLocal
   std::vector<std::string> regions_;  // sorted
   Storage* storage_;
   Clock* clock_;

@@ -77,6 +77,7 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
   }));
   batch.changes.reserve(std::min(rows.size(), static_cast<size_t>(std::max(max_changes, 0))));
   int64_t bytes = 0;
+  bool cut_short = false;
   for (auto& c : rows) {
     bool relevant = std::binary_search(kept.begin(), kept.end(), c.seq);
     batch.scanned_through = c.seq;
@@ -85,8 +86,17 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
       c.service_delete = false;  // a TTL expiry is an ordinary delete everywhere else
       if (c.new_image) bytes += ItemSize(*c.new_image);
       batch.changes.push_back(std::move(c));
-      if (static_cast<int>(batch.changes.size()) >= max_changes || bytes >= kMaxBatchBytes) break;
+      if (static_cast<int>(batch.changes.size()) >= max_changes || bytes >= kMaxBatchBytes) {
+        cut_short = batch.scanned_through != rows.back().seq;
+        break;
+      }
     }
+  }
+  // Every local change was read: the subscriber has seen this log up to its head, even when
+  // its last rows are changes replicated here (which are not served). A bootstrap's cut names
+  // the source's head, so the new replica's cursor must be able to reach it.
+  if (!cut_short && static_cast<int>(rows.size()) < limit) {
+    batch.scanned_through = std::max(batch.scanned_through, batch.origin_head);
   }
   ASSIGN_OR_RETURN(batch.through_local_ts, storage_->LocalTimestampThrough(batch.scanned_through));
   return batch;

@@ -31,6 +31,9 @@ struct SnapshotChunk {
   std::string table;
   Stamp table_created;                 // the incarnation the snapshot belongs to
   std::string source;                  // the region that read it ("": not said)
+  // Set by the loader: the add whose bootstrap requested it (BootstrapState::added), so a chunk
+  // still in flight for an earlier add of the same replica is refused. Empty: not said.
+  Stamp for_add;
   std::map<std::string, int64_t> cut;  // per origin region; see above
   int64_t total_rows = 0;              // rows in the table when the snapshot began (progress)
   std::vector<SnapshotRow> rows;       // in (hk, rk) order, after the requested position
@@ -44,6 +47,8 @@ struct BootstrapState {
   // The region snapshotting for us: where UpdateTable ran, or another ACTIVE replica when that
   // one was removed before the snapshot was loaded (TableEngine::RetargetBootstrap).
   std::string source;
+  // The add this bootstrap serves (the region's ReplicaMembership::changed when it started).
+  Stamp added;
   // Set by the first chunk loaded; cursors were rewound to it in the same transaction.
   std::optional<std::map<std::string, int64_t>> cut;
   // Key position of the last loaded row; empty before the first chunk.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
+#include <optional>
 #include <random>
 #include <tuple>
 #include <utility>
@@ -17,6 +19,9 @@ namespace gtsim {
 namespace {
 
 constexpr char kTable[] = "sim";
+constexpr char kMembersTable[] = "members";  // the table whose replica set changes
+constexpr int kSnapshotRows = 8;             // rows per simulated snapshot chunk
+constexpr int64_t kSnapshotPollUs = 20'000;  // how often new replicas ask for a chunk
 constexpr char kHashKey[] = "id";
 constexpr int kBatchMax = 64;    // changes per batch
 constexpr int kMaxInFlight = 2;  // batches per link
@@ -79,7 +84,7 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
     return bad("link latency and jitter must not be negative");
   }
   for (double p : {o.loss_probability, o.partition_probability, o.crash_probability,
-                   o.skew_probability, o.loss_burst_probability}) {
+                   o.skew_probability, o.loss_burst_probability, o.replica_change_probability}) {
     if (!(p >= 0 && p <= 1)) return bad(absl::StrCat("probabilities must be in [0, 1], not ", p));
   }
   if (o.max_skew_us < 0 || o.max_skew_us > kMaxClockSkewUs) {
@@ -128,6 +133,9 @@ std::string ReplayCommand(const SimOptions& o) {
     absl::StrAppend(&cmd, " --loss-burst-p ", o.loss_burst_probability);
   }
   if (o.max_skew_us != d.max_skew_us) absl::StrAppend(&cmd, " --max-skew-us ", o.max_skew_us);
+  if (o.replica_change_probability != d.replica_change_probability) {
+    absl::StrAppend(&cmd, " --replica-changes ", o.replica_change_probability);
+  }
   if (!o.initial_skew_us.empty()) {
     absl::StrAppend(&cmd, " --skew-us ", absl::StrJoin(o.initial_skew_us, ","));
   }
@@ -143,14 +151,21 @@ std::string SimResult::Line() const {
   for (const auto& [reason, n] : check.loss_counts) {
     losses.push_back(absl::StrCat(LossReasonName(reason), "=", n));
   }
-  return absl::StrFormat(
-      "seed %d: %d regions, %d ops, %d acknowledged (%d refused by their condition, %d unavailable), "
+  std::string line = absl::StrFormat(
+      "seed %d: %d regions, %d ops, %d acknowledged (%d refused by their condition, %d "
+      "unavailable), "
       "not final: %s; faults: %d partitions, %d crashes, %d skews, %d loss bursts, "
       "%d batches lost; virtual %.3f s; digest %016x; %s",
       options.seed, options.regions, ops, acknowledged, condition_failed, unavailable,
       losses.empty() ? "none" : absl::StrJoin(losses, " "), faults.partitions, faults.crashes,
       faults.skews, faults.loss_bursts, faults.messages_lost, virtual_duration_us / 1e6, digest,
       ok() ? "OK" : "FAIL");
+  if (options.replica_change_probability > 0) {
+    line = absl::StrCat(line, "; replica changes: ", replica_changes, " acknowledged, ",
+                        replica_changes_refused, " refused, ", snapshot_chunks,
+                        " snapshot chunks loaded");
+  }
+  return line;
 }
 
 class Simulation::Impl {
@@ -199,6 +214,15 @@ class Simulation::Impl {
     int64_t backoff_us = kReconnectMinUs;
     int64_t last_arrival_us = 0;  // batches on a link arrive in order
     int64_t latency_us = 0;       // base latency of this region pair
+    // What the receiver held when this connection subscribed (Region::SubscriptionFor).
+    std::vector<HeldTable> held;
+    int64_t subscription_epoch = 0;
+  };
+  // An acknowledged replica change of the members table.
+  struct MemberChange {
+    std::string target;
+    bool add = false;
+    Stamp stamp;  // its ReplicaMembership::changed
   };
 
   int64_t now() { return clock_.NowMicros(); }
@@ -275,6 +299,12 @@ class Simulation::Impl {
   void Skew();
   void SetSkew(int r, int64_t skew_us);
   void LossBurst();
+  // The members table: replica changes, its writes, the simulated snapshot transfer.
+  void ReplicaChange();
+  void MembersWrite();
+  void SnapshotPoll();
+  void DeliverChunk(int dest, uint64_t ticket, SnapshotChunk chunk);
+  std::vector<std::string> CheckMembers();
   void EndPhase();
   bool Quiescent();
   void CheckQuiescence();
@@ -291,6 +321,12 @@ class Simulation::Impl {
   std::vector<Link> links_;  // index origin * n + dest; self links unused
   std::vector<int> cut_;     // partition count per link index
   TableSpec spec_;
+  std::mt19937_64 control_rng_;  // replica changes and members writes only
+  bool members_ = false;         // the members table exists (replica_change_probability > 0)
+  std::vector<MemberChange> member_changes_;
+  // One snapshot chunk in flight per bootstrapping region and table: its ticket.
+  std::map<std::pair<int, std::string>, uint64_t> chunk_in_flight_;
+  uint64_t next_ticket_ = 0;
   double partition_rate_ = 0, crash_rate_ = 0, skew_rate_ = 0, loss_burst_rate_ = 0;
   int64_t loss_burst_until_ = 0;
   int64_t next_write_id_ = 0;
@@ -389,6 +425,9 @@ void Simulation::Impl::Reconnect(int li) {
   Region& dest = *nodes_[l.dest].region;
   // Resume from what the receiver durably applied: anything after it is re-read.
   l.position = dest.Cursor(nodes_[l.origin].name);
+  Region::Subscription sub = dest.SubscriptionFor(nodes_[l.origin].name);
+  l.held = std::move(sub.held);
+  l.subscription_epoch = sub.epoch;
   dest.SetConnected(nodes_[l.origin].name, true);
   SchedulePoll(li);
 }
@@ -409,7 +448,7 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
     return;
   }
   if (l.in_flight >= kMaxInFlight) return;  // Deliver polls again
-  auto batch = nodes_[l.origin].region->ReadFor(nodes_[l.dest].name, l.position, kBatchMax);
+  auto batch = nodes_[l.origin].region->ReadFor(nodes_[l.dest].name, l.position, kBatchMax, l.held);
   if (!batch.ok()) {
     SimError(absl::StrCat(nodes_[l.origin].name, " ReadFor(", nodes_[l.dest].name, ", ", l.position,
                           "): ", batch.status().ToString()));
@@ -418,6 +457,7 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
   }
   if (batch->changes.empty() && batch->scanned_through <= l.position) return;  // idle: Wake
   l.position = batch->scanned_through;
+  batch->subscription_epoch = l.subscription_epoch;
   ++l.in_flight;
   double loss = o_.faults ? o_.loss_probability : 0.0;
   if (now() < loss_burst_until_) loss = std::max(loss, kBurstLoss);
@@ -445,9 +485,12 @@ void Simulation::Impl::Deliver(int li, uint64_t epoch, ChangeBatch batch) {
   }
   const std::string& origin = nodes_[l.origin].name;
   const std::string& dest = nodes_[l.dest].name;
+  const int64_t local_head = nodes_[l.dest].region->LocalHead();
   auto report = nodes_[l.dest].region->Apply(std::move(batch));
   if (!report.ok()) {
-    if (!absl::IsUnavailable(report.status())) {  // Unavailable: the partition cut it
+    // Unavailable: the partition cut it; Aborted: a bootstrap rewound the cursors since this
+    // connection subscribed (it subscribes again).
+    if (!absl::IsUnavailable(report.status()) && !absl::IsAborted(report.status())) {
       SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ", report.status().ToString()));
     }
     BreakLink(li, l.backoff_us);
@@ -455,6 +498,9 @@ void Simulation::Impl::Deliver(int li, uint64_t epoch, ChangeBatch batch) {
   }
   ++result_.batches_delivered;
   nodes_[l.origin].region->RecordAck(dest, report->cursor);
+  // Applying may log local records (a bootstrap finished, a removal completed, a definition
+  // re-announced); the region's own streams then have something to send.
+  if (nodes_[l.dest].region->LocalHead() != local_head) Wake(l.dest);
   if (report->waiting) {
     // A change for a table that has not arrived yet: start over from the durable cursor.
     BreakLink(li, kReconnectMinUs);
@@ -488,6 +534,10 @@ void Simulation::Impl::ClientOp(int index) {
     ++result_.unavailable;
   } else {
     Write(live[Below(workload_rng_, live.size())]);
+  }
+  if (members_) {
+    if (Chance(control_rng_, o_.replica_change_probability)) ReplicaChange();
+    if (Chance(control_rng_, 1.0 / 3)) MembersWrite();
   }
   if (o_.faults) MaybeFault();
   int64_t next = now() + Uniform(workload_rng_, 1, 2 * o_.op_interval_us);
@@ -626,6 +676,200 @@ void Simulation::Impl::LossBurst() {
   loss_burst_until_ = std::max(loss_burst_until_, now() + Uniform(fault_rng_, 50'000, 500'000));
 }
 
+// --- the members table: replica changes under faults ---------------------------------------
+
+void Simulation::Impl::ReplicaChange() {
+  std::vector<std::pair<int, TableSpec>> holders;  // live regions holding it ACTIVE
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) continue;
+    auto d = nodes_[i].region->DescribeTable(kMembersTable);
+    if (d.ok() && d->spec.ReplicaStatus(nodes_[i].name) == "ACTIVE") {
+      holders.emplace_back(i, d->spec);
+    }
+  }
+  if (holders.empty()) return;
+  const auto& [r, spec] = holders[Below(control_rng_, holders.size())];
+  std::vector<std::string> absent, others;
+  for (const auto& name : names_) {
+    if (!spec.HasReplica(name)) {
+      absent.push_back(name);
+    } else if (name != nodes_[r].name) {
+      others.push_back(name);
+    }
+  }
+  const bool add = !absent.empty() && (others.empty() || Chance(control_rng_, 0.5));
+  if (!add && others.empty()) return;
+  const std::vector<std::string>& pool = add ? absent : others;
+  UpdateTableRequest req;
+  req.table = kMembersTable;
+  req.replica_updates.push_back(
+      ReplicaUpdate{add ? ReplicaUpdate::Action::kCreate : ReplicaUpdate::Action::kDelete,
+                    pool[Below(control_rng_, pool.size())]});
+  auto res = nodes_[r].region->UpdateTable(req);
+  if (!res.ok()) {
+    // Refusals are part of the contract (one change in flight, a source held for 24 hours);
+    // anything else is a simulation error.
+    if (!absl::IsFailedPrecondition(res.status()) && !absl::IsInvalidArgument(res.status())) {
+      SimError(absl::StrCat("UpdateTable of ", kMembersTable, " in ", nodes_[r].name, ": ",
+                            res.status().ToString()));
+    }
+    ++result_.replica_changes_refused;
+    return;
+  }
+  const std::string& target = req.replica_updates[0].region;
+  member_changes_.push_back({target, add, res->spec.MembershipOf(target).changed});
+  ++result_.replica_changes;
+  Wake(r);
+}
+
+void Simulation::Impl::MembersWrite() {
+  std::vector<int> writable;
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) continue;
+    auto d = nodes_[i].region->DescribeTable(kMembersTable);
+    if (d.ok() && d->spec.ReplicaStatus(nodes_[i].name) == "ACTIVE") writable.push_back(i);
+  }
+  if (writable.empty()) return;
+  int r = writable[Below(control_rng_, writable.size())];
+  PutRequest req;
+  req.table = kMembersTable;
+  req.item = Item{{kHashKey, AttributeValue::S(absl::StrCat("m", Below(control_rng_, 16)))},
+                  {"v", AttributeValue::N(absl::StrCat(++next_write_id_))}};
+  auto res = nodes_[r].region->PutItem(req);
+  // A write may race the replica's own removal (it is DELETING a moment later): refused then.
+  if (res.ok()) Wake(r);
+}
+
+void Simulation::Impl::SnapshotPoll() {
+  if (stop_) return;
+  for (int d = 0; d < n(); ++d) {
+    if (!Up(d)) continue;
+    for (const BootstrapState& b : nodes_[d].region->PendingBootstraps()) {
+      auto key = std::make_pair(d, b.table);
+      if (chunk_in_flight_.count(key)) continue;
+      auto s = std::find(names_.begin(), names_.end(), b.source);
+      if (s == names_.end()) continue;
+      int si = static_cast<int>(s - names_.begin());
+      if (si == d || !Up(si) || Cut(si, d) || Cut(d, si)) continue;
+      Region::SnapshotRequest req;
+      req.subscriber = nodes_[d].name;
+      req.table = b.table;
+      req.table_created = b.table_created;
+      req.after = b.after;
+      req.max_rows = kSnapshotRows;
+      auto chunk = nodes_[si].region->ReadSnapshot(req);
+      if (!chunk.ok()) continue;  // the source refuses (not ACTIVE, add not heard yet): later
+      chunk->for_add = b.added;
+      uint64_t ticket = ++next_ticket_;
+      chunk_in_flight_[key] = ticket;
+      const Link& l = links_[LinkIndex(si, d)];
+      int64_t arrive = now() + l.latency_us + Uniform(net_rng_, 0, o_.latency_jitter_us);
+      At(arrive, [this, d, ticket, c = *std::move(chunk)]() mutable {
+        DeliverChunk(d, ticket, std::move(c));
+      });
+    }
+  }
+  At(now() + kSnapshotPollUs, [this] { SnapshotPoll(); });
+}
+
+void Simulation::Impl::DeliverChunk(int d, uint64_t ticket, SnapshotChunk chunk) {
+  auto it = chunk_in_flight_.find({d, chunk.table});
+  if (it == chunk_in_flight_.end() || it->second != ticket) return;
+  chunk_in_flight_.erase(it);
+  // A crash or a partition since it was sent loses it (the new replica asks again).
+  auto s = std::find(names_.begin(), names_.end(), chunk.source);
+  if (!Up(d) || s == names_.end()) return;
+  int si = static_cast<int>(s - names_.begin());
+  if (Cut(si, d)) return;
+  const int64_t local_head = nodes_[d].region->LocalHead();
+  absl::Status st = nodes_[d].region->LoadSnapshotChunk(chunk);
+  if (nodes_[d].region->LocalHead() != local_head) Wake(d);
+  if (!st.ok()) {
+    // Refused when the bootstrap moved to another source or was cancelled meanwhile.
+    if (!absl::IsFailedPrecondition(st) && !absl::IsNotFound(st)) {
+      SimError(absl::StrCat(nodes_[d].name, " LoadSnapshotChunk(", chunk.table, " from ",
+                            chunk.source, "): ", st.ToString()));
+    }
+    return;
+  }
+  ++result_.snapshot_chunks;
+  // The first chunk rewinds the cursors to its cut: connections subscribe again.
+  for (int o = 0; o < n(); ++o) {
+    if (o == d) continue;
+    Link& l = links_[LinkIndex(o, d)];
+    if (l.connected &&
+        nodes_[d].region->SubscriptionFor(nodes_[o].name).epoch != l.subscription_epoch) {
+      BreakLink(LinkIndex(o, d), kReconnectMinUs);
+    }
+  }
+}
+
+// The replica-set checker: after healing, every region that holds the members table describes
+// the same replica set, all ACTIVE, and it is exactly the regions that hold it; each region's
+// presence is what its newest acknowledged change (by stamp) said - an add or a removal - or,
+// for a region never changed, its presence at creation; the replicas hold the same items.
+std::vector<std::string> Simulation::Impl::CheckMembers() {
+  std::vector<std::string> errors;
+  std::vector<std::string> holders;
+  std::optional<TableSpec> first;
+  std::vector<TableEngine::Version> first_items;
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) return errors;  // reported already
+    auto d = nodes_[i].region->DescribeTable(kMembersTable);
+    if (!d.ok()) continue;
+    holders.push_back(nodes_[i].name);
+    const TableSpec& spec = d->spec;
+    if (spec.TableStatus() != "ACTIVE") {
+      errors.push_back(absl::StrCat(kMembersTable, " is ", spec.TableStatus(), " in ",
+                                    nodes_[i].name, " after healing"));
+    }
+    auto items = nodes_[i].region->DumpTable(kMembersTable);
+    if (!items.ok()) {
+      errors.push_back(absl::StrCat("cannot dump ", kMembersTable, " in ", nodes_[i].name));
+      continue;
+    }
+    if (!first) {
+      first = spec;
+      first_items = *std::move(items);
+      continue;
+    }
+    if (spec.replicas != first->replicas || spec.replica_status != first->replica_status) {
+      errors.push_back(absl::StrCat("replica sets diverge: ", holders.front(), " lists ",
+                                    absl::StrJoin(first->replicas, ","), ", ", nodes_[i].name,
+                                    " lists ", absl::StrJoin(spec.replicas, ",")));
+    }
+    auto same = [](const TableEngine::Version& a, const TableEngine::Version& b) {
+      return a.hk == b.hk && a.rk == b.rk && a.stamp == b.stamp &&
+             a.item.has_value() == b.item.has_value() &&
+             (!a.item || EncodeItem(*a.item) == EncodeItem(*b.item));
+    };
+    if (!std::equal(items->begin(), items->end(), first_items.begin(), first_items.end(), same)) {
+      errors.push_back(absl::StrCat("the replicas of ", kMembersTable, " in ", holders.front(),
+                                    " and ", nodes_[i].name, " hold different items"));
+    }
+  }
+  std::sort(holders.begin(), holders.end());
+  if (first && first->replicas != holders) {
+    errors.push_back(absl::StrCat("the replica set lists ", absl::StrJoin(first->replicas, ","),
+                                  " but the table is held by ", absl::StrJoin(holders, ",")));
+  }
+  for (const auto& name : names_) {
+    const MemberChange* last = nullptr;
+    for (const auto& c : member_changes_) {
+      if (c.target == name && (!last || last->stamp < c.stamp)) last = &c;
+    }
+    const bool expected = last ? last->add : name == names_[0];
+    const bool held = std::find(holders.begin(), holders.end(), name) != holders.end();
+    if (expected != held) {
+      errors.push_back(absl::StrCat(
+          name, (held ? " holds " : " does not hold "), kMembersTable, ", but its newest ",
+          "acknowledged replica change ", last ? (last->add ? "added" : "removed") : "(none)",
+          last ? absl::StrCat(" it at ", last->stamp.ts_us, "@", last->stamp.region) : ""));
+    }
+  }
+  return errors;
+}
+
 void Simulation::Impl::EndPhase() {
   ended_ = true;
   end_phase_at_ = now();
@@ -648,6 +892,12 @@ bool Simulation::Impl::Quiescent() {
   for (const Link& l : links_) {
     if (l.origin == l.dest) continue;
     if (!l.connected || l.in_flight > 0 || l.poll_scheduled) return false;
+  }
+  if (members_) {
+    for (int i = 0; i < n(); ++i) {
+      auto d = nodes_[i].region->DescribeTable(kMembersTable);
+      if (d.ok() && d->spec.TableStatus() != "ACTIVE") return false;
+    }
   }
   for (const Link& l : links_) {
     if (l.origin == l.dest) continue;
@@ -684,6 +934,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   workload_rng_.seed(master());
   net_rng_.seed(master());
   fault_rng_.seed(master());
+  control_rng_.seed(master());
   // Swarm testing: each seed runs its own mix of faults.
   auto rate = [&](double p) { return Chance(fault_rng_, 0.2) ? 0.0 : p * 2 * Unit(fault_rng_); };
   partition_rate_ = rate(o_.partition_probability);
@@ -715,6 +966,16 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
     Step();
   }
 
+  if (o_.replica_change_probability > 0) {
+    // The members table: regional in the first region; replica changes do the rest.
+    CreateTableRequest m;
+    m.table = kMembersTable;
+    m.hash_key = KeyDef{kHashKey, ValueType::kS};
+    auto created = nodes_[0].region->CreateTable(m);
+    if (!created.ok()) return created.status();
+    members_ = true;
+    At(now() + kSnapshotPollUs, [this] { SnapshotPoll(); });
+  }
   for (size_t i = 0; i < o_.initial_skew_us.size(); ++i) {
     SetSkew(static_cast<int>(i), o_.initial_skew_us[i]);
   }
@@ -781,6 +1042,20 @@ SimResult Simulation::Impl::Finish() {
                                   " s (virtual) after healing; links behind: ",
                                   behind.empty() ? "none" : absl::StrJoin(behind, ", ")));
   }
+  if (members_ && result_.quiescent) {
+    for (auto& e : CheckMembers()) errors.push_back(std::move(e));
+  } else if (members_) {
+    for (int i = 0; i < n(); ++i) {
+      if (!Up(i)) continue;
+      auto d = nodes_[i].region->DescribeTable(kMembersTable);
+      if (d.ok() && d->spec.TableStatus() != "ACTIVE") {
+        errors.push_back(absl::StrCat(
+            kMembersTable, " is still ", d->spec.TableStatus(), " in ", nodes_[i].name,
+            " (replica statuses: ",
+            absl::StrJoin(d->spec.replica_status, ",", absl::PairFormatter("=")), ")"));
+      }
+    }
+  }
   for (auto& e : sim_errors_) errors.push_back(absl::StrCat("simulation error: ", e));
   if (!errors.empty()) {
     result_.check.ok = false;
@@ -808,10 +1083,12 @@ SimResult Simulation::Impl::Finish() {
       d.Add(v.item ? EncodeItem(*v.item) : std::string("-"));
     }
   }
-  for (int64_t v : {result_.ops, result_.acknowledged, result_.condition_failed,
-                    result_.unavailable, result_.batches_delivered, result_.faults.partitions,
-                    result_.faults.crashes, result_.faults.skews, result_.faults.loss_bursts,
-                    result_.faults.messages_lost, result_.virtual_duration_us}) {
+  for (int64_t v :
+       {result_.ops, result_.acknowledged, result_.condition_failed, result_.unavailable,
+        result_.batches_delivered, result_.faults.partitions, result_.faults.crashes,
+        result_.faults.skews, result_.faults.loss_bursts, result_.faults.messages_lost,
+        result_.virtual_duration_us, result_.replica_changes, result_.replica_changes_refused,
+        result_.snapshot_chunks}) {
     d.Add(v);
   }
   d.Add(result_.check.summary);

@@ -63,6 +63,13 @@ struct SimOptions {
   // Checker self-test: the link regions[0] -> regions[1] is cut before the workload and never
   // healed, so the run cannot converge.
   bool keep_one_link_cut = false;
+  // Per client operation, the chance of a replica change (UpdateTable ReplicaUpdates Create or
+  // Delete, a cancel when the replica is still CREATING) on a second table, "members", made
+  // from a random region that holds it ACTIVE. That table starts regional in the first region;
+  // new replicas bootstrap from a snapshot over the simulated network while writes continue
+  // (a third of the operations also write to it). 0: no second table (the runs of earlier
+  // versions, digest for digest). Checked at the end by the replica-set checker (below).
+  double replica_change_probability = 0;
   // After healing, how long (virtual) to wait for quiescence before giving up.
   int64_t settle_limit_us = 60'000'000;
 };
@@ -90,6 +97,9 @@ struct SimResult {
   int64_t batches_delivered = 0;
   FaultCounts faults;
   int64_t virtual_duration_us = 0;  // from the first client operation to quiescence
+  int64_t replica_changes = 0;      // acknowledged replica adds and removals ("members")
+  int64_t replica_changes_refused = 0;  // refused ones (UPDATING, a recent source, ...)
+  int64_t snapshot_chunks = 0;          // snapshot chunks loaded by new replicas
   bool quiescent = false;
   History history;
   std::vector<ReplicaState> replicas;  // final contents, one per region, in region order

@@ -43,6 +43,10 @@ no acknowledged write lost. The same seed and options always replay the same run
   --skew-p P           per-operation chance a clock skew changes (default 0.02)
   --loss-burst-p P     per-operation chance of a burst of message loss (default 0.01)
   --max-skew-us US     random skews stay within +-US (default 300000)
+  --replica-changes P  per-operation chance of a replica add or removal on a second table
+                       that starts regional (new replicas bootstrap from a snapshot under the
+                       same faults); checked: every region ends with the same replica set, the
+                       one its newest acknowledged changes say (default 0: no second table)
   --skew-us A,B,...    initial clock skew per region, in region order
   --keep-link-cut      never heal the link from the first region to the second (the checkers
                        must then report a failure)
@@ -97,6 +101,7 @@ int Main(int argc, char** argv) {
       {"--skew-p", number(&options.skew_probability)},
       {"--loss-burst-p", number(&options.loss_burst_probability)},
       {"--max-skew-us", number(&options.max_skew_us)},
+      {"--replica-changes", number(&options.replica_change_probability)},
       {"--settle-limit-us", number(&options.settle_limit_us)},
       {"--skew-us",
        [&](const std::string& v) {

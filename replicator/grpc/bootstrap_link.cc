@@ -122,6 +122,7 @@ absl::Status BootstrapLink::LoadOnce(const BootstrapState& b) {
       }
       SnapshotChunk chunk = FromProto(in, b.table, b.table_created);
       chunk.source = b.source;
+      chunk.for_add = b.added;
       std::unique_lock<std::mutex> l(qmu);
       changed.wait(l, [&] { return queue.size() < kQueued || stop; });
       if (stop) break;
