@@ -151,7 +151,7 @@ absl::StatusOr<TableInfo> TableEngine::BeginRestore(const RestoreRequest& req) {
     return absl::FailedPreconditionError(absl::StrCat(
         "point-in-time recovery is not enabled for table ", req.source, " in ", region_));
   }
-  const int64_t at = req.latest ? clock_->NowMicros() : req.restore_us;
+  const int64_t at = req.latest ? window->latest_us : req.restore_us;
   if (at < window->earliest_us || at > window->latest_us) {
     return absl::OutOfRangeError(absl::StrCat("restore time ", at, " is outside [",
                                               window->earliest_us, ", ", window->latest_us, "]"));
