@@ -36,6 +36,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "region/status_macros.h"
 #include "region/table_engine.h"
 
@@ -153,8 +154,16 @@ absl::StatusOr<TableInfo> TableEngine::BeginRestore(const RestoreRequest& req) {
   }
   const int64_t at = req.latest ? window->latest_us : req.restore_us;
   if (at < window->earliest_us || at > window->latest_us) {
-    return absl::OutOfRangeError(absl::StrCat("restore time ", at, " is outside [",
-                                              window->earliest_us, ", ", window->latest_us, "]"));
+    auto iso = [](int64_t us) {
+      return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(us),
+                              absl::UTCTimeZone());
+    };
+    return absl::OutOfRangeError(
+        absl::StrCat("restore time ", iso(at), " is outside the restorable window of table ",
+                     req.source, " in ", region_, ": ", iso(window->earliest_us),
+                     " (when point-in-time recovery was "
+                     "turned on, at most 35 days back) to ",
+                     iso(window->latest_us), " (now)"));
   }
   ASSIGN_OR_RETURN(int64_t cut, storage_->FirstSeqAppliedAfter(at));
   if (cut <= storage_->trimmed_through()) {
