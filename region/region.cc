@@ -585,6 +585,7 @@ absl::StatusOr<SnapshotChunk> Region::ReadSnapshot(const SnapshotRequest& req) {
                                             req.after, std::max(1, req.max_rows), fresh));
   // Taken under the same lock as the rows: every change the cut names is in them.
   chunk.cut = replicator_.Cut(peers_);
+  chunk.source = name_;
   Serving& s = serving_[key];
   if (fresh) s = Serving{0, chunk.total_rows};
   s.served += static_cast<int64_t>(chunk.rows.size());

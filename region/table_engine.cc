@@ -402,7 +402,7 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
           status, "); wait until DescribeTable shows TableStatus ACTIVE, then delete it"));
     }
     RETURN_IF_ERROR(CheckNotRecentSource(t->spec, region_, "DeleteTable"));
-    RETURN_IF_ERROR(DropLocalReplica(tables_[table], /*announce=*/true));
+    RETURN_IF_ERROR(DropLocalReplica(tables_[table], Drop::kLeave));
     return info;
   }
   RETURN_IF_ERROR(storage_->DeleteAllItems(t->id));
@@ -886,11 +886,9 @@ absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req
 absl::StatusOr<TableInfo> TableEngine::CancelReplicaAdd(const TableState& t,
                                                         const std::string& region) {
   TableSpec next = t.spec;
-  next.replicas.erase(std::remove(next.replicas.begin(), next.replicas.end(), region),
-                      next.replicas.end());
-  next.replica_status.erase(region);
-  next.replica_progress.erase(region);
+  next.SetReplicaStatus(region, "");
   next.updated = NextStampAfter(t.spec.Version());
+  next.membership[region] = ReplicaMembership{next.updated, {}};
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
@@ -945,15 +943,10 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
     }
   }
   TableSpec next = spec;
-  if (create) {
-    next.replicas.push_back(u.region);
-    std::sort(next.replicas.begin(), next.replicas.end());
-    next.replica_status[u.region] = "CREATING";
-    next.sourced_at_us[region_] = clock_->NowMicros();  // this region serves the snapshot
-  } else {
-    next.replica_status[u.region] = "DELETING";
-  }
+  next.SetReplicaStatus(u.region, create ? "CREATING" : "DELETING");
+  if (create) next.sourced_at_us[region_] = clock_->NowMicros();  // this region serves the snapshot
   next.updated = NextStampAfter(spec.Version());
+  next.membership[u.region] = ReplicaMembership{next.updated, {}};
   if (create && !next.stream.enabled) {
     // Making a table global enables its stream with NEW_AND_OLD_IMAGES if it had none.
     next.stream = StreamSetting{true, "NEW_AND_OLD_IMAGES", next.updated};
@@ -1276,7 +1269,7 @@ absl::Status TableEngine::StartBootstrap(const TableSpec& spec) {
   BootstrapState b;
   b.table = spec.name;
   b.table_created = spec.created;
-  b.source = spec.updated.region;  // the region whose UpdateTable added us
+  b.source = BootstrapSourceFor(spec);
   RETURN_IF_ERROR(storage_->PutBootstrap(b));
   bootstraps_[spec.name] = std::move(b);
   return absl::OkStatus();
@@ -1297,16 +1290,20 @@ absl::Status TableEngine::CheckNotRecentSource(const TableSpec& spec, const std:
       (it->second + kSourceHoldUs - now + 3'599'999'999) / 3'600'000'000, " h)"));
 }
 
-absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
+absl::Status TableEngine::DropLocalReplica(TableState& t, Drop how) {
   RETURN_IF_ERROR(storage_->DeleteAllItems(t.id));
   if (bootstraps_.erase(t.spec.name)) RETURN_IF_ERROR(storage_->DeleteBootstrap(t.spec.name));
-  if (announce) {
+  if (how != Drop::kSilently) {
     TableSpec next = t.spec;
-    next.replicas.erase(std::remove(next.replicas.begin(), next.replicas.end(), region_),
-                        next.replicas.end());
-    next.replica_status.erase(region_);
-    next.replica_progress.erase(region_);
+    next.SetReplicaStatus(region_, "");
     next.updated = NextStampAfter(t.spec.Version());
+    ReplicaMembership& m = next.membership[region_];
+    m = t.spec.MembershipOf(region_);
+    if (how == Drop::kLeave) {
+      m = ReplicaMembership{next.updated, {}};
+    } else {
+      m.step = next.updated;
+    }
     RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
     t.spec = next;
   }
@@ -1318,45 +1315,91 @@ absl::Status TableEngine::DropLocalReplica(TableState& t, bool announce) {
 absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change) {
   if (!change.spec) return absl::InvalidArgumentError("UPDATE_TABLE change without a spec");
   const TableSpec& spec = *change.spec;
-  const std::string my_status = spec.ReplicaStatus(region_);
   int64_t now = clock_->NowMicros();
   auto it = tables_.find(spec.name);
   if (it != tables_.end() && spec.created < it->second.spec.created) {
     return ApplyOutcome::kTableGone;  // about an older incarnation
   }
-  if (it == tables_.end() || it->second.spec.created < spec.created ||
-      (it->second.deleted && my_status == "CREATING" &&
-       it->second.spec.Version() < spec.Version())) {
-    // Not a replica here (never, an older incarnation, or removed earlier).
+  if (it == tables_.end() || it->second.spec.created < spec.created) {
+    // Not a replica of this incarnation yet.
+    const std::string my_status = spec.ReplicaStatus(region_);
     if (my_status == "CREATING") {
       RETURN_IF_ERROR(StartBootstrap(spec));
       RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
       return ApplyOutcome::kApplied;
     }
-    if (it == tables_.end() || it->second.spec.created < spec.created) {
-      // Listed as a full replica: its CREATE_TABLE has not arrived yet.
-      return my_status.empty() ? ApplyOutcome::kTableGone : ApplyOutcome::kWaitForTable;
-    }
+    // Listed as a full replica: its CREATE_TABLE has not arrived yet.
+    return my_status.empty() ? ApplyOutcome::kTableGone : ApplyOutcome::kWaitForTable;
   }
   TableState& t = it->second;
   TableSpec merged = MergeTableSpecs(t.spec, spec);
-  if (SameDefinition(merged, t.spec)) return ApplyOutcome::kLostToNewer;
-  const bool replica_set_changed = t.spec.Version() < spec.Version();
+  const bool learned = !SameDefinition(merged, t.spec);
   if (t.deleted) {
+    if (merged.ReplicaStatus(region_) == "CREATING") {  // added again since it was removed
+      RETURN_IF_ERROR(StartBootstrap(merged));
+      RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+      return ApplyOutcome::kApplied;
+    }
     // Keep the newest definition of a table we no longer hold (it steers filtering only).
-    t.spec = merged;
-    RETURN_IF_ERROR(storage_->PutTable(merged, true).status());
+    if (learned) {
+      t.spec = merged;
+      RETURN_IF_ERROR(storage_->PutTable(merged, true).status());
+    }
     return ApplyOutcome::kTableGone;
   }
-  t.spec = merged;
-  RETURN_IF_ERROR(storage_->PutTable(merged, false).status());
-  RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
-  RETURN_IF_ERROR(SyncIndexes(t));
-  const std::string now_status = merged.ReplicaStatus(region_);
-  if (replica_set_changed && (now_status == "DELETING" || now_status.empty())) {
-    RETURN_IF_ERROR(DropLocalReplica(t, /*announce=*/now_status == "DELETING"));
+  if (learned) {
+    t.spec = merged;
+    RETURN_IF_ERROR(storage_->PutTable(merged, false).status());
+    RETURN_IF_ERROR(storage_->AppendChange(change, false, now).status());
+    RETURN_IF_ERROR(SyncIndexes(t));
+    const std::string now_status = merged.ReplicaStatus(region_);
+    if (now_status == "DELETING") {
+      RETURN_IF_ERROR(DropLocalReplica(t, Drop::kStep));  // announces what it holds
+      return ApplyOutcome::kApplied;
+    }
+    if (now_status.empty()) {
+      RETURN_IF_ERROR(DropLocalReplica(t, Drop::kSilently));  // its add was cancelled
+      return ApplyOutcome::kApplied;
+    }
+    RETURN_IF_ERROR(RetargetBootstrap(t));
   }
-  return ApplyOutcome::kApplied;
+  // The sender (and every region it addressed) lacks part of what this region holds.
+  if (!SameContent(t.spec, spec)) RETURN_IF_ERROR(Reannounce(t));
+  return learned ? ApplyOutcome::kApplied : ApplyOutcome::kLostToNewer;
+}
+
+std::string TableEngine::BootstrapSourceFor(const TableSpec& spec) const {
+  const std::string adder = spec.MembershipOf(region_).changed.region;
+  if (adder != region_ && spec.Receives(adder)) return adder;
+  for (const auto& r : spec.replicas) {
+    if (r != region_ && spec.Receives(r)) return r;
+  }
+  return adder;
+}
+
+absl::Status TableEngine::RetargetBootstrap(const TableState& t) {
+  auto b = bootstraps_.find(t.spec.name);
+  if (b == bootstraps_.end() || b->second.loaded || t.spec.Receives(b->second.source)) {
+    return absl::OkStatus();
+  }
+  const std::string source = BootstrapSourceFor(t.spec);
+  if (source == b->second.source) return absl::OkStatus();
+  BootstrapState next;
+  next.table = b->second.table;
+  next.table_created = b->second.table_created;
+  next.source = source;
+  RETURN_IF_ERROR(storage_->PutBootstrap(next));
+  b->second = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status TableEngine::Reannounce(TableState& t) {
+  TableSpec next = t.spec;
+  next.updated = NextStampAfter(t.spec.Version());
+  RETURN_IF_ERROR(storage_->PutTable(next, false).status());
+  RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
+  t.spec = std::move(next);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
@@ -1394,6 +1437,12 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
     return absl::NotFoundError(absl::StrCat("no bootstrap of table ", chunk.table,
                                             " is in progress in ", region_));
   }
+  if (!chunk.source.empty() && chunk.source != b->second.source) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("a snapshot chunk of ", chunk.table, " from ", chunk.source,
+                     " was refused: ", region_, " now bootstraps it from ", b->second.source, " (",
+                     chunk.source, " is no longer an ACTIVE replica)"));
+  }
   auto t = tables_.find(chunk.table);
   if (t == tables_.end() || t->second.deleted) {
     return absl::NotFoundError(absl::StrCat("table ", chunk.table, " is gone from ", region_));
@@ -1429,6 +1478,8 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
     TableSpec with = spec;
     with.replica_progress[region_] = percent;
     with.updated = NextStampAfter(spec.Version());
+    with.membership[region_] = spec.MembershipOf(region_);
+    with.membership[region_].step = with.updated;
     RETURN_IF_ERROR(storage_->PutTable(with, false).status());
     RETURN_IF_ERROR(LogTableUpdate(with, with.updated));
     spec = std::move(with);
@@ -1441,9 +1492,10 @@ absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* ct, LiveTable(table));
   TableState& t = tables_[ct->spec.name];
   TableSpec next = t.spec;
-  next.replica_status.erase(region_);
-  next.replica_progress.erase(region_);
+  next.SetReplicaStatus(region_, "ACTIVE");
   next.updated = NextStampAfter(t.spec.Version());
+  next.membership[region_] = t.spec.MembershipOf(region_);
+  next.membership[region_].step = next.updated;
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   RETURN_IF_ERROR(storage_->DeleteBootstrap(table));

@@ -432,9 +432,25 @@ class TableEngine {
   // than 24 hours ago (AWS's rule for deleting a replica); `what` names the refused operation.
   absl::Status CheckNotRecentSource(const TableSpec& spec, const std::string& region,
                                     const std::string& what) const;
-  // Drops this region's replica (items and bootstrap) without logging a DELETE_TABLE; when
-  // `announce`, logs the definition without this region so the others finish the removal.
-  absl::Status DropLocalReplica(TableState& t, bool announce);
+  // Drops this region's replica (items and bootstrap) without logging a DELETE_TABLE.
+  // kSilently: nothing is logged (the replica set no longer lists this region: a cancelled
+  // add). kStep: the last step of a removal that reached this region (it was DELETING); kLeave:
+  // this region leaves on its own (DeleteTable of one replica of a global table). Both log the
+  // definition without this region so the others finish the removal.
+  enum class Drop { kSilently, kStep, kLeave };
+  absl::Status DropLocalReplica(TableState& t, Drop how);
+  // The region a CREATING replica of `spec` in this region loads its snapshot from: the region
+  // that added it while that one is ACTIVE, else the first ACTIVE replica (its source was
+  // removed meanwhile, e.g. by a concurrent change), else the adder.
+  std::string BootstrapSourceFor(const TableSpec& spec) const;
+  // A bootstrap whose source is no longer ACTIVE in `t.spec` starts over from another ACTIVE
+  // replica (rows already loaded stay: loading is LWW, and the new snapshot's cut decides
+  // which changes are streamed).
+  absl::Status RetargetBootstrap(const TableState& t);
+  // Logs this region's definition of `t` again under a new `updated`, so regions that sent a
+  // definition lacking part of it (they did not know a concurrent replica change or setting)
+  // learn it: it reaches every replica it lists.
+  absl::Status Reannounce(TableState& t);
 
   std::string region_;
   std::vector<std::string> regions_;  // sorted

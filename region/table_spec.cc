@@ -1,6 +1,7 @@
 #include "region/table_spec.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -37,6 +38,32 @@ std::string TableSpec::TableStatus() const {
   return replica_status.empty() ? "ACTIVE" : "UPDATING";
 }
 
+ReplicaMembership TableSpec::MembershipOf(const std::string& region) const {
+  auto it = membership.find(region);
+  if (it != membership.end()) return it->second;
+  if (HasReplica(region)) return ReplicaMembership{created, {}};
+  return {};
+}
+
+void TableSpec::SetReplicaStatus(const std::string& region, const std::string& status) {
+  auto at = std::lower_bound(replicas.begin(), replicas.end(), region);
+  const bool listed = at != replicas.end() && *at == region;
+  if (status.empty()) {
+    if (listed) replicas.erase(at);
+    replica_status.erase(region);
+    replica_progress.erase(region);
+    return;
+  }
+  if (!listed) replicas.insert(at, region);
+  if (status == "ACTIVE") {
+    replica_status.erase(region);
+    replica_progress.erase(region);
+  } else {
+    replica_status[region] = status;
+    if (status != "CREATING") replica_progress.erase(region);
+  }
+}
+
 namespace {
 template <typename T>
 void TakeNewer(T* mine, const T& theirs) {
@@ -46,17 +73,41 @@ nlohmann::json StampJson(const Stamp& s) { return {s.ts_us, s.region}; }
 Stamp StampFrom(const nlohmann::json& j) {
   return Stamp{j.at(0).get<int64_t>(), j.at(1).get<std::string>()};
 }
+
+bool Older(const ReplicaMembership& a, const ReplicaMembership& b) {
+  return a.changed < b.changed || (a.changed == b.changed && a.step < b.step);
+}
+
 }  // namespace
 
 TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
   TableSpec out = local;
-  if (local.Version() < incoming.Version()) {
-    out.replicas = incoming.replicas;
-    out.replica_status = incoming.replica_status;
-    out.sourced_at_us = incoming.sourced_at_us;
-    out.replica_progress = incoming.replica_progress;
-    out.updated = incoming.updated;
+  std::set<std::string> regions(local.replicas.begin(), local.replicas.end());
+  regions.insert(incoming.replicas.begin(), incoming.replicas.end());
+  for (const auto& [r, m] : local.membership) regions.insert(r);
+  for (const auto& [r, m] : incoming.membership) regions.insert(r);
+  for (const auto& r : regions) {
+    const ReplicaMembership mine = local.MembershipOf(r), theirs = incoming.MembershipOf(r);
+    const bool take = Older(mine, theirs);
+    const TableSpec& from = take ? incoming : local;
+    out.SetReplicaStatus(r, from.ReplicaStatus(r));
+    if (auto p = from.replica_progress.find(r); p != from.replica_progress.end()) {
+      out.replica_progress[r] = p->second;
+    } else {
+      out.replica_progress.erase(r);
+    }
+    // Explicit entries only: a listed region without one keeps dating from `created`.
+    if (auto m = from.membership.find(r); m != from.membership.end()) {
+      out.membership[r] = m->second;
+    } else {
+      out.membership.erase(r);
+    }
   }
+  for (const auto& [r, at] : incoming.sourced_at_us) {
+    int64_t& mine = out.sourced_at_us[r];
+    mine = std::max(mine, at);
+  }
+  out.updated = std::max(local.updated, incoming.updated);
   TakeNewer(&out.billing, incoming.billing);
   TakeNewer(&out.sse, incoming.sse);
   TakeNewer(&out.ttl, incoming.ttl);
@@ -75,11 +126,20 @@ int64_t NewestStampUs(const TableSpec& spec) {
     newest = std::max(newest, settings.stamp.ts_us);
   }
   for (const auto& [name, gsi] : spec.gsis) newest = std::max(newest, gsi.stamp.ts_us);
+  for (const auto& [region, m] : spec.membership) {
+    newest = std::max({newest, m.changed.ts_us, m.step.ts_us});
+  }
   return newest;
 }
 
 bool SameDefinition(const TableSpec& a, const TableSpec& b) {
   return EncodeTableSpec(a) == EncodeTableSpec(b);
+}
+
+bool SameContent(const TableSpec& a, const TableSpec& b) {
+  TableSpec x = a, y = b;
+  x.updated = y.updated = Stamp{};
+  return SameDefinition(x, y);
 }
 
 std::string EncodeTableSpec(const TableSpec& spec) {
@@ -112,6 +172,9 @@ std::string EncodeTableSpec(const TableSpec& spec) {
   }
   if (!spec.sourced_at_us.empty()) j["sourced_at_us"] = spec.sourced_at_us;
   if (!spec.replica_progress.empty()) j["replica_progress"] = spec.replica_progress;
+  for (const auto& [region, m] : spec.membership) {
+    j["membership"][region] = {StampJson(m.changed), StampJson(m.step)};
+  }
   for (const auto& [region, rs] : spec.replica_settings) {
     j["replica_settings"][region] = {
         {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
@@ -174,6 +237,11 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
     }
     if (j.contains("replica_progress")) {
       spec.replica_progress = j["replica_progress"].get<std::map<std::string, int>>();
+    }
+    if (j.contains("membership")) {
+      for (const auto& [region, m] : j["membership"].items()) {
+        spec.membership[region] = ReplicaMembership{StampFrom(m.at(0)), StampFrom(m.at(1))};
+      }
     }
     if (j.contains("sourced_at_us")) {
       spec.sourced_at_us = j["sourced_at_us"].get<std::map<std::string, int64_t>>();

@@ -76,6 +76,21 @@ struct ReplicaSettings {
   std::map<std::string, std::string> tags;
 };
 
+// How one region's entry in a table's replica set was last decided. Two kinds of change:
+// - `changed`: an add or a removal of the replica, made by UpdateTable (or DeleteTable of that
+//   replica) in any region; the newest wins, whatever happened since;
+// - `step`: a lifecycle step the replica announces itself - bootstrap progress, ACTIVE, gone
+//   after DELETING - ordered among steps of the same add or removal only.
+// So a removal acknowledged in one region is undone only by a later add, never by a step of the
+// add it removed; concurrent changes to different regions' entries all survive.
+struct ReplicaMembership {
+  Stamp changed;
+  Stamp step;
+  bool operator==(const ReplicaMembership& o) const {
+    return changed == o.changed && step == o.step;
+  }
+};
+
 struct TableSpec {
   std::string name;
   KeyDef hash_key;
@@ -95,10 +110,15 @@ struct TableSpec {
   // ReplicaStatusPercentProgress of CREATING replicas as each last announced it (in 10 % steps),
   // so that every replica's DescribeTable shows it. Part of the replica set, like the above.
   std::map<std::string, int> replica_progress;
-  // LWW stamp of the last change to the replica set (UpdateTable): a replica takes a replicated
-  // table definition only when its `updated` is newer than the one it holds. Empty until the
-  // first UpdateTable (the definition then dates from `created`).
+  // The stamp of the newest change anywhere in the definition made by a replica-set or
+  // lifecycle change or a re-announcement (each logs the definition with a new `updated`).
+  // Empty until the first such change (the definition then dates from `created`).
   Stamp updated;
+  // Per region ever listed, what orders its entry in the replica set (see MergeTableSpecs): a
+  // region without an entry that is listed in `replicas` dates from `created`. Entries stay
+  // when a replica is removed (tombstones, at most one per region of the cluster), so an older
+  // record can never bring a removed replica back.
+  std::map<std::string, ReplicaMembership> membership;
   BillingSetting billing;
   SseSetting sse;
   TtlSetting ttl;
@@ -117,13 +137,26 @@ struct TableSpec {
   std::string TableStatus() const;
   // The stamp the definition was last changed with (`updated`, else `created`).
   const Stamp& Version() const { return updated.empty() ? created : updated; }
+  // `region`'s entry in `membership`; for a listed region without one, {created, {}}; for an
+  // unlisted region without one, empty stamps (older than any change).
+  ReplicaMembership MembershipOf(const std::string& region) const;
+  // Sets `region`'s replica status ("ACTIVE", "CREATING", "DELETING"; "" removes it from the
+  // replica set, with its progress). Does not touch `membership`.
+  void SetReplicaStatus(const std::string& region, const std::string& status);
 };
 
-// What a replica holds after receiving `incoming` while holding `local` (same incarnation): the
-// replica set and statuses of the one with the newer `updated`, and each setting (and each
-// replica's settings) from whichever has the newer stamp for it.
+// What a replica holds after receiving `incoming` while holding `local` (same incarnation).
+// Every part converges on its own by last-writer-wins, so the result is the same whatever order
+// definitions arrive in (commutative, associative, idempotent; tests/table_spec_test.cc):
+// - each region's entry in the replica set (listed or not, status, progress) from the side
+//   whose ReplicaMembership for it is newer: the later `changed`, else the later `step`;
+// - `sourced_at_us` per region: the later; `updated`: the later;
+// - each setting (and each replica's settings, each GSI) from the side with the newer stamp.
 TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming);
 bool SameDefinition(const TableSpec& a, const TableSpec& b);  // by encoding
+// Whether the two hold the same definition apart from `updated` (the stamp of the record that
+// carried it): a region that holds more than a record it received re-announces what it holds.
+bool SameContent(const TableSpec& a, const TableSpec& b);
 // The newest stamp anywhere in the definition (creation, replica set, every setting), in
 // microseconds: what the clock bound checks on a replicated definition.
 int64_t NewestStampUs(const TableSpec& spec);

@@ -52,11 +52,13 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
   batch.origin_log_id = storage_->log_id();
   batch.scanned_through = after_seq;
   int limit = std::min(kMaxScan, std::max(max_changes, 1));
-  // Table definitions go where they say; other changes follow the table's current spec
-  // (which a deleted table keeps) and what the subscriber holds.
+  // Table definitions go where they say (to every replica they list, and to a region whose
+  // add this very record cancelled, so it drops what it loaded); other changes follow the
+  // table's current spec (which a deleted table keeps) and what the subscriber holds.
   auto is_relevant = [&](const Change& c) {
     if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
-      return c.spec && c.spec->HasReplica(subscriber);
+      return c.spec && (c.spec->HasReplica(subscriber) ||
+                        c.spec->MembershipOf(subscriber).changed == c.stamp);
     }
     const TableSpec* spec = engine_->SpecOf(c.table);
     if (spec && spec->created == c.table_created && spec->Receives(subscriber)) return true;

@@ -30,6 +30,7 @@ struct SnapshotRow {
 struct SnapshotChunk {
   std::string table;
   Stamp table_created;                 // the incarnation the snapshot belongs to
+  std::string source;                  // the region that read it ("": not said)
   std::map<std::string, int64_t> cut;  // per origin region; see above
   int64_t total_rows = 0;              // rows in the table when the snapshot began (progress)
   std::vector<SnapshotRow> rows;       // in (hk, rk) order, after the requested position
@@ -40,7 +41,9 @@ struct SnapshotChunk {
 struct BootstrapState {
   std::string table;
   Stamp table_created;
-  std::string source;  // the region snapshotting for us (where UpdateTable ran)
+  // The region snapshotting for us: where UpdateTable ran, or another ACTIVE replica when that
+  // one was removed before the snapshot was loaded (TableEngine::RetargetBootstrap).
+  std::string source;
   // Set by the first chunk loaded; cursors were rewound to it in the same transaction.
   std::optional<std::map<std::string, int64_t>> cut;
   // Key position of the last loaded row; empty before the first chunk.

@@ -342,6 +342,84 @@ TEST_CASE("DeleteTable in one region of a 3-region table deletes only that repli
   CHECK(Contents(f.address("us-east-1"), "demo").size() == 31);
 }
 
+// The replica set every region that holds `table` describes: region -> status, plus the table
+// status under "*" (empty when the table is not there or the call fails).
+std::map<std::string, std::string> ReplicaView(RegionClient& c, const std::string& table) {
+  pb::DescribeTableRequest req;
+  req.set_table(table);
+  pb::DescribeTableResponse resp;
+  if (!c.api().DescribeTable(RegionClient::Context().get(), req, &resp).ok()) return {};
+  std::map<std::string, std::string> out{{"*", resp.table().table_status()}};
+  for (const auto& r : resp.table().replica_descriptions())
+    out[r.region_name()] = r.replica_status();
+  return out;
+}
+
+std::string Render(const std::map<std::string, std::string>& view) {
+  std::string out;
+  for (const auto& [k, v] : view) out += k + "=" + v + " ";
+  return out.empty() ? "(no table)" : out;
+}
+
+void Block(RegionClient& c, const std::string& peer, bool blocked) {
+  pb::SetBlockedRequest req;
+  req.set_peer(peer);
+  req.set_blocked(blocked);
+  pb::SetBlockedResponse resp;
+  REQUIRE(c.admin().SetBlocked(RegionClient::Context().get(), req, &resp).ok());
+}
+
+TEST_CASE("replica changes made on both sides of a partition converge once it heals",
+          "[integration][replica]") {
+  // Issue 19 item 3: us-west-2 cut off; eu-west-1 added through us-east-1 while us-west-2
+  // removes us-east-1. Both acknowledged changes must stand everywhere after the heal.
+  ClusterFixture f(kRegions);
+  RegionClient east(f.address("us-east-1")), west(f.address("us-west-2")),
+      eu(f.address("eu-west-1"));
+  CreateTable(east, "demo", {"us-east-1", "us-west-2"});
+  REQUIRE(Eventually([&] { return ReplicaStatus(west, "demo", "us-west-2").first == "ACTIVE"; }));
+  for (int i = 0; i < 30; ++i) REQUIRE(Put(east, "demo", "k" + std::to_string(i), i).ok());
+  REQUIRE(Eventually([&] { return Contents(f.address("us-west-2"), "demo").size() == 30; }));
+
+  for (const char* other : {"us-east-1", "eu-west-1"}) {
+    Block(west, other, true);
+  }
+  Block(east, "us-west-2", true);
+  Block(eu, "us-west-2", true);
+  REQUIRE(UpdateReplicas(east, "demo", "eu-west-1", /*add=*/true).ok());
+  REQUIRE(Eventually([&] { return !ReplicaStatus(eu, "demo", "eu-west-1").first.empty(); }));
+  REQUIRE(UpdateReplicas(west, "demo", "us-east-1", /*add=*/false).ok());
+  REQUIRE(Put(east, "demo", "east-during", 1).ok());
+  REQUIRE(Put(west, "demo", "west-during", 2).ok());
+
+  for (const char* other : {"us-east-1", "eu-west-1"}) {
+    Block(west, other, false);
+  }
+  Block(east, "us-west-2", false);
+  Block(eu, "us-west-2", false);
+
+  const std::map<std::string, std::string> expected = {
+      {"*", "ACTIVE"}, {"eu-west-1", "ACTIVE"}, {"us-west-2", "ACTIVE"}};
+  CHECK(Eventually(
+      [&] {
+        return ReplicaView(west, "demo") == expected && ReplicaView(eu, "demo") == expected &&
+               ReplicaView(east, "demo").empty();
+      },
+      absl::Seconds(40)));
+  INFO("us-west-2 describes " << Render(ReplicaView(west, "demo")));
+  INFO("eu-west-1 describes " << Render(ReplicaView(eu, "demo")));
+  INFO("us-east-1 describes " << Render(ReplicaView(east, "demo")));
+  CHECK(ReplicaView(west, "demo") == expected);
+  CHECK(ReplicaView(eu, "demo") == expected);
+  CHECK(ReplicaView(east, "demo").empty());
+  // Every acknowledged write is in both remaining replicas, and they keep replicating.
+  REQUIRE(Put(eu, "demo", "after", 3).ok());
+  CHECK(Eventually([&] {
+    auto w = Contents(f.address("us-west-2"), "demo");
+    return w.size() == 33 && w == Contents(f.address("eu-west-1"), "demo");
+  }));
+}
+
 // `gtsim ARGS` against the fixture's cluster: exit code and stdout (stderr appended on failure).
 std::pair<int, std::string> Cli(ClusterFixture& f, const std::string& args) {
   std::string out = f.cluster_dir() + "/.cli-out";

@@ -121,6 +121,7 @@ absl::Status BootstrapLink::LoadOnce(const BootstrapState& b) {
         break;
       }
       SnapshotChunk chunk = FromProto(in, b.table, b.table_created);
+      chunk.source = b.source;
       std::unique_lock<std::mutex> l(qmu);
       changed.wait(l, [&] { return queue.size() < kQueued || stop; });
       if (stop) break;
