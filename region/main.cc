@@ -220,7 +220,8 @@ int main(int argc, char** argv) {
                                  cluster_id, secret);
   bootstrap.Start();
   // Background upkeep: TTL expiry (about 1000 items per table per 200 ms), GSI backfills
-  // (2000 items per step, steps back to back while any index is CREATING) and change-log
+  // and point-in-time restores (2000 items per step, steps back to back while any index or
+  // restored table is CREATING) and change-log
   // trimming (up to 20 steps of 5000 rows a second).
   const absl::Duration retention = absl::GetFlag(FLAGS_log_retention);
   absl::Notification stop_ttl;
@@ -228,6 +229,8 @@ int main(int argc, char** argv) {
     absl::Time next_ttl = absl::Now(), next_trim = absl::Now();
     while (!stop_ttl.HasBeenNotified()) {
       auto backfilled = (*region)->BackfillIndexes(2000);  // errors: retried next time
+      auto restored = (*region)->RestoreSteps(2000);       // point-in-time restores in progress
+      if (restored.ok() && *restored > 0) backfilled = *restored;
       if (absl::Now() >= next_ttl) {
         (*region)->ExpireItems(1000).IgnoreError();
         next_ttl = absl::Now() + absl::Milliseconds(200);

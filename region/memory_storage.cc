@@ -711,6 +711,12 @@ absl::StatusOr<int64_t> MemoryStorage::AppendChange(Change change, bool is_local
 
 int64_t MemoryStorage::head_seq() const { return static_cast<int64_t>(s_.log.size()); }
 
+absl::StatusOr<int64_t> MemoryStorage::FirstSeqAppliedAfter(int64_t true_us) {
+  int64_t seq = head_seq() + 1;
+  while (seq > 1 && s_.log[seq - 2].applied_true_us > true_us) --seq;
+  return seq;
+}
+
 // Room for the rows a read from `from` to `end` returns, at most `limit` (0: all).
 template <typename It>
 void Reserve(std::vector<Change>& out, It from, It end, int limit) {

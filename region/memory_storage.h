@@ -104,6 +104,7 @@ class MemoryStorage final : public Storage {
   absl::StatusOr<std::vector<Change>> ReadChanges(int64_t after_seq, int limit) override;
   absl::StatusOr<int64_t> TrimChangeLog(int64_t, int64_t, int) override { return 0; }
   int64_t trimmed_through() const override { return 0; }
+  absl::StatusOr<int64_t> FirstSeqAppliedAfter(int64_t true_us) override;
   absl::StatusOr<DiskUse> disk_use() override { return DiskUse{0, 0, head_seq()}; }
   int64_t head_seq() const override;
   absl::StatusOr<int64_t> CountLocalChanges(int64_t after_seq,

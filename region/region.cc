@@ -423,10 +423,41 @@ absl::StatusOr<int> Region::ExpireItems(int max_rows) {
   return InTransaction([&] { return engine_.ExpireItems(max_rows); });
 }
 
+absl::StatusOr<TableInfo> Region::RestoreTableToPointInTime(const RestoreRequest& req) {
+  absl::MutexLock l(&mu_);
+  ASSIGN_OR_RETURN(TableInfo info, InTransaction([&] { return engine_.BeginRestore(req); }));
+  RETURN_IF_ERROR(engine_.SaveRestores());
+  return info;
+}
+
+absl::StatusOr<int> Region::RestoreSteps(int max_rows) {
+  absl::MutexLock l(&mu_);
+  if (!engine_.HasPendingRestores()) return 0;
+  ASSIGN_OR_RETURN(int done, InTransaction([&] { return engine_.RestoreStep(max_rows); }));
+  RETURN_IF_ERROR(engine_.SaveRestores());
+  return done;
+}
+
+absl::StatusOr<TableInfo> Region::FinishRestore(const std::string& table) {
+  while (true) {
+    ASSIGN_OR_RETURN(TableInfo info, DescribeTable(table));
+    if (!info.restore || !info.restore->in_progress) return info;
+    ASSIGN_OR_RETURN(int done, RestoreSteps());
+    if (done == 0) return DescribeTable(table);  // dropped meanwhile (its table deleted)
+  }
+}
+
+std::optional<RestoreWindow> Region::RestoreWindowOf(const std::string& table) {
+  absl::MutexLock l(&mu_);
+  return engine_.RestoreWindowOf(table);
+}
+
 absl::StatusOr<int64_t> Region::TrimLog(absl::Duration retention, int max_rows) {
   absl::MutexLock l(&mu_);
   int64_t min_acked = storage_->head_seq();
   for (const auto& peer : peers_) min_acked = std::min(min_acked, replicator_.AckedSeq(peer));
+  // A restore in progress still reads the log from its cut.
+  if (auto cut = engine_.OldestRestoreCut()) min_acked = std::min(min_acked, *cut - 1);
   // Point-in-time recovery keeps its window's changes: 35 days while any table here has it on.
   for (const TableSpec& spec : engine_.Tables()) {
     auto rs = spec.replica_settings.find(name_);

@@ -194,6 +194,18 @@ class Region {
   // TTL: one sweep step (see TableEngine::ExpireItems), in one transaction.
   absl::StatusOr<int> ExpireItems(int max_rows = 1000) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Point-in-time recovery (see TableEngine::BeginRestore): creates the restored table, which
+  // is CREATING until RestoreSteps has filled it (the region's upkeep thread steps it; each
+  // step holds the lock for one chunk). Errors as BeginRestore's.
+  absl::StatusOr<TableInfo> RestoreTableToPointInTime(const RestoreRequest& req)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // One step of the oldest restore in progress, in one transaction; 0 when none runs.
+  absl::StatusOr<int> RestoreSteps(int max_rows = 2000) ABSL_LOCKS_EXCLUDED(mu_);
+  // Steps the restore of `table` until it completes (taking the lock once per step), then
+  // describes it. For callers that want to wait (the CLI).
+  absl::StatusOr<TableInfo> FinishRestore(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
+  std::optional<RestoreWindow> RestoreWindowOf(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Bounded disk: one step (at most `max_rows` rows, one transaction) of trimming the change log
   // to what is still needed - every row some peer has not acknowledged, everything committed
   // in the last `retention` (streams readers, a rejoining region, log-rollback repair read

@@ -359,6 +359,16 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> SqliteStorage::FirstSeqAppliedAfter(int64_t true_us) {
+  // Commit order is log order: walk back from the head to the first row at or before the time.
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT seq, applied_true_us FROM changelog ORDER BY seq DESC"));
+  int64_t first = head_seq_ + 1;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW && q.ColInt(1) > true_us) first = q.ColInt(0);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return SqlError(rc, "cannot read the log");
+  return first;
+}
+
 absl::StatusOr<int64_t> SqliteStorage::TrimChangeLog(int64_t below_seq, int64_t before_true_us,
                                                      int limit) {
   below_seq = std::min(below_seq, head_seq_);  // the head row stays: head_seq() survives

@@ -33,6 +33,7 @@ class SqliteStorage final : public Storage {
   absl::StatusOr<int64_t> TrimChangeLog(int64_t below_seq, int64_t before_true_us,
                                         int limit) override;
   int64_t trimmed_through() const override { return trimmed_through_; }
+  absl::StatusOr<int64_t> FirstSeqAppliedAfter(int64_t true_us) override;
   absl::StatusOr<DiskUse> disk_use() override;
   absl::Status health() const override { return health_; }
   ~SqliteStorage() override;

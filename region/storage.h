@@ -245,6 +245,10 @@ class Storage {
   // nothing and returns 0.
   virtual absl::StatusOr<int64_t> TrimChangeLog(int64_t below_seq, int64_t before_true_us,
                                                 int limit) = 0;
+  // Point-in-time recovery: the first log position committed here after `true_us` (this
+  // region's true clock, as AppendChange's applied_true_us), or head_seq() + 1 when none is.
+  // Reads back from the head, so a recent time costs little.
+  virtual absl::StatusOr<int64_t> FirstSeqAppliedAfter(int64_t true_us) = 0;
   // The largest position trimmed so far (0: none). Positions at or before it may be gone: a
   // subscriber can be served only from a position at or past it.
   virtual int64_t trimmed_through() const = 0;

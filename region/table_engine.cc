@@ -108,7 +108,7 @@ absl::Status TableEngine::Load() {
   // Stamps must keep increasing across restarts, even if the clock went back meanwhile.
   ASSIGN_OR_RETURN(int64_t last, storage_->LastLocalTimestamp());
   last_stamp_us_ = std::max(last_stamp_us_, last);
-  return absl::OkStatus();
+  return LoadRestores();
 }
 
 Stamp TableEngine::NextStamp() {
@@ -124,6 +124,10 @@ Stamp TableEngine::NextStampAfter(const Stamp& after) {
 absl::StatusOr<const TableEngine::TableState*> TableEngine::WritableTable(
     const std::string& table) const {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
+  if (auto r = RestoreSummaryOf(*t); r && r->in_progress) {
+    return absl::NotFoundError(
+        absl::StrCat("table ", table, " is still being restored (CREATING)"));
+  }
   if (t->spec.ReplicaStatus(region_) == "CREATING") {
     int pct = 0;
     if (auto b = bootstraps_.find(table); b != bootstraps_.end() && b->second.total_rows > 0) {
@@ -332,6 +336,7 @@ absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
   TableInfo info{t->spec, count.items, count.bytes, {}, {}};
+  info.restore = RestoreSummaryOf(*t);
   for (const auto& [name, g] : t->spec.gsis) {
     if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
   }
@@ -1051,7 +1056,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
       rs.read_capacity_override = *req.read_capacity_override;
     }
     if (req.point_in_time_recovery) {
-      if (*req.point_in_time_recovery && !rs.point_in_time_recovery) rs.pitr_since_us = stamp.ts_us;
+      if (*req.point_in_time_recovery && !rs.point_in_time_recovery)
+        rs.pitr_since_us = clock_->NowMicros();
       if (!*req.point_in_time_recovery) rs.pitr_since_us = 0;
       rs.point_in_time_recovery = *req.point_in_time_recovery;
     }

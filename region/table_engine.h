@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -148,6 +149,37 @@ struct UpdateTableRequest {
 
   bool HasSettings() const;
 };
+// Point-in-time recovery (RestoreTableToPointInTime), see region/table_restore.cc.
+struct RestoreRequest {
+  std::string source;
+  std::string target;
+  // The point in time, in microseconds of this region's clock (the Clock handed to the engine:
+  // the host's clock in a region process), or the latest restorable time (now) when `latest`.
+  int64_t restore_us = 0;
+  bool latest = false;
+  // Overrides of what the restored table copies from the source's current definition (keys,
+  // GSIs, LSIs, billing mode and capacity, encryption); unset: as the source.
+  std::optional<std::string> billing_mode;  // PAY_PER_REQUEST or PROVISIONED
+  std::optional<int64_t> read_capacity;     // PROVISIONED
+  std::optional<int64_t> write_capacity;
+  std::optional<std::string> sse_type;  // "" (DynamoDB-owned key), AES256 or KMS
+  std::optional<std::string> kms_key;   // with sse_type KMS
+  // The source's indexes to keep (by name; unknown names are InvalidArgument); unset: all.
+  std::optional<std::vector<std::string>> gsis;
+  std::optional<std::vector<std::string>> lsis;
+};
+// DynamoDB's RestoreSummary of a restored table (durable: shown for the table's lifetime).
+struct RestoreSummary {
+  std::string source_table;
+  int64_t restore_us = 0;  // the point in time restored (this region's clock)
+  bool in_progress = false;
+};
+// What point in time a table can be restored to: [earliest_us, latest_us].
+struct RestoreWindow {
+  int64_t earliest_us = 0;
+  int64_t latest_us = 0;
+};
+
 struct TableInfo {
   TableSpec spec;
   // Live items in this replica and the bytes of their stored encodings (DynamoDB's ItemCount
@@ -159,6 +191,8 @@ struct TableInfo {
   std::map<std::string, int> replica_progress;
   // IndexStatus of each live GSI in this replica: CREATING while it backfills, then ACTIVE.
   std::map<std::string, std::string> index_status;
+  // Set on a table made by RestoreTableToPointInTime (DescribeTable only).
+  std::optional<RestoreSummary> restore;
 };
 
 // How one replicated change fared.
@@ -290,6 +324,33 @@ class TableEngine {
   // sent back by a peer that held it. Written (LWW) and logged again as a local change, with
   // its stamp, when this region lacks it; true if so. Inside the caller's transaction.
   absl::StatusOr<bool> RestoreOwnChange(Change change);
+
+  // --- point-in-time recovery (region/table_restore.cc) ---
+  // A new regional table `req.target` (never a replica, never replicated) that holds exactly
+  // what this replica of `req.source` held at the point in time: the state after every change
+  // this region committed (local writes, TTL deletes, replicated changes that won LWW) up to
+  // and including that time, and none after. Its keys, GSIs, LSIs, billing and encryption are
+  // the source's current ones (see RestoreRequest's overrides); streams, TTL, PITR, tags and
+  // deletion protection are not copied (DynamoDB's rule). The table starts restoring (its
+  // DescribeTable: CREATING, RestoreInProgress); RestoreStep fills it. Errors: NotFound (no
+  // source), AlreadyExists (target), FailedPrecondition (PITR off here), OutOfRange (outside
+  // RestoreWindowOf), InvalidArgument (overrides). Inside the caller's transaction; call
+  // SaveRestores after it commits.
+  absl::StatusOr<TableInfo> BeginRestore(const RestoreRequest& req);
+  // The window of `table` in this region; nullopt when its PITR is off (or no such table).
+  // Earliest: when PITR was turned on, at most 35 days back; latest: now (gtsim's log is exact
+  // to the last commit, where DynamoDB lags about five minutes).
+  std::optional<RestoreWindow> RestoreWindowOf(const std::string& table);
+  bool HasPendingRestores() const;
+  // One step of the oldest restore in progress: reads up to `max_rows` log rows or copies up to
+  // `max_rows` items. The table turns ACTIVE (indexes ACTIVE too) in the step that completes
+  // it. Inside the caller's transaction; call SaveRestores after it commits. Returns rows done.
+  absl::StatusOr<int> RestoreStep(int max_rows);
+  // After the transaction of BeginRestore or RestoreStep committed: persists restore summaries
+  // changed since the last call. Outside a transaction.
+  absl::Status SaveRestores();
+  // The oldest change-log position a restore in progress still reads (trimming keeps it).
+  std::optional<int64_t> OldestRestoreCut() const;
 
   // The stored version of every item of a table, tombstones included, in key order: used by
   // checkers to compare replicas.
@@ -428,6 +489,12 @@ class TableEngine {
   // GSI backfills still running here, by (table, index): where to continue.
   std::map<std::pair<std::string, std::string>,
            std::optional<std::pair<std::string, std::string>>> backfill_;
+  // Restores by target table (region/table_restore.cc); reloaded from storage meta by Load.
+  struct RestoreJob;
+  std::map<std::string, std::shared_ptr<RestoreJob>> restores_;
+  absl::Status LoadRestores();
+  // A live table's restore summary, if it was restored.
+  std::optional<RestoreSummary> RestoreSummaryOf(const TableState& t) const;
   // Where ExpireItems continues, per table (none: from the start).
   std::map<std::string, std::optional<std::pair<std::string, std::string>>> ttl_cursor_;
 };

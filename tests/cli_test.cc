@@ -500,5 +500,73 @@ TEST_CASE("a scenario runner killed with kill -9 leaves no region process behind
   CHECK(std::system(("rm -rf '" + dir + "'").c_str()) == 0);
 }
 
+// The write stamp (microseconds) a `gtsim put` reports on stderr: "... stamp TIME (N us)".
+int64_t StampOf(const Result& put) {
+  auto open = put.err.rfind('(');
+  REQUIRE(open != std::string::npos);
+  return std::stoll(put.err.substr(open + 1));
+}
+
+TEST_CASE("gtsim restore makes a table of what a region held at a time; its errors", "[cli]") {
+  CliCluster g;
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S").code == 0);
+  Result off = g("restore --region us-east-1 --table t --target r --latest");
+  CHECK(off.code == 1);
+  CHECK(off.err.find("point-in-time recovery is not enabled for table t in us-east-1") !=
+        std::string::npos);
+  REQUIRE(g("update-table --region us-east-1 --table t --pitr true").code == 0);
+  REQUIRE(g(R"(put --region us-east-1 --table t --item '{"id":{"S":"a"},"v":{"S":"1"}}')").code ==
+          0);
+  Result second = g(R"(put --region us-east-1 --table t --item '{"id":{"S":"a"},"v":{"S":"2"}}')");
+  REQUIRE(second.code == 0);
+  // Just before the second put: the first one's item.
+  const int64_t before_us = StampOf(second) - 1;
+  Result r = g("restore --region us-east-1 --table t --target r --time " +
+               std::to_string(before_us / 1000000) + "." + [&] {
+                 std::string f = std::to_string(before_us % 1000000);
+                 return std::string(6 - f.size(), '0') + f;
+               }());
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto table = nlohmann::json::parse(r.out)["Table"];
+  CHECK(table["TableStatus"] == "ACTIVE");
+  CHECK(table["RestoreSummary"]["RestoreInProgress"] == false);
+  CHECK(table["RestoreSummary"]["SourceTableArn"] ==
+        "arn:aws:dynamodb:us-east-1:000000000000:table/t");
+  Result got = g(R"(get --region us-east-1 --table r --key '{"id":{"S":"a"}}')");
+  CHECK(got.out.find("\"1\"") != std::string::npos);
+  REQUIRE(g("restore --region us-east-1 --table t --target r2 --latest").code == 0);
+  got = g(R"(get --region us-east-1 --table r2 --key '{"id":{"S":"a"}}')");
+  CHECK(got.out.find("\"2\"") != std::string::npos);
+
+  struct Case {
+    std::string args;
+    int code;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"restore --region us-east-1 --table t --target x", 2, "give one of --time"},
+      {"restore --region us-east-1 --table t --target x --latest --time 1", 2, "give one of"},
+      {"restore --region us-east-1 --table t --latest", 2, "--target is required"},
+      {"restore --region us-east-1 --table t --target x --time yesterday", 2,
+       "neither an RFC 3339 time"},
+      {"restore --region us-east-1 --table t --target x --time 2020-01-01T00:00:00Z", 2,
+       "is outside the restorable window of table t in us-east-1"},
+      {"restore --region us-east-1 --table nosuch --target x --latest", 1,
+       "table nosuch does not exist"},
+      {"restore --region us-east-1 --table t --target r --latest", 2, "already exists"},
+  };
+  for (const auto& c : cases) {
+    Result res = g(c.args);
+    INFO(c.args << "\n" << res.err);
+    CHECK(res.code == c.code);
+    CHECK(res.err.find(c.message) != std::string::npos);
+  }
+  Result tables = g("list-tables --region us-east-1");
+  CHECK(tables.out.find("x") == std::string::npos);
+  // Regional: the other region never gets the restored tables.
+  CHECK(g("list-tables --region us-west-2").out.find("r") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace gtsim

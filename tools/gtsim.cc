@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -127,6 +128,16 @@ const std::vector<CommandSpec>& Commands() {
        "print DescribeTable's JSON ({\"Table\": ...})",
        {"region", "table"},
        {}},
+      {"restore",
+       "--region R --table SRC --target NEW (--time ISO8601|EPOCH | --latest)",
+       "point-in-time recovery (DynamoDB's RestoreTableToPointInTime): a new regional table NEW "
+       "in R holding exactly what R's replica of SRC held at --time - an RFC 3339 time such as "
+       "2026-12-07T06:30:00.250Z (no offset: UTC) or epoch seconds such as 1796625000.25, on R's "
+       "clock - or now with --latest. SRC needs point-in-time recovery on in R (update-table "
+       "--pitr true); the time must be since it was turned on, within 35 days. Waits until "
+       "the restore is complete, then prints DescribeTable's JSON of NEW",
+       {"region", "table", "target", "time"},
+       {"latest"}},
       {"update-table",
        "--region R --table T (--add-replica R2 | --remove-replica R2 | SETTINGS...)\n"
        "  group-wide: [--billing-mode PAY_PER_REQUEST|PROVISIONED [--wcu N --rcu N]] "
@@ -504,6 +515,13 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
     table["PointInTimeRecoveryEnabled"] = r.point_in_time_recovery();  // gtsim: DescribeContinuousBackups in AWS
   }
   if (!t.table_status().empty()) table["TableStatus"] = t.table_status();
+  if (t.has_restore()) {
+    table["RestoreSummary"] = {
+        {"SourceTableArn", absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
+                                        t.restore().source_table())},
+        {"RestoreDateTime", static_cast<double>(t.restore().restore_us()) / 1e6},
+        {"RestoreInProgress", t.restore().in_progress()}};
+  }
   if (t.replicas_size() > 1) {
     // As DynamoDB: the other regions' replicas, with their status and bootstrap progress.
     json replicas = json::array();
@@ -775,6 +793,43 @@ int CmdDescribeTable(const Args& args, const CommandSpec& spec) {
   RegionClient client = ClientFor(LoadCluster(args), region);
   pb::DescribeTableResponse resp;
   Check(client.api().DescribeTable(RegionClient::Context().get(), req, &resp));
+  Print({{"Table", TableJson(resp.table(), region)}});
+  return 0;
+}
+
+// --time of `gtsim restore`: epoch seconds, or an RFC 3339 time (UTC when it has no offset).
+int64_t RestoreTimeOf(const std::string& text) {
+  double seconds = 0;
+  if (absl::SimpleAtod(text, &seconds) && std::isfinite(seconds)) {
+    return static_cast<int64_t>(std::llround(seconds * 1e6));
+  }
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err) ||
+      absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", text, absl::UTCTimeZone(), &t, &err)) {
+    return absl::ToUnixMicros(t);
+  }
+  throw Usage(absl::StrCat("--time \"", text, "\" is neither an RFC 3339 time (e.g. ",
+                           "2026-12-07T06:30:00.250Z) nor epoch seconds (e.g. 1796625000.25)"));
+}
+
+int CmdRestore(const Args& args, const CommandSpec& spec) {
+  std::string region = Required(args, "region", spec);
+  pb::RestoreTableRequest req;
+  req.set_source(Required(args, "table", spec));
+  req.set_target(Required(args, "target", spec));
+  if (args.has("time") == args.has("latest")) {
+    throw Usage(absl::StrCat("give one of --time ISO8601|EPOCH or --latest; usage: gtsim ",
+                             spec.name, " ", spec.usage));
+  }
+  if (args.has("latest")) {
+    req.set_latest(true);
+  } else {
+    req.set_restore_us(RestoreTimeOf(Required(args, "time", spec)));
+  }
+  RegionClient client = ClientFor(LoadCluster(args), region);
+  pb::RestoreTableResponse resp;
+  Check(client.api().RestoreTable(RegionClient::Context().get(), req, &resp));
   Print({{"Table", TableJson(resp.table(), region)}});
   return 0;
 }
@@ -1412,6 +1467,7 @@ int Run(int argc, char** argv) {
       {"status", CmdStatus},
       {"create-table", CmdCreateTable},
       {"describe-table", CmdDescribeTable},
+      {"restore", CmdRestore},
       {"update-table", CmdUpdateTable},
       {"list-tables", CmdListTables},
       {"delete-table", CmdDeleteTable},

@@ -188,6 +188,12 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
   p->set_created_us(info.spec.created.ts_us);
   p->set_created_by(info.spec.created.region);
   p->set_table_status(status == "ACTIVE" ? info.spec.TableStatus() : status);
+  if (info.restore) {
+    if (info.restore->in_progress && status == "ACTIVE") p->set_table_status("CREATING");
+    p->mutable_restore()->set_source_table(info.restore->source_table);
+    p->mutable_restore()->set_restore_us(info.restore->restore_us);
+    p->mutable_restore()->set_in_progress(info.restore->in_progress);
+  }
   for (const auto& r : info.spec.replicas) {
     auto* d = p->add_replica_descriptions();
     d->set_region_name(r);

@@ -94,6 +94,25 @@ grpc::Status RegionService::DescribeTable(grpc::ServerContext* ctx,
   });
 }
 
+grpc::Status RegionService::RestoreTable(grpc::ServerContext* ctx,
+                                         const pb::RestoreTableRequest* req,
+                                         pb::RestoreTableResponse* resp) {
+  if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
+  return Serve([&]() -> absl::Status {
+    RestoreRequest r;
+    r.source = req->source();
+    r.target = req->target();
+    r.restore_us = req->restore_us();
+    r.latest = req->latest();
+    RETURN_IF_ERROR(region_->RestoreTableToPointInTime(r).status());
+    // Steps the restore here (one chunk per hold of the region's lock) rather than waiting for
+    // the upkeep thread, so the caller gets the complete table.
+    ASSIGN_OR_RETURN(TableInfo info, region_->FinishRestore(r.target));
+    ToProto(info, "ACTIVE", resp->mutable_table());
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status RegionService::ListTables(grpc::ServerContext* ctx, const pb::ListTablesRequest*,
                                        pb::ListTablesResponse* resp) {
   if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;

@@ -26,6 +26,8 @@ class RegionService final
                            pb::CreateTableResponse*) override;
   grpc::Status DescribeTable(grpc::ServerContext*, const pb::DescribeTableRequest*,
                              pb::DescribeTableResponse*) override;
+  grpc::Status RestoreTable(grpc::ServerContext*, const pb::RestoreTableRequest*,
+                            pb::RestoreTableResponse*) override;
   grpc::Status ListTables(grpc::ServerContext*, const pb::ListTablesRequest*,
                           pb::ListTablesResponse*) override;
   grpc::Status DeleteTable(grpc::ServerContext*, const pb::DeleteTableRequest*,

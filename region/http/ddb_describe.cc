@@ -121,6 +121,7 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
   }
   std::string table_status = status ? status : spec.TableStatus();
   if (!status && spec.ReplicaStatus(region) == "CREATING") table_status = "CREATING";
+  if (!status && info.restore && info.restore->in_progress) table_status = "CREATING";
   json table = {
       {"TableName", spec.name},
       {"TableArn", TableArn(region, spec.name)},
@@ -144,6 +145,12 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
   if (!StreamDisabled(spec)) {
     table["StreamSpecification"] = {{"StreamEnabled", true},
                                     {"StreamViewType", StreamViewOf(spec)}};
+  }
+  if (info.restore) {  // a table made by RestoreTableToPointInTime
+    table["RestoreSummary"] = {
+        {"SourceTableArn", TableArn(region, info.restore->source_table)},
+        {"RestoreDateTime", static_cast<double>(info.restore->restore_us) / 1e6},
+        {"RestoreInProgress", info.restore->in_progress}};
   }
   if (!gsis.empty()) table["GlobalSecondaryIndexes"] = std::move(gsis);
   if (!lsis.empty()) table["LocalSecondaryIndexes"] = std::move(lsis);

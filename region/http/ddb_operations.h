@@ -70,6 +70,7 @@ class Operations {
   absl::StatusOr<json> ListTagsOfResource(const json& req);
   absl::StatusOr<json> DescribeContinuousBackups(const json& req);
   absl::StatusOr<json> UpdateContinuousBackups(const json& req);
+  absl::StatusOr<json> RestoreTableToPointInTime(const json& req);  // ddb_restore.cc
   absl::StatusOr<json> CreateGlobalTable(const json& req);
   // DescribeGlobalTable, UpdateGlobalTable, DescribeGlobalTableSettings,
   // UpdateGlobalTableSettings: GlobalTableNotFoundException (no 2017.11.29 table exists).

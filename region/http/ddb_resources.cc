@@ -27,9 +27,9 @@ namespace gtsim::ddb {
 
 namespace {
 
-// DynamoDB's PITR window: 35 days back, restorable up to about 5 minutes before now.
+// DynamoDB's PITR window: 35 days back. Restorable up to now (RestoreTableToPointInTime reads
+// this region's change log, exact to the last commit), where DynamoDB lags about 5 minutes.
 constexpr int kRecoveryPeriodDays = 35;
-constexpr absl::Duration kLatestRestorableLag = absl::Minutes(5);
 
 // The version 2017.11.29 operations, as DynamoDB answers them.
 constexpr absl::string_view kGlobalTableNotFound = "Global table with this name does not exist";
@@ -167,23 +167,15 @@ absl::StatusOr<json> Operations::ListTagsOfResource(const json& req) {
 
 namespace {
 
-// ContinuousBackupsDescription of this region's replica.
-json ContinuousBackups(const TableSpec& spec, const std::string& region) {
-  const ReplicaSettings* rs = nullptr;
-  if (auto it = spec.replica_settings.find(region); it != spec.replica_settings.end()) {
-    rs = &it->second;
-  }
+// ContinuousBackupsDescription of this region's replica: its restore window (the engine's, so
+// what it shows is what RestoreTableToPointInTime accepts), none when PITR is off.
+json ContinuousBackups(const std::optional<RestoreWindow>& window) {
   json pitr;
-  if (rs && rs->point_in_time_recovery) {
-    absl::Time now = absl::Now();
-    absl::Time latest =
-        std::max(absl::FromUnixMicros(rs->pitr_since_us), now - kLatestRestorableLag);
-    absl::Time earliest = std::max(absl::FromUnixMicros(rs->pitr_since_us),
-                                   now - absl::Hours(24) * kRecoveryPeriodDays);
+  if (window) {
     pitr = {{"PointInTimeRecoveryStatus", "ENABLED"},
             {"RecoveryPeriodInDays", kRecoveryPeriodDays},
-            {"EarliestRestorableDateTime", static_cast<double>(absl::ToUnixMicros(earliest)) / 1e6},
-            {"LatestRestorableDateTime", static_cast<double>(absl::ToUnixMicros(latest)) / 1e6}};
+            {"EarliestRestorableDateTime", static_cast<double>(window->earliest_us) / 1e6},
+            {"LatestRestorableDateTime", static_cast<double>(window->latest_us) / 1e6}};
   } else {
     pitr = {{"PointInTimeRecoveryStatus", "DISABLED"}};
   }
@@ -204,7 +196,7 @@ absl::StatusOr<json> Operations::DescribeContinuousBackups(const json& req) {
   auto spec = Spec(table);
   if (absl::IsNotFound(spec.status())) return TableNotFound(table);
   if (!spec.ok()) return spec.status();
-  return json{{"ContinuousBackupsDescription", ContinuousBackups(*spec, region_->name())}};
+  return json{{"ContinuousBackupsDescription", ContinuousBackups(region_->RestoreWindowOf(table))}};
 }
 
 absl::StatusOr<json> Operations::UpdateContinuousBackups(const json& req) {
@@ -236,8 +228,8 @@ absl::StatusOr<json> Operations::UpdateContinuousBackups(const json& req) {
   UpdateTableRequest u;
   u.table = table;
   u.point_in_time_recovery = *enabled;
-  ASSIGN_OR_RETURN(TableInfo info, ApplyToReplica(region_, u));
-  return json{{"ContinuousBackupsDescription", ContinuousBackups(info.spec, region_->name())}};
+  RETURN_IF_ERROR(ApplyToReplica(region_, u).status());
+  return json{{"ContinuousBackupsDescription", ContinuousBackups(region_->RestoreWindowOf(table))}};
 }
 
 // --- version 2017.11.29 global tables: none exist here --------------------------------------
