@@ -240,6 +240,13 @@ int main(int argc, char** argv) {
           auto trimmed = (*region)->TrimLog(retention, 5000);
           if (!trimmed.ok() || *trimmed < 5000) break;
         }
+        // Tombstones: kept for the log's retention at least, and past the clock-skew bound.
+        const absl::Duration tombstone_age =
+            std::max(retention, absl::Microseconds(gtsim::kMaxStampAheadUs) + absl::Minutes(1));
+        for (int step = 0; step < 20 && !stop_ttl.HasBeenNotified(); ++step) {
+          auto trimmed = (*region)->TrimTombstones(tombstone_age, 5000);
+          if (!trimmed.ok() || *trimmed < 5000) break;
+        }
         next_trim = absl::Now() + absl::Seconds(1);
       }
       if (!backfilled.ok() || *backfilled == 0) {

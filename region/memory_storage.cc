@@ -55,6 +55,7 @@ struct TableData {
   int64_t versions = 0;  // rows, tombstones too
   std::map<std::string, Index> indexes;  // by index name
   std::set<std::string> backfilled;      // index names
+  int64_t tombstone_horizon = 0;         // Storage::TombstoneHorizon
 };
 
 struct StoredTable {
@@ -238,7 +239,17 @@ struct MemoryStorage::Undo {
     int64_t table_id;
     std::string index;
   };
-  std::variant<Row, Table, TableDef, Appended, Position, Bootstrap, Backfilled> op;
+  struct Trimmed {  // TrimTombstones: a tombstone row it removed
+    int64_t table_id;
+    std::string hk, rk;
+    ItemRow row;
+  };
+  struct Horizon {
+    int64_t table_id;
+    int64_t old;
+  };
+  std::variant<Row, Table, TableDef, Appended, Position, Bootstrap, Backfilled, Trimmed, Horizon>
+      op;
 };
 
 absl::StatusOr<std::unique_ptr<MemoryStorage>> MemoryStorage::Open(
@@ -313,6 +324,14 @@ void MemoryStorage::UndoTo(size_t size) {
             } else {
               s_.bootstraps.erase(op.table);
             }
+          } else if constexpr (std::is_same_v<T, Undo::Trimmed>) {
+            TableData& t = s_.data[op.table_id];
+            auto [part, new_partition] = t.partitions.try_emplace(op.hk);
+            if (new_partition) t.hash_keys.insert(op.hk);
+            Count(t, op.row, +1);
+            part->second.emplace(op.rk, std::move(op.row));
+          } else if constexpr (std::is_same_v<T, Undo::Horizon>) {
+            s_.data[op.table_id].tombstone_horizon = op.old;
           } else {
             static_assert(std::is_same_v<T, Undo::Backfilled>);
             s_.data[op.table_id].backfilled.erase(op.index);
@@ -406,11 +425,53 @@ absl::StatusOr<std::optional<Storage::ItemVersion>> MemoryStorage::GetItem(
     int64_t table_id, const std::string& hk, const std::string& rk) {
   auto t = s_.data.find(table_id);
   if (t == s_.data.end()) return std::optional<ItemVersion>();
+  // An absent key answers with the horizon's tombstone (see Storage::TombstoneHorizon).
+  auto absent = [&] {
+    if (t->second.tombstone_horizon == 0) return std::optional<ItemVersion>();
+    return std::optional<ItemVersion>(
+        ItemVersion{std::nullopt, Stamp{t->second.tombstone_horizon, ""}});
+  };
   auto part = t->second.partitions.find(hk);
-  if (part == t->second.partitions.end()) return std::optional<ItemVersion>();
+  if (part == t->second.partitions.end()) return absent();
   auto row = part->second.find(rk);
-  if (row == part->second.end()) return std::optional<ItemVersion>();
+  if (row == part->second.end()) return absent();
   return std::optional<ItemVersion>(row->second.version);
+}
+
+int64_t MemoryStorage::TombstoneHorizon(int64_t table_id) const {
+  auto t = s_.data.find(table_id);
+  return t == s_.data.end() ? 0 : t->second.tombstone_horizon;
+}
+
+absl::StatusOr<int64_t> MemoryStorage::TrimTombstones(int64_t table_id, int64_t horizon,
+                                                      int limit) {
+  TableData& data = s_.data[table_id];
+  if (horizon > data.tombstone_horizon) {
+    Record(Undo{Undo::Horizon{table_id, data.tombstone_horizon}});
+    data.tombstone_horizon = horizon;
+  }
+  if (limit <= 0) return 0;
+  // A walk over every row: the simulator's tables are small.
+  std::vector<std::pair<std::string, std::string>> trim;
+  ForEachRow(data, std::nullopt,
+             [&](const std::string& hk, const std::string& rk, const ItemRow& row) {
+               if (!row.version.item && row.version.stamp.ts_us < data.tombstone_horizon) {
+                 trim.emplace_back(hk, rk);
+               }
+               return static_cast<int>(trim.size()) < limit;
+             });
+  for (const auto& [hk, rk] : trim) {
+    auto part = data.partitions.find(hk);
+    auto row = part->second.find(rk);
+    Count(data, row->second, -1);
+    Record(Undo{Undo::Trimmed{table_id, hk, rk, std::move(row->second)}});
+    part->second.erase(row);
+    if (part->second.empty()) {
+      data.hash_keys.erase(hk);
+      data.partitions.erase(part);
+    }
+  }
+  return static_cast<int64_t>(trim.size());
 }
 
 absl::Status MemoryStorage::WriteRow(int64_t table_id, const std::string& hk,
@@ -660,8 +721,14 @@ absl::StatusOr<std::vector<SnapshotRow>> MemoryStorage::ScanVersions(int64_t tab
 absl::Status MemoryStorage::PutVersionsIfNewer(int64_t table_id,
                                                const std::vector<SnapshotRow>& rows) {
   for (const SnapshotRow& row : rows) {
-    ASSIGN_OR_RETURN(auto stored, GetItem(table_id, row.hk, row.rk));
-    if (stored && !Supersedes(row.stamp, stored->stamp)) continue;
+    // Stored rows only: the tombstone horizon does not count here (storage.h).
+    const ItemRow* stored = nullptr;
+    if (auto t = s_.data.find(table_id); t != s_.data.end()) {
+      if (auto part = t->second.partitions.find(row.hk); part != t->second.partitions.end()) {
+        if (auto r = part->second.find(row.rk); r != part->second.end()) stored = &r->second;
+      }
+    }
+    if (stored && !Supersedes(row.stamp, stored->version.stamp)) continue;
     RETURN_IF_ERROR(WriteRow(table_id, row.hk, row.rk, ItemVersion{row.item, row.stamp}));
   }
   return absl::OkStatus();

@@ -69,6 +69,8 @@ class MemoryStorage final : public Storage {
   absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
                        ItemVersion version) override;
   absl::Status DeleteAllItems(int64_t table_id) override;
+  int64_t TombstoneHorizon(int64_t table_id) const override;
+  absl::StatusOr<int64_t> TrimTombstones(int64_t table_id, int64_t horizon, int limit) override;
   absl::StatusOr<ItemStats> ItemStatsOf(int64_t table_id) override;
   absl::StatusOr<std::vector<std::string>> QueryItems(int64_t table_id, const std::string& hk,
                                                       const RangeBounds& bounds, bool backward,

@@ -470,6 +470,20 @@ absl::StatusOr<int64_t> Region::TrimLog(absl::Duration retention, int max_rows) 
                        /*local=*/false);
 }
 
+absl::StatusOr<int64_t> Region::TrimTombstones(absl::Duration min_age, int max_rows) {
+  absl::MutexLock l(&mu_);
+  int64_t horizon = clock_->NowMicros() - absl::ToInt64Microseconds(min_age);
+  for (const auto& peer : peers_) horizon = std::min(horizon, replicator_.StampFloor(peer));
+  if (horizon <= 0) return 0;
+  return InTransaction([&] { return engine_.TrimTombstones(horizon, max_rows); },
+                       /*local=*/false);
+}
+
+int64_t Region::TombstoneHorizon(const std::string& table) {
+  absl::MutexLock l(&mu_);
+  return engine_.TombstoneHorizon(table);
+}
+
 int64_t Region::ServePositionFor(const std::string& subscriber, int64_t after_seq,
                                  int64_t origin_log_id) {
   absl::MutexLock l(&mu_);

@@ -218,6 +218,22 @@ class Region {
       ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr absl::Duration kPitrWindow = absl::Hours(24 * 35);
 
+  // Bounded disk, tombstones: one step (at most `max_rows`) of dropping delete tombstones no
+  // write can still need. A tombstone stamped T is dropped only when (1) T is older than
+  // `min_age` - which must be at least the largest clock skew of any region plus the
+  // difference between hosts' clocks (kMaxStampAheadUs), so no write made from now on, by any
+  // region, is stamped before T - and (2) for every peer, everything it logged that this
+  // region has not yet applied is stamped at or after T (its stamp_floor, sent with each batch
+  // that reaches its log's head, ReplicatorCore::StampFloor). A peer not heard from since this
+  // region started (or since a bootstrap rewound the cursors) holds every tombstone. What then
+  // can still arrive stamped before T was applied here before; the table's horizon
+  // (Storage::TombstoneHorizon) makes it lose to the missing tombstone again. Returns the
+  // tombstones dropped.
+  absl::StatusOr<int64_t> TrimTombstones(absl::Duration min_age, int max_rows = 5000)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The table's tombstone horizon here (Storage::TombstoneHorizon; 0: unknown table, or none).
+  int64_t TombstoneHorizon(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Where to serve a subscriber from. One that has never read this region's log
   // (`origin_log_id` 0: a new or rejoined database) and asks for positions already trimmed
   // cannot have them: it starts after them, and a loud warning (here, in Status().warnings)

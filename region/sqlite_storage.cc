@@ -102,6 +102,10 @@ CREATE TABLE IF NOT EXISTS gsi_entries(
   hk BLOB NOT NULL, rk BLOB NOT NULL,
   PRIMARY KEY(table_id, index_name, ghk, grk, hk, rk)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS gsi_entries_item ON gsi_entries(table_id, hk, rk);
+-- Tombstone trimming: per table, the horizon before which tombstones may be gone (see
+-- Storage::TombstoneHorizon), and an index of the tombstones so trimming never scans items.
+CREATE TABLE IF NOT EXISTS tombstone_horizons(table_id INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS items_tombstones ON items(table_id, ts) WHERE item IS NULL;
 CREATE TABLE IF NOT EXISTS gsi_backfilled(
   table_id INTEGER NOT NULL, index_name TEXT NOT NULL, PRIMARY KEY(table_id, index_name));
 -- Per table: live items and the bytes of their encodings, kept by the triggers below in the
@@ -353,6 +357,7 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
     head_seq_ = head.ColInt(0);
   }
   absl::SimpleAtoi(meta["trimmed_through"], &trimmed_through_);
+  RETURN_IF_ERROR(LoadHorizons());
   // journal_size_limit: when the WAL restarts after a checkpoint, SQLite truncates the file to
   // 64 MB instead of leaving it at its largest size (a bulk load left 254 MB for good).
   RETURN_IF_ERROR(Exec("PRAGMA journal_size_limit=67108864"));
@@ -474,6 +479,8 @@ void SqliteStorage::Rollback() {
     if (trimmed.ok() && trimmed->Step() == SQLITE_ROW) {
       absl::SimpleAtoi(trimmed->ColBlob(0), &trimmed_through_);
     }
+    // and the tombstone horizons (TrimTombstones, DeleteAllItems).
+    LoadHorizons().IgnoreError();
   }
 }
 
@@ -537,7 +544,12 @@ absl::StatusOr<std::optional<SqliteStorage::ItemVersion>> SqliteStorage::GetItem
                                    "WHERE table_id = ? AND hk = ? AND rk = ?"));
   q.Int(1, table_id).Blob(2, hk).Blob(3, rk);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return std::optional<ItemVersion>();
+  if (rc == SQLITE_DONE) {
+    // A tombstone trimmed or not: writes stamped before the horizon lose to it alike.
+    const int64_t horizon = TombstoneHorizon(table_id);
+    if (horizon == 0) return std::optional<ItemVersion>();
+    return std::optional<ItemVersion>(ItemVersion{std::nullopt, Stamp{horizon, ""}});
+  }
   if (rc != SQLITE_ROW) return SqlError(rc, "cannot read item");
   ItemVersion v;
   if (!q.ColNull(0)) v.item = q.ColBlob(0);
@@ -667,14 +679,51 @@ absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryIndex(int64_t table
 }
 
 absl::Status SqliteStorage::DeleteAllItems(int64_t table_id) {
-  for (const char* sql : {"DELETE FROM items WHERE table_id = ?",
-                          "DELETE FROM gsi_entries WHERE table_id = ?",
-                          "DELETE FROM gsi_backfilled WHERE table_id = ?"}) {
+  for (const char* sql :
+       {"DELETE FROM items WHERE table_id = ?", "DELETE FROM gsi_entries WHERE table_id = ?",
+        "DELETE FROM gsi_backfilled WHERE table_id = ?",
+        "DELETE FROM tombstone_horizons WHERE table_id = ?"}) {
     ASSIGN_OR_RETURN(auto q, Prepare(sql));
     int rc = q.Int(1, table_id).Step();
     if (rc != SQLITE_DONE) return SqlError(rc, "cannot delete items");
   }
+  horizons_.erase(table_id);
   return absl::OkStatus();
+}
+
+absl::Status SqliteStorage::LoadHorizons() {
+  horizons_.clear();
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT table_id, ts FROM tombstone_horizons"));
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) horizons_[q.ColInt(0)] = q.ColInt(1);
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read the tombstone horizons");
+  return absl::OkStatus();
+}
+
+int64_t SqliteStorage::TombstoneHorizon(int64_t table_id) const {
+  auto it = horizons_.find(table_id);
+  return it == horizons_.end() ? 0 : it->second;
+}
+
+absl::StatusOr<int64_t> SqliteStorage::TrimTombstones(int64_t table_id, int64_t horizon,
+                                                      int limit) {
+  if (horizon > TombstoneHorizon(table_id)) {
+    ASSIGN_OR_RETURN(auto h, Prepare("INSERT OR REPLACE INTO tombstone_horizons VALUES (?1, ?2)"));
+    if (int rc = h.Int(1, table_id).Int(2, horizon).Step(); rc != SQLITE_DONE) {
+      return SqlError(rc, "cannot record the tombstone horizon");
+    }
+    horizons_[table_id] = horizon;
+  }
+  horizon = TombstoneHorizon(table_id);
+  if (horizon == 0 || limit <= 0) return 0;
+  // Through the partial index items_tombstones: only tombstones are visited.
+  ASSIGN_OR_RETURN(auto d, Prepare("DELETE FROM items WHERE table_id = ?1 AND item IS NULL AND "
+                                   "(hk, rk) IN (SELECT hk, rk FROM items WHERE table_id = ?1 "
+                                   "AND item IS NULL AND ts < ?2 LIMIT ?3)"));
+  if (int rc = d.Int(1, table_id).Int(2, horizon).Int(3, limit).Step(); rc != SQLITE_DONE) {
+    return SqlError(rc, "cannot trim tombstones");
+  }
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 absl::StatusOr<Storage::ItemStats> SqliteStorage::ItemStatsOf(int64_t table_id) {

@@ -54,6 +54,8 @@ class SqliteStorage final : public Storage {
   absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
                        ItemVersion version) override;
   absl::Status DeleteAllItems(int64_t table_id) override;
+  int64_t TombstoneHorizon(int64_t table_id) const override;
+  absl::StatusOr<int64_t> TrimTombstones(int64_t table_id, int64_t horizon, int limit) override;
   absl::StatusOr<ItemStats> ItemStatsOf(int64_t table_id) override;
   // Pages this connection has read (from its cache or the file) since it opened: a diagnostic
   // that shows what a call cost without timing it.
@@ -133,6 +135,9 @@ class SqliteStorage final : public Storage {
   std::string region_;
   std::string path_;             // the database file ("" or ":memory:" for memory databases)
   int64_t trimmed_through_ = 0;  // see trimmed_through(); gtsim_meta 'trimmed_through'
+  // Tombstone horizons by table id (TombstoneHorizon), mirroring tombstone_horizons.
+  std::map<int64_t, int64_t> horizons_;
+  absl::Status LoadHorizons();
   std::thread checkpointer_;
   absl::Notification stop_checkpointer_;
   // Prepared statement cache, by SQL text. Hashed, and looked up by string_view: every storage

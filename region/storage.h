@@ -130,7 +130,18 @@ class Storage {
   // Taken by value: a caller done with `version` moves it in.
   virtual absl::Status PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
                                ItemVersion version) = 0;
-  virtual absl::Status DeleteAllItems(int64_t table_id) = 0;  // index entries and marks too
+  virtual absl::Status DeleteAllItems(int64_t table_id) = 0;  // index entries, marks, horizon too
+  // Tombstone trimming (bounded disk). Each table has a tombstone horizon H, a timestamp (0 at
+  // first; DeleteAllItems resets it): tombstones stamped before H may be gone. So that a write
+  // a trimmed tombstone would have beaten still loses, GetItem answers for an absent key with a
+  // tombstone stamped (H, "") when H > 0 (PutVersionsIfNewer, which loads another replica's
+  // rows, compares with stored rows only). Raising H is the caller's promise that no write
+  // stamped before H can still arrive unless it was applied here before (Region::TrimTombstones
+  // says why that holds).
+  virtual int64_t TombstoneHorizon(int64_t table_id) const = 0;
+  // Raises the table's horizon to `horizon` (never lowers it; `limit` 0 only raises it), then
+  // deletes at most `limit` tombstones stamped before it; returns how many were deleted.
+  virtual absl::StatusOr<int64_t> TrimTombstones(int64_t table_id, int64_t horizon, int limit) = 0;
   // A table's live items (tombstones not counted) and the bytes of their encodings, exact and
   // read in constant time: every item write updates them in its own transaction (a rollback
   // undoes both), so DescribeTable and `gtsim status`, which poll them, never count a table

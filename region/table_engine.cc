@@ -116,6 +116,34 @@ Stamp TableEngine::NextStamp() {
   return Stamp{last_stamp_us_, region_};
 }
 
+int64_t TableEngine::StampFloor() {
+  // NextStamp: the clock plus a skew of at least -kMaxClockSkewUs, and after the last stamp.
+  return std::max(last_stamp_us_, clock_->NowMicros() - kMaxClockSkewUs);
+}
+
+int64_t TableEngine::TombstoneHorizon(const std::string& table) const {
+  auto t = tables_.find(table);
+  return t == tables_.end() ? 0 : storage_->TombstoneHorizon(t->second.id);
+}
+
+absl::StatusOr<int64_t> TableEngine::TrimTombstones(int64_t horizon, int max_rows) {
+  int64_t trimmed = 0;
+  for (auto& [name, t] : tables_) {
+    if (trimmed >= max_rows) break;
+    if (t.deleted || bootstraps_.count(name)) continue;
+    // A source keeps its horizon while a replica may be loading its snapshot (ReadSnapshotRows
+    // serves only a CREATING replica), so the first chunk's horizon covers every chunk.
+    const bool all_active =
+        std::all_of(t.spec.replicas.begin(), t.spec.replicas.end(),
+                    [&](const auto& r) { return t.spec.ReplicaStatus(r) == "ACTIVE"; });
+    if (!all_active || restores_.count(name)) continue;
+    ASSIGN_OR_RETURN(int64_t n,
+                     storage_->TrimTombstones(t.id, horizon, static_cast<int>(max_rows - trimmed)));
+    trimmed += n;
+  }
+  return trimmed;
+}
+
 Stamp TableEngine::NextStampAfter(const Stamp& after) {
   last_stamp_us_ = std::max(last_stamp_us_, after.ts_us);
   return NextStamp();
@@ -1481,6 +1509,7 @@ absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
   if (with_total) {
     ASSIGN_OR_RETURN(chunk.total_rows, storage_->CountVersions(t->id));
   }
+  chunk.tombstone_horizon = storage_->TombstoneHorizon(t->id);
   ASSIGN_OR_RETURN(chunk.rows, storage_->ScanVersions(t->id, after, limit, 4 << 20));
   chunk.last = chunk.rows.empty();  // the end is an empty chunk: a byte limit can cut any chunk
   return chunk;
@@ -1523,6 +1552,10 @@ absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
   if (!next.cut) {
     next.cut = chunk.cut;
     next.total_rows = chunk.total_rows;
+    // Before any change from the cut on is applied (the cursors are rewound in this same
+    // transaction): a change the source's trimmed tombstones beat must lose here too.
+    RETURN_IF_ERROR(
+        storage_->TrimTombstones(t->second.id, chunk.tombstone_horizon, /*limit=*/0).status());
   }
   RETURN_IF_ERROR(storage_->PutVersionsIfNewer(t->second.id, chunk.rows));
   if (!chunk.rows.empty()) next.after = std::make_pair(chunk.rows.back().hk, chunk.rows.back().rk);

@@ -220,6 +220,14 @@ class TableEngine {
   int64_t clock_skew_us() const { return skew_us_; }
   // The newest stamp this engine has given or adopted (0: none yet).
   int64_t last_stamp_us() const { return last_stamp_us_; }
+  // Every local change from now on is stamped at or after this (ChangeBatch::stamp_floor).
+  int64_t StampFloor();
+  // Tombstone trimming, one step of at most `max_rows`: raises every table's tombstone horizon
+  // to `horizon` and drops the tombstones stamped before it (Storage::TrimTombstones) - except
+  // tables being bootstrapped or restored here, and tables some replica of which is not ACTIVE
+  // in this definition (this region may be serving it a snapshot). Returns tombstones dropped.
+  absl::StatusOr<int64_t> TrimTombstones(int64_t horizon, int max_rows);
+  int64_t TombstoneHorizon(const std::string& table) const;  // 0 for an unknown table
 
   // Control plane.
   absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req);

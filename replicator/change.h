@@ -105,6 +105,11 @@ struct ChangeBatch {
   // The subscriber keeps it with its cursor and names it when it subscribes again, so the origin
   // can tell whether its log still holds what the subscriber applied (log rollback).
   int64_t through_local_ts = 0;
+  // Set when the batch reaches the origin's head (scanned_through >= origin_head), else 0: every
+  // local change the origin logs after origin_head is stamped at or after it (its newest stamp,
+  // or its true clock less the largest skew, whichever is later). Tombstone trimming relies on
+  // it (Region::TrimTombstones).
+  int64_t stamp_floor = 0;
   // A reclaim batch (see ReplicatorCore::ReadReclaim): changes that originated at the
   // *subscriber*, held here, sent back after the subscriber's log rolled back. No positions.
   bool reclaim = false;

@@ -99,6 +99,8 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
     batch.scanned_through = std::max(batch.scanned_through, batch.origin_head);
   }
   ASSIGN_OR_RETURN(batch.through_local_ts, storage_->LocalTimestampThrough(batch.scanned_through));
+  // The caller holds the region's lock, so no local write has taken a stamp it has not logged.
+  if (batch.scanned_through >= batch.origin_head) batch.stamp_floor = engine_->StampFloor();
   return batch;
 }
 
@@ -244,6 +246,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
   } else if (report.cursor > cursor && last_stamp_us != 0) {
     report.cursor_stamp = last_stamp_us;
   }
+  if (report.cursor == batch.scanned_through) report.stamp_floor = batch.stamp_floor;
   if (report.cursor_stamp != stamp_before || report.log_restarted) {
     RETURN_IF_ERROR(storage_->SetCursorStamp(batch.origin, report.cursor_stamp));
   }
@@ -260,6 +263,7 @@ std::map<std::string, int64_t> ReplicatorCore::Cut(const std::vector<std::string
 absl::Status ReplicatorCore::RewindTo(const std::map<std::string, int64_t>& cut) {
   for (const auto& [origin, seq] : cut) {
     if (origin == region_) continue;
+    stamp_floors_.erase(origin);
     if (Cursor(origin) > seq) RETURN_IF_ERROR(storage_->SetCursor(origin, seq));
   }
   return absl::OkStatus();
@@ -270,6 +274,8 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
   cursor = report.log_restarted ? report.cursor : std::max(cursor, report.cursor);
   if (report.origin_log_id != 0) cursor_log_ids_[report.origin] = report.origin_log_id;
   cursor_stamps_[report.origin] = report.cursor_stamp;
+  int64_t& floor = stamp_floors_[report.origin];
+  floor = report.log_restarted ? report.stamp_floor : std::max(floor, report.stamp_floor);
   int64_t now = clock_->NowMicros();
   LagWindow& lag = lag_[report.origin];
   for (int64_t l : report.latencies_us) lag.Record(now, l);
@@ -279,6 +285,11 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
 int64_t ReplicatorCore::Cursor(const std::string& origin) const {
   auto it = cursors_.find(origin);
   return it == cursors_.end() ? 0 : it->second;
+}
+
+int64_t ReplicatorCore::StampFloor(const std::string& origin) const {
+  auto it = stamp_floors_.find(origin);
+  return it == stamp_floors_.end() ? 0 : it->second;
 }
 
 int64_t ReplicatorCore::CursorStamp(const std::string& origin) const {

@@ -40,6 +40,7 @@ struct ApplyReport {
   bool log_restarted = false;
   int64_t origin_log_id = 0;  // the log `cursor` counts in (0: unknown)
   int64_t cursor_stamp = 0;   // the origin's through_local_ts at `cursor` (0: unknown)
+  int64_t stamp_floor = 0;    // the batch's stamp_floor when `cursor` reached its end, else 0
   std::vector<int64_t> latencies_us;  // per applied change: commit at origin -> now
 };
 
@@ -110,6 +111,11 @@ class ReplicatorCore {
   int64_t CursorLogId(const std::string& origin) const;
   // The origin's through_local_ts at Cursor(origin) (0: unknown).
   int64_t CursorStamp(const std::string& origin) const;
+  // Every change of `origin` not applied here is stamped at or after this (0: unknown). From the
+  // origin's stamp_floor in the last batch applied to its head; in memory only (0 after a
+  // restart), reset by RewindTo (the changes after the cut come again, and for a table being
+  // bootstrapped they were never applied) and when the origin's log restarts.
+  int64_t StampFloor(const std::string& origin) const;
   // Reclaim, receiver side: applies the changes of a reclaim batch (this region's own, lost
   // from its log, held by the origin) inside the caller's transaction: each one this region
   // lacks is written and logged again as a local change, so it reaches every peer. Returns
@@ -128,6 +134,7 @@ class ReplicatorCore {
   std::map<std::string, int64_t> cursors_;   // durable, per origin
   std::map<std::string, int64_t> cursor_log_ids_;  // durable, per origin
   std::map<std::string, int64_t> cursor_stamps_;   // durable, per origin
+  std::map<std::string, int64_t> stamp_floors_;    // in memory, per origin (StampFloor)
   std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
   std::set<std::string> dirty_acks_;         // acked_ entries not yet persisted
   std::map<std::string, LagWindow> lag_;

@@ -36,6 +36,10 @@ struct SnapshotChunk {
   Stamp for_add;
   std::map<std::string, int64_t> cut;  // per origin region; see above
   int64_t total_rows = 0;              // rows in the table when the snapshot began (progress)
+  // The source's tombstone horizon for the table (Storage::TombstoneHorizon): the new replica
+  // adopts the first chunk's before it applies any change of the table, since tombstones
+  // stamped before it are missing from the rows.
+  int64_t tombstone_horizon = 0;
   std::vector<SnapshotRow> rows;       // in (hk, rk) order, after the requested position
   bool last = false;                   // no rows follow these
 };

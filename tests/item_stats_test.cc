@@ -147,6 +147,66 @@ TEMPLATE_TEST_CASE("item counts and sizes follow every kind of write exactly", "
   }
 }
 
+// Issue 19 item 7: tombstones are trimmed below a horizon, and the horizon stands in for them.
+TEMPLATE_TEST_CASE("trimmed tombstones leave a horizon that older writes still lose to",
+                   "[storage][tombstone]", SqliteBackend, MemoryBackend) {
+  TestType backend;
+  auto s = backend.Open();
+  int64_t id = s->PutTable(Spec("t"), false).value();
+  int64_t other = s->PutTable(Spec("u"), false).value();
+  RequireOk(s->PutItem(id, Hk(1), "", Tombstone(10)));
+  RequireOk(s->PutItem(id, Hk(2), "", Tombstone(30)));
+  RequireOk(s->PutItem(id, Hk(3), "", Live(5, 5)));  // live items are never trimmed
+  RequireOk(s->PutItem(other, Hk(1), "", Tombstone(10)));
+  CHECK(s->TombstoneHorizon(id) == 0);
+  CHECK_FALSE(s->GetItem(id, Hk(9), "").value().has_value());
+
+  SECTION("trimming drops only tombstones older than the horizon, of that table only") {
+    CHECK(s->TrimTombstones(id, 20, 100).value() == 1);
+    CHECK(s->TombstoneHorizon(id) == 20);
+    CHECK(s->CountVersions(id).value() == 2);
+    CHECK(s->CountVersions(other).value() == 1);
+    CheckStats(*s, id, 1, 5);
+    // An absent key answers with the horizon's tombstone; a stored row answers for itself.
+    auto absent = s->GetItem(id, Hk(1), "").value();
+    REQUIRE(absent.has_value());
+    CHECK_FALSE(absent->item.has_value());
+    CHECK(absent->stamp == Stamp{20, ""});
+    CHECK(s->GetItem(id, Hk(2), "").value()->stamp == Stamp{30, "us-east-1"});
+    CHECK(s->GetItem(id, Hk(3), "").value()->item.has_value());
+    // The horizon never goes down; a lower one trims nothing more.
+    CHECK(s->TrimTombstones(id, 5, 100).value() == 0);
+    CHECK(s->TombstoneHorizon(id) == 20);
+    // Snapshot rows compare with stored rows only (another replica's state is authoritative).
+    RequireOk(s->PutVersionsIfNewer(
+        id, {SnapshotRow{Hk(4), "", std::string(3, 'y'), Stamp{15, "us-west-2"}}}));
+    CHECK(s->GetItem(id, Hk(4), "").value()->item.has_value());
+    // The horizon survives a reopen; DeleteAllItems resets it.
+    s.reset();
+    s = backend.Open();
+    CHECK(s->TombstoneHorizon(id) == 20);
+    RequireOk(s->DeleteAllItems(id));
+    CHECK(s->TombstoneHorizon(id) == 0);
+    CHECK_FALSE(s->GetItem(id, Hk(1), "").value().has_value());
+  }
+  SECTION("a limit bounds a step, and a rolled-back trim leaves rows and horizon as they were") {
+    CHECK(s->TrimTombstones(id, 100, 1).value() == 1);
+    CHECK(s->TrimTombstones(id, 100, 1).value() == 1);
+    CHECK(s->TrimTombstones(id, 100, 1).value() == 0);
+    RequireOk(s->Begin());
+    CHECK(s->TrimTombstones(other, 50, 10).value() == 1);
+    CHECK(s->TombstoneHorizon(other) == 50);
+    s->Rollback();
+    CHECK(s->TombstoneHorizon(other) == 0);
+    CHECK(s->CountVersions(other).value() == 1);
+  }
+  SECTION("limit 0 only raises the horizon (a new replica adopting its source's)") {
+    CHECK(s->TrimTombstones(id, 40, 0).value() == 0);
+    CHECK(s->TombstoneHorizon(id) == 40);
+    CHECK(s->CountVersions(id).value() == 3);
+  }
+}
+
 TEST_CASE("reading a large table's item count touches a few pages, not the table",
           "[storage][stats]") {
   TempDir dir;

@@ -74,6 +74,16 @@ class Cluster {
     return report->cursor > sub.after_seq;
   }
 
+  // One batch on origin -> dest applied even when it moves nothing: a stream's heartbeat, which
+  // carries the origin's stamp floor once it reaches the origin's head.
+  void Heartbeat(const std::string& origin, const std::string& dest) {
+    Region::Subscription sub = regions_[dest]->SubscriptionFor(origin);
+    auto batch = regions_[origin]->ReadFor(dest, sub.after_seq, 512, sub.held);
+    REQUIRE(batch.ok());
+    batch->subscription_epoch = sub.epoch;
+    REQUIRE(regions_[dest]->Apply(*batch).ok());
+  }
+
   // Delivers one snapshot chunk to each bootstrapping region (as BootstrapLink would).
   bool PumpSnapshots(int max_rows) {
     bool moved = false;
@@ -939,6 +949,128 @@ TEST_CASE("read units follow DynamoDB: 4 KB per unit, half for eventual consiste
   CHECK(TableEngine::ReadUnits(4097, true) == 2);
   CHECK(TableEngine::ReadUnits(4097, false) == 1);
   CHECK(TableEngine::ReadUnits(0, false) == 0.5);
+}
+
+// Issue 19 item 7: tombstones are trimmed once no write can still need them.
+bool Holds(Region& r, const std::string& table, const std::string& id) {
+  for (const auto& v : Dump(r, table)) {
+    if (v.hk.find(id) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_CASE("a tombstone is trimmed only once every peer has passed it, and older writes still lose",
+          "[tombstone]") {
+  Cluster c(7);
+  const absl::Duration min_age = absl::Microseconds(kMaxStampAheadUs) + absl::Minutes(1);
+  Ok(c["us-west-2"].CreateTable(Table("demo", kRegions)));
+  c.Settle();
+  for (const auto& r : kRegions) {
+    for (const auto& d : kRegions) {
+      if (r != d) c.Heartbeat(r, d);
+    }
+  }
+  Put(c["eu-west-1"], "demo", "k", 1);
+  REQUIRE(c.PumpLink("eu-west-1", "us-west-2", 512));
+  // us-east-1, its clock 10 minutes slow, writes k (which it has not received yet); the write
+  // is held up (its links are not pumped). eu-west-1 then deletes k: the tombstone beats the
+  // held-up put.
+  Ok(c["us-east-1"].SetClockSkew(-600'000'000));
+  c.clock().Advance(1000);
+  Put(c["us-east-1"], "demo", "k", 2);
+  c.clock().Advance(1000);
+  DeleteRequest del;
+  del.table = "demo";
+  del.key = Item{{"id", AttributeValue::S("k")}};
+  REQUIRE(c["eu-west-1"].DeleteItem(del).ok());
+  REQUIRE(c.PumpLink("eu-west-1", "us-west-2", 512));
+  REQUIRE(Holds(c["us-west-2"], "demo", "k"));  // the tombstone
+
+  // Two hours on, eu-west-1 has passed the tombstone, but us-east-1 has not been heard from
+  // since before it: the tombstone stays.
+  c.clock().Advance(int64_t{7200} * 1'000'000);
+  c.Heartbeat("eu-west-1", "us-west-2");
+  CHECK(Ok(c["us-west-2"].TrimTombstones(min_age)) == 0);
+  CHECK(Holds(c["us-west-2"], "demo", "k"));
+  // The horizon rose only to us-east-1's floor, from before its write.
+  CHECK(c["us-west-2"].TombstoneHorizon("demo") < c.clock().NowMicros() - 7200'000'000);
+
+  // The held-up put arrives and loses; us-east-1 has now been read to its head.
+  REQUIRE(c.PumpLink("us-east-1", "us-west-2", 512));
+  c.Heartbeat("us-east-1", "us-west-2");
+  CHECK(Ok(c["us-west-2"].TrimTombstones(min_age)) == 1);
+  CHECK_FALSE(Holds(c["us-west-2"], "demo", "k"));
+  const int64_t horizon = c["us-west-2"].TombstoneHorizon("demo");
+  CHECK(horizon > 0);
+
+  // A bootstrap of another table rewinds us-west-2's cursors to its source's, and eu-west-1
+  // has not had us-east-1's put yet: the put comes to us-west-2 again, and must lose again.
+  Ok(c["eu-west-1"].CreateTable(Table("other", {"eu-west-1"})));
+  Ok(c["eu-west-1"].UpdateTable(AddReplica("other", "us-west-2")));
+  for (int round = 0; round < 50; ++round) {
+    c.PumpLink("eu-west-1", "us-west-2", 512);
+    c.PumpLink("us-west-2", "eu-west-1", 512);
+    c.PumpSnapshots(1000);
+    c.PumpLink("us-east-1", "us-west-2", 512);
+  }
+  CHECK(StatusIn(c["us-west-2"], "other", "us-west-2") == "ACTIVE");
+  CHECK_FALSE(Holds(c["us-west-2"], "demo", "k"));
+
+  // Everyone converges, each trimming on its own, and nothing brings k back: the put us-east-1
+  // logged before the delete reaches every region after the trims.
+  c.Settle();
+  for (const auto& r : kRegions) {
+    for (const auto& d : kRegions) {
+      if (r != d) c.Heartbeat(r, d);
+    }
+  }
+  for (const auto& r : kRegions) Ok(c[r].TrimTombstones(min_age));
+  c.Settle();
+  for (const auto& r : kRegions) {
+    INFO(r);
+    CHECK_FALSE(Holds(c[r], "demo", "k"));
+    CHECK_FALSE(Ok(c[r].GetItem("demo", Item{{"id", AttributeValue::S("k")}})).item.has_value());
+  }
+
+  // A replica added after the trim adopts its source's horizon, so a re-delivered old change
+  // loses there too; a new put of k wins everywhere.
+  Ok(c["us-west-2"].UpdateTable(RemoveReplica("demo", "us-east-1")));
+  c.Settle();
+  Ok(c["us-west-2"].UpdateTable(AddReplica("demo", "us-east-1")));
+  c.Settle();
+  CHECK(StatusIn(c["us-west-2"], "demo", "us-east-1") == "ACTIVE");
+  CHECK(c["us-east-1"].TombstoneHorizon("demo") >= horizon);
+  CHECK_FALSE(Holds(c["us-east-1"], "demo", "k"));
+  Put(c["us-east-1"], "demo", "k", 3);
+  c.Settle();
+  for (const auto& r : kRegions) CHECK(Holds(c[r], "demo", "k"));
+}
+
+TEST_CASE("a restart or a young tombstone keeps tombstones", "[tombstone]") {
+  Cluster c(8);
+  const absl::Duration min_age = absl::Microseconds(kMaxStampAheadUs) + absl::Minutes(1);
+  Ok(c["us-west-2"].CreateTable(Table("demo", kRegions)));
+  Put(c["us-west-2"], "demo", "k", 1);
+  c.Settle();
+  DeleteRequest del;
+  del.table = "demo";
+  del.key = Item{{"id", AttributeValue::S("k")}};
+  REQUIRE(c["us-west-2"].DeleteItem(del).ok());
+  c.Settle();
+  for (const auto& r : kRegions) {
+    if (r != "us-west-2") c.Heartbeat(r, "us-west-2");
+  }
+  CHECK(Ok(c["us-west-2"].TrimTombstones(min_age)) == 0);  // younger than min_age
+  c.clock().Advance(int64_t{7200} * 1'000'000);
+  // After a restart no peer has been heard from: every tombstone is kept until they have.
+  c.Crash("us-west-2");
+  c.Open("us-west-2");
+  CHECK(Ok(c["us-west-2"].TrimTombstones(min_age)) == 0);
+  for (const auto& r : kRegions) {
+    if (r != "us-west-2") c.Heartbeat(r, "us-west-2");
+  }
+  CHECK(Ok(c["us-west-2"].TrimTombstones(min_age)) == 1);
+  CHECK_FALSE(Holds(c["us-west-2"], "demo", "k"));
 }
 
 }  // namespace

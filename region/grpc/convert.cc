@@ -238,6 +238,7 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
 void ToProto(const SnapshotChunk& c, pb::SnapshotChunk* p) {
   for (const auto& [origin, seq] : c.cut) (*p->mutable_cut())[origin] = seq;
   p->set_total_rows(c.total_rows);
+  p->set_tombstone_horizon(c.tombstone_horizon);
   p->set_last(c.last);
   for (const auto& row : c.rows) {
     auto* out = p->add_rows();
@@ -260,6 +261,7 @@ SnapshotChunk FromProto(const pb::SnapshotChunk& p, const std::string& table,
   c.table_created = table_created;
   for (const auto& [origin, seq] : p.cut()) c.cut[origin] = seq;
   c.total_rows = p.total_rows();
+  c.tombstone_horizon = p.tombstone_horizon();
   c.last = p.last();
   c.rows.reserve(p.rows_size());
   for (const auto& in : p.rows()) {
@@ -297,6 +299,7 @@ void ToProto(const ChangeBatch& b, pb::ChangeBatch* p) {
   p->set_origin_head(b.origin_head);
   p->set_origin_log_id(b.origin_log_id);
   p->set_through_local_ts(b.through_local_ts);
+  p->set_stamp_floor(b.stamp_floor);
   p->set_reclaim(b.reclaim);
   p->set_reclaim_done(b.reclaim_done);
   for (const auto& c : b.changes) {
@@ -321,6 +324,7 @@ absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p) {
   b.origin_head = p.origin_head();
   b.origin_log_id = p.origin_log_id();
   b.through_local_ts = p.through_local_ts();
+  b.stamp_floor = p.stamp_floor();
   b.reclaim = p.reclaim();
   b.reclaim_done = p.reclaim_done();
   for (const auto& in : p.changes()) {
