@@ -130,6 +130,12 @@ struct UpdateTableRequest {
   std::optional<std::string> ttl_attribute;    // with ttl_enabled = true
   std::optional<bool> stream_enabled;
   std::optional<std::string> stream_view_type; // with stream_enabled = true
+  // WarmThroughput: raised only (a lower value than the table's current one is InvalidArgument).
+  std::optional<int64_t> warm_read;
+  std::optional<int64_t> warm_write;
+  // OnDemandThroughput of a PAY_PER_REQUEST table: at least 1, or -1 for no limit.
+  std::optional<int64_t> max_read;
+  std::optional<int64_t> max_write;
   // Settings of one replica only: this region's, or `replica_region`'s when set (DynamoDB's
   // ReplicaUpdates Update, made in one region for another replica; the change reaches that
   // replica with the table definition).
@@ -146,6 +152,13 @@ struct UpdateTableRequest {
   // One global secondary index to create (group-wide; each replica backfills it) or delete.
   std::optional<std::pair<std::string, GsiSetting>> create_gsi;  // name, definition
   std::optional<std::string> delete_gsi;
+  // A GlobalSecondaryIndexUpdates Update of one live global index: its WarmThroughput (raised
+  // only) and OnDemandThroughput, as the table's above.
+  struct IndexThroughput {
+    std::string index;
+    std::optional<int64_t> warm_read, warm_write, max_read, max_write;
+  };
+  std::optional<IndexThroughput> update_gsi;
 
   bool HasSettings() const;
 };

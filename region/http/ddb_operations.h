@@ -17,10 +17,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "region/http/ddb_describe.h"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
 
@@ -109,8 +111,9 @@ class Operations {
   absl::StatusOr<json> DescribeStream(const json& req);
   absl::StatusOr<json> GetShardIterator(const json& req);
   absl::StatusOr<json> GetRecords(const json& req);
-  // The live table whose current stream `arn` names.
-  absl::StatusOr<TableSpec> StreamTable(const std::string& arn);
+  // The live table one of whose streams (StreamsOf: the current one or an earlier, disabled
+  // one) `arn` names, with that stream.
+  absl::StatusOr<std::pair<TableSpec, StreamPeriod>> StreamTable(const std::string& arn);
   // One change as a stream record, with the images `view` asks for.
   json StreamRecord(const Change& c, const std::string& view);
 
