@@ -245,3 +245,67 @@ def test_cli_describe_table_lists_local_indexes_apart(cluster, east):
     # The CLI names the same stream as the endpoint.
     assert t["LatestStreamArn"] == east.describe_table(TableName="tf-lsi")["Table"]["LatestStreamArn"]
     east.delete_table(TableName="tf-lsi")
+
+
+def test_terraform_s3_backend_state_lock(east):
+    """The S3 backend's DynamoDB calls (hashicorp/terraform internal/backend/remote-state/s3,
+    client.go): Lock is a PutItem of {LockID: "<bucket>/<key>", Info} with
+    attribute_not_exists(LockID); Put stores the state's MD5 as {LockID: "<bucket>/<key>-md5",
+    Digest}; Get reads it back with a ConsistentRead GetItem (ProjectionExpression "LockID,
+    Digest"); Unlock reads the lock's Info (ConsistentRead, "LockID, Info"), checks the lock ID,
+    and deletes the lock item (client.go deletes it unconditionally; the variant with a condition
+    on Info, which careful lockers use, is replayed too)."""
+    east.create_table(TableName="tf-locks", BillingMode="PAY_PER_REQUEST",
+                      KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                      AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+    path = "state-bucket/env/prod/terraform.tfstate"
+    info = lambda lock_id: json.dumps({"ID": lock_id, "Operation": "OperationTypeApply",
+                                       "Who": "me@host", "Version": "1.9.0", "Path": path})
+
+    def lock(lock_id):
+        east.put_item(TableName="tf-locks",
+                      Item={"LockID": {"S": path}, "Info": {"S": info(lock_id)}},
+                      ConditionExpression="attribute_not_exists(LockID)")
+
+    def lock_info():
+        item = east.get_item(TableName="tf-locks", Key={"LockID": {"S": path}},
+                             ProjectionExpression="LockID, Info", ConsistentRead=True).get("Item")
+        return json.loads(item["Info"]["S"]) if item else None
+
+    lock("11111111-aaaa")
+    # A second locker is refused, and learns who holds the lock.
+    with pytest.raises(ClientError) as held:
+        lock("22222222-bbbb")
+    assert error_code(held) == "ConditionalCheckFailedException"
+    assert message(held) == "The conditional request failed"
+    assert lock_info()["ID"] == "11111111-aaaa"
+
+    # Put: the state's digest next to the lock; Get: read back consistently.
+    digest = "9e107d9d372bb6826bd81d3542a419d6"
+    east.put_item(TableName="tf-locks",
+                  Item={"LockID": {"S": path + "-md5"}, "Digest": {"S": digest}})
+    got = east.get_item(TableName="tf-locks", Key={"LockID": {"S": path + "-md5"}},
+                        ProjectionExpression="LockID, Digest", ConsistentRead=True)["Item"]
+    assert got == {"LockID": {"S": path + "-md5"}, "Digest": {"S": digest}}
+
+    # Unlock with a condition on Info: a stale holder's Info does not match and deletes nothing.
+    with pytest.raises(ClientError) as stale:
+        east.delete_item(TableName="tf-locks", Key={"LockID": {"S": path}},
+                         ConditionExpression="Info = :info",
+                         ExpressionAttributeValues={":info": {"S": info("22222222-bbbb")}})
+    assert error_code(stale) == "ConditionalCheckFailedException"
+    assert lock_info()["ID"] == "11111111-aaaa"
+    east.delete_item(TableName="tf-locks", Key={"LockID": {"S": path}},
+                     ConditionExpression="Info = :info",
+                     ExpressionAttributeValues={":info": {"S": info("11111111-aaaa")}})
+    assert lock_info() is None
+
+    # client.go's own Unlock: read Info, compare the ID, DeleteItem without a condition. The next
+    # locker then gets the lock; the digest item stays for the next Get.
+    lock("22222222-bbbb")
+    assert lock_info()["ID"] == "22222222-bbbb"
+    east.delete_item(TableName="tf-locks", Key={"LockID": {"S": path}})
+    assert lock_info() is None
+    assert "Item" in east.get_item(TableName="tf-locks", Key={"LockID": {"S": path + "-md5"}},
+                                   ConsistentRead=True)
+    east.delete_table(TableName="tf-locks")
