@@ -362,6 +362,75 @@ json LsiTable(const json& lsis) {
           {"BillingMode", "PAY_PER_REQUEST"}};
 }
 
+TEST_CASE("ReturnItemCollectionMetrics SIZE: the item collection of a table with LSIs",
+          "[endpoint][terraform][lsi][collections]") {
+  Endpoint ep;
+  json lsi = {{"IndexName", "byAlt"},
+              {"KeySchema",
+               {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                {{"AttributeName", "alt"}, {"KeyType", "RANGE"}}}},
+              {"Projection", {{"ProjectionType", "ALL"}}}};
+  ep.Ok("CreateTable", LsiTable(json::array({lsi})));
+  json item = {{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"alt", {{"S", "x"}}}};
+  const json expected = {{"ItemCollectionKey", {{"pk", {{"S", "a"}}}}},
+                         {"SizeEstimateRangeGB", {0.0, 1.0}}};
+  json put = {{"TableName", "orders"}, {"Item", item}, {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK(ep.Ok("PutItem", put)["ItemCollectionMetrics"] == expected);
+  json update = {{"TableName", "orders"},
+                 {"Key", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "2"}}}}},
+                 {"UpdateExpression", "SET alt = :v"},
+                 {"ExpressionAttributeValues", {{":v", {{"S", "y"}}}}},
+                 {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK(ep.Ok("UpdateItem", update)["ItemCollectionMetrics"] == expected);
+  json del = {{"TableName", "orders"},
+              {"Key", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "2"}}}}},
+              {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK(ep.Ok("DeleteItem", del)["ItemCollectionMetrics"] == expected);
+  // NONE, or no parameter: nothing.
+  put["ReturnItemCollectionMetrics"] = "NONE";
+  CHECK_FALSE(ep.Ok("PutItem", put).contains("ItemCollectionMetrics"));
+  put["ReturnItemCollectionMetrics"] = "ALL";
+  CHECK(ep.Fails("PutItem", put, "ValidationException").message() ==
+        "1 validation error detected: Value 'ALL' at 'returnItemCollectionMetrics' failed to "
+        "satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]");
+
+  // Batches and transactions: by table, one entry per item collection written.
+  auto put_request = [](const char* pk, int sk) {
+    return json{
+        {"PutRequest", {{"Item", {{"pk", {{"S", pk}}}, {"sk", {{"N", std::to_string(sk)}}}}}}}};
+  };
+  json batch =
+      ep.Ok("BatchWriteItem",
+            {{"RequestItems",
+              {{"orders", {put_request("a", 3), put_request("a", 4), put_request("b", 1)}}}},
+             {"ReturnItemCollectionMetrics", "SIZE"}});
+  REQUIRE(batch["ItemCollectionMetrics"]["orders"].size() == 2);
+  CHECK(batch["ItemCollectionMetrics"]["orders"][0]["ItemCollectionKey"] ==
+        json{{"pk", {{"S", "a"}}}});
+  CHECK(batch["ItemCollectionMetrics"]["orders"][1]["ItemCollectionKey"] ==
+        json{{"pk", {{"S", "b"}}}});
+  json tx = ep.Ok(
+      "TransactWriteItems",
+      {{"TransactItems",
+        {{{"Put",
+           {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "c"}}}, {"sk", {{"N", "1"}}}}}}}}}},
+       {"ReturnItemCollectionMetrics", "SIZE"}});
+  CHECK(tx["ItemCollectionMetrics"] == json{{"orders",
+                                             {{{"ItemCollectionKey", {{"pk", {{"S", "c"}}}}},
+                                               {"SizeEstimateRangeGB", {0.0, 1.0}}}}}});
+
+  // A table without local secondary indexes answers none, as DynamoDB.
+  Endpoint plain;
+  plain.CreateOrders();
+  json p = {{"TableName", "orders"},
+            {"Item", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}}},
+            {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK_FALSE(plain.Ok("PutItem", p).contains("ItemCollectionMetrics"));
+  json b = plain.Ok("BatchWriteItem", {{"RequestItems", {{"orders", {put_request("a", 2)}}}},
+                                       {"ReturnItemCollectionMetrics", "SIZE"}});
+  CHECK_FALSE(b.contains("ItemCollectionMetrics"));
+}
+
 TEST_CASE("LocalSecondaryIndexes: stored, described, queried with ConsistentRead",
           "[endpoint][terraform][lsi]") {
   Endpoint ep;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,6 +31,12 @@ namespace gtsim::ddb {
 
 using json = nlohmann::json;
 
+// ReturnItemCollectionMetrics: whether `req` asks SIZE (DynamoDB's enum error otherwise) and
+// `spec` has local secondary indexes - only those tables answer ItemCollectionMetrics.
+absl::StatusOr<bool> ItemCollectionMetricsWanted(const json& req, const TableSpec& spec);
+// Whether `req` asks ReturnItemCollectionMetrics SIZE (batches and transactions, over tables).
+absl::StatusOr<bool> ItemCollectionMetricsAsked(const json& req);
+
 class Operations {
  public:
   // The single-item writes (PutItem, UpdateItem, DeleteItem), validated and ready to run as
@@ -41,6 +48,9 @@ class Operations {
     Item key;
     TableEngine::Mutation fn;
     std::function<json(const WriteResult&)> answer;
+    // ReturnItemCollectionMetrics SIZE on a table with local secondary indexes: the answer
+    // gets the ItemCollectionMetrics of `key`'s collection (see CollectionMetrics).
+    bool collection_metrics = false;
   };
   Operations(Region* region, DynamoDbEndpoint::Tokens* tokens) : region_(region), tokens_(tokens) {}
 
@@ -105,6 +115,17 @@ class Operations {
   // ddb_transact.cc
   absl::StatusOr<json> TransactWriteItems(const json& req);
   absl::StatusOr<json> TransactGetItems(const json& req);
+
+  // ddb_collections.cc
+  // DynamoDB's ItemCollectionMetrics of the item collection (the items sharing a hash key
+  // value) that `key` belongs to, in table `spec` (which has local secondary indexes):
+  // ItemCollectionKey and SizeEstimateRangeGB, from the items' sizes plus their entries in the
+  // table's local indexes, read from this region's copy right after the write.
+  absl::StatusOr<json> CollectionMetrics(const TableSpec& spec, const Item& key);
+  // BatchWriteItem's / TransactWriteItems' ItemCollectionMetrics: by table, one entry per item
+  // collection written in a table with local secondary indexes; nothing for the others.
+  absl::Status AddCollectionMetricsMap(
+      json& out, const std::vector<std::pair<std::string, Item>>& written_keys);
 
   // ddb_streams.cc
   absl::StatusOr<json> ListStreams(const json& req);

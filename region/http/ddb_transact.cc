@@ -71,6 +71,7 @@ absl::StatusOr<const json*> TransactItems(const json& req) {
 absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
   ASSIGN_OR_RETURN(const json* items, TransactItems(req));
   ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
+  ASSIGN_OR_RETURN(bool metrics, ItemCollectionMetricsAsked(req));
   ASSIGN_OR_RETURN(auto token, OptString(req, "ClientRequestToken"));
   if (token && (token->empty() || token->size() > 36)) {
     return Validation(absl::StrCat(
@@ -219,6 +220,13 @@ absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
   }
   json out = json::object();
   AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
+  if (metrics) {
+    std::vector<std::pair<std::string, Item>> written;
+    for (const auto& m : mutations) {
+      if (!m.check_only) written.emplace_back(m.table, m.key);
+    }
+    RETURN_IF_ERROR(AddCollectionMetricsMap(out, written));
+  }
   if (token) {
     absl::MutexLock l(&tokens_->mu);
     // Forget tokens older than DynamoDB's 10-minute idempotency window.
