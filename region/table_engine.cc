@@ -1257,6 +1257,18 @@ bool TableEngine::TakeTokens(Bucket& bucket, int64_t capacity, double units) {
 
 absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t units) {
   const BillingSetting& b = t.spec.billing;
+  if (b.mode == "PAY_PER_REQUEST" && t.spec.on_demand.max_write > 0) {
+    const int64_t max = t.spec.on_demand.max_write;
+    if (!TakeTokens(write_buckets_[t.spec.name], max, static_cast<double>(units))) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("ThrottlingException: table ", t.spec.name, " in ", region_,
+                       " has an OnDemandThroughput of ", max,
+                       " write request units per second and this "
+                       "write needs ",
+                       units, "; retry with backoff or raise MaxWriteRequestUnits"));
+    }
+    return absl::OkStatus();
+  }
   if (b.mode != "PROVISIONED" || b.write_capacity <= 0) return absl::OkStatus();
   if (!TakeTokens(write_buckets_[t.spec.name], b.write_capacity, static_cast<double>(units))) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -1319,6 +1331,16 @@ double TableEngine::ReadUnits(int64_t bytes, bool consistent) {
 absl::Status TableEngine::ConsumeReadCapacity(const std::string& table, double units) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   const BillingSetting& b = t->spec.billing;
+  if (b.mode == "PAY_PER_REQUEST" && t->spec.on_demand.max_read > 0) {
+    const int64_t max = t->spec.on_demand.max_read;
+    if (!TakeTokens(read_buckets_[table], max, units)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "ThrottlingException: table ", table, " in ", region_, " has an OnDemandThroughput of ",
+          max, " read request units per second and this read needs ", units,
+          "; retry with backoff or raise MaxReadRequestUnits"));
+    }
+    return absl::OkStatus();
+  }
   if (b.mode != "PROVISIONED") return absl::OkStatus();
   int64_t capacity = b.read_capacity;
   auto rs = t->spec.replica_settings.find(region_);

@@ -315,7 +315,9 @@ class TableEngine {
   // holds one second's worth of the table's read capacity - this replica's read capacity
   // override when it has one - and refills at that rate per second; a read costing more than
   // the whole bucket passes when the bucket is full and leaves it in debt. On-demand tables
-  // always pass. NotFound for a table that does not exist.
+  // pass unless they have an OnDemandThroughput MaxReadRequestUnits, which fills the bucket the
+  // same way and fails with ResourceExhausted "ThrottlingException: ...". NotFound for a table
+  // that does not exist.
   absl::Status ConsumeReadCapacity(const std::string& table, double units);
   // DynamoDB's read units for `bytes` read in one request: one per started 4 KB (at least one),
   // half that for an eventually consistent read.
@@ -444,7 +446,8 @@ class TableEngine {
   // Provisioned write capacity: takes `units` from the table's bucket or fails with
   // ResourceExhausted (ProvisionedThroughputExceededException). The bucket works as the read
   // bucket does (see ConsumeReadCapacity): a write bigger than the whole bucket passes when it
-  // is full. On-demand tables always pass.
+  // is full. On-demand tables pass unless they have an OnDemandThroughput MaxWriteRequestUnits
+  // (ResourceExhausted "ThrottlingException: ..." beyond it).
   absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);

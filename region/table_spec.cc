@@ -351,6 +351,13 @@ WarmUnits TableWarmThroughput(const TableSpec& spec) {
   return {std::max(base.read, spec.warm.read_units), std::max(base.write, spec.warm.write_units)};
 }
 
+bool ReadsMetered(const TableSpec& spec) {
+  return spec.billing.mode == "PROVISIONED" || spec.on_demand.max_read > 0;
+}
+bool WritesMetered(const TableSpec& spec) {
+  return spec.billing.mode == "PROVISIONED" || spec.on_demand.max_write > 0;
+}
+
 WarmUnits IndexWarmThroughput(const TableSpec& spec, const GsiSetting& g) {
   WarmUnits base = BaseWarmThroughput(spec);
   return {std::max(base.read, g.warm_read), std::max(base.write, g.warm_write)};

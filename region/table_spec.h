@@ -207,6 +207,10 @@ struct WarmUnits {
   int64_t write = 0;
 };
 WarmUnits TableWarmThroughput(const TableSpec& spec);
+// Whether the table's reads / writes are metered: PROVISIONED capacity, or a PAY_PER_REQUEST
+// table's OnDemandThroughput maximum (see TableEngine::ConsumeReadCapacity).
+bool ReadsMetered(const TableSpec& spec);
+bool WritesMetered(const TableSpec& spec);
 WarmUnits IndexWarmThroughput(const TableSpec& spec, const GsiSetting& g);
 
 // The stream setting after UpdateTable sets StreamEnabled to `enabled` (with `view`) at `stamp`

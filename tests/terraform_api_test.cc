@@ -237,6 +237,46 @@ TEST_CASE("OnDemandThroughput: stored and shown for PAY_PER_REQUEST tables and i
   CHECK(t["WarmThroughput"]["ReadUnitsPerSecond"] == 5);
 }
 
+TEST_CASE("OnDemandThroughput maxima throttle with ThrottlingException; -1 lifts them",
+          "[endpoint][terraform][ondemand]") {
+  Endpoint ep;
+  ep.CreateOrders();
+  for (int i = 0; i < 10; ++i) ep.PutOrder("r", i);
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"OnDemandThroughput", {{"MaxReadRequestUnits", 1}, {"MaxWriteRequestUnits", 1}}}});
+  json get = {{"TableName", "orders"}, {"Key", Key("r", 0)}, {"ConsistentRead", true}};
+  Answer throttled;
+  for (int i = 0; i < 200 && throttled.status != 400; ++i) throttled = ep.Call("GetItem", get);
+  CHECK(throttled.type() == "ThrottlingException");
+  CHECK(throttled.message() ==
+        "Throughput exceeds the maximum OnDemandThroughput (MaxReadRequestUnits / "
+        "MaxWriteRequestUnits) configured for the table.");
+  json put = {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "w"}}}, {"sk", {{"N", "1"}}}}}};
+  throttled = Answer{};
+  for (int i = 0; i < 200 && throttled.status != 400; ++i) throttled = ep.Call("PutItem", put);
+  CHECK(throttled.type() == "ThrottlingException");
+  // A batch: the writes beyond the maximum come back unprocessed (or all are throttled).
+  json writes = json::array();
+  for (int i = 0; i < 10; ++i) {
+    writes.push_back(
+        {{"PutRequest", {{"Item", {{"pk", {{"S", "b"}}}, {"sk", {{"N", std::to_string(i)}}}}}}}});
+  }
+  Answer b = ep.Call("BatchWriteItem", {{"RequestItems", {{"orders", writes}}}});
+  if (b.status == 200) {
+    CHECK(b.body["UnprocessedItems"]["orders"].size() >= 8);
+  } else {
+    CHECK(b.type() == "ThrottlingException");
+  }
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"OnDemandThroughput", {{"MaxReadRequestUnits", -1}, {"MaxWriteRequestUnits", -1}}}});
+  for (int i = 0; i < 20; ++i) ep.Ok("GetItem", get);
+  for (int i = 0; i < 20; ++i) ep.Ok("PutItem", put);
+  CHECK(ep.Ok("BatchWriteItem", {{"RequestItems", {{"orders", writes}}}})["UnprocessedItems"]
+            .empty());
+}
+
 // KMS's DescribeKey on the DynamoDB URL, in JSON 1.1.
 Answer Kms(Endpoint& ep, const json& body) {
   httplib::Client client("127.0.0.1", ep.port);

@@ -62,7 +62,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
           kMaxBatchWrite, ", Member must have length greater than or equal to 1]"));
     }
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    provisioned |= spec.billing.mode == "PROVISIONED";
+    provisioned |= WritesMetered(spec);  // PROVISIONED, or an OnDemandThroughput maximum
     std::set<std::string> keys;  // encoded, to find duplicates
     for (const json& w : list) {
       if (!w.is_object()) {

@@ -262,7 +262,7 @@ absl::StatusOr<json> Operations::TransactGetItems(const json& req) {
     RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, proj.has_value()));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    if (spec.billing.mode == "PROVISIONED") provisioned.insert(table);
+    if (ReadsMetered(spec)) provisioned.insert(table);
     ASSIGN_OR_RETURN(Item key, ItemField(op, "Key", true));
     RETURN_IF_ERROR(CheckKey(spec, key));
     if (!targets.emplace(table, EncodeItem(key)).second) {
