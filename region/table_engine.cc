@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -872,7 +873,8 @@ bool UpdateTableRequest::HasSettings() const {
   return billing_mode || read_capacity || write_capacity || sse_type || ttl_enabled ||
          ttl_attribute || stream_enabled || stream_view_type || deletion_protection || kms_key ||
          table_class || read_capacity_override || point_in_time_recovery || create_gsi ||
-         delete_gsi || !tags_set.empty() || !tags_remove.empty();
+         delete_gsi || !tags_set.empty() || !tags_remove.empty() || warm_read || warm_write ||
+         max_read || max_write || update_gsi;
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req) {
@@ -977,7 +979,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
   next.membership[u.region] = ReplicaMembership{next.updated, {}};
   if (create && !next.stream.enabled) {
     // Making a table global enables its stream with NEW_AND_OLD_IMAGES if it had none.
-    next.stream = StreamSetting{true, "NEW_AND_OLD_IMAGES", next.updated};
+    next.stream = NextStreamSetting(next.stream, true, "NEW_AND_OLD_IMAGES", next.updated);
   }
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
@@ -992,7 +994,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   TableSpec next = spec;
   // Newer than every stamp in the definition, so each changed setting wins LWW here.
   Stamp newest = spec.Version();
-  for (const Stamp* s : {&spec.billing.stamp, &spec.sse.stamp, &spec.ttl.stamp, &spec.stream.stamp}) {
+  for (const Stamp* s : {&spec.billing.stamp, &spec.sse.stamp, &spec.ttl.stamp, &spec.stream.stamp,
+                         &spec.warm.stamp, &spec.on_demand.stamp}) {
     newest = std::max(newest, *s);
   }
   for (const auto& [r, rs] : spec.replica_settings) newest = std::max(newest, rs.stamp);
@@ -1052,7 +1055,58 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
         view != "NEW_AND_OLD_IMAGES") {
       return bad("stream view type must be KEYS_ONLY, NEW_IMAGE, OLD_IMAGE or NEW_AND_OLD_IMAGES");
     }
-    next.stream = StreamSetting{enabled, enabled ? view : "", stamp};
+    Stamp at = stamp;
+    if (enabled && !spec.stream.stamp.empty() && !spec.stream.enabled) {
+      // A new stream: its label (milliseconds) must differ from the disabled one's.
+      const int64_t last_ms = StreamLabelUs(spec) / 1000;
+      if (at.ts_us / 1000 <= last_ms) at = NextStampAfter(Stamp{(last_ms + 1) * 1000, region_});
+    }
+    next.stream = NextStreamSetting(spec.stream, enabled, view, at);
+  }
+  // WarmThroughput and OnDemandThroughput, of the table or of one index: raised only / at least
+  // 1 or -1 (the texts are gtsim's apart from the range message, which is DynamoDB's).
+  auto warm_check = [&](const WarmUnits& current, const std::optional<int64_t>& read,
+                        const std::optional<int64_t>& write,
+                        const std::string& what) -> absl::Status {
+    for (auto [v, cur, name] : {std::make_tuple(read, current.read, "ReadUnitsPerSecond"),
+                                std::make_tuple(write, current.write, "WriteUnitsPerSecond")}) {
+      if (v && *v < cur) {
+        return bad(absl::StrCat(
+            "One or more parameter values were invalid: WarmThroughput can "
+            "only be increased: requested ",
+            name, " ", *v, " for ", what, " is less than its current warm throughput of ", cur));
+      }
+    }
+    return absl::OkStatus();
+  };
+  auto on_demand_check = [&](const std::optional<int64_t>& read,
+                             const std::optional<int64_t>& write,
+                             const std::string& what) -> absl::Status {
+    if (next.billing.mode != "PAY_PER_REQUEST") {
+      return bad(
+          absl::StrCat("One or more parameter values were invalid: OnDemandThroughput "
+                       "applies only to PAY_PER_REQUEST tables, and table ",
+                       spec.name, " is ", next.billing.mode));
+    }
+    for (auto [v, name] : {std::make_pair(read, "MaxReadRequestUnits"),
+                           std::make_pair(write, "MaxWriteRequestUnits")}) {
+      if (v && *v != -1 && *v < 1) {
+        return bad(absl::StrCat("One or more parameter values were invalid: Requested ", name,
+                                " for OnDemandThroughput for ", what,
+                                " is outside of valid range"));
+      }
+    }
+    return absl::OkStatus();
+  };
+  if (req.warm_read || req.warm_write) {
+    RETURN_IF_ERROR(warm_check(TableWarmThroughput(spec), req.warm_read, req.warm_write, "table"));
+    next.warm = WarmSetting{req.warm_read.value_or(spec.warm.read_units),
+                            req.warm_write.value_or(spec.warm.write_units), stamp};
+  }
+  if (req.max_read || req.max_write) {
+    RETURN_IF_ERROR(on_demand_check(req.max_read, req.max_write, "table"));
+    next.on_demand = OnDemandSetting{req.max_read.value_or(spec.on_demand.max_read),
+                                     req.max_write.value_or(spec.on_demand.max_write), stamp};
   }
   const bool replica_setting = req.deletion_protection || req.kms_key || req.table_class ||
                                req.read_capacity_override || req.point_in_time_recovery ||
@@ -1126,6 +1180,39 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     g.stamp = NextStampAfter(std::max(newest, stamp));
     next.gsis[name] = g;
   }
+  if (req.create_gsi) {
+    const GsiSetting& def = req.create_gsi->second;
+    if (def.max_read != -1 || def.max_write != -1) {
+      std::optional<int64_t> r, w;
+      if (def.max_read != -1) r = def.max_read;
+      if (def.max_write != -1) w = def.max_write;
+      RETURN_IF_ERROR(on_demand_check(r, w, "index"));
+    }
+  }
+  if (req.update_gsi) {
+    const auto& u = *req.update_gsi;
+    auto g = spec.gsis.find(u.index);
+    if (g == spec.gsis.end() || g->second.deleted || g->second.local) {
+      return absl::NotFoundError(absl::StrCat("table ", spec.name,
+                                              " has no global secondary "
+                                              "index named ",
+                                              u.index));
+    }
+    GsiSetting d = g->second;
+    if (u.warm_read || u.warm_write) {
+      RETURN_IF_ERROR(warm_check(IndexWarmThroughput(spec, d), u.warm_read, u.warm_write,
+                                 absl::StrCat("index ", u.index)));
+      d.warm_read = u.warm_read.value_or(d.warm_read);
+      d.warm_write = u.warm_write.value_or(d.warm_write);
+    }
+    if (u.max_read || u.max_write) {
+      RETURN_IF_ERROR(on_demand_check(u.max_read, u.max_write, "index"));
+      d.max_read = u.max_read.value_or(d.max_read);
+      d.max_write = u.max_write.value_or(d.max_write);
+    }
+    d.stamp = NextStampAfter(std::max(newest, stamp));
+    next.gsis[u.index] = d;
+  }
   if (req.delete_gsi) {
     auto g = spec.gsis.find(*req.delete_gsi);
     if (g == spec.gsis.end() || g->second.deleted) {
@@ -1198,6 +1285,18 @@ bool TableEngine::TakeTokens(Bucket& bucket, int64_t capacity, double units) {
 
 absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t units) {
   const BillingSetting& b = t.spec.billing;
+  if (b.mode == "PAY_PER_REQUEST" && t.spec.on_demand.max_write > 0) {
+    const int64_t max = t.spec.on_demand.max_write;
+    if (!TakeTokens(write_buckets_[t.spec.name], max, static_cast<double>(units))) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("ThrottlingException: table ", t.spec.name, " in ", region_,
+                       " has an OnDemandThroughput of ", max,
+                       " write request units per second and this "
+                       "write needs ",
+                       units, "; retry with backoff or raise MaxWriteRequestUnits"));
+    }
+    return absl::OkStatus();
+  }
   if (b.mode != "PROVISIONED" || b.write_capacity <= 0) return absl::OkStatus();
   if (!TakeTokens(write_buckets_[t.spec.name], b.write_capacity, static_cast<double>(units))) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -1260,6 +1359,16 @@ double TableEngine::ReadUnits(int64_t bytes, bool consistent) {
 absl::Status TableEngine::ConsumeReadCapacity(const std::string& table, double units) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   const BillingSetting& b = t->spec.billing;
+  if (b.mode == "PAY_PER_REQUEST" && t->spec.on_demand.max_read > 0) {
+    const int64_t max = t->spec.on_demand.max_read;
+    if (!TakeTokens(read_buckets_[table], max, units)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "ThrottlingException: table ", table, " in ", region_, " has an OnDemandThroughput of ",
+          max, " read request units per second and this read needs ", units,
+          "; retry with backoff or raise MaxReadRequestUnits"));
+    }
+    return absl::OkStatus();
+  }
   if (b.mode != "PROVISIONED") return absl::OkStatus();
   int64_t capacity = b.read_capacity;
   auto rs = t->spec.replica_settings.find(region_);

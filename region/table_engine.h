@@ -130,6 +130,12 @@ struct UpdateTableRequest {
   std::optional<std::string> ttl_attribute;    // with ttl_enabled = true
   std::optional<bool> stream_enabled;
   std::optional<std::string> stream_view_type; // with stream_enabled = true
+  // WarmThroughput: raised only (a lower value than the table's current one is InvalidArgument).
+  std::optional<int64_t> warm_read;
+  std::optional<int64_t> warm_write;
+  // OnDemandThroughput of a PAY_PER_REQUEST table: at least 1, or -1 for no limit.
+  std::optional<int64_t> max_read;
+  std::optional<int64_t> max_write;
   // Settings of one replica only: this region's, or `replica_region`'s when set (DynamoDB's
   // ReplicaUpdates Update, made in one region for another replica; the change reaches that
   // replica with the table definition).
@@ -146,6 +152,13 @@ struct UpdateTableRequest {
   // One global secondary index to create (group-wide; each replica backfills it) or delete.
   std::optional<std::pair<std::string, GsiSetting>> create_gsi;  // name, definition
   std::optional<std::string> delete_gsi;
+  // A GlobalSecondaryIndexUpdates Update of one live global index: its WarmThroughput (raised
+  // only) and OnDemandThroughput, as the table's above.
+  struct IndexThroughput {
+    std::string index;
+    std::optional<int64_t> warm_read, warm_write, max_read, max_write;
+  };
+  std::optional<IndexThroughput> update_gsi;
 
   bool HasSettings() const;
 };
@@ -310,7 +323,9 @@ class TableEngine {
   // holds one second's worth of the table's read capacity - this replica's read capacity
   // override when it has one - and refills at that rate per second; a read costing more than
   // the whole bucket passes when the bucket is full and leaves it in debt. On-demand tables
-  // always pass. NotFound for a table that does not exist.
+  // pass unless they have an OnDemandThroughput MaxReadRequestUnits, which fills the bucket the
+  // same way and fails with ResourceExhausted "ThrottlingException: ...". NotFound for a table
+  // that does not exist.
   absl::Status ConsumeReadCapacity(const std::string& table, double units);
   // DynamoDB's read units for `bytes` read in one request: one per started 4 KB (at least one),
   // half that for an eventually consistent read.
@@ -439,7 +454,8 @@ class TableEngine {
   // Provisioned write capacity: takes `units` from the table's bucket or fails with
   // ResourceExhausted (ProvisionedThroughputExceededException). The bucket works as the read
   // bucket does (see ConsumeReadCapacity): a write bigger than the whole bucket passes when it
-  // is full. On-demand tables always pass.
+  // is full. On-demand tables pass unless they have an OnDemandThroughput MaxWriteRequestUnits
+  // (ResourceExhausted "ThrottlingException: ..." beyond it).
   absl::Status ConsumeWriteCapacity(const TableState& t, int64_t units);
   // Makes this region a CREATING replica of spec's table: an empty table and a bootstrap.
   absl::Status StartBootstrap(const TableSpec& spec);

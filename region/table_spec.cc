@@ -112,6 +112,8 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
   TakeNewer(&out.sse, incoming.sse);
   TakeNewer(&out.ttl, incoming.ttl);
   TakeNewer(&out.stream, incoming.stream);
+  TakeNewer(&out.warm, incoming.warm);
+  TakeNewer(&out.on_demand, incoming.on_demand);
   for (const auto& [region, rs] : incoming.replica_settings) {
     TakeNewer(&out.replica_settings[region], rs);
   }
@@ -121,7 +123,8 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
 
 int64_t NewestStampUs(const TableSpec& spec) {
   int64_t newest = std::max({spec.created.ts_us, spec.updated.ts_us, spec.billing.stamp.ts_us,
-                             spec.sse.stamp.ts_us, spec.ttl.stamp.ts_us, spec.stream.stamp.ts_us});
+                             spec.sse.stamp.ts_us, spec.ttl.stamp.ts_us, spec.stream.stamp.ts_us,
+                             spec.warm.stamp.ts_us, spec.on_demand.stamp.ts_us});
   for (const auto& [region, settings] : spec.replica_settings) {
     newest = std::max(newest, settings.stamp.ts_us);
   }
@@ -169,6 +172,18 @@ std::string EncodeTableSpec(const TableSpec& spec) {
   if (!spec.stream.stamp.empty()) {
     j["stream"] = {{"enabled", spec.stream.enabled}, {"view", spec.stream.view_type},
                    {"stamp", StampJson(spec.stream.stamp)}};
+    if (spec.stream.since_us) j["stream"]["since_us"] = spec.stream.since_us;
+    if (!spec.stream.past.empty()) j["stream"]["past"] = spec.stream.past;
+  }
+  if (!spec.warm.stamp.empty()) {
+    j["warm"] = {{"read", spec.warm.read_units},
+                 {"write", spec.warm.write_units},
+                 {"stamp", StampJson(spec.warm.stamp)}};
+  }
+  if (!spec.on_demand.stamp.empty()) {
+    j["on_demand"] = {{"read", spec.on_demand.max_read},
+                      {"write", spec.on_demand.max_write},
+                      {"stamp", StampJson(spec.on_demand.stamp)}};
   }
   if (!spec.sourced_at_us.empty()) j["sourced_at_us"] = spec.sourced_at_us;
   if (!spec.replica_progress.empty()) j["replica_progress"] = spec.replica_progress;
@@ -188,6 +203,8 @@ std::string EncodeTableSpec(const TableSpec& spec) {
                          {"projection", g.projection}, {"non_key", g.non_key},
                          {"deleted", g.deleted}, {"stamp", StampJson(g.stamp)}};
     if (g.local) gj["local"] = true;
+    if (g.warm_read || g.warm_write) gj["warm"] = {g.warm_read, g.warm_write};
+    if (g.max_read != -1 || g.max_write != -1) gj["on_demand"] = {g.max_read, g.max_write};
     if (g.range_key) gj["range"] = {g.range_key->name, ValueTypeName(g.range_key->type)};
     j["gsis"][name] = gj;
   }
@@ -234,6 +251,20 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
       const auto& t = j["stream"];
       spec.stream = StreamSetting{t.at("enabled").get<bool>(), t.at("view").get<std::string>(),
                                   StampFrom(t.at("stamp"))};
+      spec.stream.since_us = t.value("since_us", int64_t{0});
+      if (t.contains("past")) {
+        spec.stream.past = t["past"].get<std::vector<std::pair<int64_t, int64_t>>>();
+      }
+    }
+    if (j.contains("warm")) {
+      const auto& w = j["warm"];
+      spec.warm = WarmSetting{w.at("read").get<int64_t>(), w.at("write").get<int64_t>(),
+                              StampFrom(w.at("stamp"))};
+    }
+    if (j.contains("on_demand")) {
+      const auto& o = j["on_demand"];
+      spec.on_demand = OnDemandSetting{o.at("read").get<int64_t>(), o.at("write").get<int64_t>(),
+                                       StampFrom(o.at("stamp"))};
     }
     if (j.contains("replica_progress")) {
       spec.replica_progress = j["replica_progress"].get<std::map<std::string, int>>();
@@ -272,6 +303,14 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
         gs.deleted = g.at("deleted").get<bool>();
         gs.stamp = StampFrom(g.at("stamp"));
         gs.local = g.value("local", false);
+        if (g.contains("warm")) {
+          gs.warm_read = g["warm"].at(0).get<int64_t>();
+          gs.warm_write = g["warm"].at(1).get<int64_t>();
+        }
+        if (g.contains("on_demand")) {
+          gs.max_read = g["on_demand"].at(0).get<int64_t>();
+          gs.max_write = g["on_demand"].at(1).get<int64_t>();
+        }
         ok2 = ok2 && ok;
         spec.gsis[name] = std::move(gs);
       }
@@ -296,6 +335,50 @@ absl::StatusOr<KeyDef> ParseKeyDef(const std::string& text) {
         "key definition \"", text, "\" must be NAME:TYPE with TYPE S, N or B, e.g. orderId:S"));
   }
   return def;
+}
+
+namespace {
+WarmUnits BaseWarmThroughput(const TableSpec& spec) {
+  if (spec.billing.mode == "PROVISIONED") {
+    return {spec.billing.read_capacity, spec.billing.write_capacity};
+  }
+  return {12000, 4000};
+}
+}  // namespace
+
+WarmUnits TableWarmThroughput(const TableSpec& spec) {
+  WarmUnits base = BaseWarmThroughput(spec);
+  return {std::max(base.read, spec.warm.read_units), std::max(base.write, spec.warm.write_units)};
+}
+
+bool ReadsMetered(const TableSpec& spec) {
+  return spec.billing.mode == "PROVISIONED" || spec.on_demand.max_read > 0;
+}
+bool WritesMetered(const TableSpec& spec) {
+  return spec.billing.mode == "PROVISIONED" || spec.on_demand.max_write > 0;
+}
+
+WarmUnits IndexWarmThroughput(const TableSpec& spec, const GsiSetting& g) {
+  WarmUnits base = BaseWarmThroughput(spec);
+  return {std::max(base.read, g.warm_read), std::max(base.write, g.warm_write)};
+}
+
+StreamSetting NextStreamSetting(const StreamSetting& before, bool enabled, const std::string& view,
+                                const Stamp& stamp) {
+  StreamSetting next = before;
+  const bool was_disabled = !before.stamp.empty() && !before.enabled;
+  if (enabled && was_disabled) {
+    next.past.emplace_back(before.since_us, before.stamp.ts_us);
+    next.since_us = stamp.ts_us;
+  }
+  next.enabled = enabled;
+  next.view_type = enabled ? view : "";
+  next.stamp = stamp;
+  return next;
+}
+
+int64_t StreamLabelUs(const TableSpec& spec) {
+  return spec.stream.since_us ? spec.stream.since_us : spec.created.ts_us;
 }
 
 std::string StreamViewTypeOf(const TableSpec& spec) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,6 +43,28 @@ struct StreamSetting {
   bool enabled = false;
   std::string view_type;  // KEYS_ONLY, NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES
   Stamp stamp;
+  // When the current stream began (microseconds): 0 for the stream the table was created with
+  // (it dates from `created`), else the stamp of the UpdateTable that enabled the stream again
+  // after it had been disabled - re-enabling makes a new stream, with a new ARN and label.
+  int64_t since_us = 0;
+  // The earlier streams of this incarnation, oldest first, each [since_us, ended_us) (since 0:
+  // the table's first stream); every one is DISABLED.
+  std::vector<std::pair<int64_t, int64_t>> past;
+};
+// WarmThroughput (UpdateTable / CreateTable), group-wide ("always synchronized" in AWS's
+// classes): 0 means never raised, DynamoDB's default (see ddb_describe.cc). Only increases.
+struct WarmSetting {
+  int64_t read_units = 0;
+  int64_t write_units = 0;
+  Stamp stamp;
+};
+// OnDemandThroughput of a PAY_PER_REQUEST table: the most request units per second; -1 (or 0,
+// never set) means no limit. Group-wide in gtsim (AWS lets a replica override the read limit;
+// gtsim has no per-replica override).
+struct OnDemandSetting {
+  int64_t max_read = -1;
+  int64_t max_write = -1;
+  Stamp stamp;
 };
 // A global secondary index, group-wide. Each replica backfills it from its own items (its
 // IndexStatus, CREATING then ACTIVE, is per replica and not part of the definition).
@@ -57,6 +80,12 @@ struct GsiSetting {
   // queried as the global ones are (gtsim's indexes are written in the item's transaction, so
   // a ConsistentRead of either is exact).
   bool local = false;
+  // The index's WarmThroughput (0: never raised) and OnDemandThroughput (-1: no limit), set with
+  // the index or by a GlobalSecondaryIndexUpdates Update (which restamps the index).
+  int64_t warm_read = 0;
+  int64_t warm_write = 0;
+  int64_t max_read = -1;
+  int64_t max_write = -1;
 };
 
 // Settings of one replica, made in its region and applied only there; the others know them to
@@ -123,6 +152,8 @@ struct TableSpec {
   SseSetting sse;
   TtlSetting ttl;
   StreamSetting stream;
+  WarmSetting warm;
+  OnDemandSetting on_demand;
   std::map<std::string, ReplicaSettings> replica_settings;  // by region
   std::map<std::string, GsiSetting> gsis;                   // by index name, deleted too
 
@@ -167,6 +198,30 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text);
 // The view type of a table's stream: its StreamSpecification's, or NEW_AND_OLD_IMAGES (what
 // gtsim's change log always serves) for a table whose stream was never enabled explicitly.
 std::string StreamViewTypeOf(const TableSpec& spec);
+
+// The warm throughput of the table (or of index `g`) as DescribeTable shows it: what UpdateTable
+// raised it to, never below DynamoDB's starting values - 12,000 read and 4,000 write units per
+// second on demand, a PROVISIONED table's capacity.
+struct WarmUnits {
+  int64_t read = 0;
+  int64_t write = 0;
+};
+WarmUnits TableWarmThroughput(const TableSpec& spec);
+// Whether the table's reads / writes are metered: PROVISIONED capacity, or a PAY_PER_REQUEST
+// table's OnDemandThroughput maximum (see TableEngine::ConsumeReadCapacity).
+bool ReadsMetered(const TableSpec& spec);
+bool WritesMetered(const TableSpec& spec);
+WarmUnits IndexWarmThroughput(const TableSpec& spec, const GsiSetting& g);
+
+// The stream setting after UpdateTable sets StreamEnabled to `enabled` (with `view`) at `stamp`
+// on a table whose setting is `before` and which was created at `created_us`. Enabling a stream
+// that was disabled begins a new stream: the old one joins `past`, and the new one's since_us is
+// `stamp` - the caller makes sure its millisecond (the stream label's precision) is later than
+// the old stream's (see StreamLabelUs).
+StreamSetting NextStreamSetting(const StreamSetting& before, bool enabled, const std::string& view,
+                                const Stamp& stamp);
+// When the current stream began, in microseconds: its since_us, else the table's creation.
+int64_t StreamLabelUs(const TableSpec& spec);
 
 // Parses "name:S" / "name:N" / "name:B" as a key definition.
 absl::StatusOr<KeyDef> ParseKeyDef(const std::string& text);

@@ -45,6 +45,16 @@ TableSpec RandomSpec(std::mt19937_64& rng) {
     s.ttl.enabled = s.ttl.stamp.ts_us % 2;
     s.ttl.attribute = s.ttl.stamp.region;
   }
+  if (rng() % 2) {
+    s.warm.stamp = Draw(rng);
+    s.warm.read_units = 12000 + s.warm.stamp.ts_us;
+    s.warm.write_units = static_cast<int64_t>(s.warm.stamp.region.size());
+  }
+  if (rng() % 2) {
+    s.on_demand.stamp = Draw(rng);
+    s.on_demand.max_read = s.on_demand.stamp.ts_us % 2 ? -1 : s.on_demand.stamp.ts_us;
+    s.on_demand.max_write = static_cast<int64_t>(s.on_demand.stamp.region.size());
+  }
   return s;
 }
 
@@ -114,6 +124,54 @@ TEST_CASE("a definition stored before per-member stamps decodes with them implic
   auto round = DecodeTableSpec(EncodeTableSpec(s));
   REQUIRE(round.ok());
   CHECK(round->membership == s.membership);
+}
+
+}  // namespace
+}  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+TEST_CASE("warm and on-demand throughput and earlier streams survive encoding", "[table_spec]") {
+  TableSpec s = Base();
+  s.warm = WarmSetting{15000, 0, Stamp{5, "us-1"}};
+  s.on_demand = OnDemandSetting{-1, 40, Stamp{6, "us-2"}};
+  GsiSetting g;
+  g.hash_key = KeyDef{"g", ValueType::kS};
+  g.warm_read = 30000;
+  g.max_write = 9;
+  g.stamp = Stamp{7, "us-1"};
+  s.gsis["byG"] = g;
+  // Enabled, disabled, enabled again: the first stream joins `past`, the new one starts at 30.
+  s.stream = NextStreamSetting(s.stream, true, "KEYS_ONLY", Stamp{10, "us-1"});
+  s.stream = NextStreamSetting(s.stream, false, "", Stamp{20, "us-1"});
+  CHECK(StreamLabelUs(s) == 1);  // still the table's first stream, now disabled
+  s.stream = NextStreamSetting(s.stream, true, "NEW_IMAGE", Stamp{30, "us-1"});
+  CHECK(s.stream.since_us == 30);
+  CHECK(s.stream.past == std::vector<std::pair<int64_t, int64_t>>{{0, 20}});
+  CHECK(StreamLabelUs(s) == 30);
+
+  auto decoded = DecodeTableSpec(EncodeTableSpec(s));
+  REQUIRE(decoded.ok());
+  CHECK(SameDefinition(*decoded, s));
+  CHECK(decoded->warm.read_units == 15000);
+  CHECK(decoded->on_demand.max_write == 40);
+  CHECK(decoded->gsis.at("byG").warm_read == 30000);
+  CHECK(decoded->gsis.at("byG").max_read == -1);
+  CHECK(decoded->gsis.at("byG").max_write == 9);
+  CHECK(decoded->stream.past == s.stream.past);
+  // Shown never below DynamoDB's starting values.
+  CHECK(TableWarmThroughput(*decoded).read == 15000);
+  CHECK(TableWarmThroughput(*decoded).write == 4000);
+  CHECK(IndexWarmThroughput(*decoded, decoded->gsis.at("byG")).read == 30000);
+  // Newer stamps win, each setting on its own.
+  TableSpec later = s;
+  later.warm = WarmSetting{20000, 5000, Stamp{8, "us-2"}};
+  later.on_demand = OnDemandSetting{1, 1, Stamp{2, "us-2"}};  // older: loses
+  TableSpec merged = MergeTableSpecs(s, later);
+  CHECK(merged.warm.read_units == 20000);
+  CHECK(merged.on_demand.max_write == 40);
+  CHECK(NewestStampUs(merged) >= 30);
 }
 
 }  // namespace

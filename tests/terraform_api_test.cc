@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "tests/endpoint_fixture.h"
 
@@ -120,6 +121,162 @@ TEST_CASE("DescribeTable has WarmThroughput ACTIVE on the table and every GSI",
   CHECK(t["GlobalSecondaryIndexes"][0]["WarmThroughput"]["Status"] == "ACTIVE");
 }
 
+json GsiTable() {
+  return {{"TableName", "orders"},
+          {"KeySchema", {{{"AttributeName", "pk"}, {"KeyType", "HASH"}}}},
+          {"AttributeDefinitions",
+           {{{"AttributeName", "pk"}, {"AttributeType", "S"}},
+            {{"AttributeName", "g"}, {"AttributeType", "S"}}}},
+          {"GlobalSecondaryIndexes",
+           {{{"IndexName", "byG"},
+             {"KeySchema", {{{"AttributeName", "g"}, {"KeyType", "HASH"}}}},
+             {"Projection", {{"ProjectionType", "ALL"}}}}}},
+          {"BillingMode", "PAY_PER_REQUEST"}};
+}
+
+TEST_CASE("UpdateTable WarmThroughput raises the table's and an index's, never lowers them",
+          "[endpoint][terraform][warm]") {
+  Endpoint ep;
+  json create = GsiTable();
+  create["WarmThroughput"] = {{"ReadUnitsPerSecond", 15000}};
+  create["GlobalSecondaryIndexes"][0]["WarmThroughput"] = {{"WriteUnitsPerSecond", 5000}};
+  json t = ep.Ok("CreateTable", create)["TableDescription"];
+  CHECK(t["WarmThroughput"]["ReadUnitsPerSecond"] == 15000);
+  CHECK(t["WarmThroughput"]["WriteUnitsPerSecond"] == 4000);
+  CHECK(t["GlobalSecondaryIndexes"][0]["WarmThroughput"]["ReadUnitsPerSecond"] == 12000);
+  CHECK(t["GlobalSecondaryIndexes"][0]["WarmThroughput"]["WriteUnitsPerSecond"] == 5000);
+
+  t = ep.Ok("UpdateTable",
+            {{"TableName", "orders"},
+             {"WarmThroughput",
+              {{"ReadUnitsPerSecond", 20000}, {"WriteUnitsPerSecond", 6000}}}})["TableDescription"];
+  CHECK(t["WarmThroughput"] ==
+        json{{"ReadUnitsPerSecond", 20000}, {"WriteUnitsPerSecond", 6000}, {"Status", "ACTIVE"}});
+  // A lower value, or one below the default, is refused and changes nothing.
+  Answer lower = ep.Fails(
+      "UpdateTable", {{"TableName", "orders"}, {"WarmThroughput", {{"WriteUnitsPerSecond", 5999}}}},
+      "ValidationException");
+  CHECK(lower.message() ==
+        "One or more parameter values were invalid: WarmThroughput can only be increased: "
+        "requested WriteUnitsPerSecond 5999 for table is less than its current warm throughput "
+        "of 6000");
+  CHECK(ep.Fails("UpdateTable",
+                 {{"TableName", "orders"}, {"WarmThroughput", {{"ReadUnitsPerSecond", 0}}}},
+                 "ValidationException")
+            .message() ==
+        "1 validation error detected: Value '0' at 'warmThroughput.readUnitsPerSecond' failed to "
+        "satisfy constraint: Member must have value greater than or equal to 1");
+  ep.Fails("UpdateTable", {{"TableName", "orders"}, {"WarmThroughput", json::object()}},
+           "ValidationException");
+  // One index, by GlobalSecondaryIndexUpdates Update.
+  json gsi_update = {
+      {"TableName", "orders"},
+      {"GlobalSecondaryIndexUpdates",
+       {{{"Update",
+          {{"IndexName", "byG"}, {"WarmThroughput", {{"ReadUnitsPerSecond", 30000}}}}}}}}};
+  t = ep.Ok("UpdateTable", gsi_update)["TableDescription"];
+  json g = t["GlobalSecondaryIndexes"][0]["WarmThroughput"];
+  CHECK(g["ReadUnitsPerSecond"] == 30000);
+  CHECK(g["WriteUnitsPerSecond"] == 5000);
+  gsi_update["GlobalSecondaryIndexUpdates"][0]["Update"]["WarmThroughput"] = {
+      {"ReadUnitsPerSecond", 100}};
+  CHECK(ep.Fails("UpdateTable", gsi_update, "ValidationException").message() ==
+        "One or more parameter values were invalid: WarmThroughput can only be increased: "
+        "requested ReadUnitsPerSecond 100 for index byG is less than its current warm "
+        "throughput of 30000");
+  gsi_update["GlobalSecondaryIndexUpdates"][0]["Update"]["IndexName"] = "nope";
+  ep.Fails("UpdateTable", gsi_update, "ResourceNotFoundException");
+  t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK(t["WarmThroughput"]["ReadUnitsPerSecond"] == 20000);
+  CHECK(t["GlobalSecondaryIndexes"][0]["WarmThroughput"]["ReadUnitsPerSecond"] == 30000);
+}
+
+TEST_CASE("OnDemandThroughput: stored and shown for PAY_PER_REQUEST tables and indexes, -1 unset",
+          "[endpoint][terraform][ondemand]") {
+  Endpoint ep;
+  json create = GsiTable();
+  create["OnDemandThroughput"] = {{"MaxReadRequestUnits", 100}};
+  json t = ep.Ok("CreateTable", create)["TableDescription"];
+  CHECK(t["OnDemandThroughput"] ==
+        json{{"MaxReadRequestUnits", 100}, {"MaxWriteRequestUnits", -1}});
+  CHECK(t["GlobalSecondaryIndexes"][0]["OnDemandThroughput"] ==
+        json{{"MaxReadRequestUnits", -1}, {"MaxWriteRequestUnits", -1}});
+  t = ep.Ok("UpdateTable",
+            {{"TableName", "orders"},
+             {"OnDemandThroughput",
+              {{"MaxReadRequestUnits", -1}, {"MaxWriteRequestUnits", 50}}}})["TableDescription"];
+  CHECK(t["OnDemandThroughput"] == json{{"MaxReadRequestUnits", -1}, {"MaxWriteRequestUnits", 50}});
+  t = ep.Ok("UpdateTable",
+            {{"TableName", "orders"},
+             {"GlobalSecondaryIndexUpdates",
+              {{{"Update",
+                 {{"IndexName", "byG"},
+                  {"OnDemandThroughput", {{"MaxWriteRequestUnits", 7}}}}}}}}})["TableDescription"];
+  CHECK(t["GlobalSecondaryIndexes"][0]["OnDemandThroughput"]["MaxWriteRequestUnits"] == 7);
+  // DynamoDB's message for a value that is neither -1 nor at least 1.
+  CHECK(ep.Fails("UpdateTable",
+                 {{"TableName", "orders"}, {"OnDemandThroughput", {{"MaxWriteRequestUnits", 0}}}},
+                 "ValidationException")
+            .message() ==
+        "One or more parameter values were invalid: Requested MaxWriteRequestUnits for "
+        "OnDemandThroughput for table is outside of valid range");
+  // Not on a PROVISIONED table (and such a table shows none).
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"BillingMode", "PROVISIONED"},
+         {"ProvisionedThroughput", {{"ReadCapacityUnits", 5}, {"WriteCapacityUnits", 5}}}});
+  CHECK(ep.Fails("UpdateTable",
+                 {{"TableName", "orders"}, {"OnDemandThroughput", {{"MaxReadRequestUnits", 5}}}},
+                 "ValidationException")
+            .message() ==
+        "One or more parameter values were invalid: OnDemandThroughput applies only to "
+        "PAY_PER_REQUEST tables, and table orders is PROVISIONED");
+  t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
+  CHECK_FALSE(t.contains("OnDemandThroughput"));
+  // A PROVISIONED table's warm throughput is its capacity.
+  CHECK(t["WarmThroughput"]["ReadUnitsPerSecond"] == 5);
+}
+
+TEST_CASE("OnDemandThroughput maxima throttle with ThrottlingException; -1 lifts them",
+          "[endpoint][terraform][ondemand]") {
+  Endpoint ep;
+  ep.CreateOrders();
+  for (int i = 0; i < 10; ++i) ep.PutOrder("r", i);
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"OnDemandThroughput", {{"MaxReadRequestUnits", 1}, {"MaxWriteRequestUnits", 1}}}});
+  json get = {{"TableName", "orders"}, {"Key", Key("r", 0)}, {"ConsistentRead", true}};
+  Answer throttled;
+  for (int i = 0; i < 200 && throttled.status != 400; ++i) throttled = ep.Call("GetItem", get);
+  CHECK(throttled.type() == "ThrottlingException");
+  CHECK(throttled.message() ==
+        "Throughput exceeds the maximum OnDemandThroughput (MaxReadRequestUnits / "
+        "MaxWriteRequestUnits) configured for the table.");
+  json put = {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "w"}}}, {"sk", {{"N", "1"}}}}}};
+  throttled = Answer{};
+  for (int i = 0; i < 200 && throttled.status != 400; ++i) throttled = ep.Call("PutItem", put);
+  CHECK(throttled.type() == "ThrottlingException");
+  // A batch: the writes beyond the maximum come back unprocessed (or all are throttled).
+  json writes = json::array();
+  for (int i = 0; i < 10; ++i) {
+    writes.push_back(
+        {{"PutRequest", {{"Item", {{"pk", {{"S", "b"}}}, {"sk", {{"N", std::to_string(i)}}}}}}}});
+  }
+  Answer b = ep.Call("BatchWriteItem", {{"RequestItems", {{"orders", writes}}}});
+  if (b.status == 200) {
+    CHECK(b.body["UnprocessedItems"]["orders"].size() >= 8);
+  } else {
+    CHECK(b.type() == "ThrottlingException");
+  }
+  ep.Ok("UpdateTable",
+        {{"TableName", "orders"},
+         {"OnDemandThroughput", {{"MaxReadRequestUnits", -1}, {"MaxWriteRequestUnits", -1}}}});
+  for (int i = 0; i < 20; ++i) ep.Ok("GetItem", get);
+  for (int i = 0; i < 20; ++i) ep.Ok("PutItem", put);
+  CHECK(ep.Ok("BatchWriteItem", {{"RequestItems", {{"orders", writes}}}})["UnprocessedItems"]
+            .empty());
+}
+
 // KMS's DescribeKey on the DynamoDB URL, in JSON 1.1.
 Answer Kms(Endpoint& ep, const json& body) {
   httplib::Client client("127.0.0.1", ep.port);
@@ -163,12 +320,51 @@ TEST_CASE("A regional table's stream can be disabled", "[endpoint][terraform][st
   std::string arn = t["LatestStreamArn"];
   json s = ep.Raw("DynamoDBStreams_20120810.DescribeStream", json{{"StreamArn", arn}}.dump()).body;
   CHECK(s["StreamDescription"]["StreamStatus"] == "DISABLED");
-  // Enabled again.
+  ep.PutOrder("while-disabled", 1);
+  // Enabled again: a new stream, with its own ARN and label.
   ep.Ok("UpdateTable",
         {{"TableName", "orders"},
          {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}}});
   t = ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
   CHECK(t["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE");
+  std::string new_arn = t["LatestStreamArn"];
+  CHECK(new_arn != arn);
+  CHECK(t["LatestStreamLabel"] != s["StreamDescription"]["StreamLabel"]);
+  CHECK(new_arn.substr(new_arn.size() - t["LatestStreamLabel"].get<std::string>().size()) ==
+        t["LatestStreamLabel"]);
+  ep.PutOrder("after", 2);
+  // The old stream still answers, DISABLED; ListStreams lists both, oldest first.
+  s = ep.Raw("DynamoDBStreams_20120810.DescribeStream", json{{"StreamArn", arn}}.dump()).body;
+  CHECK(s["StreamDescription"]["StreamStatus"] == "DISABLED");
+  json fresh =
+      ep.Raw("DynamoDBStreams_20120810.DescribeStream", json{{"StreamArn", new_arn}}.dump()).body;
+  CHECK(fresh["StreamDescription"]["StreamStatus"] == "ENABLED");
+  json list = ep.Raw("DynamoDBStreams_20120810.ListStreams", json{{"TableName", "orders"}}.dump())
+                  .body["Streams"];
+  REQUIRE(list.size() == 2);
+  CHECK(list[0]["StreamArn"] == arn);
+  CHECK(list[1]["StreamArn"] == new_arn);
+  // Each stream holds the writes made while it was the table's: the new one only "after"; the
+  // write made while the stream was disabled is in neither.
+  auto records = [&](const std::string& stream_arn) {
+    json d =
+        ep.Raw("DynamoDBStreams_20120810.DescribeStream", json{{"StreamArn", stream_arn}}.dump())
+            .body["StreamDescription"];
+    json it = ep.Raw("DynamoDBStreams_20120810.GetShardIterator",
+                     json{{"StreamArn", stream_arn},
+                          {"ShardId", d["Shards"][0]["ShardId"]},
+                          {"ShardIteratorType", "TRIM_HORIZON"}}
+                         .dump())
+                  .body;
+    json r = ep.Raw("DynamoDBStreams_20120810.GetRecords",
+                    json{{"ShardIterator", it["ShardIterator"]}}.dump())
+                 .body["Records"];
+    std::vector<std::string> keys;
+    for (const auto& rec : r) keys.push_back(rec["dynamodb"]["Keys"]["pk"]["S"]);
+    return keys;
+  };
+  CHECK(records(new_arn) == std::vector<std::string>{"after"});
+  CHECK(records(arn).empty());
 }
 
 TEST_CASE("The 2017.11.29 global-table operations answer as for 2019.11.21 tables",
@@ -204,6 +400,75 @@ json LsiTable(const json& lsis) {
             {{"AttributeName", "alt"}, {"AttributeType", "S"}}}},
           {"LocalSecondaryIndexes", lsis},
           {"BillingMode", "PAY_PER_REQUEST"}};
+}
+
+TEST_CASE("ReturnItemCollectionMetrics SIZE: the item collection of a table with LSIs",
+          "[endpoint][terraform][lsi][collections]") {
+  Endpoint ep;
+  json lsi = {{"IndexName", "byAlt"},
+              {"KeySchema",
+               {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                {{"AttributeName", "alt"}, {"KeyType", "RANGE"}}}},
+              {"Projection", {{"ProjectionType", "ALL"}}}};
+  ep.Ok("CreateTable", LsiTable(json::array({lsi})));
+  json item = {{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"alt", {{"S", "x"}}}};
+  const json expected = {{"ItemCollectionKey", {{"pk", {{"S", "a"}}}}},
+                         {"SizeEstimateRangeGB", {0.0, 1.0}}};
+  json put = {{"TableName", "orders"}, {"Item", item}, {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK(ep.Ok("PutItem", put)["ItemCollectionMetrics"] == expected);
+  json update = {{"TableName", "orders"},
+                 {"Key", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "2"}}}}},
+                 {"UpdateExpression", "SET alt = :v"},
+                 {"ExpressionAttributeValues", {{":v", {{"S", "y"}}}}},
+                 {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK(ep.Ok("UpdateItem", update)["ItemCollectionMetrics"] == expected);
+  json del = {{"TableName", "orders"},
+              {"Key", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "2"}}}}},
+              {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK(ep.Ok("DeleteItem", del)["ItemCollectionMetrics"] == expected);
+  // NONE, or no parameter: nothing.
+  put["ReturnItemCollectionMetrics"] = "NONE";
+  CHECK_FALSE(ep.Ok("PutItem", put).contains("ItemCollectionMetrics"));
+  put["ReturnItemCollectionMetrics"] = "ALL";
+  CHECK(ep.Fails("PutItem", put, "ValidationException").message() ==
+        "1 validation error detected: Value 'ALL' at 'returnItemCollectionMetrics' failed to "
+        "satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]");
+
+  // Batches and transactions: by table, one entry per item collection written.
+  auto put_request = [](const char* pk, int sk) {
+    return json{
+        {"PutRequest", {{"Item", {{"pk", {{"S", pk}}}, {"sk", {{"N", std::to_string(sk)}}}}}}}};
+  };
+  json batch =
+      ep.Ok("BatchWriteItem",
+            {{"RequestItems",
+              {{"orders", {put_request("a", 3), put_request("a", 4), put_request("b", 1)}}}},
+             {"ReturnItemCollectionMetrics", "SIZE"}});
+  REQUIRE(batch["ItemCollectionMetrics"]["orders"].size() == 2);
+  CHECK(batch["ItemCollectionMetrics"]["orders"][0]["ItemCollectionKey"] ==
+        json{{"pk", {{"S", "a"}}}});
+  CHECK(batch["ItemCollectionMetrics"]["orders"][1]["ItemCollectionKey"] ==
+        json{{"pk", {{"S", "b"}}}});
+  json tx = ep.Ok(
+      "TransactWriteItems",
+      {{"TransactItems",
+        {{{"Put",
+           {{"TableName", "orders"}, {"Item", {{"pk", {{"S", "c"}}}, {"sk", {{"N", "1"}}}}}}}}}},
+       {"ReturnItemCollectionMetrics", "SIZE"}});
+  CHECK(tx["ItemCollectionMetrics"] == json{{"orders",
+                                             {{{"ItemCollectionKey", {{"pk", {{"S", "c"}}}}},
+                                               {"SizeEstimateRangeGB", {0.0, 1.0}}}}}});
+
+  // A table without local secondary indexes answers none, as DynamoDB.
+  Endpoint plain;
+  plain.CreateOrders();
+  json p = {{"TableName", "orders"},
+            {"Item", {{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}}},
+            {"ReturnItemCollectionMetrics", "SIZE"}};
+  CHECK_FALSE(plain.Ok("PutItem", p).contains("ItemCollectionMetrics"));
+  json b = plain.Ok("BatchWriteItem", {{"RequestItems", {{"orders", {put_request("a", 2)}}}},
+                                       {"ReturnItemCollectionMetrics", "SIZE"}});
+  CHECK_FALSE(b.contains("ItemCollectionMetrics"));
 }
 
 TEST_CASE("LocalSecondaryIndexes: stored, described, queried with ConsistentRead",

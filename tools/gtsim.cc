@@ -466,38 +466,56 @@ json TableJson(const pb::TableDescription& t, const std::string& region) {
   if (st.stream_enabled()) {
     table["StreamSpecification"] = {{"StreamEnabled", true},
                                     {"StreamViewType", st.stream_view_type()}};
-    table["LatestStreamArn"] = absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
-                                            t.name(), "/stream/", FormatStampTime(t.created_us()));
+    // The endpoint's ARN: labelled with the current stream's start, to the millisecond.
+    const int64_t label_us = st.stream_label_us() ? st.stream_label_us() : t.created_us();
+    table["LatestStreamArn"] =
+        absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/", t.name(), "/stream/",
+                     absl::FormatTime("%Y-%m-%dT%H:%M:%E3S", absl::FromUnixMicros(label_us),
+                                      absl::UTCTimeZone()));
   }
   table["TimeToLiveDescription"] =
       st.ttl_enabled() ? json{{"TimeToLiveStatus", "ENABLED"}, {"AttributeName", st.ttl_attribute()}}
                        : json{{"TimeToLiveStatus", "DISABLED"}};
   if (t.gsis_size() > 0) {
-    auto type_of = [](pb::ScalarType ty) { return ty == pb::N ? "N" : ty == pb::B ? "B" : "S"; };
-    json gsis = json::array();
+    // Global and local secondary indexes apart, as DynamoDB describes them; each key attribute
+    // defined once in AttributeDefinitions.
+    std::set<std::string> defined;
+    for (const auto& a : table["AttributeDefinitions"]) {
+      defined.insert(a["AttributeName"].get<std::string>());
+    }
+    auto define = [&](const pb::KeyAttribute& k) {
+      if (!defined.insert(k.name()).second) return;
+      table["AttributeDefinitions"].push_back(
+          {{"AttributeName", k.name()}, {"AttributeType", type_name(k.type())}});
+    };
+    json gsis = json::array(), lsis = json::array();
     for (const auto& g : t.gsis()) {
       json keys = json::array({{{"AttributeName", g.hash_key().name()}, {"KeyType", "HASH"}}});
-      table["AttributeDefinitions"].push_back(
-          {{"AttributeName", g.hash_key().name()}, {"AttributeType", type_of(g.hash_key().type())}});
+      define(g.hash_key());
       if (!g.range_key().name().empty()) {
         keys.push_back({{"AttributeName", g.range_key().name()}, {"KeyType", "RANGE"}});
-        table["AttributeDefinitions"].push_back({{"AttributeName", g.range_key().name()},
-                                                 {"AttributeType", type_of(g.range_key().type())}});
+        define(g.range_key());
       }
       json projection = {{"ProjectionType", g.projection()}};
       if (g.non_key_attributes_size() > 0) {
         projection["NonKeyAttributes"] = std::vector<std::string>(
             g.non_key_attributes().begin(), g.non_key_attributes().end());
       }
-      gsis.push_back({{"IndexName", g.index_name()},
-                      {"KeySchema", keys},
-                      {"Projection", projection},
-                      {"IndexStatus", g.index_status()},
-                      {"Backfilling", g.index_status() == "CREATING"},
-                      {"IndexArn", absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
-                                                t.name(), "/index/", g.index_name())}});
+      json d = {{"IndexName", g.index_name()},
+                {"KeySchema", keys},
+                {"Projection", projection},
+                {"IndexArn", absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/",
+                                          t.name(), "/index/", g.index_name())}};
+      if (g.local()) {
+        lsis.push_back(std::move(d));
+        continue;
+      }
+      d["IndexStatus"] = g.index_status();
+      d["Backfilling"] = g.index_status() == "CREATING";
+      gsis.push_back(std::move(d));
     }
-    table["GlobalSecondaryIndexes"] = gsis;
+    if (!gsis.empty()) table["GlobalSecondaryIndexes"] = gsis;
+    if (!lsis.empty()) table["LocalSecondaryIndexes"] = lsis;
   }
   auto replica_json = [&](const pb::ReplicaDescription& r, json* d) {
     if (!r.kms_key().empty()) (*d)["KMSMasterKeyId"] = r.kms_key();

@@ -223,6 +223,7 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
     for (const auto& a : g.non_key) d->add_non_key_attributes(a);
     auto st = info.index_status.find(name);
     d->set_index_status(st == info.index_status.end() ? "ACTIVE" : st->second);
+    d->set_local(g.local);
   }
   auto* st = p->mutable_settings();
   st->set_billing_mode(info.spec.billing.mode);
@@ -233,6 +234,7 @@ void ToProto(const TableInfo& info, const std::string& status, pb::TableDescript
   st->set_ttl_attribute(info.spec.ttl.attribute);
   st->set_stream_enabled(info.spec.stream.enabled);
   st->set_stream_view_type(info.spec.stream.view_type);
+  st->set_stream_label_us(StreamLabelUs(info.spec));
 }
 
 void ToProto(const SnapshotChunk& c, pb::SnapshotChunk* p) {

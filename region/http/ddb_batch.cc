@@ -47,6 +47,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   ASSIGN_OR_RETURN(const json* ri, RequestItems(req));
   std::vector<Region::ItemMutation> writes;
   ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
+  ASSIGN_OR_RETURN(bool metrics, ItemCollectionMetricsAsked(req));
   std::vector<std::pair<std::string, const json*>> raw;  // each write's WriteRequest
   bool provisioned = false;
   for (const auto& [table, list] : ri->items()) {
@@ -61,7 +62,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
           kMaxBatchWrite, ", Member must have length greater than or equal to 1]"));
     }
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    provisioned |= spec.billing.mode == "PROVISIONED";
+    provisioned |= WritesMetered(spec);  // PROVISIONED, or an OnDemandThroughput maximum
     std::set<std::string> keys;  // encoded, to find duplicates
     for (const json& w : list) {
       if (!w.is_object()) {
@@ -111,9 +112,11 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
     return Validation("Too many items requested for the BatchWriteItem call");
   }
   Consumptions consumed;
-  auto answer = [&](json unprocessed) {
+  std::vector<std::pair<std::string, Item>> written;  // for ItemCollectionMetrics
+  auto answer = [&](json unprocessed) -> absl::StatusOr<json> {
     json out = {{"UnprocessedItems", std::move(unprocessed)}};
     AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
+    if (metrics) RETURN_IF_ERROR(AddCollectionMetricsMap(out, written));
     return out;
   };
   if (!provisioned) {
@@ -121,6 +124,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
     // atomicity here, and on-demand tables are never throttled.
     ASSIGN_OR_RETURN(std::vector<WriteResult> results, region_->MutateItems(writes));
     for (size_t i = 0; i < results.size(); ++i) consumed[writes[i].table].AddWrite(results[i]);
+    for (const auto& w : writes) written.emplace_back(w.table, w.key);
     return answer(json::object());
   }
   // With a PROVISIONED table, the writes go one at a time: those beyond its write capacity
@@ -132,7 +136,10 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   for (size_t i = 0; i < writes.size(); ++i) {
     auto result = region_->MutateItems({writes[i]});
     absl::Status st = result.status();
-    if (result.ok()) consumed[writes[i].table].AddWrite(result->front());
+    if (result.ok()) {
+      consumed[writes[i].table].AddWrite(result->front());
+      written.emplace_back(writes[i].table, writes[i].key);
+    }
     if (IsThrottle(st)) {
       ++throttled;
       last_throttle = st;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,15 +26,30 @@ uint64_t Fnv1a(const std::string& s) {
   return h;
 }
 
-std::string StreamLabel(const TableSpec& spec) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3S", absl::FromUnixMicros(spec.created.ts_us),
-                          absl::UTCTimeZone());
+std::string LabelAt(int64_t us) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3S", absl::FromUnixMicros(us), absl::UTCTimeZone());
+}
+std::string StreamLabel(const TableSpec& spec) { return LabelAt(StreamLabelUs(spec)); }
+
+std::vector<StreamPeriod> StreamsOf(const TableSpec& spec) {
+  std::vector<StreamPeriod> out;
+  for (const auto& [since, ended] : spec.stream.past) {
+    out.push_back({LabelAt(since ? since : spec.created.ts_us), since, ended, false});
+  }
+  out.push_back({StreamLabel(spec), spec.stream.since_us,
+                 StreamDisabled(spec) ? spec.stream.stamp.ts_us : 0, !StreamDisabled(spec)});
+  return out;
+}
+
+std::string StreamArnAt(const std::string& region, const TableSpec& spec,
+                        const std::string& label) {
+  return absl::StrCat(TableArn(region, spec.name), "/stream/", label);
 }
 std::string TableArn(const std::string& region, const std::string& table) {
   return absl::StrCat("arn:aws:dynamodb:", region, ":000000000000:table/", table);
 }
 std::string StreamArn(const std::string& region, const TableSpec& spec) {
-  return absl::StrCat(TableArn(region, spec.name), "/stream/", StreamLabel(spec));
+  return StreamArnAt(region, spec, StreamLabel(spec));
 }
 std::string ShardId(const TableSpec& spec) {
   std::string ts = std::to_string(spec.created.ts_us);
@@ -69,11 +85,14 @@ json KeySchemaJson(const KeyDef& hash, const std::optional<KeyDef>& range) {
 // on-demand table (12,000 read and 4,000 write units per second), a PROVISIONED table's
 // capacity, and the status of the table or index (ACTIVE once it is ACTIVE), which the
 // Terraform provider (>= 6.13) waits for.
-static json WarmThroughputJson(const TableSpec& spec, const std::string& status) {
-  bool provisioned = spec.billing.mode == "PROVISIONED";
-  return {{"ReadUnitsPerSecond", provisioned ? spec.billing.read_capacity : 12000},
-          {"WriteUnitsPerSecond", provisioned ? spec.billing.write_capacity : 4000},
-          {"Status", status}};
+static json WarmThroughputJson(const WarmUnits& units, const std::string& status) {
+  return {
+      {"ReadUnitsPerSecond", units.read}, {"WriteUnitsPerSecond", units.write}, {"Status", status}};
+}
+// OnDemandThroughput of a PAY_PER_REQUEST table or index: -1 where there is no limit.
+static json OnDemandJson(int64_t max_read, int64_t max_write) {
+  return {{"MaxReadRequestUnits", max_read > 0 ? max_read : -1},
+          {"MaxWriteRequestUnits", max_write > 0 ? max_write : -1}};
 }
 
 // (DELETING); by default it is the spec's (UPDATING while a replica is added or removed).
@@ -112,7 +131,10 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
               {"ItemCount", 0},
               {"IndexArn", absl::StrCat(TableArn(region, spec.name), "/index/", name)}};
     if (index_status == "CREATING") d["Backfilling"] = true;
-    d["WarmThroughput"] = WarmThroughputJson(spec, index_status);
+    d["WarmThroughput"] = WarmThroughputJson(IndexWarmThroughput(spec, g), index_status);
+    if (spec.billing.mode == "PAY_PER_REQUEST") {
+      d["OnDemandThroughput"] = OnDemandJson(g.max_read, g.max_write);
+    }
     gsis.push_back(std::move(d));
   }
   json attrs = json::array();
@@ -154,7 +176,10 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
   }
   if (!gsis.empty()) table["GlobalSecondaryIndexes"] = std::move(gsis);
   if (!lsis.empty()) table["LocalSecondaryIndexes"] = std::move(lsis);
-  table["WarmThroughput"] = WarmThroughputJson(spec, table_status);
+  table["WarmThroughput"] = WarmThroughputJson(TableWarmThroughput(spec), table_status);
+  if (spec.billing.mode == "PAY_PER_REQUEST") {
+    table["OnDemandThroughput"] = OnDemandJson(spec.on_demand.max_read, spec.on_demand.max_write);
+  }
   bool deletion_protection = false;
   if (auto rs = spec.replica_settings.find(region); rs != spec.replica_settings.end()) {
     deletion_protection = rs->second.deletion_protection;

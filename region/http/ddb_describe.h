@@ -2,13 +2,16 @@
 // region/http/): ARNs, stream labels, shard ids, sequence numbers and the TableDescription JSON.
 //
 // Simulator choices: every table's stream is this region's change log filtered to the table's
-// current incarnation, with one shard; its label is the table's creation time, so a table
-// deleted and created again gets a new stream ARN. Stateless and thread-safe.
+// current incarnation (and to the stream's period, see StreamPeriod), with one shard; its label
+// is the table's creation time or, after a disable and re-enable, that of the re-enable, so a
+// table deleted and created again, or a re-enabled stream, gets a new stream ARN. Stateless and
+// thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 #include "region/region.h"
@@ -20,7 +23,22 @@ using json = nlohmann::json;
 // 64-bit FNV-1a of `s` (shard ids, parallel-scan segments, request fingerprints).
 uint64_t Fnv1a(const std::string& s);
 
+// The label of the table's current stream (its start, to the millisecond).
 std::string StreamLabel(const TableSpec& spec);
+// Every stream of the table's incarnation, oldest first; only the last can be enabled. A stream
+// holds the changes stamped in [since_us, ended_us) (since_us 0: from the table's creation;
+// ended_us 0: still open) - re-enabling a disabled stream begins a new one (new ARN and label).
+struct StreamPeriod {
+  std::string label;
+  int64_t since_us = 0;
+  int64_t ended_us = 0;
+  bool enabled = false;
+  bool Holds(int64_t stamp_us) const {
+    return stamp_us >= since_us && (ended_us == 0 || stamp_us < ended_us);
+  }
+};
+std::vector<StreamPeriod> StreamsOf(const TableSpec& spec);
+std::string StreamArnAt(const std::string& region, const TableSpec& spec, const std::string& label);
 std::string TableArn(const std::string& region, const std::string& table);
 std::string StreamArn(const std::string& region, const TableSpec& spec);
 std::string ShardId(const TableSpec& spec);

@@ -173,6 +173,7 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PrepareUpdate(const json& 
     return out;
   };
   w.answer = WithCapacity(std::move(w.answer), spec, detail);
+  ASSIGN_OR_RETURN(w.collection_metrics, ItemCollectionMetricsWanted(req, spec));
   return w;
 }
 
@@ -183,7 +184,12 @@ absl::StatusOr<json> Operations::DeleteItem(const json& req) {
 absl::StatusOr<json> Operations::RunWrite(absl::StatusOr<PreparedWrite> w) {
   RETURN_IF_ERROR(w.status());
   ASSIGN_OR_RETURN(WriteResult r, region_->MutateItem(w->table, w->key, w->fn));
-  return w->answer(r);
+  json out = w->answer(r);
+  if (w->collection_metrics) {
+    ASSIGN_OR_RETURN(TableSpec spec, Spec(w->table));
+    ASSIGN_OR_RETURN(out["ItemCollectionMetrics"], CollectionMetrics(spec, w->key));
+  }
+  return out;
 }
 
 // PutItem (`put`) and DeleteItem: one item written or deleted under an optional
@@ -234,6 +240,7 @@ absl::StatusOr<Operations::PreparedWrite> Operations::PreparePutOrDelete(const j
     return out;
   };
   w.answer = WithCapacity(std::move(w.answer), spec, detail);
+  ASSIGN_OR_RETURN(w.collection_metrics, ItemCollectionMetricsWanted(req, spec));
   return w;
 }
 

@@ -92,7 +92,7 @@ absl::StatusOr<TableSpec> Operations::Spec(const std::string& table, bool contro
 }
 
 absl::Status ChargeRead(Region* region, const TableSpec& spec, int64_t bytes, bool consistent) {
-  if (spec.billing.mode != "PROVISIONED") return absl::OkStatus();
+  if (!ReadsMetered(spec)) return absl::OkStatus();
   return region->ConsumeReadCapacity(spec.name, TableEngine::ReadUnits(bytes, consistent));
 }
 

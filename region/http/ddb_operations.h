@@ -17,16 +17,25 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "region/http/ddb_describe.h"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
 
 namespace gtsim::ddb {
 
 using json = nlohmann::json;
+
+// ReturnItemCollectionMetrics: whether `req` asks SIZE (DynamoDB's enum error otherwise) and
+// `spec` has local secondary indexes - only those tables answer ItemCollectionMetrics.
+absl::StatusOr<bool> ItemCollectionMetricsWanted(const json& req, const TableSpec& spec);
+// Whether `req` asks ReturnItemCollectionMetrics SIZE (batches and transactions, over tables).
+absl::StatusOr<bool> ItemCollectionMetricsAsked(const json& req);
 
 class Operations {
  public:
@@ -39,6 +48,9 @@ class Operations {
     Item key;
     TableEngine::Mutation fn;
     std::function<json(const WriteResult&)> answer;
+    // ReturnItemCollectionMetrics SIZE on a table with local secondary indexes: the answer
+    // gets the ItemCollectionMetrics of `key`'s collection (see CollectionMetrics).
+    bool collection_metrics = false;
   };
   Operations(Region* region, DynamoDbEndpoint::Tokens* tokens) : region_(region), tokens_(tokens) {}
 
@@ -104,13 +116,25 @@ class Operations {
   absl::StatusOr<json> TransactWriteItems(const json& req);
   absl::StatusOr<json> TransactGetItems(const json& req);
 
+  // ddb_collections.cc
+  // DynamoDB's ItemCollectionMetrics of the item collection (the items sharing a hash key
+  // value) that `key` belongs to, in table `spec` (which has local secondary indexes):
+  // ItemCollectionKey and SizeEstimateRangeGB, from the items' sizes plus their entries in the
+  // table's local indexes, read from this region's copy right after the write.
+  absl::StatusOr<json> CollectionMetrics(const TableSpec& spec, const Item& key);
+  // BatchWriteItem's / TransactWriteItems' ItemCollectionMetrics: by table, one entry per item
+  // collection written in a table with local secondary indexes; nothing for the others.
+  absl::Status AddCollectionMetricsMap(
+      json& out, const std::vector<std::pair<std::string, Item>>& written_keys);
+
   // ddb_streams.cc
   absl::StatusOr<json> ListStreams(const json& req);
   absl::StatusOr<json> DescribeStream(const json& req);
   absl::StatusOr<json> GetShardIterator(const json& req);
   absl::StatusOr<json> GetRecords(const json& req);
-  // The live table whose current stream `arn` names.
-  absl::StatusOr<TableSpec> StreamTable(const std::string& arn);
+  // The live table one of whose streams (StreamsOf: the current one or an earlier, disabled
+  // one) `arn` names, with that stream.
+  absl::StatusOr<std::pair<TableSpec, StreamPeriod>> StreamTable(const std::string& arn);
   // One change as a stream record, with the images `view` asks for.
   json StreamRecord(const Change& c, const std::string& view);
 

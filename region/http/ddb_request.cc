@@ -42,7 +42,8 @@ std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 // ConsumeReadCapacity): ProvisionedThroughputExceededException.
 bool IsThrottle(const absl::Status& status) {
   return absl::IsResourceExhausted(status) &&
-         absl::StartsWith(status.message(), "ProvisionedThroughputExceededException");
+         (absl::StartsWith(status.message(), "ProvisionedThroughputExceededException") ||
+          absl::StartsWith(status.message(), "ThrottlingException"));
 }
 
 // The single place where absl status codes become DynamoDB errors.
@@ -73,7 +74,13 @@ DynamoDbEndpoint::Reply ErrorFor(const absl::Status& status) {
         break;
       case absl::StatusCode::kResourceExhausted:
         // A PROVISIONED table's capacity (IsThrottle); any other (a full disk) is internal.
-        if (IsThrottle(status)) {
+        if (IsThrottle(status) && absl::StartsWith(status.message(), "ThrottlingException")) {
+          // A PAY_PER_REQUEST table's OnDemandThroughput maximum (the text is gtsim's).
+          type = "ThrottlingException";
+          message =
+              "Throughput exceeds the maximum OnDemandThroughput (MaxReadRequestUnits / "
+              "MaxWriteRequestUnits) configured for the table.";
+        } else if (IsThrottle(status)) {
           type = "ProvisionedThroughputExceededException";
           message =
               "The level of configured provisioned throughput for the table was exceeded. "

@@ -43,8 +43,9 @@ absl::Status MissingMember(absl::string_view member);
 // `j` as compact JSON (invalid UTF-8 replaced, never throws).
 std::string Dump(const json& j);
 
-// A PROVISIONED table's capacity refused the request (TableEngine::ConsumeWriteCapacity /
-// ConsumeReadCapacity): ProvisionedThroughputExceededException.
+// A PROVISIONED table's capacity (ProvisionedThroughputExceededException) or a PAY_PER_REQUEST
+// table's OnDemandThroughput maximum (ThrottlingException) refused the request
+// (TableEngine::ConsumeWriteCapacity / ConsumeReadCapacity).
 bool IsThrottle(const absl::Status& status);
 
 // The single place where absl status codes become DynamoDB errors (HTTP status and body).

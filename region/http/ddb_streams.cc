@@ -60,8 +60,8 @@ std::string MakeIterator(const std::string& arn, const std::string& shard, int64
 
 }  // namespace
 
-// The live table whose current stream `arn` names.
-absl::StatusOr<TableSpec> Operations::StreamTable(const std::string& arn) {
+// The live table one of whose streams `arn` names, with that stream (see ddb_operations.h).
+absl::StatusOr<std::pair<TableSpec, StreamPeriod>> Operations::StreamTable(const std::string& arn) {
   std::string prefix = absl::StrCat(TableArn(region_->name(), ""));
   size_t mark = arn.find("/stream/");
   if (!absl::StartsWith(arn, "arn:aws:dynamodb:") || mark == std::string::npos || arn.size() < 37 ||
@@ -71,7 +71,12 @@ absl::StatusOr<TableSpec> Operations::StreamTable(const std::string& arn) {
   if (!absl::StartsWith(arn, prefix) || mark < prefix.size()) return StreamNotFound(arn);
   std::string table = arn.substr(prefix.size(), mark - prefix.size());
   for (TableSpec& spec : region_->Tables()) {
-    if (spec.name == table && StreamArn(region_->name(), spec) == arn) return std::move(spec);
+    if (spec.name != table) continue;
+    for (StreamPeriod& p : StreamsOf(spec)) {
+      if (StreamArnAt(region_->name(), spec, p.label) == arn) {
+        return std::make_pair(std::move(spec), std::move(p));
+      }
+    }
   }
   return StreamNotFound(arn);
 }
@@ -92,20 +97,24 @@ absl::StatusOr<json> Operations::ListStreams(const json& req) {
   bool started = !start;
   size_t max = limit ? static_cast<size_t>(*limit) : 100;
   bool more = false;
+  // Every stream of each table, its disabled earlier ones too (oldest first), as DynamoDB lists
+  // them while their records are readable.
   for (const TableSpec& spec : specs) {
     if (table && spec.name != *table) continue;
-    std::string arn = StreamArn(region_->name(), spec);
-    if (!started) {
-      started = arn == *start || spec.name > StreamTableName(*start);
-      if (arn == *start) continue;
-      if (!started) continue;
+    for (const StreamPeriod& p : StreamsOf(spec)) {
+      std::string arn = StreamArnAt(region_->name(), spec, p.label);
+      if (!started) {
+        started = arn == *start || spec.name > StreamTableName(*start);
+        if (arn == *start) continue;
+        if (!started) continue;
+      }
+      if (streams.size() == max) {
+        more = true;
+        break;
+      }
+      streams.push_back({{"StreamArn", arn}, {"TableName", spec.name}, {"StreamLabel", p.label}});
     }
-    if (streams.size() == max) {
-      more = true;
-      break;
-    }
-    streams.push_back(
-        {{"StreamArn", arn}, {"TableName", spec.name}, {"StreamLabel", StreamLabel(spec)}});
+    if (more) break;
   }
   json out = {{"Streams", streams}};
   if (more) out["LastEvaluatedStreamArn"] = streams.back()["StreamArn"];
@@ -117,7 +126,8 @@ absl::StatusOr<json> Operations::DescribeStream(const json& req) {
   ASSIGN_OR_RETURN(auto limit, BoundedLimit(req, 100));
   (void)limit;  // one shard per stream: every Limit fits it
   ASSIGN_OR_RETURN(auto start_shard, OptString(req, "ExclusiveStartShardId"));
-  ASSIGN_OR_RETURN(TableSpec spec, StreamTable(*arn));
+  ASSIGN_OR_RETURN(auto found, StreamTable(*arn));
+  const auto& [spec, stream] = found;
   // The shard starts at the table's first record (or where the next one will go).
   ASSIGN_OR_RETURN(Region::TableChanges first,
                    region_->ReadTableChanges(spec.name, 0, 1, std::numeric_limits<int>::max()));
@@ -133,15 +143,18 @@ absl::StatusOr<json> Operations::DescribeStream(const json& req) {
         {{"ShardId", ShardId(spec)},
          {"SequenceNumberRange", {{"StartingSequenceNumber", SequenceNumber(start_seq)}}}});
   }
-  return json{{"StreamDescription",
-               {{"StreamArn", *arn},
-                {"StreamLabel", StreamLabel(spec)},
-                {"StreamStatus", StreamDisabled(spec) ? "DISABLED" : "ENABLED"},
-                {"StreamViewType", StreamViewOf(spec)},
-                {"CreationRequestDateTime", static_cast<double>(spec.created.ts_us / 1000) / 1e3},
-                {"TableName", spec.name},
-                {"KeySchema", key_schema},
-                {"Shards", shards}}}};
+  return json{
+      {"StreamDescription",
+       {{"StreamArn", *arn},
+        {"StreamLabel", stream.label},
+        {"StreamStatus", stream.enabled ? "ENABLED" : "DISABLED"},
+        {"StreamViewType", StreamViewOf(spec)},
+        {"CreationRequestDateTime",
+         static_cast<double>((stream.since_us ? stream.since_us : spec.created.ts_us) / 1000) /
+             1e3},
+        {"TableName", spec.name},
+        {"KeySchema", key_schema},
+        {"Shards", shards}}}};
 }
 
 absl::StatusOr<json> Operations::GetShardIterator(const json& req) {
@@ -167,7 +180,8 @@ absl::StatusOr<json> Operations::GetShardIterator(const json& req) {
     return Validation(
         absl::StrCat("A SequenceNumber cannot be given for ShardIteratorType ", *type));
   }
-  ASSIGN_OR_RETURN(TableSpec spec, StreamTable(*arn));
+  ASSIGN_OR_RETURN(auto found, StreamTable(*arn));
+  const TableSpec& spec = found.first;
   if (*shard != ShardId(spec)) {
     return absl::NotFoundError(
         absl::StrCat("Shard ", *shard, " in stream ", *arn, " does not exist"));
@@ -204,14 +218,18 @@ absl::StatusOr<json> Operations::GetRecords(const json& req) {
                               " which is further in the future than the tolerated delay of "
                               "900000 milliseconds."));
   }
-  ASSIGN_OR_RETURN(TableSpec spec, StreamTable(parts[0]));
+  ASSIGN_OR_RETURN(auto found, StreamTable(parts[0]));
+  const auto& [spec, stream] = found;
   if (parts[1] != ShardId(spec)) {
     return absl::NotFoundError(
         absl::StrCat("Shard ", parts[1], " in stream ", parts[0], " does not exist"));
   }
   ASSIGN_OR_RETURN(Region::TableChanges read, region_->ReadTableChanges(spec.name, after, limit));
   json records = json::array();
-  for (const Change& c : read.changes) records.push_back(StreamRecord(c, StreamViewOf(spec)));
+  for (const Change& c : read.changes) {
+    // Only the changes made while this stream was the table's (a re-enabled stream is new).
+    if (stream.Holds(c.stamp.ts_us)) records.push_back(StreamRecord(c, StreamViewOf(spec)));
+  }
   return json{{"Records", std::move(records)},
               {"NextShardIterator", MakeIterator(parts[0], parts[1], read.scanned_through)}};
 }

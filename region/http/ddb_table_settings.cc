@@ -148,7 +148,58 @@ absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
         "One or more parameter values were invalid: NonKeyAttributes must be specified when "
         "ProjectionType is INCLUDE");
   }
+  if (const json* w = Field(g, "WarmThroughput")) {
+    std::optional<int64_t> r, wr;
+    RETURN_IF_ERROR(WarmThroughputOf(*w, where + ".warmThroughput", &r, &wr));
+    def.warm_read = r.value_or(0);
+    def.warm_write = wr.value_or(0);
+  }
+  if (const json* o = Field(g, "OnDemandThroughput")) {
+    std::optional<int64_t> r, wr;
+    RETURN_IF_ERROR(OnDemandThroughputOf(*o, &r, &wr));
+    def.max_read = r.value_or(-1);
+    def.max_write = wr.value_or(-1);
+  }
   return std::make_pair(*name, def);
+}
+
+absl::Status WarmThroughputOf(const json& w, const std::string& where, std::optional<int64_t>* read,
+                              std::optional<int64_t>* write) {
+  if (!w.is_object()) {
+    return Serialization("Unexpected value type in payload: WarmThroughput must be a map");
+  }
+  ASSIGN_OR_RETURN(*read, OptInt(w, "ReadUnitsPerSecond"));
+  ASSIGN_OR_RETURN(*write, OptInt(w, "WriteUnitsPerSecond"));
+  if (!*read && !*write) {
+    return Validation(
+        "One or more parameter values were invalid: WarmThroughput needs ReadUnitsPerSecond, "
+        "WriteUnitsPerSecond or both");
+  }
+  for (auto [v, member] : {std::make_pair(*read, "readUnitsPerSecond"),
+                           std::make_pair(*write, "writeUnitsPerSecond")}) {
+    if (v && *v < 1) {
+      return Validation(absl::StrCat("1 validation error detected: Value '", *v, "' at '", where,
+                                     ".", member,
+                                     "' failed to satisfy constraint: Member must have value "
+                                     "greater than or equal to 1"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OnDemandThroughputOf(const json& o, std::optional<int64_t>* read,
+                                  std::optional<int64_t>* write) {
+  if (!o.is_object()) {
+    return Serialization("Unexpected value type in payload: OnDemandThroughput must be a map");
+  }
+  ASSIGN_OR_RETURN(*read, OptInt(o, "MaxReadRequestUnits"));
+  ASSIGN_OR_RETURN(*write, OptInt(o, "MaxWriteRequestUnits"));
+  if (!*read && !*write) {
+    return Validation(
+        "One or more parameter values were invalid: OnDemandThroughput needs "
+        "MaxReadRequestUnits, MaxWriteRequestUnits or both");
+  }
+  return absl::OkStatus();
 }
 
 constexpr int64_t kMaxTableCapacityUnits = 40000;
@@ -365,6 +416,13 @@ absl::Status TableSettingsOf(const json& req, const TableSpec* current, UpdateTa
       // StreamEnabled false leaves the table as it is (its stream is gtsim's implicit one).
       if (current) u->stream_enabled = false;
     }
+  }
+
+  if (const json* w = Field(req, "WarmThroughput")) {
+    RETURN_IF_ERROR(WarmThroughputOf(*w, "warmThroughput", &u->warm_read, &u->warm_write));
+  }
+  if (const json* o = Field(req, "OnDemandThroughput")) {
+    RETURN_IF_ERROR(OnDemandThroughputOf(*o, &u->max_read, &u->max_write));
   }
 
   ASSIGN_OR_RETURN(auto protection, OptBool(req, "DeletionProtectionEnabled"));

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,14 @@ absl::StatusOr<std::string> KeySchemaMember(const json& k, size_t i);
 // path for messages.
 absl::StatusOr<std::pair<std::string, GsiSetting>> GsiOf(
     const json& g, const std::map<std::string, ValueType>& defs, const std::string& where);
+// WarmThroughput {ReadUnitsPerSecond, WriteUnitsPerSecond} at member path `where` (e.g.
+// "warmThroughput"): at least one, each at least 1. The core checks it only increases.
+absl::Status WarmThroughputOf(const json& w, const std::string& where, std::optional<int64_t>* read,
+                              std::optional<int64_t>* write);
+// OnDemandThroughput {MaxReadRequestUnits, MaxWriteRequestUnits}: at least one (the core checks
+// the values: at least 1, or -1 for no limit, and a PAY_PER_REQUEST table).
+absl::Status OnDemandThroughputOf(const json& o, std::optional<int64_t>* read,
+                                  std::optional<int64_t>* write);
 // A Tags list (CreateTable, TagResource): keys 1-128 characters, values 0-256, no "aws:"
 // prefix, at most 50 (defined in ddb_resources.cc).
 absl::StatusOr<std::map<std::string, std::string>> TagsOf(const json& list);
@@ -45,8 +54,8 @@ absl::Status ThroughputOf(const json& pt, UpdateTableRequest* u);
 // anything else and not for the local region).
 absl::StatusOr<UpdateTableRequest> ReplicaSettingsUpdateOf(const json& body, const TableSpec& spec);
 // BillingMode + ProvisionedThroughput, SSESpecification, StreamSpecification,
-// DeletionProtectionEnabled and TableClass of CreateTable (`current` null) or UpdateTable (the
-// table's spec) as settings of `u`.
+// DeletionProtectionEnabled, TableClass, WarmThroughput and OnDemandThroughput of CreateTable
+// (`current` null) or UpdateTable (the table's spec) as settings of `u`.
 absl::Status TableSettingsOf(const json& req, const TableSpec* current, UpdateTableRequest* u);
 
 }  // namespace gtsim::ddb

@@ -42,6 +42,19 @@ absl::StatusOr<json> Operations::CreateTable(const json& req) {
   UpdateTableRequest settings;
   settings.table = table;
   RETURN_IF_ERROR(TableSettingsOf(req, nullptr, &settings));
+  {
+    // A new table starts at DynamoDB's warm throughput (TableWarmThroughput): a CreateTable
+    // WarmThroughput at or below it changes nothing.
+    TableSpec fresh;
+    if (settings.billing_mode) {
+      fresh.billing.mode = *settings.billing_mode;
+      fresh.billing.read_capacity = settings.read_capacity.value_or(0);
+      fresh.billing.write_capacity = settings.write_capacity.value_or(0);
+    }
+    WarmUnits start = TableWarmThroughput(fresh);
+    if (settings.warm_read && *settings.warm_read <= start.read) settings.warm_read.reset();
+    if (settings.warm_write && *settings.warm_write <= start.write) settings.warm_write.reset();
+  }
   if (const json* tags = Field(req, "Tags")) {
     ASSIGN_OR_RETURN(settings.tags_set, TagsOf(*tags));
   }
@@ -278,7 +291,45 @@ absl::StatusOr<json> Operations::UpdateTable(const json& req) {
             "One or more parameter values were invalid: One of Create, Update, or Delete must "
             "be specified in a GlobalSecondaryIndexUpdate");
       }
-      if (update) return NotSupported("GlobalSecondaryIndexUpdates Update (index throughput)");
+      if (update) {
+        // WarmThroughput / OnDemandThroughput of one global index (its ProvisionedThroughput:
+        // indexes share the table's capacity here).
+        if (!update->is_object()) return Serialization("Unexpected value type in payload");
+        if (u.update_gsi) {
+          return Validation(
+              "One or more parameter values were invalid: only one GlobalSecondaryIndexUpdates "
+              "Update per UpdateTable request");
+        }
+        const std::string where =
+            absl::StrCat("globalSecondaryIndexUpdates.", i + 1, ".member.update");
+        ASSIGN_OR_RETURN(auto name, OptString(*update, "IndexName"));
+        if (!name) return MissingMember(where + ".indexName");
+        if (Field(*update, "ProvisionedThroughput")) {
+          return NotSupported(
+              "GlobalSecondaryIndexUpdates Update ProvisionedThroughput (indexes share the "
+              "table's capacity)");
+        }
+        UpdateTableRequest::IndexThroughput t;
+        t.index = *name;
+        const json* w = Field(*update, "WarmThroughput");
+        const json* o = Field(*update, "OnDemandThroughput");
+        if (!w && !o) {
+          return Validation(absl::StrCat(
+              "One or more parameter values were invalid: the GlobalSecondaryIndexUpdates Update "
+              "of ",
+              *name, " changes nothing: give WarmThroughput or OnDemandThroughput"));
+        }
+        if (w)
+          RETURN_IF_ERROR(
+              WarmThroughputOf(*w, where + ".warmThroughput", &t.warm_read, &t.warm_write));
+        if (o) RETURN_IF_ERROR(OnDemandThroughputOf(*o, &t.max_read, &t.max_write));
+        auto existing = spec.gsis.find(*name);
+        if (existing == spec.gsis.end() || existing->second.deleted || existing->second.local) {
+          return absl::NotFoundError(absl::StrCat("Index: ", *name, " not found"));
+        }
+        u.update_gsi = std::move(t);
+        continue;
+      }
       ++changes;
       if (create) {
         ASSIGN_OR_RETURN(u.create_gsi, GsiOf(*create, known,

@@ -71,6 +71,7 @@ absl::StatusOr<const json*> TransactItems(const json& req) {
 absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
   ASSIGN_OR_RETURN(const json* items, TransactItems(req));
   ASSIGN_OR_RETURN(CapacityDetail detail, CapacityDetailOf(req));
+  ASSIGN_OR_RETURN(bool metrics, ItemCollectionMetricsAsked(req));
   ASSIGN_OR_RETURN(auto token, OptString(req, "ClientRequestToken"));
   if (token && (token->empty() || token->size() > 36)) {
     return Validation(absl::StrCat(
@@ -219,6 +220,13 @@ absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
   }
   json out = json::object();
   AddConsumedCapacityList(out, region_->Tables(), consumed, detail);
+  if (metrics) {
+    std::vector<std::pair<std::string, Item>> written;
+    for (const auto& m : mutations) {
+      if (!m.check_only) written.emplace_back(m.table, m.key);
+    }
+    RETURN_IF_ERROR(AddCollectionMetricsMap(out, written));
+  }
   if (token) {
     absl::MutexLock l(&tokens_->mu);
     // Forget tokens older than DynamoDB's 10-minute idempotency window.
@@ -254,7 +262,7 @@ absl::StatusOr<json> Operations::TransactGetItems(const json& req) {
     RETURN_IF_ERROR(CheckPlaceholdersWithoutExpressions(p, proj.has_value()));
     RETURN_IF_ERROR(expr::CheckAllUsed(p.ctx));
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
-    if (spec.billing.mode == "PROVISIONED") provisioned.insert(table);
+    if (ReadsMetered(spec)) provisioned.insert(table);
     ASSIGN_OR_RETURN(Item key, ItemField(op, "Key", true));
     RETURN_IF_ERROR(CheckKey(spec, key));
     if (!targets.emplace(table, EncodeItem(key)).second) {

@@ -232,7 +232,10 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
         };
         const std::string& target = req.Header("x-amz-target");
         absl::string_view op = target;
-        if (absl::ConsumePrefix(&op, kTargetPrefix) && IsSingleItemWrite(op)) {
+        // A write that may answer ItemCollectionMetrics reads its item collection after the
+        // commit, so it runs as the other operations do (below), not in the loop's batch.
+        if (absl::ConsumePrefix(&op, kTargetPrefix) && IsSingleItemWrite(op) &&
+            !absl::StrContains(req.body, "ReturnItemCollectionMetrics")) {
           // Validated here; committed with the rest of this loop's batch (after_batch below).
           std::optional<Region::AsyncMutation> w = BeginWrite(op, req.body, std::move(answer));
           if (w) t_loop_writes.push_back(*std::move(w));
