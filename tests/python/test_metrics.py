@@ -265,3 +265,14 @@ def test_metrics_parse_and_match_what_was_written(cluster):
                  reason="lww_older") == 0
     assert value(east, "gtsim_replication_link_up", source=WEST, destination=EAST) == 1
     assert value(east, "gtsim_storage_database_bytes", region=EAST) > 0
+
+
+def test_up_writes_a_prometheus_file_sd_targets_file(cluster):
+    import os
+    with open(os.path.join(cluster["GTSIM_DIR"], "prometheus-targets.json")) as f:
+        groups = json.load(f)
+    by_region = {g["labels"]["region"]: g["targets"] for g in groups}
+    assert sorted(by_region) == [EAST, WEST]
+    for region, targets in by_region.items():
+        assert targets == [endpoint(cluster, region).removeprefix("http://").rstrip("/")]
+        scrape(cluster, region)  # each target answers /metrics
