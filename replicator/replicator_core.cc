@@ -274,7 +274,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
     if (c.seq <= cursor) continue;  // already applied: a re-delivery
     const int64_t seq = c.seq, commit_true_us = c.commit_true_us;  // `c` is moved below
     const int64_t stamp_us = c.stamp.ts_us;
-    const std::string table = c.table;
+    std::string table = c.table;
     ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(std::move(c)));
     if (outcome == ApplyOutcome::kWaitForTable) {
       report.waiting = true;
@@ -283,7 +283,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
     if (outcome == ApplyOutcome::kApplied) {
       ++report.applied;
       report.latencies_us.push_back(now - commit_true_us);
-      report.latency_tables.push_back(table);
+      report.latency_tables.push_back(std::move(table));
     } else if (outcome == ApplyOutcome::kLostToNewer) {
       ++report.lost_to_newer;
     } else {
