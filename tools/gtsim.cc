@@ -765,9 +765,10 @@ int CmdStatus(const Args& args, const CommandSpec&) {
                                  absl::StrJoin(t["replicas"].get<std::vector<std::string>>(), ", "),
                                  "", absl::StrJoin(counts, ", "));
   }
-  std::cout << "\nREPLICATION (source -> destination): STALE is how old the oldest write not yet "
-               "applied at the destination is (0: caught up) and REPLICATED the source time up "
-               "to which it applied everything; ReplicationLatency over the last 60 s; "
+  std::cout << "\nREPLICATION (source -> destination)\n"
+               "  STALE: how old the oldest write not yet applied at the destination is (0: caught "
+               "up); REPLICATED (UTC): the source time up to which it applied everything;\n"
+               "  p50..max: ReplicationLatency over the last 60 s; pending: "
                "PendingReplicationCount\n";
   std::cout << absl::StrFormat("  %-28s %-11s %-12s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", "PAIR",
                                "STALE", "REPLICATED", "p50", "p90", "p99", "max", "samples",
