@@ -79,6 +79,7 @@ auto Region::InTransaction(F&& f, bool local) -> decltype(f()) {
     ReloadAfterRollback();
     return st;
   }
+  if (local) local_writes_ += storage_->head_seq() - head_before;
   if ((local || logged_local) && storage_->head_seq() != head_before) {
     local_head_ = storage_->head_seq();
     log_grew_.SignalAll();
@@ -195,6 +196,7 @@ void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
     return;
   }
   if (storage_->head_seq() != head_before) {
+    local_writes_ += storage_->head_seq() - head_before;
     local_head_ = storage_->head_seq();
     log_grew_.SignalAll();
   }
@@ -340,6 +342,7 @@ absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
 absl::StatusOr<std::vector<GetResult>> Region::GetItems(
     const std::vector<std::pair<std::string, Item>>& keys) {
   absl::MutexLock l(&mu_);
+  reads_["GetItem"] += static_cast<int64_t>(keys.size());
   std::vector<GetResult> out;
   for (const auto& [table, key] : keys) {
     ASSIGN_OR_RETURN(GetResult r, engine_.GetItem(table, key));
@@ -390,16 +393,19 @@ absl::StatusOr<Region::TableChanges> Region::ReadTableChanges(const std::string&
 
 absl::StatusOr<GetResult> Region::GetItem(const std::string& table, const Item& key) {
   absl::MutexLock l(&mu_);
+  ++reads_["GetItem"];
   return engine_.GetItem(table, key);
 }
 
 absl::StatusOr<Page> Region::Query(const QueryRequest& req) {
   absl::MutexLock l(&mu_);
+  ++reads_["Query"];
   return engine_.Query(req);
 }
 
 absl::StatusOr<Page> Region::Scan(const ScanRequest& req) {
   absl::MutexLock l(&mu_);
+  ++reads_["Scan"];
   return engine_.Scan(req);
 }
 
@@ -745,16 +751,23 @@ absl::StatusOr<RegionStatus> Region::Status() {
     in.blocked = blocked_.count(peer) > 0;
     if (auto it = inbound_delay_.find(peer); it != inbound_delay_.end()) in.delay = it->second;
     in.latency = replicator_.Latency(peer);
+    in.latency_1s = replicator_.Latency(peer, 1'000'000);
+    in.histograms = replicator_.LatencyHistograms(peer);
+    in.lost_to_newer = replicator_.LostCount(peer);
+    in.dropped = replicator_.DroppedCount(peer);
     in.applied_changes = replicator_.AppliedCount(peer);
     in.origin_head = replicator_.OriginHead(peer);
     s.inbound.push_back(in);
     OutboundStatus out;
     out.peer = peer;
     out.acked_seq = replicator_.AckedSeq(peer);
-    ASSIGN_OR_RETURN(out.pending, replicator_.Pending(peer));
+    ASSIGN_OR_RETURN(out.lag, replicator_.Lag(peer));
+    out.pending = out.lag.pending;
     s.outbound.push_back(out);
   }
   s.warnings = warnings_;
+  s.local_writes = local_writes_;
+  s.reads = reads_;
   ASSIGN_OR_RETURN(s.disk, storage_->disk_use());
   if (absl::Status health = storage_->health(); !health.ok()) {
     s.warnings.insert(s.warnings.begin(), std::string(health.message()));

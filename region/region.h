@@ -49,13 +49,19 @@ struct InboundStatus {
   bool blocked = false;
   LinkDelay delay;  // simulated network delay on this link
   LatencySummary latency;
+  LatencySummary latency_1s;  // the same over the last second only
   int64_t applied_changes = 0;
   int64_t origin_head = 0;
+  // Since this region started (for /metrics): per table, every applied change's latency; the
+  // changes that lost LWW to a newer version here, and those dropped for a deleted table.
+  std::map<std::string, LatencyHistogram> histograms;
+  int64_t lost_to_newer = 0, dropped = 0;
 };
 struct OutboundStatus {
   std::string peer;
   int64_t acked_seq = -1;
   int64_t pending = -1;
+  PeerLag lag;  // staleness and replicated time, per table and for the pair
 };
 struct TableStatus {
   TableSpec spec;
@@ -72,6 +78,11 @@ struct RegionStatus {
   // and which writes were lost or recovered (durable: shown after restarts too).
   std::vector<std::string> warnings;
   DiskUse disk;
+  // Since this region started (for /metrics): change-log records committed by its own clients
+  // (item writes and table operations), and reads by kind ("GetItem" for single and batched
+  // gets, "Query", "Scan").
+  int64_t local_writes = 0;
+  std::map<std::string, int64_t> reads;
 };
 
 // What Region::SetClockSkew did. Stamps never go back within a region (LWW needs a later write
@@ -386,6 +397,8 @@ class Region {
   std::set<std::string> connected_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
   int64_t last_ack_flush_us_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t local_writes_ ABSL_GUARDED_BY(mu_) = 0;  // see RegionStatus::local_writes
+  std::map<std::string, int64_t> reads_ ABSL_GUARDED_BY(mu_);
   // Writers waiting for group commit, oldest first; the front one leads the next group. Lock
   // order: mu_ before queue_mu_ (a leader holding mu_ takes its group from the queue).
   absl::Mutex queue_mu_ ABSL_ACQUIRED_AFTER(mu_);

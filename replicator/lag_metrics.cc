@@ -13,10 +13,12 @@ void LagWindow::Record(int64_t at_us, int64_t latency_us) {
   }
 }
 
-LatencySummary LagWindow::Summarize(int64_t now_us) const {
+LatencySummary LagWindow::Summarize(int64_t now_us, int64_t window_us) const {
+  const int64_t from = now_us - (window_us > 0 ? std::min(window_us, window_us_) : window_us_);
   std::vector<int64_t> v;
-  for (const auto& [at, lat] : samples_) {
-    if (at >= now_us - window_us_) v.push_back(lat);
+  // Newest first: a short window stops early.
+  for (auto it = samples_.rbegin(); it != samples_.rend() && it->first >= from; ++it) {
+    if (it->first <= now_us) v.push_back(it->second);
   }
   LatencySummary s;
   s.samples = static_cast<int64_t>(v.size());
@@ -34,6 +36,36 @@ LatencySummary LagWindow::Summarize(int64_t now_us) const {
   s.p90_ms = pct(90);
   s.p50_ms = pct(50);
   return s;
+}
+
+void LatencyHistogram::Record(int64_t latency_us) {
+  latency_us = std::max<int64_t>(0, latency_us);
+  ++count_;
+  sum_us_ += static_cast<double>(latency_us);
+  for (size_t i = 0; i < kBoundsSeconds.size(); ++i) {
+    if (latency_us <= static_cast<int64_t>(kBoundsSeconds[i] * 1e6 + 0.5)) {
+      ++buckets_[i];
+      return;
+    }
+  }
+  // Beyond the last bound: counted in +Inf only (count_).
+}
+
+int64_t LatencyHistogram::CumulativeCount(size_t i) const {
+  int64_t n = 0;
+  for (size_t b = 0; b <= i && b < buckets_.size(); ++b) n += buckets_[b];
+  return n;
+}
+
+Freshness FreshnessAt(int64_t now_us, std::optional<int64_t> oldest_pending_commit_us) {
+  Freshness f;
+  if (!oldest_pending_commit_us) {
+    f.replicated_time_us = now_us;
+    return f;
+  }
+  f.replicated_time_us = std::min(*oldest_pending_commit_us, now_us);
+  f.staleness_us = now_us - f.replicated_time_us;
+  return f;
 }
 
 }  // namespace gtsim

@@ -1,6 +1,7 @@
 #include "replicator/replicator_core.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -177,6 +178,61 @@ absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
   return storage_->CountLocalChanges(acked, tables);
 }
 
+absl::StatusOr<PeerLag> ReplicatorCore::Lag(const std::string& peer) {
+  const int64_t acked = AckedSeq(peer);
+  const int64_t now = clock_->NowMicros();
+  PeerLag lag;
+  std::map<std::string, PeerLag::Table> tables;  // by name
+  for (const auto& spec : engine_->Tables()) {
+    if (!spec.HasReplica(peer)) continue;
+    PeerLag::Table& t = tables[spec.name];
+    t.table = spec.name;
+    ASSIGN_OR_RETURN(t.pending, storage_->CountLocalChanges(acked, {spec.name}));
+    lag.pending += t.pending;
+  }
+  // The oldest pending change of each table with any: the first of its rows after `acked`.
+  std::map<std::string, int64_t> oldest;  // table -> commit_true_us
+  size_t behind = 0;
+  for (const auto& [name, t] : tables) behind += t.pending > 0;
+  int64_t after = acked, last_commit_us = 0;
+  int scanned = 0;
+  constexpr int kChunk = 512;
+  while (oldest.size() < behind && scanned < kMaxLagScan) {
+    ASSIGN_OR_RETURN(
+        auto rows, storage_->ReadLocalChanges(after, kChunk, [](const Change&) { return false; }));
+    for (const auto& c : rows) {
+      after = c.seq;
+      last_commit_us = c.commit_true_us;
+      ++scanned;
+      auto it = tables.find(c.table);
+      if (it != tables.end() && it->second.pending > 0) oldest.emplace(c.table, c.commit_true_us);
+    }
+    if (static_cast<int>(rows.size()) < kChunk) break;  // read to the head
+  }
+  std::optional<int64_t> pair_oldest;
+  bool pair_at_most = false;
+  for (auto& [name, t] : tables) {
+    std::optional<int64_t> first;
+    bool at_most = false;
+    if (auto it = oldest.find(name); it != oldest.end()) {
+      first = it->second;
+    } else if (t.pending > 0 && last_commit_us != 0) {
+      first = last_commit_us;  // beyond the scan: no older than the last row read
+      at_most = true;
+    }
+    t.freshness = FreshnessAt(now, first);
+    t.freshness.at_most = at_most;
+    if (first && (!pair_oldest || *first < *pair_oldest)) {
+      pair_oldest = first;
+      pair_at_most = at_most;
+    }
+    lag.tables.push_back(std::move(t));
+  }
+  lag.freshness = FreshnessAt(now, pair_oldest);
+  lag.freshness.at_most = pair_at_most;
+  return lag;
+}
+
 absl::Status ReplicatorCore::CheckStamps(const ChangeBatch& batch) const {
   const int64_t now = clock_->NowMicros();
   for (const auto& c : batch.changes) {
@@ -220,6 +276,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
     if (c.seq <= cursor) continue;  // already applied: a re-delivery
     const int64_t seq = c.seq, commit_true_us = c.commit_true_us;  // `c` is moved below
     const int64_t stamp_us = c.stamp.ts_us;
+    std::string table = c.table;
     ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(std::move(c)));
     if (outcome == ApplyOutcome::kWaitForTable) {
       report.waiting = true;
@@ -228,6 +285,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
     if (outcome == ApplyOutcome::kApplied) {
       ++report.applied;
       report.latencies_us.push_back(now - commit_true_us);
+      report.latency_tables.push_back(std::move(table));
     } else if (outcome == ApplyOutcome::kLostToNewer) {
       ++report.lost_to_newer;
     } else {
@@ -278,8 +336,16 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
   floor = report.log_restarted ? report.stamp_floor : std::max(floor, report.stamp_floor);
   int64_t now = clock_->NowMicros();
   LagWindow& lag = lag_[report.origin];
-  for (int64_t l : report.latencies_us) lag.Record(now, l);
+  auto& histograms = histograms_[report.origin];
+  for (size_t i = 0; i < report.latencies_us.size(); ++i) {
+    lag.Record(now, report.latencies_us[i]);
+    if (i < report.latency_tables.size()) {
+      histograms[report.latency_tables[i]].Record(report.latencies_us[i]);
+    }
+  }
   applied_count_[report.origin] += report.applied;
+  if (report.lost_to_newer) lost_count_[report.origin] += report.lost_to_newer;
+  if (report.dropped) dropped_count_[report.origin] += report.dropped;
 }
 
 int64_t ReplicatorCore::Cursor(const std::string& origin) const {
@@ -302,9 +368,25 @@ int64_t ReplicatorCore::CursorLogId(const std::string& origin) const {
   return it == cursor_log_ids_.end() ? 0 : it->second;
 }
 
-LatencySummary ReplicatorCore::Latency(const std::string& origin) const {
+LatencySummary ReplicatorCore::Latency(const std::string& origin, int64_t window_us) const {
   auto it = lag_.find(origin);
-  return it == lag_.end() ? LatencySummary{} : it->second.Summarize(clock_->NowMicros());
+  return it == lag_.end() ? LatencySummary{} : it->second.Summarize(clock_->NowMicros(), window_us);
+}
+
+std::map<std::string, LatencyHistogram> ReplicatorCore::LatencyHistograms(
+    const std::string& origin) const {
+  auto it = histograms_.find(origin);
+  return it == histograms_.end() ? std::map<std::string, LatencyHistogram>{} : it->second;
+}
+
+int64_t ReplicatorCore::LostCount(const std::string& origin) const {
+  auto it = lost_count_.find(origin);
+  return it == lost_count_.end() ? 0 : it->second;
+}
+
+int64_t ReplicatorCore::DroppedCount(const std::string& origin) const {
+  auto it = dropped_count_.find(origin);
+  return it == dropped_count_.end() ? 0 : it->second;
 }
 
 int64_t ReplicatorCore::AppliedCount(const std::string& origin) const {

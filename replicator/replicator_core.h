@@ -42,6 +42,19 @@ struct ApplyReport {
   int64_t cursor_stamp = 0;   // the origin's through_local_ts at `cursor` (0: unknown)
   int64_t stamp_floor = 0;    // the batch's stamp_floor when `cursor` reached its end, else 0
   std::vector<int64_t> latencies_us;  // per applied change: commit at origin -> now
+  std::vector<std::string> latency_tables;  // the table of each latencies_us entry
+};
+
+// How far behind one peer is, as its origin sees it (see Freshness in lag_metrics.h).
+struct PeerLag {
+  struct Table {
+    std::string table;
+    int64_t pending = 0;  // PendingReplicationCount of this table
+    Freshness freshness;
+  };
+  int64_t pending = 0;        // PendingReplicationCount, every table
+  Freshness freshness;        // of the pair: its least fresh table
+  std::vector<Table> tables;  // each table the peer replicates, by name
 };
 
 class ReplicatorCore {
@@ -78,6 +91,13 @@ class ReplicatorCore {
   // tables it replicates. A peer never heard from has applied nothing.
   absl::StatusOr<int64_t> Pending(const std::string& peer);
   int64_t AckedSeq(const std::string& peer) const;
+  // Pending, and the staleness and replicated time of `peer`, per table and for the pair:
+  // from the commit time of the oldest local change after its acknowledged position, per
+  // table it replicates (the same changes Pending counts). Reads change-log headers after the
+  // acknowledged position, at most kMaxLagScan of them: a table whose oldest pending change
+  // lies further on reports the age of the last row read, marked at_most.
+  static constexpr int kMaxLagScan = 4096;
+  absl::StatusOr<PeerLag> Lag(const std::string& peer);
   // Log rollback, origin side. A subscriber says it has applied this region's log (the current
   // log id) through `after_seq`, and that the newest local change it saw there had LWW
   // timestamp `after_local_ts` (0: unknown, from an older subscriber). The log has rolled back
@@ -121,7 +141,15 @@ class ReplicatorCore {
   // lacks is written and logged again as a local change, so it reaches every peer. Returns
   // how many were restored.
   absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch);
-  LatencySummary Latency(const std::string& origin) const;
+  // ReplicationLatency from `origin`: over the recent window, or with `window_us` > 0 over
+  // that shorter one (the last second for per-second series).
+  LatencySummary Latency(const std::string& origin, int64_t window_us = 0) const;
+  // Since this region started: per table, the latency of every change applied from `origin`.
+  std::map<std::string, LatencyHistogram> LatencyHistograms(const std::string& origin) const;
+  // Since this region started: changes from `origin` that lost LWW to a newer version here,
+  // and those dropped because their table was deleted.
+  int64_t LostCount(const std::string& origin) const;
+  int64_t DroppedCount(const std::string& origin) const;
   int64_t AppliedCount(const std::string& origin) const;
   int64_t OriginHead(const std::string& origin) const;
   void NoteOriginHead(const std::string& origin, int64_t head);
@@ -138,6 +166,8 @@ class ReplicatorCore {
   std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
   std::set<std::string> dirty_acks_;         // acked_ entries not yet persisted
   std::map<std::string, LagWindow> lag_;
+  std::map<std::string, std::map<std::string, LatencyHistogram>> histograms_;  // origin, table
+  std::map<std::string, int64_t> lost_count_, dropped_count_;
   std::map<std::string, int64_t> applied_count_;
   std::map<std::string, int64_t> origin_head_;
 };

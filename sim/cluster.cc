@@ -269,6 +269,27 @@ absl::Status LocalCluster::Save() const {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot write ", ClusterFile(dir_), ": ", std::strerror(errno)));
   }
+  return SavePrometheusTargets();
+}
+
+absl::Status LocalCluster::SavePrometheusTargets() const {
+  nlohmann::json targets = nlohmann::json::array();
+  for (const auto& p : regions_) {
+    if (p.dynamodb_port == 0) continue;
+    targets.push_back({{"targets", {absl::StrCat("127.0.0.1:", p.dynamodb_port)}},
+                       {"labels", {{"region", p.name}, {"gtsim_cluster", dir_}}}});
+  }
+  const std::string path = dir_ + "/prometheus-targets.json", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << targets.dump(2) << "\n";
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
+  }
+  // Renamed into place: Prometheus, watching the file, never reads half of it.
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
   return absl::OkStatus();
 }
 

@@ -53,6 +53,8 @@ class LocalCluster {
   // Loads DIR/cluster.json. NotFound when DIR holds no cluster.
   static absl::StatusOr<LocalCluster> Load(const std::string& dir,
                                            const std::string& region_binary);
+  // Writes cluster.json, and DIR/prometheus-targets.json: a Prometheus file_sd targets file
+  // listing each region's DynamoDB endpoint (where GET /metrics answers) with a region label.
   absl::Status Save() const;
 
   const std::string& dir() const { return dir_; }
@@ -118,6 +120,7 @@ class LocalCluster {
   void SetLogRetention(absl::Duration retention) { log_retention_ = retention; }
 
  private:
+  absl::Status SavePrometheusTargets() const;
   LocalCluster(std::string dir, std::string region_binary)
       : dir_(std::move(dir)), region_binary_(std::move(region_binary)) {}
   RegionProcess* Mutable(const std::string& name);

@@ -306,3 +306,86 @@ expect:
 
 }  // namespace
 }  // namespace gtsim::scenario
+
+namespace gtsim::scenario {
+namespace {
+
+// Heartbeats reach each reader after a per-pair delay; one pair never delivers (a region cut
+// off from another for the whole run).
+class DelayingDriver : public FakeDriver {
+ public:
+  DelayingDriver(absl::Duration delay, std::string never_from, std::string never_to)
+      : delay_(delay), never_from_(std::move(never_from)), never_to_(std::move(never_to)) {}
+
+  absl::StatusOr<WriteResult> Put(const std::string& region, const std::string& table,
+                                  const Item& item, const Condition& c,
+                                  absl::Duration timeout) override {
+    if (table == "gtsim-heartbeat") {
+      absl::MutexLock l(&hb_mu_);
+      written_[region].push_back({absl::Now(), item});
+    }
+    return FakeDriver::Put(region, table, item, c, timeout);
+  }
+  absl::StatusOr<GetResult> Get(const std::string& region, const std::string& table,
+                                const Item& key, absl::Duration timeout) override {
+    if (table != "gtsim-heartbeat") return FakeDriver::Get(region, table, key, timeout);
+    std::string from = key.at("id").scalar().substr(3);  // "hb-<region>"
+    GetResult g;
+    if (from == never_from_ && region == never_to_) return g;
+    absl::MutexLock l(&hb_mu_);
+    for (const auto& [at, item] : written_[from]) {
+      if (from == region || at + delay_ <= absl::Now()) g.item = item;
+    }
+    return g;
+  }
+
+ private:
+  const absl::Duration delay_;
+  const std::string never_from_, never_to_;
+  absl::Mutex hb_mu_;
+  std::map<std::string, std::vector<std::pair<absl::Time, Item>>> written_ ABSL_GUARDED_BY(hb_mu_);
+};
+
+TEST_CASE(
+    "heartbeats are never dropped: a late one is reported with its lag, a lost one "
+    "censored with its age") {
+  auto s = ParseScenario(R"(
+regions: [a, b, c]
+duration: 4s
+table: {name: t, hash_key: id}
+workloads:
+  - {name: w, region: a, rate: 20, keys: 5, mix: {put: 1}}
+)",
+                         "t.yaml");
+  REQUIRE(s.ok());
+  // Every heartbeat arrives 2.5 s late (longer than the 2 s a reader used to wait before
+  // dropping it); a's never reach c.
+  DelayingDriver d(absl::Milliseconds(2500), "a", "c");
+  RunOptions o;
+  o.live = false;
+  auto r = RunScenario(*s, &d, o);
+  REQUIRE(r.ok());
+  std::map<std::pair<std::string, std::string>, int> count, censored;
+  for (const auto& h : r->heartbeats) {
+    INFO(h.from << " -> " << h.to << " at " << h.t << "s: " << h.lag_ms << " ms"
+                << (h.censored ? " (censored)" : ""));
+    ++count[{h.from, h.to}];
+    censored[{h.from, h.to}] += h.censored;
+    if (!h.censored) CHECK(h.lag_ms >= 2500);  // the delay it really had
+    if (h.from == "a" && h.to == "c") CHECK(h.censored);
+    // A censored one counts with its age at the end: at least the time since it was written
+    // until the end of the workload phase.
+    if (h.censored) CHECK(h.lag_ms >= (r->duration_s - h.t) * 1000 - 50);
+  }
+  // One entry per heartbeat per reader: a's heartbeats show up for b and for c alike.
+  REQUIRE(count[{"a", "b"}] >= 3);
+  CHECK(count[{"a", "c"}] == count[{"a", "b"}]);
+  CHECK(censored[{"a", "c"}] == count[{"a", "c"}]);
+  CHECK(censored[{"a", "b"}] < count[{"a", "b"}]);  // the early ones arrived in the run
+  for (size_t i = 1; i < r->heartbeats.size(); ++i) {
+    CHECK(r->heartbeats[i - 1].t <= r->heartbeats[i].t);  // in the order they were written
+  }
+}
+
+}  // namespace
+}  // namespace gtsim::scenario

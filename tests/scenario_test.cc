@@ -400,8 +400,8 @@ TEST_CASE("the HTML report plots lag with fault intervals shaded and the conflic
   CHECK(html.find("<circle") != std::string::npos);
   CHECK(html.find("put k1 = w3 lost &lt;to&gt; w4") != std::string::npos);
   CHECK(html.find("<script") == std::string::npos);
-  CHECK(LagCsv(r).find("t,from,to,p50_ms,p90_ms,p99_ms,max_ms,samples,pending\n1.0,us-east-1,us-"
-                       "west-2,30.000") == 0);
+  CHECK(LagCsv(r).find("t,from,to,p50_ms,p90_ms,p99_ms,max_ms,samples,pending,p99_1s_ms,"
+                       "samples_1s,staleness_ms\n1.0,us-east-1,us-west-2,30.000") == 0);
   CHECK(ResultJson(r)["conflicts"][0]["key"] == "k1");
 }
 

@@ -115,7 +115,8 @@ const std::vector<CommandSpec>& Commands() {
       {"down", "[--dir DIR]", "stop every region of the cluster (data is kept)", {}, {}},
       {"status",
        "[--json]",
-       "regions, tables, per-pair ReplicationLatency and PendingReplicationCount",
+       "regions, tables, per-pair staleness and replicated time (how far behind each "
+       "destination is now), ReplicationLatency and PendingReplicationCount",
        {},
        {"json"}},
       {"create-table",
@@ -640,6 +641,18 @@ int CmdDown(const Args& args, const CommandSpec&) {
 
 std::string Ms(double v) { return absl::StrFormat("%.2f ms", v); }
 
+// Staleness for the status table: 0, milliseconds under 10 s, seconds beyond.
+std::string StaleText(double ms) {
+  if (ms <= 0) return "0";
+  return ms < 10'000 ? absl::StrFormat("%.0f ms", ms) : absl::StrFormat("%.1f s", ms / 1000);
+}
+
+// RFC 3339 in UTC with milliseconds, e.g. 2026-12-07T09:30:00.123Z.
+std::string Rfc3339(int64_t unix_us) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(unix_us),
+                          absl::UTCTimeZone());
+}
+
 int CmdStatus(const Args& args, const CommandSpec&) {
   LocalCluster cluster = LoadCluster(args);
   std::map<std::string, pb::StatusResponse> status;
@@ -695,7 +708,22 @@ int CmdStatus(const Args& args, const CommandSpec&) {
       auto d_it = status.find(dst.name);
       if (s_it != status.end()) {
         for (const auto& o : s_it->second.outbound()) {
-          if (o.peer() == dst.name) pair["pending"] = o.pending();
+          if (o.peer() != dst.name) continue;
+          pair["pending"] = o.pending();
+          // How far behind the destination is now, as the source sees it (the age of the
+          // oldest write it has not acknowledged); the latency window only holds deliveries.
+          pair["staleness_ms"] = o.staleness_us() / 1000.0;
+          pair["replicated_time"] = Rfc3339(o.replicated_time_us());
+          if (o.staleness_at_most()) pair["staleness_at_most"] = true;
+          pair["tables"] = json::array();
+          for (const auto& t : o.tables()) {
+            json tl = {{"table", t.table()},
+                       {"pending", t.pending()},
+                       {"staleness_ms", t.staleness_us() / 1000.0},
+                       {"replicated_time", Rfc3339(t.replicated_time_us())}};
+            if (t.staleness_at_most()) tl["staleness_at_most"] = true;
+            pair["tables"].push_back(std::move(tl));
+          }
         }
       }
       std::string link = s_it == status.end() ? "source down" : "destination down";
@@ -705,6 +733,12 @@ int CmdStatus(const Args& args, const CommandSpec&) {
           const auto& l = in.latency();
           pair["latency_ms"] = {{"samples", l.samples()}, {"p50", l.p50_ms()}, {"p90", l.p90_ms()},
                                 {"p99", l.p99_ms()}, {"max", l.max_ms()}};
+          const auto& l1 = in.latency_1s();
+          pair["latency_1s_ms"] = {{"samples", l1.samples()},
+                                   {"p50", l1.p50_ms()},
+                                   {"p90", l1.p90_ms()},
+                                   {"p99", l1.p99_ms()},
+                                   {"max", l1.max_ms()}};
           pair["applied_changes"] = in.applied_changes();
           link = in.blocked() ? "partitioned" : in.connected() ? "connected"
                                                 : s_it == status.end() ? "source down"
@@ -749,10 +783,14 @@ int CmdStatus(const Args& args, const CommandSpec&) {
                                  absl::StrJoin(t["replicas"].get<std::vector<std::string>>(), ", "),
                                  "", absl::StrJoin(counts, ", "));
   }
-  std::cout << "\nREPLICATION (source -> destination): ReplicationLatency over the last 60 s, "
+  std::cout << "\nREPLICATION (source -> destination)\n"
+               "  STALE: how old the oldest write not yet applied at the destination is (0: caught "
+               "up); REPLICATED (UTC): the source time up to which it applied everything;\n"
+               "  p50..max: ReplicationLatency over the last 60 s; pending: "
                "PendingReplicationCount\n";
-  std::cout << absl::StrFormat("  %-28s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", "PAIR", "p50",
-                               "p90", "p99", "max", "samples", "pending", "link");
+  std::cout << absl::StrFormat("  %-28s %-11s %-12s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", "PAIR",
+                               "STALE", "REPLICATED", "p50", "p90", "p99", "max", "samples",
+                               "pending", "link");
   for (const auto& p : out["replication"]) {
     std::string pair = p["source"].get<std::string>() + " -> " + p["destination"].get<std::string>();
     std::string p50 = "-", p90 = "-", p99 = "-", mx = "-", n = "0", pending = "?";
@@ -767,8 +805,17 @@ int CmdStatus(const Args& args, const CommandSpec&) {
     if (p.contains("pending") && p["pending"].get<int64_t>() >= 0) {
       pending = std::to_string(p["pending"].get<int64_t>());
     }
-    std::cout << absl::StrFormat("  %-28s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", pair, p50, p90,
-                                 p99, mx, n, pending, p["link"].get<std::string>());
+    std::string stale = "?", replicated = "?";
+    if (p.contains("staleness_ms")) {
+      stale = absl::StrCat(p.contains("staleness_at_most") ? "<=" : "",
+                           StaleText(p["staleness_ms"].get<double>()));
+      // The time of day (UTC) is enough on a terminal; --json has the full RFC 3339 time.
+      std::string t = p["replicated_time"].get<std::string>();
+      replicated = t.size() >= 23 ? t.substr(11, 12) : t;
+    }
+    std::cout << absl::StrFormat("  %-28s %-11s %-12s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", pair,
+                                 stale, replicated, p50, p90, p99, mx, n, pending,
+                                 p["link"].get<std::string>());
   }
   if (!out["warnings"].empty()) {
     std::cout << "\nWARNINGS\n";

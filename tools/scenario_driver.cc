@@ -418,12 +418,25 @@ absl::StatusOr<RegionStatus> GrpcScenarioDriver::Status(const std::string& regio
     i.latency.p90_ms = in.latency().p90_ms();
     i.latency.p99_ms = in.latency().p99_ms();
     i.latency.max_ms = in.latency().max_ms();
+    i.latency_1s.samples = in.latency_1s().samples();
+    i.latency_1s.p50_ms = in.latency_1s().p50_ms();
+    i.latency_1s.p90_ms = in.latency_1s().p90_ms();
+    i.latency_1s.p99_ms = in.latency_1s().p99_ms();
+    i.latency_1s.max_ms = in.latency_1s().max_ms();
     i.applied_changes = in.applied_changes();
     i.origin_head = in.origin_head();
     s.inbound.push_back(i);
   }
   for (const auto& out : resp.outbound()) {
-    s.outbound.push_back(OutboundStatus{out.peer(), out.acked_seq(), out.pending()});
+    OutboundStatus o{out.peer(), out.acked_seq(), out.pending()};
+    o.lag.pending = out.pending();
+    o.lag.freshness = {out.staleness_us(), out.replicated_time_us(), out.staleness_at_most()};
+    for (const auto& t : out.tables()) {
+      o.lag.tables.push_back(
+          {t.table(), t.pending(),
+           Freshness{t.staleness_us(), t.replicated_time_us(), t.staleness_at_most()}});
+    }
+    s.outbound.push_back(std::move(o));
   }
   return s;
 }

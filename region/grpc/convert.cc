@@ -380,12 +380,29 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     l->set_p90_ms(in.latency.p90_ms);
     l->set_p99_ms(in.latency.p99_ms);
     l->set_max_ms(in.latency.max_ms);
+    auto* l1 = out->mutable_latency_1s();
+    l1->set_samples(in.latency_1s.samples);
+    l1->set_p50_ms(in.latency_1s.p50_ms);
+    l1->set_p90_ms(in.latency_1s.p90_ms);
+    l1->set_p99_ms(in.latency_1s.p99_ms);
+    l1->set_max_ms(in.latency_1s.max_ms);
   }
   for (const auto& o : s.outbound) {
     auto* out = p->add_outbound();
     out->set_peer(o.peer);
     out->set_acked_seq(o.acked_seq);
     out->set_pending(o.pending);
+    out->set_staleness_us(o.lag.freshness.staleness_us);
+    out->set_replicated_time_us(o.lag.freshness.replicated_time_us);
+    out->set_staleness_at_most(o.lag.freshness.at_most);
+    for (const auto& t : o.lag.tables) {
+      auto* tl = out->add_tables();
+      tl->set_table(t.table);
+      tl->set_pending(t.pending);
+      tl->set_staleness_us(t.freshness.staleness_us);
+      tl->set_replicated_time_us(t.freshness.replicated_time_us);
+      tl->set_staleness_at_most(t.freshness.at_most);
+    }
   }
   for (const auto& w : s.warnings) p->add_warnings(w);
   p->set_database_bytes(s.disk.database_bytes);

@@ -18,6 +18,7 @@
 #include "region/http/ddb_request.h"
 #include "region/http/http_server.h"
 #include "region/http/kms_keys.h"
+#include "region/http/metrics_endpoint.h"
 #include "region/json_limits.h"
 
 // The HTTP side of the endpoint: the event loop, the worker pool, and the hand-off of each
@@ -211,6 +212,9 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
   Workers* pool = workers.get();
   auto server = std::make_unique<HttpServer>(
       [this, pool](HttpServer::Request req, HttpServer::Responder respond) {
+        if (req.method == "GET" && req.target == "/metrics") {  // metrics_endpoint.h
+          return pool->Add([this, respond] { respond(MetricsResponse(region_)); });
+        }
         if (req.target != "/" || (req.method != "GET" && req.method != "POST")) {
           HttpServer::Response res;
           res.status = 404;

@@ -29,7 +29,9 @@
 //   One event loop: a second one (measured) added no throughput on this 2-core machine and
 //   cost more CPU per write.
 //   Request signatures are accepted without checking, as local emulators do. GET / answers
-//   "healthy: dynamodb.<region>.amazonaws.com"; other paths and methods answer 404. Every JSON
+//   "healthy: dynamodb.<region>.amazonaws.com"; GET /metrics answers the
+//   region's Prometheus metrics (metrics_endpoint.h, on the worker pool); other paths and
+//   methods answer 404. Every JSON
 //   answer carries an x-amzn-RequestId header.
 // - Success: HTTP 200 and the operation's JSON. Errors: DynamoDB's shape, HTTP 400 with
 //   {"__type": "com.amazonaws.dynamodb.v20120810#<Name>", "message": "..."} for client errors

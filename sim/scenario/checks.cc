@@ -151,13 +151,16 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
       // The worst percentile any receiving region reported for a matching pair at any second.
       // Heartbeats: the percentiles of every heartbeat of a matching pair.
       std::map<std::pair<std::string, std::string>, std::pair<double, double>> worst;  // p50, p99
+      int censored = 0;  // heartbeats never seen by the end of the run
       auto matches = [&](const std::string& from, const std::string& to) {
         return (e.from.empty() || from == e.from) && (e.to.empty() || to == e.to);
       };
       if (e.heartbeat) {
         std::map<std::pair<std::string, std::string>, std::vector<double>> lags;
         for (const auto& h : r.heartbeats) {
-          if (matches(h.from, h.to)) lags[{h.from, h.to}].push_back(h.lag_ms);
+          if (!matches(h.from, h.to)) continue;
+          lags[{h.from, h.to}].push_back(h.lag_ms);  // a censored one: its age at the end
+          censored += h.censored;
         }
         for (auto& [pair, v] : lags) {
           std::sort(v.begin(), v.end());
@@ -196,6 +199,11 @@ ExpectationResult Evaluate(const Expectation& e, const RunResult& r) {
                                                     "read in the other)"
                                                   : " (worst value the receiving region reported "
                                                     "during the run)");
+      if (censored) {
+        absl::StrAppend(&out.detail, "; ", censored,
+                        " heartbeat(s) never seen by the end counted with their age then "
+                        "(censored: their true lag is longer)");
+      }
       break;
     }
     case ExpectKind::kAvailability: {

@@ -17,11 +17,15 @@ namespace gtsim::scenario {
 std::string SummaryText(const RunResult& r);
 
 nlohmann::json ResultJson(const RunResult& r);
-// CSV: t,from,to,p50_ms,p90_ms,p99_ms,max_ms,samples,pending (one row per pair per second).
+// CSV: t,from,to,p50_ms,p90_ms,p99_ms,max_ms,samples,pending,p99_1s_ms,samples_1s,staleness_ms
+// (one row per pair per second; p50..samples over the receiving region's 60 s window,
+// p99_1s_ms / samples_1s over that second only, staleness_ms as the source reported it, -1
+// when unknown).
 std::string LagCsv(const RunResult& r);
 // CSV: t,workload,region,ok,failed,conditional_failed.
 std::string ThroughputCsv(const RunResult& r);
-// CSV: t,from,to,lag_ms (client-observed heartbeat lag).
+// CSV: t,from,to,lag_ms,censored (client-observed heartbeat lag; censored 1: not seen by the
+// end of the run, lag_ms is its age then).
 std::string HeartbeatCsv(const RunResult& r);
 // One HTML page: lag and throughput over time with fault intervals shaded, and the conflict
 // timeline (writes LWW dropped), as inline SVG; no scripts, no external files.

@@ -18,13 +18,23 @@ struct LagSample {
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
   int64_t samples = 0;   // ReplicationLatency samples in the region's recent window
   int64_t pending = -1;  // PendingReplicationCount from -> to (-1: unknown, e.g. origin down)
+  // The same latency over the last second only: the per-second series, which returns to the
+  // link's normal latency once a backlog has drained (the window above keeps it for 60 s).
+  double p99_1s_ms = 0;
+  int64_t samples_1s = 0;
+  // How far behind `to` is now, as `from` reported it: the age of the oldest write committed
+  // in `from` and not yet acknowledged by `to` (0: caught up; -1: unknown, e.g. origin down).
+  double staleness_ms = -1;
 };
 
 // Client-observed end-to-end lag: a heartbeat written in `from`, first seen by a reader in `to`.
+// Never dropped: one not seen by the end of the run counts with its age then, marked censored
+// (its true lag is at least that).
 struct HeartbeatSample {
   double t = 0;  // when it was written
   std::string from, to;
   double lag_ms = 0;
+  bool censored = false;
 };
 
 // Operations in one second of one workload.

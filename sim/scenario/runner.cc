@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -175,9 +176,11 @@ class Runner {
     if (st.ok()) st = WaitUntil(start_ + s_.duration);
     stop_workloads_ = true;
     for (auto& w : workloads_) w->thread.join();
-    if (heartbeat_.joinable()) heartbeat_.join();
     result_.duration_s = Elapsed();
     if (st.ok()) st = FinalHealAndCheck();
+    // Heartbeats still on their way were polled through the heal; the rest count as censored.
+    stop_heartbeats_ = true;
+    if (heartbeat_.joinable()) heartbeat_.join();
     stop_sampler_ = true;
     sampler_.join();
     if (live_tty_) std::fprintf(stderr, "\r\033[K");
@@ -1353,50 +1356,69 @@ class Runner {
   // ------------------------------------------------------------------------------------------
   // Measurements and the live view
 
-  // Once a second per region: write a heartbeat there, then poll every other region until a
-  // reader sees it (at most 2 s). What a client sees, to compare with ReplicationLatency.
+  // Once a second per region, while the workloads run: write a heartbeat there; every other
+  // region's reader polls for it until it sees it (that seq or a later one), for as long as the
+  // run lasts - through the final heal - so a heartbeat delayed by a fault is reported with its
+  // full lag when it arrives. One never seen counts with its age at the end, marked censored.
+  // What a client sees, to compare with ReplicationLatency.
   void Heartbeats() {
+    struct Waiting {
+      double t;
+      absl::Time written;
+      int64_t seq;
+    };
+    std::map<std::pair<std::string, std::string>, std::deque<Waiting>> waiting;  // (from, to)
+    auto record = [&](const std::string& from, const std::string& to, const Waiting& w,
+                      bool censored) {
+      absl::MutexLock l(&mu_);
+      result_.heartbeats.push_back(
+          {w.t, from, to, absl::ToDoubleMilliseconds(absl::Now() - w.written), censored});
+    };
     int64_t seq = 0;
-    while (!stop_workloads_) {
-      absl::Time round = absl::Now();
-      for (const auto& from : s_.regions) {
-        if (stop_workloads_) return;
-        ++seq;
-        Item item{{"id", AttributeValue::S("hb-" + from)},
-                  {"seq", AttributeValue::N(std::to_string(seq))}};
-        double t = Elapsed();
-        absl::Time written = absl::Now();
-        if (!d_->Put(from, hb_spec_.name, item, Condition{}, absl::Milliseconds(300)).ok())
-          continue;
-        std::set<std::string> waiting;
-        for (const auto& to : s_.regions) {
-          if (to != from) waiting.insert(to);
-        }
-        absl::Time deadline = absl::Now() + absl::Seconds(2);
-        Item key{{"id", AttributeValue::S("hb-" + from)}};
-        while (!waiting.empty() && absl::Now() < deadline && !stop_workloads_) {
-          for (auto it = waiting.begin(); it != waiting.end();) {
-            auto got = d_->Get(*it, hb_spec_.name, key, absl::Milliseconds(100));
-            int64_t seen = 0;
-            if (got.ok() && got->item) {
-              auto n = got->item->find("seq");
-              if (n != got->item->end()) absl::SimpleAtoi(n->second.scalar(), &seen);
-            }
-            if (seen >= seq) {
-              absl::MutexLock l(&mu_);
-              result_.heartbeats.push_back(
-                  {t, from, *it, absl::ToDoubleMilliseconds(absl::Now() - written)});
-              it = waiting.erase(it);
-            } else {
-              ++it;
-            }
+    absl::Time next_round = absl::Now();
+    while (!stop_heartbeats_) {
+      const bool writing = !stop_workloads_;
+      bool any_waiting = false;
+      for (const auto& [pair, q] : waiting) any_waiting |= !q.empty();
+      if (!writing && !any_waiting) break;
+      if (writing && absl::Now() >= next_round) {
+        next_round = std::max(next_round + absl::Seconds(1), absl::Now());
+        for (const auto& from : s_.regions) {
+          ++seq;
+          Item item{{"id", AttributeValue::S("hb-" + from)},
+                    {"seq", AttributeValue::N(std::to_string(seq))}};
+          Waiting w{Elapsed(), absl::Now(), seq};
+          if (!d_->Put(from, hb_spec_.name, item, Condition{}, absl::Milliseconds(300)).ok())
+            continue;
+          for (const auto& to : s_.regions) {
+            if (to != from) waiting[{from, to}].push_back(w);
           }
-          absl::SleepFor(absl::Milliseconds(5));
         }
       }
-      absl::Time next = round + absl::Seconds(1);
-      while (absl::Now() < next && !stop_workloads_) absl::SleepFor(absl::Milliseconds(20));
+      for (auto& [pair, q] : waiting) {
+        if (q.empty() || stop_heartbeats_) continue;
+        const auto& [from, to] = pair;
+        auto got = d_->Get(to, hb_spec_.name, {{"id", AttributeValue::S("hb-" + from)}},
+                           absl::Milliseconds(100));
+        int64_t seen = 0;
+        if (got.ok() && got->item) {
+          auto n = got->item->find("seq");
+          if (n != got->item->end()) absl::SimpleAtoi(n->second.scalar(), &seen);
+        }
+        // A later heartbeat seen means every earlier one of this pair has arrived too.
+        while (!q.empty() && q.front().seq <= seen) {
+          record(from, to, q.front(), false);
+          q.pop_front();
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(5));
     }
+    for (const auto& [pair, q] : waiting) {
+      for (const auto& w : q) record(pair.first, pair.second, w, true);
+    }
+    absl::MutexLock l(&mu_);
+    std::stable_sort(result_.heartbeats.begin(), result_.heartbeats.end(),
+                     [](const HeartbeatSample& a, const HeartbeatSample& b) { return a.t < b.t; });
   }
 
   void Sample() {
@@ -1431,6 +1453,7 @@ class Runner {
       // Metrics from every region that answers quickly (killed or paused ones do not).
       std::vector<LagSample> lag;
       std::map<std::pair<std::string, std::string>, int64_t> pending;
+      std::map<std::pair<std::string, std::string>, double> staleness;
       for (const auto& r : s_.regions) {
         auto st = d_->Status(r, absl::Milliseconds(300));
         if (!st.ok()) continue;
@@ -1444,18 +1467,30 @@ class Runner {
           s.p99_ms = in.latency.p99_ms;
           s.max_ms = in.latency.max_ms;
           s.samples = in.latency.samples;
+          s.p99_1s_ms = in.latency_1s.p99_ms;
+          s.samples_1s = in.latency_1s.samples;
           lag.push_back(s);
         }
-        for (const auto& out : st->outbound) pending[{r, out.peer}] = out.pending;
+        for (const auto& out : st->outbound) {
+          pending[{r, out.peer}] = out.pending;
+          staleness[{r, out.peer}] = out.lag.freshness.staleness_us / 1000.0;
+        }
       }
-      double worst = 0;
-      std::string worst_pair;
+      double worst = 0, worst_stale = 0;
+      std::string worst_pair, stale_pair;
       int64_t pending_total = 0;
       for (auto& s : lag) {
         auto it = pending.find({s.from, s.to});
         if (it != pending.end()) {
           s.pending = it->second;
           pending_total += std::max<int64_t>(0, it->second);
+        }
+        if (auto st = staleness.find({s.from, s.to}); st != staleness.end()) {
+          s.staleness_ms = st->second;
+          if (st->second > worst_stale) {
+            worst_stale = st->second;
+            stale_pair = s.from + "->" + s.to;
+          }
         }
         if (s.samples > 0 && s.p99_ms > worst) {
           worst = s.p99_ms;
@@ -1474,9 +1509,10 @@ class Runner {
       if (o_.live) {
         double total = absl::ToDoubleSeconds(s_.duration);
         std::string line = absl::StrFormat(
-            "%5.0fs/%.0fs%s  %4d ops/s  lag p99 %s  pending %d  faults: %s", t, total,
+            "%5.0fs/%.0fs%s  %4d ops/s  lag p99 %s  stale %s  pending %d  faults: %s", t, total,
             t > total + 1 ? " (healed, waiting for convergence)" : "", ops,
             worst_pair.empty() ? "-" : absl::StrFormat("%.0f ms (%s)", worst, worst_pair),
+            stale_pair.empty() ? "0" : absl::StrFormat("%.0f ms (%s)", worst_stale, stale_pair),
             pending_total, active.empty() ? "none" : absl::StrJoin(active, ", "));
         if (live_tty_) {
           std::fprintf(stderr, "\r\033[K%s", line.c_str());
@@ -1507,7 +1543,7 @@ class Runner {
   std::vector<std::unique_ptr<WorkloadState>> workloads_;
   std::thread sampler_, heartbeat_;
   TableSpec hb_spec_;
-  std::atomic<bool> stop_workloads_{false}, stop_sampler_{false};
+  std::atomic<bool> stop_workloads_{false}, stop_sampler_{false}, stop_heartbeats_{false};
   std::atomic<int64_t> next_id_{0};
 
   absl::Mutex mu_;
