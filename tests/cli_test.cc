@@ -263,6 +263,34 @@ TEST_CASE("gtsim up --durability is checked before anything is written and kept"
   CHECK(std::system(cmd.c_str()) == 0);
 }
 
+TEST_CASE("gtsim status --watch refreshes until --count, and its flags are checked", "[cli]") {
+  CliCluster g;
+  Result w = g("status --watch --interval 100ms --count 3");
+  INFO(w.err);
+  REQUIRE(w.code == 0);
+  // Not a terminal: each refresh under a '--- time' line, each a whole status.
+  size_t frames = 0;
+  for (size_t at = 0; (at = w.out.find("--- ", at)) != std::string::npos; ++at) ++frames;
+  CHECK(frames == 3);
+  size_t tables = 0;
+  for (size_t at = 0; (at = w.out.find("REPLICATION (source", at)) != std::string::npos; ++at) {
+    ++tables;
+  }
+  CHECK(tables == 3);
+  CHECK(w.out.find("\x1b[") == std::string::npos);  // no terminal codes into a pipe
+  Result j = g("status --watch --json --interval 100ms --count 2");
+  REQUIRE(j.code == 0);
+  CHECK(j.out.find("--- ") == std::string::npos);
+  for (const char* bad : {"status --count 2", "status --watch --count 0",
+                          "status --watch --interval fast", "status --watch --interval 1ms"}) {
+    INFO(bad);
+    Result r = g(bad);
+    CHECK(r.code == 2);
+    CHECK(!r.err.empty());
+    CHECK(r.out.empty());
+  }
+}
+
 TEST_CASE("gtsim status shows per-pair lag and the partition", "[cli]") {
   CliCluster g;
   REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "

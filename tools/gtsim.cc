@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -114,11 +115,14 @@ const std::vector<CommandSpec>& Commands() {
        {}},
       {"down", "[--dir DIR]", "stop every region of the cluster (data is kept)", {}, {}},
       {"status",
-       "[--json]",
+       "[--json] [--watch [--interval 1s] [--count N]]",
        "regions, tables, per-pair staleness and replicated time (how far behind each "
-       "destination is now), ReplicationLatency and PendingReplicationCount",
-       {},
-       {"json"}},
+       "destination is now), ReplicationLatency and PendingReplicationCount. --watch: again "
+       "every --interval (default 1s) until Ctrl-C or --count refreshes; on a terminal the "
+       "screen is redrawn in place, otherwise each refresh follows the last under a '--- time' "
+       "line (with --json: one document per refresh)",
+       {"interval", "count"},
+       {"json", "watch"}},
       {"create-table",
        "--region R --table T --hash-key NAME:TYPE [--range-key NAME:TYPE] [--replicas R1,R2,...]",
        "create a table (TYPE is S, N or B); with --replicas, a global table in those regions",
@@ -653,7 +657,7 @@ std::string Rfc3339(int64_t unix_us) {
                           absl::UTCTimeZone());
 }
 
-int CmdStatus(const Args& args, const CommandSpec&) {
+int StatusOnce(const Args& args) {
   LocalCluster cluster = LoadCluster(args);
   std::map<std::string, pb::StatusResponse> status;
   json out = {{"dir", cluster.dir()}, {"regions", json::array()}, {"tables", json::array()},
@@ -823,6 +827,51 @@ int CmdStatus(const Args& args, const CommandSpec&) {
       std::cout << "  " << w["region"].get<std::string>() << ": " << w["text"].get<std::string>()
                 << "\n";
     }
+  }
+  return 0;
+}
+
+// `status --watch`: StatusOnce again and again. Each refresh is rendered whole before it is
+// written, so a terminal redraw never shows half a screen.
+int CmdStatus(const Args& args, const CommandSpec&) {
+  if (!args.bools.count("watch")) {
+    if (args.has("interval") || args.has("count")) {
+      throw Failure{2, "--interval and --count go with --watch"};
+    }
+    return StatusOnce(args);
+  }
+  absl::Duration interval = absl::Seconds(1);
+  if (args.has("interval") && (!absl::ParseDuration(args.get("interval"), &interval) ||
+                               interval < absl::Milliseconds(100) || interval > absl::Hours(1))) {
+    throw Failure{2, "--interval must be a duration from 100ms to 1h (e.g. 1s, 500ms), not '" +
+                         args.get("interval") + "'"};
+  }
+  int64_t count = 0;  // 0: until interrupted
+  if (args.has("count") && (!absl::SimpleAtoi(args.get("count"), &count) || count < 1)) {
+    throw Failure{2, "--count must be a whole number of refreshes, at least 1, not '" +
+                         args.get("count") + "'"};
+  }
+  const bool terminal = isatty(STDOUT_FILENO) && !args.bools.count("json");
+  for (int64_t i = 0; count == 0 || i < count; ++i) {
+    if (i > 0) absl::SleepFor(interval);
+    std::ostringstream frame;
+    std::streambuf* saved = std::cout.rdbuf(frame.rdbuf());
+    int rc;
+    try {
+      rc = StatusOnce(args);
+    } catch (...) {
+      std::cout.rdbuf(saved);
+      throw;
+    }
+    std::cout.rdbuf(saved);
+    if (rc != 0) return rc;
+    if (terminal) {
+      std::cout << "\x1b[H\x1b[2J";  // home, clear
+    } else if (!args.bools.count("json")) {
+      std::cout << "--- " << absl::FormatTime("%H:%M:%S", absl::Now(), absl::UTCTimeZone())
+                << " UTC\n";
+    }
+    std::cout << frame.str() << std::flush;
   }
   return 0;
 }
