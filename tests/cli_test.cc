@@ -278,6 +278,8 @@ TEST_CASE("gtsim status --watch refreshes until --count, and its flags are check
   }
   CHECK(tables == 3);
   CHECK(w.out.find("\x1b[") == std::string::npos);  // no terminal codes into a pipe
+  // From the second refresh on, each region's writes/s (none are written here: 0).
+  CHECK(w.out.find("0 writes/s") != std::string::npos);
   Result j = g("status --watch --json --interval 100ms --count 2");
   REQUIRE(j.code == 0);
   CHECK(j.out.find("--- ") == std::string::npos);

@@ -657,7 +657,13 @@ std::string Rfc3339(int64_t unix_us) {
                           absl::UTCTimeZone());
 }
 
-int StatusOnce(const Args& args) {
+// What `status --watch` keeps between refreshes: each region's local write count and when it
+// was read, for writes/s.
+struct WatchState {
+  std::map<std::string, std::pair<int64_t, absl::Time>> writes;
+};
+
+int StatusOnce(const Args& args, WatchState* watch = nullptr) {
   LocalCluster cluster = LoadCluster(args);
   std::map<std::string, pb::StatusResponse> status;
   json out = {{"dir", cluster.dir()}, {"regions", json::array()}, {"tables", json::array()},
@@ -685,6 +691,18 @@ int StatusOnce(const Args& args) {
       entry["disk"] = {{"database_bytes", it->second.database_bytes()},
                        {"wal_bytes", it->second.wal_bytes()},
                        {"log_positions", it->second.log_positions()}};
+      entry["local_writes"] = it->second.local_writes();
+      if (watch) {
+        const absl::Time now = absl::Now();
+        auto prev = watch->writes.find(p.name);
+        if (prev != watch->writes.end() && it->second.local_writes() >= prev->second.first) {
+          const double seconds = absl::ToDoubleSeconds(now - prev->second.second);
+          if (seconds > 0) {
+            entry["writes_per_s"] = (it->second.local_writes() - prev->second.first) / seconds;
+          }
+        }
+        watch->writes[p.name] = {it->second.local_writes(), now};
+      }
     }
     out["regions"].push_back(std::move(entry));
   }
@@ -771,6 +789,9 @@ int StatusOnce(const Args& args) {
       disk = absl::StrCat(mb(d["database_bytes"]), " + ", mb(d["wal_bytes"]), ", ",
                           d["log_positions"].get<int64_t>(), " positions");
     }
+    if (r.contains("writes_per_s")) {
+      absl::StrAppend(&disk, absl::StrFormat(", %.0f writes/s", r["writes_per_s"].get<double>()));
+    }
     std::cout << absl::StrFormat(
         "%-16s %-22s %-8d %-14s %-11s %s\n", r["region"].get<std::string>(),
         r["address"].get<std::string>(), r["pid"].get<int>(), r["state"].get<std::string>(),
@@ -852,13 +873,14 @@ int CmdStatus(const Args& args, const CommandSpec&) {
                          args.get("count") + "'"};
   }
   const bool terminal = isatty(STDOUT_FILENO) && !args.bools.count("json");
+  WatchState state;
   for (int64_t i = 0; count == 0 || i < count; ++i) {
     if (i > 0) absl::SleepFor(interval);
     std::ostringstream frame;
     std::streambuf* saved = std::cout.rdbuf(frame.rdbuf());
     int rc;
     try {
-      rc = StatusOnce(args);
+      rc = StatusOnce(args, &state);
     } catch (...) {
       std::cout.rdbuf(saved);
       throw;

@@ -408,6 +408,7 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
   p->set_database_bytes(s.disk.database_bytes);
   p->set_wal_bytes(s.disk.wal_bytes);
   p->set_log_positions(s.disk.log_positions);
+  p->set_local_writes(s.local_writes);
 }
 
 void ToStreamRecord(const Change& c, const std::string& view, pb::StreamRecord* p) {
