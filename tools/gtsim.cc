@@ -778,7 +778,8 @@ int StatusOnce(const Args& args, WatchState* watch = nullptr) {
   std::cout << "cluster " << cluster.dir() << "\n\n";
   std::cout << absl::StrFormat("%-16s %-22s %-8s %-14s %-11s %s\n", "REGION", "ADDRESS", "PID",
                                "STATE", "CLOCK SKEW",
-                               "DISK (database + WAL, change-log positions)");
+                               watch ? "DISK (database + WAL, change-log positions), WRITES/S"
+                                     : "DISK (database + WAL, change-log positions)");
   auto mb = [](const json& bytes) {
     return absl::StrFormat("%.1f MB", bytes.get<int64_t>() / 1e6);
   };
