@@ -8,7 +8,13 @@
 #include "region/status_macros.h"
 
 namespace gtsim {
+
 namespace {
+// The value for `key` in a per-region map of counts or positions; 0 when there is none.
+int64_t ValueOr0(const std::map<std::string, int64_t>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
 // Log rows examined per ReadFor call when most are for tables the subscriber does not hold.
 constexpr int kMaxScan = 4096;
 // A batch stops growing past this many bytes of item images (gRPC messages stay well under the
@@ -164,10 +170,7 @@ absl::Status ReplicatorCore::FlushAcks() {
   return absl::OkStatus();
 }
 
-int64_t ReplicatorCore::AckedSeq(const std::string& peer) const {
-  auto it = acked_.find(peer);
-  return it == acked_.end() ? 0 : it->second;
-}
+int64_t ReplicatorCore::AckedSeq(const std::string& peer) const { return ValueOr0(acked_, peer); }
 
 absl::StatusOr<int64_t> ReplicatorCore::Pending(const std::string& peer) {
   int64_t acked = AckedSeq(peer);
@@ -349,23 +352,19 @@ void ReplicatorCore::Committed(const ApplyReport& report) {
 }
 
 int64_t ReplicatorCore::Cursor(const std::string& origin) const {
-  auto it = cursors_.find(origin);
-  return it == cursors_.end() ? 0 : it->second;
+  return ValueOr0(cursors_, origin);
 }
 
 int64_t ReplicatorCore::StampFloor(const std::string& origin) const {
-  auto it = stamp_floors_.find(origin);
-  return it == stamp_floors_.end() ? 0 : it->second;
+  return ValueOr0(stamp_floors_, origin);
 }
 
 int64_t ReplicatorCore::CursorStamp(const std::string& origin) const {
-  auto it = cursor_stamps_.find(origin);
-  return it == cursor_stamps_.end() ? 0 : it->second;
+  return ValueOr0(cursor_stamps_, origin);
 }
 
 int64_t ReplicatorCore::CursorLogId(const std::string& origin) const {
-  auto it = cursor_log_ids_.find(origin);
-  return it == cursor_log_ids_.end() ? 0 : it->second;
+  return ValueOr0(cursor_log_ids_, origin);
 }
 
 LatencySummary ReplicatorCore::Latency(const std::string& origin, int64_t window_us) const {
@@ -380,23 +379,19 @@ std::map<std::string, LatencyHistogram> ReplicatorCore::LatencyHistograms(
 }
 
 int64_t ReplicatorCore::LostCount(const std::string& origin) const {
-  auto it = lost_count_.find(origin);
-  return it == lost_count_.end() ? 0 : it->second;
+  return ValueOr0(lost_count_, origin);
 }
 
 int64_t ReplicatorCore::DroppedCount(const std::string& origin) const {
-  auto it = dropped_count_.find(origin);
-  return it == dropped_count_.end() ? 0 : it->second;
+  return ValueOr0(dropped_count_, origin);
 }
 
 int64_t ReplicatorCore::AppliedCount(const std::string& origin) const {
-  auto it = applied_count_.find(origin);
-  return it == applied_count_.end() ? 0 : it->second;
+  return ValueOr0(applied_count_, origin);
 }
 
 int64_t ReplicatorCore::OriginHead(const std::string& origin) const {
-  auto it = origin_head_.find(origin);
-  return it == origin_head_.end() ? 0 : it->second;
+  return ValueOr0(origin_head_, origin);
 }
 
 void ReplicatorCore::NoteOriginHead(const std::string& origin, int64_t head) {
