@@ -22,8 +22,8 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -36,6 +36,7 @@
 #include "region/clock.h"
 #include "region/storage.h"
 #include "region/table_engine.h"
+#include "replicator/link.h"
 #include "replicator/link_delay.h"
 #include "replicator/replicator_core.h"
 #include "replicator/snapshot.h"
@@ -95,7 +96,7 @@ struct ClockSkewChange {
   int64_t now_us = 0;         // the true time when the skew changed
 };
 
-class Region {
+class Region final : public LinkOrigin, public LinkReceiver {
  public:
   // `regions` lists every region of the cluster, this one included. `clock` must outlive the
   // Region.
@@ -107,9 +108,9 @@ class Region {
   // Persists the peers' latest acknowledgements.
   ~Region();
 
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
   // The other regions of the cluster, sorted.
-  const std::vector<std::string>& peers() const { return peers_; }
+  const std::vector<std::string>& peers() const override { return peers_; }
 
   // Tables and items (the native API).
   absl::StatusOr<TableInfo> CreateTable(const CreateTableRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
@@ -250,15 +251,15 @@ class Region {
   // cannot have them: it starts after them, and a loud warning (here, in Status().warnings)
   // says its replicas of this region's tables must be removed and added again to bootstrap
   // what it missed. Anyone else is served from `after_seq` (or refused by ReadFor).
-  int64_t ServePositionFor(const std::string& subscriber, int64_t after_seq, int64_t origin_log_id)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t ServePositionFor(const std::string& subscriber, int64_t after_seq,
+                           int64_t origin_log_id) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replication, origin side. `held`: see ReplicatorCore::ReadFor. FailedPrecondition when
   // `after_seq` is before the trimmed part of the log (Storage::trimmed_through): the
   // subscriber would miss changes, so it must be given the table again by bootstrap.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
                                       int max_changes,
-                                      const std::vector<HeldTable>& held = {})
+                                      const std::vector<HeldTable>& held = {}) override
       ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until a change that originated in this region is logged past `after_seq` (replicated
   // changes applied here do not count: they are never served to peers) or `timeout` passes;
@@ -268,29 +269,20 @@ class Region {
   // kAckFlushIntervalUs or more after the last flush, or by the destructor. An ack lost in a
   // crash only makes PendingReplicationCount overcount until the peer resubscribes (a
   // subscription carries its cursor).
-  void RecordAck(const std::string& peer, int64_t applied_seq) ABSL_LOCKS_EXCLUDED(mu_);
+  void RecordAck(const std::string& peer, int64_t applied_seq) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replication, receiver side: applies a batch in one transaction (data + cursor). By value:
   // its changes move into the change log, so a caller done with the batch passes an rvalue.
-  absl::StatusOr<ApplyReport> Apply(ChangeBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<ApplyReport> Apply(ChangeBatch batch) override ABSL_LOCKS_EXCLUDED(mu_);
   int64_t Cursor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
   // What a receiving link subscribes to `origin` with, read atomically: the durable cursor, the
   // table incarnations held here, and the subscription epoch. The epoch grows whenever a
   // bootstrap rewinds the cursors; batches tagged with an older epoch (ChangeBatch::
   // subscription_epoch) are refused with Aborted, and the link must subscribe again.
-  struct Subscription {
-    int64_t after_seq = 0;
-    int64_t origin_log_id = 0;  // the origin log after_seq counts in (0: not known)
-    std::vector<HeldTable> held;
-    int64_t epoch = 0;
-    int64_t after_local_ts = 0;  // the origin's stamp at after_seq (ChangeBatch::through_local_ts)
-    // After a log rollback here: ask `origin` first for the writes of this region it holds with
-    // a stamp newer than this (see ReplicatorCore::ReadReclaim).
-    std::optional<int64_t> reclaim_after_ts;
-  };
-  Subscription SubscriptionFor(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+  using Subscription = gtsim::Subscription;
+  Subscription SubscriptionFor(const std::string& origin) override ABSL_LOCKS_EXCLUDED(mu_);
   // This region's change-log id (see ChangeBatch::origin_log_id).
-  int64_t LogId() ABSL_LOCKS_EXCLUDED(mu_);
+  int64_t LogId() override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Log rollback (a lost or truncated WAL, a power loss), origin side. Called with each new
   // subscription: when `subscriber` has applied more of this region's current log
@@ -300,14 +292,14 @@ class Region {
   // is logged loudly to stderr and kept in Status().warnings, and every peer is asked for this
   // region's writes it holds that this region lost (reclaim). Returns true if it rolled back.
   absl::StatusOr<bool> CheckSubscriber(const std::string& subscriber, int64_t after_seq,
-                                       int64_t after_local_ts, int64_t origin_log_id)
+                                       int64_t after_local_ts, int64_t origin_log_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
   // Reclaim, origin side: one page of `requester`'s own writes held here (ReadReclaim).
   absl::StatusOr<ChangeBatch> ReadReclaim(const std::string& requester, int64_t after_ts,
-                                          int64_t after_seq) ABSL_LOCKS_EXCLUDED(mu_);
+                                          int64_t after_seq) override ABSL_LOCKS_EXCLUDED(mu_);
   // Reclaim, receiver side: restores the lost writes of one reclaim batch from `batch.origin`
   // in one transaction; on the batch marked reclaim_done, that peer's reclaim is complete.
-  absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Replica bootstrap (see replicator/snapshot.h), source side: one chunk of the snapshot of
   // `table` for the new replica `subscriber`, rows after `after`, with this region's cut now.
@@ -327,7 +319,7 @@ class Region {
   // the cut and rewinds this region's cursors to it. Once the last chunk is in and every
   // cursor has reached the cut, the replica turns ACTIVE.
   absl::Status LoadSnapshotChunk(const SnapshotChunk& chunk) ABSL_LOCKS_EXCLUDED(mu_);
-  void SetConnected(const std::string& origin, bool connected) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetConnected(const std::string& origin, bool connected) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Faults.
   // Offsets the clock this region stamps writes with by `skew_us`; refused (InvalidArgument,
@@ -335,10 +327,10 @@ class Region {
   absl::StatusOr<ClockSkewChange> SetClockSkew(int64_t skew_us) ABSL_LOCKS_EXCLUDED(mu_);
   // A blocked peer's changes are not applied here (one direction of a partition).
   void SetBlocked(const std::string& peer, bool blocked) ABSL_LOCKS_EXCLUDED(mu_);
-  bool IsBlocked(const std::string& peer) ABSL_LOCKS_EXCLUDED(mu_);
+  bool IsBlocked(const std::string& peer) override ABSL_LOCKS_EXCLUDED(mu_);
   // A simulated network delay on the link from `origin` to this region (see link_delay.h).
   void SetInboundDelay(const std::string& origin, LinkDelay delay) ABSL_LOCKS_EXCLUDED(mu_);
-  LinkDelay InboundDelay(const std::string& origin) ABSL_LOCKS_EXCLUDED(mu_);
+  LinkDelay InboundDelay(const std::string& origin) override ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<RegionStatus> Status() ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<std::vector<TableEngine::Version>> DumpTable(const std::string& table)

@@ -325,7 +325,13 @@ absl::Status ReplicatorCore::RewindTo(const std::map<std::string, int64_t>& cut)
   for (const auto& [origin, seq] : cut) {
     if (origin == region_) continue;
     stamp_floors_.erase(origin);
-    if (Cursor(origin) > seq) RETURN_IF_ERROR(storage_->SetCursor(origin, seq));
+    if (Cursor(origin) > seq) {
+      RETURN_IF_ERROR(storage_->SetCursor(origin, seq));
+      // The origin's stamp at the old position does not hold at `seq`; kept, it would make the
+      // origin believe its log rolled back (RolledBackBy) when this region subscribes from `seq`.
+      // Unknown until the next batch brings the stamp at the new position.
+      RETURN_IF_ERROR(storage_->SetCursorStamp(origin, 0));
+    }
   }
   return absl::OkStatus();
 }

@@ -27,6 +27,8 @@ constexpr int kBatchMax = 64;    // changes per batch
 constexpr int kMaxInFlight = 2;  // batches per link
 constexpr int64_t kReconnectMinUs = 20'000;
 constexpr int64_t kReconnectMaxUs = 500'000;
+constexpr int64_t kStableUs = 2'000'000;  // a connection this old resets the backoff
+constexpr char kClusterId[] = "sim";
 constexpr int64_t kLossTimeoutUs = 200'000;  // a receiver notices a lost batch after this
 constexpr double kBurstLoss = 0.5;           // loss probability during a loss burst
 constexpr int64_t kQuiescenceCheckUs = 50'000;
@@ -180,7 +182,7 @@ class Simulation::Impl {
  private:
   // Polls and deliveries, several per write, are plain data rather than std::functions: their
   // captures are too big for std::function's inline buffer, so each one cost an allocation.
-  enum class EventKind { kCall, kPoll, kDeliver };
+  enum class EventKind { kCall, kPoll, kHeartbeat, kDeliver };
   struct Event {
     int64_t at = 0;
     uint64_t seq = 0;  // set by Push
@@ -202,21 +204,22 @@ class Simulation::Impl {
     std::unique_ptr<Region> region;  // null while crashed
     int64_t skew_us = 0;
   };
-  // The pull stream of `dest` from `origin`.
+  // The pull stream of `dest` from `origin`: production's link (replicator/link.h) over the
+  // simulated network. Subscribing is instant; batches travel with the pair's latency.
   struct Link {
     int origin = 0, dest = 0;
     uint64_t epoch = 0;  // bumped by every connect and break; stale events are ignored
     bool connected = false;
-    int64_t position = 0;  // origin sequence read up to
-    int in_flight = 0;
+    int in_flight = 0;       // batches on the wire
+    int in_flight_data = 0;  // of them, those that are not heartbeats
     bool poll_scheduled = false;
+    bool heartbeat_scheduled = false;
     bool reconnect_scheduled = false;
-    int64_t backoff_us = kReconnectMinUs;
-    int64_t last_arrival_us = 0;  // batches on a link arrive in order
-    int64_t latency_us = 0;       // base latency of this region pair
-    // What the receiver held when this connection subscribed (Region::SubscriptionFor).
-    std::vector<HeldTable> held;
-    int64_t subscription_epoch = 0;
+    ReconnectBackoff backoff{kReconnectMinUs, kReconnectMaxUs, kStableUs};
+    LinkDelay delay;                         // this region pair's latency and jitter
+    std::optional<DueTimes> due;             // per connection, drawn from net_rng_
+    std::optional<OriginStream> sender;      // the origin's side of this connection
+    std::optional<ReceiverStream> receiver;  // the receiver's side of this connection
   };
   // An acknowledged replica change of the members table.
   struct MemberChange {
@@ -259,7 +262,10 @@ class Simulation::Impl {
         e.fn();
         break;
       case EventKind::kPoll:
-        Poll(e.link, e.epoch);
+        Poll(e.link, e.epoch, /*heartbeat=*/false);
+        break;
+      case EventKind::kHeartbeat:
+        Poll(e.link, e.epoch, /*heartbeat=*/true);
         break;
       case EventKind::kDeliver:
         Deliver(e.link, e.epoch, std::move(e.batch));
@@ -280,11 +286,14 @@ class Simulation::Impl {
   bool AllHaveTable();
 
   // Network.
-  void BreakLink(int li, int64_t reconnect_after_us);
+  // Ends the connection; it reconnects after `detect_us` (how long the receiver takes to notice)
+  // plus the link's backoff.
+  void BreakLink(int li, int64_t detect_us);
+  int64_t Jittered(int64_t backoff_us);
   void ScheduleReconnect(int li, int64_t delay_us);
   void Reconnect(int li);
   void SchedulePoll(int li);
-  void Poll(int li, uint64_t epoch);
+  void Poll(int li, uint64_t epoch, bool heartbeat);
   void Deliver(int li, uint64_t epoch, ChangeBatch batch);
   void Wake(int origin);
   void SetCut(int origin, int dest, int count);
@@ -374,7 +383,7 @@ absl::Status Simulation::Impl::OpenNodes() {
         Link& l = links_[LinkIndex(x, y)];
         l.origin = x;
         l.dest = y;
-        l.latency_us = base;
+        l.delay = LinkDelay{base, o_.latency_jitter_us, LinkDistribution::kUniform};
       }
     }
   }
@@ -390,15 +399,22 @@ bool Simulation::Impl::AllHaveTable() {
 
 // --- network ------------------------------------------------------------------------------
 
-void Simulation::Impl::BreakLink(int li, int64_t reconnect_after_us) {
+void Simulation::Impl::BreakLink(int li, int64_t detect_us) {
   Link& l = links_[li];
   ++l.epoch;
   l.connected = false;
   l.in_flight = 0;
+  l.in_flight_data = 0;
   l.poll_scheduled = false;
-  l.last_arrival_us = 0;
+  l.heartbeat_scheduled = false;
+  l.sender.reset();
+  l.receiver.reset();
   if (Up(l.dest)) nodes_[l.dest].region->SetConnected(nodes_[l.origin].name, false);
-  ScheduleReconnect(li, reconnect_after_us);
+  ScheduleReconnect(li, detect_us + Jittered(l.backoff.Broke(now())));
+}
+
+int64_t Simulation::Impl::Jittered(int64_t backoff_us) {
+  return backoff_us / 2 + Uniform(net_rng_, 0, backoff_us);
 }
 
 void Simulation::Impl::ScheduleReconnect(int li, int64_t delay_us) {
@@ -413,22 +429,29 @@ void Simulation::Impl::Reconnect(int li) {
   l.reconnect_scheduled = false;
   if (l.connected) return;
   if (!Up(l.origin) || !Up(l.dest) || Cut(l.origin, l.dest)) {
-    l.backoff_us = std::min(l.backoff_us * 2, kReconnectMaxUs);
-    ScheduleReconnect(li, l.backoff_us / 2 + Uniform(net_rng_, 0, l.backoff_us));
+    ScheduleReconnect(li, Jittered(l.backoff.Broke(now())));
     return;
   }
+  Region& dest = *nodes_[l.dest].region;
+  const std::string& origin = nodes_[l.origin].name;
+  l.receiver.emplace(&dest, origin, kClusterId);
+  auto sender = OriginStream::Open(nodes_[l.origin].region.get(), kClusterId,
+                                   l.receiver->Subscribe(), kBatchMax);
+  if (!sender.ok()) {
+    SimError(absl::StrCat(origin, " refused the subscription of ", dest.name(), ": ",
+                          sender.status().ToString()));
+    l.receiver.reset();
+    ScheduleReconnect(li, Jittered(l.backoff.Broke(now())));
+    return;
+  }
+  l.sender.emplace(*std::move(sender));
   ++l.epoch;
   l.connected = true;
   l.in_flight = 0;
-  l.backoff_us = kReconnectMinUs;
-  l.last_arrival_us = 0;
-  Region& dest = *nodes_[l.dest].region;
-  // Resume from what the receiver durably applied: anything after it is re-read.
-  l.position = dest.Cursor(nodes_[l.origin].name);
-  Region::Subscription sub = dest.SubscriptionFor(nodes_[l.origin].name);
-  l.held = std::move(sub.held);
-  l.subscription_epoch = sub.epoch;
-  dest.SetConnected(nodes_[l.origin].name, true);
+  l.in_flight_data = 0;
+  l.backoff.Connected(now());
+  l.due.emplace(net_rng_());
+  dest.SetConnected(origin, true);
   SchedulePoll(li);
 }
 
@@ -439,26 +462,41 @@ void Simulation::Impl::SchedulePoll(int li) {
   AtLink(now(), EventKind::kPoll, li, l.epoch);
 }
 
-void Simulation::Impl::Poll(int li, uint64_t epoch) {
+void Simulation::Impl::Poll(int li, uint64_t epoch, bool heartbeat) {
   Link& l = links_[li];
   if (epoch != l.epoch || !l.connected) return;
-  l.poll_scheduled = false;
+  if (heartbeat) {
+    l.heartbeat_scheduled = false;
+  } else {
+    l.poll_scheduled = false;
+  }
   if (!Up(l.origin) || !Up(l.dest) || Cut(l.origin, l.dest)) {
-    BreakLink(li, l.backoff_us);
+    BreakLink(li, 0);
     return;
   }
   if (l.in_flight >= kMaxInFlight) return;  // Deliver polls again
-  auto batch = nodes_[l.origin].region->ReadFor(nodes_[l.dest].name, l.position, kBatchMax, l.held);
-  if (!batch.ok()) {
-    SimError(absl::StrCat(nodes_[l.origin].name, " ReadFor(", nodes_[l.dest].name, ", ", l.position,
-                          "): ", batch.status().ToString()));
-    BreakLink(li, l.backoff_us);
+  auto next = l.sender->Next(now());
+  if (!next.ok()) {
+    // Aborted: the origin's log restarted since this connection subscribed.
+    if (!absl::IsAborted(next.status())) {
+      SimError(absl::StrCat(nodes_[l.origin].name, " serving ", nodes_[l.dest].name, ": ",
+                            next.status().ToString()));
+    }
+    BreakLink(li, 0);
     return;
   }
-  if (batch->changes.empty() && batch->scanned_through <= l.position) return;  // idle: Wake
-  l.position = batch->scanned_through;
-  batch->subscription_epoch = l.subscription_epoch;
+  if (!next->has_value()) {  // idle: a local change wakes it, or the heartbeat falls due
+    if (!l.heartbeat_scheduled) {
+      l.heartbeat_scheduled = true;
+      AtLink(l.sender->idle_until_us(), EventKind::kHeartbeat, li, l.epoch);
+    }
+    return;
+  }
+  ChangeBatch batch = **std::move(next);
+  l.sender->Sent(now());
+  const bool data = !batch.changes.empty() || batch.reclaim;
   ++l.in_flight;
+  if (data) ++l.in_flight_data;
   double loss = o_.faults ? o_.loss_probability : 0.0;
   if (now() < loss_burst_until_) loss = std::max(loss, kBurstLoss);
   if (Chance(net_rng_, loss)) {
@@ -467,43 +505,33 @@ void Simulation::Impl::Poll(int li, uint64_t epoch) {
     BreakLink(li, kLossTimeoutUs);
     return;
   }
-  int64_t arrive = std::max(now() + l.latency_us + Uniform(net_rng_, 0, o_.latency_jitter_us),
-                            l.last_arrival_us);
-  l.last_arrival_us = arrive;
-  bool full = static_cast<int>(batch->changes.size()) >= kBatchMax;
-  AtLink(arrive, EventKind::kDeliver, li, epoch, *std::move(batch));
-  if (full && l.in_flight < kMaxInFlight) SchedulePoll(li);
+  const int64_t arrive = l.due->Next(now(), l.delay);
+  const bool full = static_cast<int>(batch.changes.size()) >= kBatchMax;
+  AtLink(arrive, EventKind::kDeliver, li, epoch, std::move(batch));
+  if ((full || !data) && l.in_flight < kMaxInFlight) SchedulePoll(li);
 }
 
 void Simulation::Impl::Deliver(int li, uint64_t epoch, ChangeBatch batch) {
   Link& l = links_[li];
   if (epoch != l.epoch || !l.connected) return;  // from a broken connection
   --l.in_flight;
+  if (!batch.changes.empty() || batch.reclaim) --l.in_flight_data;
   if (!Up(l.origin) || !Up(l.dest)) {
-    BreakLink(li, l.backoff_us);
+    BreakLink(li, 0);
     return;
   }
-  const std::string& origin = nodes_[l.origin].name;
-  const std::string& dest = nodes_[l.dest].name;
   const int64_t local_head = nodes_[l.dest].region->LocalHead();
-  auto report = nodes_[l.dest].region->Apply(std::move(batch));
-  if (!report.ok()) {
-    // Unavailable: the partition cut it; Aborted: a bootstrap rewound the cursors since this
-    // connection subscribed (it subscribes again).
-    if (!absl::IsUnavailable(report.status()) && !absl::IsAborted(report.status())) {
-      SimError(absl::StrCat(dest, " Apply(batch from ", origin, "): ", report.status().ToString()));
-    }
-    BreakLink(li, l.backoff_us);
-    return;
-  }
+  ReceiverStream::Outcome out = l.receiver->OnBatch(std::move(batch), kClusterId);
+  if (!out.error.empty()) SimError(absl::StrCat(nodes_[l.dest].name, ": ", out.error));
   ++result_.batches_delivered;
-  nodes_[l.origin].region->RecordAck(dest, report->cursor);
+  if (out.ack) l.sender->OnAck(*out.ack);
   // Applying may log local records (a bootstrap finished, a removal completed, a definition
   // re-announced); the region's own streams then have something to send.
   if (nodes_[l.dest].region->LocalHead() != local_head) Wake(l.dest);
-  if (report->waiting) {
-    // A change for a table that has not arrived yet: start over from the durable cursor.
-    BreakLink(li, kReconnectMinUs);
+  if (!out.keep_going) {
+    // A partition, a bootstrap's rewind, or a change for a table that has not arrived yet:
+    // start over from the durable cursor.
+    BreakLink(li, 0);
     return;
   }
   SchedulePoll(li);
@@ -639,8 +667,8 @@ void Simulation::Impl::Crash() {
   nodes_[r].region.reset();  // everything committed stays on its "disk"
   for (int other = 0; other < n(); ++other) {
     if (other == r) continue;
-    BreakLink(LinkIndex(r, other), kReconnectMinUs);
-    BreakLink(LinkIndex(other, r), kReconnectMinUs);
+    BreakLink(LinkIndex(r, other), 0);
+    BreakLink(LinkIndex(other, r), 0);
   }
   At(now() + duration, [this, r] { Restart(r); });
 }
@@ -763,7 +791,7 @@ void Simulation::Impl::SnapshotPoll() {
       uint64_t ticket = ++next_ticket_;
       chunk_in_flight_[key] = ticket;
       const Link& l = links_[LinkIndex(si, d)];
-      int64_t arrive = now() + l.latency_us + Uniform(net_rng_, 0, o_.latency_jitter_us);
+      int64_t arrive = now() + l.delay.delay_us + Uniform(net_rng_, 0, l.delay.jitter_us);
       At(arrive, [this, d, ticket, c = *std::move(chunk)]() mutable {
         DeliverChunk(d, ticket, std::move(c));
       });
@@ -798,8 +826,8 @@ void Simulation::Impl::DeliverChunk(int d, uint64_t ticket, SnapshotChunk chunk)
     if (o == d) continue;
     Link& l = links_[LinkIndex(o, d)];
     if (l.connected &&
-        nodes_[d].region->SubscriptionFor(nodes_[o].name).epoch != l.subscription_epoch) {
-      BreakLink(LinkIndex(o, d), kReconnectMinUs);
+        nodes_[d].region->SubscriptionFor(nodes_[o].name).epoch != l.receiver->epoch()) {
+      BreakLink(LinkIndex(o, d), 0);
     }
   }
 }
@@ -891,7 +919,7 @@ bool Simulation::Impl::Quiescent() {
   }
   for (const Link& l : links_) {
     if (l.origin == l.dest) continue;
-    if (!l.connected || l.in_flight > 0 || l.poll_scheduled) return false;
+    if (!l.connected || l.in_flight_data > 0 || l.poll_scheduled) return false;
   }
   if (members_) {
     for (int i = 0; i < n(); ++i) {
@@ -1054,6 +1082,16 @@ SimResult Simulation::Impl::Finish() {
             " (replica statuses: ",
             absl::StrJoin(d->spec.replica_status, ",", absl::PairFormatter("=")), ")"));
       }
+    }
+  }
+  // The simulator never loses committed data (MemoryDisk), so no region may believe it did (a
+  // false log rollback makes every peer re-read the whole log) or warn of anything else.
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) continue;
+    auto status = nodes_[i].region->Status();
+    if (!status.ok()) continue;
+    for (const auto& w : status->warnings) {
+      errors.push_back(absl::StrCat(nodes_[i].name, " warns, though nothing was lost: ", w));
     }
   }
   for (auto& e : sim_errors_) errors.push_back(absl::StrCat("simulation error: ", e));

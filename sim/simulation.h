@@ -12,10 +12,13 @@
 // back) keeps every committed write and a restart (Region::Open on a new MemoryStorage on the
 // same disk) resumes from it. The simulator does not run SQLite: the storage tests keep the two
 // backends equivalent.
-// Each directed link origin -> dest is dest's pull stream: it reads origin->ReadFor(dest, ...)
-// from dest's durable cursor, delivers batches after latency + jitter in order, breaks on loss,
-// crash or partition and reconnects with backoff; a connection epoch makes anything from a
-// broken connection harmless.
+// Each directed link origin -> dest runs production's replication link (replicator/link.h: the
+// receiver's ReceiverStream subscribes, the origin's OriginStream serves - rollback checks,
+// reclaim, log ids, heartbeats - and acks come back), over a simulated network: batches arrive
+// after the pair's latency + jitter in order (link_delay.h's DueTimes), a loss breaks the stream,
+// so do a crash and a partition, and the link reconnects after ReconnectBackoff's delay; a
+// connection epoch makes anything from a broken connection harmless. Only the transport is the
+// simulator's own: gRPC in production, events on the virtual clock here.
 //
 // At the end the simulation heals every fault, restarts crashed regions, runs until the network
 // is quiescent and runs the checkers of sim/history.h.

@@ -2,8 +2,8 @@
 // region/table_engine.h, replicator/replicator_core.h): adding a replica to a live table from a
 // snapshot at a cut, removing one, the validation and in-use errors, and a bootstrap that
 // survives a crash of either side. Regions run in-process on files in a temporary directory,
-// connected by a hand-driven "network" that pumps ReadFor/Apply and snapshot chunks in a seeded
-// random order.
+// connected by a hand-driven "network" that runs production's link (replicator/link.h) one batch
+// at a time and pumps snapshot chunks, in a seeded random order.
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
@@ -19,6 +19,7 @@ namespace gtsim {
 namespace {
 
 const std::vector<std::string> kRegions = {"eu-west-1", "us-east-1", "us-west-2"};
+constexpr char kClusterId[] = "replica-test";
 
 template <typename T>
 T Ok(absl::StatusOr<T> result) {
@@ -57,31 +58,37 @@ class Cluster {
     regions_[name] = Ok(Region::Open(name, kRegions, *std::move(storage), &clock_));
   }
 
-  // Delivers one batch on the link origin -> dest, as a gRPC PeerLink would (subscribing with
-  // the destination's cursor, held tables and epoch). Returns true if anything moved.
-  bool PumpLink(const std::string& origin, const std::string& dest, int max_changes) {
+  // Delivers one batch on the link origin -> dest over production's link (replicator/link.h):
+  // each pump is a connection of its own - subscribe, one batch, its ack - so every pump also
+  // runs the origin's subscription checks (log ids, rollback). `heartbeat`: deliver the batch
+  // even when it moves nothing (an idle stream's heartbeat, which carries the origin's stamp
+  // floor once it reaches the origin's head). Returns true if anything moved.
+  bool PumpLink(const std::string& origin, const std::string& dest, int max_changes,
+                bool heartbeat = false) {
     if (!regions_.at(origin) || !regions_.at(dest)) return false;
-    Region::Subscription sub = regions_[dest]->SubscriptionFor(origin);
-    auto batch = regions_[origin]->ReadFor(dest, sub.after_seq, max_changes, sub.held);
-    REQUIRE(batch.ok());
-    batch->subscription_epoch = sub.epoch;
-    if (batch->scanned_through == sub.after_seq) return false;
-    auto report = regions_[dest]->Apply(*batch);
-    if (!report.ok()) {
-      REQUIRE(absl::IsAborted(report.status()));  // the only expected refusal: resubscribe
-      return true;
-    }
-    return report->cursor > sub.after_seq;
+    ReceiverStream receiver(regions_[dest].get(), origin, kClusterId);
+    SubscribeRequest sub = receiver.Subscribe();
+    const int64_t before = sub.at.after_seq;
+    auto sender =
+        OriginStream::Open(regions_[origin].get(), kClusterId, std::move(sub), max_changes);
+    INFO(sender.status().ToString());
+    REQUIRE(sender.ok());
+    auto next = sender->Next(clock_.NowMicros());  // a new stream's first batch is due at once
+    INFO(next.status().ToString());
+    REQUIRE(next.ok());
+    REQUIRE(next->has_value());
+    ChangeBatch batch = **std::move(next);
+    const bool reclaim = batch.reclaim;
+    if (!heartbeat && !reclaim && batch.scanned_through == before) return false;
+    ReceiverStream::Outcome out = receiver.OnBatch(std::move(batch), kClusterId);
+    INFO(out.error);
+    REQUIRE(out.error.empty());
+    if (out.ack) sender->OnAck(*out.ack);
+    return reclaim || (out.ack && *out.ack > before);
   }
 
-  // One batch on origin -> dest applied even when it moves nothing: a stream's heartbeat, which
-  // carries the origin's stamp floor once it reaches the origin's head.
   void Heartbeat(const std::string& origin, const std::string& dest) {
-    Region::Subscription sub = regions_[dest]->SubscriptionFor(origin);
-    auto batch = regions_[origin]->ReadFor(dest, sub.after_seq, 512, sub.held);
-    REQUIRE(batch.ok());
-    batch->subscription_epoch = sub.epoch;
-    REQUIRE(regions_[dest]->Apply(*batch).ok());
+    PumpLink(origin, dest, 512, /*heartbeat=*/true);
   }
 
   // Delivers one snapshot chunk to each bootstrapping region (as BootstrapLink would).
@@ -127,12 +134,26 @@ class Cluster {
           if (o != d) moved |= PumpLink(o, d, 512);
         }
       }
-      if (!moved) return;
+      if (!moved) {
+        RequireNoWarnings();
+        return;
+      }
     }
     FAIL("the network never settled");
   }
 
   std::mt19937_64& rng() { return rng_; }
+
+  // Nothing here loses committed data, so no region may believe it did (a false log rollback
+  // makes every peer re-read the whole log) or warn of anything else.
+  void RequireNoWarnings() {
+    for (auto& [name, region] : regions_) {
+      if (!region) continue;
+      auto status = Ok(region->Status());
+      INFO(name << " warns: " << (status.warnings.empty() ? "" : status.warnings.front()));
+      CHECK(status.warnings.empty());
+    }
+  }
 
  private:
   std::string dir_;

@@ -295,6 +295,39 @@ absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p) {
   return rc;
 }
 
+void ToProto(const SubscribeRequest& r, pb::Subscribe* p) {
+  p->set_subscriber(r.subscriber);
+  p->set_cluster_id(r.cluster_id);
+  p->set_after_seq(r.at.after_seq);
+  p->set_origin_log_id(r.at.origin_log_id);
+  p->set_after_local_ts(r.at.after_local_ts);
+  if (r.at.reclaim_after_ts) {
+    p->set_reclaim(true);
+    p->set_reclaim_after_ts(*r.at.reclaim_after_ts);
+  }
+  for (const auto& h : r.at.held) {
+    auto* t = p->add_tables();
+    t->set_name(h.name);
+    t->set_created_us(h.created.ts_us);
+    t->set_created_by(h.created.region);
+    t->set_after_seq(h.after_seq);
+  }
+}
+
+SubscribeRequest FromProto(const pb::Subscribe& p) {
+  SubscribeRequest r;
+  r.subscriber = p.subscriber();
+  r.cluster_id = p.cluster_id();
+  r.at.after_seq = p.after_seq();
+  r.at.origin_log_id = p.origin_log_id();
+  r.at.after_local_ts = p.after_local_ts();
+  if (p.reclaim()) r.at.reclaim_after_ts = p.reclaim_after_ts();
+  for (const auto& t : p.tables()) {
+    r.at.held.push_back(HeldTable{t.name(), Stamp{t.created_us(), t.created_by()}, t.after_seq()});
+  }
+  return r;
+}
+
 void ToProto(const ChangeBatch& b, pb::ChangeBatch* p) {
   p->set_origin(b.origin);
   p->set_scanned_through(b.scanned_through);

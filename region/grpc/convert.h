@@ -4,14 +4,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "grpcpp/support/status.h"
 #include "proto/gtsim/admin.pb.h"
 #include "proto/gtsim/region.pb.h"
 #include "proto/gtsim/replication.pb.h"
-#include "grpcpp/support/status.h"
 #include "region/attribute_value.h"
 #include "region/region.h"
 #include "region/table_engine.h"
 #include "replicator/change.h"
+#include "replicator/link.h"
 #include "replicator/snapshot.h"
 
 namespace gtsim {
@@ -32,7 +33,9 @@ void ToProto(const WriteResult& r, pb::WriteResult* p);
 void ToProto(const TableInfo& info, const std::string& status, pb::TableDescription* p);
 absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p);
 
-// Replication batches.
+// Replication: the first message of a stream, and batches.
+void ToProto(const SubscribeRequest& r, pb::Subscribe* p);
+SubscribeRequest FromProto(const pb::Subscribe& p);
 void ToProto(const ChangeBatch& b, pb::ChangeBatch* p);
 absl::StatusOr<ChangeBatch> FromProto(const pb::ChangeBatch& p);
 

@@ -16,8 +16,8 @@ PeerLink::PeerLink(Region* region, std::string origin, std::string address, std:
     : region_(region),
       origin_(std::move(origin)),
       address_(address),
-      cluster_id_(std::move(cluster_id)),
-      secret_(std::move(secret)) {
+      secret_(std::move(secret)),
+      receiver_(region, origin_, std::move(cluster_id)) {
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff grows to minutes; a restarted peer must be picked up fast.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
@@ -48,7 +48,8 @@ bool PeerLink::SleepUnlessStopped(absl::Duration d) {
 }
 
 void PeerLink::Run() {
-  absl::Duration backoff = absl::Milliseconds(50);
+  // 50 ms doubling to 1 s; a stream that lasted 2 s starts the count again.
+  ReconnectBackoff backoff(50'000, 1'000'000, 2'000'000);
   while (true) {
     {
       absl::MutexLock l(&mu_);
@@ -58,63 +59,31 @@ void PeerLink::Run() {
       if (!SleepUnlessStopped(absl::Milliseconds(50))) return;
       continue;
     }
-    absl::Time started = absl::Now();
+    backoff.Connected(absl::ToUnixMicros(absl::Now()));
     StreamOnce();
     region_->SetConnected(origin_, false);
-    if (absl::Now() - started > absl::Seconds(2)) backoff = absl::Milliseconds(50);
-    if (!SleepUnlessStopped(backoff)) return;
-    backoff = std::min(backoff * 2, absl::Seconds(1));
-  }
-}
-
-bool PeerLink::ApplyOnce(const ChangeBatch& batch, const std::function<bool(int64_t)>& ack) {
-  auto report = region_->Apply(batch);
-  if (!report.ok()) {
-    // Unavailable: a partition cut the link; Aborted: a bootstrap asks to subscribe again.
-    if (!absl::IsUnavailable(report.status()) && !absl::IsAborted(report.status())) {
-      std::fprintf(stderr, "gtsim-region %s: applying changes from %s failed: %s\n",
-                   region_->name().c_str(), origin_.c_str(),
-                   std::string(report.status().message()).c_str());
+    if (!SleepUnlessStopped(absl::Microseconds(backoff.Broke(absl::ToUnixMicros(absl::Now()))))) {
+      return;
     }
-    return false;
   }
-  if (report->waiting) return false;  // resume later from the cursor, once the table is here
-  return ack(report->cursor);
 }
 
-bool PeerLink::ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
+bool PeerLink::ApplyWhenDue(ChangeBatch batch, const std::string& cluster_id, DueTimes* due,
                             const std::function<bool(int64_t)>& ack) {
-  LinkDelay delay = region_->InboundDelay(origin_);
-  if (delay.none() || batch.changes.empty()) return ApplyOnce(batch, ack);
-  std::vector<int64_t> due_us;
-  for (const auto& c : batch.changes) {
-    int64_t bytes = delay.bandwidth_bytes_per_s > 0
-                        ? 64 + (c.new_image ? ItemSize(*c.new_image) : ItemSize(c.key))
-                        : 0;
-    due_us.push_back(due->Next(c.commit_true_us, delay, bytes));
-  }
-  // Apply the batch in slices, each as soon as its changes are due.
-  size_t next = 0;
-  while (next < batch.changes.size()) {
+  DelayedBatch delayed = receiver_.Delay(std::move(batch), due);
+  while (!delayed.done()) {
     int64_t now = absl::ToUnixMicros(absl::Now());
-    if (due_us[next] > now) {
-      if (!SleepUnlessStopped(absl::Microseconds(std::min<int64_t>(due_us[next] - now, 50'000)))) {
-        return false;
-      }
+    if (delayed.next_due_us() > now) {
+      absl::Duration wait =
+          absl::Microseconds(std::min<int64_t>(delayed.next_due_us() - now, 50'000));
+      if (!SleepUnlessStopped(wait)) return false;
       if (region_->IsBlocked(origin_)) return false;
       continue;
     }
-    size_t end = next;
-    while (end < batch.changes.size() && due_us[end] <= now) ++end;
-    ChangeBatch slice;
-    slice.origin = batch.origin;
-    slice.origin_head = batch.origin_head;
-    slice.origin_log_id = batch.origin_log_id;
-    slice.changes.assign(batch.changes.begin() + next, batch.changes.begin() + end);
-    slice.scanned_through =
-        end == batch.changes.size() ? batch.scanned_through : batch.changes[end - 1].seq;
-    if (!ApplyOnce(slice, ack)) return false;
-    next = end;
+    ReceiverStream::Outcome out = receiver_.OnBatch(delayed.TakeDue(now), cluster_id);
+    if (!out.error.empty()) LogOnce(out.error);
+    if (!out.keep_going) return false;
+    if (out.ack && !ack(*out.ack)) return false;
   }
   return true;
 }
@@ -134,60 +103,25 @@ void PeerLink::StreamOnce() {
   }
   AttachSecret(&ctx, secret_);
   auto stream = stub_->Stream(&ctx);
-  Region::Subscription sub = region_->SubscriptionFor(origin_);
   pb::StreamRequest subscribe;
-  subscribe.mutable_subscribe()->set_subscriber(region_->name());
-  subscribe.mutable_subscribe()->set_cluster_id(cluster_id_);
-  subscribe.mutable_subscribe()->set_after_seq(sub.after_seq);
-  subscribe.mutable_subscribe()->set_origin_log_id(sub.origin_log_id);
-  subscribe.mutable_subscribe()->set_after_local_ts(sub.after_local_ts);
-  if (sub.reclaim_after_ts) {
-    subscribe.mutable_subscribe()->set_reclaim(true);
-    subscribe.mutable_subscribe()->set_reclaim_after_ts(*sub.reclaim_after_ts);
-  }
-  for (const auto& h : sub.held) {
-    auto* t = subscribe.mutable_subscribe()->add_tables();
-    t->set_name(h.name);
-    t->set_created_us(h.created.ts_us);
-    t->set_created_by(h.created.region);
-    t->set_after_seq(h.after_seq);
-  }
-  DueTimes due(std::hash<std::string>()(origin_) ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
+  ToProto(receiver_.Subscribe(), subscribe.mutable_subscribe());
+  DueTimes due(std::hash<std::string>()(origin_) ^
+               static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   bool last_read = false;
   if (stream->Write(subscribe)) {
     pb::ChangeBatch in;
     while ((last_read = stream->Read(&in))) {
-      if (in.cluster_id() != cluster_id_) {
-        LogOnce(absl::StrCat("refusing changes from ", origin_, " at ", address_,
-                             ": it belongs to cluster \"", in.cluster_id(),
-                             "\", this region to cluster \"", cluster_id_,
-                             "\" - another gtsim cluster is using this peer's address"));
-        break;
-      }
-      region_->SetConnected(origin_, true);
       auto batch = FromProto(in);
-      if (batch.ok()) batch->subscription_epoch = sub.epoch;
       if (!batch.ok()) {
-        std::fprintf(stderr, "gtsim-region %s: bad batch from %s: %s\n", region_->name().c_str(),
-                     origin_.c_str(), std::string(batch.status().message()).c_str());
+        LogOnce(absl::StrCat("bad batch from ", origin_, ": ", batch.status().message()));
         break;
-      }
-      if (batch->reclaim) {  // this region's own lost writes, sent back (no positions)
-        auto restored = region_->ApplyReclaimed(*std::move(batch));
-        if (!restored.ok()) {
-          std::fprintf(stderr, "gtsim-region %s: cannot restore writes sent back by %s: %s\n",
-                       region_->name().c_str(), origin_.c_str(),
-                       std::string(restored.status().message()).c_str());
-          break;
-        }
-        continue;
       }
       auto ack = [&](int64_t applied_seq) {
         pb::StreamRequest msg;
         msg.mutable_ack()->set_applied_seq(applied_seq);
         return stream->Write(msg);
       };
-      if (!ApplyWhenDue(*batch, &due, ack)) break;
+      if (!ApplyWhenDue(*std::move(batch), in.cluster_id(), &due, ack)) break;
     }
   }
   // A break leaves last_read true: this side broke off, and cancels. Otherwise the origin ended

@@ -1,7 +1,8 @@
-// The receiving side of replication from one peer: a thread that keeps one stream open to the
-// peer, applies each batch through Region::Apply (data and cursor in one transaction), and
-// acknowledges it. On any break (peer down, partition, a change whose table has not arrived
-// yet) it reconnects with backoff and resumes from the durable cursor. A simulated network delay
+// The receiving side of replication from one peer over gRPC: a thread that keeps one stream open
+// to the peer and runs the link's receiving side (ReceiverStream, replicator/link.h) on it:
+// subscribe, apply each batch (data and cursor in one transaction), acknowledge it. On any break
+// (peer down, partition, a change whose table has not arrived yet) it reconnects after
+// ReconnectBackoff's delay and resumes from the durable cursor. A simulated network delay
 // (Region::SetInboundDelay) holds each change back until it is due.
 //
 // This type is thread-safe.
@@ -15,7 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "proto/gtsim/replication.grpc.pb.h"
 #include "region/region.h"
-#include "replicator/link_delay.h"
+#include "replicator/link.h"
 
 namespace gtsim {
 
@@ -36,10 +37,10 @@ class PeerLink {
   // One stream's life; returns when it breaks.
   void StreamOnce();
   bool SleepUnlessStopped(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
-  // Applies a batch and acknowledges it; false when the stream must be re-established.
-  bool ApplyOnce(const ChangeBatch& batch, const std::function<bool(int64_t)>& ack);
-  // The same, honouring the link's simulated delay: each change is applied once it is due.
-  bool ApplyWhenDue(const ChangeBatch& batch, DueTimes* due,
+  // Applies a batch through the receiving stream once its changes are due under the link's
+  // simulated delay, and acknowledges each applied slice; false when the stream must be
+  // re-established.
+  bool ApplyWhenDue(ChangeBatch batch, const std::string& cluster_id, DueTimes* due,
                     const std::function<bool(int64_t)>& ack);
 
   // Logs `message` unless it is the same as the last one logged (a refused peer retries).
@@ -48,8 +49,8 @@ class PeerLink {
   Region* const region_;
   const std::string origin_;
   const std::string address_;
-  const std::string cluster_id_;
   const std::string secret_;
+  ReceiverStream receiver_;  // Run's thread only
   std::string last_logged_;  // Run's thread only
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Replication::Stub> stub_;

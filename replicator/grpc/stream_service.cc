@@ -11,13 +11,10 @@
 
 namespace gtsim {
 namespace {
-// Changes per batch: 512 -> 2048 took catch-up from 25 to 17 CPU us per change (BENCHMARKS.md).
-constexpr int kMaxBatch = 2048;
 // Rows per snapshot chunk (and at most 4 MB of items, table_engine.cc): one transaction each at
 // the new replica; 4096 -> 16384 cut per-chunk overhead (commit, progress record) by 4x.
 constexpr int kSnapshotChunkRows = 16384;
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);
-constexpr absl::Duration kHeartbeat = absl::Seconds(1);
 }  // namespace
 
 grpc::Status StreamService::CheckCluster(const std::string& caller,
@@ -45,88 +42,46 @@ grpc::Status StreamService::Stream(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first message of a replication stream must be a Subscribe");
   }
-  const std::string subscriber = first.subscribe().subscriber();
-  if (grpc::Status st = CheckCluster(subscriber, first.subscribe().cluster_id()); !st.ok()) {
-    return st;
-  }
-  const auto& peers = region_->peers();
-  if (std::find(peers.begin(), peers.end(), subscriber) == peers.end()) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("\"", subscriber, "\" is not a peer of ", region_->name()));
-  }
-  int64_t position = first.subscribe().after_seq();
-  std::vector<HeldTable> held;
-  for (const auto& t : first.subscribe().tables()) {
-    held.push_back(HeldTable{t.name(), Stamp{t.created_us(), t.created_by()}, t.after_seq()});
-  }
-  const int64_t log_id = first.subscribe().origin_log_id();
-  // A subscriber ahead of this region's log means the log rolled back: the region starts a new
-  // log (so the check below serves this subscriber from the start) and asks for its lost writes.
-  auto rolled_back = region_->CheckSubscriber(subscriber, position,
-                                              first.subscribe().after_local_ts(), log_id);
-  if (!rolled_back.ok()) return ToGrpc(rolled_back.status());
-  if (log_id != 0 && log_id != region_->LogId()) {
-    // The subscriber's positions count in a log this region no longer has (its data was wiped
-    // and its log started again): everything in the current log is new to the subscriber.
-    position = 0;
-    for (HeldTable& h : held) h.after_seq = 0;
-  }
-  position = region_->ServePositionFor(subscriber, position, log_id);
-  region_->RecordAck(subscriber, position);
-  const int64_t serving_log_id = region_->LogId();
+  SubscribeRequest request = FromProto(first.subscribe());
+  const std::string subscriber = request.subscriber;
+  if (grpc::Status st = CheckCluster(subscriber, request.cluster_id); !st.ok()) return st;
+  auto opened = OriginStream::Open(region_, cluster_id_, std::move(request));
+  if (!opened.ok()) return ToGrpc(opened.status());
+  OriginStream& origin = *opened;
 
   std::atomic<bool> reader_done{false};
+  absl::Mutex ack_mu;  // OriginStream is not thread-safe; acks come on their own thread
   std::thread acks([&] {
     pb::StreamRequest msg;
     while (stream->Read(&msg)) {
-      if (msg.has_ack()) region_->RecordAck(subscriber, msg.ack().applied_seq());
+      if (!msg.has_ack()) continue;
+      absl::MutexLock l(&ack_mu);
+      origin.OnAck(msg.ack().applied_seq());
     }
     reader_done = true;
   });
 
   grpc::Status result = grpc::Status::OK;
-  if (first.subscribe().reclaim()) {
-    // The subscriber's own log rolled back: send back its writes held here, then stream.
-    int64_t after = 0;
-    while (!ctx->IsCancelled() && !reader_done && !stopping_) {
-      auto batch = region_->ReadReclaim(subscriber, first.subscribe().reclaim_after_ts(), after);
-      if (!batch.ok()) {
-        result = ToGrpc(batch.status());
-        break;
-      }
-      pb::ChangeBatch out;
-      ToProto(*batch, &out);
-      out.set_cluster_id(cluster_id_);
-      if (!stream->Write(out)) break;
-      if (batch->reclaim_done) break;
-      after = batch->scanned_through;
+  while (!ctx->IsCancelled() && !reader_done && !stopping_) {
+    absl::StatusOr<std::optional<ChangeBatch>> next;
+    {
+      absl::MutexLock l(&ack_mu);
+      next = origin.Next(absl::ToUnixMicros(absl::Now()));
     }
-  }
-  absl::Time last_sent = absl::InfinitePast();
-  while (result.ok() && !ctx->IsCancelled() && !reader_done && !stopping_) {
-    auto batch = region_->ReadFor(subscriber, position, kMaxBatch, held);
-    if (!batch.ok()) {
-      result = ToGrpc(batch.status());
+    if (!next.ok()) {
+      result = ToGrpc(next.status());
       break;
     }
-    if (batch->origin_log_id != serving_log_id) {
-      // The log rolled back and restarted under a new id since this stream began: positions
-      // the subscriber holds count in the old one. It subscribes again and is served anew.
-      result = grpc::Status(grpc::StatusCode::ABORTED,
-                            "the origin's change log restarted; subscribe again");
-      break;
-    }
-    bool moved = batch->scanned_through > position;
-    if (batch->changes.empty() && !moved && absl::Now() - last_sent < kHeartbeat) {
-      region_->WaitForChanges(batch->origin_head, kWaitSlice);
+    if (!next->has_value()) {
+      region_->WaitForChanges(origin.origin_head(), kWaitSlice);
       continue;
     }
     pb::ChangeBatch out;
-    ToProto(*batch, &out);
+    ToProto(**next, &out);
     out.set_cluster_id(cluster_id_);
     if (!stream->Write(out)) break;  // the subscriber went away
-    last_sent = absl::Now();
-    position = batch->scanned_through;
+    absl::MutexLock l(&ack_mu);
+    origin.Sent(absl::ToUnixMicros(absl::Now()));
   }
   ctx->TryCancel();  // ends the ack reader's Read
   acks.join();
