@@ -1478,6 +1478,16 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
       RETURN_IF_ERROR(AnnounceGone(tables_[spec.name]));
       return ApplyOutcome::kTableGone;
     }
+    if (my_status.empty() && spec.membership.count(region_) &&
+        (it == tables_.end() || it->second.deleted)) {
+      // This record removed this region (cancelled its add) before the add itself arrived here
+      // - they travel on different links. Keep it as a table this region does not hold, so
+      // the older add loses to it (MergeTableSpecs) instead of starting a bootstrap that no
+      // source will serve.
+      ASSIGN_OR_RETURN(int64_t id, storage_->PutTable(spec, /*deleted=*/true));
+      tables_[spec.name] = TableState{id, spec, true};
+      return ApplyOutcome::kTableGone;
+    }
     // Listed as a full replica: its CREATE_TABLE has not arrived yet.
     return my_status.empty() ? ApplyOutcome::kTableGone : ApplyOutcome::kWaitForTable;
   }

@@ -163,9 +163,10 @@ std::string SimResult::Line() const {
       faults.skews, faults.loss_bursts, faults.messages_lost, virtual_duration_us / 1e6, digest,
       ok() ? "OK" : "FAIL");
   if (options.replica_change_probability > 0) {
-    line = absl::StrCat(line, "; replica changes: ", replica_changes, " acknowledged, ",
-                        replica_changes_refused, " refused, ", snapshot_chunks,
-                        " snapshot chunks loaded");
+    line = absl::StrCat(
+        line, "; replica changes: ", replica_changes, " acknowledged (", replicas_added, " adds, ",
+        replicas_removed, " removals), ", replica_changes_refused, " refused, ", snapshot_chunks,
+        " snapshot chunks loaded, ", bootstraps_interrupted, " bootstraps interrupted");
   }
   return line;
 }
@@ -664,6 +665,12 @@ void Simulation::Impl::Crash() {
   int r = live[Below(fault_rng_, live.size())];
   int64_t duration = Uniform(fault_rng_, 50'000, 2'000'000);
   ++result_.faults.crashes;
+  for (int d = 0; d < n(); ++d) {
+    if (!Up(d)) continue;
+    for (const BootstrapState& b : nodes_[d].region->PendingBootstraps()) {
+      if (d == r || b.source == nodes_[r].name) ++result_.bootstraps_interrupted;
+    }
+  }
   nodes_[r].region.reset();  // everything committed stays on its "disk"
   for (int other = 0; other < n(); ++other) {
     if (other == r) continue;
@@ -747,6 +754,7 @@ void Simulation::Impl::ReplicaChange() {
   const std::string& target = req.replica_updates[0].region;
   member_changes_.push_back({target, add, res->spec.MembershipOf(target).changed});
   ++result_.replica_changes;
+  ++(add ? result_.replicas_added : result_.replicas_removed);
   Wake(r);
 }
 
@@ -808,7 +816,10 @@ void Simulation::Impl::DeliverChunk(int d, uint64_t ticket, SnapshotChunk chunk)
   auto s = std::find(names_.begin(), names_.end(), chunk.source);
   if (!Up(d) || s == names_.end()) return;
   int si = static_cast<int>(s - names_.begin());
-  if (Cut(si, d)) return;
+  if (Cut(si, d)) {
+    ++result_.bootstraps_interrupted;
+    return;
+  }
   const int64_t local_head = nodes_[d].region->LocalHead();
   absl::Status st = nodes_[d].region->LoadSnapshotChunk(chunk);
   if (nodes_[d].region->LocalHead() != local_head) Wake(d);
@@ -1126,6 +1137,7 @@ SimResult Simulation::Impl::Finish() {
         result_.batches_delivered, result_.faults.partitions, result_.faults.crashes,
         result_.faults.skews, result_.faults.loss_bursts, result_.faults.messages_lost,
         result_.virtual_duration_us, result_.replica_changes, result_.replica_changes_refused,
+        result_.replicas_added, result_.replicas_removed, result_.bootstraps_interrupted,
         result_.snapshot_chunks}) {
     d.Add(v);
   }

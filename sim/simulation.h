@@ -101,6 +101,11 @@ struct SimResult {
   FaultCounts faults;
   int64_t virtual_duration_us = 0;  // from the first client operation to quiescence
   int64_t replica_changes = 0;      // acknowledged replica adds and removals ("members")
+  int64_t replicas_added = 0;       // of them, adds
+  int64_t replicas_removed = 0;     // and removals (a cancel of a CREATING replica included)
+  // Bootstraps a fault interrupted: a snapshot chunk lost to a crash or partition in flight, or a
+  // crash of a region while it bootstrapped or served as a bootstrap's source.
+  int64_t bootstraps_interrupted = 0;
   int64_t replica_changes_refused = 0;  // refused ones (UPDATING, a recent source, ...)
   int64_t snapshot_chunks = 0;          // snapshot chunks loaded by new replicas
   bool quiescent = false;

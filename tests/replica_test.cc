@@ -331,6 +331,37 @@ TEST_CASE("a CREATING replica refuses writes and names the ACTIVE replicas", "[r
   CHECK(std::string(st.message()).find("us-west-2") != std::string::npos);
 }
 
+TEST_CASE("an add cancelled elsewhere stays cancelled when the cancel arrives before the add",
+          "[replica]") {
+  // Found by the simulator (gtsim-sim --seed 306 --replica-changes 0.05): the add and its
+  // cancel travel on different links, so the new replica can hear the cancel first. It used to
+  // drop it, then start the bootstrap the add asked for, which no source would ever serve: the
+  // table stayed UPDATING forever.
+  Cluster c(7);
+  Ok(c["us-east-1"].CreateTable(Table("demo", {})));
+  Put(c["us-east-1"], "demo", "a", 1);
+  Ok(c["us-east-1"].UpdateTable(AddReplica("demo", "eu-west-1")));
+  c.Settle();
+  Ok(c["us-east-1"].UpdateTable(AddReplica("demo", "us-west-2")));
+  REQUIRE(c.PumpLink("us-east-1", "eu-west-1", 512));  // eu-west-1 learns of the add
+  REQUIRE(StatusIn(c["eu-west-1"], "demo", "us-west-2") == "CREATING");
+  Ok(c["eu-west-1"].UpdateTable(RemoveReplica("demo", "us-west-2")));  // cancels it
+  REQUIRE(c.PumpLink("eu-west-1", "us-west-2", 512));  // the cancel reaches us-west-2 first
+  c.PumpLink("us-east-1", "us-west-2", 512);           // then the add
+  // The add lost to the newer cancel: no bootstrap starts (other regions' later announcements
+  // may repair it, but nothing guarantees one comes).
+  CHECK(absl::IsNotFound(c["us-west-2"].DescribeTable("demo").status()));
+  CHECK(c["us-west-2"].PendingBootstraps().empty());
+  c.Settle();
+  CHECK(absl::IsNotFound(c["us-west-2"].DescribeTable("demo").status()));
+  for (const char* r : {"us-east-1", "eu-west-1"}) {
+    TableInfo t = Ok(c[r].DescribeTable("demo"));
+    INFO(r);
+    CHECK(t.spec.TableStatus() == "ACTIVE");
+    CHECK(t.spec.replicas == std::vector<std::string>{"eu-west-1", "us-east-1"});
+  }
+}
+
 TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing written",
           "[replica]") {
   Cluster c(4);

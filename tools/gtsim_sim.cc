@@ -8,18 +8,21 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "sim/simulation.h"
 
 namespace gtsim {
 namespace {
 
-constexpr char kUsage[] = R"(usage: gtsim-sim [--seed N | --seeds A..B] [options]
+constexpr char kUsage[] =
+    R"(usage: gtsim-sim [--seed N | --seeds A..B [--jobs N] [--quiet]] [options]
 
 Runs the deterministic simulation of a global table: several regions in one process on a
 virtual clock, a seeded network (latency, jitter, loss), random writes, deletes and conditional
@@ -28,7 +31,12 @@ message loss). At the end every fault is healed and the run is checked: all repl
 no acknowledged write lost. The same seed and options always replay the same run.
 
   --seed N             the seed (default 1)
-  --seeds A..B         run every seed from A to B (inclusive)
+  --seeds A..B         run every seed from A to B (inclusive); a sweep ends with how many
+                       failed and what it explored (operations, faults, replica changes)
+  --jobs N             run N seeds at a time (threads; default 1); output stays in seed order
+  --quiet              print only failing runs and the summary, with progress on stderr
+  --no-shrink          do not look for a smaller failing run (by default each failure is
+                       re-run with fewer operations to find the fewest that still fail)
   --regions R          regions, 2..6 (default 3)
   --ops N              client operations per run (default 200)
   --keys K             key space size (default 8)
@@ -68,10 +76,77 @@ bool ParseNumber(const std::string& text, T* out) {
   }
 }
 
+// What a sweep ran, summed over its seeds.
+struct SweepTotals {
+  int64_t ops = 0, acknowledged = 0, partitions = 0, crashes = 0, skews = 0, loss_bursts = 0,
+          batches_lost = 0, batches_delivered = 0, replicas_added = 0, replicas_removed = 0,
+          replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0;
+  void Add(const SimResult& r) {
+    ops += r.ops;
+    acknowledged += r.acknowledged;
+    partitions += r.faults.partitions;
+    crashes += r.faults.crashes;
+    skews += r.faults.skews;
+    loss_bursts += r.faults.loss_bursts;
+    batches_lost += r.faults.messages_lost;
+    batches_delivered += r.batches_delivered;
+    replicas_added += r.replicas_added;
+    replicas_removed += r.replicas_removed;
+    replica_changes_refused += r.replica_changes_refused;
+    snapshot_chunks += r.snapshot_chunks;
+    bootstraps_interrupted += r.bootstraps_interrupted;
+  }
+  std::string Line() const {
+    return absl::StrCat(
+        ops, " client operations (", acknowledged, " acknowledged writes), ", batches_delivered,
+        " batches delivered; faults: ", partitions, " partitions, ", crashes, " crashes, ", skews,
+        " clock skews, ", loss_bursts, " loss bursts, ", batches_lost,
+        " batches lost; replicas: ", replicas_added, " added, ", replicas_removed, " removed, ",
+        replica_changes_refused, " changes refused, ", snapshot_chunks, " snapshot chunks, ",
+        bootstraps_interrupted, " bootstraps interrupted");
+  }
+};
+
+std::string Join(const std::vector<uint64_t>& seeds) {
+  std::string out;
+  for (size_t i = 0; i < seeds.size() && i < 20; ++i) absl::StrAppend(&out, i ? "," : "", seeds[i]);
+  if (seeds.size() > 20) absl::StrAppend(&out, ",...");
+  return out;
+}
+
+// A failing run made smaller: the fewest client operations (the workload and faults of a run
+// with fewer operations are a prefix of the longer run's) with which the same seed still fails.
+std::string Shrink(const SimOptions& failing) {
+  int lo = 0, hi = failing.ops;  // hi fails
+  while (lo + 1 < hi) {
+    SimOptions o = failing;
+    o.ops = lo + (hi - lo) / 2;
+    auto r = RunSimulation(o);
+    if (r.ok() && !r->ok()) {
+      hi = o.ops;
+    } else {
+      lo = o.ops;
+    }
+  }
+  if (hi == failing.ops) return "  minimised: no smaller run fails\n";
+  SimOptions o = failing;
+  o.ops = hi;
+  auto r = RunSimulation(o);
+  std::string out = absl::StrCat("  minimised: fails with ", hi, " of ", failing.ops,
+                                 " operations: ", ReplayCommand(o), "\n");
+  if (r.ok()) {
+    for (const auto& v : r->check.violations) absl::StrAppend(&out, "    VIOLATION: ", v, "\n");
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
   SimOptions options;
   uint64_t first_seed = 1, last_seed = 1;
   bool verbose = false;
+  bool quiet = false;
+  bool shrink = true;
+  int jobs = 1;
 
   auto number = [](auto* field) {
     return [field](const std::string& v) { return ParseNumber(v, field); };
@@ -89,6 +164,7 @@ int Main(int argc, char** argv) {
          return parts.size() == 2 && absl::SimpleAtoi(parts[0], &first_seed) &&
                 absl::SimpleAtoi(parts[1], &last_seed) && first_seed <= last_seed;
        }},
+      {"--jobs", number(&jobs)},
       {"--regions", number(&options.regions)},
       {"--ops", number(&options.ops)},
       {"--keys", number(&options.keys)},
@@ -117,6 +193,8 @@ int Main(int argc, char** argv) {
   std::map<std::string, std::function<void()>> switches = {
       {"--no-faults", [&] { options.faults = false; }},
       {"--verbose", [&] { verbose = true; }},
+      {"--quiet", [&] { quiet = true; }},
+      {"--no-shrink", [&] { shrink = false; }},
       {"--keep-link-cut", [&] { options.keep_one_link_cut = true; }},
   };
 
@@ -154,34 +232,102 @@ int Main(int argc, char** argv) {
   absl::Status valid = ValidateSimOptions(options);
   if (!valid.ok()) return BadArgs(std::string(valid.message()));
 
-  std::vector<uint64_t> failed;
-  uint64_t runs = 0;
-  for (uint64_t seed = first_seed;; ++seed) {
-    options.seed = seed;
-    ++runs;
-    auto result = RunSimulation(options);
-    if (!result.ok()) {
-      std::fprintf(stderr, "gtsim-sim: seed %llu could not run: %s\n",
-                   static_cast<unsigned long long>(seed), result.status().ToString().c_str());
-      return 2;
-    }
-    std::printf("%s\n", result->Line().c_str());
-    if (verbose) {
-      for (const auto& c : result->check.classified) {
-        std::printf("  [%s] %s\n", LossReasonName(c.reason), c.explanation.c_str());
+  if (jobs < 1 || jobs > 64) return BadArgs("--jobs must be 1..64");
+  // One seed's outcome, as printed.
+  struct Run {
+    bool done = false;
+    bool setup_failed = false;
+    std::string text;  // the result line (and explanations, violations, replay, shrink)
+    SimResult result;  // counters only (history and replicas dropped)
+  };
+  const uint64_t count = last_seed - first_seed + 1;
+  std::vector<Run> runs(count);
+  absl::Mutex mu;
+  uint64_t next = 0;  // guarded by mu
+  auto work = [&] {
+    while (true) {
+      uint64_t i;
+      {
+        absl::MutexLock l(&mu);
+        if (next >= count) return;
+        i = next++;
       }
+      SimOptions o = options;
+      o.seed = first_seed + i;
+      Run run;
+      auto result = RunSimulation(o);
+      if (!result.ok()) {
+        run.setup_failed = true;
+        run.text = absl::StrCat("gtsim-sim: seed ", o.seed,
+                                " could not run: ", result.status().ToString());
+      } else {
+        run.text = result->Line() + "\n";
+        if (verbose) {
+          for (const auto& c : result->check.classified) {
+            absl::StrAppend(&run.text, "  [", LossReasonName(c.reason), "] ", c.explanation, "\n");
+          }
+        }
+        if (!result->ok()) {
+          for (const auto& v : result->check.violations) {
+            absl::StrAppend(&run.text, "  VIOLATION: ", v, "\n");
+          }
+          absl::StrAppend(&run.text, "  replay: ", ReplayCommand(o), "\n");
+          if (shrink) absl::StrAppend(&run.text, Shrink(o));
+        }
+        result->history = History();
+        result->replicas.clear();
+        result->check.classified.clear();
+        run.result = *std::move(result);
+      }
+      run.done = true;
+      absl::MutexLock l(&mu);
+      runs[i] = std::move(run);
     }
-    if (!result->ok()) {
-      failed.push_back(seed);
-      for (const auto& v : result->check.violations) std::printf("  VIOLATION: %s\n", v.c_str());
-      std::printf("  replay: %s\n", ReplayCommand(options).c_str());
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < jobs; ++t) threads.emplace_back(work);
+
+  // Print in seed order as runs finish; progress on stderr for long sweeps.
+  const absl::Time start = absl::Now();
+  absl::Time last_progress = start;
+  std::vector<uint64_t> failed;
+  bool setup_failed = false;
+  SweepTotals totals;
+  for (uint64_t printed = 0; printed < count;) {
+    Run run;
+    {
+      absl::MutexLock l(&mu);
+      mu.Await(absl::Condition(
+          +[](Run* r) { return r->done; }, &runs[printed]));
+      run = std::move(runs[printed]);
+      runs[printed] = Run();
     }
+    const uint64_t seed = first_seed + printed;
+    ++printed;
+    if (run.setup_failed) {
+      std::fprintf(stderr, "%s\n", run.text.c_str());
+      setup_failed = true;
+      continue;
+    }
+    totals.Add(run.result);
+    if (!run.result.ok()) failed.push_back(seed);
+    if (!quiet || !run.result.ok()) std::fputs(run.text.c_str(), stdout);
     std::fflush(stdout);
-    if (seed == last_seed) break;
+    if (count > 1 && (absl::Now() - last_progress > absl::Seconds(5) || printed == count) &&
+        quiet) {
+      last_progress = absl::Now();
+      std::fprintf(stderr, "gtsim-sim: %llu/%llu seeds, %zu failed, %.1f s\n",
+                   static_cast<unsigned long long>(printed), static_cast<unsigned long long>(count),
+                   failed.size(), absl::ToDoubleSeconds(absl::Now() - start));
+    }
   }
-  if (runs > 1) {
-    std::printf("%llu seeds, %zu failed\n", static_cast<unsigned long long>(runs), failed.size());
+  for (auto& t : threads) t.join();
+  if (count > 1) {
+    std::printf("%llu seeds, %zu failed%s\n", static_cast<unsigned long long>(count), failed.size(),
+                failed.empty() ? "" : absl::StrCat(" (seeds ", Join(failed), ")").c_str());
+    std::printf("explored: %s\n", totals.Line().c_str());
   }
+  if (setup_failed) return 2;
   return failed.empty() ? 0 : 1;
 }
 
