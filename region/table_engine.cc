@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "region/key_codec.h"
+#include "region/planted_bug.h"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -1479,6 +1480,7 @@ absl::StatusOr<ApplyOutcome> TableEngine::ApplyTableUpdate(const Change& change)
       return ApplyOutcome::kTableGone;
     }
     if (my_status.empty() && spec.membership.count(region_) &&
+        !Planted(PlantedBug::kCancelBeforeAddDropped) &&
         (it == tables_.end() || it->second.deleted)) {
       // This record removed this region (cancelled its add) before the add itself arrived here
       // - they travel on different links. Keep it as a table this region does not hold, so

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "region/planted_bug.h"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -317,7 +318,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
 std::map<std::string, int64_t> ReplicatorCore::Cut(const std::vector<std::string>& peers) const {
   std::map<std::string, int64_t> cut;
   for (const auto& p : peers) cut[p] = Cursor(p);
-  cut[region_] = storage_->head_seq();
+  cut[region_] = storage_->head_seq() + (Planted(PlantedBug::kSnapshotCutAheadByOne) ? 1 : 0);
   return cut;
 }
 
@@ -330,7 +331,9 @@ absl::Status ReplicatorCore::RewindTo(const std::map<std::string, int64_t>& cut)
       // The origin's stamp at the old position does not hold at `seq`; kept, it would make the
       // origin believe its log rolled back (RolledBackBy) when this region subscribes from `seq`.
       // Unknown until the next batch brings the stamp at the new position.
-      RETURN_IF_ERROR(storage_->SetCursorStamp(origin, 0));
+      if (!Planted(PlantedBug::kRewindKeepsStamp)) {
+        RETURN_IF_ERROR(storage_->SetCursorStamp(origin, 0));
+      }
     }
   }
   return absl::OkStatus();

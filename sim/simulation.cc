@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "region/key_codec.h"
 #include "region/memory_storage.h"
 #include "region/region.h"
 #include "region/status_macros.h"
@@ -22,6 +23,10 @@ constexpr char kTable[] = "sim";
 constexpr char kMembersTable[] = "members";  // the table whose replica set changes
 constexpr int kSnapshotRows = 8;             // rows per simulated snapshot chunk
 constexpr int64_t kSnapshotPollUs = 20'000;  // how often new replicas ask for a chunk
+constexpr int64_t kBackfillPollUs = 20'000;  // how often each region backfills its indexes
+constexpr int kBackfillRows = 4;             // rows per backfill step
+constexpr int kIndexValues = 4;              // the members' GSI hash key takes "g0".."g3"
+constexpr char kIndexKey[] = "g";
 constexpr char kHashKey[] = "id";
 constexpr int kBatchMax = 64;    // changes per batch
 constexpr int kMaxInFlight = 2;  // batches per link
@@ -85,8 +90,9 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (o.latency_base_us < 0 || o.latency_jitter_us < 0) {
     return bad("link latency and jitter must not be negative");
   }
-  for (double p : {o.loss_probability, o.partition_probability, o.crash_probability,
-                   o.skew_probability, o.loss_burst_probability, o.replica_change_probability}) {
+  for (double p :
+       {o.loss_probability, o.partition_probability, o.crash_probability, o.skew_probability,
+        o.loss_burst_probability, o.replica_change_probability, o.control_change_probability}) {
     if (!(p >= 0 && p <= 1)) return bad(absl::StrCat("probabilities must be in [0, 1], not ", p));
   }
   if (o.max_skew_us < 0 || o.max_skew_us > kMaxClockSkewUs) {
@@ -138,6 +144,9 @@ std::string ReplayCommand(const SimOptions& o) {
   if (o.replica_change_probability != d.replica_change_probability) {
     absl::StrAppend(&cmd, " --replica-changes ", o.replica_change_probability);
   }
+  if (o.control_change_probability != d.control_change_probability) {
+    absl::StrAppend(&cmd, " --control-changes ", o.control_change_probability);
+  }
   if (!o.initial_skew_us.empty()) {
     absl::StrAppend(&cmd, " --skew-us ", absl::StrJoin(o.initial_skew_us, ","));
   }
@@ -162,11 +171,14 @@ std::string SimResult::Line() const {
       losses.empty() ? "none" : absl::StrJoin(losses, " "), faults.partitions, faults.crashes,
       faults.skews, faults.loss_bursts, faults.messages_lost, virtual_duration_us / 1e6, digest,
       ok() ? "OK" : "FAIL");
-  if (options.replica_change_probability > 0) {
+  if (options.replica_change_probability > 0 || options.control_change_probability > 0) {
     line = absl::StrCat(
         line, "; replica changes: ", replica_changes, " acknowledged (", replicas_added, " adds, ",
         replicas_removed, " removals), ", replica_changes_refused, " refused, ", snapshot_chunks,
-        " snapshot chunks loaded, ", bootstraps_interrupted, " bootstraps interrupted");
+        " snapshot chunks loaded, ", bootstraps_interrupted, " bootstraps interrupted",
+        "; control plane: ", settings_changed, " settings changed, ", indexes_created,
+        " indexes created, ", indexes_deleted, " deleted, ", index_rows_backfilled,
+        " index rows backfilled, ", control_refused, " refused");
   }
   return line;
 }
@@ -312,6 +324,10 @@ class Simulation::Impl {
   // The members table: replica changes, its writes, the simulated snapshot transfer.
   void ReplicaChange();
   void MembersWrite();
+  // A group-wide setting or a GSI of the members table, changed from a random ACTIVE holder.
+  void ControlChange();
+  void BackfillPoll();  // each region's index backfill, a few rows at a time
+  std::vector<std::string> CheckControlPlane();
   void SnapshotPoll();
   void DeliverChunk(int dest, uint64_t ticket, SnapshotChunk chunk);
   std::vector<std::string> CheckMembers();
@@ -332,7 +348,7 @@ class Simulation::Impl {
   std::vector<int> cut_;     // partition count per link index
   TableSpec spec_;
   std::mt19937_64 control_rng_;  // replica changes and members writes only
-  bool members_ = false;         // the members table exists (replica_change_probability > 0)
+  bool members_ = false;         // the members table exists (control-plane changes are on)
   std::vector<MemberChange> member_changes_;
   // One snapshot chunk in flight per bootstrapping region and table: its ticket.
   std::map<std::pair<int, std::string>, uint64_t> chunk_in_flight_;
@@ -566,6 +582,7 @@ void Simulation::Impl::ClientOp(int index) {
   }
   if (members_) {
     if (Chance(control_rng_, o_.replica_change_probability)) ReplicaChange();
+    if (Chance(control_rng_, o_.control_change_probability)) ControlChange();
     if (Chance(control_rng_, 1.0 / 3)) MembersWrite();
   }
   if (o_.faults) MaybeFault();
@@ -767,13 +784,185 @@ void Simulation::Impl::MembersWrite() {
   }
   if (writable.empty()) return;
   int r = writable[Below(control_rng_, writable.size())];
-  PutRequest req;
-  req.table = kMembersTable;
-  req.item = Item{{kHashKey, AttributeValue::S(absl::StrCat("m", Below(control_rng_, 16)))},
-                  {"v", AttributeValue::N(absl::StrCat(++next_write_id_))}};
-  auto res = nodes_[r].region->PutItem(req);
+  const AttributeValue id = AttributeValue::S(absl::StrCat("m", Below(control_rng_, 16)));
+  absl::StatusOr<WriteResult> res;
+  if (Chance(control_rng_, 0.25)) {  // deletes take items out of every index
+    DeleteRequest req;
+    req.table = kMembersTable;
+    req.key = Item{{kHashKey, id}};
+    res = nodes_[r].region->DeleteItem(req);
+  } else {
+    PutRequest req;
+    req.table = kMembersTable;
+    req.item = Item{{kHashKey, id}, {"v", AttributeValue::N(absl::StrCat(++next_write_id_))}};
+    // Most items carry the index key (and so appear in every index on it); some do not.
+    if (Chance(control_rng_, 0.75)) {
+      req.item[kIndexKey] = AttributeValue::S(absl::StrCat("g", Below(control_rng_, kIndexValues)));
+    }
+    res = nodes_[r].region->PutItem(req);
+  }
   // A write may race the replica's own removal (it is DELETING a moment later): refused then.
   if (res.ok()) Wake(r);
+}
+
+void Simulation::Impl::ControlChange() {
+  std::vector<std::pair<int, TableSpec>> holders;  // live regions holding it ACTIVE
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) continue;
+    auto d = nodes_[i].region->DescribeTable(kMembersTable);
+    if (d.ok() && d->spec.ReplicaStatus(nodes_[i].name) == "ACTIVE") {
+      holders.emplace_back(i, d->spec);
+    }
+  }
+  if (holders.empty()) return;
+  const auto& [r, spec] = holders[Below(control_rng_, holders.size())];
+  UpdateTableRequest req;
+  req.table = kMembersTable;
+  enum { kSetting, kCreateIndex, kDeleteIndex } kind;
+  const uint64_t roll = Below(control_rng_, 6);
+  if (roll < 3) {
+    kind = kSetting;
+    switch (Below(control_rng_, 3)) {
+      case 0:
+        req.sse_type = Chance(control_rng_, 0.5) ? "AES256" : "KMS";
+        break;
+      case 1:
+        req.ttl_enabled = !spec.ttl.enabled;
+        if (*req.ttl_enabled) req.ttl_attribute = "expires";
+        break;
+      default:
+        req.warm_read = std::max<int64_t>(spec.warm.read_units, 12000) +
+                        100 * static_cast<int64_t>(Below(control_rng_, 10));
+        break;
+    }
+  } else {
+    std::vector<std::string> live;
+    for (const auto& [name, g] : spec.gsis) {
+      if (!g.deleted && !g.local) live.push_back(name);
+    }
+    const std::string name = absl::StrCat("gi", Below(control_rng_, 3));
+    const bool exists = std::find(live.begin(), live.end(), name) != live.end();
+    kind = exists ? kDeleteIndex : kCreateIndex;
+    if (exists) {
+      req.delete_gsi = name;
+    } else {
+      GsiSetting g;
+      g.hash_key = KeyDef{kIndexKey, ValueType::kS};
+      if (Chance(control_rng_, 0.5)) g.projection = "KEYS_ONLY";
+      req.create_gsi = std::make_pair(name, g);
+    }
+  }
+  auto res = nodes_[r].region->UpdateTable(req);
+  if (!res.ok()) {
+    // Refusals are part of the contract (an index still backfilling, the table UPDATING, TTL
+    // changed too recently, ...); anything else is a simulation error.
+    if (!absl::IsFailedPrecondition(res.status()) && !absl::IsInvalidArgument(res.status())) {
+      SimError(absl::StrCat("UpdateTable (settings) of ", kMembersTable, " in ", nodes_[r].name,
+                            ": ", res.status().ToString()));
+    }
+    ++result_.control_refused;
+    return;
+  }
+  ++(kind == kSetting       ? result_.settings_changed
+     : kind == kCreateIndex ? result_.indexes_created
+                            : result_.indexes_deleted);
+  Wake(r);
+}
+
+void Simulation::Impl::BackfillPoll() {
+  if (stop_) return;
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) continue;
+    const int64_t local_head = nodes_[i].region->LocalHead();
+    auto rows = nodes_[i].region->BackfillIndexes(kBackfillRows);
+    if (!rows.ok()) {
+      SimError(absl::StrCat(nodes_[i].name, " BackfillIndexes: ", rows.status().ToString()));
+    } else {
+      result_.index_rows_backfilled += *rows;
+    }
+    if (nodes_[i].region->LocalHead() != local_head) Wake(i);
+  }
+  At(now() + kBackfillPollUs, [this] { BackfillPoll(); });
+}
+
+// The control-plane checker: after healing, every region holding the members table has the
+// same group-wide settings and indexes, each index ACTIVE, and each index holds exactly the
+// items of its replica that carry the index key.
+std::vector<std::string> Simulation::Impl::CheckControlPlane() {
+  std::vector<std::string> errors;
+  std::optional<std::pair<std::string, std::string>> first;  // region, encoded settings
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) return errors;
+    auto d = nodes_[i].region->DescribeTable(kMembersTable);
+    if (!d.ok()) continue;
+    const std::string& name = nodes_[i].name;
+    // Group-wide settings and indexes only: the replica set has its own checker.
+    TableSpec settings;
+    settings.name = d->spec.name;
+    settings.hash_key = d->spec.hash_key;
+    settings.created = d->spec.created;
+    settings.billing = d->spec.billing;
+    settings.sse = d->spec.sse;
+    settings.ttl = d->spec.ttl;
+    settings.stream = d->spec.stream;
+    settings.warm = d->spec.warm;
+    settings.on_demand = d->spec.on_demand;
+    settings.gsis = d->spec.gsis;
+    std::string encoded = EncodeTableSpec(settings);
+    if (!first) {
+      first = std::make_pair(name, encoded);
+    } else if (encoded != first->second) {
+      errors.push_back(absl::StrCat("group-wide settings or indexes of ", kMembersTable,
+                                    " differ between ", first->first, " and ", name, ":\n    ",
+                                    first->second, "\n    ", encoded));
+    }
+    auto items = nodes_[i].region->DumpTable(kMembersTable);
+    if (!items.ok()) continue;  // reported by the replica-set checker
+    for (const auto& [index, g] : d->spec.gsis) {
+      if (g.deleted || g.local) continue;
+      auto status = d->index_status.find(index);
+      if (status == d->index_status.end() || status->second != "ACTIVE") {
+        errors.push_back(absl::StrCat("index ", index, " of ", kMembersTable, " is ",
+                                      status == d->index_status.end() ? "missing" : status->second,
+                                      " in ", name, " after healing"));
+        continue;
+      }
+      for (int v = 0; v < kIndexValues; ++v) {
+        const AttributeValue value = AttributeValue::S(absl::StrCat("g", v));
+        std::vector<std::string> expected, held;
+        for (const auto& version : *items) {
+          if (!version.item) continue;
+          auto g_attr = version.item->find(kIndexKey);
+          if (g_attr != version.item->end() && g_attr->second == value) {
+            expected.push_back(version.hk);
+          }
+        }
+        QueryRequest q;
+        q.table = kMembersTable;
+        q.index = index;
+        q.hash_value = value;
+        auto page = nodes_[i].region->Query(q);
+        if (!page.ok()) {
+          errors.push_back(
+              absl::StrCat("querying index ", index, " in ", name, ": ", page.status().ToString()));
+          continue;
+        }
+        for (const auto& item : page->items) {
+          auto id = item.find(kHashKey);
+          held.push_back(id == item.end() ? "?" : EncodeHashKey(id->second));
+        }
+        std::sort(expected.begin(), expected.end());
+        std::sort(held.begin(), held.end());
+        if (expected != held) {
+          errors.push_back(absl::StrCat("index ", index, " of ", kMembersTable, " in ", name,
+                                        " holds ", held.size(), " items for ", kIndexKey, "=g", v,
+                                        " but its replica has ", expected.size(),
+                                        " items with that key"));
+        }
+      }
+    }
+  }
+  return errors;
 }
 
 void Simulation::Impl::SnapshotPoll() {
@@ -936,6 +1125,11 @@ bool Simulation::Impl::Quiescent() {
     for (int i = 0; i < n(); ++i) {
       auto d = nodes_[i].region->DescribeTable(kMembersTable);
       if (d.ok() && d->spec.TableStatus() != "ACTIVE") return false;
+      if (d.ok()) {
+        for (const auto& [index, status] : d->index_status) {
+          if (status != "ACTIVE") return false;
+        }
+      }
     }
   }
   for (const Link& l : links_) {
@@ -1005,7 +1199,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
     Step();
   }
 
-  if (o_.replica_change_probability > 0) {
+  if (o_.replica_change_probability > 0 || o_.control_change_probability > 0) {
     // The members table: regional in the first region; replica changes do the rest.
     CreateTableRequest m;
     m.table = kMembersTable;
@@ -1014,6 +1208,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
     if (!created.ok()) return created.status();
     members_ = true;
     At(now() + kSnapshotPollUs, [this] { SnapshotPoll(); });
+    At(now() + kBackfillPollUs, [this] { BackfillPoll(); });
   }
   for (size_t i = 0; i < o_.initial_skew_us.size(); ++i) {
     SetSkew(static_cast<int>(i), o_.initial_skew_us[i]);
@@ -1083,6 +1278,7 @@ SimResult Simulation::Impl::Finish() {
   }
   if (members_ && result_.quiescent) {
     for (auto& e : CheckMembers()) errors.push_back(std::move(e));
+    for (auto& e : CheckControlPlane()) errors.push_back(std::move(e));
   } else if (members_) {
     for (int i = 0; i < n(); ++i) {
       if (!Up(i)) continue;
@@ -1132,13 +1328,33 @@ SimResult Simulation::Impl::Finish() {
       d.Add(v.item ? EncodeItem(*v.item) : std::string("-"));
     }
   }
-  for (int64_t v :
-       {result_.ops, result_.acknowledged, result_.condition_failed, result_.unavailable,
-        result_.batches_delivered, result_.faults.partitions, result_.faults.crashes,
-        result_.faults.skews, result_.faults.loss_bursts, result_.faults.messages_lost,
-        result_.virtual_duration_us, result_.replica_changes, result_.replica_changes_refused,
-        result_.replicas_added, result_.replicas_removed, result_.bootstraps_interrupted,
-        result_.snapshot_chunks}) {
+  for (int64_t v : {result_.ops,
+                    result_.acknowledged,
+                    result_.condition_failed,
+                    result_.unavailable,
+                    result_.batches_delivered,
+                    result_.faults.partitions,
+                    result_.faults.crashes,
+                    result_.faults.skews,
+                    result_.faults.loss_bursts,
+                    result_.faults.messages_lost,
+                    result_.virtual_duration_us,
+                    result_.replica_changes,
+                    result_.replica_changes_refused,
+                    result_.replicas_added,
+                    result_.replicas_removed,
+                    result_.bootstraps_interrupted,
+                    result_.settings_changed,
+                    result_.indexes_created,
+                    result_.indexes_deleted,
+                    result_.control_refused,
+                    result_.index_rows_backfilled,
+                    result_.settings_changed,
+                    result_.indexes_created,
+                    result_.indexes_deleted,
+                    result_.control_refused,
+                    result_.index_rows_backfilled,
+                    result_.snapshot_chunks}) {
     d.Add(v);
   }
   d.Add(result_.check.summary);

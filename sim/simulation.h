@@ -70,9 +70,16 @@ struct SimOptions {
   // Delete, a cancel when the replica is still CREATING) on a second table, "members", made
   // from a random region that holds it ACTIVE. That table starts regional in the first region;
   // new replicas bootstrap from a snapshot over the simulated network while writes continue
-  // (a third of the operations also write to it). 0: no second table (the runs of earlier
-  // versions, digest for digest). Checked at the end by the replica-set checker (below).
-  double replica_change_probability = 0;
+  // (a third of the operations also write to it). Checked at the end by the replica-set checker
+  // (below).
+  double replica_change_probability = 0.03;
+  // Per client operation, the chance of another control-plane change on the members table, made
+  // from a random region that holds it ACTIVE: a group-wide setting (SSE, TTL, WarmThroughput;
+  // several regions change them concurrently, each setting converging on its own), or a GSI
+  // created (each replica backfills it while writes continue) or deleted. Checked at the end:
+  // every replica's settings and indexes identical, every index exactly what its replica's items
+  // say. 0 (with replica_change_probability 0): no members table.
+  double control_change_probability = 0.03;
   // After healing, how long (virtual) to wait for quiescence before giving up.
   int64_t settle_limit_us = 60'000'000;
 };
@@ -106,6 +113,11 @@ struct SimResult {
   // Bootstraps a fault interrupted: a snapshot chunk lost to a crash or partition in flight, or a
   // crash of a region while it bootstrapped or served as a bootstrap's source.
   int64_t bootstraps_interrupted = 0;
+  int64_t settings_changed = 0;  // acknowledged group-wide setting changes ("members")
+  int64_t indexes_created = 0;   // acknowledged GSI creations
+  int64_t indexes_deleted = 0;   // and deletions
+  int64_t control_refused = 0;   // setting and index changes refused (in use, limits)
+  int64_t index_rows_backfilled = 0;
   int64_t replica_changes_refused = 0;  // refused ones (UPDATING, a recent source, ...)
   int64_t snapshot_chunks = 0;          // snapshot chunks loaded by new replicas
   bool quiescent = false;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "region/planted_bug.h"
 #include "sim/simulation.h"
 
 namespace gtsim {
@@ -54,7 +55,15 @@ no acknowledged write lost. The same seed and options always replay the same run
   --replica-changes P  per-operation chance of a replica add or removal on a second table
                        that starts regional (new replicas bootstrap from a snapshot under the
                        same faults); checked: every region ends with the same replica set, the
-                       one its newest acknowledged changes say (default 0: no second table)
+                       one its newest acknowledged changes say (default 0.03)
+  --control-changes P  per-operation chance of a group-wide setting change (SSE, TTL,
+                       WarmThroughput) or a GSI created or deleted on that table, from a random
+                       region; checked: settings and indexes identical everywhere, every index
+                       exactly what its replica's items say (default 0.03; with
+                       --replica-changes 0 too, there is no second table)
+  --plant-bug NAME     plant one known bug (region/planted_bug.h), to see a sweep catch it:
+                       rewind-keeps-stamp, cancel-before-add-dropped,
+                       snapshot-cut-ahead-by-one, index-entry-left-by-delete
   --skew-us A,B,...    initial clock skew per region, in region order
   --keep-link-cut      never heal the link from the first region to the second (the checkers
                        must then report a failure)
@@ -80,7 +89,9 @@ bool ParseNumber(const std::string& text, T* out) {
 struct SweepTotals {
   int64_t ops = 0, acknowledged = 0, partitions = 0, crashes = 0, skews = 0, loss_bursts = 0,
           batches_lost = 0, batches_delivered = 0, replicas_added = 0, replicas_removed = 0,
-          replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0;
+          replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0,
+          settings_changed = 0, indexes_created = 0, indexes_deleted = 0, control_refused = 0,
+          index_rows_backfilled = 0;
   void Add(const SimResult& r) {
     ops += r.ops;
     acknowledged += r.acknowledged;
@@ -95,6 +106,11 @@ struct SweepTotals {
     replica_changes_refused += r.replica_changes_refused;
     snapshot_chunks += r.snapshot_chunks;
     bootstraps_interrupted += r.bootstraps_interrupted;
+    settings_changed += r.settings_changed;
+    indexes_created += r.indexes_created;
+    indexes_deleted += r.indexes_deleted;
+    control_refused += r.control_refused;
+    index_rows_backfilled += r.index_rows_backfilled;
   }
   std::string Line() const {
     return absl::StrCat(
@@ -103,7 +119,10 @@ struct SweepTotals {
         " clock skews, ", loss_bursts, " loss bursts, ", batches_lost,
         " batches lost; replicas: ", replicas_added, " added, ", replicas_removed, " removed, ",
         replica_changes_refused, " changes refused, ", snapshot_chunks, " snapshot chunks, ",
-        bootstraps_interrupted, " bootstraps interrupted");
+        bootstraps_interrupted, " bootstraps interrupted; control plane: ", settings_changed,
+        " settings changed, ", indexes_created, " indexes created, ", indexes_deleted,
+        " indexes deleted, ", index_rows_backfilled, " index rows backfilled, ", control_refused,
+        " changes refused");
   }
 };
 
@@ -178,6 +197,14 @@ int Main(int argc, char** argv) {
       {"--loss-burst-p", number(&options.loss_burst_probability)},
       {"--max-skew-us", number(&options.max_skew_us)},
       {"--replica-changes", number(&options.replica_change_probability)},
+      {"--control-changes", number(&options.control_change_probability)},
+      {"--plant-bug",
+       [&](const std::string& v) {
+         PlantedBug bug;
+         if (!ParsePlantedBug(v, &bug)) return false;
+         PlantBug(bug);
+         return true;
+       }},
       {"--settle-limit-us", number(&options.settle_limit_us)},
       {"--skew-us",
        [&](const std::string& v) {
