@@ -178,7 +178,8 @@ std::string SimResult::Line() const {
         " snapshot chunks loaded, ", bootstraps_interrupted, " bootstraps interrupted",
         "; control plane: ", settings_changed, " settings changed, ", indexes_created,
         " indexes created, ", indexes_deleted, " deleted, ", index_rows_backfilled,
-        " index rows backfilled, ", control_refused, " refused");
+        " index rows backfilled, ", control_refused, " refused, ", transactions,
+        " transactions, ", items_expired, " items expired by TTL");
   }
   return line;
 }
@@ -326,7 +327,7 @@ class Simulation::Impl {
   void MembersWrite();
   // A group-wide setting or a GSI of the members table, changed from a random ACTIVE holder.
   void ControlChange();
-  void BackfillPoll();  // each region's index backfill, a few rows at a time
+  void BackfillPoll();  // each region's index backfill and TTL sweep, a few rows at a time
   std::vector<std::string> CheckControlPlane();
   void SnapshotPoll();
   void DeliverChunk(int dest, uint64_t ticket, SnapshotChunk chunk);
@@ -784,9 +785,31 @@ void Simulation::Impl::MembersWrite() {
   }
   if (writable.empty()) return;
   int r = writable[Below(control_rng_, writable.size())];
-  const AttributeValue id = AttributeValue::S(absl::StrCat("m", Below(control_rng_, 16)));
+  const uint64_t member = Below(control_rng_, 16);
+  const AttributeValue id = AttributeValue::S(absl::StrCat("m", member));
   absl::StatusOr<WriteResult> res;
-  if (Chance(control_rng_, 0.25)) {  // deletes take items out of every index
+  const double roll = Unit(control_rng_);
+  if (roll < 0.15) {  // a transaction: two items written together, or neither
+    const uint64_t second = (member + 1 + Below(control_rng_, 15)) % 16;  // another item
+    std::vector<Region::ItemMutation> entries;
+    for (uint64_t m : {member, second}) {
+      const AttributeValue key = AttributeValue::S(absl::StrCat("m", m));
+      Item item{{kHashKey, key},
+                {"v", AttributeValue::N(absl::StrCat(++next_write_id_))},
+                {kIndexKey, AttributeValue::S(absl::StrCat("g", Below(control_rng_, kIndexValues)))}};
+      entries.push_back(Region::ItemMutation{
+          kMembersTable, Item{{kHashKey, key}},
+          [item](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+            return std::optional<Item>(item);
+          }});
+    }
+    if (nodes_[r].region->MutateItems(entries).ok()) {
+      ++result_.transactions;
+      Wake(r);
+    }
+    return;
+  }
+  if (roll < 0.35) {  // deletes take items out of every index
     DeleteRequest req;
     req.table = kMembersTable;
     req.key = Item{{kHashKey, id}};
@@ -798,6 +821,11 @@ void Simulation::Impl::MembersWrite() {
     // Most items carry the index key (and so appear in every index on it); some do not.
     if (Chance(control_rng_, 0.75)) {
       req.item[kIndexKey] = AttributeValue::S(absl::StrCat("g", Below(control_rng_, kIndexValues)));
+    }
+    // Some expire soon (when TTL is enabled on "expires"): each region's TTL sweep deletes them.
+    if (Chance(control_rng_, 0.2)) {
+      const int64_t at_s = now() / 1'000'000 + static_cast<int64_t>(Below(control_rng_, 3));
+      req.item["expires"] = AttributeValue::N(absl::StrCat(at_s));
     }
     res = nodes_[r].region->PutItem(req);
   }
@@ -822,7 +850,17 @@ void Simulation::Impl::ControlChange() {
   const uint64_t roll = Below(control_rng_, 6);
   if (roll < 3) {
     kind = kSetting;
-    switch (Below(control_rng_, 3)) {
+    switch (Below(control_rng_, 4)) {
+      case 3: {  // one replica's own setting, made here for a random replica
+        std::vector<std::string> listed;
+        for (const auto& name : spec.replicas) {
+          if (spec.ReplicaStatus(name) == "ACTIVE") listed.push_back(name);
+        }
+        if (listed.empty()) return;
+        req.replica_region = listed[Below(control_rng_, listed.size())];
+        req.table_class = Chance(control_rng_, 0.5) ? "STANDARD_INFREQUENT_ACCESS" : "STANDARD";
+        break;
+      }
       case 0:
         req.sse_type = Chance(control_rng_, 0.5) ? "AES256" : "KMS";
         break;
@@ -880,6 +918,12 @@ void Simulation::Impl::BackfillPoll() {
     } else {
       result_.index_rows_backfilled += *rows;
     }
+    auto expired = nodes_[i].region->ExpireItems(kBackfillRows);
+    if (!expired.ok()) {
+      SimError(absl::StrCat(nodes_[i].name, " ExpireItems: ", expired.status().ToString()));
+    } else {
+      result_.items_expired += *expired;
+    }
     if (nodes_[i].region->LocalHead() != local_head) Wake(i);
   }
   At(now() + kBackfillPollUs, [this] { BackfillPoll(); });
@@ -908,6 +952,7 @@ std::vector<std::string> Simulation::Impl::CheckControlPlane() {
     settings.warm = d->spec.warm;
     settings.on_demand = d->spec.on_demand;
     settings.gsis = d->spec.gsis;
+    settings.replica_settings = d->spec.replica_settings;
     std::string encoded = EncodeTableSpec(settings);
     if (!first) {
       first = std::make_pair(name, encoded);
@@ -1349,11 +1394,8 @@ SimResult Simulation::Impl::Finish() {
                     result_.indexes_deleted,
                     result_.control_refused,
                     result_.index_rows_backfilled,
-                    result_.settings_changed,
-                    result_.indexes_created,
-                    result_.indexes_deleted,
-                    result_.control_refused,
-                    result_.index_rows_backfilled,
+                    result_.transactions,
+                    result_.items_expired,
                     result_.snapshot_chunks}) {
     d.Add(v);
   }

@@ -75,7 +75,8 @@ struct SimOptions {
   double replica_change_probability = 0.03;
   // Per client operation, the chance of another control-plane change on the members table, made
   // from a random region that holds it ACTIVE: a group-wide setting (SSE, TTL, WarmThroughput;
-  // several regions change them concurrently, each setting converging on its own), or a GSI
+  // several regions change them concurrently, each setting converging on its own), one
+  // replica's own setting (its table class, made from any region), or a GSI
   // created (each replica backfills it while writes continue) or deleted. Checked at the end:
   // every replica's settings and indexes identical, every index exactly what its replica's items
   // say. 0 (with replica_change_probability 0): no members table.
@@ -118,6 +119,8 @@ struct SimResult {
   int64_t indexes_deleted = 0;   // and deletions
   int64_t control_refused = 0;   // setting and index changes refused (in use, limits)
   int64_t index_rows_backfilled = 0;
+  int64_t transactions = 0;   // acknowledged two-item transactions on the members table
+  int64_t items_expired = 0;  // members deleted by the regions' TTL sweeps
   int64_t replica_changes_refused = 0;  // refused ones (UPDATING, a recent source, ...)
   int64_t snapshot_chunks = 0;          // snapshot chunks loaded by new replicas
   bool quiescent = false;

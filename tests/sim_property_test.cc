@@ -122,7 +122,7 @@ TEST_CASE("a sweep catches each planted bug within its seed budget", "[sim][plan
   // Issue 13 item 3: real bugs, planted one at a time (region/planted_bug.h); the first two are
   // the ones the simulator found when it began running production's link. Each must make a
   // default sweep fail within kBudget seeds, with a violation naming what went wrong.
-  constexpr uint64_t kBudget = 1000;  // the rarest (cancel-before-add-dropped) shows at seed 454
+  constexpr uint64_t kBudget = 1000;  // the rarest (cancel-before-add-dropped) first shows at seed 747
   struct Case {
     PlantedBug bug;
     const char* violation;  // a part of the violation the sweep reports

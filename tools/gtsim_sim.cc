@@ -91,7 +91,7 @@ struct SweepTotals {
           batches_lost = 0, batches_delivered = 0, replicas_added = 0, replicas_removed = 0,
           replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0,
           settings_changed = 0, indexes_created = 0, indexes_deleted = 0, control_refused = 0,
-          index_rows_backfilled = 0;
+          index_rows_backfilled = 0, transactions = 0, items_expired = 0;
   void Add(const SimResult& r) {
     ops += r.ops;
     acknowledged += r.acknowledged;
@@ -111,6 +111,8 @@ struct SweepTotals {
     indexes_deleted += r.indexes_deleted;
     control_refused += r.control_refused;
     index_rows_backfilled += r.index_rows_backfilled;
+    transactions += r.transactions;
+    items_expired += r.items_expired;
   }
   std::string Line() const {
     return absl::StrCat(
@@ -122,7 +124,8 @@ struct SweepTotals {
         bootstraps_interrupted, " bootstraps interrupted; control plane: ", settings_changed,
         " settings changed, ", indexes_created, " indexes created, ", indexes_deleted,
         " indexes deleted, ", index_rows_backfilled, " index rows backfilled, ", control_refused,
-        " changes refused");
+        " changes refused, ", transactions, " transactions, ", items_expired,
+        " items expired by TTL");
   }
 };
 
