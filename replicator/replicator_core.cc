@@ -46,8 +46,20 @@ absl::Status ReplicatorCore::Load() {
   ASSIGN_OR_RETURN(cursors_, storage_->LoadCursors());
   ASSIGN_OR_RETURN(cursor_log_ids_, storage_->LoadCursorLogIds());
   ASSIGN_OR_RETURN(cursor_stamps_, storage_->LoadCursorStamps());
-  ASSIGN_OR_RETURN(acked_, storage_->LoadPeerAcks());
+  // Acknowledgements recorded since the last flush are in memory only (RecordAck). A reload
+  // after a rolled-back transaction (a failed conditional write, say) must not forget them, or
+  // PendingReplicationCount overcounts until each peer acknowledges again; a rolled-back flush
+  // leaves them to flush again.
+  ASSIGN_OR_RETURN(auto durable_acks, storage_->LoadPeerAcks());
   dirty_acks_.clear();
+  for (const auto& [peer, seq] : durable_acks) {
+    int64_t& a = acked_[peer];
+    a = std::max(a, seq);
+  }
+  for (const auto& [peer, seq] : acked_) {
+    auto d = durable_acks.find(peer);
+    if (d == durable_acks.end() || d->second < seq) dirty_acks_.insert(peer);
+  }
   return absl::OkStatus();
 }
 
