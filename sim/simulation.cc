@@ -323,6 +323,8 @@ class Simulation::Impl {
   void SetSkew(int r, int64_t skew_us);
   void LossBurst();
   // The members table: replica changes, its writes, the simulated snapshot transfer.
+  // The live regions holding the members table ACTIVE, with its definition there.
+  std::vector<std::pair<int, TableSpec>> MembersHolders();
   void ReplicaChange();
   void MembersWrite();
   // A group-wide setting or a GSI of the members table, changed from a random ACTIVE holder.
@@ -731,8 +733,8 @@ void Simulation::Impl::LossBurst() {
 
 // --- the members table: replica changes under faults ---------------------------------------
 
-void Simulation::Impl::ReplicaChange() {
-  std::vector<std::pair<int, TableSpec>> holders;  // live regions holding it ACTIVE
+std::vector<std::pair<int, TableSpec>> Simulation::Impl::MembersHolders() {
+  std::vector<std::pair<int, TableSpec>> holders;
   for (int i = 0; i < n(); ++i) {
     if (!Up(i)) continue;
     auto d = nodes_[i].region->DescribeTable(kMembersTable);
@@ -740,6 +742,11 @@ void Simulation::Impl::ReplicaChange() {
       holders.emplace_back(i, d->spec);
     }
   }
+  return holders;
+}
+
+void Simulation::Impl::ReplicaChange() {
+  const std::vector<std::pair<int, TableSpec>> holders = MembersHolders();
   if (holders.empty()) return;
   const auto& [r, spec] = holders[Below(control_rng_, holders.size())];
   std::vector<std::string> absent, others;
@@ -834,14 +841,7 @@ void Simulation::Impl::MembersWrite() {
 }
 
 void Simulation::Impl::ControlChange() {
-  std::vector<std::pair<int, TableSpec>> holders;  // live regions holding it ACTIVE
-  for (int i = 0; i < n(); ++i) {
-    if (!Up(i)) continue;
-    auto d = nodes_[i].region->DescribeTable(kMembersTable);
-    if (d.ok() && d->spec.ReplicaStatus(nodes_[i].name) == "ACTIVE") {
-      holders.emplace_back(i, d->spec);
-    }
-  }
+  const std::vector<std::pair<int, TableSpec>> holders = MembersHolders();
   if (holders.empty()) return;
   const auto& [r, spec] = holders[Below(control_rng_, holders.size())];
   UpdateTableRequest req;
