@@ -366,6 +366,7 @@ absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
   TableInfo info{t->spec, count.items, count.bytes, {}, {}};
   info.restore = RestoreSummaryOf(*t);
+  ASSIGN_OR_RETURN(info.index_stats, storage_->IndexStatsOf(t->id));
   for (const auto& [name, g] : t->spec.gsis) {
     if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
   }

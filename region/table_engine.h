@@ -206,6 +206,9 @@ struct TableInfo {
   std::map<std::string, std::string> index_status;
   // Set on a table made by RestoreTableToPointInTime (DescribeTable only).
   std::optional<RestoreSummary> restore;
+  // Per index (global and local) with entries, its ItemCount and IndexSizeBytes, exact as the
+  // table's (Storage::IndexStatsOf; DescribeTable only).
+  std::map<std::string, Storage::ItemStats> index_stats;
 };
 
 // How one replicated change fared.
