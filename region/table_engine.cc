@@ -1707,6 +1707,14 @@ absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   next.updated = NextStampAfter(t.spec.Version());
   next.membership[region_] = t.spec.MembershipOf(region_);
   next.membership[region_].step = next.updated;
+  // The snapshot loaded without change-log rows, so a point-in-time restore (which reads the
+  // log back from its time) can reach no earlier than now: point-in-time recovery kept on from
+  // an earlier add of this replica restarts its window here.
+  if (auto rs = next.replica_settings.find(region_);
+      rs != next.replica_settings.end() && rs->second.point_in_time_recovery) {
+    rs->second.pitr_since_us = std::max(rs->second.pitr_since_us, clock_->NowMicros());
+    rs->second.stamp = next.updated;
+  }
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   RETURN_IF_ERROR(storage_->DeleteBootstrap(table));
