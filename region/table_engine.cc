@@ -1179,6 +1179,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     GsiSetting g = def;
     g.deleted = false;
     g.stamp = NextStampAfter(std::max(newest, stamp));
+    g.created = g.stamp;  // a new incarnation: newer than any of a deleted namesake
     next.gsis[name] = g;
   }
   if (req.create_gsi) {
