@@ -361,12 +361,17 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   return TableInfo{spec, 0, 0, {}, {}};
 }
 
+absl::StatusOr<TableInfo> TableEngine::WithFigures(TableSpec spec, int64_t table_id) {
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(table_id));
+  TableInfo info{std::move(spec), count.items, count.bytes, {}, {}};
+  ASSIGN_OR_RETURN(info.index_stats, storage_->IndexStatsOf(table_id));
+  return info;
+}
+
 absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
-  TableInfo info{t->spec, count.items, count.bytes, {}, {}};
+  ASSIGN_OR_RETURN(TableInfo info, WithFigures(t->spec, t->id));
   info.restore = RestoreSummaryOf(*t);
-  ASSIGN_OR_RETURN(info.index_stats, storage_->IndexStatsOf(t->id));
   for (const auto& [name, g] : t->spec.gsis) {
     if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
   }
@@ -420,8 +425,7 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
         "first: gtsim update-table --region ", region_, " --table ", table,
         " --deletion-protection false"));
   }
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
-  TableInfo info{t->spec, count.items, count.bytes, {}, {}};
+  ASSIGN_OR_RETURN(TableInfo info, WithFigures(t->spec, t->id));
   if (t->spec.replicas.size() > 1 && t->spec.HasReplica(region_)) {
     // A global table (version 2019.11.21): DeleteTable removes this region's replica only, as
     // a replica removal would; the others keep the table and stop streaming to it.
@@ -923,8 +927,7 @@ absl::StatusOr<TableInfo> TableEngine::CancelReplicaAdd(const TableState& t,
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t.id));
-  return TableInfo{next, count.items, count.bytes, {}, {}};
+  return WithFigures(next, t.id);
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
@@ -985,8 +988,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
-  return TableInfo{next, count.items, count.bytes, {}, {}};
+  return WithFigures(next, t->id);
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
@@ -1236,7 +1238,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     RETURN_IF_ERROR(storage_->MarkBackfilled(t.id, req.create_gsi->first));
     backfill_.erase({next.name, req.create_gsi->first});
   }
-  return TableInfo{next, count.items, count.bytes, {}, {}};
+  return WithFigures(next, t.id);
 }
 
 absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {

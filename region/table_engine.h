@@ -522,6 +522,9 @@ class TableEngine {
   absl::Status LoadRestores();
   // A live table's restore summary, if it was restored.
   std::optional<RestoreSummary> RestoreSummaryOf(const TableState& t) const;
+  // `spec` (the definition of the table stored as `table_id`) with the table's and its indexes'
+  // item figures as of now (Storage::ItemStatsOf / IndexStatsOf: constant time).
+  absl::StatusOr<TableInfo> WithFigures(TableSpec spec, int64_t table_id);
   // Where ExpireItems continues, per table (none: from the start).
   std::map<std::string, std::optional<std::pair<std::string, std::string>>> ttl_cursor_;
 };

@@ -706,6 +706,14 @@ TEST_CASE("DescribeTable's index ItemCount and IndexSizeBytes follow the items e
   CHECK(gsi["ItemCount"] == 4);
   CHECK(gsi["IndexSizeBytes"].get<int64_t>() < gsi_bytes);
   CHECK(gsi["IndexSizeBytes"].get<int64_t>() >= 4 * 100);
+  // UpdateTable's and DeleteTable's TableDescription carry the same figures.
+  json updated = ep.Ok(
+      "UpdateTable",
+      {{"TableName", "orders"}, {"TableClass", "STANDARD_INFREQUENT_ACCESS"}})["TableDescription"];
+  CHECK(index(updated, "GlobalSecondaryIndexes")["ItemCount"] == 4);
+  CHECK(index(updated, "LocalSecondaryIndexes")["IndexSizeBytes"] == t["TableSizeBytes"]);
+  json deleted = ep.Ok("DeleteTable", {{"TableName", "orders"}})["TableDescription"];
+  CHECK(index(deleted, "GlobalSecondaryIndexes")["IndexSizeBytes"] == gsi["IndexSizeBytes"]);
 }
 
 }  // namespace
