@@ -20,9 +20,11 @@ namespace {
 using ItemVersion = Storage::ItemVersion;
 using KeyPosition = std::optional<std::pair<std::string, std::string>>;
 
-// One index entry an item has: the index and the entry's encoded index keys.
+// One index entry an item has: the index, the entry's encoded index keys and its item's size
+// when the entry was written (as SQLite's gsi_entries.bytes).
 struct IndexRef {
   std::string index, ghk, grk;
+  int64_t bytes = 0;
 };
 
 // A stored item version with the index entries that point at it, so a write replaces exactly
@@ -55,6 +57,7 @@ struct TableData {
   int64_t live_bytes = 0;  // the encodings of those items
   int64_t versions = 0;  // rows, tombstones too
   std::map<std::string, Index> indexes;  // by index name
+  std::map<std::string, Storage::ItemStats> index_stats;  // entries and their bytes, by index
   std::set<std::string> backfilled;      // index names
   int64_t tombstone_horizon = 0;         // Storage::TombstoneHorizon
 };
@@ -112,9 +115,21 @@ void Count(TableData& t, const ItemRow& row, int sign) {
   }
 }
 
+// Counts one entry of `index` in or out of the index's figures (Storage::IndexStatsOf).
+void CountEntry(TableData& t, const std::string& index, int64_t bytes, int sign) {
+  Storage::ItemStats& stats = t.index_stats[index];
+  stats.items += sign;
+  stats.bytes += sign * bytes;
+  if (stats.items == 0 && stats.bytes == 0) t.index_stats.erase(index);
+}
+
 void AddEntries(TableData& t, const std::string& hk, const std::string& rk,
                 const std::vector<IndexRef>& refs) {
-  for (const auto& r : refs) t.indexes[r.index][r.ghk].insert(IndexTail{r.grk, hk, rk});
+  for (const auto& r : refs) {
+    if (t.indexes[r.index][r.ghk].insert(IndexTail{r.grk, hk, rk}).second) {
+      CountEntry(t, r.index, r.bytes, +1);
+    }
+  }
 }
 
 void RemoveEntries(TableData& t, const std::string& hk, const std::string& rk,
@@ -124,7 +139,7 @@ void RemoveEntries(TableData& t, const std::string& hk, const std::string& rk,
     if (index == t.indexes.end()) continue;
     auto part = index->second.find(r.ghk);
     if (part == index->second.end()) continue;
-    part->second.erase(IndexTail{r.grk, hk, rk});
+    if (part->second.erase(IndexTail{r.grk, hk, rk}) > 0) CountEntry(t, r.index, r.bytes, -1);
     if (part->second.empty()) index->second.erase(part);
   }
 }
@@ -485,7 +500,8 @@ absl::Status MemoryStorage::WriteRow(int64_t table_id, const std::string& hk,
     ASSIGN_OR_RETURN(Item item, DecodeItem(*version.item));
     for (const IndexDef& def : defs->second) {
       if (auto key = IndexKeyOf(def, item)) {
-        refs.push_back(IndexRef{def.name, std::move(key->first), std::move(key->second)});
+        refs.push_back(IndexRef{def.name, std::move(key->first), std::move(key->second),
+                                static_cast<int64_t>(version.item->size())});
       }
     }
   }
@@ -616,7 +632,10 @@ absl::StatusOr<std::optional<std::pair<std::string, std::string>>> MemoryStorage
         IndexTail tail{std::move(key->second), hk, rk};
         if (data.indexes[index.name][key->first].insert(tail).second) {
           if (in_transaction_) undo_.push_back(Undo{Undo::Row{table_id, hk, rk, row}});
-          row.refs.push_back(IndexRef{index.name, std::move(key->first), std::move(tail.grk)});
+          const int64_t bytes = static_cast<int64_t>(row.version.item->size());
+          CountEntry(data, index.name, bytes, +1);
+          row.refs.push_back(
+              IndexRef{index.name, std::move(key->first), std::move(tail.grk), bytes});
         }
       }
     }
@@ -644,6 +663,7 @@ absl::Status MemoryStorage::DropIndex(int64_t table_id, const std::string& index
     }
     data.indexes.erase(entries);
   }
+  data.index_stats.erase(index);
   data.backfilled.erase(index);
   return absl::OkStatus();
 }
@@ -653,6 +673,13 @@ absl::Status MemoryStorage::MarkBackfilled(int64_t table_id, const std::string& 
     Record(Undo{Undo::Backfilled{table_id, index}});
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, Storage::ItemStats>> MemoryStorage::IndexStatsOf(
+    int64_t table_id) {
+  auto t = s_.data.find(table_id);
+  if (t == s_.data.end()) return std::map<std::string, ItemStats>{};
+  return t->second.index_stats;
 }
 
 absl::StatusOr<bool> MemoryStorage::IsBackfilled(int64_t table_id, const std::string& index) {

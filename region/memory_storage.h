@@ -85,6 +85,7 @@ class MemoryStorage final : public Storage {
       const std::optional<std::pair<std::string, std::string>>& after, int limit) override;
   absl::Status DropIndex(int64_t table_id, const std::string& index) override;
   absl::Status MarkBackfilled(int64_t table_id, const std::string& index) override;
+  absl::StatusOr<std::map<std::string, ItemStats>> IndexStatsOf(int64_t table_id) override;
   absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index) override;
   absl::StatusOr<std::vector<std::string>> QueryIndex(
       int64_t table_id, const std::string& index, const std::string& ghk,

@@ -97,9 +97,11 @@ CREATE TABLE IF NOT EXISTS cursor_logs(origin TEXT PRIMARY KEY, log_id INTEGER N
 CREATE TABLE IF NOT EXISTS cursor_stamps(origin TEXT PRIMARY KEY, ts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS peer_acks(peer TEXT PRIMARY KEY, acked_seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bootstraps(table_name TEXT PRIMARY KEY, state TEXT NOT NULL);
+-- bytes: the size of the entry's item when the entry was written (index_stats below; older
+-- databases gain the column at open: SqliteStorage::Init).
 CREATE TABLE IF NOT EXISTS gsi_entries(
   table_id INTEGER NOT NULL, index_name TEXT NOT NULL, ghk BLOB NOT NULL, grk BLOB NOT NULL,
-  hk BLOB NOT NULL, rk BLOB NOT NULL,
+  hk BLOB NOT NULL, rk BLOB NOT NULL, bytes INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(table_id, index_name, ghk, grk, hk, rk)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS gsi_entries_item ON gsi_entries(table_id, hk, rk);
 -- Tombstone trimming: per table, the horizon before which tombstones may be gone (see
@@ -135,6 +137,25 @@ BEGIN
     items = items + (NEW.item IS NOT NULL) - (OLD.item IS NOT NULL),
     bytes = bytes + coalesce(length(NEW.item), 0) - coalesce(length(OLD.item), 0)
     WHERE table_id = NEW.table_id;
+END;
+-- Per index: its entries and their bytes, kept by the triggers below as item_stats is (a
+-- separate table: older databases gain it at open, counted once). One upsert per entry: an
+-- upsert clause, unlike a conflict algorithm, is not overridden by the INSERT OR IGNORE that
+-- fires the trigger, and it costs ~1.5 us of CPU per indexed write where an INSERT ... WHERE
+-- NOT EXISTS plus an UPDATE cost ~4 us (docs/BENCHMARKS.md).
+CREATE TABLE IF NOT EXISTS index_stats(
+  table_id INTEGER NOT NULL, index_name TEXT NOT NULL, items INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, PRIMARY KEY(table_id, index_name)) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS index_stats_insert AFTER INSERT ON gsi_entries
+BEGIN
+  INSERT INTO index_stats VALUES (NEW.table_id, NEW.index_name, 1, NEW.bytes)
+    ON CONFLICT(table_id, index_name) DO UPDATE
+    SET items = items + 1, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS index_stats_delete AFTER DELETE ON gsi_entries
+BEGIN
+  UPDATE index_stats SET items = items - 1, bytes = bytes - OLD.bytes
+    WHERE table_id = OLD.table_id AND index_name = OLD.index_name;
 END;
 )sql";
 
@@ -308,6 +329,19 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
   // 16 MB of page cache instead of SQLite's 2 MB: replication reads the change log it has just
   // written, and a catching-up peer reads far back; with 2 MB every read was a pread().
   RETURN_IF_ERROR(Exec("PRAGMA cache_size=-16384"));
+  {
+    // A database from before index_stats: its gsi_entries gain the bytes column first (the
+    // schema's triggers read it), counted once below.
+    ASSIGN_OR_RETURN(auto cols, Prepare("SELECT (SELECT count(*) FROM sqlite_master WHERE name = "
+                                        "'gsi_entries'), (SELECT count(*) FROM "
+                                        "pragma_table_info('gsi_entries') WHERE name = 'bytes')"));
+    if (cols.Step() != SQLITE_ROW) return SqlError(0, "cannot read the schema");
+    const bool old_entries = cols.ColInt(0) > 0 && cols.ColInt(1) == 0;
+    cols.Reset();
+    if (old_entries) {
+      RETURN_IF_ERROR(Exec("ALTER TABLE gsi_entries ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0"));
+    }
+  }
   RETURN_IF_ERROR(Exec(kSchema));
   created_new_ = !existing_meta;
   if (!existing_meta) {
@@ -350,6 +384,16 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
              "INSERT INTO item_stats SELECT table_id, count(item), coalesce(sum(length(item)), 0) "
              "FROM items GROUP BY table_id; "
              "INSERT OR REPLACE INTO gtsim_meta VALUES ('item_stats', '1'); COMMIT"));
+  }
+  if (meta["index_stats"] != "1") {
+    RETURN_IF_ERROR(Exec(
+        "BEGIN IMMEDIATE; DELETE FROM index_stats; "
+        "UPDATE gsi_entries SET bytes = coalesce((SELECT length(i.item) FROM items i WHERE "
+        "i.table_id = gsi_entries.table_id AND i.hk = gsi_entries.hk AND i.rk = gsi_entries.rk), "
+        "0); "
+        "INSERT INTO index_stats SELECT table_id, index_name, count(*), sum(bytes) "
+        "FROM gsi_entries GROUP BY table_id, index_name; "
+        "INSERT OR REPLACE INTO gtsim_meta VALUES ('index_stats', '1'); COMMIT"));
   }
   {
     ASSIGN_OR_RETURN(auto head, Prepare("SELECT coalesce(max(seq), 0) FROM changelog"));
@@ -582,12 +626,13 @@ void SqliteStorage::SetIndexes(int64_t table_id, std::vector<IndexDef> indexes) 
 
 absl::Status SqliteStorage::AddIndexEntry(int64_t table_id, const IndexDef& index,
                                           const std::string& hk, const std::string& rk,
-                                          const Item& item) {
+                                          const Item& item, int64_t bytes) {
   auto key = IndexKeyOf(index, item);
   if (!key) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto q, Prepare("INSERT OR IGNORE INTO gsi_entries VALUES (?, ?, ?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(auto q,
+                   Prepare("INSERT OR IGNORE INTO gsi_entries VALUES (?, ?, ?, ?, ?, ?, ?)"));
   q.Int(1, table_id).Text(2, index.name).Blob(3, key->first).Blob(4, key->second);
-  q.Blob(5, hk).Blob(6, rk);
+  q.Blob(5, hk).Blob(6, rk).Int(7, bytes);
   int rc = q.Step();
   if (rc != SQLITE_DONE) return SqlError(rc, "cannot write index entry");
   return absl::OkStatus();
@@ -606,7 +651,7 @@ absl::Status SqliteStorage::IndexItem(int64_t table_id, const std::string& hk, c
   if (!item) return absl::OkStatus();
   ASSIGN_OR_RETURN(Item decoded, DecodeItem(*item));
   for (const auto& index : it->second) {
-    RETURN_IF_ERROR(AddIndexEntry(table_id, index, hk, rk, decoded));
+    RETURN_IF_ERROR(AddIndexEntry(table_id, index, hk, rk, decoded, item->size()));
   }
   return absl::OkStatus();
 }
@@ -618,7 +663,7 @@ absl::StatusOr<std::optional<std::pair<std::string, std::string>>> SqliteStorage
   for (const auto& row : rows) {
     if (!row.item) continue;
     ASSIGN_OR_RETURN(Item item, DecodeItem(*row.item));
-    RETURN_IF_ERROR(AddIndexEntry(table_id, index, row.hk, row.rk, item));
+    RETURN_IF_ERROR(AddIndexEntry(table_id, index, row.hk, row.rk, item, row.item->size()));
   }
   if (static_cast<int>(rows.size()) < limit) {
     return std::optional<std::pair<std::string, std::string>>();
@@ -635,6 +680,18 @@ absl::Status SqliteStorage::DropIndex(int64_t table_id, const std::string& index
     if (rc != SQLITE_DONE) return SqlError(rc, "cannot drop index");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, Storage::ItemStats>> SqliteStorage::IndexStatsOf(
+    int64_t table_id) {
+  ASSIGN_OR_RETURN(auto q, Prepare("SELECT index_name, items, bytes FROM index_stats "
+                                   "WHERE table_id = ? AND items > 0"));
+  q.Int(1, table_id);
+  std::map<std::string, ItemStats> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out[q.ColBlob(0)] = ItemStats{q.ColInt(1), q.ColInt(2)};
+  if (rc != SQLITE_DONE) return SqlError(rc, "cannot read index stats");
+  return out;
 }
 
 absl::Status SqliteStorage::MarkBackfilled(int64_t table_id, const std::string& index) {

@@ -75,6 +75,7 @@ class SqliteStorage final : public Storage {
       const std::optional<std::pair<std::string, std::string>>& after, int limit) override;
   absl::Status DropIndex(int64_t table_id, const std::string& index) override;
   absl::Status MarkBackfilled(int64_t table_id, const std::string& index) override;
+  absl::StatusOr<std::map<std::string, ItemStats>> IndexStatsOf(int64_t table_id) override;
   absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index) override;
   absl::StatusOr<std::vector<std::string>> QueryIndex(
       int64_t table_id, const std::string& index, const std::string& ghk,
@@ -125,8 +126,9 @@ class SqliteStorage final : public Storage {
   // Replaces the index entries of one item (`item` empty: removes them).
   absl::Status IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
                          const std::optional<std::string>& item);
+  // `bytes`: the size of the item's encoding (the entry's share of index_stats).
   absl::Status AddIndexEntry(int64_t table_id, const IndexDef& index, const std::string& hk,
-                             const std::string& rk, const Item& item);
+                             const std::string& rk, const Item& item, int64_t bytes);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
                                                      int limit,
                                                      const ChangeFilter* keep = nullptr);

@@ -202,6 +202,12 @@ class Storage {
   virtual absl::Status DropIndex(int64_t table_id,
                                  const std::string& index) = 0;  // entries and mark
   virtual absl::Status MarkBackfilled(int64_t table_id, const std::string& index) = 0;
+  // Per index of the table (global and local), the entries it holds and the bytes of the stored
+  // encodings of their items (DescribeTable's index ItemCount and IndexSizeBytes), kept exact as
+  // ItemStatsOf's are: every entry written or removed updates them in its own transaction, each
+  // entry counting its item's size when the entry was written. Indexes without entries are
+  // absent. Read in time proportional to the number of indexes, never to their entries.
+  virtual absl::StatusOr<std::map<std::string, ItemStats>> IndexStatsOf(int64_t table_id) = 0;
   virtual absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index) = 0;
   // A position in an index partition: the entry's index range key (empty when the index has
   // none) and its item's table key, all encoded (see key_codec.h).

@@ -362,10 +362,16 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   return TableInfo{spec, 0, 0, {}, {}};
 }
 
+absl::StatusOr<TableInfo> TableEngine::WithFigures(TableSpec spec, int64_t table_id) {
+  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(table_id));
+  TableInfo info{std::move(spec), count.items, count.bytes, {}, {}};
+  ASSIGN_OR_RETURN(info.index_stats, storage_->IndexStatsOf(table_id));
+  return info;
+}
+
 absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
-  TableInfo info{t->spec, count.items, count.bytes, {}, {}};
+  ASSIGN_OR_RETURN(TableInfo info, WithFigures(t->spec, t->id));
   info.restore = RestoreSummaryOf(*t);
   for (const auto& [name, g] : t->spec.gsis) {
     if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
@@ -420,8 +426,7 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
         "first: gtsim update-table --region ", region_, " --table ", table,
         " --deletion-protection false"));
   }
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
-  TableInfo info{t->spec, count.items, count.bytes, {}, {}};
+  ASSIGN_OR_RETURN(TableInfo info, WithFigures(t->spec, t->id));
   if (t->spec.replicas.size() > 1 && t->spec.HasReplica(region_)) {
     // A global table (version 2019.11.21): DeleteTable removes this region's replica only, as
     // a replica removal would; the others keep the table and stop streaming to it.
@@ -923,8 +928,7 @@ absl::StatusOr<TableInfo> TableEngine::CancelReplicaAdd(const TableState& t,
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t.id));
-  return TableInfo{next, count.items, count.bytes, {}, {}};
+  return WithFigures(next, t.id);
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
@@ -985,8 +989,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   tables_[next.name].spec = next;
-  ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t->id));
-  return TableInfo{next, count.items, count.bytes, {}, {}};
+  return WithFigures(next, t->id);
 }
 
 absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
@@ -1179,6 +1182,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     GsiSetting g = def;
     g.deleted = false;
     g.stamp = NextStampAfter(std::max(newest, stamp));
+    g.created = g.stamp;  // a new incarnation: newer than any of a deleted namesake
     next.gsis[name] = g;
   }
   if (req.create_gsi) {
@@ -1235,7 +1239,7 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     RETURN_IF_ERROR(storage_->MarkBackfilled(t.id, req.create_gsi->first));
     backfill_.erase({next.name, req.create_gsi->first});
   }
-  return TableInfo{next, count.items, count.bytes, {}, {}};
+  return WithFigures(next, t.id);
 }
 
 absl::StatusOr<int> TableEngine::ExpireItems(int max_rows) {
@@ -1718,6 +1722,14 @@ absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   next.updated = NextStampAfter(t.spec.Version());
   next.membership[region_] = t.spec.MembershipOf(region_);
   next.membership[region_].step = next.updated;
+  // The snapshot loaded without change-log rows, so a point-in-time restore (which reads the
+  // log back from its time) can reach no earlier than now: point-in-time recovery kept on from
+  // an earlier add of this replica restarts its window here.
+  if (auto rs = next.replica_settings.find(region_);
+      rs != next.replica_settings.end() && rs->second.point_in_time_recovery) {
+    rs->second.pitr_since_us = std::max(rs->second.pitr_since_us, clock_->NowMicros());
+    rs->second.stamp = next.updated;
+  }
   RETURN_IF_ERROR(storage_->PutTable(next, false).status());
   RETURN_IF_ERROR(LogTableUpdate(next, next.updated));
   RETURN_IF_ERROR(storage_->DeleteBootstrap(table));

@@ -206,6 +206,9 @@ struct TableInfo {
   std::map<std::string, std::string> index_status;
   // Set on a table made by RestoreTableToPointInTime (DescribeTable only).
   std::optional<RestoreSummary> restore;
+  // Per index (global and local) with entries, its ItemCount and IndexSizeBytes, exact as the
+  // table's (Storage::IndexStatsOf; DescribeTable only).
+  std::map<std::string, Storage::ItemStats> index_stats;
 };
 
 // How one replicated change fared.
@@ -519,6 +522,9 @@ class TableEngine {
   absl::Status LoadRestores();
   // A live table's restore summary, if it was restored.
   std::optional<RestoreSummary> RestoreSummaryOf(const TableState& t) const;
+  // `spec` (the definition of the table stored as `table_id`) with the table's and its indexes'
+  // item figures as of now (Storage::ItemStatsOf / IndexStatsOf: constant time).
+  absl::StatusOr<TableInfo> WithFigures(TableSpec spec, int64_t table_id);
   // Where ExpireItems continues, per table (none: from the start).
   std::map<std::string, std::optional<std::pair<std::string, std::string>>> ttl_cursor_;
 };

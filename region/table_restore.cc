@@ -229,7 +229,7 @@ absl::StatusOr<TableInfo> TableEngine::BeginRestore(const RestoreRequest& req) {
   for (const auto& [name, g] : from.gsis) {
     if (g.deleted || !keep(g.local ? req.lsis : req.gsis, name)) continue;
     GsiSetting copy = g;
-    copy.stamp = spec.created;
+    copy.stamp = copy.created = spec.created;
     spec.gsis[name] = std::move(copy);
   }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -117,7 +118,14 @@ TableSpec MergeTableSpecs(const TableSpec& local, const TableSpec& incoming) {
   for (const auto& [region, rs] : incoming.replica_settings) {
     TakeNewer(&out.replica_settings[region], rs);
   }
-  for (const auto& [name, g] : incoming.gsis) TakeNewer(&out.gsis[name], g);
+  for (const auto& [name, g] : incoming.gsis) {
+    auto mine = out.gsis.find(name);
+    if (mine == out.gsis.end() ||
+        std::tie(mine->second.created, mine->second.deleted, mine->second.stamp) <
+            std::tie(g.created, g.deleted, g.stamp)) {
+      out.gsis[name] = g;
+    }
+  }
   return out;
 }
 
@@ -202,6 +210,7 @@ std::string EncodeTableSpec(const TableSpec& spec) {
     nlohmann::json gj = {{"hash", {g.hash_key.name, ValueTypeName(g.hash_key.type)}},
                          {"projection", g.projection}, {"non_key", g.non_key},
                          {"deleted", g.deleted}, {"stamp", StampJson(g.stamp)}};
+    if (!g.created.empty()) gj["created"] = StampJson(g.created);
     if (g.local) gj["local"] = true;
     if (g.warm_read || g.warm_write) gj["warm"] = {g.warm_read, g.warm_write};
     if (g.max_read != -1 || g.max_write != -1) gj["on_demand"] = {g.max_read, g.max_write};
@@ -302,6 +311,7 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
         gs.non_key = g.at("non_key").get<std::vector<std::string>>();
         gs.deleted = g.at("deleted").get<bool>();
         gs.stamp = StampFrom(g.at("stamp"));
+        if (g.contains("created")) gs.created = StampFrom(g["created"]);
         gs.local = g.value("local", false);
         if (g.contains("warm")) {
           gs.warm_read = g["warm"].at(0).get<int64_t>();

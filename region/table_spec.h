@@ -75,6 +75,12 @@ struct GsiSetting {
   std::vector<std::string> non_key;   // INCLUDE: the projected non-key attributes
   bool deleted = false;               // a deleted index keeps its stamp so LWW can order it
   Stamp stamp;
+  // When this incarnation of the index was created (its create's stamp; an Update and the
+  // delete keep it; empty in definitions stored before it was kept). Merging orders an index's
+  // versions by incarnation first, then a delete before any other change of that incarnation,
+  // then by stamp: an Update made concurrently with (even after) a delete in another region
+  // does not bring the index back, and a later re-create does (see MergeTableSpecs).
+  Stamp created;
   // A local secondary index (CreateTable's LocalSecondaryIndexes): the table's hash key, another
   // range key; defined with the table and never added or removed later. Stored, indexed and
   // queried as the global ones are (gtsim's indexes are written in the item's transaction, so

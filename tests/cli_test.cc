@@ -560,6 +560,14 @@ TEST_CASE("gtsim restore makes a table of what a region held at a time; its erro
   REQUIRE(r.code == 0);
   auto table = nlohmann::json::parse(r.out)["Table"];
   CHECK(table["TableStatus"] == "ACTIVE");
+  // DynamoDB's TableDescription, rendered by the region as its endpoint's DescribeTable is.
+  CHECK(table["TableArn"] == "arn:aws:dynamodb:us-east-1:000000000000:table/r");
+  CHECK(table["ItemCount"] == 1);
+  CHECK(table["TableSizeBytes"].get<int64_t>() > 0);
+  CHECK(table["WarmThroughput"]["Status"] == "ACTIVE");
+  CHECK(table["DeletionProtectionEnabled"] == false);
+  CHECK_FALSE(table.contains("PointInTimeRecoveryEnabled"));  // DescribeContinuousBackups'
+  CHECK_FALSE(table.contains("TimeToLiveDescription"));       // DescribeTimeToLive's
   CHECK(table["RestoreSummary"]["RestoreInProgress"] == false);
   CHECK(table["RestoreSummary"]["SourceTableArn"] ==
         "arn:aws:dynamodb:us-east-1:000000000000:table/t");

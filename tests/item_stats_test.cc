@@ -1,6 +1,7 @@
 // Tests of Storage::ItemStatsOf (region/storage.h): item counts and sizes are kept with every
 // write, in the same transaction, so DescribeTable and `gtsim status` read them in constant time
 // instead of counting the table (issue 19, item 1: a status call stalled every region).
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
@@ -145,6 +146,137 @@ TEMPLATE_TEST_CASE("item counts and sizes follow every kind of write exactly", "
     CheckStats(*s, id, 2, 40);
     CheckStats(*s, other, 1, 7);
   }
+}
+
+// Issue 12 item 4: DescribeTable's per-index ItemCount / IndexSizeBytes, kept by every entry
+// write as the table's figures are.
+std::string IndexedItem(int i, const std::optional<std::string>& g, size_t pad) {
+  Item item{{"id", AttributeValue::S("k" + std::to_string(i))}};
+  if (g) item["g"] = AttributeValue::S(*g);
+  item["pad"] = AttributeValue::S(std::string(pad, 'p'));
+  return EncodeItem(item);
+}
+int64_t Size(const std::string& encoded) { return static_cast<int64_t>(encoded.size()); }
+
+void CheckIndex(Storage& s, int64_t table_id, const std::string& index, int64_t items,
+                int64_t bytes) {
+  auto all = s.IndexStatsOf(table_id);
+  REQUIRE(all.ok());
+  INFO("index " << index);
+  auto it = all->find(index);
+  if (items == 0) {
+    CHECK(it == all->end());
+    return;
+  }
+  REQUIRE(it != all->end());
+  CHECK(it->second.items == items);
+  CHECK(it->second.bytes == bytes);
+}
+
+TEMPLATE_TEST_CASE("index item counts and sizes follow every kind of write exactly",
+                   "[storage][stats]", SqliteBackend, MemoryBackend) {
+  TestType backend;
+  auto s = backend.Open();
+  int64_t id = s->PutTable(Spec("t"), false).value();
+  const Storage::IndexDef by_g{"by_g", KeyDef{"g", ValueType::kS}, std::nullopt};
+  const Storage::IndexDef by_pad{"by_pad", KeyDef{"pad", ValueType::kS}, std::nullopt};
+  s->SetIndexes(id, {by_g, by_pad});
+  const std::string a = IndexedItem(1, "red", 10), b = IndexedItem(2, std::nullopt, 20),
+                    c = IndexedItem(3, "blue", 30);
+  RequireOk(s->PutItem(id, Hk(1), "", {a, Stamp{1, "us-east-1"}}));
+  RequireOk(s->PutItem(id, Hk(2), "", {b, Stamp{2, "us-east-1"}}));  // not in by_g
+  RequireOk(s->PutItem(id, Hk(3), "", {c, Stamp{3, "us-east-1"}}));
+  CheckIndex(*s, id, "by_g", 2, Size(a) + Size(c));
+  CheckIndex(*s, id, "by_pad", 3, Size(a) + Size(b) + Size(c));
+
+  // An update that drops the key attribute leaves the index; a delete leaves both.
+  const std::string a2 = IndexedItem(1, std::nullopt, 5);
+  RequireOk(s->PutItem(id, Hk(1), "", {a2, Stamp{4, "us-east-1"}}));
+  RequireOk(s->PutItem(id, Hk(3), "", Tombstone(5)));
+  CheckIndex(*s, id, "by_g", 0, 0);
+  CheckIndex(*s, id, "by_pad", 2, Size(a2) + Size(b));
+  // An item gaining the key joins it, with its new size.
+  const std::string b2 = IndexedItem(2, "red", 40);
+  RequireOk(s->PutItem(id, Hk(2), "", {b2, Stamp{6, "us-east-1"}}));
+  CheckIndex(*s, id, "by_g", 1, Size(b2));
+  CheckIndex(*s, id, "by_pad", 2, Size(a2) + Size(b2));
+
+  SECTION("rolled-back writes and backfills leave the figures as they were") {
+    RequireOk(s->Begin());
+    RequireOk(s->PutItem(id, Hk(7), "", {IndexedItem(7, "red", 70), Stamp{7, "us-east-1"}}));
+    RequireOk(s->Savepoint());
+    RequireOk(s->PutItem(id, Hk(2), "", Tombstone(8)));
+    RequireOk(s->RollbackToSavepoint());
+    CheckIndex(*s, id, "by_g", 2, Size(b2) + Size(IndexedItem(7, "red", 70)));
+    const Storage::IndexDef by_id{"by_id", KeyDef{"id", ValueType::kS}, std::nullopt};
+    REQUIRE(s->BackfillIndex(id, by_id, std::nullopt, 100).ok());
+    CheckIndex(*s, id, "by_id", 3, Size(a2) + Size(b2) + Size(IndexedItem(7, "red", 70)));
+    s->Rollback();
+    CheckIndex(*s, id, "by_g", 1, Size(b2));
+    CheckIndex(*s, id, "by_id", 0, 0);
+  }
+  SECTION("a backfill counts each item once; dropping the index zeroes it only") {
+    const Storage::IndexDef by_id{"by_id", KeyDef{"id", ValueType::kS}, std::nullopt};
+    auto next = s->BackfillIndex(id, by_id, std::nullopt, 1);
+    REQUIRE(next.ok());
+    REQUIRE(next->has_value());
+    REQUIRE(s->BackfillIndex(id, by_id, std::nullopt, 100).ok());  // again from the start
+    CheckIndex(*s, id, "by_id", 2, Size(a2) + Size(b2));
+    RequireOk(s->DropIndex(id, "by_id"));
+    CheckIndex(*s, id, "by_id", 0, 0);
+    CheckIndex(*s, id, "by_pad", 2, Size(a2) + Size(b2));
+  }
+  SECTION("snapshot rows count when they win LWW") {
+    const std::string d = IndexedItem(4, "red", 3);
+    RequireOk(s->PutVersionsIfNewer(
+        id, {SnapshotRow{Hk(4), "", d, Stamp{9, "us-west-2"}},
+             SnapshotRow{Hk(2), "", IndexedItem(2, "red", 99), Stamp{1, "us-west-2"}}}));
+    CheckIndex(*s, id, "by_g", 2, Size(b2) + Size(d));
+  }
+  SECTION("deleting every item zeroes them; they survive a reopen") {
+    s.reset();
+    s = backend.Open();
+    CheckIndex(*s, id, "by_g", 1, Size(b2));
+    s->SetIndexes(id, {by_g, by_pad});
+    RequireOk(s->DeleteAllItems(id));
+    CheckIndex(*s, id, "by_g", 0, 0);
+    CheckIndex(*s, id, "by_pad", 0, 0);
+  }
+}
+
+TEST_CASE("a database from before index figures gains them, counted once at open",
+          "[storage][stats]") {
+  TempDir dir;
+  const std::string path = dir.File("region.db");
+  const Storage::IndexDef by_g{"by_g", KeyDef{"g", ValueType::kS}, std::nullopt};
+  const std::string a = IndexedItem(1, "red", 10), b = IndexedItem(2, "blue", 20);
+  int64_t id = 0;
+  {
+    auto s = Storage::Open(path, "us-east-1").value();
+    id = s->PutTable(Spec("t"), false).value();
+    s->SetIndexes(id, {by_g});
+    RequireOk(s->PutItem(id, Hk(1), "", {a, Stamp{1, "us-east-1"}}));
+    RequireOk(s->PutItem(id, Hk(2), "", {b, Stamp{2, "us-east-1"}}));
+  }
+  {  // Make it what an older build wrote: no bytes column, no index_stats.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    char* err = nullptr;
+    int rc = sqlite3_exec(db,
+                          "DROP TRIGGER index_stats_insert; DROP TRIGGER index_stats_delete; "
+                          "DROP TABLE index_stats; ALTER TABLE gsi_entries DROP COLUMN bytes; "
+                          "DELETE FROM gtsim_meta WHERE key = 'index_stats'",
+                          nullptr, nullptr, &err);
+    INFO((err ? err : ""));
+    CHECK(rc == SQLITE_OK);
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  auto s = Storage::Open(path, "us-east-1").value();
+  s->SetIndexes(id, {by_g});
+  CheckIndex(*s, id, "by_g", 2, Size(a) + Size(b));
+  RequireOk(s->PutItem(id, Hk(1), "", Tombstone(3)));
+  CheckIndex(*s, id, "by_g", 1, Size(b));
 }
 
 // Issue 19 item 7: tombstones are trimmed below a horizon, and the horizon stands in for them.

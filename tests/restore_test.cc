@@ -117,6 +117,35 @@ struct Pair {
     } while (!start.empty());
     return out;
   }
+  // Delivers snapshot chunks to a bootstrapping region and pumps the links until no replica
+  // is CREATING.
+  void Bootstrap() {
+    for (int round = 0; round < 100; ++round) {
+      for (Region* r : {east.get(), west.get()}) {
+        for (const auto& b : r->PendingBootstraps()) {
+          Region* source = b.source == east->name() ? east.get() : west.get();
+          Region::SnapshotRequest req;
+          req.subscriber = r->name();
+          req.table = b.table;
+          req.table_created = b.table_created;
+          req.after = b.after;
+          auto chunk = source->ReadSnapshot(req);
+          if (!chunk.ok()) continue;  // e.g. the source has not seen the add yet
+          absl::Status loaded = r->LoadSnapshotChunk(*chunk);
+          INFO(loaded.ToString());
+          REQUIRE(loaded.ok());
+        }
+      }
+      Pump();
+      Tick();
+      auto in_west = west->DescribeTable("t");  // gone from there while removed
+      if (Ok(east->DescribeTable("t")).spec.replica_status.empty() &&
+          (!in_west.ok() || in_west->spec.replica_status.empty())) {
+        return;
+      }
+    }
+    FAIL("the bootstrap never completed");
+  }
   RestoreRequest At(const std::string& target, int64_t us) {
     RestoreRequest req;
     req.source = "t";
@@ -307,6 +336,70 @@ TEST_CASE("a restored table has the source's indexes, ACTIVE, and its billing an
   req = p.At("r3", at);
   req.gsis = std::vector<std::string>{"nope"};
   CHECK(absl::IsInvalidArgument(p.east->RestoreTableToPointInTime(req).status()));
+}
+
+// Issue 12: a replica's bootstrap loads its snapshot without change-log rows, so the log cannot
+// say what the replica held before it was ACTIVE: restores start from then, and hold the
+// bootstrapped items afterwards.
+TEST_CASE("a re-added replica restores from when it turned ACTIVE, with its snapshot's items",
+          "[restore]") {
+  Pair p;
+  UpdateTableRequest pitr;
+  pitr.table = "t";
+  pitr.point_in_time_recovery = true;
+  Ok(p.west->UpdateTable(pitr));
+  p.Tick();
+  p.Put(*p.east, "a", "1");
+  p.Put(*p.east, "b", "1");
+  p.Pump();
+  const int64_t before_removal = p.clock.NowMicros();
+  CHECK(p.Scan(*p.west, "t").size() == 2);
+
+  // us-west-2 leaves the table, which changes meanwhile, and comes back by a bootstrap.
+  UpdateTableRequest remove;
+  remove.table = "t";
+  remove.replica_updates.push_back(ReplicaUpdate{ReplicaUpdate::Action::kDelete, p.west->name()});
+  Ok(p.east->UpdateTable(remove));
+  p.Tick();
+  p.Bootstrap();  // settles the removal
+  REQUIRE_FALSE(Ok(p.east->DescribeTable("t")).spec.HasReplica("us-west-2"));
+  p.Put(*p.east, "b", "2");
+  p.Put(*p.east, "c", "1");
+  UpdateTableRequest add = remove;
+  add.replica_updates[0].action = ReplicaUpdate::Action::kCreate;
+  Ok(p.east->UpdateTable(add));
+  p.Tick();
+  p.Bootstrap();
+  const int64_t active = p.clock.NowMicros();
+  REQUIRE(Ok(p.west->DescribeTable("t")).spec.ReplicaStatus("us-west-2") == "ACTIVE");
+  const Contents bootstrapped = p.Scan(*p.west, "t");
+  REQUIRE(bootstrapped.size() == 3);  // a, b = 2, c
+
+  // PITR stayed on, but the window starts when the replica turned ACTIVE here: before that,
+  // the log has not got its items (InvalidRestoreTimeException at the endpoint).
+  auto window = p.west->RestoreWindowOf("t");
+  REQUIRE(window.has_value());
+  CHECK(window->earliest_us > before_removal);
+  CHECK(window->earliest_us <= active);
+  CHECK(absl::IsOutOfRange(p.west->RestoreTableToPointInTime(p.At("r0", before_removal)).status()));
+  CHECK(absl::IsOutOfRange(
+      p.west->RestoreTableToPointInTime(p.At("r0", window->earliest_us - 1)).status()));
+
+  // From then on a restore holds the bootstrapped items: untouched, overwritten and deleted
+  // since.
+  p.Tick();
+  const int64_t after_active = p.clock.NowMicros();
+  p.Tick();
+  p.Put(*p.west, "a", "west");
+  p.Delete(*p.west, "b");
+  p.Put(*p.east, "d", "1");
+  p.Pump();
+  for (auto [target, at] : {std::pair{"r1", window->earliest_us}, std::pair{"r2", after_active}}) {
+    INFO(target);
+    Ok(p.west->RestoreTableToPointInTime(p.At(target, at)));
+    CHECK(Ok(p.west->FinishRestore(target)).item_count == 3);
+    CHECK(p.Scan(*p.west, target) == bootstrapped);
+  }
 }
 
 TEST_CASE("restore errors: no source, existing target, PITR off, time outside the window",

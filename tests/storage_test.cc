@@ -858,6 +858,10 @@ std::string Observe(Storage& s, int64_t id) {
       out << "\n";
     }
   }
+  const auto index_stats = s.IndexStatsOf(id).value();
+  for (const auto& [index, stats] : index_stats) {
+    out << "index " << index << " " << stats.items << " " << stats.bytes << "\n";
+  }
   const auto changes = s.ReadChanges(0, 0).value();
   for (const auto& c : changes) {
     out << c.seq << " " << static_cast<int>(c.kind) << " " << c.table << " " << c.stamp.ts_us

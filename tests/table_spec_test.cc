@@ -55,6 +55,17 @@ TableSpec RandomSpec(std::mt19937_64& rng) {
     s.on_demand.max_read = s.on_demand.stamp.ts_us % 2 ? -1 : s.on_demand.stamp.ts_us;
     s.on_demand.max_write = static_cast<int64_t>(s.on_demand.stamp.region.size());
   }
+  if (rng() % 2) {
+    // One version of index "byG": an incarnation (created), then a change of it at or after
+    // that (an Update, or the delete); content from the stamps.
+    GsiSetting g;
+    g.created = Draw(rng);
+    g.stamp = rng() % 2 ? g.created : std::max(g.created, Draw(rng));
+    g.deleted = g.stamp != g.created && g.stamp.region.size() % 2 == 0 && g.stamp.ts_us % 2;
+    g.hash_key = KeyDef{g.created.region, ValueType::kS};
+    g.warm_read = g.stamp.ts_us;
+    s.gsis["byG"] = g;
+  }
   return s;
 }
 
@@ -110,6 +121,49 @@ TEST_CASE("concurrent replica changes in two regions both stand after merging", 
   readded.SetReplicaStatus("eu-1", "CREATING");
   readded.membership["eu-1"] = {Stamp{50, "us-2"}, {}};
   CHECK(MergeTableSpecs(cancelled, readded).ReplicaStatus("eu-1") == "CREATING");
+}
+
+// Issue 12: a GlobalSecondaryIndexUpdates Update restamps its index; made in one region
+// concurrently with the index's delete in another, it must not bring the index back (DynamoDB
+// deletes the index; an Update of a deleted index is ResourceNotFoundException there).
+TEST_CASE("a delete of an index wins over a concurrent Update of it; a re-create wins over both",
+          "[table_spec]") {
+  TableSpec base = Base();
+  GsiSetting g;
+  g.hash_key = KeyDef{"g", ValueType::kS};
+  g.stamp = g.created = Stamp{10, "us-1"};
+  base.gsis["byG"] = g;
+  auto round = DecodeTableSpec(EncodeTableSpec(base));
+  REQUIRE(round.ok());
+  CHECK(round->gsis.at("byG").created == g.created);
+
+  TableSpec deleted = base;  // us-1 deletes the index at 20
+  deleted.gsis["byG"].deleted = true;
+  deleted.gsis["byG"].stamp = Stamp{20, "us-1"};
+  TableSpec updated = base;  // us-2, not knowing, raises its warm throughput at 30
+  updated.gsis["byG"].warm_read = 50000;
+  updated.gsis["byG"].stamp = Stamp{30, "us-2"};
+  for (const TableSpec& merged :
+       {MergeTableSpecs(deleted, updated), MergeTableSpecs(updated, deleted)}) {
+    CHECK(merged.gsis.at("byG").deleted);
+    CHECK(merged.gsis.at("byG").stamp == Stamp{20, "us-1"});
+  }
+  // Created again after the delete: a new incarnation, which every older version loses to.
+  TableSpec recreated = deleted;
+  recreated.gsis["byG"] = g;
+  recreated.gsis["byG"].hash_key = KeyDef{"h", ValueType::kN};
+  recreated.gsis["byG"].stamp = recreated.gsis["byG"].created = Stamp{25, "us-1"};
+  for (const TableSpec& merged : {MergeTableSpecs(MergeTableSpecs(recreated, updated), deleted),
+                                  MergeTableSpecs(updated, MergeTableSpecs(deleted, recreated))}) {
+    CHECK_FALSE(merged.gsis.at("byG").deleted);
+    CHECK(merged.gsis.at("byG").hash_key.name == "h");
+  }
+  // Updates of one live incarnation: the newer stamp, as any setting.
+  TableSpec later = updated;
+  later.gsis["byG"].warm_read = 60000;
+  later.gsis["byG"].stamp = Stamp{40, "us-1"};
+  CHECK(MergeTableSpecs(updated, later).gsis.at("byG").warm_read == 60000);
+  CHECK(MergeTableSpecs(later, updated).gsis.at("byG").warm_read == 60000);
 }
 
 TEST_CASE("a definition stored before per-member stamps decodes with them implicit",

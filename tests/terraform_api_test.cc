@@ -644,3 +644,77 @@ TEST_CASE("DescribeTable's TableSizeBytes follows the items; a global table says
 
 }  // namespace
 }  // namespace gtsim
+
+namespace gtsim {
+namespace {
+
+// Issue 12 item 4: each index's ItemCount and IndexSizeBytes are the items it holds (exact at
+// every call, as the table's are).
+TEST_CASE("DescribeTable's index ItemCount and IndexSizeBytes follow the items each index holds",
+          "[endpoint][terraform][lsi]") {
+  Endpoint ep;
+  json req = LsiTable(json::array({{{"IndexName", "byAlt"},
+                                    {"KeySchema",
+                                     {{{"AttributeName", "pk"}, {"KeyType", "HASH"}},
+                                      {{"AttributeName", "alt"}, {"KeyType", "RANGE"}}}},
+                                    {"Projection", {{"ProjectionType", "ALL"}}}}}));
+  req["AttributeDefinitions"].push_back({{"AttributeName", "g"}, {"AttributeType", "S"}});
+  req["GlobalSecondaryIndexes"] = {{{"IndexName", "byG"},
+                                    {"KeySchema", {{{"AttributeName", "g"}, {"KeyType", "HASH"}}}},
+                                    {"Projection", {{"ProjectionType", "ALL"}}}}};
+  ep.Ok("CreateTable", req);
+  auto describe = [&] { return ep.Ok("DescribeTable", {{"TableName", "orders"}})["Table"]; };
+  auto index = [](const json& t, const char* kind) { return t[kind][0]; };
+  json t = describe();
+  CHECK(index(t, "GlobalSecondaryIndexes")["ItemCount"] == 0);
+  CHECK(index(t, "GlobalSecondaryIndexes")["IndexSizeBytes"] == 0);
+  CHECK(index(t, "LocalSecondaryIndexes")["ItemCount"] == 0);
+  CHECK(index(t, "LocalSecondaryIndexes")["IndexSizeBytes"] == 0);
+
+  // Ten items: every one has alt (in the LSI), the even ones g (in the GSI); the odd ones are
+  // larger, so the GSI's size is not the table's scaled.
+  for (int i = 0; i < 10; ++i) {
+    json item = {{"pk", {{"S", "p"}}},
+                 {"sk", {{"N", std::to_string(i)}}},
+                 {"alt", {{"S", "a" + std::to_string(i)}}},
+                 {"pad", {{"S", std::string(i % 2 ? 900 : 100, 'x')}}}};
+    if (i % 2 == 0) item["g"] = {{"S", "g" + std::to_string(i)}};
+    ep.Ok("PutItem", {{"TableName", "orders"}, {"Item", item}});
+  }
+  t = describe();
+  json gsi = index(t, "GlobalSecondaryIndexes"), lsi = index(t, "LocalSecondaryIndexes");
+  CHECK(t["ItemCount"] == 10);
+  CHECK(lsi["ItemCount"] == 10);
+  CHECK(lsi["IndexSizeBytes"] == t["TableSizeBytes"]);  // the same items, all projected
+  CHECK(gsi["ItemCount"] == 5);
+  const int64_t gsi_bytes = gsi["IndexSizeBytes"].get<int64_t>();
+  CHECK(gsi_bytes >= 5 * 100);
+  CHECK(gsi_bytes < 5 * 200);
+
+  // Losing the GSI key leaves the GSI only; a delete leaves both.
+  ep.Ok("UpdateItem", {{"TableName", "orders"},
+                       {"Key", {{"pk", {{"S", "p"}}}, {"sk", {{"N", "0"}}}}},
+                       {"UpdateExpression", "REMOVE g"}});
+  ep.Ok("DeleteItem",
+        {{"TableName", "orders"}, {"Key", {{"pk", {{"S", "p"}}}, {"sk", {{"N", "1"}}}}}});
+  t = describe();
+  gsi = index(t, "GlobalSecondaryIndexes");
+  lsi = index(t, "LocalSecondaryIndexes");
+  CHECK(t["ItemCount"] == 9);
+  CHECK(lsi["ItemCount"] == 9);
+  CHECK(lsi["IndexSizeBytes"] == t["TableSizeBytes"]);
+  CHECK(gsi["ItemCount"] == 4);
+  CHECK(gsi["IndexSizeBytes"].get<int64_t>() < gsi_bytes);
+  CHECK(gsi["IndexSizeBytes"].get<int64_t>() >= 4 * 100);
+  // UpdateTable's and DeleteTable's TableDescription carry the same figures.
+  json updated = ep.Ok(
+      "UpdateTable",
+      {{"TableName", "orders"}, {"TableClass", "STANDARD_INFREQUENT_ACCESS"}})["TableDescription"];
+  CHECK(index(updated, "GlobalSecondaryIndexes")["ItemCount"] == 4);
+  CHECK(index(updated, "LocalSecondaryIndexes")["IndexSizeBytes"] == t["TableSizeBytes"]);
+  json deleted = ep.Ok("DeleteTable", {{"TableName", "orders"}})["TableDescription"];
+  CHECK(index(deleted, "GlobalSecondaryIndexes")["IndexSizeBytes"] == gsi["IndexSizeBytes"]);
+}
+
+}  // namespace
+}  // namespace gtsim

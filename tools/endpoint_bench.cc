@@ -41,6 +41,9 @@ ABSL_FLAG(int, poll_tables, 0,
           "more client polls DescribeTable on each of them in a loop, as dashboards and waiters "
           "do (issue 19: item counts must not stall writes)");
 ABSL_FLAG(int, poll_items, 50000, "items in each polled table");
+ABSL_FLAG(bool, gsi, false,
+          "give the bench table a global secondary index on n (which every item has), so each "
+          "PutItem also writes an index entry");
 
 namespace {
 
@@ -165,10 +168,18 @@ int main(int argc, char** argv) {
       return r;
     };
     httplib::Client admin("127.0.0.1", port);
-    bool ready = Call(admin, "CreateTable",
-                      R"({"TableName":"bench","BillingMode":"PAY_PER_REQUEST",)"
-                      R"("KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],)"
-                      R"("AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"}]})");
+    const std::string gsi =
+        absl::GetFlag(FLAGS_gsi)
+            ? R"({"AttributeName":"n","AttributeType":"N"}],"GlobalSecondaryIndexes":[)"
+              R"({"IndexName":"byN","KeySchema":[{"AttributeName":"n","KeyType":"HASH"}],)"
+              R"("Projection":{"ProjectionType":"ALL"}}]})"
+            : "]}";
+    bool ready =
+        Call(admin, "CreateTable",
+             absl::StrCat(R"({"TableName":"bench","BillingMode":"PAY_PER_REQUEST",)"
+                          R"("KeySchema":[{"AttributeName":"id","KeyType":"HASH"}],)"
+                          R"("AttributeDefinitions":[{"AttributeName":"id","AttributeType":"S"})",
+                          absl::GetFlag(FLAGS_gsi) ? "," : "", gsi));
     // The polled tables, loaded 25 items per BatchWriteItem.
     const int poll_tables = absl::GetFlag(FLAGS_poll_tables);
     for (int n = 0; ready && n < poll_tables; ++n) {

@@ -1,6 +1,7 @@
 #include "region/grpc/convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "region/http/ddb_describe.h"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -174,7 +175,10 @@ void ToProto(const WriteResult& r, pb::WriteResult* p) {
   if (r.old_item) ToProto(*r.old_item, p->mutable_old_item());
 }
 
-void ToProto(const TableInfo& info, const std::string& status, pb::TableDescription* p) {
+void ToProto(const TableInfo& info, const std::string& region, const std::string& status,
+             pb::TableDescription* p) {
+  p->set_dynamodb_json(
+      ddb::TableDescription(info, region, status == "ACTIVE" ? nullptr : status.c_str()).dump());
   p->set_name(info.spec.name);
   p->mutable_hash_key()->set_name(info.spec.hash_key.name);
   p->mutable_hash_key()->set_type(ToProtoType(info.spec.hash_key.type));

@@ -30,7 +30,9 @@ void ToProto(const Item& item, pb::Item* p);
 absl::StatusOr<Condition> FromProto(const pb::Condition& p);
 void ToProto(const Condition& c, pb::Condition* p);
 void ToProto(const WriteResult& r, pb::WriteResult* p);
-void ToProto(const TableInfo& info, const std::string& status, pb::TableDescription* p);
+// `status` is ACTIVE, or DELETING for DeleteTable's answer; `region` is the answering region.
+void ToProto(const TableInfo& info, const std::string& region, const std::string& status,
+             pb::TableDescription* p);
 absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p);
 
 // Replication: the first message of a stream, and batches.

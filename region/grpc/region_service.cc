@@ -78,7 +78,7 @@ grpc::Status RegionService::CreateTable(grpc::ServerContext* ctx, const pb::Crea
     }
     r.replicas.assign(req->replicas().begin(), req->replicas().end());
     ASSIGN_OR_RETURN(TableInfo info, region_->CreateTable(r));
-    ToProto(info, "ACTIVE", resp->mutable_table());
+    ToProto(info, region_->name(), "ACTIVE", resp->mutable_table());
     return absl::OkStatus();
   });
 }
@@ -89,7 +89,7 @@ grpc::Status RegionService::DescribeTable(grpc::ServerContext* ctx,
   if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     ASSIGN_OR_RETURN(TableInfo info, region_->DescribeTable(req->table()));
-    ToProto(info, "ACTIVE", resp->mutable_table());
+    ToProto(info, region_->name(), "ACTIVE", resp->mutable_table());
     return absl::OkStatus();
   });
 }
@@ -108,7 +108,7 @@ grpc::Status RegionService::RestoreTable(grpc::ServerContext* ctx,
     // Steps the restore here (one chunk per hold of the region's lock) rather than waiting for
     // the upkeep thread, so the caller gets the complete table.
     ASSIGN_OR_RETURN(TableInfo info, region_->FinishRestore(r.target));
-    ToProto(info, "ACTIVE", resp->mutable_table());
+    ToProto(info, region_->name(), "ACTIVE", resp->mutable_table());
     return absl::OkStatus();
   });
 }
@@ -125,7 +125,7 @@ grpc::Status RegionService::DeleteTable(grpc::ServerContext* ctx, const pb::Dele
   if (grpc::Status st = CheckSecret(*ctx, secret_); !st.ok()) return st;
   return Serve([&]() -> absl::Status {
     ASSIGN_OR_RETURN(TableInfo info, region_->DeleteTable(req->table()));
-    ToProto(info, "DELETING", resp->mutable_table());
+    ToProto(info, region_->name(), "DELETING", resp->mutable_table());
     return absl::OkStatus();
   });
 }
@@ -175,7 +175,7 @@ grpc::Status RegionService::UpdateTable(grpc::ServerContext* ctx, const pb::Upda
     }
     if (req->has_delete_gsi()) r.delete_gsi = req->delete_gsi();
     ASSIGN_OR_RETURN(TableInfo info, region_->UpdateTable(r));
-    ToProto(info, "ACTIVE", resp->mutable_table());
+    ToProto(info, region_->name(), "ACTIVE", resp->mutable_table());
     return absl::OkStatus();
   });
 }

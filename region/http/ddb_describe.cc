@@ -104,6 +104,9 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
   json lsis = json::array();
   for (const auto& [name, g] : spec.gsis) {
     if (g.deleted) continue;
+    auto stats_it = info.index_stats.find(name);
+    const Storage::ItemStats stats =
+        stats_it == info.index_stats.end() ? Storage::ItemStats{} : stats_it->second;
     attr_types[g.hash_key.name] = g.hash_key.type;
     if (g.range_key) attr_types[g.range_key->name] = g.range_key->type;
     json projection = {{"ProjectionType", g.projection}};
@@ -112,8 +115,8 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
       lsis.push_back({{"IndexName", name},
                       {"KeySchema", KeySchemaJson(g.hash_key, g.range_key)},
                       {"Projection", projection},
-                      {"IndexSizeBytes", 0},
-                      {"ItemCount", 0},
+                      {"IndexSizeBytes", stats.bytes},
+                      {"ItemCount", stats.items},
                       {"IndexArn", absl::StrCat(TableArn(region, spec.name), "/index/", name)}});
       continue;
     }
@@ -127,8 +130,8 @@ json TableDescription(const TableInfo& info, const std::string& region, const ch
                {{"NumberOfDecreasesToday", 0},
                 {"ReadCapacityUnits", spec.billing.read_capacity},
                 {"WriteCapacityUnits", spec.billing.write_capacity}}},
-              {"IndexSizeBytes", 0},
-              {"ItemCount", 0},
+              {"IndexSizeBytes", stats.bytes},
+              {"ItemCount", stats.items},
               {"IndexArn", absl::StrCat(TableArn(region, spec.name), "/index/", name)}};
     if (index_status == "CREATING") d["Backfilling"] = true;
     d["WarmThroughput"] = WarmThroughputJson(IndexWarmThroughput(spec, g), index_status);

@@ -1,5 +1,8 @@
-// DynamoDB's names and descriptions of tables and streams as one region shows them (internal to
-// region/http/): ARNs, stream labels, shard ids, sequence numbers and the TableDescription JSON.
+// DynamoDB's names and descriptions of tables and streams as one region shows them: ARNs, stream
+// labels, shard ids, sequence numbers and the TableDescription JSON. The one renderer of these:
+// the endpoint (region/http/) answers with them, and the gRPC API's TableDescription carries
+// the same JSON (region/grpc/convert.cc), which is what `gtsim describe-table` prints. Part of
+// gtsim_core (no HTTP).
 //
 // Simulator choices: every table's stream is this region's change log filtered to the table's
 // current incarnation (and to the stream's period, see StreamPeriod), with one shard; its label
