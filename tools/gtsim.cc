@@ -830,6 +830,10 @@ int CmdStatus(const Args& args, const CommandSpec&) {
   return 0;
 }
 
+// Set by SIGINT / SIGTERM for the commands that run until interrupted (ui, stream --follow).
+volatile std::sig_atomic_t g_stop_requested = 0;
+void OnStopSignal(int) { g_stop_requested = 1; }
+
 // `gtsim top`: an alias of `gtsim status --watch`.
 int CmdTop(const Args& args, const CommandSpec& spec) {
   Args watch = args;
@@ -851,20 +855,20 @@ int CmdUi(const Args& args, const CommandSpec&) {
         "not on '" +
         parts[0] + "'");
   }
-  // Every thread started from here on inherits the mask, so sigwait below gets the signal.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   LoadCluster(args);  // a cluster must be there; also reads its secret
+  // A handler, not a blocked mask and sigwait: regions the dashboard restarts would inherit
+  // the mask and ignore gtsim down's SIGTERM.
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   UiServer server(ClusterDir(args), RegionBinary());
   const int bound = OrFail(server.Start(port));
   std::cout << "http://127.0.0.1:" << bound << "/" << std::endl;
   std::cerr << "gtsim ui: serving the dashboard of " << ClusterDir(args)
             << " on http://127.0.0.1:" << bound << "/ (Ctrl-C stops it)\n";
-  int sig = 0;
-  sigwait(&set, &sig);
+  while (!g_stop_requested) absl::SleepFor(absl::Milliseconds(100));
   server.Stop();
   return 0;
 }
@@ -1335,9 +1339,6 @@ int CmdScan(const Args& args, const CommandSpec& spec) {
 }
 
 // --- stream ---------------------------------------------------------------------------------
-
-volatile std::sig_atomic_t g_stop_requested = 0;
-void OnStopSignal(int) { g_stop_requested = 1; }
 
 // Stream sequence numbers are change-log positions, zero-padded to DynamoDB's 21 digits (as the
 // DynamoDB endpoint prints them).

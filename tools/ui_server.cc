@@ -1,5 +1,7 @@
 #include "tools/ui_server.h"
 
+#include <sys/wait.h>
+
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -108,6 +110,7 @@ struct UiServer::Impl {
         if (stopping) return;
       }
       const absl::Time start = absl::Now();
+      ReapChildren();
       std::string text = Snapshot(&rates).dump();
       absl::MutexLock l(&mu);
       latest = std::move(text);
@@ -115,6 +118,15 @@ struct UiServer::Impl {
       // The next poll one interval after this one began (sooner when stopping).
       mu.AwaitWithDeadline(absl::Condition(&stopping), start + interval);
       if (stopping) return;
+    }
+  }
+
+  // Regions this process restarted are its children: once one exits (killed from here or by
+  // `gtsim kill` elsewhere) it is reaped, so it does not linger as a zombie that still looks
+  // alive. Under ops_mu: never while a restart waits on its own child.
+  void ReapChildren() {
+    absl::MutexLock l(&ops_mu);
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
     }
   }
 

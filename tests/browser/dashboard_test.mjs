@@ -10,6 +10,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -146,6 +147,60 @@ async function main() {
   const feed = await page.$$eval('li[data-testid="conflict"]', (ls) => ls.map((l) => l.textContent));
   step(`conflict feed: ${feed[0]}`);
   await shot(page, "3-healed-conflict");
+
+  step("the other buttons: pause, delay, skew, kill, restart (each shows on the page)");
+  const click = (name) => page.getByRole("button", { name, exact: true }).click();
+  const waitLink = (s, d, state, text) => page.waitForFunction(([sel, st, tx]) => {
+    const l = document.querySelector(sel);
+    return l.dataset.state === st && (!tx || l.textContent.includes(tx));
+  }, [linkSel(s, d), state, text], { timeout: 20000 });
+  await click("pause eu-west-1 → us-west-2");
+  await waitLink("eu-west-1", "us-west-2", "paused");
+  await waitLink("us-west-2", "eu-west-1", "connected");  // one way only
+  await page.getByRole("textbox", { name: "delay of us-west-2 → eu-west-1" }).fill("150ms");
+  await click("delay us-west-2 → eu-west-1");
+  await waitLink("us-west-2", "eu-west-1", "delayed", "delayed 150 ms");
+  await page.getByRole("textbox", { name: "clock skew of us-west-2" }).fill("-300ms");
+  await click("skew us-west-2");
+  await page.waitForFunction(() => [...document.querySelectorAll('li[data-testid="event"]')]
+    .some((li) => li.textContent.includes("fault: us-west-2 clock skewed -300ms")), null,
+    { timeout: 20000 });
+  await click("kill eu-west-1");
+  await page.waitForFunction(() =>
+    document.querySelector('g.node[data-region="eu-west-1"]').dataset.state === "stopped",
+    null, { timeout: 20000 });
+  await waitLink("us-east-1", "eu-west-1", "other");
+  await shot(page, "4-faults");
+  await click("restart eu-west-1");
+  await page.waitForFunction(() =>
+    document.querySelector('g.node[data-region="eu-west-1"]').dataset.state === "running",
+    null, { timeout: 30000 });
+  await click("heal");
+  await waitLink("eu-west-1", "us-west-2", "connected");
+
+  step("the fault API refuses bad requests and other sites");
+  const post = (body, headers = {}) => page.evaluate(async ([b, h]) => {
+    const r = await fetch("/api/fault", { method: "POST", body: b,
+      headers: { "Content-Type": "application/json", ...h } });
+    return { status: r.status, body: await r.json() };
+  }, [body, headers]);
+  let r = await post(JSON.stringify({ action: "kill", region: "mars-1" }));
+  if (r.status !== 400 || !/mars-1/.test(r.body.error)) fail(`unknown region: ${JSON.stringify(r)}`);
+  r = await post(JSON.stringify({ action: "explode" }));
+  if (r.status !== 400) fail(`unknown action: ${JSON.stringify(r)}`);
+  r = await post("not json");
+  if (r.status !== 400) fail(`bad JSON: ${JSON.stringify(r)}`);
+  const other = await fetch(new URL("api/fault", url), { method: "POST",
+    headers: { "Content-Type": "application/json", Origin: "http://evil.example" },
+    body: JSON.stringify({ action: "heal" }) });
+  if (other.status !== 403) fail(`a foreign Origin was answered ${other.status}`);
+  // DNS rebinding: a request naming another host is refused.
+  const rebound = await new Promise((resolve, reject) => {
+    const u = new URL("api/status", url);
+    http.get({ host: "127.0.0.1", port: u.port, path: u.pathname, headers: { Host: "evil.example" } },
+             (res) => { res.resume(); resolve(res.statusCode); }).on("error", reject);
+  });
+  if (rebound !== 403) fail(`Host: evil.example was answered ${rebound}`);
   console.log("PASS");
 }
 
