@@ -367,6 +367,21 @@ TEST_CASE("gtsim top, pause-replication, and status's active faults and recent c
   CHECK(conflict["explanation"].get<std::string>().find("last writer wins") != std::string::npos);
   CHECK(g("status").out.find("RECENT CONFLICTS") != std::string::npos);
 
+  // A replica added while its region is cut off stays CREATING, and status says so.
+  REQUIRE(g("create-table --region us-east-1 --table solo --hash-key id:S").code == 0);
+  REQUIRE(g("partition us-east-1 us-west-2").code == 0);
+  REQUIRE(g("update-table --region us-east-1 --table solo --add-replica us-west-2").code == 0);
+  auto solo = [&] {
+    const nlohmann::json status = nlohmann::json::parse(g("status --json").out);
+    for (const auto& t : status["tables"]) {
+      if (t["table"] == "solo") return t;
+    }
+    return nlohmann::json();
+  };
+  CHECK(solo()["replica_status"]["us-west-2"].get<std::string>().rfind("CREATING", 0) == 0);
+  REQUIRE(g("heal").code == 0);
+  CHECK(testing::Eventually([&] { return !solo().contains("replica_status"); }));
+
   for (const char* bad :
        {"pause-replication --from us-east-1 --to us-east-1",
         "pause-replication --from mars-1 --to us-east-1", "pause-replication --from us-east-1",

@@ -270,6 +270,15 @@ json ClusterStatus(const LocalCluster& cluster, WriteRates* rates) {
       entry["table"] = t.table();
       entry["replicas"] = std::vector<std::string>(t.replicas().begin(), t.replicas().end());
       entry["items"][region] = t.item_count();
+      // Replicas not ACTIVE yet (or going): as the region that knows most about them says.
+      for (const auto& [r, st] : t.replica_status()) {
+        std::string text = st;
+        if (auto p = t.replica_progress().find(r); p != t.replica_progress().end()) {
+          absl::StrAppend(&text, " ", p->second, " %");
+        }
+        json& known = entry["replica_status"][r];
+        if (known.is_null() || region == r) known = text;
+      }
     }
   }
   for (auto& [name, t] : tables) out["tables"].push_back(t);

@@ -64,6 +64,7 @@ absl::Duration DurationField(const json& body, const char* name) {
 }  // namespace
 
 struct UiServer::Impl {
+  static constexpr size_t kWorkers = 32;
   Impl(std::string dir, std::string binary, absl::Duration interval)
       : dir(std::move(dir)), binary(std::move(binary)), interval(interval) {}
 
@@ -163,6 +164,9 @@ struct UiServer::Impl {
   }
 
   void Routes() {
+    // Each open page holds a worker for its event stream (and browsers keep a few keep-alive
+    // connections besides): more than httplib's default 8, so many tabs never starve a button.
+    http.new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (HostIsUs(req)) return httplib::Server::HandlerResponse::Unhandled;
       Answer(res, 403, {{"error", "this dashboard answers requests for 127.0.0.1 only"}});

@@ -6,7 +6,7 @@
 //                       carrying ClusterStatus's JSON (tools/cluster_ops.h: regions with
 //                       writes_per_s, per-pair link state, staleness, latency and pending, active
 //                       faults, recent LWW conflicts) plus "time_ms", the time it was taken
-//   GET  /api/status    the latest snapshot, once
+//   GET  /api/status    a snapshot taken now, once (without writes_per_s)
 //   POST /api/fault     a JSON body {"action": A, ...}; A and its fields: kill / restart
 //                       {"region"}, partition {"a", "b"}, pause {"from", "to"}, heal {},
 //                       skew {"region", "skew": "250ms"}, delay {"from", "to", "delay": "100ms",
@@ -20,6 +20,8 @@
 // Safety: a request whose Host header is not this server (127.0.0.1:PORT or localhost:PORT) is
 // refused 403 (DNS rebinding), and a POST must be application/json with, when the browser
 // sends one, an Origin of this server: a page of another site cannot press the buttons.
+//
+// Each open /events stream holds one of 32 worker threads: about 25 pages at once.
 //
 // Thread-safe: Start and Stop from one thread.
 #pragma once

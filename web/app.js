@@ -16,7 +16,7 @@ const state = {
   writes: {},       // region -> values
   charts: {},
   conflictKeys: new Set(),
-  lastFaults: null, lastRegionStates: {}, lastReplicas: {},
+  lastFaults: null, lastRegionStates: {}, lastReplicas: {}, lastReplicaStatus: {},
 };
 
 const $ = (id) => document.getElementById(id);
@@ -304,6 +304,16 @@ function noteEvents(snap) {
     if (before === undefined) addEvent(`table ${t.table}: replicas ${now || "(regional)"}`);
     else if (before !== now) addEvent(`table ${t.table}: replicas ${before} → ${now}`);
     state.lastReplicas[t.table] = now;
+    // Control plane: a replica CREATING (with its progress) or DELETING, then ACTIVE.
+    const rs = t.replica_status || {};
+    for (const r of t.replicas) {
+      const status = rs[r] || "ACTIVE";
+      const k = `${t.table}|${r}`, before = state.lastReplicaStatus[k];
+      if (before !== undefined ? before !== status : status !== "ACTIVE") {
+        addEvent(`table ${t.table}: replica ${r} ${status}`);
+      }
+      state.lastReplicaStatus[k] = status;
+    }
   }
   for (const w of snap.warnings) {
     const k = `warn|${w.region}|${w.text}`;

@@ -361,6 +361,10 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     out->set_table(t.spec.name);
     for (const auto& r : t.spec.replicas) out->add_replicas(r);
     out->set_item_count(t.item_count);
+    for (const auto& [r, status] : t.spec.replica_status)
+      (*out->mutable_replica_status())[r] = status;
+    for (const auto& [r, pct] : t.spec.replica_progress)
+      (*out->mutable_replica_progress())[r] = pct;
   }
   for (const auto& in : s.inbound) {
     auto* out = p->add_inbound();

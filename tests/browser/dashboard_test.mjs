@@ -178,6 +178,17 @@ async function main() {
   await click("heal");
   await waitLink("eu-west-1", "us-west-2", "connected");
 
+  step("control plane: a replica added to a table shows in the event feed");
+  gtsim("create-table", "--region", "us-east-1", "--table", "grow", "--hash-key", "id:S",
+        "--replicas", "us-east-1,us-west-2");
+  await page.waitForFunction(() => [...document.querySelectorAll('li[data-testid="event"]')]
+    .some((li) => li.textContent.includes("table grow: replicas us-east-1, us-west-2")), null,
+    { timeout: 30000 });
+  gtsim("update-table", "--region", "us-east-1", "--table", "grow", "--add-replica", "eu-west-1");
+  await page.waitForFunction(() => [...document.querySelectorAll('li[data-testid="event"]')]
+    .some((li) => /table grow: replicas us-east-1, us-west-2 → .*eu-west-1/.test(li.textContent)),
+    null, { timeout: 30000 });
+
   step("the fault API refuses bad requests and other sites");
   const post = (body, headers = {}) => page.evaluate(async ([b, h]) => {
     const r = await fetch("/api/fault", { method: "POST", body: b,
