@@ -5,6 +5,7 @@ GTSIM_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libfmt-dev nlohmann-json3-dev catch2
   libcpp-httplib-dev python3-boto3 python3-pytest awscli libyaml-cpp-dev)
+
 # gtsim ui's browser test drives Debian's chromium headless (tests/browser/).
 GTSIM_PACKAGES+=(chromium)
 
