@@ -561,10 +561,17 @@ absl::StatusOr<ApplyReport> Region::Apply(ChangeBatch batch) {
   }
   future_warned_.erase(batch.origin);
   replicator_.NoteOriginHead(batch.origin, batch.origin_head);
+  std::vector<ConflictLog::Watched> watched =
+      ConflictLog::Watch(batch, replicator_.Cursor(batch.origin));
   auto report =
       InTransaction([&] { return replicator_.ApplyBatch(std::move(batch)); }, /*local=*/false);
   if (report.ok()) {
     replicator_.Committed(*report);
+    if (report->lost_to_newer > 0) {
+      conflicts_.Record(
+          watched, report->lost_to_newer, report->cursor, clock_->NowMicros(),
+          [&](const std::string& table, const Item& key) { return engine_.GetItem(table, key); });
+    }
     if (!engine_.bootstraps().empty()) MaybeFinishBootstraps();
   }
   return report;
@@ -768,6 +775,7 @@ absl::StatusOr<RegionStatus> Region::Status() {
   s.warnings = warnings_;
   s.local_writes = local_writes_;
   s.reads = reads_;
+  s.conflicts = conflicts_.Recent();
   ASSIGN_OR_RETURN(s.disk, storage_->disk_use());
   if (absl::Status health = storage_->health(); !health.ok()) {
     s.warnings.insert(s.warnings.begin(), std::string(health.message()));

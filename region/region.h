@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "region/clock.h"
+#include "region/conflict_log.h"
 #include "region/storage.h"
 #include "region/table_engine.h"
 #include "replicator/link.h"
@@ -84,6 +85,8 @@ struct RegionStatus {
   // gets, "Query", "Scan").
   int64_t local_writes = 0;
   std::map<std::string, int64_t> reads;
+  // The last changes from peers that LWW discarded here, oldest first (region/conflict_log.h).
+  std::vector<ConflictRecord> conflicts;
 };
 
 // What Region::SetClockSkew did. Stamps never go back within a region (LWW needs a later write
@@ -390,6 +393,7 @@ class Region final : public LinkOrigin, public LinkReceiver {
   std::map<std::string, LinkDelay> inbound_delay_ ABSL_GUARDED_BY(mu_);
   int64_t last_ack_flush_us_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t local_writes_ ABSL_GUARDED_BY(mu_) = 0;  // see RegionStatus::local_writes
+  ConflictLog conflicts_ ABSL_GUARDED_BY(mu_);     // see RegionStatus::conflicts
   std::map<std::string, int64_t> reads_ ABSL_GUARDED_BY(mu_);
   // Writers waiting for group commit, oldest first; the front one leads the next group. Lock
   // order: mu_ before queue_mu_ (a leader holding mu_ takes its group from the queue).

@@ -311,6 +311,88 @@ TEST_CASE("gtsim status shows per-pair lag and the partition", "[cli]") {
   CHECK(testing::Eventually([&] { return g("status").out.find("partitioned") == std::string::npos; }));
 }
 
+TEST_CASE("gtsim top, pause-replication, and status's active faults and recent conflicts",
+          "[cli]") {
+  CliCluster g;
+  Result top = g("top --interval 100ms --count 2");
+  INFO(top.err);
+  REQUIRE(top.code == 0);
+  CHECK(top.out.find("REPLICATION (source") != std::string::npos);
+  CHECK(top.out.find("--- ") != std::string::npos);  // status --watch's frames
+
+  REQUIRE(g("create-table --region us-east-1 --table t --hash-key id:S --replicas "
+            "us-east-1,us-west-2")
+              .code == 0);
+  Result pause = g("pause-replication --from us-east-1 --to us-west-2");
+  INFO(pause.err);
+  REQUIRE(pause.code == 0);
+  nlohmann::json st = nlohmann::json::parse(g("status --json").out);
+  for (const auto& p : st["replication"]) {
+    const bool paused_pair = p["source"] == "us-east-1";
+    INFO(p.dump());
+    CHECK(p["link"] == (paused_pair ? "partitioned" : "connected"));
+    CHECK(p.value("paused", false) == paused_pair);
+  }
+  REQUIRE(st["faults"].size() == 1);
+  CHECK(st["faults"][0]["kind"] == "paused");
+  CHECK(g("status").out.find("ACTIVE FAULTS\n  replication paused us-east-1 -/-> us-west-2") !=
+        std::string::npos);
+  REQUIRE(g("heal").code == 0);
+  CHECK(nlohmann::json::parse(g("status --json").out)["faults"].empty());
+
+  // Two writes to one item in two regions while they are cut: the earlier loses where the
+  // later was made, and both status forms say so.
+  REQUIRE(g("partition us-east-1 us-west-2").code == 0);
+  REQUIRE(
+      g(R"(put --region us-east-1 --table t --item '{"id":{"S":"k"},"v":{"S":"east"}}')").code ==
+      0);
+  REQUIRE(
+      g(R"(put --region us-west-2 --table t --item '{"id":{"S":"k"},"v":{"S":"west"}}')").code ==
+      0);
+  REQUIRE(g("heal").code == 0);
+  nlohmann::json conflict;
+  REQUIRE(testing::Eventually([&] {
+    nlohmann::json s = nlohmann::json::parse(g("status --json").out);
+    if (s["conflicts"].empty()) return false;
+    conflict = s["conflicts"][0];
+    return true;
+  }));
+  INFO(conflict.dump());
+  CHECK(conflict["region"] == "us-west-2");
+  CHECK(conflict["table"] == "t");
+  CHECK(conflict["key"] == nlohmann::json::parse(R"({"id":{"S":"k"}})"));
+  CHECK(conflict["lost"]["region"] == "us-east-1");
+  CHECK(conflict["won"]["region"] == "us-west-2");
+  CHECK(conflict["won"]["stamp_us"].get<int64_t>() > conflict["lost"]["stamp_us"].get<int64_t>());
+  CHECK(conflict["explanation"].get<std::string>().find("last writer wins") != std::string::npos);
+  CHECK(g("status").out.find("RECENT CONFLICTS") != std::string::npos);
+
+  // A replica added while its region is cut off stays CREATING, and status says so.
+  REQUIRE(g("create-table --region us-east-1 --table solo --hash-key id:S").code == 0);
+  REQUIRE(g("partition us-east-1 us-west-2").code == 0);
+  REQUIRE(g("update-table --region us-east-1 --table solo --add-replica us-west-2").code == 0);
+  auto solo = [&] {
+    const nlohmann::json status = nlohmann::json::parse(g("status --json").out);
+    for (const auto& t : status["tables"]) {
+      if (t["table"] == "solo") return t;
+    }
+    return nlohmann::json();
+  };
+  CHECK(solo()["replica_status"]["us-west-2"].get<std::string>().rfind("CREATING", 0) == 0);
+  REQUIRE(g("heal").code == 0);
+  CHECK(testing::Eventually([&] { return !solo().contains("replica_status"); }));
+
+  for (const char* bad :
+       {"pause-replication --from us-east-1 --to us-east-1",
+        "pause-replication --from mars-1 --to us-east-1", "pause-replication --from us-east-1",
+        "ui --listen 0.0.0.0:8099", "ui --listen 127.0.0.1:port"}) {
+    INFO(bad);
+    Result r = g(bad);
+    CHECK(r.code == 2);
+    CHECK(!r.err.empty());
+  }
+}
+
 // The JSON objects of `gtsim stream` output, one per line.
 std::vector<nlohmann::json> StreamLines(const std::string& out) {
   std::vector<nlohmann::json> records;

@@ -39,7 +39,9 @@
 #include "region/table_spec.h"
 #include "sim/cluster.h"
 #include "tools/cli_client.h"
+#include "tools/cluster_ops.h"
 #include "tools/scenario_cmd.h"
+#include "tools/ui_server.h"
 
 namespace gtsim {
 namespace {
@@ -123,6 +125,22 @@ const std::vector<CommandSpec>& Commands() {
        "line (with --json: one document per refresh)",
        {"interval", "count"},
        {"json", "watch"}},
+      {"top",
+       "[--json] [--interval 1s] [--count N]",
+       "the same as gtsim status --watch: regions, per-pair staleness, lag and pending, "
+       "writes/s, active faults and the last conflicts, refreshed every --interval",
+       {"interval", "count"},
+       {"json"}},
+      {"ui",
+       "[--listen 127.0.0.1:PORT]",
+       "serve a live web dashboard of the running cluster on 127.0.0.1 (default port 8099; 0: a "
+       "free one) until Ctrl-C: regions and links as a graph with each link's state, live "
+       "charts of staleness and ReplicationLatency p99 per link and writes/s per region, the "
+       "recent LWW conflicts, and buttons for the faults (kill/restart, partition/heal, pause "
+       "replication, clock skew, link delay) that run the same code as these commands. Prints "
+       "the URL on stdout",
+       {"listen"},
+       {}},
       {"create-table",
        "--region R --table T --hash-key NAME:TYPE [--range-key NAME:TYPE] [--replicas R1,R2,...]",
        "create a table (TYPE is S, N or B); with --replicas, a global table in those regions",
@@ -240,7 +258,12 @@ const std::vector<CommandSpec>& Commands() {
        {"region"},
        {"rejoin"}},
       {"partition", "R1 R2", "cut replication between two regions, both directions", {}, {}, 2},
-      {"heal", "", "restore every cut link", {}, {}},
+      {"pause-replication",
+       "--from A --to B",
+       "one-way cut: B stops applying A's changes (B -> A flows); gtsim heal resumes it",
+       {"from", "to"},
+       {}},
+      {"heal", "", "restore every cut link (partitions and paused replication)", {}, {}},
       {"endpoint",
        "--region R",
        "print the region's DynamoDB-compatible endpoint URL (for --endpoint-url / endpoint_url)",
@@ -537,126 +560,17 @@ std::string StaleText(double ms) {
   return ms < 10'000 ? absl::StrFormat("%.0f ms", ms) : absl::StrFormat("%.1f s", ms / 1000);
 }
 
-// RFC 3339 in UTC with milliseconds, e.g. 2026-12-07T09:30:00.123Z.
-std::string Rfc3339(int64_t unix_us) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(unix_us),
-                          absl::UTCTimeZone());
-}
-
 // What `status --watch` keeps between refreshes: each region's local write count and when it
 // was read, for writes/s.
 struct WatchState {
-  std::map<std::string, std::pair<int64_t, absl::Time>> writes;
+  WriteRates rates;
 };
 
 int StatusOnce(const Args& args, WatchState* watch = nullptr) {
   LocalCluster cluster = LoadCluster(args);
-  std::map<std::string, pb::StatusResponse> status;
-  json out = {{"dir", cluster.dir()}, {"regions", json::array()}, {"tables", json::array()},
-              {"replication", json::array()}};
-  for (const auto& p : cluster.regions()) {
-    bool running = cluster.IsRunning(p.name);
-    std::string state = running ? "running" : "stopped";
-    if (running) {
-      RegionClient client(p.address());
-      pb::StatusResponse resp;
-      grpc::Status s = client.admin().Status(RegionClient::Context(absl::Seconds(5)).get(), {},
-                                             &resp);
-      if (s.ok()) {
-        status[p.name] = resp;
-      } else {
-        state = "not answering";
-      }
-    }
-    json entry = {{"region", p.name},
-                  {"address", p.address()},
-                  {"pid", running ? p.pid : 0},
-                  {"state", state},
-                  {"clock_skew_us", p.clock_skew_us}};
-    if (auto it = status.find(p.name); it != status.end()) {
-      entry["disk"] = {{"database_bytes", it->second.database_bytes()},
-                       {"wal_bytes", it->second.wal_bytes()},
-                       {"log_positions", it->second.log_positions()}};
-      entry["local_writes"] = it->second.local_writes();
-      if (watch) {
-        const absl::Time now = absl::Now();
-        auto prev = watch->writes.find(p.name);
-        if (prev != watch->writes.end() && it->second.local_writes() >= prev->second.first) {
-          const double seconds = absl::ToDoubleSeconds(now - prev->second.second);
-          if (seconds > 0) {
-            entry["writes_per_s"] = (it->second.local_writes() - prev->second.first) / seconds;
-          }
-        }
-        watch->writes[p.name] = {it->second.local_writes(), now};
-      }
-    }
-    out["regions"].push_back(std::move(entry));
-  }
-  // Tables: the union of what running regions hold, with each region's item count.
-  std::map<std::string, json> tables;
-  for (const auto& [region, s] : status) {
-    for (const auto& t : s.tables()) {
-      json& entry = tables[t.table()];
-      entry["table"] = t.table();
-      entry["replicas"] = std::vector<std::string>(t.replicas().begin(), t.replicas().end());
-      entry["items"][region] = t.item_count();
-    }
-  }
-  for (auto& [name, t] : tables) out["tables"].push_back(t);
-  // What a user must know about a region's data (e.g. a change log that rolled back).
-  out["warnings"] = json::array();
-  for (const auto& [region, s] : status) {
-    for (const auto& w : s.warnings()) out["warnings"].push_back({{"region", region}, {"text", w}});
-  }
-  for (const auto& src : cluster.regions()) {
-    for (const auto& dst : cluster.regions()) {
-      if (src.name == dst.name) continue;
-      json pair = {{"source", src.name}, {"destination", dst.name}};
-      auto s_it = status.find(src.name);
-      auto d_it = status.find(dst.name);
-      if (s_it != status.end()) {
-        for (const auto& o : s_it->second.outbound()) {
-          if (o.peer() != dst.name) continue;
-          pair["pending"] = o.pending();
-          // How far behind the destination is now, as the source sees it (the age of the
-          // oldest write it has not acknowledged); the latency window only holds deliveries.
-          pair["staleness_ms"] = o.staleness_us() / 1000.0;
-          pair["replicated_time"] = Rfc3339(o.replicated_time_us());
-          if (o.staleness_at_most()) pair["staleness_at_most"] = true;
-          pair["tables"] = json::array();
-          for (const auto& t : o.tables()) {
-            json tl = {{"table", t.table()},
-                       {"pending", t.pending()},
-                       {"staleness_ms", t.staleness_us() / 1000.0},
-                       {"replicated_time", Rfc3339(t.replicated_time_us())}};
-            if (t.staleness_at_most()) tl["staleness_at_most"] = true;
-            pair["tables"].push_back(std::move(tl));
-          }
-        }
-      }
-      std::string link = s_it == status.end() ? "source down" : "destination down";
-      if (d_it != status.end()) {
-        for (const auto& in : d_it->second.inbound()) {
-          if (in.origin() != src.name) continue;
-          const auto& l = in.latency();
-          pair["latency_ms"] = {{"samples", l.samples()}, {"p50", l.p50_ms()}, {"p90", l.p90_ms()},
-                                {"p99", l.p99_ms()}, {"max", l.max_ms()}};
-          const auto& l1 = in.latency_1s();
-          pair["latency_1s_ms"] = {{"samples", l1.samples()},
-                                   {"p50", l1.p50_ms()},
-                                   {"p90", l1.p90_ms()},
-                                   {"p99", l1.p99_ms()},
-                                   {"max", l1.max_ms()}};
-          pair["applied_changes"] = in.applied_changes();
-          link = in.blocked() ? "partitioned" : in.connected() ? "connected"
-                                                : s_it == status.end() ? "source down"
-                                                                       : "connecting";
-        }
-      }
-      pair["link"] = link;
-      out["replication"].push_back(pair);
-    }
-  }
+  const json out = ClusterStatus(cluster, watch ? &watch->rates : nullptr);
+  std::map<std::string, const json*> tables;
+  for (const auto& t : out["tables"]) tables[t["table"].get<std::string>()] = &t;
   if (args.bools.count("json")) {
     Print(out);
     return 0;
@@ -688,12 +602,13 @@ int StatusOnce(const Args& args, WatchState* watch = nullptr) {
   if (tables.empty()) std::cout << "  (none)\n";
   for (const auto& [name, t] : tables) {
     std::vector<std::string> counts;
-    for (auto it = t["items"].begin(); it != t["items"].end(); ++it) {
+    for (auto it = (*t)["items"].begin(); it != (*t)["items"].end(); ++it) {
       counts.push_back(absl::StrCat(it.key(), " ", it.value().get<int64_t>()));
     }
-    std::cout << absl::StrFormat("  %-20s replicas %s\n  %-20s items: %s\n", name,
-                                 absl::StrJoin(t["replicas"].get<std::vector<std::string>>(), ", "),
-                                 "", absl::StrJoin(counts, ", "));
+    std::cout << absl::StrFormat(
+        "  %-20s replicas %s\n  %-20s items: %s\n", name,
+        absl::StrJoin((*t)["replicas"].get<std::vector<std::string>>(), ", "), "",
+        absl::StrJoin(counts, ", "));
   }
   std::cout << "\nREPLICATION (source -> destination)\n"
                "  STALE: how old the oldest write not yet applied at the destination is (0: caught "
@@ -728,6 +643,22 @@ int StatusOnce(const Args& args, WatchState* watch = nullptr) {
     std::cout << absl::StrFormat("  %-28s %-11s %-12s %-11s %-11s %-11s %-11s %-8s %-8s %s\n", pair,
                                  stale, replicated, p50, p90, p99, mx, n, pending,
                                  p["link"].get<std::string>());
+  }
+  if (!out["faults"].empty()) {
+    std::cout << "\nACTIVE FAULTS\n";
+    for (const auto& f : out["faults"]) std::cout << "  " << f["text"].get<std::string>() << "\n";
+  }
+  if (!out["conflicts"].empty()) {
+    // The last few: the most recent LWW losses, the newest last.
+    constexpr size_t kShown = 5;
+    const auto& all = out["conflicts"];
+    std::cout << "\nRECENT CONFLICTS (writes discarded by last-writer-wins)\n";
+    for (size_t i = all.size() > kShown ? all.size() - kShown : 0; i < all.size(); ++i) {
+      const json& c = all[i];
+      std::cout << "  " << c["at"].get<std::string>().substr(11, 12) << " "
+                << c["table"].get<std::string>() << " " << c["key"].dump() << ": "
+                << c["explanation"].get<std::string>() << "\n";
+    }
   }
   if (!out["warnings"].empty()) {
     std::cout << "\nWARNINGS\n";
@@ -782,6 +713,49 @@ int CmdStatus(const Args& args, const CommandSpec&) {
     }
     std::cout << frame.str() << std::flush;
   }
+  return 0;
+}
+
+// Set by SIGINT / SIGTERM for the commands that run until interrupted (ui, stream --follow).
+volatile std::sig_atomic_t g_stop_requested = 0;
+void OnStopSignal(int) { g_stop_requested = 1; }
+
+// `gtsim top`: an alias of `gtsim status --watch`.
+int CmdTop(const Args& args, const CommandSpec& spec) {
+  Args watch = args;
+  watch.bools.insert("watch");
+  return CmdStatus(watch, spec);
+}
+
+// `gtsim ui`: the dashboard server (tools/ui_server.h) until SIGINT or SIGTERM.
+int CmdUi(const Args& args, const CommandSpec&) {
+  std::string listen = args.get("listen", "127.0.0.1:8099");
+  std::vector<std::string> parts = absl::StrSplit(listen, absl::MaxSplits(':', 1));
+  int port = -1;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port) || port < 0 || port > 65535) {
+    throw Usage("--listen must be 127.0.0.1:PORT (PORT 0: a free one), not '" + listen + "'");
+  }
+  if (parts[0] != "127.0.0.1" && parts[0] != "localhost") {
+    throw Usage(
+        "--listen: gtsim ui serves on 127.0.0.1 only (its buttons fault the cluster), "
+        "not on '" +
+        parts[0] + "'");
+  }
+  LoadCluster(args);  // a cluster must be there; also reads its secret
+  // A handler, not a blocked mask and sigwait: regions the dashboard restarts would inherit
+  // the mask and ignore gtsim down's SIGTERM.
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  UiServer server(ClusterDir(args), RegionBinary());
+  const int bound = OrFail(server.Start(port));
+  std::cout << "http://127.0.0.1:" << bound << "/" << std::endl;
+  std::cerr << "gtsim ui: serving the dashboard of " << ClusterDir(args)
+            << " on http://127.0.0.1:" << bound << "/ (Ctrl-C stops it)\n";
+  while (!g_stop_requested) absl::SleepFor(absl::Milliseconds(100));
+  server.Stop();
   return 0;
 }
 
@@ -1252,9 +1226,6 @@ int CmdScan(const Args& args, const CommandSpec& spec) {
 
 // --- stream ---------------------------------------------------------------------------------
 
-volatile std::sig_atomic_t g_stop_requested = 0;
-void OnStopSignal(int) { g_stop_requested = 1; }
-
 // Stream sequence numbers are change-log positions, zero-padded to DynamoDB's 21 digits (as the
 // DynamoDB endpoint prints them).
 std::string StreamSequenceNumber(int64_t seq) {
@@ -1339,69 +1310,34 @@ int CmdStream(const Args& args, const CommandSpec& spec) {
 int CmdKill(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   LocalCluster cluster = LoadCluster(args);
-  OrFail(cluster.Find(region).status());
-  OrFail(cluster.Kill(region));
-  std::cerr << "killed " << region << " (kill -9); its acknowledged writes are on disk. "
-            << "gtsim restart --region " << region << " brings it back\n";
+  std::cerr << OrFail(KillRegion(cluster, region)) << "\n";
   return 0;
 }
 
 int CmdRestart(const Args& args, const CommandSpec& spec) {
   std::string region = Required(args, "region", spec);
   LocalCluster cluster = LoadCluster(args);
-  OrFail(cluster.Find(region).status());
-  if (cluster.IsRunning(region)) OrFail(cluster.Stop(region));
-  if (args.bools.count("rejoin")) cluster.MarkRejoin(region);
-  OrFail(cluster.Start(region));
-  std::cerr << "restarted " << region << " on " << OrFail(cluster.Find(region))->address()
-            << "; it resumes replication from its durable cursors\n";
+  std::cerr << OrFail(RestartRegion(cluster, region, args.bools.count("rejoin") > 0)) << "\n";
   return 0;
 }
 
-// Tells a running region to block (or unblock) a peer; a stopped one learns it at start.
-void SetBlocked(const LocalCluster& cluster, const std::string& region, const std::string& peer,
-                bool blocked) {
-  if (!cluster.IsRunning(region)) return;
-  RegionClient client(OrFail(cluster.Find(region))->address());
-  pb::SetBlockedRequest req;
-  req.set_peer(peer);
-  req.set_blocked(blocked);
-  pb::SetBlockedResponse resp;
-  Check(client.admin().SetBlocked(RegionClient::Context().get(), req, &resp));
+int CmdPartition(const Args& args, const CommandSpec&) {
+  LocalCluster cluster = LoadCluster(args);
+  std::cerr << OrFail(PartitionRegions(cluster, args.positional[0], args.positional[1])) << "\n";
+  return 0;
 }
 
-int CmdPartition(const Args& args, const CommandSpec&) {
-  const std::string a = args.positional[0], b = args.positional[1];
+int CmdPauseReplication(const Args& args, const CommandSpec& spec) {
+  std::string from = Required(args, "from", spec), to = Required(args, "to", spec);
   LocalCluster cluster = LoadCluster(args);
-  OrFail(cluster.Find(a).status());
-  OrFail(cluster.Find(b).status());
-  if (a == b) throw Usage("partition needs two different regions");
-  cluster.AddPartition(a, b);
-  OrFail(cluster.Save());
-  SetBlocked(cluster, a, b, true);
-  SetBlocked(cluster, b, a, true);
-  std::cerr << "replication between " << a << " and " << b
-            << " is cut in both directions; both keep accepting writes (gtsim heal restores it)\n";
+  std::cerr << OrFail(PauseReplication(cluster, from, to)) << "\n";
   return 0;
 }
 
 int CmdHeal(const Args& args, const CommandSpec&) {
   LocalCluster cluster = LoadCluster(args);
-  cluster.ClearPartitions();
-  OrFail(cluster.Save());
-  for (const auto& r : cluster.regions()) {
-    for (const auto& p : cluster.regions()) {
-      if (r.name != p.name) SetBlocked(cluster, r.name, p.name, false);
-    }
-  }
-  std::cerr << "every link restored; pending changes flow now\n";
+  std::cerr << OrFail(HealCluster(cluster)) << "\n";
   return 0;
-}
-
-std::string SignedDuration(int64_t us) {
-  if (us == 0) return "0";
-  return absl::StrCat(us > 0 ? "+" : "-",
-                      absl::FormatDuration(absl::Microseconds(us > 0 ? us : -us)));
 }
 
 int CmdClock(const Args& args, const CommandSpec& spec) {
@@ -1417,36 +1353,7 @@ int CmdClock(const Args& args, const CommandSpec& spec) {
                              " either way (nothing was changed)"));
   }
   LocalCluster cluster = LoadCluster(args);
-  const int64_t previous = OrFail(cluster.Find(region))->clock_skew_us;
-  int64_t us = absl::ToInt64Microseconds(skew);
-  std::optional<pb::SetClockSkewResponse> live;
-  if (cluster.IsRunning(region)) {
-    RegionClient client(OrFail(cluster.Find(region))->address());
-    pb::SetClockSkewRequest req;
-    req.set_skew_us(us);
-    live.emplace();
-    Check(client.admin().SetClockSkew(RegionClient::Context().get(), req, &*live));
-  }
-  cluster.SetClockSkew(region, us);
-  OrFail(cluster.Save());
-  const int64_t old_us = live ? live->previous_skew_us() : previous;
-  std::cerr << region << ": clock skew " << SignedDuration(old_us) << " -> " << SignedDuration(us)
-            << "; ";
-  if (us == 0) {
-    std::cerr << "it stamps writes with the true time";
-  } else {
-    std::cerr << "it stamps writes " << absl::FormatDuration(absl::AbsDuration(skew))
-              << (us < 0 ? " behind" : " ahead of") << " the true time";
-  }
-  std::cerr << (live ? "" : " once it runs (it is down; kept in cluster.json)") << ".\n";
-  if (live && live->last_stamp_us() > live->now_us() + us) {
-    // Stamps never go back within a region, so LWW keeps its later writes winning.
-    std::cerr << "  its last stamp is "
-              << absl::FormatDuration(absl::Microseconds(live->last_stamp_us() - live->now_us()))
-              << " ahead of the true time: its next writes are stamped just after it until the "
-                 "clock passes it\n";
-  }
-  std::cerr << "  lag is still measured with the true clock\n";
+  std::cerr << OrFail(SetRegionClockSkew(cluster, region, absl::ToInt64Microseconds(skew))) << "\n";
   return 0;
 }
 
@@ -1505,7 +1412,10 @@ int Run(int argc, char** argv) {
       {"kill", CmdKill},
       {"restart", CmdRestart},
       {"partition", CmdPartition},
+      {"pause-replication", CmdPauseReplication},
       {"heal", CmdHeal},
+      {"top", CmdTop},
+      {"ui", CmdUi},
       {"clock", CmdClock},
       {"endpoint", CmdEndpoint},
       {"run", CmdRun},

@@ -18,6 +18,7 @@
 #include "sim/scenario/report.h"
 #include "sim/scenario/runner.h"
 #include "tools/cli_client.h"
+#include "tools/cluster_ops.h"
 #include "tools/scenario_driver.h"
 
 namespace gtsim {
@@ -380,27 +381,9 @@ int ScenarioLinkCommand(const ScenarioCmdArgs& args) {
   if (absl::Status st = RegionClient::UseSecretFile(cluster->secret_path()); !st.ok()) {
     return Error(std::string(st.message()));
   }
-  for (const auto& r : {from, to}) {
-    if (!cluster->Find(r).ok()) return Error(std::string(cluster->Find(r).status().message()));
-  }
-  // The scenario driver stores the link in cluster.json and tells a running receiver.
-  GrpcScenarioDriver driver(&*cluster);
-  absl::Status st = driver.SetLink(from, to, d);
-  if (!st.ok())
-    return Error(absl::StrCat("cannot set the link ", from, " -> ", to, ": ", st.message()));
-  if (d.none()) {
-    std::cerr << "changes from " << from << " reach " << to << " without simulated delay\n";
-  } else {
-    std::cerr << absl::StrFormat(
-        "changes from %s reach %s after %s + %s jitter (%s)%s%s; kept in cluster.json across "
-        "restarts\n",
-        from, to, scenario::FormatScenarioDuration(delay),
-        scenario::FormatScenarioDuration(absl::Microseconds(d.jitter_us)),
-        LinkDistributionName(d.distribution),
-        d.loss > 0 ? absl::StrFormat(", loss %.3g retransmitted", d.loss) : "",
-        d.bandwidth_bytes_per_s > 0 ? absl::StrCat(", capped at ", d.bandwidth_bytes_per_s, " B/s")
-                                    : "");
-  }
+  absl::StatusOr<std::string> done = SetLinkModel(*cluster, from, to, d);
+  if (!done.ok()) return Error(std::string(done.status().message()));
+  std::cerr << *done << "\n";
   return 0;
 }
 

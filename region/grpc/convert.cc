@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "region/http/ddb_describe.h"
+#include "region/item_json.h"
 #include "region/status_macros.h"
 
 namespace gtsim {
@@ -397,6 +398,10 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
     out->set_table(t.spec.name);
     for (const auto& r : t.spec.replicas) out->add_replicas(r);
     out->set_item_count(t.item_count);
+    for (const auto& [r, status] : t.spec.replica_status)
+      (*out->mutable_replica_status())[r] = status;
+    for (const auto& [r, pct] : t.spec.replica_progress)
+      (*out->mutable_replica_progress())[r] = pct;
   }
   for (const auto& in : s.inbound) {
     auto* out = p->add_inbound();
@@ -446,6 +451,16 @@ void ToProto(const RegionStatus& s, pb::StatusResponse* p) {
   p->set_wal_bytes(s.disk.wal_bytes);
   p->set_log_positions(s.disk.log_positions);
   p->set_local_writes(s.local_writes);
+  for (const auto& c : s.conflicts) {
+    auto* out = p->add_conflicts();
+    out->set_table(c.table);
+    out->set_key_json(ItemToJson(c.key).dump());
+    out->set_lost_region(c.lost.region);
+    out->set_lost_stamp_us(c.lost.ts_us);
+    out->set_won_region(c.won.region);
+    out->set_won_stamp_us(c.won.ts_us);
+    out->set_at_us(c.at_us);
+  }
 }
 
 void ToStreamRecord(const Change& c, const std::string& view, pb::StreamRecord* p) {
