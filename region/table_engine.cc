@@ -1233,9 +1233,10 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   tables_[next.name].spec = next;
   RETURN_IF_ERROR(SyncIndexes(tables_[next.name]));
   ASSIGN_OR_RETURN(Storage::ItemStats count, storage_->ItemStatsOf(t.id));
-  if (req.create_gsi && req.create_gsi->second.local && count.items == 0) {
-    // A local secondary index is created with its table (CreateTable), empty: there is nothing
-    // to backfill, and it is ACTIVE with the table, as in DynamoDB.
+  if (req.create_gsi && count.items == 0) {
+    // An index of an empty table - every index CreateTable names, local or global - has
+    // nothing to backfill: it is ACTIVE at once, as DynamoDB's are when their table turns
+    // ACTIVE. (Writes from now on keep it; other regions backfill their own copies.)
     RETURN_IF_ERROR(storage_->MarkBackfilled(t.id, req.create_gsi->first));
     backfill_.erase({next.name, req.create_gsi->first});
   }
