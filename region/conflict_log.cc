@@ -3,7 +3,7 @@
 #include <map>
 #include <utility>
 
-#include "region/attribute_value.h"
+#include "model/attribute_value.h"
 
 namespace gtsim {
 

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "region/table_engine.h"
-#include "replicator/change.h"
+#include "engine/table_engine.h"
+#include "model/change.h"
 
 namespace gtsim {
 

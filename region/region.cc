@@ -12,7 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 
-#include "region/status_macros.h"
+#include "model/status_macros.h"
 
 namespace gtsim {
 

@@ -33,14 +33,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "region/clock.h"
+#include "model/clock.h"
 #include "region/conflict_log.h"
-#include "region/storage.h"
-#include "region/table_engine.h"
+#include "storage/storage.h"
+#include "engine/table_engine.h"
 #include "replicator/link.h"
 #include "replicator/link_delay.h"
 #include "replicator/replicator_core.h"
-#include "replicator/snapshot.h"
+#include "model/snapshot.h"
 
 namespace gtsim {
 
@@ -304,7 +304,7 @@ class Region final : public LinkOrigin, public LinkReceiver {
   // in one transaction; on the batch marked reclaim_done, that peer's reclaim is complete.
   absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch) override ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Replica bootstrap (see replicator/snapshot.h), source side: one chunk of the snapshot of
+  // Replica bootstrap (see model/snapshot.h), source side: one chunk of the snapshot of
   // `table` for the new replica `subscriber`, rows after `after`, with this region's cut now.
   struct SnapshotRequest {
     std::string subscriber;

@@ -1,5 +1,5 @@
 // The replication link between two regions, without a transport: the one protocol that the
-// gRPC adapters (replicator/grpc/) and the deterministic simulator (sim/simulation.cc) both run.
+// gRPC adapters (replicator/grpc/) and the deterministic simulator (sim/harness/simulation.cc) both run.
 //
 // One link carries the changes that originated at one region (the origin) to one other region
 // (the receiver), as a stream the receiver opens:
@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "replicator/change.h"
+#include "model/change.h"
 #include "replicator/link_delay.h"
 #include "replicator/replicator_core.h"
 

@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "region/planted_bug.h"
-#include "region/status_macros.h"
+#include "model/planted_bug.h"
+#include "model/status_macros.h"
 
 namespace gtsim {
 

@@ -19,10 +19,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "region/clock.h"
-#include "region/storage.h"
-#include "region/table_engine.h"
-#include "replicator/change.h"
+#include "model/clock.h"
+#include "storage/storage.h"
+#include "engine/table_engine.h"
+#include "model/change.h"
 #include "replicator/lag_metrics.h"
 
 namespace gtsim {
@@ -114,7 +114,7 @@ class ReplicatorCore {
                                           int64_t after_seq, int limit);
 
   // --- receiver side ---
-  // The clock bound (region/clock.h): FailedPrecondition, naming the origin, the stamp and how
+  // The clock bound (model/clock.h): FailedPrecondition, naming the origin, the stamp and how
   // far ahead it is, when a change of `batch` (an item's stamp, or any stamp in a table
   // definition) is more than kMaxStampAheadUs ahead of this region's true clock. Such a batch
   // must be refused whole (Region::Apply does), leaving the cursor where it is.

@@ -1,6 +1,6 @@
-// Tests of region/attribute_value.h: number canonicalisation and ordering, and the binary item
+// Tests of model/attribute_value.h: number canonicalisation and ordering, and the binary item
 // encoding used for storage and replication.
-#include "region/attribute_value.h"
+#include "model/attribute_value.h"
 
 #include <catch2/catch.hpp>
 #include <memory>

@@ -1,4 +1,4 @@
-// Tests of the clock bound (region/clock.h kMaxClockSkewUs, kMaxStampAheadUs): a skew beyond
+// Tests of the clock bound (model/clock.h kMaxClockSkewUs, kMaxStampAheadUs): a skew beyond
 // the maximum is refused and changes nothing; a change from a peer stamped further ahead of the
 // receiver's true clock than the bound is refused with its batch, loudly, and applies once the
 // receiver's clock is within the bound; a skew set back reports where this region's stamps stand.
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "region/clock.h"
+#include "model/clock.h"
 #include "region/region.h"
 
 namespace gtsim {

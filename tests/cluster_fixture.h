@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 #include "tools/cli_client.h"
 
 namespace gtsim::testing {

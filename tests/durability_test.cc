@@ -1,5 +1,5 @@
 // Tests of what a region does when its disk lets it down (issue 19, item 2): a lost or emptied
-// database is refused at start unless the region rejoins (region/data_dir.h), a damaged file is
+// database is refused at start unless the region rejoins (storage/data_dir.h), a damaged file is
 // found at start by Storage::CheckIntegrity, and corruption met while running stops writes
 // (Storage::health) instead of writing on into the damaged file.
 #include <stdlib.h>
@@ -13,10 +13,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "region/data_dir.h"
-#include "region/key_codec.h"
-#include "region/sqlite_storage.h"
-#include "region/storage.h"
+#include "storage/data_dir.h"
+#include "model/key_codec.h"
+#include "storage/sqlite_storage.h"
+#include "storage/storage.h"
 
 namespace gtsim {
 namespace {

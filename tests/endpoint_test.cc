@@ -19,7 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 #include "tests/endpoint_fixture.h"
 #include "tests/raw_http_client.h"
 

@@ -1,7 +1,7 @@
-// Tests of region/expression.h: DynamoDB condition, filter, key condition, update and projection
+// Tests of engine/expression.h: DynamoDB condition, filter, key condition, update and projection
 // expressions, their validation messages, evaluation, update application, and a seeded fuzz test
 // that feeds every parser token soup, random bytes and mutated valid expressions.
-#include "region/expression.h"
+#include "engine/expression.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
-#include "region/item_json.h"
+#include "model/item_json.h"
 
 namespace gtsim::expr {
 namespace {

@@ -1,5 +1,5 @@
-// Tests of region/item_json.h: DynamoDB's JSON attribute-value form, as the AWS CLI writes it.
-#include "region/item_json.h"
+// Tests of model/item_json.h: DynamoDB's JSON attribute-value form, as the AWS CLI writes it.
+#include "model/item_json.h"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-// Tests of Storage::ItemStatsOf (region/storage.h): item counts and sizes are kept with every
+// Tests of Storage::ItemStatsOf (storage/storage.h): item counts and sizes are kept with every
 // write, in the same transaction, so DescribeTable and `gtsim status` read them in constant time
 // instead of counting the table (issue 19, item 1: a status call stalled every region).
 #include <sqlite3.h>
@@ -9,10 +9,10 @@
 #include <memory>
 #include <string>
 
-#include "region/key_codec.h"
-#include "region/memory_storage.h"
-#include "region/sqlite_storage.h"
-#include "region/storage.h"
+#include "model/key_codec.h"
+#include "storage/memory_storage.h"
+#include "storage/sqlite_storage.h"
+#include "storage/storage.h"
 
 namespace gtsim {
 namespace {

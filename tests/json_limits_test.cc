@@ -1,5 +1,5 @@
-// Tests of the pre-parse JSON checks (region/json_limits.h).
-#include "region/json_limits.h"
+// Tests of the pre-parse JSON checks (model/json_limits.h).
+#include "model/json_limits.h"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

@@ -1,6 +1,6 @@
-// Tests of region/key_codec.h: range-key encodings must sort under memcmp exactly as DynamoDB
+// Tests of model/key_codec.h: range-key encodings must sort under memcmp exactly as DynamoDB
 // sorts the values, because SQLite compares them as BLOBs.
-#include "region/key_codec.h"
+#include "model/key_codec.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

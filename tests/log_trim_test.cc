@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "region/sqlite_storage.h"
-#include "region/storage.h"
+#include "storage/sqlite_storage.h"
+#include "storage/storage.h"
 
 namespace gtsim {
 namespace {

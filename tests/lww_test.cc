@@ -1,7 +1,7 @@
-// Tests of replicator/lww.h and the replication core through Region: item-level
+// Tests of model/lww.h and the replication core through Region: item-level
 // last-writer-wins between regions, replicated by hand (ReadFor on the origin, Apply on the
 // receiver) so every interleaving is chosen by the test.
-#include "replicator/lww.h"
+#include "model/lww.h"
 
 #include <stdlib.h>
 

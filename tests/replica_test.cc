@@ -1,5 +1,5 @@
 // Tests of the replica lifecycle in the transport-free core (region/region.h,
-// region/table_engine.h, replicator/replicator_core.h): adding a replica to a live table from a
+// engine/table_engine.h, replicator/replicator_core.h): adding a replica to a live table from a
 // snapshot at a cut, removing one, the validation and in-use errors, and a bootstrap that
 // survives a crash of either side. Regions run in-process on files in a temporary directory,
 // connected by a hand-driven "network" that runs production's link (replicator/link.h) one batch

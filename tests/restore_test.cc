@@ -1,4 +1,4 @@
-// Tests of point-in-time recovery (region/table_restore.cc through the Region facade): a table
+// Tests of point-in-time recovery (engine/table_restore.cc through the Region facade): a table
 // written, overwritten and deleted locally, by TTL and by replicated changes (some of which LWW
 // discards), restored at many points in time, each restored table compared item by item with a
 // snapshot of what the source held then; restores that run while the source keeps changing;

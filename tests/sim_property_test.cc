@@ -1,5 +1,5 @@
-// Property tests of the deterministic simulation (sim/simulation.h) and its checkers
-// (sim/history.h): many seeds of concurrent writes, deletes, partitions, crashes and clock skew
+// Property tests of the deterministic simulation (sim/harness/simulation.h) and its checkers
+// (sim/harness/history.h): many seeds of concurrent writes, deletes, partitions, crashes and clock skew
 // must all converge without losing an acknowledged write; a seed replays exactly; the checkers
 // do fail on a broken run; and clock skew shows up as the lesson it is meant to teach.
 #include <algorithm>
@@ -11,10 +11,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "region/planted_bug.h"
-#include "region/table_engine.h"
-#include "sim/history.h"
-#include "sim/simulation.h"
+#include "model/planted_bug.h"
+#include "engine/table_engine.h"
+#include "sim/harness/history.h"
+#include "sim/harness/simulation.h"
 
 namespace gtsim {
 namespace {
@@ -119,7 +119,7 @@ TEST_CASE("a seed with replica changes replays exactly", "[sim][replica]") {
 }
 
 TEST_CASE("a sweep catches each planted bug within its seed budget", "[sim][planted]") {
-  // Issue 13 item 3: real bugs, planted one at a time (region/planted_bug.h); the first two are
+  // Issue 13 item 3: real bugs, planted one at a time (model/planted_bug.h); the first two are
   // the ones the simulator found when it began running production's link. Each must make a
   // default sweep fail within kBudget seeds, with a violation naming what went wrong.
   constexpr uint64_t kBudget = 1000;  // the rarest (cancel-before-add-dropped) first shows at seed 747

@@ -1,9 +1,9 @@
-// Tests of region/storage.h on both backends: SqliteStorage (region/sqlite_storage.h) and
-// MemoryStorage (region/memory_storage.h). The behavioural cases are TEMPLATE_TEST_CASEs over the
+// Tests of storage/storage.h on both backends: SqliteStorage (storage/sqlite_storage.h) and
+// MemoryStorage (storage/memory_storage.h). The behavioural cases are TEMPLATE_TEST_CASEs over the
 // two; a randomized case runs one sequence of writes, transactions and savepoints on both and
 // requires every read to agree. SQLite-only cases: which files it refuses to touch and the WAL
 // checkpointer; memory-only cases: what a MemoryDisk keeps across a simulated crash.
-#include "region/storage.h"
+#include "storage/storage.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -15,8 +15,8 @@
 #include <sstream>
 #include <string>
 
-#include "region/key_codec.h"
-#include "region/memory_storage.h"
+#include "model/key_codec.h"
+#include "storage/memory_storage.h"
 
 namespace gtsim {
 namespace {

@@ -1,6 +1,6 @@
-// Tests of region/table_engine.h through the Region facade: the table catalog, local reads and
+// Tests of engine/table_engine.h through the Region facade: the table catalog, local reads and
 // writes, conditions, and the errors a user gets for bad requests.
-#include "region/table_engine.h"
+#include "engine/table_engine.h"
 
 #include <catch2/catch.hpp>
 #include <set>

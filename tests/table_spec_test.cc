@@ -1,8 +1,8 @@
-// MergeTableSpecs (region/table_spec.h) converges whatever order definitions arrive in: a
+// MergeTableSpecs (model/table_spec.h) converges whatever order definitions arrive in: a
 // random sweep of definitions of one table, each region's replica-set entry and each setting
 // decided by its own stamps, checks that merging is commutative, associative and idempotent;
 // and the per-member rule keeps concurrent replica changes made in different regions.
-#include "region/table_spec.h"
+#include "model/table_spec.h"
 
 #include <catch2/catch.hpp>
 #include <random>

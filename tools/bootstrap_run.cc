@@ -10,7 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "region/region.h"
-#include "region/status_macros.h"
+#include "model/status_macros.h"
 #include "tools/cli_client.h"
 
 namespace gtsim {

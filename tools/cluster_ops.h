@@ -20,7 +20,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 #include "replicator/link_delay.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 
 namespace gtsim {
 

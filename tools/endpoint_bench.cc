@@ -29,7 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "fmt/core.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 
 ABSL_FLAG(int, clients, 16, "concurrent keep-alive HTTP clients");
 ABSL_FLAG(double, seconds, 10, "seconds per operation");

@@ -31,13 +31,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
-#include "region/clock.h"
+#include "model/clock.h"
 #include "region/grpc/convert.h"
-#include "region/item_json.h"
-#include "region/json_limits.h"
-#include "region/status_macros.h"
-#include "region/table_spec.h"
-#include "sim/cluster.h"
+#include "model/item_json.h"
+#include "model/json_limits.h"
+#include "model/status_macros.h"
+#include "model/table_spec.h"
+#include "sim/launcher/cluster.h"
 #include "tools/cli_client.h"
 #include "tools/cluster_ops.h"
 #include "tools/scenario_cmd.h"
@@ -463,7 +463,7 @@ void ReportWrite(const std::string& verb, const std::string& region, const pb::W
 }
 
 // DynamoDB's TableDescription, as the region renders it for its endpoint's DescribeTable
-// (region/http/ddb_describe.h): the CLI prints exactly what an SDK would get.
+// (region/ddb_describe.h): the CLI prints exactly what an SDK would get.
 json TableJson(const pb::TableDescription& t) {
   json table = json::parse(t.dynamodb_json(), nullptr, false);
   if (table.is_discarded() || !table.is_object()) {

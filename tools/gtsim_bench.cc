@@ -50,8 +50,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "sim/cluster.h"
-#include "sim/simulation.h"
+#include "sim/launcher/cluster.h"
+#include "sim/harness/simulation.h"
 #include "tools/bootstrap_run.h"
 #include "tools/cli_client.h"
 

@@ -22,7 +22,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/clock.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 #include "tools/bootstrap_run.h"
 #include "tools/cli_client.h"
 

@@ -1,4 +1,4 @@
-// gtsim-sim: runs the deterministic simulation (sim/simulation.h) for one seed or a range of
+// gtsim-sim: runs the deterministic simulation (sim/harness/simulation.h) for one seed or a range of
 // seeds and checks every run (convergence, no acknowledged write lost).
 //
 // Exit codes: 0 every run passed, 1 a run failed its checks (the replay command is printed),
@@ -16,8 +16,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "region/planted_bug.h"
-#include "sim/simulation.h"
+#include "model/planted_bug.h"
+#include "sim/harness/simulation.h"
 
 namespace gtsim {
 namespace {
@@ -61,7 +61,7 @@ no acknowledged write lost. The same seed and options always replay the same run
                        region; checked: settings and indexes identical everywhere, every index
                        exactly what its replica's items say (default 0.03; with
                        --replica-changes 0 too, there is no second table)
-  --plant-bug NAME     plant one known bug (region/planted_bug.h), to see a sweep catch it:
+  --plant-bug NAME     plant one known bug (model/planted_bug.h), to see a sweep catch it:
                        rewind-keeps-stamp, cancel-before-add-dropped,
                        snapshot-cut-ahead-by-one, index-entry-left-by-delete
   --skew-us A,B,...    initial clock skew per region, in region order

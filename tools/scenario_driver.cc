@@ -7,10 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "region/clock.h"
+#include "model/clock.h"
 #include "region/grpc/convert.h"
-#include "region/key_codec.h"
-#include "region/status_macros.h"
+#include "model/key_codec.h"
+#include "model/status_macros.h"
 #include "tools/cli_client.h"
 
 namespace gtsim {

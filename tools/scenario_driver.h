@@ -15,7 +15,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/gtsim/admin.grpc.pb.h"
 #include "proto/gtsim/region.grpc.pb.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 #include "sim/scenario/driver.h"
 
 namespace gtsim {

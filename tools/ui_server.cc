@@ -15,7 +15,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "replicator/link_delay.h"
-#include "sim/cluster.h"
+#include "sim/launcher/cluster.h"
 #include "sim/scenario/scenario.h"
 #include "tools/cluster_ops.h"
 #include "tools/ui_assets.h"

@@ -1,9 +1,9 @@
 #include "region/grpc/convert.h"
 
 #include "absl/strings/str_cat.h"
-#include "region/http/ddb_describe.h"
-#include "region/item_json.h"
-#include "region/status_macros.h"
+#include "region/ddb_describe.h"
+#include "model/item_json.h"
+#include "model/status_macros.h"
 
 namespace gtsim {
 namespace {

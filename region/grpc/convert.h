@@ -8,12 +8,12 @@
 #include "proto/gtsim/admin.pb.h"
 #include "proto/gtsim/region.pb.h"
 #include "proto/gtsim/replication.pb.h"
-#include "region/attribute_value.h"
+#include "model/attribute_value.h"
 #include "region/region.h"
-#include "region/table_engine.h"
-#include "replicator/change.h"
+#include "engine/table_engine.h"
+#include "model/change.h"
 #include "replicator/link.h"
-#include "replicator/snapshot.h"
+#include "model/snapshot.h"
 
 namespace gtsim {
 

@@ -6,7 +6,7 @@
 
 #include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
-#include "region/status_macros.h"
+#include "model/status_macros.h"
 
 namespace gtsim {
 namespace {

@@ -13,9 +13,9 @@
 #include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "region/item_json.h"
-#include "region/key_codec.h"
-#include "region/status_macros.h"
+#include "model/item_json.h"
+#include "model/key_codec.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

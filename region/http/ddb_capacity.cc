@@ -3,7 +3,7 @@
 #include "region/http/ddb_capacity.h"
 
 #include "region/http/ddb_request.h"
-#include "region/status_macros.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

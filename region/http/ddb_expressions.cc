@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_request.h"
-#include "region/item_json.h"
-#include "region/status_macros.h"
+#include "model/item_json.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -1,6 +1,6 @@
 // The expression parameters of DynamoDB requests (internal to region/http/): the placeholder
 // maps (ExpressionAttributeNames / ExpressionAttributeValues) and their use checks, condition and
-// projection parameters parsed by the one expression engine (region/expression.h), and the
+// projection parameters parsed by the one expression engine (engine/expression.h), and the
 // ConditionalCheckFailedException of a write.
 //
 // Functions are stateless and thread-safe; a Placeholders belongs to one request (not
@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "region/expression.h"
+#include "engine/expression.h"
 #include "region/region.h"
 
 namespace gtsim::ddb {

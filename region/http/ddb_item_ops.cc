@@ -14,8 +14,8 @@
 #include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "region/item_json.h"
-#include "region/status_macros.h"
+#include "model/item_json.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "region/http/ddb_request.h"
-#include "region/item_json.h"
-#include "region/status_macros.h"
+#include "model/item_json.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

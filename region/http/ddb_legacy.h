@@ -1,5 +1,5 @@
 // DynamoDB's legacy (pre-expression) request parameters, translated into the one expression
-// engine (region/expression.h): each becomes expression text over generated placeholders
+// engine (engine/expression.h): each becomes expression text over generated placeholders
 // (#legacyN / :legacyN, added to the request's Placeholders, skipping names the request
 // uses), which the engine parses as it parses what clients write, so the legacy forms evaluate
 // exactly as their expression forms do. There is no second evaluator.
@@ -29,7 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "region/expression.h"
+#include "engine/expression.h"
 #include "region/http/ddb_expressions.h"
 
 namespace gtsim::ddb {

@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
-#include "region/http/ddb_describe.h"
+#include "region/ddb_describe.h"
 #include "region/http/dynamodb_endpoint.h"
 #include "region/region.h"
 

@@ -10,7 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "region/status_macros.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

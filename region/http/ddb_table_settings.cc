@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "region/http/ddb_request.h"
-#include "region/status_macros.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -13,14 +13,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "region/http/ddb_capacity.h"
-#include "region/http/ddb_describe.h"
+#include "region/ddb_describe.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "region/item_json.h"
-#include "region/key_codec.h"
-#include "region/status_macros.h"
+#include "model/item_json.h"
+#include "model/key_codec.h"
+#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -19,7 +19,7 @@
 #include "region/http/http_server.h"
 #include "region/http/kms_keys.h"
 #include "region/http/metrics_endpoint.h"
-#include "region/json_limits.h"
+#include "model/json_limits.h"
 
 // The HTTP side of the endpoint: the event loop, the worker pool, and the hand-off of each
 // request to its operation (region/http/ddb_operations.h).

@@ -8,7 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
-#include "region/http/ddb_describe.h"
+#include "region/ddb_describe.h"
 
 namespace gtsim::ddb {
 

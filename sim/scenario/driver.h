@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "region/region.h"
-#include "region/table_engine.h"
-#include "region/table_spec.h"
+#include "engine/table_engine.h"
+#include "model/table_spec.h"
 #include "replicator/link_delay.h"
 
 namespace gtsim::scenario {

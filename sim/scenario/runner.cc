@@ -23,9 +23,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "region/clock.h"
-#include "region/status_macros.h"
-#include "sim/history.h"
+#include "model/clock.h"
+#include "model/status_macros.h"
+#include "sim/harness/history.h"
 #include "sim/scenario/checks.h"
 
 namespace gtsim::scenario {

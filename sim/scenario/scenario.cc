@@ -13,8 +13,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "region/clock.h"
-#include "sim/history.h"
+#include "model/clock.h"
+#include "sim/harness/history.h"
 #include "yaml-cpp/yaml.h"
 
 namespace gtsim::scenario {

@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "region/table_spec.h"
+#include "model/table_spec.h"
 #include "replicator/link_delay.h"
 
 namespace gtsim::scenario {

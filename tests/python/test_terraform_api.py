@@ -255,7 +255,7 @@ def test_local_indexes_item_collection_metrics_and_cli_describe_table(cluster, e
     assert sorted(names) == ["alt", "pk", "sk"]  # each once
     # The CLI names the same stream as the endpoint.
     assert t["LatestStreamArn"] == east.describe_table(TableName="tf-lsi")["Table"]["LatestStreamArn"]
-    # It prints exactly the endpoint's DescribeTable (one renderer, region/http/ddb_describe.cc).
+    # It prints exactly the endpoint's DescribeTable (one renderer, region/ddb_describe.cc).
     assert t == raw(cluster, EAST, "DynamoDB_20120810.DescribeTable", {"TableName": "tf-lsi"})["Table"]
     # Each index's ItemCount / IndexSizeBytes: p/1 has alt (in both indexes), q/1 has not.
     assert t["ItemCount"] == 2
