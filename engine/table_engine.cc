@@ -59,23 +59,23 @@ absl::Status CheckKeyValue(const KeyDef& def, const Item& item, size_t max_bytes
                            const TableSpec& spec) {
   auto it = item.find(def.name);
   if (it == item.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "missing the key attribute \"", def.name, "\" (table ", spec.name, " has key ",
-        KeySchemaText(spec), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("missing the key attribute \"", def.name,
+                                                   "\" (table ", spec.name, " has key ",
+                                                   KeySchemaText(spec), ")"));
   }
   if (it->second.type() != def.type) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "key attribute \"", def.name, "\" must be of type ", ValueTypeName(def.type), ", not ",
-        ValueTypeName(it->second.type()), " (table ", spec.name, " has key ", KeySchemaText(spec),
-        ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key attribute \"", def.name, "\" must be of type ", ValueTypeName(def.type),
+                     ", not ", ValueTypeName(it->second.type()), " (table ", spec.name, " has key ",
+                     KeySchemaText(spec), ")"));
   }
   if (def.type != ValueType::kN && it->second.scalar().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("key attribute \"", def.name, "\" must not be empty"));
   }
   if (it->second.scalar().size() > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("key attribute \"", def.name, "\" is longer than ",
-                                                   max_bytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("key attribute \"", def.name, "\" is longer than ", max_bytes, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -175,8 +175,8 @@ absl::StatusOr<const TableEngine::TableState*> TableEngine::LiveTable(
     const std::string& table) const {
   auto it = tables_.find(table);
   if (it == tables_.end() || it->second.deleted) {
-    return absl::NotFoundError(absl::StrCat("table ", table, " does not exist in region ",
-                                            region_, " (list tables with: gtsim list-tables)"));
+    return absl::NotFoundError(absl::StrCat("table ", table, " does not exist in region ", region_,
+                                            " (list tables with: gtsim list-tables)"));
   }
   return &it->second;
 }
@@ -192,9 +192,9 @@ absl::Status TableEngine::EncodeKeyOf(const TableSpec& spec, const Item& key, st
   if (key.size() != expected) {
     for (const auto& [name, v] : key) {
       if (name != spec.hash_key.name && !(spec.range_key && name == spec.range_key->name)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "a key holds only the key attributes (", KeySchemaText(spec), "); remove \"", name,
-            "\""));
+        return absl::InvalidArgumentError(absl::StrCat("a key holds only the key attributes (",
+                                                       KeySchemaText(spec), "); remove \"", name,
+                                                       "\""));
       }
     }
   }
@@ -215,15 +215,15 @@ absl::Status TableEngine::ValidateItem(const TableState& t, const Item& item) co
   }
   int64_t size = ItemSize(item);
   if (size > kMaxItemBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "item size ", size, " bytes exceeds DynamoDB's limit of 400 KB"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("item size ", size, " bytes exceeds DynamoDB's limit of 400 KB"));
   }
   for (const auto& [name, value] : item) {
     int levels = NestingLevels(value);
     if (levels > kMaxNestingLevels) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "attribute \"", name, "\" nests maps and lists ", levels,
-          " levels deep; DynamoDB allows at most ", kMaxNestingLevels));
+      return absl::InvalidArgumentError(
+          absl::StrCat("attribute \"", name, "\" nests maps and lists ", levels,
+                       " levels deep; DynamoDB allows at most ", kMaxNestingLevels));
     }
   }
   return absl::OkStatus();
@@ -252,9 +252,9 @@ absl::Status TableEngine::CheckCondition(const Condition& cond,
                         : c.op == Condition::Op::kNotExists ? "exists"
                         : v == nullptr                      ? "does not exist"
                                                             : "has a different value";
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the conditional request failed: attribute \"", c.attribute, "\" ", why, " in region ",
-          region_, "'s copy of the item"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the conditional request failed: attribute \"", c.attribute, "\" ", why,
+                       " in region ", region_, "'s copy of the item"));
     }
   }
   return absl::OkStatus();
@@ -327,19 +327,19 @@ absl::StatusOr<TableInfo> TableEngine::CreateTable(const CreateTableRequest& req
   }
   for (const auto& r : replicas) {
     if (!std::binary_search(regions_.begin(), regions_.end(), r)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown region \"", r, "\" in the replicas; this cluster has ",
-          absl::StrJoin(regions_, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat("unknown region \"", r,
+                                                     "\" in the replicas; this cluster has ",
+                                                     absl::StrJoin(regions_, ", ")));
     }
   }
   if (!std::binary_search(replicas.begin(), replicas.end(), region_)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the replicas must include the region you call (", region_, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the replicas must include the region you call (", region_, ")"));
   }
   auto it = tables_.find(req.table);
   if (it != tables_.end() && !it->second.deleted) {
-    return absl::AlreadyExistsError(absl::StrCat("table ", req.table,
-                                                 " already exists in region ", region_));
+    return absl::AlreadyExistsError(
+        absl::StrCat("table ", req.table, " already exists in region ", region_));
   }
   TableSpec spec;
   spec.name = req.table;
@@ -374,16 +374,17 @@ absl::StatusOr<TableInfo> TableEngine::DescribeTable(const std::string& table) {
   ASSIGN_OR_RETURN(TableInfo info, WithFigures(t->spec, t->id));
   info.restore = RestoreSummaryOf(*t);
   for (const auto& [name, g] : t->spec.gsis) {
-    if (!g.deleted) info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
+    if (!g.deleted)
+      info.index_status[name] = backfill_.count({table, name}) ? "CREATING" : "ACTIVE";
   }
   for (const auto& [replica, percent] : t->spec.replica_progress) {
     if (t->spec.ReplicaStatus(replica) == "CREATING") info.replica_progress[replica] = percent;
   }
   if (auto b = bootstraps_.find(table); b != bootstraps_.end()) {
     info.replica_progress[region_] =
-        b->second.total_rows > 0
-            ? static_cast<int>(std::min<int64_t>(99, 100 * b->second.loaded_rows / b->second.total_rows))
-            : 0;
+        b->second.total_rows > 0 ? static_cast<int>(std::min<int64_t>(
+                                       99, 100 * b->second.loaded_rows / b->second.total_rows))
+                                 : 0;
   }
   return info;
 }
@@ -422,9 +423,11 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
   if (rs != t->spec.replica_settings.end() && rs->second.deletion_protection) {
     return absl::FailedPreconditionError(absl::StrCat(
         "Resource cannot be deleted as it is currently protected against deletion: the "
-        "replica of ", table, " in ", region_, " has deletion protection enabled; disable it "
-        "first: gtsim update-table --region ", region_, " --table ", table,
-        " --deletion-protection false"));
+        "replica of ",
+        table, " in ", region_,
+        " has deletion protection enabled; disable it "
+        "first: gtsim update-table --region ",
+        region_, " --table ", table, " --deletion-protection false"));
   }
   ASSIGN_OR_RETURN(TableInfo info, WithFigures(t->spec, t->id));
   if (t->spec.replicas.size() > 1 && t->spec.HasReplica(region_)) {
@@ -433,8 +436,8 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
     if (!t->spec.replica_status.empty()) {
       const auto& [busy, status] = *t->spec.replica_status.begin();
       return absl::FailedPreconditionError(absl::StrCat(
-          "ResourceInUseException: table ", table, " is UPDATING (replica ", busy, " is ",
-          status, "); wait until DescribeTable shows TableStatus ACTIVE, then delete it"));
+          "ResourceInUseException: table ", table, " is UPDATING (replica ", busy, " is ", status,
+          "); wait until DescribeTable shows TableStatus ACTIVE, then delete it"));
     }
     RETURN_IF_ERROR(CheckNotRecentSource(t->spec, region_, "DeleteTable"));
     RETURN_IF_ERROR(DropLocalReplica(tables_[table], Drop::kLeave));
@@ -593,8 +596,8 @@ absl::StatusOr<int> TableEngine::BackfillIndexes(int max_rows) {
 absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryRequest& req) {
   auto gi = t.spec.gsis.find(req.index);
   if (gi == t.spec.gsis.end() || gi->second.deleted) {
-    return absl::InvalidArgumentError(absl::StrCat("table ", t.spec.name, " has no index named ",
-                                                   req.index, " in ", region_));
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", t.spec.name, " has no index named ", req.index, " in ", region_));
   }
   const GsiSetting& g = gi->second;
   if (backfill_.count({t.spec.name, req.index})) {
@@ -603,8 +606,8 @@ absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryReq
         "; query it once DescribeTable shows IndexStatus ACTIVE"));
   }
   if (req.hash_value.type() != g.hash_key.type) {
-    return absl::InvalidArgumentError(absl::StrCat("the index hash key value must be of type ",
-                                                   ValueTypeName(g.hash_key.type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the index hash key value must be of type ", ValueTypeName(g.hash_key.type)));
   }
   if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
   TableSpec index_spec = t.spec;  // range conditions apply to the index's range key
@@ -612,7 +615,8 @@ absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryReq
   ASSIGN_OR_RETURN(Storage::RangeBounds b, BoundsFor(index_spec, req.range));
   std::optional<Storage::IndexPosition> after;
   if (!req.exclusive_start_key.empty()) {
-    ASSIGN_OR_RETURN(after, IndexPositionOf(t, req.index, g, req.hash_value, req.exclusive_start_key));
+    ASSIGN_OR_RETURN(after,
+                     IndexPositionOf(t, req.index, g, req.hash_value, req.exclusive_start_key));
     if (g.range_key && !WithinBounds(b, after->grk)) return StartOutsideRange();
   }
   ASSIGN_OR_RETURN(auto rows, storage_->QueryIndex(t.id, req.index, EncodeHashKey(req.hash_value),
@@ -641,31 +645,31 @@ absl::StatusOr<Page> TableEngine::QueryIndex(const TableState& t, const QueryReq
 
 Item TableEngine::IndexKeyOf(const TableSpec& spec, const GsiSetting& g, const Item& item) {
   Item key;
-  for (const std::string* name : {&spec.hash_key.name, spec.range_key ? &spec.range_key->name : nullptr,
-                                  &g.hash_key.name, g.range_key ? &g.range_key->name : nullptr}) {
+  for (const std::string* name :
+       {&spec.hash_key.name, spec.range_key ? &spec.range_key->name : nullptr, &g.hash_key.name,
+        g.range_key ? &g.range_key->name : nullptr}) {
     if (!name) continue;
     if (auto a = item.find(*name); a != item.end()) key.emplace(*name, a->second);
   }
   return key;
 }
 
-absl::StatusOr<Storage::IndexPosition> TableEngine::IndexPositionOf(const TableState& t,
-                                                                    const std::string& index,
-                                                                    const GsiSetting& g,
-                                                                    const AttributeValue& hash_value,
-                                                                    const Item& start) const {
+absl::StatusOr<Storage::IndexPosition> TableEngine::IndexPositionOf(
+    const TableState& t, const std::string& index, const GsiSetting& g,
+    const AttributeValue& hash_value, const Item& start) const {
   // A LastEvaluatedKey of this index: the table's key attributes and the index's, no others.
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the exclusive start key of a query of index ", index, " ", why,
-        "; pass the LastEvaluatedKey of the previous page unchanged"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the exclusive start key of a query of index ", index, " ", why,
+                     "; pass the LastEvaluatedKey of the previous page unchanged"));
   };
   Item table_key;
   for (const auto& [name, value] : start) {
-    bool table_attr = name == t.spec.hash_key.name ||
-                      (t.spec.range_key && name == t.spec.range_key->name);
+    bool table_attr =
+        name == t.spec.hash_key.name || (t.spec.range_key && name == t.spec.range_key->name);
     bool index_attr = name == g.hash_key.name || (g.range_key && name == g.range_key->name);
-    if (!table_attr && !index_attr) return bad(absl::StrCat("holds \"", name, "\", which is no key attribute"));
+    if (!table_attr && !index_attr)
+      return bad(absl::StrCat("holds \"", name, "\", which is no key attribute"));
     if (table_attr) table_key.emplace(name, value);
   }
   Storage::IndexPosition pos;
@@ -673,14 +677,14 @@ absl::StatusOr<Storage::IndexPosition> TableEngine::IndexPositionOf(const TableS
   auto h = start.find(g.hash_key.name);
   if (h == start.end() || h->second.type() != hash_value.type() ||
       EncodeHashKey(h->second) != EncodeHashKey(hash_value)) {
-    return bad(absl::StrCat("must hold the queried value of the index hash key \"",
-                            g.hash_key.name, "\""));
+    return bad(absl::StrCat("must hold the queried value of the index hash key \"", g.hash_key.name,
+                            "\""));
   }
   if (g.range_key) {
     auto r = start.find(g.range_key->name);
     if (r == start.end() || r->second.type() != g.range_key->type) {
-      return bad(absl::StrCat("must hold the index range key \"", g.range_key->name,
-                              "\" of type ", ValueTypeName(g.range_key->type)));
+      return bad(absl::StrCat("must hold the index range key \"", g.range_key->name, "\" of type ",
+                              ValueTypeName(g.range_key->type)));
     }
     pos.grk = EncodeRangeKey(r->second);
   }
@@ -703,11 +707,23 @@ absl::StatusOr<Storage::RangeBounds> TableEngine::BoundsFor(const TableSpec& spe
   }
   std::string v = EncodeRangeKey(range.value);
   switch (range.op) {
-    case Op::kEq: b.lower = b.upper = v; break;
-    case Op::kLt: b.upper = v; b.upper_inclusive = false; break;
-    case Op::kLe: b.upper = v; break;
-    case Op::kGt: b.lower = v; b.lower_inclusive = false; break;
-    case Op::kGe: b.lower = v; break;
+    case Op::kEq:
+      b.lower = b.upper = v;
+      break;
+    case Op::kLt:
+      b.upper = v;
+      b.upper_inclusive = false;
+      break;
+    case Op::kLe:
+      b.upper = v;
+      break;
+    case Op::kGt:
+      b.lower = v;
+      b.lower_inclusive = false;
+      break;
+    case Op::kGe:
+      b.lower = v;
+      break;
     case Op::kBetween: {
       std::string v2 = EncodeRangeKey(range.value2);
       if (v2 < v) {
@@ -730,7 +746,8 @@ absl::StatusOr<Storage::RangeBounds> TableEngine::BoundsFor(const TableSpec& spe
       }
       break;
     }
-    case Op::kNone: break;
+    case Op::kNone:
+      break;
   }
   return b;
 }
@@ -740,8 +757,8 @@ absl::StatusOr<Page> TableEngine::Query(const QueryRequest& req) {
   if (!req.index.empty()) return QueryIndex(*t, req);
   const TableSpec& spec = t->spec;
   if (req.hash_value.type() != spec.hash_key.type) {
-    return absl::InvalidArgumentError(absl::StrCat("the hash key value must be of type ",
-                                                   ValueTypeName(spec.hash_key.type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the hash key value must be of type ", ValueTypeName(spec.hash_key.type)));
   }
   if (req.limit < 0) return absl::InvalidArgumentError("limit must be positive");
   Item hash_only{{spec.hash_key.name, req.hash_value}};
@@ -897,8 +914,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateTable(const UpdateTableRequest& req
   }
   if (t->spec.ReplicaStatus(region_) != "ACTIVE") {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the replica of table ", req.table, " in ", region_, " is ",
-        t->spec.ReplicaStatus(region_), "; update the table from an ACTIVE replica's region"));
+        "the replica of table ", req.table, " in ", region_, " is ", t->spec.ReplicaStatus(region_),
+        "; update the table from an ACTIVE replica's region"));
   }
   if (!t->spec.replica_status.empty()) {
     const auto& [busy, status] = *t->spec.replica_status.begin();
@@ -942,24 +959,24 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
   const ReplicaUpdate& u = req.replica_updates[0];
   const bool create = u.action == ReplicaUpdate::Action::kCreate;
   if (u.region == region_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Cannot add or delete the local region through ReplicaUpdates (", region_,
-        " is the region you called); call UpdateTable in another replica's region"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Cannot add or delete the local region through ReplicaUpdates (", region_,
+                     " is the region you called); call UpdateTable in another replica's region"));
   }
   if (!std::binary_search(regions_.begin(), regions_.end(), u.region)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown region \"", u.region, "\" in ReplicaUpdates; this cluster has ",
-        absl::StrJoin(regions_, ", ")));
+    return absl::InvalidArgumentError(absl::StrCat("unknown region \"", u.region,
+                                                   "\" in ReplicaUpdates; this cluster has ",
+                                                   absl::StrJoin(regions_, ", ")));
   }
   const TableSpec& spec = t->spec;
   if (create && spec.HasReplica(u.region)) {
-    return absl::InvalidArgumentError(absl::StrCat("table ", req.table,
-                                                   " already has a replica in ", u.region));
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", req.table, " already has a replica in ", u.region));
   }
   if (!create && !spec.HasReplica(u.region)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "table ", req.table, " has no replica in ", u.region, " to delete (replicas: ",
-        absl::StrJoin(spec.replicas, ", "), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", req.table, " has no replica in ", u.region,
+                     " to delete (replicas: ", absl::StrJoin(spec.replicas, ", "), ")"));
   }
   if (create && spec.billing.mode == "PROVISIONED") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -971,10 +988,11 @@ absl::StatusOr<TableInfo> TableEngine::UpdateReplicas(const TableState& t0,
     RETURN_IF_ERROR(CheckNotRecentSource(spec, u.region, "removing it"));
     auto rs = spec.replica_settings.find(u.region);
     if (rs != spec.replica_settings.end() && rs->second.deletion_protection) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the replica of ", req.table, " in ", u.region, " has deletion protection enabled; "
-          "disable it first: gtsim update-table --region ", u.region, " --table ", req.table,
-          " --deletion-protection false"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the replica of ", req.table, " in ", u.region,
+                       " has deletion protection enabled; "
+                       "disable it first: gtsim update-table --region ",
+                       u.region, " --table ", req.table, " --deletion-protection false"));
     }
   }
   TableSpec next = spec;
@@ -1017,16 +1035,18 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     }
     if (b.mode == "PAY_PER_REQUEST") {
       if (req.read_capacity || req.write_capacity) {
-        return bad("read and write capacity apply to PROVISIONED tables only; add "
-                   "--billing-mode PROVISIONED");
+        return bad(
+            "read and write capacity apply to PROVISIONED tables only; add "
+            "--billing-mode PROVISIONED");
       }
       b.read_capacity = b.write_capacity = 0;
     } else {
       if (req.read_capacity) b.read_capacity = *req.read_capacity;
       if (req.write_capacity) b.write_capacity = *req.write_capacity;
       if (b.read_capacity <= 0 || b.write_capacity <= 0) {
-        return bad("a PROVISIONED table needs read and write capacity of at least 1, e.g. "
-                   "--wcu 5 --rcu 10");
+        return bad(
+            "a PROVISIONED table needs read and write capacity of at least 1, e.g. "
+            "--wcu 5 --rcu 10");
       }
     }
     b.stamp = stamp;
@@ -1041,8 +1061,9 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   if (req.ttl_enabled || req.ttl_attribute) {
     if (!req.ttl_enabled) return bad("give --ttl-enabled true or false with --ttl-attribute");
     if (*req.ttl_enabled && (!req.ttl_attribute || req.ttl_attribute->empty())) {
-      return bad("enabling TTL needs the attribute that holds the expiry time, e.g. "
-                 "--ttl-attribute expiresAt");
+      return bad(
+          "enabling TTL needs the attribute that holds the expiry time, e.g. "
+          "--ttl-attribute expiresAt");
     }
     next.ttl = TtlSetting{*req.ttl_enabled,
                           *req.ttl_enabled ? *req.ttl_attribute : spec.ttl.attribute, stamp};
@@ -1127,8 +1148,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
     }
   }
   if (replica_setting) {
-    ReplicaSettings rs = spec.replica_settings.count(target) ? spec.replica_settings.at(target)
-                                                             : ReplicaSettings{};
+    ReplicaSettings rs =
+        spec.replica_settings.count(target) ? spec.replica_settings.at(target) : ReplicaSettings{};
     if (req.deletion_protection) rs.deletion_protection = *req.deletion_protection;
     if (req.kms_key) rs.kms_key = *req.kms_key;
     if (req.table_class) {
@@ -1163,7 +1184,8 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
   if (req.create_gsi) {
     const auto& [name, def] = *req.create_gsi;
     if (!ValidTableName(name) || name.size() < 3) {
-      return bad(absl::StrCat("index name \"", name, "\" is invalid: use 3 to 255 characters "
+      return bad(absl::StrCat("index name \"", name,
+                              "\" is invalid: use 3 to 255 characters "
                               "from a-z, A-Z, 0-9, '_', '-' and '.'"));
     }
     if (auto g = spec.gsis.find(name); g != spec.gsis.end() && !g->second.deleted) {
@@ -1176,8 +1198,9 @@ absl::StatusOr<TableInfo> TableEngine::UpdateSettings(const TableState& t,
       return bad("projection must be ALL, KEYS_ONLY or INCLUDE");
     }
     if ((def.projection == "INCLUDE") != !def.non_key.empty()) {
-      return bad("INCLUDE needs the non-key attributes to project (--include a,b), and only "
-                 "INCLUDE takes them");
+      return bad(
+          "INCLUDE needs the non-key attributes to project (--include a,b), and only "
+          "INCLUDE takes them");
     }
     GsiSetting g = def;
     g.deleted = false;
@@ -1305,11 +1328,14 @@ absl::Status TableEngine::ConsumeWriteCapacity(const TableState& t, int64_t unit
   }
   if (b.mode != "PROVISIONED" || b.write_capacity <= 0) return absl::OkStatus();
   if (!TakeTokens(write_buckets_[t.spec.name], b.write_capacity, static_cast<double>(units))) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "ProvisionedThroughputExceededException: table ", t.spec.name, " in ", region_,
-        " is PROVISIONED with ", b.write_capacity, " write capacity units per second and this "
-        "write needs ", units, "; retry with backoff, raise --wcu, or use --billing-mode "
-        "PAY_PER_REQUEST"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("ProvisionedThroughputExceededException: table ", t.spec.name, " in ", region_,
+                     " is PROVISIONED with ", b.write_capacity,
+                     " write capacity units per second and this "
+                     "write needs ",
+                     units,
+                     "; retry with backoff, raise --wcu, or use --billing-mode "
+                     "PAY_PER_REQUEST"));
   }
   return absl::OkStatus();
 }
@@ -1383,11 +1409,14 @@ absl::Status TableEngine::ConsumeReadCapacity(const std::string& table, double u
   }
   if (capacity <= 0) return absl::OkStatus();
   if (!TakeTokens(read_buckets_[table], capacity, units)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "ProvisionedThroughputExceededException: table ", table, " in ", region_,
-        " is PROVISIONED with ", capacity, " read capacity units per second and this read "
-        "needs ", units, "; retry with backoff, raise --rcu, or use --billing-mode "
-        "PAY_PER_REQUEST"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("ProvisionedThroughputExceededException: table ", table, " in ", region_,
+                     " is PROVISIONED with ", capacity,
+                     " read capacity units per second and this read "
+                     "needs ",
+                     units,
+                     "; retry with backoff, raise --rcu, or use --billing-mode "
+                     "PAY_PER_REQUEST"));
   }
   return absl::OkStatus();
 }
@@ -1432,11 +1461,13 @@ absl::Status TableEngine::CheckNotRecentSource(const TableSpec& spec, const std:
   if (it == spec.sourced_at_us.end() || now >= it->second + kSourceHoldUs) {
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "the replica of ", spec.name, " in ", region, " served as the source of a new replica ",
-      (now - it->second) / 60'000'000, " minutes ago; a source replica cannot be deleted for 24 "
-      "hours after a replica was added from it (", what, " is refused; try again in ",
-      (it->second + kSourceHoldUs - now + 3'599'999'999) / 3'600'000'000, " h)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("the replica of ", spec.name, " in ", region,
+                   " served as the source of a new replica ", (now - it->second) / 60'000'000,
+                   " minutes ago; a source replica cannot be deleted for 24 "
+                   "hours after a replica was added from it (",
+                   what, " is refused; try again in ",
+                   (it->second + kSourceHoldUs - now + 3'599'999'999) / 3'600'000'000, " h)"));
 }
 
 absl::Status TableEngine::DropLocalReplica(TableState& t, Drop how) {
@@ -1613,8 +1644,7 @@ absl::Status TableEngine::Reannounce(TableState& t) {
 
 absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
     const std::string& table, const Stamp& created, const std::string& subscriber,
-    const std::optional<std::pair<std::string, std::string>>& after, int limit,
-    bool with_total) {
+    const std::optional<std::pair<std::string, std::string>>& after, int limit, bool with_total) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   if (t->spec.created != created) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -1625,9 +1655,9 @@ absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
         "the replica of ", table, " in ", region_, " is not ACTIVE and cannot serve a snapshot"));
   }
   if (t->spec.ReplicaStatus(subscriber) != "CREATING") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        region_, " does not list ", subscriber, " as a CREATING replica of ", table,
-        " (the replica add was cancelled or has not reached ", region_, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(region_, " does not list ", subscriber, " as a CREATING replica of ", table,
+                     " (the replica add was cancelled or has not reached ", region_, ")"));
   }
   SnapshotChunk chunk;
   chunk.table = table;
@@ -1644,8 +1674,8 @@ absl::StatusOr<SnapshotChunk> TableEngine::ReadSnapshotRows(
 absl::Status TableEngine::LoadSnapshotChunk(const SnapshotChunk& chunk) {
   auto b = bootstraps_.find(chunk.table);
   if (b == bootstraps_.end() || b->second.table_created != chunk.table_created) {
-    return absl::NotFoundError(absl::StrCat("no bootstrap of table ", chunk.table,
-                                            " is in progress in ", region_));
+    return absl::NotFoundError(
+        absl::StrCat("no bootstrap of table ", chunk.table, " is in progress in ", region_));
   }
   if (!chunk.for_add.empty() && chunk.for_add != b->second.added) {
     return absl::FailedPreconditionError(
@@ -1739,8 +1769,7 @@ absl::Status TableEngine::FinishBootstrap(const std::string& table) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<TableEngine::Version>> TableEngine::DumpTable(
-    const std::string& table) {
+absl::StatusOr<std::vector<TableEngine::Version>> TableEngine::DumpTable(const std::string& table) {
   ASSIGN_OR_RETURN(const TableState* t, LiveTable(table));
   ASSIGN_OR_RETURN(auto rows, storage_->DumpVersions(t->id));
   std::vector<Version> out;

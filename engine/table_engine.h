@@ -18,11 +18,11 @@
 
 #include "absl/status/statusor.h"
 #include "model/attribute_value.h"
-#include "model/clock.h"
-#include "storage/storage.h"
-#include "model/table_spec.h"
 #include "model/change.h"
+#include "model/clock.h"
 #include "model/snapshot.h"
+#include "model/table_spec.h"
+#include "storage/storage.h"
 
 namespace gtsim {
 
@@ -122,14 +122,14 @@ struct UpdateTableRequest {
   std::string table;
   std::vector<ReplicaUpdate> replica_updates;
   // Group-wide settings (see table_spec.h), propagated to every replica.
-  std::optional<std::string> billing_mode;     // PAY_PER_REQUEST or PROVISIONED
-  std::optional<int64_t> read_capacity;        // PROVISIONED
-  std::optional<int64_t> write_capacity;       // PROVISIONED; enforced on local writes
-  std::optional<std::string> sse_type;         // AES256 or KMS
+  std::optional<std::string> billing_mode;  // PAY_PER_REQUEST or PROVISIONED
+  std::optional<int64_t> read_capacity;     // PROVISIONED
+  std::optional<int64_t> write_capacity;    // PROVISIONED; enforced on local writes
+  std::optional<std::string> sse_type;      // AES256 or KMS
   std::optional<bool> ttl_enabled;
-  std::optional<std::string> ttl_attribute;    // with ttl_enabled = true
+  std::optional<std::string> ttl_attribute;  // with ttl_enabled = true
   std::optional<bool> stream_enabled;
-  std::optional<std::string> stream_view_type; // with stream_enabled = true
+  std::optional<std::string> stream_view_type;  // with stream_enabled = true
   // WarmThroughput: raised only (a lower value than the table's current one is InvalidArgument).
   std::optional<int64_t> warm_read;
   std::optional<int64_t> warm_write;
@@ -142,7 +142,7 @@ struct UpdateTableRequest {
   std::string replica_region;
   std::optional<bool> deletion_protection;
   std::optional<std::string> kms_key;
-  std::optional<std::string> table_class;      // STANDARD or STANDARD_INFREQUENT_ACCESS
+  std::optional<std::string> table_class;  // STANDARD or STANDARD_INFREQUENT_ACCESS
   std::optional<int64_t> read_capacity_override;
   std::optional<bool> point_in_time_recovery;
   // The replica's tags: `tags_set` added or overwritten, then `tags_remove` removed. At most
@@ -213,10 +213,10 @@ struct TableInfo {
 
 // How one replicated change fared.
 enum class ApplyOutcome {
-  kApplied,        // the change won LWW (or is a table operation) and was logged
-  kLostToNewer,    // the stored version was newer: dropped, as LWW does
-  kTableGone,      // its table incarnation was deleted or replaced: dropped
-  kWaitForTable,   // its table has not been created here yet: retry later
+  kApplied,       // the change won LWW (or is a table operation) and was logged
+  kLostToNewer,   // the stored version was newer: dropped, as LWW does
+  kTableGone,     // its table incarnation was deleted or replaced: dropped
+  kWaitForTable,  // its table has not been created here yet: retry later
 };
 
 class TableEngine {
@@ -224,8 +224,7 @@ class TableEngine {
   // DynamoDB's limit of tags per resource.
   static constexpr size_t kMaxTagsPerReplica = 50;
   // `regions` is every region of the cluster (valid replica names).
-  TableEngine(std::string region, std::vector<std::string> regions, Storage* storage,
-              Clock* clock);
+  TableEngine(std::string region, std::vector<std::string> regions, Storage* storage, Clock* clock);
 
   // Loads the catalog and the last stamp from storage. Call once before anything else, and
   // again after a rolled-back transaction.
@@ -292,8 +291,7 @@ class TableEngine {
   // incarnation and `subscriber` is listed as CREATING.
   absl::StatusOr<SnapshotChunk> ReadSnapshotRows(
       const std::string& table, const Stamp& created, const std::string& subscriber,
-      const std::optional<std::pair<std::string, std::string>>& after, int limit,
-      bool with_total);
+      const std::optional<std::pair<std::string, std::string>>& after, int limit, bool with_total);
   // New-replica side. Bootstraps this region still has to load (not `loaded`).
   const std::map<std::string, BootstrapState>& bootstraps() const { return bootstraps_; }
   // Loads a chunk's rows with LWW (no change-log rows) and records the progress, `cut` on the
@@ -397,6 +395,7 @@ class TableEngine {
   // Validates a full key (exactly the key attributes, right types) and returns it encoded.
   absl::Status EncodeKey(const TableState& t, const Item& key, std::string* hk,
                          std::string* rk) const;
+
  public:
   // Encodes a full key of `spec` (for checkers that hold keys, not encodings).
   static absl::Status EncodeKeyOf(const TableSpec& spec, const Item& key, std::string* hk,
@@ -501,7 +500,7 @@ class TableEngine {
   Clock* clock_;
   int64_t skew_us_ = 0;
   int64_t last_stamp_us_ = 0;
-  std::map<std::string, TableState> tables_;  // by name, deleted ones too
+  std::map<std::string, TableState> tables_;          // by name, deleted ones too
   std::map<std::string, BootstrapState> bootstraps_;  // by table, mirrors storage
   struct Bucket {
     double tokens = 0;
@@ -514,8 +513,8 @@ class TableEngine {
   std::map<std::string, Bucket> write_buckets_;  // PROVISIONED tables, in memory
   std::map<std::string, Bucket> read_buckets_;
   // GSI backfills still running here, by (table, index): where to continue.
-  std::map<std::pair<std::string, std::string>,
-           std::optional<std::pair<std::string, std::string>>> backfill_;
+  std::map<std::pair<std::string, std::string>, std::optional<std::pair<std::string, std::string>>>
+      backfill_;
   // Restores by target table (engine/table_restore.cc); reloaded from storage meta by Load.
   struct RestoreJob;
   std::map<std::string, std::shared_ptr<RestoreJob>> restores_;

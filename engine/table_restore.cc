@@ -37,8 +37,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "model/status_macros.h"
 #include "engine/table_engine.h"
+#include "model/status_macros.h"
 
 namespace gtsim {
 

@@ -274,16 +274,26 @@ std::vector<std::string> SortedUnique(std::vector<std::string> v) {
 
 const char* ValueTypeName(ValueType type) {
   switch (type) {
-    case ValueType::kS: return "S";
-    case ValueType::kN: return "N";
-    case ValueType::kB: return "B";
-    case ValueType::kBool: return "BOOL";
-    case ValueType::kNull: return "NULL";
-    case ValueType::kM: return "M";
-    case ValueType::kL: return "L";
-    case ValueType::kSS: return "SS";
-    case ValueType::kNS: return "NS";
-    case ValueType::kBS: return "BS";
+    case ValueType::kS:
+      return "S";
+    case ValueType::kN:
+      return "N";
+    case ValueType::kB:
+      return "B";
+    case ValueType::kBool:
+      return "BOOL";
+    case ValueType::kNull:
+      return "NULL";
+    case ValueType::kM:
+      return "M";
+    case ValueType::kL:
+      return "L";
+    case ValueType::kSS:
+      return "SS";
+    case ValueType::kNS:
+      return "NS";
+    case ValueType::kBS:
+      return "BS";
   }
   return "?";
 }
@@ -403,13 +413,13 @@ bool AttributeValue::operator==(const AttributeValue& o) const {
 absl::StatusOr<std::string> CanonicalNumber(const std::string& text) {
   Decimal d;
   if (text.empty() || !Decompose(text, &d)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", text, "\" is not a number: write decimal digits, e.g. 42, -1.5 or 3e10"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", text, "\" is not a number: write decimal digits, e.g. 42, -1.5 or 3e10"));
   }
   if (d.digits.size() > 38) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "number ", text, " has ", d.digits.size(),
-        " significant digits; DynamoDB keeps at most 38"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("number ", text, " has ", d.digits.size(),
+                     " significant digits; DynamoDB keeps at most 38"));
   }
   if (!d.digits.empty() && (d.exponent - 1 > 125 || d.exponent - 1 < -130)) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "model/attribute_value.h"
-#include "model/table_spec.h"
 #include "model/lww.h"
+#include "model/table_spec.h"
 
 namespace gtsim {
 
@@ -68,9 +68,9 @@ struct Change {
   int64_t seq = 0;  // position in the change log it was read from
   ChangeKind kind = ChangeKind::kPut;
   std::string table;
-  Stamp table_created;  // the table incarnation the change belongs to
-  Stamp stamp;          // LWW stamp; stamp.region is the origin region
-  int64_t commit_true_us = 0;  // origin's true clock at commit (ReplicationLatency starts here)
+  Stamp table_created;            // the table incarnation the change belongs to
+  Stamp stamp;                    // LWW stamp; stamp.region is the origin region
+  int64_t commit_true_us = 0;     // origin's true clock at commit (ReplicationLatency starts here)
   Item key;                       // key attributes (PUT, DELETE)
   std::optional<Item> new_image;  // PUT
   std::optional<Item> old_image;  // the version replaced, in the local log only

@@ -148,9 +148,9 @@ absl::StatusOr<Item> ParseItemJson(const std::string& text) {
   }
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed JSON: ", text.size() > 60 ? text.substr(0, 60) + "..." : text,
-        " (expected DynamoDB JSON such as '{\"id\":{\"S\":\"1\"}}')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed JSON: ", text.size() > 60 ? text.substr(0, 60) + "..." : text,
+                     " (expected DynamoDB JSON such as '{\"id\":{\"S\":\"1\"}}')"));
   }
   return ItemFromJson(j);
 }
@@ -158,12 +158,18 @@ absl::StatusOr<Item> ParseItemJson(const std::string& text) {
 nlohmann::json ValueToJson(const AttributeValue& v) {
   using nlohmann::json;
   switch (v.type()) {
-    case ValueType::kS: return json{{"S", v.scalar()}};
-    case ValueType::kN: return json{{"N", v.scalar()}};
-    case ValueType::kB: return json{{"B", absl::Base64Escape(v.scalar())}};
-    case ValueType::kBool: return json{{"BOOL", v.boolean()}};
-    case ValueType::kNull: return json{{"NULL", true}};
-    case ValueType::kM: return json{{"M", ItemToJson(v.map())}};
+    case ValueType::kS:
+      return json{{"S", v.scalar()}};
+    case ValueType::kN:
+      return json{{"N", v.scalar()}};
+    case ValueType::kB:
+      return json{{"B", absl::Base64Escape(v.scalar())}};
+    case ValueType::kBool:
+      return json{{"BOOL", v.boolean()}};
+    case ValueType::kNull:
+      return json{{"NULL", true}};
+    case ValueType::kM:
+      return json{{"M", ItemToJson(v.map())}};
     case ValueType::kL: {
       json a = json::array();
       for (const auto& e : v.list()) a.push_back(ValueToJson(e));

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 #include "model/attribute_value.h"
+#include "nlohmann/json.hpp"
 
 namespace gtsim {
 

@@ -29,8 +29,8 @@ struct SnapshotRow {
 
 struct SnapshotChunk {
   std::string table;
-  Stamp table_created;                 // the incarnation the snapshot belongs to
-  std::string source;                  // the region that read it ("": not said)
+  Stamp table_created;  // the incarnation the snapshot belongs to
+  std::string source;   // the region that read it ("": not said)
   // Set by the loader: the add whose bootstrap requested it (BootstrapState::added), so a chunk
   // still in flight for an earlier add of the same replica is refused. Empty: not said.
   Stamp for_add;
@@ -40,8 +40,8 @@ struct SnapshotChunk {
   // adopts the first chunk's before it applies any change of the table, since tombstones
   // stamped before it are missing from the rows.
   int64_t tombstone_horizon = 0;
-  std::vector<SnapshotRow> rows;       // in (hk, rk) order, after the requested position
-  bool last = false;                   // no rows follow these
+  std::vector<SnapshotRow> rows;  // in (hk, rk) order, after the requested position
+  bool last = false;              // no rows follow these
 };
 
 // A bootstrap in progress at the new replica, kept durably so a restart resumes it.

@@ -167,18 +167,22 @@ std::string EncodeTableSpec(const TableSpec& spec) {
     j["updated_by"] = spec.updated.region;
   }
   if (!spec.billing.stamp.empty()) {
-    j["billing"] = {{"mode", spec.billing.mode}, {"rcu", spec.billing.read_capacity},
-                    {"wcu", spec.billing.write_capacity}, {"stamp", StampJson(spec.billing.stamp)}};
+    j["billing"] = {{"mode", spec.billing.mode},
+                    {"rcu", spec.billing.read_capacity},
+                    {"wcu", spec.billing.write_capacity},
+                    {"stamp", StampJson(spec.billing.stamp)}};
   }
   if (!spec.sse.stamp.empty()) {
     j["sse"] = {{"type", spec.sse.type}, {"stamp", StampJson(spec.sse.stamp)}};
   }
   if (!spec.ttl.stamp.empty()) {
-    j["ttl"] = {{"enabled", spec.ttl.enabled}, {"attribute", spec.ttl.attribute},
+    j["ttl"] = {{"enabled", spec.ttl.enabled},
+                {"attribute", spec.ttl.attribute},
                 {"stamp", StampJson(spec.ttl.stamp)}};
   }
   if (!spec.stream.stamp.empty()) {
-    j["stream"] = {{"enabled", spec.stream.enabled}, {"view", spec.stream.view_type},
+    j["stream"] = {{"enabled", spec.stream.enabled},
+                   {"view", spec.stream.view_type},
                    {"stamp", StampJson(spec.stream.stamp)}};
     if (spec.stream.since_us) j["stream"]["since_us"] = spec.stream.since_us;
     if (!spec.stream.past.empty()) j["stream"]["past"] = spec.stream.past;
@@ -200,16 +204,18 @@ std::string EncodeTableSpec(const TableSpec& spec) {
   }
   for (const auto& [region, rs] : spec.replica_settings) {
     j["replica_settings"][region] = {
-        {"protect", rs.deletion_protection}, {"kms", rs.kms_key}, {"class", rs.table_class},
-        {"rcu", rs.read_capacity_override}, {"pitr", rs.point_in_time_recovery},
-        {"stamp", StampJson(rs.stamp)}};
+        {"protect", rs.deletion_protection}, {"kms", rs.kms_key},
+        {"class", rs.table_class},           {"rcu", rs.read_capacity_override},
+        {"pitr", rs.point_in_time_recovery}, {"stamp", StampJson(rs.stamp)}};
     if (rs.pitr_since_us) j["replica_settings"][region]["pitr_since_us"] = rs.pitr_since_us;
     if (!rs.tags.empty()) j["replica_settings"][region]["tags"] = rs.tags;
   }
   for (const auto& [name, g] : spec.gsis) {
     nlohmann::json gj = {{"hash", {g.hash_key.name, ValueTypeName(g.hash_key.type)}},
-                         {"projection", g.projection}, {"non_key", g.non_key},
-                         {"deleted", g.deleted}, {"stamp", StampJson(g.stamp)}};
+                         {"projection", g.projection},
+                         {"non_key", g.non_key},
+                         {"deleted", g.deleted},
+                         {"stamp", StampJson(g.stamp)}};
     if (!g.created.empty()) gj["created"] = StampJson(g.created);
     if (g.local) gj["local"] = true;
     if (g.warm_read || g.warm_write) gj["warm"] = {g.warm_read, g.warm_write};
@@ -249,7 +255,8 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
                                     b.at("wcu").get<int64_t>(), StampFrom(b.at("stamp"))};
     }
     if (j.contains("sse")) {
-      spec.sse = SseSetting{j["sse"].at("type").get<std::string>(), StampFrom(j["sse"].at("stamp"))};
+      spec.sse =
+          SseSetting{j["sse"].at("type").get<std::string>(), StampFrom(j["sse"].at("stamp"))};
     }
     if (j.contains("ttl")) {
       const auto& t = j["ttl"];
@@ -288,10 +295,10 @@ absl::StatusOr<TableSpec> DecodeTableSpec(const std::string& text) {
     }
     if (j.contains("replica_settings")) {
       for (const auto& [region, r] : j["replica_settings"].items()) {
-        spec.replica_settings[region] = ReplicaSettings{
-            r.at("protect").get<bool>(), r.at("kms").get<std::string>(),
-            r.at("class").get<std::string>(), r.at("rcu").get<int64_t>(),
-            r.at("pitr").get<bool>(), StampFrom(r.at("stamp"))};
+        spec.replica_settings[region] =
+            ReplicaSettings{r.at("protect").get<bool>(),      r.at("kms").get<std::string>(),
+                            r.at("class").get<std::string>(), r.at("rcu").get<int64_t>(),
+                            r.at("pitr").get<bool>(),         StampFrom(r.at("stamp"))};
         ReplicaSettings& rs = spec.replica_settings[region];
         rs.pitr_since_us = r.value("pitr_since_us", int64_t{0});
         if (r.contains("tags")) rs.tags = r["tags"].get<std::map<std::string, std::string>>();

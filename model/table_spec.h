@@ -71,9 +71,9 @@ struct OnDemandSetting {
 struct GsiSetting {
   KeyDef hash_key;
   std::optional<KeyDef> range_key;
-  std::string projection = "ALL";     // ALL, KEYS_ONLY or INCLUDE
-  std::vector<std::string> non_key;   // INCLUDE: the projected non-key attributes
-  bool deleted = false;               // a deleted index keeps its stamp so LWW can order it
+  std::string projection = "ALL";    // ALL, KEYS_ONLY or INCLUDE
+  std::vector<std::string> non_key;  // INCLUDE: the projected non-key attributes
+  bool deleted = false;              // a deleted index keeps its stamp so LWW can order it
   Stamp stamp;
   // When this incarnation of the index was created (its create's stamp; an Update and the
   // delete keep it; empty in definitions stored before it was kept). Merging orders an index's
@@ -98,8 +98,8 @@ struct GsiSetting {
 // describe the replica (and to refuse removing a protected one).
 struct ReplicaSettings {
   bool deletion_protection = false;
-  std::string kms_key;              // KMSMasterKeyId when SSE is KMS ("" : the default key)
-  std::string table_class;          // "" (STANDARD) or STANDARD_INFREQUENT_ACCESS
+  std::string kms_key;                 // KMSMasterKeyId when SSE is KMS ("" : the default key)
+  std::string table_class;             // "" (STANDARD) or STANDARD_INFREQUENT_ACCESS
   int64_t read_capacity_override = 0;  // ProvisionedThroughputOverride; 0: none
   bool point_in_time_recovery = false;
   Stamp stamp;

@@ -11,7 +11,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-
 #include "model/status_macros.h"
 
 namespace gtsim {
@@ -21,8 +20,8 @@ absl::StatusOr<std::unique_ptr<Region>> Region::Open(std::string name,
                                                      std::unique_ptr<Storage> storage,
                                                      Clock* clock) {
   if (std::find(regions.begin(), regions.end(), name) == regions.end()) regions.push_back(name);
-  std::unique_ptr<Region> r(new Region(std::move(name), std::move(regions), std::move(storage),
-                                       clock));
+  std::unique_ptr<Region> r(
+      new Region(std::move(name), std::move(regions), std::move(storage), clock));
   absl::MutexLock l(&r->mu_);
   r->local_head_ = r->storage_->head_seq();
   RETURN_IF_ERROR(r->engine_.Load());
@@ -37,8 +36,8 @@ absl::StatusOr<std::unique_ptr<Region>> Region::Open(std::string name,
   return r;
 }
 
-Region::Region(std::string name, std::vector<std::string> regions,
-               std::unique_ptr<Storage> storage, Clock* clock)
+Region::Region(std::string name, std::vector<std::string> regions, std::unique_ptr<Storage> storage,
+               Clock* clock)
     : name_(name),
       clock_(clock),
       storage_(std::move(storage)),
@@ -248,20 +247,20 @@ absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
 }
 
 void Region::PutItemAsync(PutRequest req, WriteDone done) {
-  SubmitAsync([this, req = std::move(req)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                  mu_) { return engine_.PutItem(req); },
+  SubmitAsync([this, req = std::move(req)]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.PutItem(req); },
               std::move(done));
 }
 
 void Region::UpdateItemAsync(UpdateRequest req, WriteDone done) {
-  SubmitAsync([this, req = std::move(req)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                  mu_) { return engine_.UpdateItem(req); },
+  SubmitAsync([this, req = std::move(req)]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.UpdateItem(req); },
               std::move(done));
 }
 
 void Region::DeleteItemAsync(DeleteRequest req, WriteDone done) {
-  SubmitAsync([this, req = std::move(req)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(
-                  mu_) { return engine_.DeleteItem(req); },
+  SubmitAsync([this, req = std::move(req)]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.DeleteItem(req); },
               std::move(done));
 }
 
@@ -278,10 +277,9 @@ void Region::MutateItemsLed(std::vector<AsyncMutation> writes) {
   std::vector<std::unique_ptr<PendingWrite>> entries;
   for (AsyncMutation& w : writes) {
     auto entry = std::make_unique<PendingWrite>();
-    entry->write = [this, table = std::move(w.table), key = std::move(w.key),
-                    fn = std::move(w.fn)]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return engine_.MutateItem(table, key, fn);
-    };
+    entry->write =
+        [this, table = std::move(w.table), key = std::move(w.key), fn = std::move(w.fn)]()
+            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); };
     entry->on_done = std::move(w.done);
     entries.push_back(std::move(entry));
   }
@@ -307,9 +305,9 @@ absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
   std::set<std::pair<std::string, std::string>> seen;
   for (const ItemMutation& e : entries) {
     if (!seen.emplace(e.table, EncodeItem(e.key)).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "MutateItems got two entries for one item of table ", e.table,
-          "; each item may appear once"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("MutateItems got two entries for one item of table ", e.table,
+                       "; each item may appear once"));
     }
   }
   absl::MutexLock l(&mu_);
@@ -374,8 +372,8 @@ absl::StatusOr<Region::TableChanges> Region::ReadTableChanges(const std::string&
     {
       // One chunk per lock hold, so a long scan never stalls writes for long.
       absl::MutexLock l(&mu_);
-      ASSIGN_OR_RETURN(chunk, storage_->ReadChanges(out.scanned_through,
-                                                    std::min(kChunk, max_scan - scanned)));
+      ASSIGN_OR_RETURN(
+          chunk, storage_->ReadChanges(out.scanned_through, std::min(kChunk, max_scan - scanned)));
     }
     if (chunk.empty()) break;
     for (Change& c : chunk) {
@@ -423,7 +421,8 @@ absl::StatusOr<int> Region::BackfillIndexes(int max_rows) {
 absl::StatusOr<int> Region::ExpireItems(int max_rows) {
   absl::MutexLock l(&mu_);
   const auto tables = engine_.Tables();
-  if (std::none_of(tables.begin(), tables.end(), [](const TableSpec& t) { return t.ttl.enabled; })) {
+  if (std::none_of(tables.begin(), tables.end(),
+                   [](const TableSpec& t) { return t.ttl.enabled; })) {
     return 0;
   }
   return InTransaction([&] { return engine_.ExpireItems(max_rows); });
@@ -509,8 +508,7 @@ int64_t Region::ServePositionFor(const std::string& subscriber, int64_t after_se
 }
 
 absl::StatusOr<ChangeBatch> Region::ReadFor(const std::string& subscriber, int64_t after_seq,
-                                            int max_changes,
-                                            const std::vector<HeldTable>& held) {
+                                            int max_changes, const std::vector<HeldTable>& held) {
   absl::MutexLock l(&mu_);
   if (after_seq < storage_->trimmed_through()) {
     std::string message = absl::StrCat(
@@ -551,9 +549,8 @@ absl::StatusOr<ApplyReport> Region::Apply(ChangeBatch batch) {
     return absl::UnavailableError("replication from " + batch.origin + " is cut (partition)");
   }
   if (batch.subscription_epoch >= 0 && batch.subscription_epoch != subscription_epoch_) {
-    return absl::AbortedError(absl::StrCat(
-        "a bootstrap moved the cursors since this stream from ", batch.origin,
-        " was opened; subscribe again"));
+    return absl::AbortedError(absl::StrCat("a bootstrap moved the cursors since this stream from ",
+                                           batch.origin, " was opened; subscribe again"));
   }
   if (absl::Status bound = replicator_.CheckStamps(batch); !bound.ok()) {
     if (future_warned_.insert(batch.origin).second) AddWarning(std::string(bound.message()));
@@ -611,8 +608,8 @@ absl::StatusOr<SnapshotChunk> Region::ReadSnapshot(const SnapshotRequest& req) {
   auto it = serving_.find(key);
   bool fresh = !req.after || it == serving_.end();
   ASSIGN_OR_RETURN(SnapshotChunk chunk,
-                   engine_.ReadSnapshotRows(req.table, req.table_created, req.subscriber,
-                                            req.after, std::max(1, req.max_rows), fresh));
+                   engine_.ReadSnapshotRows(req.table, req.table_created, req.subscriber, req.after,
+                                            std::max(1, req.max_rows), fresh));
   // Taken under the same lock as the rows: every change the cut names is in them.
   chunk.cut = replicator_.Cut(peers_);
   chunk.source = name_;
@@ -821,7 +818,8 @@ absl::StatusOr<bool> Region::CheckSubscriber(const std::string& subscriber, int6
       kept_ts ? absl::FormatTime(absl::FromUnixMicros(kept_ts), absl::UTCTimeZone())
               : std::string("the start"),
       " were lost from this region's database (a lost or truncated WAL file, or a power loss "
-      "under --durability=normal). Started a new change log (id ", old_id, " -> ", new_id,
+      "under --durability=normal). Started a new change log (id ",
+      old_id, " -> ", new_id,
       ") so every peer re-reads it and no later write is skipped; asking every peer for this "
       "region's writes it holds (the count restored appears here when done)."));
   // Inbound streams subscribe again, now with the reclaim request.
@@ -840,14 +838,15 @@ absl::StatusOr<int> Region::ApplyReclaimed(ChangeBatch batch) {
   const std::string origin = batch.origin;
   const bool done = batch.reclaim_done;
   ASSIGN_OR_RETURN(int restored, InTransaction([&]() -> absl::StatusOr<int> {
-    return replicator_.ApplyReclaimed(std::move(batch));
-  }));
+                     return replicator_.ApplyReclaimed(std::move(batch));
+                   }));
   reclaimed_[origin] += restored;
   if (done && reclaim_after_.erase(origin)) {
     RETURN_IF_ERROR(storage_->PutMeta("reclaim_after/" + origin, std::nullopt));
     AddWarning(absl::StrCat("log rollback repair: ", origin, " sent back ", reclaimed_[origin],
                             " of this region's lost writes, now restored here and replicated "
-                            "again", reclaim_after_.empty() ? " (every peer has answered)" : ""));
+                            "again",
+                            reclaim_after_.empty() ? " (every peer has answered)" : ""));
   }
   return restored;
 }

@@ -8,11 +8,11 @@
 //
 // Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem and
 // their *Async forms) share one transaction. Each writer enqueues its write; the writer at the
-// head of the queue becomes the leader, takes every write queued by then (at most kMaxGroup), runs each in turn inside one
-// transaction - each in its own savepoint, so a write that fails (a condition, validation) is
-// undone alone and the others go on - commits once, and only then are all of them answered. If
-// the COMMIT itself fails, every write of the group that had succeeded gets that error and
-// nothing of the group is kept. With one writer at a time a group holds one write.
+// head of the queue becomes the leader, takes every write queued by then (at most kMaxGroup), runs
+// each in turn inside one transaction - each in its own savepoint, so a write that fails (a
+// condition, validation) is undone alone and the others go on - commits once, and only then are all
+// of them answered. If the COMMIT itself fails, every write of the group that had succeeded gets
+// that error and nothing of the group is kept. With one writer at a time a group holds one write.
 // Asynchronous writes (PutItemAsync, ...) queue the same way without a waiting
 // thread; a group whose front write is asynchronous is led by the region's committer thread.
 //
@@ -33,14 +33,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "model/clock.h"
-#include "region/conflict_log.h"
-#include "storage/storage.h"
 #include "engine/table_engine.h"
+#include "model/clock.h"
+#include "model/snapshot.h"
+#include "region/conflict_log.h"
 #include "replicator/link.h"
 #include "replicator/link_delay.h"
 #include "replicator/replicator_core.h"
-#include "model/snapshot.h"
+#include "storage/storage.h"
 
 namespace gtsim {
 
@@ -74,8 +74,8 @@ struct RegionStatus {
   int64_t head_seq = 0;
   int64_t clock_skew_us = 0;
   std::vector<TableStatus> tables;
-  std::vector<InboundStatus> inbound;   // one per peer region
-  std::vector<OutboundStatus> outbound; // one per peer region
+  std::vector<InboundStatus> inbound;    // one per peer region
+  std::vector<OutboundStatus> outbound;  // one per peer region
   // Things a user must know about this region's data, e.g. that its change log rolled back
   // and which writes were lost or recovered (durable: shown after restarts too).
   std::vector<std::string> warnings;
@@ -186,8 +186,7 @@ class Region final : public LinkOrigin, public LinkReceiver {
   absl::StatusOr<Page> Scan(const ScanRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
   // Charges provisioned read capacity (see TableEngine::ConsumeReadCapacity). Reads above do
   // not charge themselves: callers that meter reads (the DynamoDB endpoint) call this after.
-  absl::Status ConsumeReadCapacity(const std::string& table, double units)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status ConsumeReadCapacity(const std::string& table, double units) ABSL_LOCKS_EXCLUDED(mu_);
 
   // This region's own stream for one table: the item changes (puts and deletes, local and
   // replicated) of the table's current incarnation that this region applied, from its change
@@ -346,8 +345,7 @@ class Region final : public LinkOrigin, public LinkReceiver {
   // Runs `f` in one transaction; rolls back (and reloads in-memory state) if it fails.
   // `local`: what `f` logs originated here (wakes WaitForChanges), rather than replicated.
   template <typename F>
-  auto InTransaction(F&& f, bool local = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
-      -> decltype(f());
+  auto InTransaction(F&& f, bool local = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> decltype(f());
   void ReloadAfterRollback() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Turns every fully loaded bootstrap whose cursors reached its cut ACTIVE.
   void MaybeFinishBootstraps() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -1,5 +1,6 @@
 // The replication link between two regions, without a transport: the one protocol that the
-// gRPC adapters (replicator/grpc/) and the deterministic simulator (sim/harness/simulation.cc) both run.
+// gRPC adapters (replicator/grpc/) and the deterministic simulator (sim/harness/simulation.cc) both
+// run.
 //
 // One link carries the changes that originated at one region (the origin) to one other region
 // (the receiver), as a stream the receiver opens:

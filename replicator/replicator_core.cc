@@ -29,11 +29,16 @@ const char* StreamEventName(const Change& c) {
 
 const char* ChangeKindName(ChangeKind kind) {
   switch (kind) {
-    case ChangeKind::kPut: return "PUT";
-    case ChangeKind::kDelete: return "DELETE";
-    case ChangeKind::kCreateTable: return "CREATE_TABLE";
-    case ChangeKind::kDeleteTable: return "DELETE_TABLE";
-    case ChangeKind::kUpdateTable: return "UPDATE_TABLE";
+    case ChangeKind::kPut:
+      return "PUT";
+    case ChangeKind::kDelete:
+      return "DELETE";
+    case ChangeKind::kCreateTable:
+      return "CREATE_TABLE";
+    case ChangeKind::kDeleteTable:
+      return "DELETE_TABLE";
+    case ChangeKind::kUpdateTable:
+      return "UPDATE_TABLE";
   }
   return "?";
 }
@@ -63,9 +68,9 @@ absl::Status ReplicatorCore::Load() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
-    const std::string& subscriber, int64_t after_seq, int max_changes,
-    const std::vector<HeldTable>& held) {
+absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(const std::string& subscriber,
+                                                    int64_t after_seq, int max_changes,
+                                                    const std::vector<HeldTable>& held) {
   ChangeBatch batch;
   batch.origin = region_;
   batch.origin_head = storage_->head_seq();
@@ -102,7 +107,7 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadFor(
     bool relevant = std::binary_search(kept.begin(), kept.end(), c.seq);
     batch.scanned_through = c.seq;
     if (relevant) {
-      c.old_image.reset();  // receivers compute their own
+      c.old_image.reset();       // receivers compute their own
       c.service_delete = false;  // a TTL expiry is an ordinary delete everywhere else
       if (c.new_image) bytes += ItemSize(*c.new_image);
       batch.changes.push_back(std::move(c));
@@ -289,7 +294,7 @@ absl::StatusOr<ApplyReport> ReplicatorCore::ApplyBatch(ChangeBatch batch) {
   int64_t last_stamp_us = 0;  // of the last change applied from this batch
   int64_t now = clock_->NowMicros();
   for (auto& c : batch.changes) {
-    if (c.seq <= cursor) continue;  // already applied: a re-delivery
+    if (c.seq <= cursor) continue;                                 // already applied: a re-delivery
     const int64_t seq = c.seq, commit_true_us = c.commit_true_us;  // `c` is moved below
     const int64_t stamp_us = c.stamp.ts_us;
     std::string table = c.table;

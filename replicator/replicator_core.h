@@ -19,29 +19,29 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model/clock.h"
-#include "storage/storage.h"
 #include "engine/table_engine.h"
 #include "model/change.h"
+#include "model/clock.h"
 #include "replicator/lag_metrics.h"
+#include "storage/storage.h"
 
 namespace gtsim {
 
 // What applying one batch did, for metrics and lessons.
 struct ApplyReport {
   std::string origin;
-  int64_t cursor = 0;   // the origin position now durably applied
-  int applied = 0;      // changes that won LWW (or table operations)
+  int64_t cursor = 0;  // the origin position now durably applied
+  int applied = 0;     // changes that won LWW (or table operations)
   int lost_to_newer = 0;
-  int dropped = 0;      // for deleted tables
-  bool waiting = false; // stopped at a change whose table has not arrived yet
+  int dropped = 0;       // for deleted tables
+  bool waiting = false;  // stopped at a change whose table has not arrived yet
   // The origin's log is not the one the cursor counted in (its data was wiped): the cursor
   // started again from 0 with this batch, which the origin served from the start of its log.
   bool log_restarted = false;
   int64_t origin_log_id = 0;  // the log `cursor` counts in (0: unknown)
   int64_t cursor_stamp = 0;   // the origin's through_local_ts at `cursor` (0: unknown)
   int64_t stamp_floor = 0;    // the batch's stamp_floor when `cursor` reached its end, else 0
-  std::vector<int64_t> latencies_us;  // per applied change: commit at origin -> now
+  std::vector<int64_t> latencies_us;        // per applied change: commit at origin -> now
   std::vector<std::string> latency_tables;  // the table of each latencies_us entry
 };
 
@@ -73,8 +73,7 @@ class ReplicatorCore {
   // Table definitions (CREATE_TABLE, UPDATE_TABLE) go to every region they list. Scans at most
   // a bounded number of log rows per call.
   absl::StatusOr<ChangeBatch> ReadFor(const std::string& subscriber, int64_t after_seq,
-                                      int max_changes,
-                                      const std::vector<HeldTable>& held = {});
+                                      int max_changes, const std::vector<HeldTable>& held = {});
   // The snapshot cut this region would give now: its own log head, and its cursor for each of
   // `peers` (0 for one it never applied from).
   std::map<std::string, int64_t> Cut(const std::vector<std::string>& peers) const;
@@ -159,12 +158,12 @@ class ReplicatorCore {
   Storage* storage_;
   TableEngine* engine_;
   Clock* clock_;
-  std::map<std::string, int64_t> cursors_;   // durable, per origin
+  std::map<std::string, int64_t> cursors_;         // durable, per origin
   std::map<std::string, int64_t> cursor_log_ids_;  // durable, per origin
   std::map<std::string, int64_t> cursor_stamps_;   // durable, per origin
   std::map<std::string, int64_t> stamp_floors_;    // in memory, per origin (StampFloor)
-  std::map<std::string, int64_t> acked_;     // per subscribing peer, in memory
-  std::set<std::string> dirty_acks_;         // acked_ entries not yet persisted
+  std::map<std::string, int64_t> acked_;           // per subscribing peer, in memory
+  std::set<std::string> dirty_acks_;               // acked_ entries not yet persisted
   std::map<std::string, LagWindow> lag_;
   std::map<std::string, std::map<std::string, LatencyHistogram>> histograms_;  // origin, table
   std::map<std::string, int64_t> lost_count_, dropped_count_;

@@ -53,13 +53,13 @@ struct TableData {
   // hashed.)
   absl::flat_hash_map<std::string, Partition> partitions;  // by encoded hash key
   absl::btree_set<std::string> hash_keys;                  // partitions' keys, in order
-  int64_t live = 0;      // rows with an item
-  int64_t live_bytes = 0;  // the encodings of those items
-  int64_t versions = 0;  // rows, tombstones too
-  std::map<std::string, Index> indexes;  // by index name
-  std::map<std::string, Storage::ItemStats> index_stats;  // entries and their bytes, by index
-  std::set<std::string> backfilled;      // index names
-  int64_t tombstone_horizon = 0;         // Storage::TombstoneHorizon
+  int64_t live = 0;                                        // rows with an item
+  int64_t live_bytes = 0;                                  // the encodings of those items
+  int64_t versions = 0;                                    // rows, tombstones too
+  std::map<std::string, Index> indexes;                    // by index name
+  std::map<std::string, Storage::ItemStats> index_stats;   // entries and their bytes, by index
+  std::set<std::string> backfilled;                        // index names
+  int64_t tombstone_horizon = 0;                           // Storage::TombstoneHorizon
 };
 
 struct StoredTable {
@@ -196,8 +196,7 @@ void Walk(It begin, It end, bool backward, F f) {
 // No key can be within the bounds (SQL's `x >= a AND x <= b` with a > b).
 bool EmptyRange(const Storage::RangeBounds& b) {
   if (!b.lower || !b.upper) return false;
-  return *b.lower > *b.upper ||
-         (*b.lower == *b.upper && !(b.lower_inclusive && b.upper_inclusive));
+  return *b.lower > *b.upper || (*b.lower == *b.upper && !(b.lower_inclusive && b.upper_inclusive));
 }
 
 bool Full(size_t size, int limit) { return limit > 0 && size >= static_cast<size_t>(limit); }
@@ -268,8 +267,8 @@ struct MemoryStorage::Undo {
       op;
 };
 
-absl::StatusOr<std::unique_ptr<MemoryStorage>> MemoryStorage::Open(
-    std::shared_ptr<MemoryDisk> disk, const std::string& region) {
+absl::StatusOr<std::unique_ptr<MemoryStorage>> MemoryStorage::Open(std::shared_ptr<MemoryDisk> disk,
+                                                                   const std::string& region) {
   if (!disk) return absl::InvalidArgumentError("MemoryStorage::Open needs a MemoryDisk");
   if (disk->open_) {
     return absl::FailedPreconditionError(
@@ -437,8 +436,9 @@ absl::StatusOr<int64_t> MemoryStorage::PutTable(const TableSpec& spec, bool dele
 
 // --- items ----------------------------------------------------------------------------------
 
-absl::StatusOr<std::optional<Storage::ItemVersion>> MemoryStorage::GetItem(
-    int64_t table_id, const std::string& hk, const std::string& rk) {
+absl::StatusOr<std::optional<Storage::ItemVersion>> MemoryStorage::GetItem(int64_t table_id,
+                                                                           const std::string& hk,
+                                                                           const std::string& rk) {
   auto t = s_.data.find(table_id);
   if (t == s_.data.end()) return std::optional<ItemVersion>();
   // An absent key answers with the horizon's tombstone (see Storage::TombstoneHorizon).
@@ -490,8 +490,8 @@ absl::StatusOr<int64_t> MemoryStorage::TrimTombstones(int64_t table_id, int64_t 
   return static_cast<int64_t>(trim.size());
 }
 
-absl::Status MemoryStorage::WriteRow(int64_t table_id, const std::string& hk,
-                                     const std::string& rk, ItemVersion version) {
+absl::Status MemoryStorage::WriteRow(int64_t table_id, const std::string& hk, const std::string& rk,
+                                     ItemVersion version) {
   // A table with no registered index keeps its entries as they are (as SqliteStorage does).
   auto defs = indexes_.find(table_id);
   const bool indexed = defs != indexes_.end();
@@ -529,8 +529,8 @@ absl::Status MemoryStorage::WriteRow(int64_t table_id, const std::string& hk,
   return absl::OkStatus();
 }
 
-absl::Status MemoryStorage::PutItem(int64_t table_id, const std::string& hk,
-                                    const std::string& rk, ItemVersion version) {
+absl::Status MemoryStorage::PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                                    ItemVersion version) {
   return WriteRow(table_id, hk, rk, std::move(version));
 }
 
@@ -700,12 +700,14 @@ absl::StatusOr<std::vector<std::string>> MemoryStorage::QueryIndex(
   if (p == entries->second.end()) return out;
   const IndexPartition& part = p->second;
   // The smallest tail with an index range key above x is (x + "\0", "", "").
-  auto begin = !b.lower ? part.begin()
-                        : part.lower_bound(IndexTail{
-                              b.lower_inclusive ? *b.lower : *b.lower + '\0', {}, {}});
-  auto end = !b.upper ? part.end()
-                      : part.lower_bound(IndexTail{
-                            b.upper_inclusive ? *b.upper + '\0' : *b.upper, {}, {}});
+  auto begin =
+      !b.lower
+          ? part.begin()
+          : part.lower_bound(IndexTail{b.lower_inclusive ? *b.lower : *b.lower + '\0', {}, {}});
+  auto end =
+      !b.upper
+          ? part.end()
+          : part.lower_bound(IndexTail{b.upper_inclusive ? *b.upper + '\0' : *b.upper, {}, {}});
   if (after) {
     IndexTail at{after->grk, after->hk, after->rk};
     if (!backward) {
@@ -733,8 +735,7 @@ absl::StatusOr<std::vector<std::string>> MemoryStorage::QueryIndex(
 
 absl::StatusOr<std::vector<SnapshotRow>> MemoryStorage::ScanVersions(int64_t table_id,
                                                                      const KeyPosition& after,
-                                                                     int limit,
-                                                                     int64_t max_bytes) {
+                                                                     int limit, int64_t max_bytes) {
   std::vector<SnapshotRow> out;
   if (auto t = s_.data.find(table_id); t != s_.data.end()) {
     int64_t bytes = 0;
@@ -821,8 +822,7 @@ void Reserve(std::vector<Change>& out, It from, It end, int limit) {
   out.reserve(limit > 0 ? std::min(n, static_cast<size_t>(limit)) : n);
 }
 
-absl::StatusOr<std::vector<Change>> MemoryStorage::ReadLocalChanges(int64_t after_seq,
-                                                                    int limit) {
+absl::StatusOr<std::vector<Change>> MemoryStorage::ReadLocalChanges(int64_t after_seq, int limit) {
   std::vector<Change> out;
   auto it = std::upper_bound(s_.local_seqs.begin(), s_.local_seqs.end(), after_seq);
   Reserve(out, it, s_.local_seqs.end(), limit);
@@ -868,8 +868,8 @@ absl::StatusOr<int64_t> MemoryStorage::CountLocalChanges(int64_t after_seq,
   for (const auto& table : tables) {
     auto seqs = s_.local_seqs_by_table.find(table);
     if (seqs == s_.local_seqs_by_table.end()) continue;
-    total += seqs->second.end() -
-             std::upper_bound(seqs->second.begin(), seqs->second.end(), after_seq);
+    total +=
+        seqs->second.end() - std::upper_bound(seqs->second.begin(), seqs->second.end(), after_seq);
   }
   return total;
 }
@@ -900,9 +900,7 @@ absl::Status MemoryStorage::SetPeerAck(const std::string& peer, int64_t acked_se
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::map<std::string, int64_t>> MemoryStorage::LoadCursors() {
-  return s_.cursors;
-}
+absl::StatusOr<std::map<std::string, int64_t>> MemoryStorage::LoadCursors() { return s_.cursors; }
 absl::Status MemoryStorage::SetCursor(const std::string& origin, int64_t applied_seq) {
   SetPosition(s_.cursors, origin, applied_seq);
   return absl::OkStatus();

@@ -88,12 +88,11 @@ class MemoryStorage final : public Storage {
   absl::StatusOr<std::map<std::string, ItemStats>> IndexStatsOf(int64_t table_id) override;
   absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index) override;
   absl::StatusOr<std::vector<std::string>> QueryIndex(
-      int64_t table_id, const std::string& index, const std::string& ghk,
-      const RangeBounds& bounds, bool backward, int limit,
-      const std::optional<IndexPosition>& after = std::nullopt) override;
+      int64_t table_id, const std::string& index, const std::string& ghk, const RangeBounds& bounds,
+      bool backward, int limit, const std::optional<IndexPosition>& after = std::nullopt) override;
   absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
-      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
-      int limit, int64_t max_bytes) override;
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after, int limit,
+      int64_t max_bytes) override;
   absl::StatusOr<int64_t> CountVersions(int64_t table_id) override;
   absl::Status PutVersionsIfNewer(int64_t table_id, const std::vector<SnapshotRow>& rows) override;
   absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps() override;
@@ -138,14 +137,14 @@ class MemoryStorage final : public Storage {
                         ItemVersion version);
   // Sets one entry of a name -> position map (cursors, cursor log ids, peer acks), with undo.
   void SetPosition(std::map<std::string, int64_t>& map, const std::string& key, int64_t value);
-  void Record(Undo undo);  // keeps `undo` when a transaction is open
+  void Record(Undo undo);    // keeps `undo` when a transaction is open
   void UndoTo(size_t size);  // undoes the newest records until `size` are left
 
   std::shared_ptr<MemoryDisk> disk_;
   MemoryDisk::State& s_;
   std::map<int64_t, std::vector<IndexDef>> indexes_;  // registered, by table id
   bool in_transaction_ = false;
-  bool created_new_ = false;  // Open found a memory disk never opened before
+  bool created_new_ = false;         // Open found a memory disk never opened before
   std::optional<size_t> savepoint_;  // undo_.size() when Savepoint() was called
   std::vector<Undo> undo_;           // the open transaction's writes, oldest first
 };

@@ -8,9 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "nlohmann/json.hpp"
 #include "model/key_codec.h"
 #include "model/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace gtsim {
 
@@ -166,10 +166,11 @@ constexpr char kChangeColumns[] =
 
 }  // namespace
 
-SqliteStorage::SqliteStorage(sqlite3* db, std::string region) : db_(db), region_(std::move(region)) {}
+SqliteStorage::SqliteStorage(sqlite3* db, std::string region)
+    : db_(db), region_(std::move(region)) {}
 
 absl::Status SqliteStorage::StartBackgroundCheckpoints(const std::string& path,
-                                                 absl::Duration interval) {
+                                                       absl::Duration interval) {
   sqlite3* cp = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &cp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -246,9 +247,9 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
   static std::once_flag configured;
   std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -345,9 +346,8 @@ absl::Status SqliteStorage::Init(StorageOptions options) {
   RETURN_IF_ERROR(Exec(kSchema));
   created_new_ = !existing_meta;
   if (!existing_meta) {
-    RETURN_IF_ERROR(Exec(absl::StrCat(
-        "INSERT INTO gtsim_meta VALUES ('magic', '", kMagic, "'), ('schema_version', '",
-        kSchemaVersion, "')")));
+    RETURN_IF_ERROR(Exec(absl::StrCat("INSERT INTO gtsim_meta VALUES ('magic', '", kMagic,
+                                      "'), ('schema_version', '", kSchemaVersion, "')")));
     ASSIGN_OR_RETURN(auto ins, Prepare("INSERT INTO gtsim_meta VALUES ('region', ?)"));
     if (ins.Text(1, region_).Step() != SQLITE_DONE) return SqlError(0, "cannot initialise");
   }
@@ -569,11 +569,12 @@ absl::StatusOr<std::vector<SqliteStorage::TableRow>> SqliteStorage::LoadTables()
 }
 
 absl::StatusOr<int64_t> SqliteStorage::PutTable(const TableSpec& spec, bool deleted) {
-  ASSIGN_OR_RETURN(auto q, Prepare(
-      "INSERT INTO tables(name, table_id, spec, deleted) "
-      "VALUES (?1, (SELECT coalesce(max(table_id), 0) + 1 FROM tables), ?2, ?3) "
-      "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, deleted = excluded.deleted "
-      "RETURNING table_id"));
+  ASSIGN_OR_RETURN(
+      auto q,
+      Prepare("INSERT INTO tables(name, table_id, spec, deleted) "
+              "VALUES (?1, (SELECT coalesce(max(table_id), 0) + 1 FROM tables), ?2, ?3) "
+              "ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, deleted = excluded.deleted "
+              "RETURNING table_id"));
   q.Text(1, spec.name).Text(2, EncodeTableSpec(spec)).Int(3, deleted ? 1 : 0);
   if (q.Step() != SQLITE_ROW) return SqlError(sqlite3_errcode(db_), "cannot write table");
   int64_t id = q.ColInt(0);
@@ -581,9 +582,8 @@ absl::StatusOr<int64_t> SqliteStorage::PutTable(const TableSpec& spec, bool dele
   return id;
 }
 
-absl::StatusOr<std::optional<SqliteStorage::ItemVersion>> SqliteStorage::GetItem(int64_t table_id,
-                                                                     const std::string& hk,
-                                                                     const std::string& rk) {
+absl::StatusOr<std::optional<SqliteStorage::ItemVersion>> SqliteStorage::GetItem(
+    int64_t table_id, const std::string& hk, const std::string& rk) {
   ASSIGN_OR_RETURN(auto q, Prepare("SELECT item, ts, origin FROM items "
                                    "WHERE table_id = ? AND hk = ? AND rk = ?"));
   q.Int(1, table_id).Blob(2, hk).Blob(3, rk);
@@ -601,8 +601,8 @@ absl::StatusOr<std::optional<SqliteStorage::ItemVersion>> SqliteStorage::GetItem
   return std::optional<ItemVersion>(std::move(v));
 }
 
-absl::Status SqliteStorage::PutItem(int64_t table_id, const std::string& hk,
-                                    const std::string& rk, ItemVersion version) {
+absl::Status SqliteStorage::PutItem(int64_t table_id, const std::string& hk, const std::string& rk,
+                                    ItemVersion version) {
   // An upsert, not INSERT OR REPLACE: REPLACE's implicit delete fires no trigger, and the
   // item_stats triggers need the old row.
   ASSIGN_OR_RETURN(auto q,
@@ -638,13 +638,14 @@ absl::Status SqliteStorage::AddIndexEntry(int64_t table_id, const IndexDef& inde
   return absl::OkStatus();
 }
 
-absl::Status SqliteStorage::IndexItem(int64_t table_id, const std::string& hk, const std::string& rk,
-                                const std::optional<std::string>& item) {
+absl::Status SqliteStorage::IndexItem(int64_t table_id, const std::string& hk,
+                                      const std::string& rk,
+                                      const std::optional<std::string>& item) {
   auto it = indexes_.find(table_id);
   if (it == indexes_.end()) return absl::OkStatus();
   {
-    ASSIGN_OR_RETURN(auto del, Prepare(
-        "DELETE FROM gsi_entries WHERE table_id = ? AND hk = ? AND rk = ?"));
+    ASSIGN_OR_RETURN(auto del,
+                     Prepare("DELETE FROM gsi_entries WHERE table_id = ? AND hk = ? AND rk = ?"));
     int rc = del.Int(1, table_id).Blob(2, hk).Blob(3, rk).Step();
     if (rc != SQLITE_DONE) return SqlError(rc, "cannot update index entries");
   }
@@ -702,25 +703,23 @@ absl::Status SqliteStorage::MarkBackfilled(int64_t table_id, const std::string& 
 }
 
 absl::StatusOr<bool> SqliteStorage::IsBackfilled(int64_t table_id, const std::string& index) {
-  ASSIGN_OR_RETURN(auto q, Prepare(
-      "SELECT count(*) FROM gsi_backfilled WHERE table_id = ? AND index_name = ?"));
+  ASSIGN_OR_RETURN(
+      auto q, Prepare("SELECT count(*) FROM gsi_backfilled WHERE table_id = ? AND index_name = ?"));
   if (q.Int(1, table_id).Text(2, index).Step() != SQLITE_ROW) return SqlError(0, "index state");
   return q.ColInt(0) > 0;
 }
 
-absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryIndex(int64_t table_id,
-                                                             const std::string& index,
-                                                             const std::string& ghk,
-                                                             const RangeBounds& b, bool backward,
-                                                             int limit,
-                                                             const std::optional<IndexPosition>& after) {
+absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryIndex(
+    int64_t table_id, const std::string& index, const std::string& ghk, const RangeBounds& b,
+    bool backward, int limit, const std::optional<IndexPosition>& after) {
   std::string sql =
       "SELECT i.item FROM gsi_entries g JOIN items i ON i.table_id = g.table_id AND i.hk = g.hk "
       "AND i.rk = g.rk WHERE g.table_id = ?1 AND g.index_name = ?6 AND g.ghk = ?2 "
       "AND i.item IS NOT NULL";
   if (b.lower) absl::StrAppend(&sql, " AND g.grk ", b.lower_inclusive ? ">=" : ">", " ?3");
   if (b.upper) absl::StrAppend(&sql, " AND g.grk ", b.upper_inclusive ? "<=" : "<", " ?4");
-  if (after) absl::StrAppend(&sql, " AND (g.grk, g.hk, g.rk) ", backward ? "<" : ">", " (?7, ?8, ?9)");
+  if (after)
+    absl::StrAppend(&sql, " AND (g.grk, g.hk, g.rk) ", backward ? "<" : ">", " (?7, ?8, ?9)");
   const char* dir = backward ? " DESC" : " ASC";
   absl::StrAppend(&sql, " ORDER BY g.grk", dir, ", g.hk", dir, ", g.rk", dir, " LIMIT ?5");
   ASSIGN_OR_RETURN(auto q, Prepare(sql));
@@ -799,9 +798,9 @@ int64_t SqliteStorage::PagesRead() const {
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryItems(int64_t table_id,
-                                                             const std::string& hk,
-                                                             const RangeBounds& b, bool backward,
-                                                             int limit) {
+                                                                   const std::string& hk,
+                                                                   const RangeBounds& b,
+                                                                   bool backward, int limit) {
   std::string sql = "SELECT item FROM items WHERE table_id = ?1 AND hk = ?2 AND item IS NOT NULL";
   if (b.lower) absl::StrAppend(&sql, " AND rk ", b.lower_inclusive ? ">=" : ">", " ?3");
   if (b.upper) absl::StrAppend(&sql, " AND rk ", b.upper_inclusive ? "<=" : "<", " ?4");
@@ -818,8 +817,7 @@ absl::StatusOr<std::vector<std::string>> SqliteStorage::QueryItems(int64_t table
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStorage::ScanItems(
-    int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
-    int limit) {
+    int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after, int limit) {
   std::string sql = "SELECT item FROM items WHERE table_id = ?1 AND item IS NOT NULL";
   if (after) sql += " AND (hk, rk) > (?2, ?3)";
   sql += " ORDER BY hk, rk LIMIT ?4";
@@ -833,7 +831,8 @@ absl::StatusOr<std::vector<std::string>> SqliteStorage::ScanItems(
   return out;
 }
 
-absl::StatusOr<std::vector<SqliteStorage::VersionRow>> SqliteStorage::DumpVersions(int64_t table_id) {
+absl::StatusOr<std::vector<SqliteStorage::VersionRow>> SqliteStorage::DumpVersions(
+    int64_t table_id) {
   ASSIGN_OR_RETURN(auto q, Prepare("SELECT hk, rk, item, ts, origin FROM items "
                                    "WHERE table_id = ? ORDER BY hk, rk"));
   q.Int(1, table_id);
@@ -881,10 +880,11 @@ absl::StatusOr<int64_t> SqliteStorage::CountVersions(int64_t table_id) {
 absl::Status SqliteStorage::PutVersionsIfNewer(int64_t table_id,
                                                const std::vector<SnapshotRow>& rows) {
   // The LWW rule of lww.h as one statement: replace only an older (ts, origin).
-  ASSIGN_OR_RETURN(auto q, Prepare(
-      "INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(table_id, hk, rk) DO UPDATE "
-      "SET item = excluded.item, ts = excluded.ts, origin = excluded.origin "
-      "WHERE (excluded.ts, excluded.origin) > (items.ts, items.origin)"));
+  ASSIGN_OR_RETURN(auto q,
+                   Prepare("INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON "
+                           "CONFLICT(table_id, hk, rk) DO UPDATE "
+                           "SET item = excluded.item, ts = excluded.ts, origin = excluded.origin "
+                           "WHERE (excluded.ts, excluded.origin) > (items.ts, items.origin)"));
   const bool indexed = indexes_.count(table_id) > 0;
   for (const auto& row : rows) {
     q.Int(1, table_id).BlobRef(2, row.hk).BlobRef(3, row.rk);
@@ -916,7 +916,8 @@ absl::StatusOr<std::map<std::string, BootstrapState>> SqliteStorage::LoadBootstr
     try {
       BootstrapState b;
       b.table = q.ColBlob(0);
-      b.table_created = Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
+      b.table_created =
+          Stamp{j.at("created_us").get<int64_t>(), j.at("created_by").get<std::string>()};
       b.source = j.at("source").get<std::string>();
       if (j.contains("added_us")) {
         b.added = Stamp{j["added_us"].get<int64_t>(), j.at("added_by").get<std::string>()};
@@ -926,7 +927,8 @@ absl::StatusOr<std::map<std::string, BootstrapState>> SqliteStorage::LoadBootstr
         // Keys are binary: stored as arrays of byte values.
         auto hk = j["after_hk"].get<std::vector<uint8_t>>();
         auto rk = j["after_rk"].get<std::vector<uint8_t>>();
-        b.after = std::make_pair(std::string(hk.begin(), hk.end()), std::string(rk.begin(), rk.end()));
+        b.after =
+            std::make_pair(std::string(hk.begin(), hk.end()), std::string(rk.begin(), rk.end()));
       }
       b.loaded_rows = j.at("loaded_rows").get<int64_t>();
       b.total_rows = j.at("total_rows").get<int64_t>();
@@ -971,11 +973,12 @@ absl::Status SqliteStorage::DeleteBootstrap(const std::string& table) {
 }
 
 absl::StatusOr<int64_t> SqliteStorage::AppendChange(Change c, bool is_local,
-                                              int64_t applied_true_us) {
-  ASSIGN_OR_RETURN(auto q, Prepare(
-      "INSERT INTO changelog(seq, origin, is_local, kind, table_name, table_ts, table_origin, ts,"
-      " commit_true_us, applied_true_us, key, old_image, new_image, spec)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
+                                                    int64_t applied_true_us) {
+  ASSIGN_OR_RETURN(
+      auto q, Prepare("INSERT INTO changelog(seq, origin, is_local, kind, table_name, table_ts, "
+                      "table_origin, ts,"
+                      " commit_true_us, applied_true_us, key, old_image, new_image, spec)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"));
   int64_t seq = head_seq_ + 1;
   q.Int(1, seq).Text(2, c.stamp.region).Int(3, is_local ? 1 : 0).Int(4, static_cast<int>(c.kind));
   q.Text(5, c.table).Int(6, c.table_created.ts_us).Text(7, c.table_created.region);
@@ -996,8 +999,8 @@ absl::StatusOr<int64_t> SqliteStorage::AppendChange(Change c, bool is_local,
 }
 
 absl::StatusOr<std::vector<Change>> SqliteStorage::ReadChangeRows(const std::string& sql,
-                                                            int64_t after_seq, int limit,
-                                                            const ChangeFilter* keep) {
+                                                                  int64_t after_seq, int limit,
+                                                                  const ChangeFilter* keep) {
   ASSIGN_OR_RETURN(auto q, Prepare(sql));
   q.Int(1, after_seq).Int(2, limit > 0 ? limit : -1);
   std::vector<Change> out;
@@ -1035,7 +1038,7 @@ absl::StatusOr<std::vector<Change>> SqliteStorage::ReadChangeRows(const std::str
 }
 
 absl::StatusOr<std::vector<Change>> SqliteStorage::ReadLocalChanges(int64_t after_seq, int limit,
-                                                              const ChangeFilter& keep) {
+                                                                    const ChangeFilter& keep) {
   return ReadChangeRows(absl::StrCat("SELECT ", kChangeColumns,
                                      " FROM changelog WHERE is_local = 1 AND seq > ?1"
                                      " ORDER BY seq LIMIT ?2"),
@@ -1056,7 +1059,7 @@ absl::StatusOr<std::vector<Change>> SqliteStorage::ReadChanges(int64_t after_seq
 }
 
 absl::StatusOr<int64_t> SqliteStorage::CountLocalChanges(int64_t after_seq,
-                                                   const std::vector<std::string>& tables) {
+                                                         const std::vector<std::string>& tables) {
   int64_t total = 0;
   for (const auto& t : tables) {
     ASSIGN_OR_RETURN(auto q, Prepare("SELECT count(*) FROM changelog "

@@ -78,12 +78,11 @@ class SqliteStorage final : public Storage {
   absl::StatusOr<std::map<std::string, ItemStats>> IndexStatsOf(int64_t table_id) override;
   absl::StatusOr<bool> IsBackfilled(int64_t table_id, const std::string& index) override;
   absl::StatusOr<std::vector<std::string>> QueryIndex(
-      int64_t table_id, const std::string& index, const std::string& ghk,
-      const RangeBounds& bounds, bool backward, int limit,
-      const std::optional<IndexPosition>& after = std::nullopt) override;
+      int64_t table_id, const std::string& index, const std::string& ghk, const RangeBounds& bounds,
+      bool backward, int limit, const std::optional<IndexPosition>& after = std::nullopt) override;
   absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
-      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
-      int limit, int64_t max_bytes) override;
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after, int limit,
+      int64_t max_bytes) override;
   absl::StatusOr<int64_t> CountVersions(int64_t table_id) override;
   absl::Status PutVersionsIfNewer(int64_t table_id, const std::vector<SnapshotRow>& rows) override;
   absl::StatusOr<std::map<std::string, BootstrapState>> LoadBootstraps() override;
@@ -130,8 +129,7 @@ class SqliteStorage final : public Storage {
   absl::Status AddIndexEntry(int64_t table_id, const IndexDef& index, const std::string& hk,
                              const std::string& rk, const Item& item, int64_t bytes);
   absl::StatusOr<std::vector<Change>> ReadChangeRows(const std::string& sql, int64_t after_seq,
-                                                     int limit,
-                                                     const ChangeFilter* keep = nullptr);
+                                                     int limit, const ChangeFilter* keep = nullptr);
 
   sqlite3* db_;
   std::string region_;
@@ -150,8 +148,8 @@ class SqliteStorage final : public Storage {
   int64_t head_seq_ = 0;
   int64_t wal_pages_ = 0;  // pages in the WAL after the last commit (sqlite3_wal_hook)
   int64_t log_id_ = 0;
-  bool created_new_ = false;  // Init found no gtsim database
-  absl::Status health_;       // the first corruption met (SqlError), then Begin refuses
+  bool created_new_ = false;        // Init found no gtsim database
+  absl::Status health_;             // the first corruption met (SqlError), then Begin refuses
   int64_t savepoint_head_seq_ = 0;  // head_seq_ when Savepoint() was called
 };
 

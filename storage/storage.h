@@ -26,9 +26,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "model/table_spec.h"
 #include "model/change.h"
 #include "model/snapshot.h"
+#include "model/table_spec.h"
 
 namespace gtsim {
 
@@ -218,15 +218,14 @@ class Storage {
   // (index range key, table key) order - all three descending when `backward` - strictly after
   // `after` in that order when given, at most `limit` (0: all).
   virtual absl::StatusOr<std::vector<std::string>> QueryIndex(
-      int64_t table_id, const std::string& index, const std::string& ghk,
-      const RangeBounds& bounds, bool backward, int limit,
-      const std::optional<IndexPosition>& after = std::nullopt) = 0;
+      int64_t table_id, const std::string& index, const std::string& ghk, const RangeBounds& bounds,
+      bool backward, int limit, const std::optional<IndexPosition>& after = std::nullopt) = 0;
 
   // Snapshots (replica bootstrap). Version rows (tombstones too) in (hk, rk) order after
   // `after` (or from the start), at most `limit`, stopping early once `max_bytes` of items.
   virtual absl::StatusOr<std::vector<SnapshotRow>> ScanVersions(
-      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after,
-      int limit, int64_t max_bytes) = 0;
+      int64_t table_id, const std::optional<std::pair<std::string, std::string>>& after, int limit,
+      int64_t max_bytes) = 0;
   virtual absl::StatusOr<int64_t> CountVersions(int64_t table_id) = 0;  // tombstones too
   // Writes each row unless the stored version is at least as new (LWW); no change-log rows.
   virtual absl::Status PutVersionsIfNewer(int64_t table_id,

@@ -42,8 +42,7 @@ Item EveryType() {
   };
 }
 
-TEST_CASE("numbers are canonicalised so that equal numbers have equal text",
-          "[attribute_value]") {
+TEST_CASE("numbers are canonicalised so that equal numbers have equal text", "[attribute_value]") {
   CHECK(Canonical("1.50") == "1.5");
   CHECK(Canonical("-0") == "0");
   CHECK(Canonical("0") == "0");
@@ -67,8 +66,8 @@ TEST_CASE("numbers are canonicalised so that equal numbers have equal text",
 }
 
 TEST_CASE("malformed number text is rejected with InvalidArgument", "[attribute_value]") {
-  for (const std::string bad : {"abc", "", "1e", "--1", "1e+", "-", ".", "e5", "1.2.3", "1 ",
-                                " 1", "0x10", "1e5x", "NaN", "Infinity"}) {
+  for (const std::string bad : {"abc", "", "1e", "--1", "1e+", "-", ".", "e5", "1.2.3", "1 ", " 1",
+                                "0x10", "1e5x", "NaN", "Infinity"}) {
     auto n = CanonicalNumber(bad);
     INFO("input: \"" << bad << "\"");
     REQUIRE_FALSE(n.ok());
@@ -107,8 +106,8 @@ TEST_CASE("AttributeValue::Number canonicalises user input and rejects bad text"
 }
 
 TEST_CASE("CompareNumbers orders numbers numerically, not as text", "[attribute_value]") {
-  const std::vector<std::string> ascending = {"-1e100", "-10", "-9.5", "-1", "-0.5", "-0.001",
-                                              "0",      "0.001", "0.01", "0.5", "2", "9.99",
+  const std::vector<std::string> ascending = {"-1e100", "-10",   "-9.5", "-1",   "-0.5", "-0.001",
+                                              "0",      "0.001", "0.01", "0.5",  "2",    "9.99",
                                               "10",     "10.5",  "100",  "1e100"};
   for (size_t i = 0; i < ascending.size(); ++i) {
     for (size_t j = 0; j < ascending.size(); ++j) {

@@ -66,9 +66,7 @@ class ClusterFixture {
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
   }
   LocalCluster& cluster() { return *cluster_; }
-  std::string address(const std::string& region) {
-    return (*cluster_->Find(region))->address();
-  }
+  std::string address(const std::string& region) { return (*cluster_->Find(region))->address(); }
   std::string cluster_dir() const { return dir_ + "/cluster"; }
 
  private:

@@ -13,8 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "storage/data_dir.h"
 #include "model/key_codec.h"
+#include "storage/data_dir.h"
 #include "storage/sqlite_storage.h"
 #include "storage/storage.h"
 

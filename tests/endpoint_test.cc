@@ -541,7 +541,9 @@ TEST_CASE("DynamoDB's own messages for key limits, item size, numbers and sets")
   CHECK(put({{"pk", {{"S", std::string(2049, 'h')}}}, {"sk", {{"N", "1"}}}}) ==
         "One or more parameter values were invalid: Size of hashkey has exceeded the maximum "
         "size limit of 2048 bytes");
-  CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "1"}}}, {"big", {{"S", std::string(410 * 1024, 'x')}}}}) ==
+  CHECK(put({{"pk", {{"S", "a"}}},
+             {"sk", {{"N", "1"}}},
+             {"big", {{"S", std::string(410 * 1024, 'x')}}}}) ==
         "Item size has exceeded the maximum allowed size");
   CHECK(put({{"pk", {{"S", "a"}}}, {"sk", {{"N", "abc"}}}}) ==
         "A value provided cannot be converted into a number");
@@ -582,23 +584,26 @@ TEST_CASE("DynamoDB's own messages for key limits, item size, numbers and sets")
             .message()
             .find("cannot contain an empty string value. Key: pk") != std::string::npos);
   // An update that grows an item past 400 KB writes nothing.
-  Answer grow = e.Fails("UpdateItem",
-                        {{"TableName", "orders"},
-                         {"Key", Key("ok", 1)},
-                         {"UpdateExpression", "SET big = :b"},
-                         {"ExpressionAttributeValues", {{":b", {{"S", std::string(410 * 1024, 'y')}}}}}},
-                        "ValidationException");
+  Answer grow =
+      e.Fails("UpdateItem",
+              {{"TableName", "orders"},
+               {"Key", Key("ok", 1)},
+               {"UpdateExpression", "SET big = :b"},
+               {"ExpressionAttributeValues", {{":b", {{"S", std::string(410 * 1024, 'y')}}}}}},
+              "ValidationException");
   CHECK(grow.message() == "Item size to update has exceeded the maximum allowed size");
-  CHECK_FALSE(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("ok", 1)}})["Item"].contains("big"));
+  CHECK_FALSE(
+      e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("ok", 1)}})["Item"].contains("big"));
 }
 
 TEST_CASE("BatchWriteItem limits and BatchGetItem's 16 MB answer with UnprocessedKeys") {
   Endpoint e;
   e.CreateOrders();
-  e.Ok("CreateTable", {{"TableName", "other"},
-                       {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
-                       {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
-                       {"BillingMode", "PAY_PER_REQUEST"}});
+  e.Ok("CreateTable",
+       {{"TableName", "other"},
+        {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+        {"AttributeDefinitions", {{{"AttributeName", "id"}, {"AttributeType", "S"}}}},
+        {"BillingMode", "PAY_PER_REQUEST"}});
   // 20 + 10 writes over two tables: each list is fine, the total is not.
   json a = json::array(), b = json::array();
   for (int i = 0; i < 20; ++i) a.push_back({{"PutRequest", {{"Item", Key("t", i)}}}});
@@ -615,8 +620,8 @@ TEST_CASE("BatchWriteItem limits and BatchGetItem's 16 MB answer with Unprocesse
   // A bad item anywhere rejects the whole batch.
   json bad = a;
   bad[3]["PutRequest"]["Item"]["pk"]["S"] = "";
-  Answer empty_key = e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", bad}}}},
-                             "ValidationException");
+  Answer empty_key =
+      e.Fails("BatchWriteItem", {{"RequestItems", {{"orders", bad}}}}, "ValidationException");
   CHECK(empty_key.message().find("empty string value. Key: pk") != std::string::npos);
 
   // 48 items of ~390 KB: about 18 MB, more than one answer may carry.
@@ -646,28 +651,28 @@ TEST_CASE("TransactWriteItems: all or nothing, with CancellationReasons in AWS's
   e.PutOrder("acct", 2, {{"balance", {{"N", "5"}}}});
   auto transfer = [](int amount) {
     json v = {{":a", {{"N", std::to_string(amount)}}}};
-    return json{
-        {"TransactItems",
-         {{{"Update",
-            {{"TableName", "orders"},
-             {"Key", Key("acct", 1)},
-             {"UpdateExpression", "SET balance = balance - :a"},
-             {"ConditionExpression", "balance >= :a"},
-             {"ExpressionAttributeValues", v},
-             {"ReturnValuesOnConditionCheckFailure", "ALL_OLD"}}}},
-          {{"Update",
-            {{"TableName", "orders"},
-             {"Key", Key("acct", 2)},
-             {"UpdateExpression", "SET balance = balance + :a"},
-             {"ExpressionAttributeValues", v}}}},
-          {{"Put", {{"TableName", "orders"}, {"Item", Key("log", amount)}}}},
-          {{"ConditionCheck",
-            {{"TableName", "orders"},
-             {"Key", Key("acct", 3)},
-             {"ConditionExpression", "attribute_not_exists(pk)"}}}}}}};
+    return json{{"TransactItems",
+                 {{{"Update",
+                    {{"TableName", "orders"},
+                     {"Key", Key("acct", 1)},
+                     {"UpdateExpression", "SET balance = balance - :a"},
+                     {"ConditionExpression", "balance >= :a"},
+                     {"ExpressionAttributeValues", v},
+                     {"ReturnValuesOnConditionCheckFailure", "ALL_OLD"}}}},
+                  {{"Update",
+                    {{"TableName", "orders"},
+                     {"Key", Key("acct", 2)},
+                     {"UpdateExpression", "SET balance = balance + :a"},
+                     {"ExpressionAttributeValues", v}}}},
+                  {{"Put", {{"TableName", "orders"}, {"Item", Key("log", amount)}}}},
+                  {{"ConditionCheck",
+                    {{"TableName", "orders"},
+                     {"Key", Key("acct", 3)},
+                     {"ConditionExpression", "attribute_not_exists(pk)"}}}}}}};
   };
   auto balance = [&](int sk) {
-    return e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("acct", sk)}})["Item"]["balance"]["N"];
+    return e.Ok("GetItem",
+                {{"TableName", "orders"}, {"Key", Key("acct", sk)}})["Item"]["balance"]["N"];
   };
   CHECK(e.Ok("TransactWriteItems", transfer(60)) == json::object());
   CHECK(balance(1) == "40");
@@ -697,15 +702,14 @@ TEST_CASE("TransactWriteItems: all or nothing, with CancellationReasons in AWS's
   CHECK(balance(2) == "65");
 
   // Update errors found while applying come back as a ValidationError reason.
-  Answer type = e.Fails(
-      "TransactWriteItems",
-      {{"TransactItems",
-        {{{"Update",
-           {{"TableName", "orders"},
-            {"Key", Key("log", 60)},
-            {"UpdateExpression", "SET n = pk + :one"},
-            {"ExpressionAttributeValues", {{":one", {{"N", "1"}}}}}}}}}}},
-      "TransactionCanceledException");
+  Answer type = e.Fails("TransactWriteItems",
+                        {{"TransactItems",
+                          {{{"Update",
+                             {{"TableName", "orders"},
+                              {"Key", Key("log", 60)},
+                              {"UpdateExpression", "SET n = pk + :one"},
+                              {"ExpressionAttributeValues", {{":one", {{"N", "1"}}}}}}}}}}},
+                        "TransactionCanceledException");
   CHECK(type.body["CancellationReasons"][0]["Code"] == "ValidationError");
 
   // Validation errors come first, as one ValidationException; nothing is written.
@@ -735,10 +739,10 @@ TEST_CASE("TransactWriteItems: all or nothing, with CancellationReasons in AWS's
   e.Fails("TransactWriteItems",
           {{"TransactItems", {{{"Put", {{"TableName", "nothere"}, {"Item", Key("d", 1)}}}}}}},
           "ResourceNotFoundException");
-  e.Fails("TransactWriteItems",
-          {{"TransactItems",
-            {{{"ConditionCheck", {{"TableName", "orders"}, {"Key", Key("d", 1)}}}}}}},
-          "ValidationException");
+  e.Fails(
+      "TransactWriteItems",
+      {{"TransactItems", {{{"ConditionCheck", {{"TableName", "orders"}, {"Key", Key("d", 1)}}}}}}},
+      "ValidationException");
 }
 
 TEST_CASE("TransactWriteItems honours ClientRequestToken; TransactGetItems reads a snapshot") {
@@ -762,15 +766,14 @@ TEST_CASE("TransactWriteItems honours ClientRequestToken; TransactGetItems reads
   CHECK(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("c", 1)}})["Item"]["n"]["N"] == "2");
 
   e.PutOrder("c", 2, {{"x", {{"S", "y"}}}});
-  json got = e.Ok("TransactGetItems",
-                  {{"TransactItems",
-                    {{{"Get", {{"TableName", "orders"}, {"Key", Key("c", 1)}}}},
-                     {{"Get", {{"TableName", "orders"}, {"Key", Key("c", 9)}}}},
-                     {{"Get",
-                       {{"TableName", "orders"},
-                        {"Key", Key("c", 2)},
-                        {"ProjectionExpression", "#x"},
-                        {"ExpressionAttributeNames", {{"#x", "x"}}}}}}}}});
+  json got = e.Ok("TransactGetItems", {{"TransactItems",
+                                        {{{"Get", {{"TableName", "orders"}, {"Key", Key("c", 1)}}}},
+                                         {{"Get", {{"TableName", "orders"}, {"Key", Key("c", 9)}}}},
+                                         {{"Get",
+                                           {{"TableName", "orders"},
+                                            {"Key", Key("c", 2)},
+                                            {"ProjectionExpression", "#x"},
+                                            {"ExpressionAttributeNames", {{"#x", "x"}}}}}}}}});
   REQUIRE(got["Responses"].size() == 3);
   CHECK(got["Responses"][0]["Item"]["n"]["N"] == "2");
   CHECK(got["Responses"][1] == json::object());
@@ -821,9 +824,9 @@ TEST_CASE("streams API: every write this region applied, per table, with images"
   std::string first_seq = sd["Shards"][0]["SequenceNumberRange"]["StartingSequenceNumber"];
   CHECK(first_seq.size() == 21);
 
-  Answer it = streams_call("GetShardIterator", {{"StreamArn", arn},
-                                                {"ShardId", shard},
-                                                {"ShardIteratorType", "TRIM_HORIZON"}});
+  Answer it =
+      streams_call("GetShardIterator",
+                   {{"StreamArn", arn}, {"ShardId", shard}, {"ShardIteratorType", "TRIM_HORIZON"}});
   REQUIRE(it.status == 200);
   Answer recs = streams_call("GetRecords", {{"ShardIterator", it.body["ShardIterator"]}});
   REQUIRE(recs.status == 200);
@@ -861,11 +864,14 @@ TEST_CASE("streams API: every write this region applied, per table, with images"
     return streams_call("GetRecords", {{"ShardIterator", a.body["ShardIterator"]}, {"Limit", 2}})
         .body["Records"];
   };
-  json at = records_from({{"StreamArn", arn}, {"ShardId", shard},
-                          {"ShardIteratorType", "AT_SEQUENCE_NUMBER"}, {"SequenceNumber", second}});
+  json at = records_from({{"StreamArn", arn},
+                          {"ShardId", shard},
+                          {"ShardIteratorType", "AT_SEQUENCE_NUMBER"},
+                          {"SequenceNumber", second}});
   REQUIRE(at.size() == 2);
   CHECK(at[0]["eventName"] == "MODIFY");
-  json after = records_from({{"StreamArn", arn}, {"ShardId", shard},
+  json after = records_from({{"StreamArn", arn},
+                             {"ShardId", shard},
                              {"ShardIteratorType", "AFTER_SEQUENCE_NUMBER"},
                              {"SequenceNumber", second}});
   REQUIRE(after.size() == 2);
@@ -874,22 +880,20 @@ TEST_CASE("streams API: every write this region applied, per table, with images"
             .empty());
 
   // Errors.
-  Answer bad_shard = streams_call("GetShardIterator", {{"StreamArn", arn},
-                                                       {"ShardId", "shardId-nope"},
-                                                       {"ShardIteratorType", "LATEST"}});
+  Answer bad_shard = streams_call(
+      "GetShardIterator",
+      {{"StreamArn", arn}, {"ShardId", "shardId-nope"}, {"ShardIteratorType", "LATEST"}});
   CHECK(bad_shard.type() == "ResourceNotFoundException");
-  CHECK(streams_call("GetShardIterator", {{"StreamArn", arn},
-                                          {"ShardId", shard},
-                                          {"ShardIteratorType", "AT_SEQUENCE_NUMBER"}})
+  CHECK(streams_call(
+            "GetShardIterator",
+            {{"StreamArn", arn}, {"ShardId", shard}, {"ShardIteratorType", "AT_SEQUENCE_NUMBER"}})
             .type() == "ValidationException");
-  CHECK(streams_call("GetShardIterator", {{"StreamArn", arn},
-                                          {"ShardId", shard},
-                                          {"ShardIteratorType", "SOMETIME"}})
+  CHECK(streams_call("GetShardIterator",
+                     {{"StreamArn", arn}, {"ShardId", shard}, {"ShardIteratorType", "SOMETIME"}})
             .type() == "ValidationException");
   CHECK(streams_call("DescribeStream", {{"StreamArn", arn + "x"}}).type() ==
         "ResourceNotFoundException");
-  CHECK(streams_call("GetRecords", {{"ShardIterator", "garbage"}}).type() ==
-        "ValidationException");
+  CHECK(streams_call("GetRecords", {{"ShardIterator", "garbage"}}).type() == "ValidationException");
   CHECK(streams_call("Frobnicate", json::object()).type() == "UnknownOperationException");
   CHECK(streams_call("ListStreams", {{"TableName", "nothere"}}).type() ==
         "ResourceNotFoundException");
@@ -974,18 +978,19 @@ TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
   int calls = 0;
   std::vector<Region::ItemMutation> entries;
   entries.push_back({"orders", key(2), put(2)});
-  entries.push_back({"orders", key(1),
-                     [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
-                       ++calls;
-                       REQUIRE(current);  // sees the committed item
-                       return absl::FailedPreconditionError("no");
-                     },
-                     /*check_only=*/true});
-  entries.push_back({"orders", key(3),
-                     [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
-                       ++calls;  // called although an earlier entry failed
-                       return std::optional<Item>(key(3));
-                     }});
+  entries.push_back(
+      {"orders", key(1),
+       [&](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
+         ++calls;
+         REQUIRE(current);  // sees the committed item
+         return absl::FailedPreconditionError("no");
+       },
+       /*check_only=*/true});
+  entries.push_back(
+      {"orders", key(3), [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+         ++calls;  // called although an earlier entry failed
+         return std::optional<Item>(key(3));
+       }});
   auto failed = e.region->MutateItems(entries);
   CHECK(absl::IsFailedPrecondition(failed.status()));
   CHECK(calls == 2);
@@ -1028,7 +1033,8 @@ void Backfill(Endpoint& e) {
 TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas, validation") {
   Endpoint e;
   e.CreateOrders();
-  for (int i = 0; i < 3; ++i) e.PutOrder("p", i, {{"cat", {{"S", i < 2 ? "red" : "blue"}}}, {"x", {{"N", "1"}}}});
+  for (int i = 0; i < 3; ++i)
+    e.PutOrder("p", i, {{"cat", {{"S", i < 2 ? "red" : "blue"}}}, {"x", {{"N", "1"}}}});
   e.PutOrder("p", 9);  // no "cat": not in the index
 
   // Validation, with DynamoDB's names and messages; none of it changes the table.
@@ -1036,23 +1042,25 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
         "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, "
         "GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required");
   CHECK(e.Fails("UpdateTable", {{"TableName", "nothere"}, {"BillingMode", "PAY_PER_REQUEST"}},
-                "ResourceNotFoundException").message() ==
-        "Requested resource not found: Table: nothere not found");
+                "ResourceNotFoundException")
+            .message() == "Requested resource not found: Table: nothere not found");
   json create_local = {{"TableName", "orders"},
                        {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-east-1"}}}}}}};
   CHECK(e.Fails("UpdateTable", create_local, "ValidationException").message() ==
         "Cannot add, delete, or update the local region through ReplicaUpdates. Use "
         "CreateTable, DeleteTable, or UpdateTable as required.");
-  json two = {{"TableName", "orders"},
-              {"ReplicaUpdates",
-               {{{"Create", {{"RegionName", "us-west-2"}}}}, {{"Delete", {{"RegionName", "x-1"}}}}}}};
+  json two = {
+      {"TableName", "orders"},
+      {"ReplicaUpdates",
+       {{{"Create", {{"RegionName", "us-west-2"}}}}, {{"Delete", {{"RegionName", "x-1"}}}}}}};
   e.Fails("UpdateTable", two, "ValidationException");
   json mixed = {{"TableName", "orders"},
                 {"BillingMode", "PAY_PER_REQUEST"},
                 {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}};
   e.Fails("UpdateTable", mixed, "ValidationException");
   CHECK(e.Fails("UpdateTable", {{"TableName", "orders"}, {"BillingMode", "PROVISIONED"}},
-                "ValidationException").message() ==
+                "ValidationException")
+            .message() ==
         "One or more parameter values were invalid: ProvisionedThroughput must be specified "
         "when BillingMode is PROVISIONED");
   json gsi = {{"TableName", "orders"},
@@ -1064,9 +1072,11 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
                    {"Projection", {{"ProjectionType", "KEYS_ONLY"}}}}}}}}};
   json undefined = gsi;
   undefined.erase("AttributeDefinitions");
-  CHECK(e.Fails("UpdateTable", undefined, "ValidationException").message().find(
-            "Some index key attributes are not defined in AttributeDefinitions. Keys: [cat]") !=
-        std::string::npos);
+  CHECK(
+      e.Fails("UpdateTable", undefined, "ValidationException")
+          .message()
+          .find("Some index key attributes are not defined in AttributeDefinitions. Keys: [cat]") !=
+      std::string::npos);
   json t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
   CHECK_FALSE(t.contains("GlobalSecondaryIndexes"));
   CHECK(t["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST");
@@ -1114,7 +1124,8 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
     CHECK(item.contains("cat"));
     CHECK_FALSE(item.contains("x"));
   }
-  CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}, {"Limit", 2}})["Count"] == 2);
+  CHECK(e.Ok("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}, {"Limit", 2}})["Count"] ==
+        2);
   CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "nope"}}, "ValidationException")
             .message() == "The table does not have the specified index: nope");
   e.Fails("UpdateTable",
@@ -1124,19 +1135,18 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   // Deleting it: gone from DescribeTable and from reads.
   e.Ok("UpdateTable", {{"TableName", "orders"},
                        {"GlobalSecondaryIndexUpdates", {{{"Delete", {{"IndexName", "by-cat"}}}}}}});
-  CHECK_FALSE(e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"].contains(
-      "GlobalSecondaryIndexes"));
+  CHECK_FALSE(
+      e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"].contains("GlobalSecondaryIndexes"));
   CHECK(e.Fails("Scan", {{"TableName", "orders"}, {"IndexName", "by-cat"}}, "ValidationException")
             .message() == "The table does not have the specified index: by-cat");
-
 
   // SSE, deletion protection and the stream's view type, which GetRecords then follows.
   e.Ok("UpdateTable", {{"TableName", "orders"},
                        {"SSESpecification", {{"Enabled", true}, {"SSEType", "KMS"}}},
                        {"DeletionProtectionEnabled", true}});
-  e.Ok("UpdateTable", {{"TableName", "orders"},
-                       {"StreamSpecification",
-                        {{"StreamEnabled", true}, {"StreamViewType", "KEYS_ONLY"}}}});
+  e.Ok("UpdateTable",
+       {{"TableName", "orders"},
+        {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "KEYS_ONLY"}}}});
   t = e.Ok("DescribeTable", {{"TableName", "orders"}})["Table"];
   CHECK(t["SSEDescription"]["Status"] == "ENABLED");
   CHECK(t["SSEDescription"]["SSEType"] == "KMS");
@@ -1154,10 +1164,10 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   std::string arn = t["LatestStreamArn"];
   json sd = Streams(e, "DescribeStream", {{"StreamArn", arn}})["StreamDescription"];
   CHECK(sd["StreamViewType"] == "KEYS_ONLY");
-  std::string it = Streams(e, "GetShardIterator", {{"StreamArn", arn},
-                                                    {"ShardId", sd["Shards"][0]["ShardId"]},
-                                                    {"ShardIteratorType", "TRIM_HORIZON"}})
-                       ["ShardIterator"];
+  std::string it = Streams(e, "GetShardIterator",
+                           {{"StreamArn", arn},
+                            {"ShardId", sd["Shards"][0]["ShardId"]},
+                            {"ShardIteratorType", "TRIM_HORIZON"}})["ShardIterator"];
   json records = Streams(e, "GetRecords", {{"ShardIterator", it}})["Records"];
   REQUIRE(records.size() == 4);
   for (const json& r : records) {
@@ -1170,11 +1180,11 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
        {{"TableName", "orders"}, {"StreamSpecification", {{"StreamEnabled", false}}}});
 
   // PROVISIONED: writes beyond the WCU are throttled; batches return them unprocessed.
-  json prov = e.Ok("UpdateTable", {{"TableName", "orders"},
-                                   {"BillingMode", "PROVISIONED"},
-                                   {"ProvisionedThroughput",
-                                    {{"ReadCapacityUnits", 1}, {"WriteCapacityUnits", 1}}}})
-                  ["TableDescription"];
+  json prov = e.Ok("UpdateTable",
+                   {{"TableName", "orders"},
+                    {"BillingMode", "PROVISIONED"},
+                    {"ProvisionedThroughput",
+                     {{"ReadCapacityUnits", 1}, {"WriteCapacityUnits", 1}}}})["TableDescription"];
   CHECK(prov["BillingModeSummary"]["BillingMode"] == "PROVISIONED");
   CHECK(prov["ProvisionedThroughput"]["WriteCapacityUnits"] == 1);
   Answer throttled;
@@ -1202,34 +1212,36 @@ TEST_CASE("UpdateTable: indexes, billing with throttling, SSE, streams, replicas
   // ReplicaUpdates Create: the table is UPDATING (its new replica CREATING) and takes no other
   // change meanwhile.
   e.Ok("UpdateTable", {{"TableName", "orders"}, {"BillingMode", "PAY_PER_REQUEST"}});
-  json added = e.Ok("UpdateTable", {{"TableName", "orders"},
-                                    {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}})
-                   ["TableDescription"];
+  json added =
+      e.Ok("UpdateTable",
+           {{"TableName", "orders"},
+            {"ReplicaUpdates", {{{"Create", {{"RegionName", "us-west-2"}}}}}}})["TableDescription"];
   CHECK(added["TableStatus"] == "UPDATING");
   CHECK(added["GlobalTableVersion"] == "2019.11.21");
   REQUIRE(added["Replicas"].size() == 1);
   CHECK(added["Replicas"][0]["RegionName"] == "us-west-2");
   CHECK(added["Replicas"][0]["ReplicaStatus"] == "CREATING");
-  Answer busy = e.Fails("UpdateTable",
-                        {{"TableName", "orders"},
-                         {"ReplicaUpdates", {{{"Delete", {{"RegionName", "us-west-2"}}}}}}},
-                        "ResourceInUseException");
+  Answer busy = e.Fails(
+      "UpdateTable",
+      {{"TableName", "orders"}, {"ReplicaUpdates", {{{"Delete", {{"RegionName", "us-west-2"}}}}}}},
+      "ResourceInUseException");
   CHECK(busy.message().find("Attempt to change a resource which is still in use") == 0);
 }
 
 TEST_CASE("CreateTable with indexes and settings, and bad ones create nothing") {
   Endpoint e;
-  json create = {{"TableName", "people"},
-                 {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
-                 {"AttributeDefinitions",
-                  {{{"AttributeName", "id"}, {"AttributeType", "S"}},
-                   {{"AttributeName", "city"}, {"AttributeType", "S"}}}},
-                 {"BillingMode", "PAY_PER_REQUEST"},
-                 {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}},
-                 {"GlobalSecondaryIndexes",
-                  {{{"IndexName", "by-city"},
-                    {"KeySchema", {{{"AttributeName", "city"}, {"KeyType", "HASH"}}}},
-                    {"Projection", {{"ProjectionType", "INCLUDE"}, {"NonKeyAttributes", {"name"}}}}}}}};
+  json create = {
+      {"TableName", "people"},
+      {"KeySchema", {{{"AttributeName", "id"}, {"KeyType", "HASH"}}}},
+      {"AttributeDefinitions",
+       {{{"AttributeName", "id"}, {"AttributeType", "S"}},
+        {{"AttributeName", "city"}, {"AttributeType", "S"}}}},
+      {"BillingMode", "PAY_PER_REQUEST"},
+      {"StreamSpecification", {{"StreamEnabled", true}, {"StreamViewType", "NEW_IMAGE"}}},
+      {"GlobalSecondaryIndexes",
+       {{{"IndexName", "by-city"},
+         {"KeySchema", {{{"AttributeName", "city"}, {"KeyType", "HASH"}}}},
+         {"Projection", {{"ProjectionType", "INCLUDE"}, {"NonKeyAttributes", {"name"}}}}}}}};
   json bad = create;
   bad["GlobalSecondaryIndexes"][0]["Projection"] = {{"ProjectionType", "INCLUDE"}};
   e.Fails("CreateTable", bad, "ValidationException");
@@ -1243,8 +1255,11 @@ TEST_CASE("CreateTable with indexes and settings, and bad ones create nothing") 
   REQUIRE(t["GlobalSecondaryIndexes"].size() == 1);
   CHECK(t["AttributeDefinitions"].size() == 2);
   e.Ok("PutItem", {{"TableName", "people"},
-                   {"Item", {{"id", {{"S", "1"}}}, {"city", {{"S", "Oslo"}}}, {"name", {{"S", "Ann"}}},
-                             {"age", {{"N", "40"}}}}}});
+                   {"Item",
+                    {{"id", {{"S", "1"}}},
+                     {"city", {{"S", "Oslo"}}},
+                     {"name", {{"S", "Ann"}}},
+                     {"age", {{"N", "40"}}}}}});
   Backfill(e);
   json q = e.Ok("Query", {{"TableName", "people"},
                           {"IndexName", "by-city"},
@@ -1344,10 +1359,9 @@ TEST_CASE("pipelined writes on one connection run and are answered in request or
                           {"UpdateExpression", "SET n = n + :one"},
                           {"ExpressionAttributeValues", {{":one", {{"N", "1"}}}}},
                           {"ReturnValues", "UPDATED_NEW"}};
-  std::string burst = request("PutItem", {{"TableName", "orders"},
-                                          {"Item", {{"pk", {{"S", "p"}}},
-                                                    {"sk", {{"N", "1"}}},
-                                                    {"n", {{"N", "0"}}}}}});
+  std::string burst = request(
+      "PutItem", {{"TableName", "orders"},
+                  {"Item", {{"pk", {{"S", "p"}}}, {"sk", {{"N", "1"}}}, {"n", {{"N", "0"}}}}}});
   for (int i = 0; i < 10; ++i) {
     burst += request("UpdateItem", increment);
     if (i == 4) burst += request("PutItem", {{"TableName", "orders"}});  // no Item: 400
@@ -1355,9 +1369,8 @@ TEST_CASE("pipelined writes on one connection run and are answered in request or
   // A read pipelined after writes sees them, though it runs on the loop thread and they are
   // committed in a group: the writes read so far are committed first.
   burst += request("GetItem", {{"TableName", "orders"}, {"Key", Key("p", 1)}});
-  burst += request("DeleteItem", {{"TableName", "orders"},
-                                  {"Key", Key("p", 1)},
-                                  {"ReturnValues", "ALL_OLD"}});
+  burst += request("DeleteItem",
+                   {{"TableName", "orders"}, {"Key", Key("p", 1)}, {"ReturnValues", "ALL_OLD"}});
   burst += request("Query", {{"TableName", "orders"},
                              {"KeyConditionExpression", "pk = :p"},
                              {"ExpressionAttributeValues", {{":p", {{"S", "p"}}}}}});
@@ -1665,10 +1678,10 @@ TEST_CASE("PROVISIONED read capacity: reads throttle, batches return Unprocessed
   Endpoint e;
   e.CreateOrders();
   for (int i = 0; i < 10; ++i) e.PutOrder("r", i);
-  e.Ok("UpdateTable", {{"TableName", "orders"},
-                       {"BillingMode", "PROVISIONED"},
-                       {"ProvisionedThroughput",
-                        {{"ReadCapacityUnits", 1}, {"WriteCapacityUnits", 100}}}});
+  e.Ok("UpdateTable",
+       {{"TableName", "orders"},
+        {"BillingMode", "PROVISIONED"},
+        {"ProvisionedThroughput", {{"ReadCapacityUnits", 1}, {"WriteCapacityUnits", 100}}}});
   json get = {{"TableName", "orders"}, {"Key", Key("r", 0)}, {"ConsistentRead", true}};
   Answer throttled;
   for (int i = 0; i < 200 && throttled.status != 400; ++i) throttled = e.Call("GetItem", get);
@@ -1682,7 +1695,9 @@ TEST_CASE("PROVISIONED read capacity: reads throttle, batches return Unprocessed
   if (b.status == 200) {
     CHECK(b.body["UnprocessedKeys"]["orders"]["Keys"].size() >= 8);
     CHECK(b.body["UnprocessedKeys"]["orders"]["ConsistentRead"] == true);
-    CHECK(b.body["Responses"]["orders"].size() + b.body["UnprocessedKeys"]["orders"]["Keys"].size() == 10);
+    CHECK(b.body["Responses"]["orders"].size() +
+              b.body["UnprocessedKeys"]["orders"]["Keys"].size() ==
+          10);
   } else {
     CHECK(b.type() == "ProvisionedThroughputExceededException");
   }
@@ -1729,14 +1744,16 @@ TEST_CASE("TransactWriteItems: 4 MB of items at most; item operations on a missi
                        {"UpdateExpression", "SET w = :w"},
                        {"ExpressionAttributeValues", {{":w", {{"N", "1"}}}}}}}});
   }
-  Answer c = e.Fails("TransactWriteItems", {{"TransactItems", mixed}},
-                     "TransactionCanceledException");
+  Answer c =
+      e.Fails("TransactWriteItems", {{"TransactItems", mixed}}, "TransactionCanceledException");
   CHECK(c.body.dump().find("4 MB") != std::string::npos);
   CHECK_FALSE(e.Ok("GetItem", {{"TableName", "orders"}, {"Key", Key("t", 10)}}).contains("Item"));
   CHECK(e.Fails("GetItem", {{"TableName", "nothere"}, {"Key", Key("t", 0)}},
-                "ResourceNotFoundException").message() == "Requested resource not found");
-  CHECK(e.Fails("DescribeTable", {{"TableName", "nothere"}}, "ResourceNotFoundException")
-            .message() == "Requested resource not found: Table: nothere not found");
+                "ResourceNotFoundException")
+            .message() == "Requested resource not found");
+  CHECK(
+      e.Fails("DescribeTable", {{"TableName", "nothere"}}, "ResourceNotFoundException").message() ==
+      "Requested resource not found: Table: nothere not found");
 }
 
 }  // namespace

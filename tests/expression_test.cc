@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "nlohmann/json.hpp"
 #include "model/item_json.h"
+#include "nlohmann/json.hpp"
 
 namespace gtsim::expr {
 namespace {

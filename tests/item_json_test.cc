@@ -48,16 +48,14 @@ TEST_CASE("ParseItemJson reads every attribute type", "[item_json]") {
   CHECK(item["bin"] == AttributeValue::B("hi"));
   CHECK(item["yes"] == AttributeValue::Bool(true));
   CHECK(item["nothing"] == AttributeValue::Null());
-  CHECK(item["m"] ==
-        AttributeValue::M({{"inner", AttributeValue::N("100")},
-                           {"l", AttributeValue::L({AttributeValue::S("x"),
-                                                    AttributeValue::Bool(false)})}}));
+  CHECK(item["m"] == AttributeValue::M({{"inner", AttributeValue::N("100")},
+                                        {"l", AttributeValue::L({AttributeValue::S("x"),
+                                                                 AttributeValue::Bool(false)})}}));
   CHECK(item["l"] == AttributeValue::L({AttributeValue::N("1"), AttributeValue::S("two"),
                                         AttributeValue::M({})}));
   CHECK(item["ss"] == AttributeValue::SS({"a", "b"}));
   CHECK(item["ns"] == AttributeValue::NS({"2", "10"}));
-  CHECK(item["bs"] ==
-        AttributeValue::BS({std::string("\x00\x01", 2), std::string("\xff\xff", 2)}));
+  CHECK(item["bs"] == AttributeValue::BS({std::string("\x00\x01", 2), std::string("\xff\xff", 2)}));
 }
 
 TEST_CASE("ItemToJson prints what ParseItemJson reads back", "[item_json]") {

@@ -104,8 +104,8 @@ TEST_CASE("number range keys sort under memcmp as the numbers sort", "[key_codec
   INFO("seed " << seed);
   std::vector<std::string> numbers = RandomCanonicalNumbers(seed, 600);
   // Make sure the interesting neighbours are present whatever the generator produced.
-  for (const char* n : {"0", "1", "-1", "10", "-10", "9.5", "-9.5", "0.001", "-0.001", "2",
-                        "1e125", "-1e125", "1e-130", "-1e-130", "0.1", "0.11", "-0.1", "-0.11"}) {
+  for (const char* n : {"0", "1", "-1", "10", "-10", "9.5", "-9.5", "0.001", "-0.001", "2", "1e125",
+                        "-1e125", "1e-130", "-1e-130", "0.1", "0.11", "-0.1", "-0.11"}) {
     numbers.push_back(*CanonicalNumber(n));
   }
   std::mt19937 rng(seed);
@@ -144,10 +144,10 @@ TEST_CASE("equal numbers written differently encode identically", "[key_codec]")
 }
 
 TEST_CASE("sorting by encoded range key gives ascending numeric order", "[key_codec]") {
-  std::vector<std::string> numbers = {"10", "2", "1.5", "-10", "-9.5", "0", "0.001", "-0.5",
-                                      "100", "1e20", "-1e-20", "9.99"};
-  std::vector<std::string> expected = {"-10", "-9.5", "-0.5", "-1e-20", "0", "0.001", "1.5",
-                                       "2", "9.99", "10", "100", "1e20"};
+  std::vector<std::string> numbers = {"10",    "2",    "1.5", "-10",  "-9.5",   "0",
+                                      "0.001", "-0.5", "100", "1e20", "-1e-20", "9.99"};
+  std::vector<std::string> expected = {"-10", "-9.5", "-0.5", "-1e-20", "0",   "0.001",
+                                       "1.5", "2",    "9.99", "10",     "100", "1e20"};
   for (auto* v : {&numbers, &expected}) {
     for (auto& n : *v) n = *CanonicalNumber(n);
   }
@@ -158,9 +158,13 @@ TEST_CASE("sorting by encoded range key gives ascending numeric order", "[key_co
 }
 
 TEST_CASE("string and binary range keys sort by their bytes", "[key_codec]") {
-  const std::vector<std::string> ascending = {
-      "", std::string("\x00", 1), "A", "Z", "a", std::string("a\x00", 2), "a\x01", "ab",
-      "b", "\x7f", "\x80", "\xc3\xa9", "\xff", "\xff\xff"};
+  const std::vector<std::string> ascending = {"",      std::string("\x00", 1),
+                                              "A",     "Z",
+                                              "a",     std::string("a\x00", 2),
+                                              "a\x01", "ab",
+                                              "b",     "\x7f",
+                                              "\x80",  "\xc3\xa9",
+                                              "\xff",  "\xff\xff"};
   for (size_t i = 1; i < ascending.size(); ++i) {
     for (auto make : {&AttributeValue::S, &AttributeValue::B}) {
       std::string lo = EncodeRangeKey(make(ascending[i - 1]));

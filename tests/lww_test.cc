@@ -186,8 +186,7 @@ TEST_CASE("puts and deletes replicate with their stamps", "[lww]") {
   r.RequireConverged();
 }
 
-TEST_CASE("concurrent writes to one key converge to the higher stamp in both regions",
-          "[lww]") {
+TEST_CASE("concurrent writes to one key converge to the higher stamp in both regions", "[lww]") {
   TwoRegions r;
   r.CreateGlobalTable();
   // Both regions accept a write to "k" before either hears of the other's; either may be the
@@ -350,7 +349,7 @@ TEST_CASE("a write from a region whose clock is behind loses at once to the newe
   CHECK(*late.superseded_by == newer.stamp);
   CHECK(TwoRegions::Value(*r.b, "k") == "newer");
   CHECK(Ok(r.b->GetItem("orders", kKey)).stamp == newer.stamp);
-  CHECK(TwoRegions::Head(*r.b) == head);  // nothing logged
+  CHECK(TwoRegions::Head(*r.b) == head);                   // nothing logged
   CHECK(Ok(r.b->ReadFor(kEast, 0, 100)).changes.empty());  // nor replicated
   CHECK(Ok(r.b->Status()).clock_skew_us == -1'000'000);
 
@@ -398,8 +397,7 @@ TEST_CASE("the replication cursor survives closing and reopening a region", "[lw
   CHECK(b->Cursor(kEast) == TwoRegions::Head(*a));
 }
 
-TEST_CASE("pending replication counts local changes not yet acknowledged by the peer",
-          "[lww]") {
+TEST_CASE("pending replication counts local changes not yet acknowledged by the peer", "[lww]") {
   TwoRegions r;
   auto pending_towards_b = [&]() -> int64_t {
     RegionStatus s = Ok(r.a->Status());
@@ -442,8 +440,7 @@ TEST_CASE("pending replication counts local changes not yet acknowledged by the 
   CHECK(pending_towards_b() == 0);
 }
 
-TEST_CASE("a change for a table the receiver does not have yet waits, cursor held",
-          "[lww]") {
+TEST_CASE("a change for a table the receiver does not have yet waits, cursor held", "[lww]") {
   const std::vector<std::string> all = {kEast, kWest, kEu};
   ManualClock clock(kStart);
   auto a = OpenRegion(kEast, all, &clock);
@@ -473,7 +470,6 @@ TEST_CASE("a change for a table the receiver does not have yet waits, cursor hel
   CHECK(b->Cursor(kEu) == from_c.changes[0].seq);
   CHECK(TwoRegions::Value(*b, "k") == "from-c");
 }
-
 
 TEST_CASE("a backlog larger than one batch arrives over several batches, in order", "[lww]") {
   TwoRegions r;
@@ -599,8 +595,7 @@ TEST_CASE("a blocked origin's batches are refused and change nothing", "[lww]") 
   CHECK(Ok(r.b->Apply(batch)).applied == 1);
 }
 
-TEST_CASE("replication latency runs from the origin's commit to the receiver's apply",
-          "[lww]") {
+TEST_CASE("replication latency runs from the origin's commit to the receiver's apply", "[lww]") {
   ManualClock clock(kStart);  // one true clock for both, as on one machine
   auto a = OpenRegion(kEast, {kEast, kWest}, &clock);
   auto b = OpenRegion(kWest, {kEast, kWest}, &clock);
@@ -628,7 +623,6 @@ TEST_CASE("replication latency runs from the origin's commit to the receiver's a
   CHECK(in.latency.p90_ms == Approx(90));
   CHECK(in.latency.max_ms == Approx(100));
 }
-
 
 TEST_CASE("acknowledgements survive a restart of the origin", "[lww]") {
   TempDir dir;
@@ -660,7 +654,6 @@ TEST_CASE("acknowledgements survive a restart of the origin", "[lww]") {
   a->RecordAck(kWest, Replicate(*a, *b).cursor);
   CHECK(pending() == 0);
 }
-
 
 TEST_CASE("a change for a newer incarnation of a table waits until that incarnation arrives",
           "[lww]") {

@@ -163,8 +163,7 @@ class Cluster {
 };
 
 Item ItemOf(const std::string& id, int n) {
-  return Item{{"id", AttributeValue::S(id)},
-              {"n", *AttributeValue::Number(std::to_string(n))}};
+  return Item{{"id", AttributeValue::S(id)}, {"n", *AttributeValue::Number(std::to_string(n))}};
 }
 
 void Put(Region& r, const std::string& table, const std::string& id, int n) {
@@ -362,8 +361,7 @@ TEST_CASE("an add cancelled elsewhere stays cancelled when the cancel arrives be
   }
 }
 
-TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing written",
-          "[replica]") {
+TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing written", "[replica]") {
   Cluster c(4);
   Ok(c["us-west-2"].CreateTable(Table("demo", {})));
   Region& r = c["us-west-2"];
@@ -372,8 +370,9 @@ TEST_CASE("replica updates that DynamoDB rejects are rejected with nothing writt
 
   auto local = r.UpdateTable(AddReplica("demo", "us-west-2")).status();
   CHECK(absl::IsInvalidArgument(local));
-  CHECK(std::string(local.message()).find(
-            "Cannot add or delete the local region through ReplicaUpdates") != std::string::npos);
+  CHECK(std::string(local.message())
+            .find("Cannot add or delete the local region through ReplicaUpdates") !=
+        std::string::npos);
   auto unknown = r.UpdateTable(AddReplica("demo", "mars-north-1")).status();
   CHECK(absl::IsInvalidArgument(unknown));
   CHECK(std::string(unknown.message()).find("mars-north-1") != std::string::npos);
@@ -587,8 +586,8 @@ TEST_CASE("a PROVISIONED table cannot gain replicas and ReplicaUpdates take no o
   Ok(c["us-west-2"].UpdateTable(req));
   auto st = c["us-west-2"].UpdateTable(AddReplica("demo", "us-east-1")).status();
   CHECK(absl::IsInvalidArgument(st));
-  CHECK(std::string(st.message()).find(
-            "Table write capacity should either be Pay-Per-Request or AutoScaled") !=
+  CHECK(std::string(st.message())
+            .find("Table write capacity should either be Pay-Per-Request or AutoScaled") !=
         std::string::npos);
   UpdateTableRequest mixed = AddReplica("demo", "us-east-1");
   mixed.billing_mode = "PAY_PER_REQUEST";
@@ -765,13 +764,15 @@ TEST_CASE("a GSI created in one region is backfilled in every replica and querya
   create.create_gsi = std::make_pair("byEmail", g);
   Ok(c["us-west-2"].UpdateTable(create));
   // Not there yet in eu-west-1; once the record arrives it is CREATING until backfilled.
-  CHECK(absl::IsInvalidArgument(c["eu-west-1"].Query([] {
-    QueryRequest q;
-    q.table = "demo";
-    q.index = "byEmail";
-    q.hash_value = AttributeValue::S("a@x");
-    return q;
-  }()).status()));
+  CHECK(absl::IsInvalidArgument(c["eu-west-1"]
+                                    .Query([] {
+                                      QueryRequest q;
+                                      q.table = "demo";
+                                      q.index = "byEmail";
+                                      q.hash_value = AttributeValue::S("a@x");
+                                      return q;
+                                    }())
+                                    .status()));
   c.Settle();
   CHECK(Ok(c["eu-west-1"].DescribeTable("demo")).index_status.at("byEmail") == "CREATING");
   QueryRequest early;

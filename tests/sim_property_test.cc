@@ -1,6 +1,6 @@
 // Property tests of the deterministic simulation (sim/harness/simulation.h) and its checkers
-// (sim/harness/history.h): many seeds of concurrent writes, deletes, partitions, crashes and clock skew
-// must all converge without losing an acknowledged write; a seed replays exactly; the checkers
+// (sim/harness/history.h): many seeds of concurrent writes, deletes, partitions, crashes and clock
+// skew must all converge without losing an acknowledged write; a seed replays exactly; the checkers
 // do fail on a broken run; and clock skew shows up as the lesson it is meant to teach.
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -11,8 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "model/planted_bug.h"
 #include "engine/table_engine.h"
+#include "model/planted_bug.h"
 #include "sim/harness/history.h"
 #include "sim/harness/simulation.h"
 
@@ -122,7 +122,8 @@ TEST_CASE("a sweep catches each planted bug within its seed budget", "[sim][plan
   // Issue 13 item 3: real bugs, planted one at a time (model/planted_bug.h); the first two are
   // the ones the simulator found when it began running production's link. Each must make a
   // default sweep fail within kBudget seeds, with a violation naming what went wrong.
-  constexpr uint64_t kBudget = 1000;  // the rarest (cancel-before-add-dropped) first shows at seed 747
+  constexpr uint64_t kBudget =
+      1000;  // the rarest (cancel-before-add-dropped) first shows at seed 747
   struct Case {
     PlantedBug bug;
     const char* violation;  // a part of the violation the sweep reports

@@ -112,7 +112,8 @@ Change PutChange(const std::string& table, const Stamp& created, const Stamp& st
   c.stamp = stamp;
   c.commit_true_us = stamp.ts_us;
   c.key = Item{{"id", AttributeValue::S(id)}, {"n", AttributeValue::N("1")}};
-  c.new_image = Item{{"id", AttributeValue::S(id)}, {"n", AttributeValue::N("1")},
+  c.new_image = Item{{"id", AttributeValue::S(id)},
+                     {"n", AttributeValue::N("1")},
                      {"v", AttributeValue::S("value of " + id)}};
   return c;
 }
@@ -221,13 +222,12 @@ TEMPLATE_TEST_CASE("a database reopened keeps tables, items, cursors and the cha
   CHECK(s->LastLocalTimestamp().value() == 2000);
 
   // Sequences continue after the reopen; none is reused.
-  REQUIRE(s->AppendChange(PutChange("orders", spec.created, Stamp{3000, "us-east-1"}, "o3"),
-                          true, 3001)
-              .value() == 3);
+  REQUIRE(
+      s->AppendChange(PutChange("orders", spec.created, Stamp{3000, "us-east-1"}, "o3"), true, 3001)
+          .value() == 3);
 }
 
-TEST_CASE("a file of random garbage is refused as not a gtsim database, untouched",
-          "[storage]") {
+TEST_CASE("a file of random garbage is refused as not a gtsim database, untouched", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("garbage.db");
   std::string garbage;
@@ -246,15 +246,15 @@ TEST_CASE("a file of random garbage is refused as not a gtsim database, untouche
   CHECK(ReadFileBytes(path) == garbage);
 }
 
-TEST_CASE("a SQLite database of another application is refused and left as it was",
-          "[storage]") {
+TEST_CASE("a SQLite database of another application is refused and left as it was", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("other.db");
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);"
-                             "INSERT INTO customers VALUES (1, 'ada');",
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);"
+                         "INSERT INTO customers VALUES (1, 'ada');",
                          nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
@@ -359,8 +359,7 @@ TEMPLATE_TEST_CASE("query and scan return live items in key order", "[storage]",
   b.lower = "b";
   b.upper = "d";
   b.upper_inclusive = false;
-  CHECK(s->QueryItems(id, "h", b, true, 0).value() ==
-        std::vector<std::string>{"item-c", "item-b"});
+  CHECK(s->QueryItems(id, "h", b, true, 0).value() == std::vector<std::string>{"item-c", "item-b"});
   CHECK(s->QueryItems(id, "h", {}, false, 2).value().size() == 2);
 
   auto first = s->ScanItems(id, std::nullopt, 2).value();
@@ -371,8 +370,7 @@ TEMPLATE_TEST_CASE("query and scan return live items in key order", "[storage]",
   CHECK(s->CountItems(id).value() == 5);
 }
 
-TEST_CASE("writes committed while a background checkpointer runs survive reopening",
-          "[storage]") {
+TEST_CASE("writes committed while a background checkpointer runs survive reopening", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("bg.db");
   {
@@ -418,8 +416,7 @@ int64_t FileBytes(const std::string& path) {
   return ec ? 0 : static_cast<int64_t>(n);
 }
 
-TEST_CASE("the background checkpointer moves committed pages into the database file",
-          "[storage]") {
+TEST_CASE("the background checkpointer moves committed pages into the database file", "[storage]") {
   TempDir dir;
   const std::string path = dir.File("cp.db");
   auto s = OpenOrDie(path, "us-east-1");
@@ -540,8 +537,7 @@ TEMPLATE_TEST_CASE("index entries follow every item write", "[storage]", SqliteB
   empty.upper = Rk(1);
   CHECK(query("red", empty, false, 0).empty());
   // Pages continue strictly after a position, both ways.
-  CHECK(query("red", {}, false, 0, Storage::IndexPosition{Rk(1), Hk("a"), Rk(1)}) ==
-        V{"b", "c"});
+  CHECK(query("red", {}, false, 0, Storage::IndexPosition{Rk(1), Hk("a"), Rk(1)}) == V{"b", "c"});
   CHECK(query("red", {}, true, 0, Storage::IndexPosition{Rk(3), Hk("c"), Rk(3)}) == V{"b", "a"});
 
   // An update moves the entry; a delete (tombstone) removes it.
@@ -583,15 +579,15 @@ TEMPLATE_TEST_CASE("index entries follow every item write", "[storage]", SqliteB
   CHECK(s->CountVersions(id).value() == 0);
 }
 
-TEMPLATE_TEST_CASE("snapshot rows come in key order and load with LWW", "[storage]",
-                   SqliteBackend, MemoryBackend) {
+TEMPLATE_TEST_CASE("snapshot rows come in key order and load with LWW", "[storage]", SqliteBackend,
+                   MemoryBackend) {
   TestType source_backend, target_backend;
   auto source = source_backend.Open();
   int64_t id = source->PutTable(Spec("orders", "us-east-1"), false).value();
   for (int i = 0; i < 5; ++i) {
-    RequireOk(source->PutItem(id, Hk("k" + std::to_string(i)), Rk(i),
-                              {EncodedItem("k" + std::to_string(i), i, std::nullopt, "x"),
-                               Stamp{10 + i, "us-east-1"}}));
+    RequireOk(source->PutItem(
+        id, Hk("k" + std::to_string(i)), Rk(i),
+        {EncodedItem("k" + std::to_string(i), i, std::nullopt, "x"), Stamp{10 + i, "us-east-1"}}));
   }
   RequireOk(source->PutItem(id, Hk("k5"), Rk(5), {std::nullopt, Stamp{20, "us-east-1"}}));
   CHECK(source->CountVersions(id).value() == 6);
@@ -599,9 +595,10 @@ TEMPLATE_TEST_CASE("snapshot rows come in key order and load with LWW", "[storag
 
   auto first = source->ScanVersions(id, std::nullopt, 4, int64_t{1} << 30).value();
   REQUIRE(first.size() == 4);
-  auto rest = source->ScanVersions(id, std::make_pair(first.back().hk, first.back().rk), 0,
-                                   int64_t{1} << 30)
-                  .value();
+  auto rest =
+      source
+          ->ScanVersions(id, std::make_pair(first.back().hk, first.back().rk), 0, int64_t{1} << 30)
+          .value();
   REQUIRE(rest.size() == 2);
   CHECK(rest.back().hk == Hk("k5"));
   CHECK_FALSE(rest.back().item.has_value());
@@ -739,16 +736,16 @@ TEMPLATE_TEST_CASE("a savepoint rolled back restores head_seq, items and index e
   // A first write, kept.
   RequireOk(s->Savepoint());
   RequireOk(s->PutItem(id, Hk("b"), Rk(1), {EncodedItem("b", 1, "red"), Stamp{2, "x"}}));
-  REQUIRE(s->AppendChange(PutChange("orders", spec.created, Stamp{2, "x"}, "b"), true, 2)
-              .value() == 1);
+  REQUIRE(s->AppendChange(PutChange("orders", spec.created, Stamp{2, "x"}, "b"), true, 2).value() ==
+          1);
   RequireOk(s->ReleaseSavepoint());
   // A second, undone: it rewrote a, deleted b, added c, logged and moved a cursor.
   RequireOk(s->Savepoint());
   RequireOk(s->PutItem(id, Hk("a"), Rk(1), {EncodedItem("a", 1, "blue"), Stamp{3, "x"}}));
   RequireOk(s->PutItem(id, Hk("b"), Rk(1), {std::nullopt, Stamp{3, "x"}}));
   RequireOk(s->PutItem(id, Hk("c"), Rk(1), {EncodedItem("c", 1, "red"), Stamp{3, "x"}}));
-  REQUIRE(s->AppendChange(PutChange("orders", spec.created, Stamp{3, "x"}, "c"), true, 3)
-              .value() == 2);
+  REQUIRE(s->AppendChange(PutChange("orders", spec.created, Stamp{3, "x"}, "c"), true, 3).value() ==
+          2);
   RequireOk(s->SetCursor("us-west-2", 5));
   BootstrapState bootstrap;
   bootstrap.table = "orders";
@@ -775,8 +772,8 @@ TEMPLATE_TEST_CASE("a savepoint rolled back restores head_seq, items and index e
         2);
 }
 
-TEMPLATE_TEST_CASE("closing with a transaction open keeps only what was committed",
-                   "[storage]", SqliteBackend, MemoryBackend) {
+TEMPLATE_TEST_CASE("closing with a transaction open keeps only what was committed", "[storage]",
+                   SqliteBackend, MemoryBackend) {
   TestType backend;
   const TableSpec spec = Spec("orders", "us-east-1");
   int64_t id = 0;
@@ -915,14 +912,14 @@ TEST_CASE("both backends agree on a random run of writes, transactions and savep
       } else if (op == 11) {
         RequireOk(s->SetPeerAck(stamp.region, step));
       } else if (op == 12) {
-        std::vector<SnapshotRow> rows{{Hk(key), Rk(n), EncodedItem(key, n, g, "snap"),
-                                       Stamp{snapshot_ts, "us-west-2"}}};
+        std::vector<SnapshotRow> rows{
+            {Hk(key), Rk(n), EncodedItem(key, n, g, "snap"), Stamp{snapshot_ts, "us-west-2"}}};
         RequireOk(s->PutVersionsIfNewer(id, rows));
       } else if (op == 13 && rare) {
         RequireOk(s->DeleteAllItems(id));
       } else if (op == 14) {
-        s->SetIndexes(id, indexed ? std::vector<Storage::IndexDef>{}
-                                  : std::vector<Storage::IndexDef>{kByG});
+        s->SetIndexes(
+            id, indexed ? std::vector<Storage::IndexDef>{} : std::vector<Storage::IndexDef>{kByG});
       } else if (op == 15) {
         auto next = s->BackfillIndex(id, kByG, std::make_pair(Hk(key), Rk(n)), 1 + n);
         REQUIRE(next.ok());

@@ -143,8 +143,8 @@ TEST_CASE("query orders number range keys as numbers", "[table_engine]") {
 TEST_CASE("query applies every range-key condition", "[table_engine]") {
   Fixture f;
   f.CreateEvents();
-  for (const char* sk : {"2024-01-05", "2024-01-10", "2024-02-01", "2024-02-15", "2025-01-01",
-                         "a", "b"}) {
+  for (const char* sk :
+       {"2024-01-05", "2024-01-10", "2024-02-01", "2024-02-15", "2025-01-01", "a", "b"}) {
     f.Put("events", {{"pk", S("user")}, {"sk", S(sk)}});
   }
   f.Put("events", {{"pk", S("someone-else")}, {"sk", S("2024-01-07")}});
@@ -230,8 +230,7 @@ std::vector<std::string> AllPages(Request req, Call call, int* pages) {
   return seen;
 }
 
-TEST_CASE("Limit with last_evaluated_key pages through every item exactly once",
-          "[table_engine]") {
+TEST_CASE("Limit with last_evaluated_key pages through every item exactly once", "[table_engine]") {
   Fixture f;
   f.CreateOrders();
   std::vector<std::string> a_keys;
@@ -255,19 +254,21 @@ TEST_CASE("Limit with last_evaluated_key pages through every item exactly once",
     q.hash_value = S("a");
     q.limit = limit;
     int pages = 0;
-    auto forward = AllPages(q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
+    auto forward = AllPages(
+        q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
     CHECK(forward.size() == 23);
     CHECK(std::set<std::string>(forward.begin(), forward.end()).size() == 23);
     CHECK(pages >= (23 + limit - 1) / limit);
     q.backward = true;
-    auto backward =
-        AllPages(q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
+    auto backward = AllPages(
+        q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
     CHECK(std::vector<std::string>(backward.rbegin(), backward.rend()) == forward);
 
     ScanRequest s;
     s.table = "orders";
     s.limit = limit;
-    auto scanned = AllPages(s, [&](const ScanRequest& r) { return f.region->Scan(r); }, &pages);
+    auto scanned = AllPages(
+        s, [&](const ScanRequest& r) { return f.region->Scan(r); }, &pages);
     CHECK(scanned.size() == all.size());
     CHECK(std::set<std::string>(scanned.begin(), scanned.end()) == all);
   }
@@ -280,15 +281,16 @@ TEST_CASE("Limit with last_evaluated_key pages through every item exactly once",
     q.range.value = N("10");
     q.limit = 3;
     int pages = 0;
-    auto below = AllPages(q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
+    auto below = AllPages(
+        q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
     int expected = 0;
     for (const auto& k : all) {
       if (k.rfind("a/", 0) == 0 && CompareNumbers(k.substr(2), "10") < 0) ++expected;
     }
     CHECK(static_cast<int>(below.size()) == expected);
     q.backward = true;
-    auto below_back =
-        AllPages(q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
+    auto below_back = AllPages(
+        q, [&](const QueryRequest& r) { return f.region->Query(r); }, &pages);
     CHECK(std::vector<std::string>(below_back.rbegin(), below_back.rend()) == below);
   }
 }
@@ -589,8 +591,7 @@ AttributeValue Nested(int levels) {
   return v;
 }
 
-TEST_CASE("items nested up to 32 levels are accepted, deeper ones are rejected",
-          "[table_engine]") {
+TEST_CASE("items nested up to 32 levels are accepted, deeper ones are rejected", "[table_engine]") {
   Fixture f;
   f.CreateOrders();
   Item key{{"id", S("deep")}, {"n", N("1")}};
@@ -620,8 +621,7 @@ TEST_CASE("items nested up to 32 levels are accepted, deeper ones are rejected",
   CHECK(f.Get("orders", key) == std::optional<Item>(ok));
 }
 
-TEST_CASE("local writes get increasing stamps even when the clock stands still",
-          "[table_engine]") {
+TEST_CASE("local writes get increasing stamps even when the clock stands still", "[table_engine]") {
   Fixture f;
   f.CreateOrders();
   PutRequest req;
@@ -637,13 +637,13 @@ TEST_CASE("local writes get increasing stamps even when the clock stands still",
   CHECK(previous < Ok(f.region->PutItem(req)).stamp);
 }
 
-TEST_CASE("a read-modify-write sees the local item and writes nothing when it fails",
-          "[engine]") {
+TEST_CASE("a read-modify-write sees the local item and writes nothing when it fails", "[engine]") {
   Fixture f;
   f.CreateOrders();
   Item key{{"id", S("a")}, {"n", N("1")}};
   auto add_one = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
-    Item next = current ? *current : Item{{"id", AttributeValue::S("a")}, {"n", AttributeValue::N("1")}};
+    Item next =
+        current ? *current : Item{{"id", AttributeValue::S("a")}, {"n", AttributeValue::N("1")}};
     int count = next.count("count") ? std::stoi(next.at("count").scalar()) : 0;
     next["count"] = AttributeValue::N(std::to_string(count + 1));
     return std::optional<Item>(next);

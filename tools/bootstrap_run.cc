@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "region/region.h"
 #include "model/status_macros.h"
+#include "region/region.h"
 #include "tools/cli_client.h"
 
 namespace gtsim {
@@ -57,8 +57,8 @@ absl::Status PreloadRegionDb(const std::string& db_path, const std::string& regi
       Item key{{"id", item.at("id")}};
       batch.push_back(Region::ItemMutation{
           table, std::move(key),
-          [item = std::move(item)](const std::optional<Item>&)
-              -> absl::StatusOr<std::optional<Item>> { return item; }});
+          [item = std::move(item)](
+              const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> { return item; }});
     }
     RETURN_IF_ERROR(r->MutateItems(batch).status());
   }

@@ -31,11 +31,11 @@ absl::Status PreloadRegionDb(const std::string& db_path, const std::string& regi
                              int64_t items, int item_bytes);
 
 struct BootstrapResult {
-  double seconds = 0;           // UpdateTable to ACTIVE, as the source describes the table
-  int64_t replica_items = -1;   // ItemCount in the new replica once ACTIVE
-  double source_peak_mb = 0;    // VmHWM of each process at the end
+  double seconds = 0;          // UpdateTable to ACTIVE, as the source describes the table
+  int64_t replica_items = -1;  // ItemCount in the new replica once ACTIVE
+  double source_peak_mb = 0;   // VmHWM of each process at the end
   double replica_peak_mb = 0;
-  double source_cpu_s = 0;      // CPU (user + system) each process used from the add to ACTIVE
+  double source_cpu_s = 0;  // CPU (user + system) each process used from the add to ACTIVE
   double replica_cpu_s = 0;
 };
 

@@ -54,9 +54,10 @@ std::string BinDir() {
 // One DynamoDB JSON 1.0 request; false (with a message on stderr) unless HTTP 200.
 bool Call(httplib::Client& c, const std::string& op, const std::string& body) {
   httplib::Headers h = {{"X-Amz-Target", "DynamoDB_20120810." + op},
-                        {"Authorization", "AWS4-HMAC-SHA256 Credential=bench/20261130/us-east-1/"
-                                          "dynamodb/aws4_request, SignedHeaders=host, "
-                                          "Signature=0"}};
+                        {"Authorization",
+                         "AWS4-HMAC-SHA256 Credential=bench/20261130/us-east-1/"
+                         "dynamodb/aws4_request, SignedHeaders=host, "
+                         "Signature=0"}};
   auto res = c.Post("/", h, body, "application/x-amz-json-1.0");
   if (res && res->status == 200) return true;
   fmt::print(stderr, "{} failed: {}\n", op,
@@ -149,8 +150,8 @@ int main(int argc, char** argv) {
   const std::string dir = tmpl;
   int rc = 0;
   {
-    auto cluster = gtsim::LocalCluster::Create(dir + "/cluster", {"us-east-1"},
-                                               BinDir() + "gtsim-region");
+    auto cluster =
+        gtsim::LocalCluster::Create(dir + "/cluster", {"us-east-1"}, BinDir() + "gtsim-region");
     if (!cluster.ok() || !cluster->SetDurability(absl::GetFlag(FLAGS_durability)).ok() ||
         !cluster->StartAll().ok()) {
       fmt::print(stderr, "cannot start a region\n");
@@ -239,9 +240,10 @@ int main(int argc, char** argv) {
     poller.join();
     cluster->StopAll().IgnoreError();
     if (!ready || !put.ok || !get.ok) rc = 1;
-    fmt::print("# {} keep-alive clients, {} s per operation, ~{} B items, one region; load average "
-               "at start {}\n",
-               clients, seconds, absl::GetFlag(FLAGS_item_bytes), load);
+    fmt::print(
+        "# {} keep-alive clients, {} s per operation, ~{} B items, one region; load average "
+        "at start {}\n",
+        clients, seconds, absl::GetFlag(FLAGS_item_bytes), load);
     fmt::print("# durability {}; {} DescribeTable polls of {} tables of {} items during PutItem\n",
                absl::GetFlag(FLAGS_durability), polls.load(), poll_tables,
                poll_tables ? absl::GetFlag(FLAGS_poll_items) : 0);

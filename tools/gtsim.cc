@@ -30,13 +30,13 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "nlohmann/json.hpp"
 #include "model/clock.h"
-#include "region/grpc/convert.h"
 #include "model/item_json.h"
 #include "model/json_limits.h"
 #include "model/status_macros.h"
 #include "model/table_spec.h"
+#include "nlohmann/json.hpp"
+#include "region/grpc/convert.h"
 #include "sim/launcher/cluster.h"
 #include "tools/cli_client.h"
 #include "tools/cluster_ops.h"
@@ -57,7 +57,7 @@ struct CommandSpec {
   std::string summary;  // one line
   std::set<std::string> value_flags;
   std::set<std::string> bool_flags;
-  int positional = 0;   // exact count of positional arguments
+  int positional = 0;  // exact count of positional arguments
 };
 
 struct Args {
@@ -308,11 +308,12 @@ void PrintHelp() {
   for (const auto& c : Commands()) {
     std::cout << absl::StrFormat("  %-15s %s\n", c.name, c.summary);
   }
-  std::cout << "\nEvery command takes --dir DIR (default: $GTSIM_DIR, else ./.gtsim), the folder\n"
-               "holding the cluster (cluster.json and one data folder per region).\n"
-               "Items and keys use DynamoDB JSON, e.g. '{\"id\":{\"S\":\"1\"},\"n\":{\"N\":\"5\"}}'.\n"
-               "Exit codes: 0 ok, 1 not found or a condition/check failed, 2 usage or runtime "
-               "error.\n`gtsim COMMAND --help` shows a command's flags.\n";
+  std::cout
+      << "\nEvery command takes --dir DIR (default: $GTSIM_DIR, else ./.gtsim), the folder\n"
+         "holding the cluster (cluster.json and one data folder per region).\n"
+         "Items and keys use DynamoDB JSON, e.g. '{\"id\":{\"S\":\"1\"},\"n\":{\"N\":\"5\"}}'.\n"
+         "Exit codes: 0 ok, 1 not found or a condition/check failed, 2 usage or runtime "
+         "error.\n`gtsim COMMAND --help` shows a command's flags.\n";
 }
 
 Args Parse(const CommandSpec& spec, int argc, char** argv) {
@@ -358,7 +359,8 @@ Args Parse(const CommandSpec& spec, int argc, char** argv) {
 std::string Required(const Args& args, const std::string& flag, const CommandSpec& spec) {
   std::string v = args.get(flag);
   if (v.empty()) {
-    throw Usage(absl::StrCat("--", flag, " is required; usage: gtsim ", spec.name, " ", spec.usage));
+    throw Usage(
+        absl::StrCat("--", flag, " is required; usage: gtsim ", spec.name, " ", spec.usage));
   }
   return v;
 }
@@ -391,8 +393,10 @@ LocalCluster LoadCluster(const Args& args) {
 RegionClient ClientFor(const LocalCluster& cluster, const std::string& region) {
   const RegionProcess* p = OrFail(cluster.Find(region));
   if (!cluster.IsRunning(region)) {
-    throw Failure{2, absl::StrCat("region ", region, " is not running (start it with: gtsim "
-                                  "restart --region ", region, ")")};
+    throw Failure{2, absl::StrCat("region ", region,
+                                  " is not running (start it with: gtsim "
+                                  "restart --region ",
+                                  region, ")")};
   }
   return RegionClient(p->address());
 }
@@ -619,7 +623,8 @@ int StatusOnce(const Args& args, WatchState* watch = nullptr) {
                                "STALE", "REPLICATED", "p50", "p90", "p99", "max", "samples",
                                "pending", "link");
   for (const auto& p : out["replication"]) {
-    std::string pair = p["source"].get<std::string>() + " -> " + p["destination"].get<std::string>();
+    std::string pair =
+        p["source"].get<std::string>() + " -> " + p["destination"].get<std::string>();
     std::string p50 = "-", p90 = "-", p99 = "-", mx = "-", n = "0", pending = "?";
     if (p.contains("latency_ms") && p["latency_ms"]["samples"].get<int64_t>() > 0) {
       const auto& l = p["latency_ms"];
@@ -836,8 +841,9 @@ int CmdUpdateTable(const Args& args, const CommandSpec& spec) {
   pb::UpdateTableRequest req;
   req.set_table(Required(args, "table", spec));
   if (args.has("add-replica") && args.has("remove-replica")) {
-    throw Usage("give one of --add-replica REGION or --remove-replica REGION (one replica change "
-                "per call, as UpdateTable's ReplicaUpdates)");
+    throw Usage(
+        "give one of --add-replica REGION or --remove-replica REGION (one replica change "
+        "per call, as UpdateTable's ReplicaUpdates)");
   }
   if (args.has("add-replica") || args.has("remove-replica")) {
     auto* u = req.add_replica_updates();
@@ -877,7 +883,8 @@ int CmdUpdateTable(const Args& args, const CommandSpec& spec) {
     req.set_stream_view_type(args.get("stream-view-type"));
   }
   if (args.bools.count("stream-disable")) req.set_stream_enabled(false);
-  if (args.has("deletion-protection")) req.set_deletion_protection(flag_bool("deletion-protection"));
+  if (args.has("deletion-protection"))
+    req.set_deletion_protection(flag_bool("deletion-protection"));
   if (args.has("kms-key")) req.set_kms_key(args.get("kms-key"));
   if (args.has("table-class")) req.set_table_class(args.get("table-class"));
   if (args.has("read-capacity-override")) {
@@ -887,8 +894,9 @@ int CmdUpdateTable(const Args& args, const CommandSpec& spec) {
   if (args.has("create-gsi")) {
     std::vector<std::string> parts = absl::StrSplit(args.get("create-gsi"), ':');
     if (parts.size() != 3 && parts.size() != 5) {
-      throw Usage("--create-gsi takes NAME:ATTR:TYPE or NAME:ATTR:TYPE:RANGEATTR:TYPE, e.g. "
-                  "byEmail:email:S");
+      throw Usage(
+          "--create-gsi takes NAME:ATTR:TYPE or NAME:ATTR:TYPE:RANGEATTR:TYPE, e.g. "
+          "byEmail:email:S");
     }
     auto* g = req.mutable_create_gsi();
     g->set_index_name(parts[0]);
@@ -949,7 +957,8 @@ int CmdPut(const Args& args, const CommandSpec& spec) {
   ReportWrite("put", region, resp.result());
   if (req.return_old_item()) {
     json out = json::object();
-    if (resp.result().has_old_item()) out["Attributes"] = ItemToJson(ToItem(resp.result().old_item()));
+    if (resp.result().has_old_item())
+      out["Attributes"] = ItemToJson(ToItem(resp.result().old_item()));
     Print(out);
   }
   return 0;
@@ -1022,8 +1031,8 @@ int CmdLoad(const Args& args, const CommandSpec& spec) {
       if (resp.outcomes(k).code() == 0) {
         ++written;
       } else {
-        failures.push_back(absl::StrCat(path, ":", items[i + k].first, ": ",
-                                        resp.outcomes(k).message()));
+        failures.push_back(
+            absl::StrCat(path, ":", items[i + k].first, ": ", resp.outcomes(k).message()));
       }
     }
     if (absl::Now() - last_progress >= absl::Seconds(1)) {
@@ -1036,8 +1045,7 @@ int CmdLoad(const Args& args, const CommandSpec& spec) {
                                region, written / seconds);
   for (size_t k = 0; k < failures.size() && k < 10; ++k) std::cerr << failures[k] << "\n";
   if (!failures.empty()) {
-    std::cerr << absl::StrFormat("%d items were not written (first ones above)\n",
-                                 failures.size());
+    std::cerr << absl::StrFormat("%d items were not written (first ones above)\n", failures.size());
     return 1;
   }
   return 0;
@@ -1104,7 +1112,8 @@ int CmdDelete(const Args& args, const CommandSpec& spec) {
   ReportWrite("delete", region, resp.result());
   if (req.return_old_item()) {
     json out = json::object();
-    if (resp.result().has_old_item()) out["Attributes"] = ItemToJson(ToItem(resp.result().old_item()));
+    if (resp.result().has_old_item())
+      out["Attributes"] = ItemToJson(ToItem(resp.result().old_item()));
     Print(out);
   }
   return 0;
@@ -1159,9 +1168,12 @@ int CmdQuery(const Args& args, const CommandSpec& spec) {
   base.set_limit(PositiveFlag(args, "page-size"));
   if (args.has("range-op")) {
     static const std::map<std::string, pb::RangeCondition::Op> ops = {
-        {"eq", pb::RangeCondition::EQ}, {"lt", pb::RangeCondition::LT},
-        {"le", pb::RangeCondition::LE}, {"gt", pb::RangeCondition::GT},
-        {"ge", pb::RangeCondition::GE}, {"between", pb::RangeCondition::BETWEEN},
+        {"eq", pb::RangeCondition::EQ},
+        {"lt", pb::RangeCondition::LT},
+        {"le", pb::RangeCondition::LE},
+        {"gt", pb::RangeCondition::GT},
+        {"ge", pb::RangeCondition::GE},
+        {"between", pb::RangeCondition::BETWEEN},
         {"begins_with", pb::RangeCondition::BEGINS_WITH}};
     auto op = ops.find(args.get("range-op"));
     if (op == ops.end()) {
@@ -1238,11 +1250,11 @@ std::string StreamSequenceNumber(int64_t seq) {
 // the write was made.
 json StreamRecordJson(const pb::StreamRecord& r, const std::string& view,
                       const std::string& region) {
-  json d = {{"ApproximateCreationDateTime",
-             static_cast<double>(r.stamp().timestamp_us() / 1000000)},
-            {"Keys", ItemToJson(ToItem(r.keys()))},
-            {"SequenceNumber", StreamSequenceNumber(r.sequence())},
-            {"StreamViewType", view}};
+  json d = {
+      {"ApproximateCreationDateTime", static_cast<double>(r.stamp().timestamp_us() / 1000000)},
+      {"Keys", ItemToJson(ToItem(r.keys()))},
+      {"SequenceNumber", StreamSequenceNumber(r.sequence())},
+      {"StreamViewType", view}};
   if (r.has_new_image()) d["NewImage"] = ItemToJson(ToItem(r.new_image()));
   if (r.has_old_image()) d["OldImage"] = ItemToJson(ToItem(r.old_image()));
   return json{
@@ -1269,7 +1281,8 @@ int CmdStream(const Args& args, const CommandSpec& spec) {
     if (args.bools.count("from-start")) throw Usage("give --from-start or --after SEQ, not both");
     std::string text = args.get("after");
     if (!absl::SimpleAtoi(text, &after) || after < 0) {
-      throw Usage(absl::StrCat("--after \"", text, "\" is not a sequence number; give a "
+      throw Usage(absl::StrCat("--after \"", text,
+                               "\" is not a sequence number; give a "
                                "SequenceNumber from a record, e.g. --after 42"));
     }
   }
@@ -1345,7 +1358,8 @@ int CmdClock(const Args& args, const CommandSpec& spec) {
   absl::Duration skew;
   std::string text = Required(args, "skew", spec);
   if (!absl::ParseDuration(text, &skew)) {
-    throw Usage(absl::StrCat("--skew \"", text, "\" is not a duration; write e.g. 250ms, -1s or 0"));
+    throw Usage(
+        absl::StrCat("--skew \"", text, "\" is not a duration; write e.g. 250ms, -1s or 0"));
   }
   if (absl::AbsDuration(skew) > absl::Microseconds(kMaxClockSkewUs)) {
     throw Usage(absl::StrCat("--skew ", text, " is refused: gtsim allows a clock skew of at most ",
@@ -1362,7 +1376,8 @@ int CmdEndpoint(const Args& args, const CommandSpec& spec) {
   LocalCluster cluster = LoadCluster(args);
   const RegionProcess* p = OrFail(cluster.Find(region));
   if (p->dynamodb_port == 0) {
-    throw Failure{2, absl::StrCat("region ", region, " has no DynamoDB endpoint: its cluster was "
+    throw Failure{2, absl::StrCat("region ", region,
+                                  " has no DynamoDB endpoint: its cluster was "
                                   "created before gtsim had one (create a new cluster)")};
   }
   std::cout << p->dynamodb_url() << "\n";
@@ -1378,11 +1393,15 @@ ScenarioCmdArgs ToScenarioArgs(const Args& args) {
   out.cluster_dir = ClusterDir(args);
   return out;
 }
-int CmdRun(const Args& args, const CommandSpec&) { return ScenarioRunCommand(ToScenarioArgs(args)); }
+int CmdRun(const Args& args, const CommandSpec&) {
+  return ScenarioRunCommand(ToScenarioArgs(args));
+}
 int CmdChaos(const Args& args, const CommandSpec&) {
   return ScenarioChaosCommand(ToScenarioArgs(args));
 }
-int CmdLink(const Args& args, const CommandSpec&) { return ScenarioLinkCommand(ToScenarioArgs(args)); }
+int CmdLink(const Args& args, const CommandSpec&) {
+  return ScenarioLinkCommand(ToScenarioArgs(args));
+}
 
 int Run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||

@@ -50,8 +50,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "sim/launcher/cluster.h"
 #include "sim/harness/simulation.h"
+#include "sim/launcher/cluster.h"
 #include "tools/bootstrap_run.h"
 #include "tools/cli_client.h"
 
@@ -402,22 +402,22 @@ class WriteLoop {
       return;
     }
     for (int i = 0; i < batch_; ++i) FillPut(call->batch.add_writes()->mutable_put(), id + i);
-    client_->api().async()->BatchWrite(
-        &call->ctx, &call->batch, &call->batch_resp, [this, call](grpc::Status st) {
-          if (!st.ok()) {
-            Failed(st.error_message(), batch_);
-          } else {
-            for (const auto& outcome : call->batch_resp.outcomes()) {
-              if (outcome.code() == 0) {
-                ++ok_;
-              } else {
-                Failed(outcome.message(), 1);
-              }
-            }
-          }
-          delete call;
-          Issue();
-        });
+    client_->api().async()->BatchWrite(&call->ctx, &call->batch, &call->batch_resp,
+                                       [this, call](grpc::Status st) {
+                                         if (!st.ok()) {
+                                           Failed(st.error_message(), batch_);
+                                         } else {
+                                           for (const auto& outcome : call->batch_resp.outcomes()) {
+                                             if (outcome.code() == 0) {
+                                               ++ok_;
+                                             } else {
+                                               Failed(outcome.message(), 1);
+                                             }
+                                           }
+                                         }
+                                         delete call;
+                                         Issue();
+                                       });
   }
 
   RegionClient* client_;
@@ -804,7 +804,8 @@ void Sim(const Ceilings& ceil) {
     line = result->Line();
     acknowledged = result->acknowledged;
     if (run == 0 || secs < best_secs) best_secs = secs;
-    absl::StrAppend(&times, run ? ", " : "", absl::StrFormat("%.2f s wall / %.2f CPU s", secs, cpu));
+    absl::StrAppend(&times, run ? ", " : "",
+                    absl::StrFormat("%.2f s wall / %.2f CPU s", secs, cpu));
   }
   double rate = acknowledged / best_secs;
   Note(absl::StrFormat("sim: %s (runs: %s)", line, times));
@@ -907,7 +908,8 @@ void Scale(const Ceilings& ceil) {
   if (rejected) Problem(absl::StrCat(rejected, " writes rejected"));
   double wall = absl::ToDoubleSeconds(absl::Now() - start);
   std::vector<double> cpu;
-  for (int i = 0; i < n; ++i) cpu.push_back(100 * (ProcessCpuSeconds(c.pid(i)) - cpu_before[i]) / wall);
+  for (int i = 0; i < n; ++i)
+    cpu.push_back(100 * (ProcessCpuSeconds(c.pid(i)) - cpu_before[i]) / wall);
   if (!c.Drain(absl::Seconds(60))) Problem("replication did not drain");
   auto lags = Lags(c);
   double p99 = 0, p50 = 0;
@@ -976,14 +978,16 @@ void Bootstrap(const Ceilings& ceil) {
                            " items"));
     }
     const double rate = items / run->seconds;
-    Note(absl::StrFormat("bootstrap: %d items preloaded in %.1f s (in-process); %s added to %s: "
-                         "ACTIVE after %.2f s, %.0f items/s",
-                         items, load_s, names[1], names[0], run->seconds, rate));
-    Note(absl::StrFormat("bootstrap: CPU source %.2f s, new replica %.2f s (%.2f us per item); "
-                         "peak memory (VmHWM) source %.0f MB, new replica %.0f MB",
-                         run->source_cpu_s, run->replica_cpu_s,
-                         1e6 * (run->source_cpu_s + run->replica_cpu_s) / items,
-                         run->source_peak_mb, run->replica_peak_mb));
+    Note(
+        absl::StrFormat("bootstrap: %d items preloaded in %.1f s (in-process); %s added to %s: "
+                        "ACTIVE after %.2f s, %.0f items/s",
+                        items, load_s, names[1], names[0], run->seconds, rate));
+    Note(
+        absl::StrFormat("bootstrap: CPU source %.2f s, new replica %.2f s (%.2f us per item); "
+                        "peak memory (VmHWM) source %.0f MB, new replica %.0f MB",
+                        run->source_cpu_s, run->replica_cpu_s,
+                        1e6 * (run->source_cpu_s + run->replica_cpu_s) / items, run->source_peak_mb,
+                        run->replica_peak_mb));
     rows.push_back({absl::StrFormat("snapshot bootstrap, %d items, to ACTIVE", items),
                     absl::StrFormat("%.0f items/s", rate), ">= 100000 items/s",
                     absl::StrFormat("%.0f (SQLite)", ceil.sqlite_items_s),
@@ -1000,9 +1004,8 @@ int Main() {
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_only), ',', absl::SkipEmpty())) {
     only.insert(std::string(s));
   }
-  const std::set<std::string> known = {"throughput", "lag",     "delay",     "catchup",
-                                       "sim",        "startup", "footprint", "scale",
-                                       "bootstrap"};
+  const std::set<std::string> known = {"throughput", "lag",       "delay", "catchup",  "sim",
+                                       "startup",    "footprint", "scale", "bootstrap"};
   for (const auto& o : only) {
     if (!known.count(o)) {
       std::fprintf(stderr, "gtsim-bench: unknown benchmark \"%s\" in --only (one of: %s)\n",

@@ -88,17 +88,17 @@ int Main() {
       rc = 1;
       return;
     }
-    std::printf("bootstrap of %d items (%d-byte items): ACTIVE after %.2f s, %.0f items/s; "
-                "us-west-2 holds %lld items\n",
-                items, absl::GetFlag(FLAGS_item_bytes), run->seconds, items / run->seconds,
-                static_cast<long long>(run->replica_items));
+    std::printf(
+        "bootstrap of %d items (%d-byte items): ACTIVE after %.2f s, %.0f items/s; "
+        "us-west-2 holds %lld items\n",
+        items, absl::GetFlag(FLAGS_item_bytes), run->seconds, items / run->seconds,
+        static_cast<long long>(run->replica_items));
     std::printf("CPU: source us-east-1 %.2f s, new replica us-west-2 %.2f s (%.2f us per item)\n",
                 run->source_cpu_s, run->replica_cpu_s,
                 1e6 * (run->source_cpu_s + run->replica_cpu_s) / items);
     std::printf("peak memory (VmHWM): source us-east-1 %.0f MB, new replica us-west-2 %.0f MB\n",
                 run->source_peak_mb, run->replica_peak_mb);
-    std::printf("load average before: %s; after: %s\n", load_before.c_str(),
-                LoadAverage().c_str());
+    std::printf("load average before: %s; after: %s\n", load_before.c_str(), LoadAverage().c_str());
     if (run->replica_items != items) rc = 1;
   }();
   cluster->StopAll().IgnoreError();

@@ -22,7 +22,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "grpcpp/grpcpp.h"
-#include "storage/data_dir.h"
 #include "region/grpc/admin_service.h"
 #include "region/grpc/cluster_secret.h"
 #include "region/grpc/region_service.h"
@@ -31,6 +30,7 @@
 #include "replicator/grpc/bootstrap_link.h"
 #include "replicator/grpc/peer_link.h"
 #include "replicator/grpc/stream_service.h"
+#include "storage/data_dir.h"
 
 ABSL_FLAG(std::string, region, "", "this region's name, e.g. us-east-1 (required)");
 ABSL_FLAG(std::string, data_dir, "", "directory for this region's database (required)");
@@ -46,7 +46,8 @@ ABSL_FLAG(std::string, inbound_delay, "",
           "simulated network per peer as "
           "PEER=DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]], comma-separated, "
           "e.g. us-west-2=35ms/5ms (see replicator/link_delay.h)");
-ABSL_FLAG(std::string, blocked, "", "peers whose changes are not applied (a partition), comma-separated");
+ABSL_FLAG(std::string, blocked, "",
+          "peers whose changes are not applied (a partition), comma-separated");
 ABSL_FLAG(std::string, durability, "process",
           "when a write is acknowledged: 'process' (committed to SQLite's WAL: survives kill -9 "
           "and a crash of the process; a power loss can lose the last commits) or 'fsync' "
@@ -162,7 +163,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> kv = absl::StrSplit(d, absl::MaxSplits('=', 1));
     gtsim::LinkDelay link;
     if (kv.size() != 2 || !gtsim::ParseLinkSpec(kv[1], &link)) {
-      Die(absl::StrCat("--inbound_delay entry \"", d, "\" must be "
+      Die(absl::StrCat("--inbound_delay entry \"", d,
+                       "\" must be "
                        "PEER=DELAY[/JITTER[/DISTRIBUTION[/LOSS[/BANDWIDTH_BYTES_PER_S]]]], e.g. "
                        "us-west-2=35ms/5ms or us-west-2=35ms/5ms/normal/0.01/1000000"));
     }

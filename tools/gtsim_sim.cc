@@ -1,5 +1,5 @@
-// gtsim-sim: runs the deterministic simulation (sim/harness/simulation.h) for one seed or a range of
-// seeds and checks every run (convergence, no acknowledged write lost).
+// gtsim-sim: runs the deterministic simulation (sim/harness/simulation.h) for one seed or a range
+// of seeds and checks every run (convergence, no acknowledged write lost).
 //
 // Exit codes: 0 every run passed, 1 a run failed its checks (the replay command is printed),
 // 2 bad arguments or a run that could not be set up.

@@ -136,8 +136,8 @@ int ScenarioRunCommand(const ScenarioCmdArgs& args) {
       std::vector<std::string> indexes;
       for (const auto& x : t.indexes) indexes.push_back(x.name);
       std::cout << "  table " << t.name << ": hash key " << t.hash_key.name
-                << (t.range_key ? ", range key " + t.range_key->name : "") << ", "
-                << t.billing << ", replicas " << absl::StrJoin(t.replicas, ", ")
+                << (t.range_key ? ", range key " + t.range_key->name : "") << ", " << t.billing
+                << ", replicas " << absl::StrJoin(t.replicas, ", ")
                 << (indexes.empty() ? "" : ", indexes " + absl::StrJoin(indexes, ", ")) << "\n";
     }
     for (const auto& st : s->steps) {

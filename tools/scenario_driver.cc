@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "model/clock.h"
-#include "region/grpc/convert.h"
 #include "model/key_codec.h"
 #include "model/status_macros.h"
+#include "region/grpc/convert.h"
 #include "tools/cli_client.h"
 
 namespace gtsim {
@@ -145,7 +145,8 @@ absl::StatusOr<TableInfo> GrpcScenarioDriver::DescribeTable(const std::string& r
     info.spec.range_key = KeyDef{d.range_key().name(), FromPbType(d.range_key().type())};
   info.spec.replicas.assign(d.replicas().begin(), d.replicas().end());
   for (const auto& r : d.replica_descriptions()) {
-    if (r.replica_status() != "ACTIVE") info.spec.replica_status[r.region_name()] = r.replica_status();
+    if (r.replica_status() != "ACTIVE")
+      info.spec.replica_status[r.region_name()] = r.replica_status();
     if (r.percent_progress() > 0) info.replica_progress[r.region_name()] = r.percent_progress();
   }
   info.spec.billing.mode = d.settings().billing_mode();

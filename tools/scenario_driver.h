@@ -29,10 +29,8 @@ class GrpcScenarioDriver : public scenario::Driver {
   absl::Status UpdateTable(const std::string& region, const UpdateTableRequest& req) override;
   absl::StatusOr<TableInfo> DescribeTable(const std::string& region, const std::string& table,
                                           absl::Duration timeout) override;
-  absl::StatusOr<std::vector<Item>> QueryIndex(const std::string& region,
-                                               const std::string& table,
-                                               const std::string& index,
-                                               const AttributeValue& hash,
+  absl::StatusOr<std::vector<Item>> QueryIndex(const std::string& region, const std::string& table,
+                                               const std::string& index, const AttributeValue& hash,
                                                absl::Duration timeout) override;
   absl::StatusOr<WriteResult> Put(const std::string& region, const std::string& table,
                                   const Item& item, const Condition& condition,

@@ -1,9 +1,9 @@
 #include "region/grpc/convert.h"
 
 #include "absl/strings/str_cat.h"
-#include "region/ddb_describe.h"
 #include "model/item_json.h"
 #include "model/status_macros.h"
+#include "region/ddb_describe.h"
 
 namespace gtsim {
 namespace {
@@ -47,11 +47,16 @@ absl::Status FromGrpc(const grpc::Status& s) {
 absl::StatusOr<AttributeValue> FromProto(const pb::AttributeValue& p) {
   using P = pb::AttributeValue;
   switch (p.value_case()) {
-    case P::kS: return AttributeValue::S(p.s());
-    case P::kN: return AttributeValue::Number(p.n());
-    case P::kB: return AttributeValue::B(p.b());
-    case P::kBool: return AttributeValue::Bool(p.bool_());
-    case P::kNull: return AttributeValue::Null();
+    case P::kS:
+      return AttributeValue::S(p.s());
+    case P::kN:
+      return AttributeValue::Number(p.n());
+    case P::kB:
+      return AttributeValue::B(p.b());
+    case P::kBool:
+      return AttributeValue::Bool(p.bool_());
+    case P::kNull:
+      return AttributeValue::Null();
     case P::kM: {
       Item fields;
       for (const auto& [k, v] : p.m().fields()) {
@@ -79,7 +84,8 @@ absl::StatusOr<AttributeValue> FromProto(const pb::AttributeValue& p) {
       ASSIGN_OR_RETURN(auto m, SetMembers(p.bs(), false));
       return AttributeValue::BS(std::move(m));
     }
-    case P::VALUE_NOT_SET: break;
+    case P::VALUE_NOT_SET:
+      break;
   }
   return absl::InvalidArgumentError("an attribute value has no type set");
 }
@@ -100,11 +106,21 @@ absl::StatusOr<Item> FromProto(const pb::Item& p) {
 
 void ToProto(const AttributeValue& v, pb::AttributeValue* p) {
   switch (v.type()) {
-    case ValueType::kS: p->set_s(v.scalar()); break;
-    case ValueType::kN: p->set_n(v.scalar()); break;
-    case ValueType::kB: p->set_b(v.scalar()); break;
-    case ValueType::kBool: p->set_bool_(v.boolean()); break;
-    case ValueType::kNull: p->set_null(true); break;
+    case ValueType::kS:
+      p->set_s(v.scalar());
+      break;
+    case ValueType::kN:
+      p->set_n(v.scalar());
+      break;
+    case ValueType::kB:
+      p->set_b(v.scalar());
+      break;
+    case ValueType::kBool:
+      p->set_bool_(v.boolean());
+      break;
+    case ValueType::kNull:
+      p->set_null(true);
+      break;
     case ValueType::kM:
       for (const auto& [k, e] : v.map()) ToProto(e, &(*p->mutable_m()->mutable_fields())[k]);
       p->mutable_m();
@@ -136,15 +152,20 @@ absl::StatusOr<Condition> FromProto(const pb::Condition& p) {
     out.attribute = clause.attribute();
     if (out.attribute.empty()) return absl::InvalidArgumentError("a condition names no attribute");
     switch (clause.op()) {
-      case pb::Condition::EXISTS: out.op = Condition::Op::kExists; break;
-      case pb::Condition::NOT_EXISTS: out.op = Condition::Op::kNotExists; break;
+      case pb::Condition::EXISTS:
+        out.op = Condition::Op::kExists;
+        break;
+      case pb::Condition::NOT_EXISTS:
+        out.op = Condition::Op::kNotExists;
+        break;
       case pb::Condition::EQUALS: {
         out.op = Condition::Op::kEquals;
         ASSIGN_OR_RETURN(out.value, FromProto(clause.value()));
         break;
       }
       default:
-        return absl::InvalidArgumentError("a condition has no operator (EXISTS, NOT_EXISTS, EQUALS)");
+        return absl::InvalidArgumentError(
+            "a condition has no operator (EXISTS, NOT_EXISTS, EQUALS)");
     }
     c.clauses.push_back(std::move(out));
   }
@@ -156,8 +177,12 @@ void ToProto(const Condition& c, pb::Condition* p) {
     auto* out = p->add_clauses();
     out->set_attribute(clause.attribute);
     switch (clause.op) {
-      case Condition::Op::kExists: out->set_op(pb::Condition::EXISTS); break;
-      case Condition::Op::kNotExists: out->set_op(pb::Condition::NOT_EXISTS); break;
+      case Condition::Op::kExists:
+        out->set_op(pb::Condition::EXISTS);
+        break;
+      case Condition::Op::kNotExists:
+        out->set_op(pb::Condition::NOT_EXISTS);
+        break;
       case Condition::Op::kEquals:
         out->set_op(pb::Condition::EQUALS);
         ToProto(clause.value, out->mutable_value());
@@ -283,15 +308,31 @@ absl::StatusOr<RangeCondition> FromProto(const pb::RangeCondition& p) {
   RangeCondition rc;
   using P = pb::RangeCondition;
   switch (p.op()) {
-    case P::OP_UNSPECIFIED: return rc;
-    case P::EQ: rc.op = RangeCondition::Op::kEq; break;
-    case P::LT: rc.op = RangeCondition::Op::kLt; break;
-    case P::LE: rc.op = RangeCondition::Op::kLe; break;
-    case P::GT: rc.op = RangeCondition::Op::kGt; break;
-    case P::GE: rc.op = RangeCondition::Op::kGe; break;
-    case P::BETWEEN: rc.op = RangeCondition::Op::kBetween; break;
-    case P::BEGINS_WITH: rc.op = RangeCondition::Op::kBeginsWith; break;
-    default: return absl::InvalidArgumentError("unknown range condition operator");
+    case P::OP_UNSPECIFIED:
+      return rc;
+    case P::EQ:
+      rc.op = RangeCondition::Op::kEq;
+      break;
+    case P::LT:
+      rc.op = RangeCondition::Op::kLt;
+      break;
+    case P::LE:
+      rc.op = RangeCondition::Op::kLe;
+      break;
+    case P::GT:
+      rc.op = RangeCondition::Op::kGt;
+      break;
+    case P::GE:
+      rc.op = RangeCondition::Op::kGe;
+      break;
+    case P::BETWEEN:
+      rc.op = RangeCondition::Op::kBetween;
+      break;
+    case P::BEGINS_WITH:
+      rc.op = RangeCondition::Op::kBeginsWith;
+      break;
+    default:
+      return absl::InvalidArgumentError("unknown range condition operator");
   }
   ASSIGN_OR_RETURN(rc.value, FromProto(p.value()));
   if (rc.op == RangeCondition::Op::kBetween) {

@@ -4,16 +4,16 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/table_engine.h"
 #include "grpcpp/support/status.h"
+#include "model/attribute_value.h"
+#include "model/change.h"
+#include "model/snapshot.h"
 #include "proto/gtsim/admin.pb.h"
 #include "proto/gtsim/region.pb.h"
 #include "proto/gtsim/replication.pb.h"
-#include "model/attribute_value.h"
 #include "region/region.h"
-#include "engine/table_engine.h"
-#include "model/change.h"
 #include "replicator/link.h"
-#include "model/snapshot.h"
 
 namespace gtsim {
 

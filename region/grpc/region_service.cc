@@ -4,9 +4,9 @@
 #include <atomic>
 #include <memory>
 
+#include "model/status_macros.h"
 #include "region/grpc/cluster_secret.h"
 #include "region/grpc/convert.h"
-#include "model/status_macros.h"
 
 namespace gtsim {
 namespace {
@@ -21,9 +21,15 @@ absl::StatusOr<KeyDef> KeyFromProto(const pb::KeyAttribute& k) {
   KeyDef def;
   def.name = k.name();
   switch (k.type()) {
-    case pb::S: def.type = ValueType::kS; break;
-    case pb::N: def.type = ValueType::kN; break;
-    case pb::B: def.type = ValueType::kB; break;
+    case pb::S:
+      def.type = ValueType::kS;
+      break;
+    case pb::N:
+      def.type = ValueType::kN;
+      break;
+    case pb::B:
+      def.type = ValueType::kB;
+      break;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("key attribute \"", k.name(), "\" needs a type: S, N or B"));
@@ -33,7 +39,8 @@ absl::StatusOr<KeyDef> KeyFromProto(const pb::KeyAttribute& k) {
 
 void PageToProto(const Page& page, pb::ItemPage* out) {
   for (const auto& item : page.items) ToProto(item, out->add_items());
-  if (!page.last_evaluated_key.empty()) ToProto(page.last_evaluated_key, out->mutable_last_evaluated_key());
+  if (!page.last_evaluated_key.empty())
+    ToProto(page.last_evaluated_key, out->mutable_last_evaluated_key());
 }
 
 absl::StatusOr<PutRequest> ParsePut(const pb::PutItemRequest& req) {
@@ -140,8 +147,12 @@ grpc::Status RegionService::UpdateTable(grpc::ServerContext* ctx, const pb::Upda
       ReplicaUpdate out;
       out.region = u.region_name();
       switch (u.action()) {
-        case pb::ReplicaUpdate::CREATE: out.action = ReplicaUpdate::Action::kCreate; break;
-        case pb::ReplicaUpdate::DELETE: out.action = ReplicaUpdate::Action::kDelete; break;
+        case pb::ReplicaUpdate::CREATE:
+          out.action = ReplicaUpdate::Action::kCreate;
+          break;
+        case pb::ReplicaUpdate::DELETE:
+          out.action = ReplicaUpdate::Action::kDelete;
+          break;
         default:
           return absl::InvalidArgumentError("a replica update needs an action: CREATE or DELETE");
       }
@@ -275,9 +286,9 @@ grpc::ServerUnaryReactor* RegionService::BatchWrite(grpc::CallbackServerContext*
   }
   const int n = req->writes_size();
   if (n < 1 || n > kMaxBatchWrites) {
-    reactor->Finish(ToGrpc(absl::InvalidArgumentError(absl::StrCat(
-        "BatchWrite takes 1 to ", kMaxBatchWrites, " writes, got ", n,
-        "; split the writes into several calls"))));
+    reactor->Finish(ToGrpc(absl::InvalidArgumentError(
+        absl::StrCat("BatchWrite takes 1 to ", kMaxBatchWrites, " writes, got ", n,
+                     "; split the writes into several calls"))));
     return reactor;
   }
   // Parse every write before submitting any, so a malformed one means nothing is written.
@@ -298,9 +309,9 @@ grpc::ServerUnaryReactor* RegionService::BatchWrite(grpc::CallbackServerContext*
       st = absl::InvalidArgumentError("it has neither put nor delete; set one of them");
     }
     if (!st.ok()) {
-      reactor->Finish(ToGrpc(absl::Status(st.code(), absl::StrCat("BatchWrite write ", i, ": ",
-                                                                st.message(),
-                                                                " (nothing was written)"))));
+      reactor->Finish(
+          ToGrpc(absl::Status(st.code(), absl::StrCat("BatchWrite write ", i, ": ", st.message(),
+                                                      " (nothing was written)"))));
       return reactor;
     }
   }

@@ -7,15 +7,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/item_json.h"
+#include "model/key_codec.h"
+#include "model/status_macros.h"
 #include "region/http/ddb_capacity.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "model/item_json.h"
-#include "model/key_codec.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 
@@ -63,7 +63,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
     }
     ASSIGN_OR_RETURN(TableSpec spec, Spec(table));
     provisioned |= WritesMetered(spec);  // PROVISIONED, or an OnDemandThroughput maximum
-    std::set<std::string> keys;  // encoded, to find duplicates
+    std::set<std::string> keys;          // encoded, to find duplicates
     for (const json& w : list) {
       if (!w.is_object()) {
         return Serialization("Unexpected value type in payload: WriteRequest must be a map");

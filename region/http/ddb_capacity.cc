@@ -2,8 +2,8 @@
 
 #include "region/http/ddb_capacity.h"
 
-#include "region/http/ddb_request.h"
 #include "model/status_macros.h"
+#include "region/http/ddb_request.h"
 
 namespace gtsim::ddb {
 

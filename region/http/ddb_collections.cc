@@ -8,11 +8,11 @@
 #include <utility>
 #include <vector>
 
+#include "model/item_json.h"
+#include "model/status_macros.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "model/item_json.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

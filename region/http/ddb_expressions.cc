@@ -7,10 +7,10 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "region/http/ddb_items.h"
-#include "region/http/ddb_request.h"
 #include "model/item_json.h"
 #include "model/status_macros.h"
+#include "region/http/ddb_items.h"
+#include "region/http/ddb_request.h"
 
 namespace gtsim::ddb {
 

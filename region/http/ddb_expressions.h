@@ -13,8 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 #include "engine/expression.h"
+#include "nlohmann/json.hpp"
 #include "region/region.h"
 
 namespace gtsim::ddb {

@@ -8,14 +8,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "model/item_json.h"
+#include "model/status_macros.h"
 #include "region/http/ddb_capacity.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_legacy.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "model/item_json.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -11,9 +11,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "region/http/ddb_request.h"
 #include "model/item_json.h"
 #include "model/status_macros.h"
+#include "region/http/ddb_request.h"
 
 namespace gtsim::ddb {
 

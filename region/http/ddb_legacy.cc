@@ -16,10 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "region/http/ddb_items.h"
-#include "region/http/ddb_request.h"
 #include "model/item_json.h"
 #include "model/status_macros.h"
+#include "region/http/ddb_items.h"
+#include "region/http/ddb_request.h"
 
 namespace gtsim::ddb {
 namespace {

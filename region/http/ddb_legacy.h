@@ -28,8 +28,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "nlohmann/json.hpp"
 #include "engine/expression.h"
+#include "nlohmann/json.hpp"
 #include "region/http/ddb_expressions.h"
 
 namespace gtsim::ddb {

@@ -17,11 +17,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "model/status_macros.h"
 #include "region/ddb_describe.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/http/ddb_table_settings.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -15,11 +15,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "model/status_macros.h"
 #include "region/ddb_describe.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/http/ddb_table_settings.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -13,13 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "model/item_json.h"
+#include "model/status_macros.h"
 #include "region/ddb_describe.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "model/item_json.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

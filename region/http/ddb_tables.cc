@@ -10,11 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "model/status_macros.h"
 #include "region/ddb_describe.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/http/ddb_table_settings.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -12,15 +12,15 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "region/http/ddb_capacity.h"
+#include "model/item_json.h"
+#include "model/key_codec.h"
+#include "model/status_macros.h"
 #include "region/ddb_describe.h"
+#include "region/http/ddb_capacity.h"
 #include "region/http/ddb_expressions.h"
 #include "region/http/ddb_items.h"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
-#include "model/item_json.h"
-#include "model/key_codec.h"
-#include "model/status_macros.h"
 
 namespace gtsim::ddb {
 

@@ -13,13 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "model/json_limits.h"
 #include "nlohmann/json.hpp"
 #include "region/http/ddb_operations.h"
 #include "region/http/ddb_request.h"
 #include "region/http/http_server.h"
 #include "region/http/kms_keys.h"
 #include "region/http/metrics_endpoint.h"
-#include "model/json_limits.h"
 
 // The HTTP side of the endpoint: the event loop, the worker pool, and the hand-off of each
 // request to its operation (region/http/ddb_operations.h).

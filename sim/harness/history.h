@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "model/attribute_value.h"
 #include "engine/table_engine.h"
+#include "model/attribute_value.h"
 #include "model/table_spec.h"
 
 namespace gtsim {

@@ -12,9 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "model/key_codec.h"
-#include "storage/memory_storage.h"
-#include "region/region.h"
 #include "model/status_macros.h"
+#include "region/region.h"
+#include "storage/memory_storage.h"
 
 namespace gtsim {
 namespace {
@@ -178,8 +178,8 @@ std::string SimResult::Line() const {
         " snapshot chunks loaded, ", bootstraps_interrupted, " bootstraps interrupted",
         "; control plane: ", settings_changed, " settings changed, ", indexes_created,
         " indexes created, ", indexes_deleted, " deleted, ", index_rows_backfilled,
-        " index rows backfilled, ", control_refused, " refused, ", transactions,
-        " transactions, ", items_expired, " items expired by TTL");
+        " index rows backfilled, ", control_refused, " refused, ", transactions, " transactions, ",
+        items_expired, " items expired by TTL");
   }
   return line;
 }
@@ -801,9 +801,10 @@ void Simulation::Impl::MembersWrite() {
     std::vector<Region::ItemMutation> entries;
     for (uint64_t m : {member, second}) {
       const AttributeValue key = AttributeValue::S(absl::StrCat("m", m));
-      Item item{{kHashKey, key},
-                {"v", AttributeValue::N(absl::StrCat(++next_write_id_))},
-                {kIndexKey, AttributeValue::S(absl::StrCat("g", Below(control_rng_, kIndexValues)))}};
+      Item item{
+          {kHashKey, key},
+          {"v", AttributeValue::N(absl::StrCat(++next_write_id_))},
+          {kIndexKey, AttributeValue::S(absl::StrCat("g", Below(control_rng_, kIndexValues)))}};
       entries.push_back(Region::ItemMutation{
           kMembersTable, Item{{kHashKey, key}},
           [item](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {

@@ -119,8 +119,8 @@ struct SimResult {
   int64_t indexes_deleted = 0;   // and deletions
   int64_t control_refused = 0;   // setting and index changes refused (in use, limits)
   int64_t index_rows_backfilled = 0;
-  int64_t transactions = 0;   // acknowledged two-item transactions on the members table
-  int64_t items_expired = 0;  // members deleted by the regions' TTL sweeps
+  int64_t transactions = 0;             // acknowledged two-item transactions on the members table
+  int64_t items_expired = 0;            // members deleted by the regions' TTL sweeps
   int64_t replica_changes_refused = 0;  // refused ones (UPDATING, a recent source, ...)
   int64_t snapshot_chunks = 0;          // snapshot chunks loaded by new replicas
   bool quiescent = false;

@@ -22,8 +22,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "nlohmann/json.hpp"
 #include "model/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace gtsim {
 namespace {
@@ -145,13 +145,15 @@ absl::StatusOr<LocalCluster> LocalCluster::Create(const std::string& dir,
                                                   const std::vector<std::string>& regions,
                                                   const std::string& region_binary) {
   if (regions.empty()) {
-    return absl::InvalidArgumentError("name at least one region, e.g. --regions us-east-1,us-west-2");
+    return absl::InvalidArgumentError(
+        "name at least one region, e.g. --regions us-east-1,us-west-2");
   }
   std::set<std::string> seen;
   for (const auto& r : regions) {
     if (!ValidRegionName(r)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "region name \"", r, "\" is invalid: use lower-case letters, digits and '-', e.g. us-east-1"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("region name \"", r,
+                       "\" is invalid: use lower-case letters, digits and '-', e.g. us-east-1"));
     }
     if (!seen.insert(r).second) {
       return absl::InvalidArgumentError(absl::StrCat("region ", r, " is listed twice"));
@@ -191,8 +193,9 @@ absl::StatusOr<LocalCluster> LocalCluster::Load(const std::string& dir,
                                                 const std::string& region_binary) {
   std::string text = ReadFile(ClusterFile(dir));
   if (text.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no cluster in ", dir, " (start one with: gtsim up --regions us-east-1,us-west-2,eu-west-1)"));
+    return absl::NotFoundError(
+        absl::StrCat("no cluster in ", dir,
+                     " (start one with: gtsim up --regions us-east-1,us-west-2,eu-west-1)"));
   }
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   LocalCluster c(dir, region_binary);
@@ -367,8 +370,8 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
   RegionProcess* p = Mutable(name);
   if (!p) return Find(name).status();
   if (IsRegionProcess(p->pid, name)) {
-    return absl::FailedPreconditionError(absl::StrCat("region ", name, " is already running (pid ",
-                                                      p->pid, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("region ", name, " is already running (pid ", p->pid, ")"));
   }
   RETURN_IF_ERROR(MakeDirs(p->data_dir));
   chmod(p->data_dir.c_str(), 0700);
@@ -411,7 +414,8 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
   int64_t log_start = FileSize(log);
   int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot open ", log, ": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open ", log, ": ", std::strerror(errno)));
   }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -452,9 +456,9 @@ absl::Status LocalCluster::Start(const std::string& name, absl::Duration timeout
     if (waitpid(pid, &status, WNOHANG) == pid) {
       p->pid = 0;
       Save().IgnoreError();
-      return absl::AbortedError(absl::StrCat(
-          "region ", name, " failed to start:\n", LastLines(ReadFile(log, log_start), 5),
-          "\n(full log: ", log, ")"));
+      return absl::AbortedError(absl::StrCat("region ", name, " failed to start:\n",
+                                             LastLines(ReadFile(log, log_start), 5),
+                                             "\n(full log: ", log, ")"));
     }
     absl::SleepFor(absl::Milliseconds(10));
   }

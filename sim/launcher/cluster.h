@@ -128,8 +128,8 @@ class LocalCluster {
   std::string dir_;
   std::string region_binary_;
   std::vector<RegionProcess> regions_;
-  std::set<std::pair<std::string, std::string>> partitions_;  // (a, b) with a < b
-  std::set<std::pair<std::string, std::string>> one_way_;     // (origin, receiver)
+  std::set<std::pair<std::string, std::string>> partitions_;        // (a, b) with a < b
+  std::set<std::pair<std::string, std::string>> one_way_;           // (origin, receiver)
   std::map<std::pair<std::string, std::string>, LinkDelay> links_;  // (origin, receiver)
   std::string durability_ = "process";
   std::string cluster_id_;

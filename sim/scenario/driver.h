@@ -12,9 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "region/region.h"
 #include "engine/table_engine.h"
 #include "model/table_spec.h"
+#include "region/region.h"
 #include "replicator/link_delay.h"
 
 namespace gtsim::scenario {

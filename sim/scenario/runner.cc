@@ -455,8 +455,9 @@ class Runner {
       case ActionKind::kWipe:
         Log(desc);
         RETURN_IF_ERROR(Wipe(r));
-        desc = absl::StrCat(r, " restarted empty; its replicas are being re-added (snapshot "
-                               "bootstrap)");
+        desc = absl::StrCat(r,
+                            " restarted empty; its replicas are being re-added (snapshot "
+                            "bootstrap)");
         break;
       case ActionKind::kWaitFor:
       case ActionKind::kWaitConverged:
@@ -527,7 +528,8 @@ class Runner {
       req.read_capacity = def.rcu;
       RETURN_IF_ERROR(UpdateWithRetry(via, req));
     }
-    for (const auto& x : def.indexes) RETURN_IF_ERROR(UpdateWithRetry(via, IndexRequest(def.name, x)));
+    for (const auto& x : def.indexes)
+      RETURN_IF_ERROR(UpdateWithRetry(via, IndexRequest(def.name, x)));
     absl::Time deadline = absl::Now() + absl::Seconds(30);
     for (const auto& x : def.indexes) {
       std::set<std::string> active;
@@ -536,8 +538,8 @@ class Runner {
         auto done = IndexActive(t, x.name, &active, absl::Now(), /*log=*/false);
         if (done.ok() && *done) break;
         if (absl::Now() > deadline) {
-          return absl::DeadlineExceededError(absl::StrCat(
-              "index ", x.name, " of ", def.name, " did not turn ACTIVE in every replica"));
+          return absl::DeadlineExceededError(absl::StrCat("index ", x.name, " of ", def.name,
+                                                          " did not turn ACTIVE in every replica"));
         }
         absl::SleepFor(absl::Milliseconds(50));
       }
@@ -567,8 +569,8 @@ class Runner {
       absl::Status st = d_->UpdateTable(region, req);
       if (st.ok()) return st;
       if (uncertain && absl::IsInvalidArgument(st)) return absl::OkStatus();  // it was applied
-      bool retry = absl::IsFailedPrecondition(st) || absl::IsUnavailable(st) ||
-                   absl::IsDeadlineExceeded(st);
+      bool retry =
+          absl::IsFailedPrecondition(st) || absl::IsUnavailable(st) || absl::IsDeadlineExceeded(st);
       if (!retry || absl::Now() > deadline) {
         return absl::Status(st.code(), absl::StrCat("UpdateTable of ", req.table, " in ", region,
                                                     ": ", st.message()));
@@ -587,8 +589,7 @@ class Runner {
     std::vector<std::string> order = t.def.replicas;
     order.insert(order.end(), t.spec.replicas.begin(), t.spec.replicas.end());
     for (const auto& r : order) {
-      if (t.spec.HasReplica(r) && r != a.region && !killed_.count(r) && !paused_.count(r))
-        return r;
+      if (t.spec.HasReplica(r) && r != a.region && !killed_.count(r) && !paused_.count(r)) return r;
     }
     return absl::FailedPreconditionError(absl::StrCat(
         "no region holding a replica of ", t.spec.name, " is up to call UpdateTable in"));
@@ -716,7 +717,8 @@ class Runner {
       auto info = killed_.count(r) || paused_.count(r)
                       ? absl::StatusOr<TableInfo>(absl::UnavailableError("down"))
                       : d_->DescribeTable(r, t.spec.name, absl::Seconds(2));
-      auto it = info.ok() ? info->index_status.find(index) : std::map<std::string, std::string>::const_iterator();
+      auto it = info.ok() ? info->index_status.find(index)
+                          : std::map<std::string, std::string>::const_iterator();
       if (info.ok() && it != info->index_status.end() && it->second == "ACTIVE") {
         active->insert(r);
         if (log) {
@@ -774,8 +776,8 @@ class Runner {
           ++c.queries;
           auto items = d_->QueryIndex(rs.region, t.spec.name, index, e.first, absl::Seconds(10));
           if (!items.ok()) {
-            c.mismatches.push_back(absl::StrCat(rs.region, ": querying ", index, " failed: ",
-                                                items.status().message()));
+            c.mismatches.push_back(absl::StrCat(rs.region, ": querying ", index,
+                                                " failed: ", items.status().message()));
             continue;
           }
           std::set<std::string> got;
@@ -893,8 +895,8 @@ class Runner {
         break;
       }
       // Table statuses are cheap to poll, and finely, to show when each region got there.
-      bool table_wait = a.kind == ActionKind::kWaitReplicaActive ||
-                        a.kind == ActionKind::kWaitIndexActive;
+      bool table_wait =
+          a.kind == ActionKind::kWaitReplicaActive || a.kind == ActionKind::kWaitIndexActive;
       absl::SleepFor(absl::Milliseconds(table_wait ? 20 : 100));
     }
     if (a.kind == ActionKind::kWaitCaughtUp) why_not = ": " + behind_;
@@ -1082,7 +1084,8 @@ class Runner {
       const AckedWrite* w = by_id[c.write_id];
       result_.conflicts.push_back(
           {static_cast<double>(w->true_us - absl::ToUnixMicros(start_)) / 1e6, w->region,
-           prefix + w->key_text, reason, RelativeStamps(c.explanation, absl::ToUnixMicros(start_))});
+           prefix + w->key_text, reason,
+           RelativeStamps(c.explanation, absl::ToUnixMicros(start_))});
     }
     // Counters: the final value of every counter key, in the first replica.
     if (replicas.empty()) return absl::OkStatus();
@@ -1161,8 +1164,8 @@ class Runner {
   void Unanswered(WorkloadState* w, WriteKind kind, const std::string& region, const Item& key,
                   const std::string& key_text, int64_t id) {
     absl::MutexLock l(&mu_);
-    unanswered_[id] = {kind,     w->table->spec.name, region, key_text,
-                       key,      absl::ToUnixMicros(absl::Now())};
+    unanswered_[id] = {
+        kind, w->table->spec.name, region, key_text, key, absl::ToUnixMicros(absl::Now())};
   }
 
   // Counts one operation's outcome. A write that got no answer may still have committed.
@@ -1526,9 +1529,9 @@ class Runner {
   const Scenario& s_;
   Driver* d_;
   RunOptions o_;
-  std::vector<TableDef> defs_;               // the scenario's tables, in order
+  std::vector<TableDef> defs_;              // the scenario's tables, in order
   std::map<std::string, TableRun> tables_;  // by name; fixed set, built at construction
-  std::mt19937_64 rng_;  // random fault targets
+  std::mt19937_64 rng_;                     // random fault targets
   bool live_tty_;
   absl::Time start_;
   absl::Time last_drift_;
@@ -1551,7 +1554,7 @@ class Runner {
   std::vector<std::string> fault_keys_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> regions_ ABSL_GUARDED_BY(mu_);  // workload -> region
   std::map<std::string, int64_t> skew_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, double> drift_ ABSL_GUARDED_BY(mu_);  // us per second
+  std::map<std::string, double> drift_ ABSL_GUARDED_BY(mu_);     // us per second
   std::map<std::string, History> history_ ABSL_GUARDED_BY(mu_);  // by table
   std::map<int64_t, UnansweredWrite> unanswered_ ABSL_GUARDED_BY(mu_);
   // Counter items: (table, encoded hash key, encoded range key).

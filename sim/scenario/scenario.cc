@@ -307,7 +307,8 @@ class Parser {
                            "\" is invalid: write NAME or NAME:TYPE with TYPE S, N or B"));
     }
     if (table_key && k->name == kWriteIdAttribute) {
-      Fail(n, absl::StrCat(what, " cannot be \"w\": gtsim marks every written item with that "
+      Fail(n, absl::StrCat(what,
+                           " cannot be \"w\": gtsim marks every written item with that "
                            "attribute"));
     }
     return *k;
@@ -321,7 +322,8 @@ class Parser {
     CheckKeys(n, what, keys);
     IndexSpec x;
     if (!n["name"] || !n["hash_key"])
-      Fail(n, absl::StrCat(what, " needs name and hash_key, e.g. {name: byGroup, hash_key: grp:S}"));
+      Fail(n,
+           absl::StrCat(what, " needs name and hash_key, e.g. {name: byGroup, hash_key: grp:S}"));
     x.name = Str(n["name"], "index name");
     if (x.name.size() < 3)
       Fail(n["name"], "an index name has 3 to 255 characters (a-z, A-Z, 0-9, '_', '-', '.')");
@@ -414,8 +416,8 @@ class Parser {
     if (const TableDef* t = s_.FindTable(name)) return *t;
     std::vector<std::string> names;
     for (const auto& t : s_.tables) names.push_back(t.name);
-    Fail(n["table"], absl::StrCat("no table named \"", name, "\"; defined: ",
-                                  absl::StrJoin(names, ", ")));
+    Fail(n["table"],
+         absl::StrCat("no table named \"", name, "\"; defined: ", absl::StrJoin(names, ", ")));
   }
 
   WorkloadSpec ParseWorkload(const YAML::Node& n) {
@@ -659,7 +661,8 @@ class Parser {
         bool index = a.kind == ActionKind::kWaitIndexActive;
         if (!replica && !index) {
           for (const char* k : {"table", "region", "index"}) {
-            if (v[k]) Fail(v[k], absl::StrCat(k, " belongs to until: replica_active or index_active"));
+            if (v[k])
+              Fail(v[k], absl::StrCat(k, " belongs to until: replica_active or index_active"));
           }
         }
         if (replica || index) a.table = TableOf(v).name;
@@ -682,7 +685,8 @@ class Parser {
         a.region = Region(v, action);
       } else {
         CheckKeys(v, action, {"table", "region", "via"});
-        if (!v["region"]) Fail(v, absl::StrCat(action, " needs region, e.g. {table: T, region: R}"));
+        if (!v["region"])
+          Fail(v, absl::StrCat(action, " needs region, e.g. {table: T, region: R}"));
         a.table = TableOf(v).name;
         a.region = Region(v["region"], "region");
         if (v["via"]) a.via = Region(v["via"], "via");
@@ -812,7 +816,7 @@ class Parser {
 
   Expectation ParseExpectation(const YAML::Node& n) {
     static const std::vector<std::string> kKinds = {
-        "converged",    "no_lost_writes",  "lost_to_lww",  "lag",
+        "converged",    "no_lost_writes",  "lost_to_lww",   "lag",
         "availability", "lost_increments", "lock_overlaps", "index_matches"};
     NeedMap(n, "an expectation");
     if (n.size() != 1)
@@ -1011,7 +1015,8 @@ class Parser {
           if (replicas[a.table].count(r))
             fail(absl::StrCat("table ", a.table, " already has a replica in ", r));
           if (billing[a.table] == "PROVISIONED") {
-            fail(absl::StrCat("table ", a.table, " is PROVISIONED and cannot gain replicas "
+            fail(absl::StrCat("table ", a.table,
+                              " is PROVISIONED and cannot gain replicas "
                               "(as in DynamoDB without autoscaling); switch it to "
                               "PAY_PER_REQUEST in an earlier table_settings step"));
           }
@@ -1046,11 +1051,13 @@ class Parser {
           if (killed.count(r) || paused.count(r))
             fail(absl::StrCat("cannot wipe ", r, ": it is killed or paused at that point"));
           if (!killed.empty() || !paused.empty()) {
-            fail(absl::StrCat("cannot wipe ", r, " while another region is killed or paused: "
+            fail(absl::StrCat("cannot wipe ", r,
+                              " while another region is killed or paused: "
                               "every peer must take part in its rejoining (restart it first)"));
           }
           if (s_.heartbeat && r == s_.regions.front()) {
-            fail(absl::StrCat("cannot wipe ", r, ": it created the heartbeat table (the first "
+            fail(absl::StrCat("cannot wipe ", r,
+                              ": it created the heartbeat table (the first "
                               "region), whose creation would be lost with its disk; list "
                               "another region first or set heartbeat: false"));
           }
@@ -1064,8 +1071,11 @@ class Parser {
             if (replicas[t.name].size() < 2)
               fail(absl::StrCat("cannot wipe ", r, ": it holds the only replica of ", t.name));
             if (replica_steps[t.name].count(r)) {
-              fail(absl::StrCat("cannot wipe ", r, ": an earlier step added or removed its "
-                                "replica of ", t.name, " (wipe supports replicas held from the "
+              fail(absl::StrCat("cannot wipe ", r,
+                                ": an earlier step added or removed its "
+                                "replica of ",
+                                t.name,
+                                " (wipe supports replicas held from the "
                                 "start)"));
             }
           }
@@ -1347,8 +1357,9 @@ std::string Step::Describe() const {
       break;
     case ActionKind::kAddReplica:
     case ActionKind::kRemoveReplica:
-      what = absl::StrCat(a.kind == ActionKind::kAddReplica ? "add replica of " : "remove replica of ",
-                          a.table, " in ", a.region);
+      what =
+          absl::StrCat(a.kind == ActionKind::kAddReplica ? "add replica of " : "remove replica of ",
+                       a.table, " in ", a.region);
       break;
     case ActionKind::kCreateIndex:
       what = absl::StrCat("create index ", a.index, " (", a.new_index.hash_key.name,
@@ -1370,8 +1381,8 @@ std::string Step::Describe() const {
       break;
     }
     case ActionKind::kWaitReplicaActive:
-      what = absl::StrCat("wait until ", a.region, "'s replica of ", a.table, " is ACTIVE (timeout ",
-                          FormatScenarioDuration(a.amount), ")");
+      what = absl::StrCat("wait until ", a.region, "'s replica of ", a.table,
+                          " is ACTIVE (timeout ", FormatScenarioDuration(a.amount), ")");
       break;
     case ActionKind::kWaitIndexActive:
       what = absl::StrCat("wait until index ", a.index, " of ", a.table,

@@ -123,11 +123,11 @@ struct Expectation {
   std::optional<int64_t> at_least, at_most;
   std::string reason;  // kLostToLww: a LossReasonName, or empty for any conflict
   std::optional<absl::Duration> p50_below, p99_below;
-  std::string from, to;     // kLag: restrict to a pair side (empty: all)
-  bool heartbeat = false;   // kLag: judge the client-observed heartbeat lag instead
-  std::string workload;     // kAvailability (empty: all workloads together)
+  std::string from, to;      // kLag: restrict to a pair side (empty: all)
+  bool heartbeat = false;    // kLag: judge the client-observed heartbeat lag instead
+  std::string workload;      // kAvailability (empty: all workloads together)
   std::string table, index;  // kIndexMatches
-  double min_fraction = 0;  // kAvailability
+  double min_fraction = 0;   // kAvailability
   int line = 0;
   std::string Name() const;  // e.g. "lag p99 < 500ms (us-east-1 -> all)"
 };
