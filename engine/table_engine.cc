@@ -441,6 +441,8 @@ absl::StatusOr<TableInfo> TableEngine::DeleteTable(const std::string& table) {
     }
     RETURN_IF_ERROR(CheckNotRecentSource(t->spec, region_, "DeleteTable"));
     RETURN_IF_ERROR(DropLocalReplica(tables_[table], Drop::kLeave));
+    // The removal's own stamp (ReplicaMembership::changed), for callers that track it.
+    info.spec.membership[region_] = tables_[table].spec.MembershipOf(region_);
     return info;
   }
   RETURN_IF_ERROR(storage_->DeleteAllItems(t->id));

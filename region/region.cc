@@ -64,10 +64,14 @@ Region::~Region() {
 
 template <typename F>
 auto Region::InTransaction(F&& f, bool local) -> decltype(f()) {
-  int64_t head_before = storage_->head_seq();
+  const int64_t head_before = storage_->head_seq();
   RETURN_IF_ERROR(storage_->Begin());
   auto result = f();
-  absl::Status st = result.status();
+  RETURN_IF_ERROR(FinishTransaction(head_before, result.status(), local));
+  return result;
+}
+
+absl::Status Region::FinishTransaction(int64_t head_before, absl::Status st, bool local) {
   if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
   if (st.ok()) st = storage_->Commit();
   // Applying replicated changes may log local records too (a bootstrap finishing, a removal
@@ -83,7 +87,7 @@ auto Region::InTransaction(F&& f, bool local) -> decltype(f()) {
     local_head_ = storage_->head_seq();
     log_grew_.SignalAll();
   }
-  return result;
+  return absl::OkStatus();
 }
 
 void Region::ReloadAfterRollback() {
@@ -92,36 +96,47 @@ void Region::ReloadAfterRollback() {
   replicator_.Load().IgnoreError();
 }
 
-absl::StatusOr<WriteResult> Region::GroupCommit(LocalWrite write) {
-  PendingWrite self;
-  self.write = std::move(write);
+void Region::Enqueue(PendingWrite* leader, std::vector<std::unique_ptr<PendingWrite>> queued) {
+  std::vector<std::unique_ptr<PendingWrite>> refused;
+  bool lead = false;
   {
     absl::MutexLock q(&queue_mu_);
-    queue_.push_back(&self);
-    auto answered_or_leader = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return self.done || queue_.front() == &self;
-    };
-    queue_mu_.Await(absl::Condition(&answered_or_leader));
-    if (self.done) return std::move(self.result);
-  }
-  AnswerAsync(LeadGroup());
-  return std::move(self.result);
-}
-
-void Region::SubmitAsync(LocalWrite write, WriteDone done) {
-  auto entry = std::make_unique<PendingWrite>();
-  entry->write = std::move(write);
-  entry->on_done = std::move(done);
-  {
-    absl::MutexLock q(&queue_mu_);
-    if (!stopping_) {
-      if (!committer_.joinable()) committer_ = std::thread([this] { CommitterLoop(); });
-      queue_.push_back(entry.release());
-      return;
+    if (stopping_) {
+      // The committer has answered the queue and is gone: asynchronous writes arriving now are
+      // refused (a synchronous writer cannot be using a Region under destruction).
+      refused.swap(queued);
+    } else if (!queued.empty() && !committer_.joinable()) {
+      // Asynchronous entries no caller leads (or beyond a leader's kMaxGroup): the committer's.
+      committer_ = std::thread([this] { CommitterLoop(); });
+    }
+    if (leader != nullptr) queue_.push_back(leader);
+    for (auto& w : queued) queue_.push_back(w.release());  // the queue owns them now
+    if (leader != nullptr) {
+      auto answered_or_leader = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+        return leader->done || queue_.front() == leader;
+      };
+      queue_mu_.Await(absl::Condition(&answered_or_leader));
+      lead = !leader->done;  // else a synchronous writer ahead led the group and answered it
     }
   }
-  entry->on_done(absl::UnavailableError(
-      absl::StrCat("region ", name_, " is shutting down; retry against a running region")));
+  for (auto& w : refused) {
+    w->on_done(absl::UnavailableError(
+        absl::StrCat("region ", name_, " is shutting down; retry against a running region")));
+  }
+  if (lead) AnswerAsync(LeadGroup());
+}
+
+absl::StatusOr<WriteResult> Region::RunWrite(const ItemWrite& write) {
+  struct Run {
+    TableEngine& engine;
+    absl::StatusOr<WriteResult> operator()(const PutRequest& r) { return engine.PutItem(r); }
+    absl::StatusOr<WriteResult> operator()(const UpdateRequest& r) { return engine.UpdateItem(r); }
+    absl::StatusOr<WriteResult> operator()(const DeleteRequest& r) { return engine.DeleteItem(r); }
+    absl::StatusOr<WriteResult> operator()(const MutateRequest& r) {
+      return engine.MutateItem(r.table, r.key, r.fn);
+    }
+  };
+  return std::visit(Run{engine_}, write);
 }
 
 std::vector<std::unique_ptr<Region::PendingWrite>> Region::LeadGroup() {
@@ -182,22 +197,13 @@ void Region::CommitGroup(const std::vector<PendingWrite*>& group) {
     group[i]->result = group[i]->write();
     st = group[i]->result.ok() ? storage_->ReleaseSavepoint() : storage_->RollbackToSavepoint();
   }
-  if (st.ok() && replicator_.acks_dirty()) st = replicator_.FlushAcks();
-  if (st.ok()) st = storage_->Commit();
+  st = FinishTransaction(head_before, st, /*local=*/true);
   if (!st.ok()) {
     // Nothing of the group is kept: a write that had succeeded (or never ran) gets the error; a
     // write that failed on its own keeps its own error, which is still true.
-    storage_->Rollback();
-    ReloadAfterRollback();
     for (PendingWrite* w : group) {
       if (w->result.ok() || absl::IsUnknown(w->result.status())) w->result = st;
     }
-    return;
-  }
-  if (storage_->head_seq() != head_before) {
-    local_writes_ += storage_->head_seq() - head_before;
-    local_head_ = storage_->head_seq();
-    log_grew_.SignalAll();
   }
 }
 
@@ -234,85 +240,54 @@ absl::StatusOr<TableInfo> Region::DeleteTable(const std::string& table) {
   return InTransaction([&] { return engine_.DeleteTable(table); });
 }
 
-absl::StatusOr<WriteResult> Region::PutItem(const PutRequest& req) {
-  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.PutItem(req); });
+absl::StatusOr<WriteResult> Region::Write(ItemWrite write) {
+  PendingWrite self;
+  self.write = [this, &write]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return RunWrite(write); };
+  Enqueue(&self, {});
+  return std::move(self.result);
 }
 
-absl::StatusOr<WriteResult> Region::UpdateItem(const UpdateRequest& req) {
-  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.UpdateItem(req); });
+void Region::WriteAsync(ItemWrite write, WriteDone done) {
+  std::vector<std::unique_ptr<PendingWrite>> queued;
+  queued.push_back(std::make_unique<PendingWrite>());
+  queued[0]->write = [this, write = std::move(write)]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return RunWrite(write); };
+  queued[0]->on_done = std::move(done);
+  Enqueue(nullptr, std::move(queued));
 }
 
-absl::StatusOr<WriteResult> Region::DeleteItem(const DeleteRequest& req) {
-  return GroupCommit([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.DeleteItem(req); });
-}
-
-void Region::PutItemAsync(PutRequest req, WriteDone done) {
-  SubmitAsync([this, req = std::move(req)]()
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.PutItem(req); },
-              std::move(done));
-}
-
-void Region::UpdateItemAsync(UpdateRequest req, WriteDone done) {
-  SubmitAsync([this, req = std::move(req)]()
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.UpdateItem(req); },
-              std::move(done));
-}
-
-void Region::DeleteItemAsync(DeleteRequest req, WriteDone done) {
-  SubmitAsync([this, req = std::move(req)]()
-                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.DeleteItem(req); },
-              std::move(done));
-}
-
-absl::StatusOr<WriteResult> Region::MutateItem(const std::string& table, const Item& key,
-                                               const TableEngine::Mutation& fn) {
-  return GroupCommit(
-      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); });
-}
-
-void Region::MutateItemsLed(std::vector<AsyncMutation> writes) {
+void Region::WriteLed(std::vector<AsyncWrite> writes) {
   if (writes.empty()) return;
-  // The caller's own place in the queue, ahead of its writes: a no-op write that makes it lead
-  // the group they start (GroupCommit's synchronous writer).
-  std::vector<std::unique_ptr<PendingWrite>> entries;
-  for (AsyncMutation& w : writes) {
+  std::vector<std::unique_ptr<PendingWrite>> queued;
+  for (AsyncWrite& w : writes) {
     auto entry = std::make_unique<PendingWrite>();
-    entry->write =
-        [this, table = std::move(w.table), key = std::move(w.key), fn = std::move(w.fn)]()
-            ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_.MutateItem(table, key, fn); };
+    entry->write = [this, write = std::move(w.write)]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return RunWrite(write); };
     entry->on_done = std::move(w.done);
-    entries.push_back(std::move(entry));
+    queued.push_back(std::move(entry));
   }
+  // The caller's own place in the queue, ahead of its writes: a no-op write that makes it lead
+  // the group they start.
   PendingWrite self;
   self.write = []() -> absl::StatusOr<WriteResult> { return WriteResult{}; };
-  {
-    absl::MutexLock q(&queue_mu_);
-    // Writes beyond this thread's group (kMaxGroup) are led by the committer.
-    if (!stopping_ && !committer_.joinable()) committer_ = std::thread([this] { CommitterLoop(); });
-    queue_.push_back(&self);
-    for (auto& e : entries) queue_.push_back(e.release());  // the queue owns them now
-    auto answered_or_leader = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-      return self.done || queue_.front() == &self;
-    };
-    queue_mu_.Await(absl::Condition(&answered_or_leader));
-    if (self.done) return;  // a synchronous writer ahead led the group and answered them
-  }
-  AnswerAsync(LeadGroup());
+  Enqueue(&self, std::move(queued));
 }
 
-absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
+absl::StatusOr<std::vector<WriteResult>> Region::Transact(
     const std::vector<ItemMutation>& entries) {
   std::set<std::pair<std::string, std::string>> seen;
   for (const ItemMutation& e : entries) {
     if (!seen.emplace(e.table, EncodeItem(e.key)).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("MutateItems got two entries for one item of table ", e.table,
+          absl::StrCat("Transact got two entries for one item of table ", e.table,
                        "; each item may appear once"));
     }
   }
-  absl::MutexLock l(&mu_);
-  return InTransaction([&]() -> absl::StatusOr<std::vector<WriteResult>> {
-    std::vector<WriteResult> results;
+  std::vector<WriteResult> results;
+  PendingWrite self;
+  // One write of the group: its savepoint undoes every entry when any fails.
+  self.write = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<WriteResult> {
+    results.clear();
     absl::Status first = absl::OkStatus();
     for (const ItemMutation& e : entries) {
       WriteResult r;
@@ -333,8 +308,11 @@ absl::StatusOr<std::vector<WriteResult>> Region::MutateItems(
       results.push_back(std::move(r));
     }
     if (!first.ok()) return first;
-    return results;
-  });
+    return WriteResult{};
+  };
+  Enqueue(&self, {});
+  RETURN_IF_ERROR(self.result.status());
+  return results;
 }
 
 absl::StatusOr<std::vector<GetResult>> Region::GetItems(

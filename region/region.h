@@ -6,15 +6,17 @@
 //
 // Every write is acknowledged (returns) only after its storage transaction has committed.
 //
-// Group commit: concurrent local item writes (PutItem, UpdateItem, DeleteItem, MutateItem and
-// their *Async forms) share one transaction. Each writer enqueues its write; the writer at the
+// Group commit: concurrent local item writes (Write, WriteAsync, WriteLed and Transact, the one
+// write path) share one transaction. Each writer enqueues its write; the writer at the
 // head of the queue becomes the leader, takes every write queued by then (at most kMaxGroup), runs
 // each in turn inside one transaction - each in its own savepoint, so a write that fails (a
 // condition, validation) is undone alone and the others go on - commits once, and only then are all
 // of them answered. If the COMMIT itself fails, every write of the group that had succeeded gets
 // that error and nothing of the group is kept. With one writer at a time a group holds one write.
-// Asynchronous writes (PutItemAsync, ...) queue the same way without a waiting
-// thread; a group whose front write is asynchronous is led by the region's committer thread.
+// Asynchronous writes (WriteAsync) queue the same way without a waiting thread; a group whose
+// front write is asynchronous is led by the region's committer thread. Control-plane changes and
+// replicated batches run in a transaction of their own (InTransaction); both kinds end in one
+// epilogue (FinishTransaction).
 //
 // This type is thread-safe.
 #pragma once
@@ -27,6 +29,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -127,40 +130,41 @@ class Region final : public LinkOrigin, public LinkReceiver {
   // or DELETING. An added replica bootstraps from a snapshot of this region's replica; a removed
   // one deletes its table and items when it receives the change.
   absl::StatusOr<TableInfo> UpdateTable(const UpdateTableRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<WriteResult> PutItem(const PutRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<WriteResult> UpdateItem(const UpdateRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<WriteResult> DeleteItem(const DeleteRequest& req) ABSL_LOCKS_EXCLUDED(mu_);
-  // The same three writes for servers that must not park a thread per write (the gRPC callback
-  // API). The write joins the same group commit; `done` gets its result once the group has
-  // committed (or failed), called on the thread that led the group - a synchronous writer's, or
-  // the region's committer thread, started on first use - never under the region's locks. Keep
-  // `done` short: the next group waits for it. Every submitted write is answered; one
-  // submitted while the Region is being destroyed gets Unavailable.
-  using WriteDone = std::function<void(absl::StatusOr<WriteResult>)>;
-  void PutItemAsync(PutRequest req, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
-  void UpdateItemAsync(UpdateRequest req, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
-  void DeleteItemAsync(DeleteRequest req, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // See TableEngine::MutateItem; `fn` runs under the region's lock, so keep it short and do not
-  // call back into the Region from it.
-  absl::StatusOr<WriteResult> MutateItem(const std::string& table, const Item& key,
-                                         const TableEngine::Mutation& fn) ABSL_LOCKS_EXCLUDED(mu_);
-  // Several independent read-modify-writes (see MutateItem), without a waiting thread per write,
-  // led by the calling thread, for an event loop
-  // that gathers the writes of many connections and wants no thread handoff: they queue
-  // together behind any group in progress, then this thread commits them as one group (each
-  // with its own outcome) and runs their `done`s before returning. Only when a synchronous
-  // writer queued ahead leads them instead, or there are more than kMaxGroup, do some `done`s
-  // run on that writer's or the committer thread.
-  struct AsyncMutation {
+  // One local item write: a put, an update, a delete, or a read-modify-write (see
+  // TableEngine::MutateItem; its `fn` runs under the region's lock, so keep it short and do not
+  // call back into the Region from it).
+  struct MutateRequest {
     std::string table;
     Item key;
     TableEngine::Mutation fn;
+  };
+  using ItemWrite = std::variant<PutRequest, UpdateRequest, DeleteRequest, MutateRequest>;
+  // Every local item write goes through the group commit (top of this file), in one of three
+  // ways that differ only in who waits and who leads the group:
+  // - Write: the calling thread waits for the result (and leads the group when it is first).
+  // - WriteAsync: for servers that must not park a thread per write (the gRPC callback API).
+  //   `done` gets the result once the group has committed (or failed), called on the thread
+  //   that led the group - a synchronous writer's, or the region's committer thread, started on
+  //   first use - never under the region's locks. Keep `done` short: the next group waits for
+  //   it. Every submitted write is answered; one submitted while the Region is being destroyed
+  //   gets Unavailable.
+  // - WriteLed: several writes, led by the calling thread, for an event loop that gathers the
+  //   writes of many connections and wants no thread handoff: they queue together behind any
+  //   group in progress, then this thread commits them as one group (each with its own outcome)
+  //   and runs their `done`s before returning. Only when a synchronous writer queued ahead leads
+  //   them instead, or there are more than kMaxGroup, do some `done`s run on that writer's or the
+  //   committer thread.
+  using WriteDone = std::function<void(absl::StatusOr<WriteResult>)>;
+  absl::StatusOr<WriteResult> Write(ItemWrite write) ABSL_LOCKS_EXCLUDED(mu_);
+  void WriteAsync(ItemWrite write, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_);
+  struct AsyncWrite {
+    ItemWrite write;
     WriteDone done;
   };
-  void MutateItemsLed(std::vector<AsyncMutation> writes) ABSL_LOCKS_EXCLUDED(mu_);
-  // One entry of MutateItems: a read-modify-write of one item (see TableEngine::MutateItem), or
+  void WriteLed(std::vector<AsyncWrite> writes) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<GetResult> GetItem(const std::string& table, const Item& key)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // One entry of Transact: a read-modify-write of one item (see TableEngine::MutateItem), or
   // with `check_only` a read whose `fn` only judges the item (its returned item is ignored and
   // nothing is written for this entry).
   struct ItemMutation {
@@ -169,14 +173,15 @@ class Region final : public LinkOrigin, public LinkReceiver {
     TableEngine::Mutation fn;
     bool check_only = false;
   };
-  // Several read-modify-writes in ONE transaction: all are written or none (DynamoDB's
-  // TransactWriteItems, atomic in this region only). The (table, key) pairs must be distinct
-  // (InvalidArgument otherwise, before any `fn` runs), so every `fn` sees its item as committed
-  // before this call. Every `fn` is called, in order, even after an earlier one failed, so a
-  // caller can record each entry's outcome; if any entry fails, nothing is written and the
-  // first failure is returned. Results are in entry order (check_only ones carry old_item only).
-  // The `fn`s run under the region's lock: keep them short, do not call back into the Region.
-  absl::StatusOr<std::vector<WriteResult>> MutateItems(const std::vector<ItemMutation>& entries)
+  // Several read-modify-writes written all or none (DynamoDB's TransactWriteItems, atomic in
+  // this region only), as one write of the group commit (in its own savepoint). The (table, key)
+  // pairs must be distinct (InvalidArgument otherwise, before any `fn` runs), so every `fn`
+  // sees its item as committed before this transaction. Every `fn` is called, in order, even
+  // after an earlier one failed, so a caller can record each entry's outcome; if any entry
+  // fails, nothing is written and the first failure is returned. Results are in entry order
+  // (check_only ones carry old_item only). The `fn`s run under the region's lock: keep them
+  // short, do not call back into the Region.
+  absl::StatusOr<std::vector<WriteResult>> Transact(const std::vector<ItemMutation>& entries)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Reads several items under one lock, so together they are one consistent snapshot of this
   // region (DynamoDB's TransactGetItems). Fails as GetItem does for the first bad entry.
@@ -350,8 +355,8 @@ class Region final : public LinkOrigin, public LinkReceiver {
   // Turns every fully loaded bootstrap whose cursors reached its cut ACTIVE.
   void MaybeFinishBootstraps() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Group commit of local item writes (see the top of this file). `write` runs under mu_ inside
-  // the group's transaction; the result is returned once the group has committed.
+  // Group commit of local item writes (see the top of this file): one entry of the queue.
+  // `write` runs under mu_ inside the group's transaction.
   using LocalWrite = std::function<absl::StatusOr<WriteResult>()>;
   struct PendingWrite {
     LocalWrite write;
@@ -363,8 +368,14 @@ class Region final : public LinkOrigin, public LinkReceiver {
   };
   static constexpr size_t kMaxGroup = 512;
   static constexpr int64_t kAckFlushIntervalUs = 100'000;
-  absl::StatusOr<WriteResult> GroupCommit(LocalWrite write) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
-  void SubmitAsync(LocalWrite write, WriteDone done) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // The one way into the queue. Queues `leader` (a synchronous entry owned by the caller, or
+  // null) and then `queued` (asynchronous entries, owned by the queue from now on). With a
+  // leader, waits until it is answered or at the front, then leads the group that starts there
+  // and answers its asynchronous entries; without one, the committer thread leads them.
+  void Enqueue(PendingWrite* leader, std::vector<std::unique_ptr<PendingWrite>> queued)
+      ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // Runs one ItemWrite against the engine.
+  absl::StatusOr<WriteResult> RunWrite(const ItemWrite& write) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called by the writer at the front of the queue: commits the group that starts there and
   // takes it off the queue. Synchronous entries are marked done; asynchronous ones are returned
   // for the caller to answer with AnswerAsync, outside the locks.
@@ -373,6 +384,12 @@ class Region final : public LinkOrigin, public LinkReceiver {
   // The committer thread: leads every group whose front write is asynchronous (no caller thread
   // waits to lead it). Returns once stopping_ is set and the queue is empty.
   void CommitterLoop() ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // Ends the transaction begun when the log head was `head_before`, whose work returned `st`:
+  // flushes acks and commits, or rolls back (and reloads in-memory state) when anything failed;
+  // returns the outcome. After a commit that logged a change originating here (`local`, or a
+  // local record the engine logged while applying replicated changes), wakes WaitForChanges.
+  absl::Status FinishTransaction(int64_t head_before, absl::Status st, bool local)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs a group in one transaction and fills in every result.
   void CommitGroup(const std::vector<PendingWrite*>& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

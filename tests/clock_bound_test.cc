@@ -51,7 +51,7 @@ struct TwoRegions {
     PutRequest req;
     req.table = "orders";
     req.item = {{"id", AttributeValue::S(id)}};
-    return Ok(r.PutItem(req));
+    return Ok(r.Write(req));
   }
   bool Has(Region& r, const std::string& id) {
     return Ok(r.GetItem("orders", {{"id", AttributeValue::S(id)}})).item.has_value();

@@ -35,14 +35,14 @@ int64_t Put(Region& r, const std::string& id, const std::string& v) {
   PutRequest req;
   req.table = "t";
   req.item = {{"id", AttributeValue::S(id)}, {"v", AttributeValue::S(v)}};
-  return Ok(r.PutItem(req)).stamp.ts_us;
+  return Ok(r.Write(req)).stamp.ts_us;
 }
 
 int64_t Delete(Region& r, const std::string& id) {
   DeleteRequest req;
   req.table = "t";
   req.key = Key(id);
-  return Ok(r.DeleteItem(req)).stamp.ts_us;
+  return Ok(r.Write(req)).stamp.ts_us;
 }
 
 ApplyReport Replicate(Region& from, Region& to) {

@@ -963,7 +963,7 @@ TEST_CASE("Query and Scan pages stop at 1 MB read, with LastEvaluatedKey") {
   }
 }
 
-TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
+TEST_CASE("Region::Transact writes every entry in one transaction or none") {
   Endpoint e;
   e.CreateOrders();
   e.PutOrder("r", 1, {{"v", {{"N", "1"}}}});
@@ -991,7 +991,7 @@ TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
          ++calls;  // called although an earlier entry failed
          return std::optional<Item>(key(3));
        }});
-  auto failed = e.region->MutateItems(entries);
+  auto failed = e.region->Transact(entries);
   CHECK(absl::IsFailedPrecondition(failed.status()));
   CHECK(calls == 2);
   CHECK_FALSE(e.region->GetItem("orders", key(2))->item);
@@ -1001,7 +1001,7 @@ TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
   entries[1].fn = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
     return std::optional<Item>();  // ignored: check_only writes nothing
   };
-  auto done = e.region->MutateItems(entries);
+  auto done = e.region->Transact(entries);
   REQUIRE(done.ok());
   REQUIRE(done->size() == 3);
   CHECK((*done)[1].old_item->at("v") == AttributeValue::N("1"));
@@ -1012,7 +1012,7 @@ TEST_CASE("Region::MutateItems writes every entry in one transaction or none") {
   // Two entries for one item are refused before any runs.
   calls = 0;
   entries[0].key = key(3);
-  CHECK(absl::IsInvalidArgument(e.region->MutateItems(entries).status()));
+  CHECK(absl::IsInvalidArgument(e.region->Transact(entries).status()));
   CHECK(calls == 0);
 }
 

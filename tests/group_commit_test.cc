@@ -99,13 +99,13 @@ TEST_CASE("many concurrent writers: every acknowledged write is stored, logged o
             u.table = "orders";
             u.key = {{"id", S(absl::StrCat("t", t, "-", i - 1))}};
             u.set = {{"u", S("1")}};
-            if (!region->UpdateItem(u).ok()) ++errors;
+            if (!region->Write(u).ok()) ++errors;
             DeleteRequest d;
             d.table = "orders";
             d.key = {{"id", S(absl::StrCat("t", t, "-", i - 2))}};
-            if (!region->DeleteItem(d).ok()) ++errors;
+            if (!region->Write(d).ok()) ++errors;
           }
-          if (region->PutItem(Put(id, "v")).ok()) {
+          if (region->Write(Put(id, "v")).ok()) {
             acked[t].push_back(id);
           } else {
             ++errors;
@@ -147,7 +147,7 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   SystemClock clock;
   auto region = OpenRegion(path, &clock);
   CreateOrders(*region);
-  Ok(region->PutItem(Put("taken", "first")));
+  Ok(region->Write(Put("taken", "first")));
 
   // A first write holds the region inside its mutation until the others have queued behind it,
   // so they commit together as the next group (and the test stays correct if they do not).
@@ -155,11 +155,13 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   absl::Status held;
   std::thread holder([&] {
     held = region
-               ->MutateItem("orders", {{"id", S("holder")}},
-                            [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
-                              release.WaitForNotification();
-                              return std::optional<Item>(Item{{"id", S("holder")}});
-                            })
+               ->Write(Region::MutateRequest{
+                   "orders",
+                   {{"id", S("holder")}},
+                   [&](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+                     release.WaitForNotification();
+                     return std::optional<Item>(Item{{"id", S("holder")}});
+                   }})
                .status();
   });
   absl::SleepFor(absl::Milliseconds(50));
@@ -169,28 +171,30 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   std::vector<std::thread> writers;
   for (int i = 0; i < kGood; ++i) {
     writers.emplace_back(
-        [&, i] { good[i] = region->PutItem(Put(absl::StrCat("g", i), "v")).status(); });
+        [&, i] { good[i] = region->Write(Put(absl::StrCat("g", i), "v")).status(); });
   }
   for (int i = 0; i < 5; ++i) {
     writers.emplace_back([&, i] {
       PutRequest req = Put("taken", absl::StrCat("second", i));
       req.condition.clauses.push_back({"id", Condition::Op::kNotExists, {}});
-      conditional[i] = region->PutItem(req).status();
+      conditional[i] = region->Write(req).status();
     });
     writers.emplace_back([&, i] {
       mutate_error[i] =
           region
-              ->MutateItem("orders", {{"id", S(absl::StrCat("m", i))}},
-                           [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
-                             return absl::FailedPreconditionError("the caller's condition failed");
-                           })
+              ->Write(Region::MutateRequest{
+                  "orders",
+                  {{"id", S(absl::StrCat("m", i))}},
+                  [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
+                    return absl::FailedPreconditionError("the caller's condition failed");
+                  }})
               .status();
     });
     writers.emplace_back([&, i] {
       PutRequest req;
       req.table = "orders";
       req.item = {{"v", S("no key")}};
-      bad_item[i] = region->PutItem(req).status();
+      bad_item[i] = region->Write(req).status();
     });
   }
   absl::SleepFor(absl::Milliseconds(200));
@@ -227,7 +231,7 @@ TEST_CASE("a write that fails inside a group leaves the other writes of the grou
   for (int i = 0; i < kGood; ++i) expected[absl::StrCat("g", i)] = 1;
   CHECK(logged == expected);
   // And a later write still works and is logged after them.
-  Ok(region->PutItem(Put("after", "v")));
+  Ok(region->Write(Put("after", "v")));
   CHECK(Ok(region->ReadFor(kWest, expected_seq, 10)).changes.size() == 1);
 }
 
@@ -243,7 +247,7 @@ TEST_CASE("asynchronous writes join the group commit, are answered once each, an
   {
     auto region = OpenRegion(path, &clock);
     CreateOrders(*region);
-    Ok(region->PutItem(Put("taken", "first")));
+    Ok(region->Write(Put("taken", "first")));
     std::vector<std::thread> submitters;
     for (int t = 0; t < kThreads; ++t) {
       submitters.emplace_back([&, t] {
@@ -256,18 +260,18 @@ TEST_CASE("asynchronous writes join the group commit, are answered once each, an
             ++answered;
           };
           if (t % 2 == 0) {
-            region->PutItemAsync(Put(id, "v"), done);
+            region->WriteAsync(Put(id, "v"), done);
           } else if (i % 4 == 3) {  // a put that must fail its condition, alone
             PutRequest req = Put("taken", id);
             req.condition.clauses.push_back({"id", Condition::Op::kNotExists, {}});
-            region->PutItemAsync(req, [&, done](absl::StatusOr<WriteResult> result) {
+            region->WriteAsync(req, [&, done](absl::StatusOr<WriteResult> result) {
               if (absl::IsFailedPrecondition(result.status())) ++condition_failed;
               done(absl::StatusOr<WriteResult>(WriteResult{}));
             });
           } else {
             // Synchronous writers interleave with the asynchronous ones and may lead their
             // groups (then they answer the asynchronous writes of the group).
-            if (!region->PutItem(Put(id, "v")).ok()) ++failed;
+            if (!region->Write(Put(id, "v")).ok()) ++failed;
             done(absl::StatusOr<WriteResult>(WriteResult{}));
           }
         }
@@ -303,7 +307,7 @@ TEST_CASE("a lone asynchronous write is committed by the committer thread", "[gr
   CreateOrders(*region);
   absl::Notification answered;
   absl::Status status = absl::UnknownError("not answered");
-  region->PutItemAsync(Put("x", "v"), [&](absl::StatusOr<WriteResult> r) {
+  region->WriteAsync(Put("x", "v"), [&](absl::StatusOr<WriteResult> r) {
     status = r.status();
     answered.Notify();
   });
@@ -312,7 +316,7 @@ TEST_CASE("a lone asynchronous write is committed by the committer thread", "[gr
   CHECK(Ok(region->GetItem("orders", {{"id", S("x")}})).item.has_value());
 }
 
-TEST_CASE("read-modify-writes led by several threads at once (MutateItemsLed) see each other",
+TEST_CASE("read-modify-writes led by several threads at once (WriteLed) see each other",
           "[group_commit]") {
   TempDir dir;
   const std::string path = dir.path + "/region.db";
@@ -322,7 +326,7 @@ TEST_CASE("read-modify-writes led by several threads at once (MutateItemsLed) se
   {
     auto region = OpenRegion(path, &clock);
     CreateOrders(*region);
-    Ok(region->PutItem(Put("counter", "0")));
+    Ok(region->Write(Put("counter", "0")));
     const Item counter_key = {{"id", S("counter")}};
     // Each increment reads the counter earlier writes (of its group and of other threads'
     // groups) left: a lost update would leave the final count short.
@@ -335,9 +339,10 @@ TEST_CASE("read-modify-writes led by several threads at once (MutateItemsLed) se
     std::vector<std::thread> submitters;
     for (int t = 0; t < kThreads; ++t) {
       submitters.emplace_back([&, t] {
-        std::vector<Region::AsyncMutation> batch;
+        std::vector<Region::AsyncWrite> batch;
         for (int i = 0; i < kPerThread; ++i) {
-          Region::AsyncMutation m;
+          Region::MutateRequest m;
+          Region::WriteDone done;
           m.table = "orders";
           if (i % 10 == 9) {
             // A mutation that refuses: answered with its own error, writes nothing.
@@ -345,20 +350,20 @@ TEST_CASE("read-modify-writes led by several threads at once (MutateItemsLed) se
             m.fn = [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
               return absl::FailedPreconditionError("refused");
             };
-            m.done = [&](absl::StatusOr<WriteResult> r) {
+            done = [&](absl::StatusOr<WriteResult> r) {
               if (absl::IsFailedPrecondition(r.status())) ++refused;
               ++answered;
             };
           } else {
             m.key = counter_key;
             m.fn = increment;
-            m.done = [&](absl::StatusOr<WriteResult> r) {
+            done = [&](absl::StatusOr<WriteResult> r) {
               if (!r.ok() || !r->new_item) ++failed;
               ++answered;
             };
           }
-          batch.push_back(std::move(m));
-          if (batch.size() == kPerBatch) region->MutateItemsLed(std::exchange(batch, {}));
+          batch.push_back({std::move(m), std::move(done)});
+          if (batch.size() == kPerBatch) region->WriteLed(std::exchange(batch, {}));
         }
       });
     }
@@ -378,7 +383,7 @@ TEST_CASE("read-modify-writes led by several threads at once (MutateItemsLed) se
   CHECK(ids.size() == 1);
 }
 
-TEST_CASE("MutateItemsLed: the caller commits the batch itself and answers each write",
+TEST_CASE("WriteLed: the caller commits the batch itself and answers each write",
           "[group_commit]") {
   TempDir dir;
   const std::string path = dir.path + "/region.db";
@@ -389,10 +394,11 @@ TEST_CASE("MutateItemsLed: the caller commits the batch itself and answers each 
   {
     auto region = OpenRegion(path, &clock);
     CreateOrders(*region);
-    Ok(region->PutItem(Put("taken", "first")));
-    std::vector<Region::AsyncMutation> batch;
+    Ok(region->Write(Put("taken", "first")));
+    std::vector<Region::AsyncWrite> batch;
     for (int i = 0; i < kBatch; ++i) {
-      Region::AsyncMutation m;
+      Region::MutateRequest m;
+      Region::WriteDone done;
       m.table = "orders";
       const bool refuse = i % 50 == 7;
       m.key = {{"id", S(refuse ? "taken" : absl::StrCat("b", i))}};
@@ -403,14 +409,14 @@ TEST_CASE("MutateItemsLed: the caller commits the batch itself and answers each 
         next["v"] = S("led");
         return std::optional<Item>(std::move(next));
       };
-      m.done = [&, refuse](absl::StatusOr<WriteResult> r) {
+      done = [&, refuse](absl::StatusOr<WriteResult> r) {
         if (refuse ? absl::IsFailedPrecondition(r.status()) : r.ok()) ++(refuse ? refused : ok);
         if (std::this_thread::get_id() == caller) ++answered_here;
         ++answered;
       };
-      batch.push_back(std::move(m));
+      batch.push_back({std::move(m), std::move(done)});
     }
-    region->MutateItemsLed(std::move(batch));
+    region->WriteLed(std::move(batch));
     // With no other writer, this thread led the first group and answered it before returning.
     CHECK(answered_here >= 511);
     // The region's destructor waits for the committer, which answers the rest.

@@ -45,7 +45,7 @@ void Put(Region& r, const std::string& table, const std::string& id) {
   PutRequest req;
   req.table = table;
   req.item = {{"id", AttributeValue::S(id)}};
-  Ok(r.PutItem(req));
+  Ok(r.Write(req));
 }
 
 // Ships everything `from` has for `to` after `to`'s cursor (at most `max` changes) and, with
@@ -184,7 +184,7 @@ TEST_CASE("an acknowledgement survives a rolled-back transaction before it is fl
           return std::optional<Item>(Item{{"id", AttributeValue::S(id)}});
         }});
   }
-  REQUIRE(absl::IsFailedPrecondition(a->MutateItems(entries).status()));
+  REQUIRE(absl::IsFailedPrecondition(a->Transact(entries).status()));
   CHECK(Towards(*a, kWest).pending == 0);
 }
 

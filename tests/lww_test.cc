@@ -68,13 +68,13 @@ struct TwoRegions {
     PutRequest req;
     req.table = "orders";
     req.item = {{"id", S(id)}, {"v", S(value)}};
-    return Ok(r.PutItem(req));
+    return Ok(r.Write(req));
   }
   static WriteResult Delete(Region& r, const std::string& id) {
     DeleteRequest req;
     req.table = "orders";
     req.key = {{"id", S(id)}};
-    return Ok(r.DeleteItem(req));
+    return Ok(r.Write(req));
   }
   // The value of item `id` in `r`, or "<absent>".
   static std::string Value(Region& r, const std::string& id) {
@@ -152,7 +152,7 @@ TEST_CASE("a table created with only one replica stays in its region", "[lww]") 
   PutRequest put;
   put.table = "local_only";
   put.item = {{"id", S("x")}};
-  Ok(r.a->PutItem(put));
+  Ok(r.a->Write(put));
 
   ChangeBatch batch = Ok(r.a->ReadFor(kWest, 0, 100));
   CHECK(batch.changes.empty());
@@ -419,7 +419,7 @@ TEST_CASE("pending replication counts local changes not yet acknowledged by the 
   PutRequest unreplicated;
   unreplicated.table = "local_only";
   unreplicated.item = {{"id", S("x")}};
-  Ok(r.a->PutItem(unreplicated));
+  Ok(r.a->Write(unreplicated));
 
   ApplyReport report = Replicate(*r.a, *r.b);
   CHECK(report.applied == 3);
@@ -431,7 +431,7 @@ TEST_CASE("pending replication counts local changes not yet acknowledged by the 
   TwoRegions::Put(*r.a, "4", "v");
   r.clock_a.Advance(1000);
   TwoRegions::Delete(*r.a, "1");
-  Ok(r.a->PutItem(unreplicated));  // not for b: does not count
+  Ok(r.a->Write(unreplicated));  // not for b: does not count
   CHECK(pending_towards_b() == 2);
 
   report = Replicate(*r.a, *r.b);

@@ -171,7 +171,7 @@ void Put(Region& r, const std::string& table, const std::string& id, int n) {
   req.table = table;
   req.item = ItemOf(id, n);
   INFO(r.name() << " put " << id);
-  REQUIRE(r.PutItem(req).ok());
+  REQUIRE(r.Write(req).ok());
 }
 
 std::vector<TableEngine::Version> Dump(Region& r, const std::string& table) {
@@ -244,7 +244,7 @@ TEST_CASE("a replica added to a live table under writes in every region ends ide
         DeleteRequest del;
         del.table = "demo";
         del.key = Item{{"id", AttributeValue::S(key)}};
-        REQUIRE(c[writer].DeleteItem(del).ok());
+        REQUIRE(c[writer].Write(del).ok());
       } else {
         Put(c[writer], "demo", key, ++n);
       }
@@ -324,7 +324,7 @@ TEST_CASE("a CREATING replica refuses writes and names the ACTIVE replicas", "[r
   PutRequest req;
   req.table = "demo";
   req.item = ItemOf("b", 2);
-  auto st = c["us-east-1"].PutItem(req).status();
+  auto st = c["us-east-1"].Write(req).status();
   CHECK(absl::IsUnavailable(st));
   CHECK(std::string(st.message()).find("CREATING") != std::string::npos);
   CHECK(std::string(st.message()).find("us-west-2") != std::string::npos);
@@ -562,7 +562,7 @@ TEST_CASE("local writes beyond provisioned write capacity are throttled and writ
   PutRequest third;
   third.table = "demo";
   third.item = ItemOf("c", 3);
-  auto st = c["us-west-2"].PutItem(third).status();
+  auto st = c["us-west-2"].Write(third).status();
   CHECK(absl::IsResourceExhausted(st));
   CHECK(std::string(st.message()).find("ProvisionedThroughputExceeded") != std::string::npos);
   CHECK(Ok(c["us-west-2"].DescribeTable("demo")).item_count == 2);
@@ -686,7 +686,7 @@ TEST_CASE("TTL expiry deletes in the expiring region and replicates as an ordina
     req.table = "demo";
     req.item = Item{{"id", AttributeValue::S(id)}};
     if (at != 0) req.item["expiresAt"] = *AttributeValue::Number(std::to_string(at));
-    REQUIRE(c["us-west-2"].PutItem(req).ok());
+    REQUIRE(c["us-west-2"].Write(req).ok());
   }
   c.Settle();
   CHECK(Ok(c["us-east-1"].DescribeTable("demo")).item_count == 3);
@@ -735,7 +735,7 @@ void PutUser(Region& r, const std::string& id, const std::string& email, int age
                   {"email", AttributeValue::S(email)},
                   {"age", *AttributeValue::Number(std::to_string(age))},
                   {"bio", AttributeValue::S("bio of " + id)}};
-  REQUIRE(r.PutItem(req).ok());
+  REQUIRE(r.Write(req).ok());
 }
 
 // Runs backfill steps of `max_rows` until no index of `r` is CREATING; returns the steps.
@@ -800,7 +800,7 @@ TEST_CASE("a GSI created in one region is backfilled in every replica and querya
   DeleteRequest del;
   del.table = "demo";
   del.key = Item{{"id", AttributeValue::S("u4")}};
-  REQUIRE(c["us-west-2"].DeleteItem(del).ok());
+  REQUIRE(c["us-west-2"].Write(del).ok());
   c.Settle();
   for (const auto& r : {"eu-west-1", "us-west-2"}) {
     INFO(r);
@@ -1035,7 +1035,7 @@ TEST_CASE("a tombstone is trimmed only once every peer has passed it, and older 
   DeleteRequest del;
   del.table = "demo";
   del.key = Item{{"id", AttributeValue::S("k")}};
-  REQUIRE(c["eu-west-1"].DeleteItem(del).ok());
+  REQUIRE(c["eu-west-1"].Write(del).ok());
   REQUIRE(c.PumpLink("eu-west-1", "us-west-2", 512));
   REQUIRE(Holds(c["us-west-2"], "demo", "k"));  // the tombstone
 
@@ -1108,7 +1108,7 @@ TEST_CASE("a restart or a young tombstone keeps tombstones", "[tombstone]") {
   DeleteRequest del;
   del.table = "demo";
   del.key = Item{{"id", AttributeValue::S("k")}};
-  REQUIRE(c["us-west-2"].DeleteItem(del).ok());
+  REQUIRE(c["us-west-2"].Write(del).ok());
   c.Settle();
   for (const auto& r : kRegions) {
     if (r != "us-west-2") c.Heartbeat(r, "us-west-2");

@@ -91,14 +91,14 @@ struct Pair {
     req.item = std::move(extra);
     req.item["id"] = S(id);
     req.item["v"] = S(v);
-    Ok(r.PutItem(req));
+    Ok(r.Write(req));
     Tick();
   }
   void Delete(Region& r, const std::string& id) {
     DeleteRequest req;
     req.table = "t";
     req.key = {{"id", S(id)}};
-    Ok(r.DeleteItem(req));
+    Ok(r.Write(req));
     Tick();
   }
   Contents Scan(Region& r, const std::string& table) {
@@ -225,7 +225,7 @@ TEST_CASE("a restore at each point in time holds exactly what the replica held t
   PutRequest w;
   w.table = "r0";
   w.item = {{"id", S("new")}};
-  Ok(p.east->PutItem(w));
+  Ok(p.east->Write(w));
   CHECK(p.Scan(*p.east, "r0").size() == 1);
 }
 
@@ -241,7 +241,7 @@ TEST_CASE("a restore stepped while the source keeps changing is still exact", "[
   PutRequest w;
   w.table = "r";
   w.item = {{"id", S("x")}};
-  CHECK(absl::IsNotFound(p.east->PutItem(w).status()));
+  CHECK(absl::IsNotFound(p.east->Write(w).status()));
   int step = 0;
   while (Ok(p.east->DescribeTable("r")).restore->in_progress) {
     REQUIRE(Ok(p.east->RestoreSteps(7)) > 0);

@@ -122,8 +122,10 @@ TEST_CASE("a sweep catches each planted bug within its seed budget", "[sim][plan
   // Issue 13 item 3: real bugs, planted one at a time (model/planted_bug.h); the first two are
   // the ones the simulator found when it began running production's link. Each must make a
   // default sweep fail within kBudget seeds, with a violation naming what went wrong.
-  constexpr uint64_t kBudget =
-      1000;  // the rarest (cancel-before-add-dropped) first shows at seed 747
+  // The rarest, cancel-before-add-dropped, needs a cancel to overtake its add on another link:
+  // it first shows at seed 2297 (3 in 4,000 seeds; `gtsim-sim --plant-bug
+  // cancel-before-add-dropped --seeds 1..4000`).
+  constexpr uint64_t kBudget = 3000;
   struct Case {
     PlantedBug bug;
     const char* violation;  // a part of the violation the sweep reports

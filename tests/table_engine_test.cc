@@ -62,7 +62,7 @@ struct Fixture {
     req.item = std::move(item);
     req.condition = std::move(cond);
     clock.Advance(1000);
-    return Ok(region->PutItem(req));
+    return Ok(region->Write(req));
   }
 
   std::optional<Item> Get(const std::string& table, const Item& key) {
@@ -305,7 +305,7 @@ TEST_CASE("UpdateItem sets and removes attributes", "[table_engine]") {
   u.key = key;
   u.set = {{"status", S("shipped")}, {"carrier", S("ups")}};
   u.remove = {"tmp"};
-  WriteResult w = Ok(f.region->UpdateItem(u));
+  WriteResult w = Ok(f.region->Write(u));
   REQUIRE(w.new_item.has_value());
   Item expected{{"id", S("o1")}, {"n", N("1")}, {"status", S("shipped")}, {"carrier", S("ups")}};
   CHECK(*w.new_item == expected);
@@ -319,7 +319,7 @@ TEST_CASE("UpdateItem creates the item when it is absent", "[table_engine]") {
   u.table = "orders";
   u.key = {{"id", S("new")}, {"n", N("7")}};
   u.set = {{"count", N("1")}};
-  Ok(f.region->UpdateItem(u));
+  Ok(f.region->Write(u));
   CHECK(f.Get("orders", u.key) ==
         std::optional<Item>(Item{{"id", S("new")}, {"n", N("7")}, {"count", N("1")}}));
 }
@@ -334,12 +334,12 @@ TEST_CASE("UpdateItem refuses to change key attributes and writes nothing", "[ta
   u.table = "orders";
   u.key = key;
   u.set = {{"n", N("2")}, {"v", S("changed")}};
-  auto r = f.region->UpdateItem(u);
+  auto r = f.region->Write(u);
   CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(r.status().message()).find("\"n\"") != std::string::npos);
   u.set = {{"v", S("changed")}};
   u.remove = {"id"};
-  CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.region->Write(u).status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(f.Get("orders", key)->at("v") == S("keep"));
   CHECK(f.HeadSeq() == head);
 }
@@ -359,7 +359,7 @@ TEST_CASE("conditional writes succeed only when the condition holds", "[table_en
     req.table = "orders";
     req.item = {{"id", S("o1")}, {"n", N("1")}, {"v", S(v)}};
     req.condition = std::move(c);
-    return f.region->PutItem(req);
+    return f.region->Write(req);
   };
   auto current_v = [&]() -> std::string {
     auto item = f.Get("orders", key);
@@ -402,15 +402,15 @@ TEST_CASE("conditional writes succeed only when the condition holds", "[table_en
     u.key = key;
     u.set = {{"v", S("updated")}};
     u.condition = cond("v", Op::kEquals, S("stale"));
-    CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(f.region->Write(u).status().code() == absl::StatusCode::kFailedPrecondition);
     DeleteRequest d;
     d.table = "orders";
     d.key = key;
     d.condition = cond("v", Op::kNotExists);
-    CHECK(f.region->DeleteItem(d).status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(f.region->Write(d).status().code() == absl::StatusCode::kFailedPrecondition);
     CHECK(current_v() == "fourth");
     d.condition = cond("v", Op::kEquals, S("fourth"));
-    REQUIRE(f.region->DeleteItem(d).ok());
+    REQUIRE(f.region->Write(d).ok());
     CHECK(current_v() == "<absent>");
   }
 }
@@ -425,13 +425,13 @@ TEST_CASE("DeleteItem removes the item and can return it", "[table_engine]") {
   d.table = "orders";
   d.key = key;
   d.return_old = true;
-  WriteResult w = Ok(f.region->DeleteItem(d));
+  WriteResult w = Ok(f.region->Write(d));
   CHECK(w.old_item == std::optional<Item>(item));
   CHECK_FALSE(f.Get("orders", key).has_value());
   CHECK(Ok(f.region->DescribeTable("orders")).item_count == 0);
   // Deleting an absent item succeeds and logs nothing.
   int64_t head = f.HeadSeq();
-  Ok(f.region->DeleteItem(d));
+  Ok(f.region->Write(d));
   CHECK(f.HeadSeq() == head);
 }
 
@@ -444,7 +444,7 @@ TEST_CASE("a missing or wrong-typed key attribute is rejected and nothing is wri
     PutRequest req;
     req.table = "orders";
     req.item = std::move(item);
-    return f.region->PutItem(req).status();
+    return f.region->Write(req).status();
   };
   absl::Status missing_range = put({{"id", S("o1")}, {"v", S("x")}});
   CHECK(missing_range.code() == absl::StatusCode::kInvalidArgument);
@@ -467,11 +467,11 @@ TEST_CASE("a missing or wrong-typed key attribute is rejected and nothing is wri
   u.table = "orders";
   u.key = {{"id", S("o1")}, {"n", S("1")}};
   u.set = {{"v", S("x")}};
-  CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.region->Write(u).status().code() == absl::StatusCode::kInvalidArgument);
   DeleteRequest d;
   d.table = "orders";
   d.key = {{"id", S("o1")}};
-  CHECK(f.region->DeleteItem(d).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.region->Write(d).status().code() == absl::StatusCode::kInvalidArgument);
 
   CHECK(f.HeadSeq() == head);
   CHECK(Ok(f.region->DescribeTable("orders")).item_count == 0);
@@ -482,7 +482,7 @@ TEST_CASE("requests for an unknown table fail with NotFound", "[table_engine]") 
   PutRequest p;
   p.table = "nosuch";
   p.item = {{"id", S("1")}};
-  CHECK(f.region->PutItem(p).status().code() == absl::StatusCode::kNotFound);
+  CHECK(f.region->Write(p).status().code() == absl::StatusCode::kNotFound);
   CHECK(f.region->GetItem("nosuch", {{"id", S("1")}}).status().code() ==
         absl::StatusCode::kNotFound);
   QueryRequest q;
@@ -565,7 +565,7 @@ TEST_CASE("an item over 400 KB is rejected and not written", "[table_engine]") {
   PutRequest req;
   req.table = "orders";
   req.item = {{"id", S("big")}, {"n", N("1")}, {"blob", S(std::string(400 * 1024, 'x'))}};
-  auto r = f.region->PutItem(req);
+  auto r = f.region->Write(req);
   CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(std::string(r.status().message()).find("400 KB") != std::string::npos);
   CHECK_FALSE(f.Get("orders", {{"id", S("big")}, {"n", N("1")}}).has_value());
@@ -573,12 +573,12 @@ TEST_CASE("an item over 400 KB is rejected and not written", "[table_engine]") {
 
   // Just under the limit is fine; growing it past the limit with an update is not.
   req.item["blob"] = S(std::string(400 * 1024 - 100, 'x'));
-  Ok(f.region->PutItem(req));
+  Ok(f.region->Write(req));
   UpdateRequest u;
   u.table = "orders";
   u.key = {{"id", S("big")}, {"n", N("1")}};
   u.set = {{"more", S(std::string(200, 'y'))}};
-  CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(f.region->Write(u).status().code() == absl::StatusCode::kInvalidArgument);
   CHECK(f.Get("orders", u.key)->count("more") == 0);
 }
 
@@ -607,14 +607,14 @@ TEST_CASE("items nested up to 32 levels are accepted, deeper ones are rejected",
     req.table = "orders";
     req.item = key;
     req.item["doc"] = Nested(levels);
-    auto r = f.region->PutItem(req);
+    auto r = f.region->Write(req);
     CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
     CHECK(std::string(r.status().message()).find("32") != std::string::npos);
     UpdateRequest u;
     u.table = "orders";
     u.key = key;
     u.set = {{"doc", Nested(levels)}};
-    CHECK(f.region->UpdateItem(u).status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(f.region->Write(u).status().code() == absl::StatusCode::kInvalidArgument);
   }
   // Nothing was written, and what was there is still readable.
   CHECK(f.HeadSeq() == head);
@@ -627,14 +627,14 @@ TEST_CASE("local writes get increasing stamps even when the clock stands still",
   PutRequest req;
   req.table = "orders";
   req.item = {{"id", S("o1")}, {"n", N("1")}};
-  Stamp previous = Ok(f.region->PutItem(req)).stamp;
+  Stamp previous = Ok(f.region->Write(req)).stamp;
   for (int i = 0; i < 5; ++i) {
-    Stamp next = Ok(f.region->PutItem(req)).stamp;
+    Stamp next = Ok(f.region->Write(req)).stamp;
     CHECK(previous < next);
     previous = next;
   }
   f.clock.Advance(-10'000'000);  // the clock steps back
-  CHECK(previous < Ok(f.region->PutItem(req)).stamp);
+  CHECK(previous < Ok(f.region->Write(req)).stamp);
 }
 
 TEST_CASE("a read-modify-write sees the local item and writes nothing when it fails", "[engine]") {
@@ -649,10 +649,10 @@ TEST_CASE("a read-modify-write sees the local item and writes nothing when it fa
     return std::optional<Item>(next);
   };
   f.clock.Advance(1000);
-  WriteResult first = Ok(f.region->MutateItem("orders", key, add_one));
+  WriteResult first = Ok(f.region->Write(Region::MutateRequest{"orders", key, add_one}));
   CHECK_FALSE(first.old_item.has_value());
   f.clock.Advance(1000);
-  WriteResult second = Ok(f.region->MutateItem("orders", key, add_one));
+  WriteResult second = Ok(f.region->Write(Region::MutateRequest{"orders", key, add_one}));
   REQUIRE(second.old_item.has_value());
   CHECK(second.old_item->at("count").scalar() == "1");
   CHECK(f.Get("orders", key)->at("count").scalar() == "2");
@@ -660,19 +660,21 @@ TEST_CASE("a read-modify-write sees the local item and writes nothing when it fa
   auto refuse = [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
     return absl::FailedPreconditionError("The conditional request failed");
   };
-  CHECK(absl::IsFailedPrecondition(f.region->MutateItem("orders", key, refuse).status()));
+  CHECK(absl::IsFailedPrecondition(
+      f.region->Write(Region::MutateRequest{"orders", key, refuse}).status()));
   auto rekey = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
     Item next = *current;
     next["n"] = AttributeValue::N("2");
     return std::optional<Item>(next);
   };
-  CHECK(absl::IsInvalidArgument(f.region->MutateItem("orders", key, rekey).status()));
+  CHECK(absl::IsInvalidArgument(
+      f.region->Write(Region::MutateRequest{"orders", key, rekey}).status()));
   CHECK(f.Get("orders", key)->at("count").scalar() == "2");
   auto remove = [](const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> {
     return std::optional<Item>();
   };
   f.clock.Advance(1000);
-  Ok(f.region->MutateItem("orders", key, remove));
+  Ok(f.region->Write(Region::MutateRequest{"orders", key, remove}));
   CHECK_FALSE(f.Get("orders", key).has_value());
 }
 

@@ -60,7 +60,7 @@ absl::Status PreloadRegionDb(const std::string& db_path, const std::string& regi
           [item = std::move(item)](
               const std::optional<Item>&) -> absl::StatusOr<std::optional<Item>> { return item; }});
     }
-    RETURN_IF_ERROR(r->MutateItems(batch).status());
+    RETURN_IF_ERROR(r->Transact(batch).status());
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,7 @@
 // gtsim-bootstrap-bench and gtsim-bench's "bootstrap" benchmark.
 //
 //   1. PreloadRegionDb writes a table of N items into a region's database file in-process,
-//      before the region process starts (1000 items per transaction through Region::MutateItems,
+//      before the region process starts (1000 items per transaction through Region::Transact,
 //      so loading is not what is measured and takes seconds, not minutes).
 //   2. RunBootstrap, with the cluster started: waits until the new replica's region has caught
 //      up with the source's change log (in a live cluster every region follows every other; a

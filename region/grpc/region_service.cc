@@ -203,9 +203,9 @@ grpc::ServerUnaryReactor* RegionService::PutItem(grpc::CallbackServerContext* ct
   if (!r.ok()) {
     reactor->Finish(ToGrpc(r.status()));
   } else {
-    region_->PutItemAsync(std::move(*r), FinishWith(reactor, [resp](const WriteResult& result) {
-                            ToProto(result, resp->mutable_result());
-                          }));
+    region_->WriteAsync(std::move(*r), FinishWith(reactor, [resp](const WriteResult& result) {
+                          ToProto(result, resp->mutable_result());
+                        }));
   }
   return reactor;
 }
@@ -248,11 +248,10 @@ grpc::ServerUnaryReactor* RegionService::UpdateItem(grpc::CallbackServerContext*
   if (!parsed.ok()) {
     reactor->Finish(ToGrpc(parsed.status()));
   } else {
-    region_->UpdateItemAsync(std::move(*parsed),
-                             FinishWith(reactor, [resp](const WriteResult& result) {
-                               ToProto(result, resp->mutable_result());
-                               if (result.new_item) ToProto(*result.new_item, resp->mutable_item());
-                             }));
+    region_->WriteAsync(std::move(*parsed), FinishWith(reactor, [resp](const WriteResult& result) {
+                          ToProto(result, resp->mutable_result());
+                          if (result.new_item) ToProto(*result.new_item, resp->mutable_item());
+                        }));
   }
   return reactor;
 }
@@ -269,9 +268,9 @@ grpc::ServerUnaryReactor* RegionService::DeleteItem(grpc::CallbackServerContext*
   if (!r.ok()) {
     reactor->Finish(ToGrpc(r.status()));
   } else {
-    region_->DeleteItemAsync(std::move(*r), FinishWith(reactor, [resp](const WriteResult& result) {
-                               ToProto(result, resp->mutable_result());
-                             }));
+    region_->WriteAsync(std::move(*r), FinishWith(reactor, [resp](const WriteResult& result) {
+                          ToProto(result, resp->mutable_result());
+                        }));
   }
   return reactor;
 }
@@ -331,9 +330,9 @@ grpc::ServerUnaryReactor* RegionService::BatchWrite(grpc::CallbackServerContext*
       if (remaining->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
     };
     if (req->writes(i).has_put()) {
-      region_->PutItemAsync(std::move(puts[i]), std::move(done));
+      region_->WriteAsync(std::move(puts[i]), std::move(done));
     } else {
-      region_->DeleteItemAsync(std::move(deletes[i]), std::move(done));
+      region_->WriteAsync(std::move(deletes[i]), std::move(done));
     }
   }
   return reactor;

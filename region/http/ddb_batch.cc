@@ -122,7 +122,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   if (!provisioned) {
     // One transaction for the whole batch (group commit); DynamoDB does not promise
     // atomicity here, and on-demand tables are never throttled.
-    ASSIGN_OR_RETURN(std::vector<WriteResult> results, region_->MutateItems(writes));
+    ASSIGN_OR_RETURN(std::vector<WriteResult> results, region_->Transact(writes));
     for (size_t i = 0; i < results.size(); ++i) consumed[writes[i].table].AddWrite(results[i]);
     for (const auto& w : writes) written.emplace_back(w.table, w.key);
     return answer(json::object());
@@ -134,7 +134,7 @@ absl::StatusOr<json> Operations::BatchWriteItem(const json& req) {
   size_t throttled = 0;
   absl::Status last_throttle;
   for (size_t i = 0; i < writes.size(); ++i) {
-    auto result = region_->MutateItems({writes[i]});
+    auto result = region_->Transact({writes[i]});
     absl::Status st = result.status();
     if (result.ok()) {
       consumed[writes[i].table].AddWrite(result->front());

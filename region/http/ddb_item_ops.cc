@@ -183,7 +183,7 @@ absl::StatusOr<json> Operations::DeleteItem(const json& req) {
 
 absl::StatusOr<json> Operations::RunWrite(absl::StatusOr<PreparedWrite> w) {
   RETURN_IF_ERROR(w.status());
-  ASSIGN_OR_RETURN(WriteResult r, region_->MutateItem(w->table, w->key, w->fn));
+  ASSIGN_OR_RETURN(WriteResult r, region_->Write(Region::MutateRequest{w->table, w->key, w->fn}));
   json out = w->answer(r);
   if (w->collection_metrics) {
     ASSIGN_OR_RETURN(TableSpec spec, Spec(w->table));

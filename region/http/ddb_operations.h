@@ -40,9 +40,9 @@ absl::StatusOr<bool> ItemCollectionMetricsAsked(const json& req);
 class Operations {
  public:
   // The single-item writes (PutItem, UpdateItem, DeleteItem), validated and ready to run as
-  // Region::MutateItem(table, key, fn); `answer` shapes the operation's JSON from the result.
-  // Everything they hold is owned, so they may run later (the endpoint's event loop gathers a
-  // round's writes and commits them as one group through Region::MutateItemsLed).
+  // Region::Write(Region::MutateRequest{table, key, fn}); `answer` shapes the operation's JSON from
+  // the result. Everything they hold is owned, so they may run later (the endpoint's event loop
+  // gathers a round's writes and commits them as one group through Region::WriteLed).
   struct PreparedWrite {
     std::string table;
     Item key;
@@ -101,7 +101,7 @@ class Operations {
   // PutItem (`put`) and DeleteItem: one item written or deleted under an optional condition,
   // answering the old item when ReturnValues is ALL_OLD.
   absl::StatusOr<PreparedWrite> PreparePutOrDelete(const json& req, bool put);
-  // Runs a prepared write now (Region::MutateItem) and answers it.
+  // Runs a prepared write now (Region::Write) and answers it.
   absl::StatusOr<json> RunWrite(absl::StatusOr<PreparedWrite> w);
 
   // ddb_query.cc

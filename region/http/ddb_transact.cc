@@ -193,7 +193,7 @@ absl::StatusOr<json> Operations::TransactWriteItems(const json& req) {
     };
     mutations.push_back(std::move(m));
   }
-  auto written = region_->MutateItems(mutations);
+  auto written = region_->Transact(mutations);
   if (!written.ok()) {
     if (!cancelled) return written.status();
     std::vector<std::string> codes;

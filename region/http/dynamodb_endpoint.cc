@@ -84,7 +84,7 @@ namespace {
 
 // The single-item writes an event-loop thread has read and validated in its current batch of
 // events, not yet submitted.
-thread_local std::vector<Region::AsyncMutation> t_loop_writes;
+thread_local std::vector<Region::AsyncWrite> t_loop_writes;
 
 bool IsSingleItemWrite(absl::string_view op) {
   return op == "PutItem" || op == "UpdateItem" || op == "DeleteItem";
@@ -150,10 +150,10 @@ DynamoDbEndpoint::Reply DynamoDbEndpoint::Handle(const std::string& target, cons
 }
 
 void DynamoDbEndpoint::CommitLoopWrites() const {
-  if (!t_loop_writes.empty()) region_->MutateItemsLed(std::exchange(t_loop_writes, {}));
+  if (!t_loop_writes.empty()) region_->WriteLed(std::exchange(t_loop_writes, {}));
 }
 
-std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
+std::optional<Region::AsyncWrite> DynamoDbEndpoint::BeginWrite(
     absl::string_view op, const std::string& body, std::function<void(Reply)> answer) const {
   absl::StatusOr<Operations::PreparedWrite> w;
   try {
@@ -172,7 +172,7 @@ std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
   }
   // Both closures run on the thread that leads the group commit (the loop's, or the region's
   // committer thread): nothing may throw out of them.
-  Region::AsyncMutation m;
+  Region::MutateRequest m;
   m.table = std::move(w->table);
   m.key = std::move(w->key);
   m.fn = [fn = std::move(w->fn)](
@@ -183,8 +183,8 @@ std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
       return absl::InternalError(absl::StrCat("internal error: ", e.what()));
     }
   };
-  m.done = [shape = std::move(w->answer),
-            answer = std::move(answer)](absl::StatusOr<WriteResult> r) {
+  Region::WriteDone done = [shape = std::move(w->answer),
+                            answer = std::move(answer)](absl::StatusOr<WriteResult> r) {
     Reply reply;
     try {
       reply = r.ok() ? ReplyOf(shape(*r)) : ErrorFor(r.status());
@@ -193,7 +193,7 @@ std::optional<Region::AsyncMutation> DynamoDbEndpoint::BeginWrite(
     }
     answer(std::move(reply));
   };
-  return m;
+  return Region::AsyncWrite{std::move(m), std::move(done)};
 }
 
 absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
@@ -241,7 +241,7 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
         if (absl::ConsumePrefix(&op, kTargetPrefix) && IsSingleItemWrite(op) &&
             !absl::StrContains(req.body, "ReturnItemCollectionMetrics")) {
           // Validated here; committed with the rest of this loop's batch (after_batch below).
-          std::optional<Region::AsyncMutation> w = BeginWrite(op, req.body, std::move(answer));
+          std::optional<Region::AsyncWrite> w = BeginWrite(op, req.body, std::move(answer));
           if (w) t_loop_writes.push_back(*std::move(w));
           return;
         }
@@ -257,7 +257,7 @@ absl::StatusOr<int> DynamoDbEndpoint::Start(const std::string& address) {
       },
       kEventLoops,
       // Once a loop has read every ready connection: its writes, one group commit, led by the
-      // loop thread itself (Region::MutateItemsLed), so no thread hands anything to another.
+      // loop thread itself (Region::WriteLed), so no thread hands anything to another.
       [this] { CommitLoopWrites(); });
   absl::StatusOr<int> bound = server->Start(host, port);
   if (!bound.ok()) {

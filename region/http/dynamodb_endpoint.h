@@ -10,7 +10,7 @@
 //   * PutItem, UpdateItem, DeleteItem (the hot path): parsed and validated on the loop thread
 //     as each request arrives; once the loop has read every ready connection, it commits all
 //     the writes it gathered as ONE group of the region's group commit, leading it itself
-//     (Region::MutateItemsLed: same queue, savepoints and COMMIT as every other local write),
+//     (Region::WriteLed: same queue, savepoints and COMMIT as every other local write),
 //     and answers each after the COMMIT. No thread is parked per write and no write is handed
 //     to another thread: measured against handing them to the region's committer thread
 //     (a variant measured and dropped; answers queued back to the loop through an eventfd), it
@@ -43,10 +43,10 @@
 //   KeyConditions, QueryFilter, ScanFilter) are translated into the expressions they stand for
 //   and evaluated by the same engine (ddb_legacy.h); mixed with expression parameters in one
 //   request, they are DynamoDB's ValidationException.
-// - Conditions and updates evaluate against this region's local copy (Region::MutateItem), as
+// - Conditions and updates evaluate against this region's local copy (Region::Write), as
 //   in a DynamoDB global table; the write then replicates like any other.
 // - TransactWriteItems checks every condition against the local copy and commits every write
-//   in ONE SQLite transaction (Region::MutateItems), or writes nothing and answers
+//   in ONE SQLite transaction (Region::Transact), or writes nothing and answers
 //   TransactionCanceledException with one CancellationReason per action (Code None,
 //   ConditionalCheckFailed — with "Item" when asked — or ValidationError). Atomic in this region
 //   only: other regions receive the writes as they replicate. ClientRequestToken makes a retry
@@ -176,8 +176,8 @@ class DynamoDbEndpoint {
   absl::Mutex mu_;
   // A PutItem, UpdateItem or DeleteItem (`op`), parsed and validated: the write to submit,
   // whose `done` passes its reply to `answer`; or nothing, after answering the error.
-  std::optional<Region::AsyncMutation> BeginWrite(absl::string_view op, const std::string& body,
-                                                  std::function<void(Reply)> answer) const;
+  std::optional<Region::AsyncWrite> BeginWrite(absl::string_view op, const std::string& body,
+                                               std::function<void(Reply)> answer) const;
   // On an event-loop thread: commits the writes it has gathered (BeginWrite) and not yet
   // submitted, as one group led by this thread, and answers them.
   void CommitLoopWrites() const;

@@ -620,7 +620,7 @@ void Simulation::Impl::Write(int r) {
     if (w.kind == WriteKind::kConditionalPut) {
       req.condition.clauses.push_back({kHashKey, Condition::Op::kNotExists, {}});
     }
-    res = node.region->PutItem(req);
+    res = node.region->Write(req);
   } else if (roll < 0.65) {
     w.kind = WriteKind::kUpdate;
     UpdateRequest req;
@@ -629,14 +629,14 @@ void Simulation::Impl::Write(int r) {
     req.set[kWriteIdAttribute] = AttributeValue::S(wid);
     req.set["u"] = AttributeValue::N(absl::StrCat(id));
     if (Chance(workload_rng_, 0.3)) req.remove.push_back("v");
-    res = node.region->UpdateItem(req);
+    res = node.region->Write(req);
   } else {
     w.kind = WriteKind::kDelete;
     DeleteRequest req;
     req.table = kTable;
     req.key = w.key;
     req.return_old = true;
-    res = node.region->DeleteItem(req);
+    res = node.region->Write(req);
   }
   if (!res.ok()) {
     if (w.kind == WriteKind::kConditionalPut && absl::IsFailedPrecondition(res.status())) {
@@ -760,27 +760,48 @@ void Simulation::Impl::ReplicaChange() {
   const bool add = !absent.empty() && (others.empty() || Chance(control_rng_, 0.5));
   if (!add && others.empty()) return;
   const std::vector<std::string>& pool = add ? absent : others;
-  UpdateTableRequest req;
-  req.table = kMembersTable;
-  req.replica_updates.push_back(
-      ReplicaUpdate{add ? ReplicaUpdate::Action::kCreate : ReplicaUpdate::Action::kDelete,
-                    pool[Below(control_rng_, pool.size())]});
-  auto res = nodes_[r].region->UpdateTable(req);
+  const std::string target = pool[Below(control_rng_, pool.size())];
+  const int target_index =
+      static_cast<int>(std::find(names_.begin(), names_.end(), target) - names_.begin());
+  // A removal is sometimes DeleteTable in the removed replica's own region (DynamoDB deletes
+  // that replica only), rather than UpdateTable ReplicaUpdates Delete from another holder -
+  // when that region holds the table ACTIVE and still sees other replicas (seeing none, it
+  // would delete the whole table, which is not a replica change).
+  bool by_delete_table = !add && Up(target_index) && Chance(control_rng_, 0.3);
+  if (by_delete_table) {
+    auto there = nodes_[target_index].region->DescribeTable(kMembersTable);
+    by_delete_table = there.ok() && there->spec.replicas.size() > 1 &&
+                      there->spec.ReplicaStatus(target) == "ACTIVE";
+  }
+  absl::StatusOr<TableInfo> res;
+  int made_in = r;
+  if (by_delete_table) {
+    made_in = target_index;
+    res = nodes_[target_index].region->DeleteTable(kMembersTable);
+    // Not a holder there (not yet ACTIVE, already gone): nothing to delete.
+    if (absl::IsNotFound(res.status())) res = absl::FailedPreconditionError("not held there");
+  } else {
+    UpdateTableRequest req;
+    req.table = kMembersTable;
+    req.replica_updates.push_back(ReplicaUpdate{
+        add ? ReplicaUpdate::Action::kCreate : ReplicaUpdate::Action::kDelete, target});
+    res = nodes_[r].region->UpdateTable(req);
+  }
   if (!res.ok()) {
     // Refusals are part of the contract (one change in flight, a source held for 24 hours);
     // anything else is a simulation error.
     if (!absl::IsFailedPrecondition(res.status()) && !absl::IsInvalidArgument(res.status())) {
-      SimError(absl::StrCat("UpdateTable of ", kMembersTable, " in ", nodes_[r].name, ": ",
-                            res.status().ToString()));
+      SimError(absl::StrCat(by_delete_table ? "DeleteTable" : "UpdateTable", " of ", kMembersTable,
+                            " in ", nodes_[made_in].name, ": ", res.status().ToString()));
     }
     ++result_.replica_changes_refused;
     return;
   }
-  const std::string& target = req.replica_updates[0].region;
   member_changes_.push_back({target, add, res->spec.MembershipOf(target).changed});
   ++result_.replica_changes;
   ++(add ? result_.replicas_added : result_.replicas_removed);
-  Wake(r);
+  if (by_delete_table) ++result_.replicas_deleted;
+  Wake(made_in);
 }
 
 void Simulation::Impl::MembersWrite() {
@@ -811,7 +832,7 @@ void Simulation::Impl::MembersWrite() {
             return std::optional<Item>(item);
           }});
     }
-    if (nodes_[r].region->MutateItems(entries).ok()) {
+    if (nodes_[r].region->Transact(entries).ok()) {
       ++result_.transactions;
       Wake(r);
     }
@@ -821,7 +842,7 @@ void Simulation::Impl::MembersWrite() {
     DeleteRequest req;
     req.table = kMembersTable;
     req.key = Item{{kHashKey, id}};
-    res = nodes_[r].region->DeleteItem(req);
+    res = nodes_[r].region->Write(req);
   } else {
     PutRequest req;
     req.table = kMembersTable;
@@ -835,7 +856,7 @@ void Simulation::Impl::MembersWrite() {
       const int64_t at_s = now() / 1'000'000 + static_cast<int64_t>(Below(control_rng_, 3));
       req.item["expires"] = AttributeValue::N(absl::StrCat(at_s));
     }
-    res = nodes_[r].region->PutItem(req);
+    res = nodes_[r].region->Write(req);
   }
   // A write may race the replica's own removal (it is DELETING a moment later): refused then.
   if (res.ok()) Wake(r);

@@ -111,6 +111,7 @@ struct SimResult {
   int64_t replica_changes = 0;      // acknowledged replica adds and removals ("members")
   int64_t replicas_added = 0;       // of them, adds
   int64_t replicas_removed = 0;     // and removals (a cancel of a CREATING replica included)
+  int64_t replicas_deleted = 0;     // of the removals, DeleteTable in the replica's own region
   // Bootstraps a fault interrupted: a snapshot chunk lost to a crash or partition in flight, or a
   // crash of a region while it bootstrapped or served as a bootstrap's source.
   int64_t bootstraps_interrupted = 0;
