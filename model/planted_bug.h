@@ -24,6 +24,9 @@ enum class PlantedBug {
   kSnapshotCutAheadByOne,
   // Deleting an item leaves its index entries behind (memory storage).
   kIndexEntryLeftByDelete,
+  // LWW takes a replicated change whose stamp equals the stored one as newer: a change read
+  // again (after a bootstrap rewound the cursors) is applied again, and logged twice.
+  kReapplyEqualStamp,
 };
 
 inline std::atomic<int> planted_bug{0};
@@ -45,6 +48,8 @@ inline const char* PlantedBugName(PlantedBug bug) {
       return "snapshot-cut-ahead-by-one";
     case PlantedBug::kIndexEntryLeftByDelete:
       return "index-entry-left-by-delete";
+    case PlantedBug::kReapplyEqualStamp:
+      return "reapply-equal-stamp";
     case PlantedBug::kNone:
       break;
   }
@@ -53,7 +58,8 @@ inline const char* PlantedBugName(PlantedBug bug) {
 
 inline constexpr PlantedBug kPlantableBugs[] = {
     PlantedBug::kRewindKeepsStamp, PlantedBug::kCancelBeforeAddDropped,
-    PlantedBug::kSnapshotCutAheadByOne, PlantedBug::kIndexEntryLeftByDelete};
+    PlantedBug::kSnapshotCutAheadByOne, PlantedBug::kIndexEntryLeftByDelete,
+    PlantedBug::kReapplyEqualStamp};
 
 // False when `name` names no plantable bug.
 inline bool ParsePlantedBug(const std::string& name, PlantedBug* out) {

@@ -135,6 +135,8 @@ TEST_CASE("a sweep catches each planted bug within its seed budget", "[sim][plan
       {PlantedBug::kCancelBeforeAddDropped, "members is still UPDATING"},
       {PlantedBug::kSnapshotCutAheadByOne, "hold different items"},
       {PlantedBug::kIndexEntryLeftByDelete, "items with that key"},
+      // Found by the stream checker alone: the items are right, the streams are not.
+      {PlantedBug::kReapplyEqualStamp, "a write applied more than once"},
   };
   for (const Case& c : cases) {
     INFO("planted: " << PlantedBugName(c.bug));

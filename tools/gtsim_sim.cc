@@ -63,7 +63,8 @@ no acknowledged write lost. The same seed and options always replay the same run
                        --replica-changes 0 too, there is no second table)
   --plant-bug NAME     plant one known bug (model/planted_bug.h), to see a sweep catch it:
                        rewind-keeps-stamp, cancel-before-add-dropped,
-                       snapshot-cut-ahead-by-one, index-entry-left-by-delete
+                       snapshot-cut-ahead-by-one, index-entry-left-by-delete,
+                       reapply-equal-stamp
   --skew-us A,B,...    initial clock skew per region, in region order
   --keep-link-cut      never heal the link from the first region to the second (the checkers
                        must then report a failure)
@@ -91,7 +92,8 @@ struct SweepTotals {
           batches_lost = 0, batches_delivered = 0, replicas_added = 0, replicas_removed = 0,
           replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0,
           settings_changed = 0, indexes_created = 0, indexes_deleted = 0, control_refused = 0,
-          index_rows_backfilled = 0, transactions = 0, items_expired = 0;
+          index_rows_backfilled = 0, transactions = 0, items_expired = 0, replicas_deleted = 0,
+          log_rows_trimmed = 0, tombstones_trimmed = 0;
   void Add(const SimResult& r) {
     ops += r.ops;
     acknowledged += r.acknowledged;
@@ -113,19 +115,24 @@ struct SweepTotals {
     index_rows_backfilled += r.index_rows_backfilled;
     transactions += r.transactions;
     items_expired += r.items_expired;
+    replicas_deleted += r.replicas_deleted;
+    log_rows_trimmed += r.log_rows_trimmed;
+    tombstones_trimmed += r.tombstones_trimmed;
   }
   std::string Line() const {
     return absl::StrCat(
         ops, " client operations (", acknowledged, " acknowledged writes), ", batches_delivered,
         " batches delivered; faults: ", partitions, " partitions, ", crashes, " crashes, ", skews,
         " clock skews, ", loss_bursts, " loss bursts, ", batches_lost,
-        " batches lost; replicas: ", replicas_added, " added, ", replicas_removed, " removed, ",
-        replica_changes_refused, " changes refused, ", snapshot_chunks, " snapshot chunks, ",
-        bootstraps_interrupted, " bootstraps interrupted; control plane: ", settings_changed,
-        " settings changed, ", indexes_created, " indexes created, ", indexes_deleted,
-        " indexes deleted, ", index_rows_backfilled, " index rows backfilled, ", control_refused,
-        " changes refused, ", transactions, " transactions, ", items_expired,
-        " items expired by TTL");
+        " batches lost; replicas: ", replicas_added, " added, ", replicas_removed, " removed (",
+        replicas_deleted, " by DeleteTable), ", replica_changes_refused, " changes refused, ",
+        snapshot_chunks, " snapshot chunks, ", bootstraps_interrupted,
+        " bootstraps interrupted; control plane: ", settings_changed, " settings changed, ",
+        indexes_created, " indexes created, ", indexes_deleted, " indexes deleted, ",
+        index_rows_backfilled, " index rows backfilled, ", control_refused, " changes refused, ",
+        transactions, " transactions, ", items_expired,
+        " items expired by TTL; bounded disk: ", log_rows_trimmed, " change-log rows and ",
+        tombstones_trimmed, " tombstones trimmed");
   }
 };
 

@@ -382,7 +382,8 @@ CheckResult ClassifyGrouped(const KeyedHistory& k, const History& history,
       if (winner == nullptr) {
         good = v == nullptr;
       } else if (winner->kind == WriteKind::kDelete) {
-        good = v != nullptr && !v->item && v->stamp == winner->result.stamp;
+        // Its tombstone, or nothing once the tombstone was trimmed (Region::TrimTombstones).
+        good = v == nullptr || (!v->item && v->stamp == winner->result.stamp);
       } else {
         good = v != nullptr && v->item && v->stamp == winner->result.stamp &&
                winner->result.new_item && *v->item == *winner->result.new_item;

@@ -24,6 +24,10 @@ constexpr char kMembersTable[] = "members";  // the table whose replica set chan
 constexpr int kSnapshotRows = 8;             // rows per simulated snapshot chunk
 constexpr int64_t kSnapshotPollUs = 20'000;  // how often new replicas ask for a chunk
 constexpr int64_t kBackfillPollUs = 20'000;  // how often each region backfills its indexes
+// How often each region trims its change log and its tombstones (when the seed turns them on),
+// and the log retention then: short, so trimming races the links, bootstraps and restarts.
+constexpr int64_t kTrimPollUs = 100'000;
+constexpr int64_t kSimLogRetentionUs = 1'000'000;
 constexpr int kBackfillRows = 4;             // rows per backfill step
 constexpr int kIndexValues = 4;              // the members' GSI hash key takes "g0".."g3"
 constexpr char kIndexKey[] = "g";
@@ -174,12 +178,16 @@ std::string SimResult::Line() const {
   if (options.replica_change_probability > 0 || options.control_change_probability > 0) {
     line = absl::StrCat(
         line, "; replica changes: ", replica_changes, " acknowledged (", replicas_added, " adds, ",
-        replicas_removed, " removals), ", replica_changes_refused, " refused, ", snapshot_chunks,
-        " snapshot chunks loaded, ", bootstraps_interrupted, " bootstraps interrupted",
-        "; control plane: ", settings_changed, " settings changed, ", indexes_created,
-        " indexes created, ", indexes_deleted, " deleted, ", index_rows_backfilled,
-        " index rows backfilled, ", control_refused, " refused, ", transactions, " transactions, ",
-        items_expired, " items expired by TTL");
+        replicas_removed, " removals, ", replicas_deleted, " of them by DeleteTable), ",
+        replica_changes_refused, " refused, ", snapshot_chunks, " snapshot chunks loaded, ",
+        bootstraps_interrupted, " bootstraps interrupted", "; control plane: ", settings_changed,
+        " settings changed, ", indexes_created, " indexes created, ", indexes_deleted, " deleted, ",
+        index_rows_backfilled, " index rows backfilled, ", control_refused, " refused, ",
+        transactions, " transactions, ", items_expired, " items expired by TTL");
+  }
+  if (log_rows_trimmed > 0 || tombstones_trimmed > 0) {
+    line = absl::StrCat(line, "; trimmed: ", log_rows_trimmed, " change-log rows, ",
+                        tombstones_trimmed, " tombstones");
   }
   return line;
 }
@@ -330,6 +338,10 @@ class Simulation::Impl {
   // A group-wide setting or a GSI of the members table, changed from a random ACTIVE holder.
   void ControlChange();
   void BackfillPoll();  // each region's index backfill and TTL sweep, a few rows at a time
+  void TrimPoll();      // each region's change-log and tombstone trimming (bounded disk)
+  // The stream checker: each region's stream of the main table holds one record per write it
+  // applied (skipped when the seed trims the log, which takes records out of the streams).
+  std::vector<std::string> CheckStreams();
   std::vector<std::string> CheckControlPlane();
   void SnapshotPoll();
   void DeliverChunk(int dest, uint64_t ticket, SnapshotChunk chunk);
@@ -357,6 +369,7 @@ class Simulation::Impl {
   std::map<std::pair<int, std::string>, uint64_t> chunk_in_flight_;
   uint64_t next_ticket_ = 0;
   double partition_rate_ = 0, crash_rate_ = 0, skew_rate_ = 0, loss_burst_rate_ = 0;
+  bool trim_log_ = false, trim_tombstones_ = false;  // drawn per seed
   int64_t loss_burst_until_ = 0;
   int64_t next_write_id_ = 0;
   int64_t workload_start_ = 0;
@@ -951,6 +964,99 @@ void Simulation::Impl::BackfillPoll() {
   At(now() + kBackfillPollUs, [this] { BackfillPoll(); });
 }
 
+void Simulation::Impl::TrimPoll() {
+  if (stop_) return;
+  // No write made from now on is stamped before now - 2 * max_skew (the regions' clocks differ
+  // by at most that); TrimTombstones also waits for every peer's stamp floor.
+  const absl::Duration tombstone_age = absl::Microseconds(2 * o_.max_skew_us + 100'000);
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) continue;
+    if (trim_log_) {
+      auto rows = nodes_[i].region->TrimLog(absl::Microseconds(kSimLogRetentionUs), 500);
+      if (!rows.ok()) {
+        SimError(absl::StrCat(nodes_[i].name, " TrimLog: ", rows.status().ToString()));
+      } else {
+        result_.log_rows_trimmed += *rows;
+      }
+    }
+    if (trim_tombstones_) {
+      auto rows = nodes_[i].region->TrimTombstones(tombstone_age, 500);
+      if (!rows.ok()) {
+        SimError(absl::StrCat(nodes_[i].name, " TrimTombstones: ", rows.status().ToString()));
+      } else {
+        result_.tombstones_trimmed += *rows;
+      }
+    }
+  }
+  At(now() + kTrimPollUs, [this] { TrimPoll(); });
+}
+
+std::vector<std::string> Simulation::Impl::CheckStreams() {
+  std::vector<std::string> errors;
+  if (trim_log_) return errors;
+  auto name_of = [](const Stamp& s) { return absl::StrCat(s.ts_us, "@", s.region); };
+  // Every acknowledged write that reached storage, by its stamp.
+  std::map<Stamp, const AckedWrite*> stored;
+  for (const AckedWrite& w : result_.history.writes()) {
+    if (w.Stored()) stored[w.result.stamp] = &w;
+  }
+  auto describe = [&](const Stamp& s) {
+    auto it = stored.find(s);
+    if (it == stored.end()) return absl::StrCat("the record stamped ", name_of(s));
+    const AckedWrite& w = *it->second;
+    return absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " (write w", w.id, " in ", w.region,
+                        ", stamped ", name_of(s), ")");
+  };
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i)) return errors;
+    const std::string& region = nodes_[i].name;
+    std::map<Stamp, int> records;
+    int64_t after = 0;
+    for (;;) {
+      auto page = nodes_[i].region->ReadTableChanges(kTable, after, 0);
+      if (!page.ok()) {
+        errors.push_back(absl::StrCat("cannot read the stream of ", kTable, " in ", region, ": ",
+                                      page.status().ToString()));
+        break;
+      }
+      for (const Change& c : page->changes) ++records[c.stamp];
+      if (page->scanned_through >= page->head_seq || page->scanned_through == after) break;
+      after = page->scanned_through;
+    }
+    for (const auto& [stamp, count] : records) {
+      if (count > 1) {
+        errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " holds ", count,
+                                      " records of ", describe(stamp),
+                                      ": a write applied more than once"));
+      }
+      if (!stored.count(stamp)) {
+        errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " holds a record stamped ",
+                                      name_of(stamp), " that no acknowledged write made"));
+      }
+    }
+    for (const auto& [stamp, w] : stored) {
+      if (w->region == region && !records.count(stamp)) {
+        errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " has no record of ",
+                                      describe(stamp), ", which it acknowledged"));
+      }
+    }
+    // The live item every replica ends with was made visible by a write every replica applied,
+    // so it is in every stream. (Not so a final delete: one arriving where the item is absent
+    // changes nothing visible, and leaves no record.)
+    for (const ReplicaState& state : result_.replicas) {
+      if (state.region != region) continue;
+      for (const auto& v : state.versions) {
+        if (v.item && !records.count(v.stamp) && stored.count(v.stamp)) {
+          errors.push_back(absl::StrCat(region, " holds ", describe(v.stamp), " but its stream of ",
+                                        kTable, " has no record of it"));
+        }
+      }
+    }
+    if (errors.size() > 20) break;
+  }
+  return errors;
+}
+
 // The control-plane checker: after healing, every region holding the members table has the
 // same group-wide settings and indexes, each index ACTIVE, and each index holds exactly the
 // items of its replica that carry the index key.
@@ -1123,6 +1229,10 @@ std::vector<std::string> Simulation::Impl::CheckMembers() {
       errors.push_back(absl::StrCat("cannot dump ", kMembersTable, " in ", nodes_[i].name));
       continue;
     }
+    // Live items only: each region trims its tombstones on its own schedule.
+    items->erase(std::remove_if(items->begin(), items->end(),
+                                [](const TableEngine::Version& v) { return !v.item; }),
+                 items->end());
     if (!first) {
       first = spec;
       first_items = *std::move(items);
@@ -1241,6 +1351,10 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   crash_rate_ = rate(o_.crash_probability);
   skew_rate_ = rate(o_.skew_probability);
   loss_burst_rate_ = rate(o_.loss_burst_probability);
+  // Drawn from a stream of its own, after the others, so adding it changed no other draw.
+  std::mt19937_64 trim_rng(master());
+  trim_tombstones_ = Chance(trim_rng, 0.5);
+  trim_log_ = Chance(trim_rng, 0.3);
 
   absl::Status st = OpenNodes();
   if (!st.ok()) return st;
@@ -1281,6 +1395,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
     SetSkew(static_cast<int>(i), o_.initial_skew_us[i]);
   }
   if (o_.keep_one_link_cut) SetCut(0, 1, 1);
+  if (trim_log_ || trim_tombstones_) At(now() + kTrimPollUs, [this] { TrimPoll(); });
   workload_start_ = now();
   result_.history.Reserve(static_cast<size_t>(o_.ops));  // at most one write per operation
   if (o_.ops > 0) {
@@ -1342,6 +1457,9 @@ SimResult Simulation::Impl::Finish() {
     errors.push_back(absl::StrCat("not quiescent ", o_.settle_limit_us / 1e6,
                                   " s (virtual) after healing; links behind: ",
                                   behind.empty() ? "none" : absl::StrJoin(behind, ", ")));
+  }
+  if (result_.quiescent) {
+    for (auto& e : CheckStreams()) errors.push_back(std::move(e));
   }
   if (members_ && result_.quiescent) {
     for (auto& e : CheckMembers()) errors.push_back(std::move(e));
@@ -1418,7 +1536,10 @@ SimResult Simulation::Impl::Finish() {
                     result_.index_rows_backfilled,
                     result_.transactions,
                     result_.items_expired,
-                    result_.snapshot_chunks}) {
+                    result_.snapshot_chunks,
+                    result_.replicas_deleted,
+                    result_.log_rows_trimmed,
+                    result_.tombstones_trimmed}) {
     d.Add(v);
   }
   d.Add(result_.check.summary);
