@@ -93,7 +93,7 @@ struct SweepTotals {
           replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0,
           settings_changed = 0, indexes_created = 0, indexes_deleted = 0, control_refused = 0,
           index_rows_backfilled = 0, transactions = 0, items_expired = 0, replicas_deleted = 0,
-          log_rows_trimmed = 0, tombstones_trimmed = 0;
+          tombstones_trimmed = 0;
   void Add(const SimResult& r) {
     ops += r.ops;
     acknowledged += r.acknowledged;
@@ -116,7 +116,6 @@ struct SweepTotals {
     transactions += r.transactions;
     items_expired += r.items_expired;
     replicas_deleted += r.replicas_deleted;
-    log_rows_trimmed += r.log_rows_trimmed;
     tombstones_trimmed += r.tombstones_trimmed;
   }
   std::string Line() const {
@@ -131,8 +130,7 @@ struct SweepTotals {
         indexes_created, " indexes created, ", indexes_deleted, " indexes deleted, ",
         index_rows_backfilled, " index rows backfilled, ", control_refused, " changes refused, ",
         transactions, " transactions, ", items_expired,
-        " items expired by TTL; bounded disk: ", log_rows_trimmed, " change-log rows and ",
-        tombstones_trimmed, " tombstones trimmed");
+        " items expired by TTL; bounded disk: ", tombstones_trimmed, " tombstones trimmed");
   }
 };
 

@@ -24,10 +24,9 @@ constexpr char kMembersTable[] = "members";  // the table whose replica set chan
 constexpr int kSnapshotRows = 8;             // rows per simulated snapshot chunk
 constexpr int64_t kSnapshotPollUs = 20'000;  // how often new replicas ask for a chunk
 constexpr int64_t kBackfillPollUs = 20'000;  // how often each region backfills its indexes
-// How often each region trims its change log and its tombstones (when the seed turns them on),
-// and the log retention then: short, so trimming races the links, bootstraps and restarts.
+// How often each region trims its tombstones (when the seed turns it on). The change log is not
+// trimmed here: MemoryStorage keeps it whole (the storage tests cover SQLite's trimming).
 constexpr int64_t kTrimPollUs = 100'000;
-constexpr int64_t kSimLogRetentionUs = 1'000'000;
 constexpr int kBackfillRows = 4;             // rows per backfill step
 constexpr int kIndexValues = 4;              // the members' GSI hash key takes "g0".."g3"
 constexpr char kIndexKey[] = "g";
@@ -185,10 +184,8 @@ std::string SimResult::Line() const {
         index_rows_backfilled, " index rows backfilled, ", control_refused, " refused, ",
         transactions, " transactions, ", items_expired, " items expired by TTL");
   }
-  if (log_rows_trimmed > 0 || tombstones_trimmed > 0) {
-    line = absl::StrCat(line, "; trimmed: ", log_rows_trimmed, " change-log rows, ",
-                        tombstones_trimmed, " tombstones");
-  }
+  if (tombstones_trimmed > 0)
+    absl::StrAppend(&line, "; ", tombstones_trimmed, " tombstones trimmed");
   return line;
 }
 
@@ -338,9 +335,9 @@ class Simulation::Impl {
   // A group-wide setting or a GSI of the members table, changed from a random ACTIVE holder.
   void ControlChange();
   void BackfillPoll();  // each region's index backfill and TTL sweep, a few rows at a time
-  void TrimPoll();      // each region's change-log and tombstone trimming (bounded disk)
+  void TrimPoll();      // each region's tombstone trimming (bounded disk)
   // The stream checker: each region's stream of the main table holds one record per write it
-  // applied (skipped when the seed trims the log, which takes records out of the streams).
+  // applied.
   std::vector<std::string> CheckStreams();
   std::vector<std::string> CheckControlPlane();
   void SnapshotPoll();
@@ -369,7 +366,7 @@ class Simulation::Impl {
   std::map<std::pair<int, std::string>, uint64_t> chunk_in_flight_;
   uint64_t next_ticket_ = 0;
   double partition_rate_ = 0, crash_rate_ = 0, skew_rate_ = 0, loss_burst_rate_ = 0;
-  bool trim_log_ = false, trim_tombstones_ = false;  // drawn per seed
+  bool trim_tombstones_ = false;  // drawn per seed
   int64_t loss_burst_until_ = 0;
   int64_t next_write_id_ = 0;
   int64_t workload_start_ = 0;
@@ -971,21 +968,11 @@ void Simulation::Impl::TrimPoll() {
   const absl::Duration tombstone_age = absl::Microseconds(2 * o_.max_skew_us + 100'000);
   for (int i = 0; i < n(); ++i) {
     if (!Up(i)) continue;
-    if (trim_log_) {
-      auto rows = nodes_[i].region->TrimLog(absl::Microseconds(kSimLogRetentionUs), 500);
-      if (!rows.ok()) {
-        SimError(absl::StrCat(nodes_[i].name, " TrimLog: ", rows.status().ToString()));
-      } else {
-        result_.log_rows_trimmed += *rows;
-      }
-    }
-    if (trim_tombstones_) {
-      auto rows = nodes_[i].region->TrimTombstones(tombstone_age, 500);
-      if (!rows.ok()) {
-        SimError(absl::StrCat(nodes_[i].name, " TrimTombstones: ", rows.status().ToString()));
-      } else {
-        result_.tombstones_trimmed += *rows;
-      }
+    auto rows = nodes_[i].region->TrimTombstones(tombstone_age, 500);
+    if (!rows.ok()) {
+      SimError(absl::StrCat(nodes_[i].name, " TrimTombstones: ", rows.status().ToString()));
+    } else {
+      result_.tombstones_trimmed += *rows;
     }
   }
   At(now() + kTrimPollUs, [this] { TrimPoll(); });
@@ -993,7 +980,6 @@ void Simulation::Impl::TrimPoll() {
 
 std::vector<std::string> Simulation::Impl::CheckStreams() {
   std::vector<std::string> errors;
-  if (trim_log_) return errors;
   auto name_of = [](const Stamp& s) { return absl::StrCat(s.ts_us, "@", s.region); };
   // Every acknowledged write that reached storage, by its stamp.
   std::map<Stamp, const AckedWrite*> stored;
@@ -1354,7 +1340,6 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   // Drawn from a stream of its own, after the others, so adding it changed no other draw.
   std::mt19937_64 trim_rng(master());
   trim_tombstones_ = Chance(trim_rng, 0.5);
-  trim_log_ = Chance(trim_rng, 0.3);
 
   absl::Status st = OpenNodes();
   if (!st.ok()) return st;
@@ -1395,7 +1380,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
     SetSkew(static_cast<int>(i), o_.initial_skew_us[i]);
   }
   if (o_.keep_one_link_cut) SetCut(0, 1, 1);
-  if (trim_log_ || trim_tombstones_) At(now() + kTrimPollUs, [this] { TrimPoll(); });
+  if (trim_tombstones_) At(now() + kTrimPollUs, [this] { TrimPoll(); });
   workload_start_ = now();
   result_.history.Reserve(static_cast<size_t>(o_.ops));  // at most one write per operation
   if (o_.ops > 0) {
@@ -1538,7 +1523,6 @@ SimResult Simulation::Impl::Finish() {
                     result_.items_expired,
                     result_.snapshot_chunks,
                     result_.replicas_deleted,
-                    result_.log_rows_trimmed,
                     result_.tombstones_trimmed}) {
     d.Add(v);
   }

@@ -124,9 +124,8 @@ struct SimResult {
   int64_t items_expired = 0;            // members deleted by the regions' TTL sweeps
   int64_t replica_changes_refused = 0;  // refused ones (UPDATING, a recent source, ...)
   int64_t snapshot_chunks = 0;          // snapshot chunks loaded by new replicas
-  // Bounded disk, when the seed turns trimming on (each seed draws it): change-log rows and
-  // delete tombstones the regions trimmed while everything else went on.
-  int64_t log_rows_trimmed = 0;
+  // Bounded disk, when the seed turns tombstone trimming on (half the seeds): delete tombstones
+  // the regions trimmed (Region::TrimTombstones) while everything else went on.
   int64_t tombstones_trimmed = 0;
   bool quiescent = false;
   History history;
