@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "model/clock.h"
 #include "sim/harness/history.h"
+#include "sim/scenario/steps.h"
 #include "yaml-cpp/yaml.h"
 
 namespace gtsim::scenario {
@@ -1245,153 +1246,10 @@ std::string Expectation::Name() const {
   return "?";
 }
 
-const char* ActionKindName(ActionKind k) {
-  switch (k) {
-    case ActionKind::kStartWorkload:
-      return "start";
-    case ActionKind::kStopWorkload:
-      return "stop";
-    case ActionKind::kMoveWorkload:
-      return "move";
-    case ActionKind::kKill:
-      return "kill";
-    case ActionKind::kRestart:
-      return "restart";
-    case ActionKind::kPause:
-      return "pause";
-    case ActionKind::kResume:
-      return "resume";
-    case ActionKind::kPartition:
-      return "partition";
-    case ActionKind::kHeal:
-      return "heal";
-    case ActionKind::kPauseReplication:
-      return "pause replication into";
-    case ActionKind::kResumeReplication:
-      return "resume replication into";
-    case ActionKind::kClockSkew:
-      return "clock skew";
-    case ActionKind::kClockJump:
-      return "clock jump";
-    case ActionKind::kClockDrift:
-      return "clock drift";
-    case ActionKind::kNetwork:
-      return "network";
-    case ActionKind::kLink:
-      return "link";
-    case ActionKind::kWaitFor:
-      return "wait";
-    case ActionKind::kWaitConverged:
-      return "wait until converged";
-    case ActionKind::kWaitCaughtUp:
-      return "wait until caught up";
-    case ActionKind::kAddReplica:
-      return "add replica";
-    case ActionKind::kRemoveReplica:
-      return "remove replica";
-    case ActionKind::kCreateIndex:
-      return "create index";
-    case ActionKind::kDeleteIndex:
-      return "delete index";
-    case ActionKind::kTableSettings:
-      return "table settings";
-    case ActionKind::kWipe:
-      return "restart with data wiped:";
-    case ActionKind::kWaitReplicaActive:
-      return "wait until replica ACTIVE";
-    case ActionKind::kWaitIndexActive:
-      return "wait until index ACTIVE";
-  }
-  return "?";
-}
+const char* ActionKindName(ActionKind k) { return StepKindOf(k).name; }
 
 std::string Step::Describe() const {
-  const Action& a = action;
-  std::string what;
-  switch (a.kind) {
-    case ActionKind::kStartWorkload:
-    case ActionKind::kStopWorkload:
-      what = absl::StrCat(ActionKindName(a.kind), " workload ", a.workload);
-      break;
-    case ActionKind::kMoveWorkload:
-      what = absl::StrCat("move workload ", a.workload, " to ", a.region);
-      break;
-    case ActionKind::kPartition:
-      what = absl::StrCat("partition: ", a.partition_text);
-      break;
-    case ActionKind::kHeal:
-      what = "heal every link";
-      break;
-    case ActionKind::kClockSkew:
-    case ActionKind::kClockJump:
-      what = absl::StrCat(ActionKindName(a.kind), " ", a.region, " ",
-                          FormatScenarioDuration(a.amount));
-      break;
-    case ActionKind::kClockDrift:
-      what = absl::StrCat("clock drift ", a.region, " ", FormatScenarioDuration(a.amount), "/s");
-      break;
-    case ActionKind::kNetwork:
-      what = absl::StrCat("network ", a.network.description);
-      break;
-    case ActionKind::kLink:
-      what = absl::StrCat("link ", a.link.from, " -> ", a.link.to, " ",
-                          FormatScenarioDuration(absl::Microseconds(a.link.model.delay_us)));
-      if (a.link.model.jitter_us > 0) {
-        absl::StrAppend(&what, " +",
-                        FormatScenarioDuration(absl::Microseconds(a.link.model.jitter_us)), " ",
-                        LinkDistributionName(a.link.model.distribution));
-      }
-      if (a.link.model.loss > 0)
-        absl::StrAppend(&what, absl::StrFormat(" loss %.3g", a.link.model.loss));
-      if (a.link.model.bandwidth_bytes_per_s > 0) {
-        absl::StrAppend(&what, " cap ", a.link.model.bandwidth_bytes_per_s, " B/s");
-      }
-      break;
-    case ActionKind::kWaitFor:
-      what = absl::StrCat("wait ", FormatScenarioDuration(a.amount));
-      break;
-    case ActionKind::kWaitConverged:
-    case ActionKind::kWaitCaughtUp:
-      what =
-          absl::StrCat(ActionKindName(a.kind), " (timeout ", FormatScenarioDuration(a.amount), ")");
-      break;
-    case ActionKind::kAddReplica:
-    case ActionKind::kRemoveReplica:
-      what =
-          absl::StrCat(a.kind == ActionKind::kAddReplica ? "add replica of " : "remove replica of ",
-                       a.table, " in ", a.region);
-      break;
-    case ActionKind::kCreateIndex:
-      what = absl::StrCat("create index ", a.index, " (", a.new_index.hash_key.name,
-                          a.new_index.range_key ? ", " + a.new_index.range_key->name : "", ") on ",
-                          a.table);
-      break;
-    case ActionKind::kDeleteIndex:
-      what = absl::StrCat("delete index ", a.index, " of ", a.table);
-      break;
-    case ActionKind::kTableSettings: {
-      std::vector<std::string> parts;
-      const SettingsChange& c = a.settings;
-      if (c.billing) parts.push_back("billing " + *c.billing);
-      if (c.wcu) parts.push_back(absl::StrCat("wcu ", *c.wcu, " rcu ", c.rcu.value_or(0)));
-      if (c.ttl_attribute)
-        parts.push_back(c.ttl_attribute->empty() ? "TTL off" : "TTL on " + *c.ttl_attribute);
-      if (c.sse) parts.push_back("SSE " + *c.sse);
-      what = absl::StrCat("table settings of ", a.table, ": ", absl::StrJoin(parts, ", "));
-      break;
-    }
-    case ActionKind::kWaitReplicaActive:
-      what = absl::StrCat("wait until ", a.region, "'s replica of ", a.table,
-                          " is ACTIVE (timeout ", FormatScenarioDuration(a.amount), ")");
-      break;
-    case ActionKind::kWaitIndexActive:
-      what = absl::StrCat("wait until index ", a.index, " of ", a.table,
-                          " is ACTIVE in every replica (timeout ", FormatScenarioDuration(a.amount),
-                          ")");
-      break;
-    default:
-      what = absl::StrCat(ActionKindName(a.kind), " ", a.region);
-  }
+  std::string what = StepKindOf(action.kind).describe(action);
   if (for_duration) absl::StrAppend(&what, " for ", FormatScenarioDuration(*for_duration));
   if (every)
     absl::StrAppend(&what, " every ", FormatScenarioDuration(*every), " until ",

@@ -1,0 +1,68 @@
+// Measurements taken while a scenario runs, each on its own thread:
+// - Sampler: once a second, each workload's throughput and every region's replication metrics
+//   (ReplicationLatency per inbound link, pending and staleness per peer) into the result, and
+//   the live progress line on stderr.
+// - HeartbeatProber: client-observed lag. Once a second per region, while the workloads run, a
+//   heartbeat item is written there (table gtsim-heartbeat); a reader in every other region
+//   polls for it until it sees it (that seq or a later one), through the final heal, so a
+//   heartbeat delayed by a fault is reported with its full lag; one never seen counts with its
+//   age at the end, marked censored.
+//
+// Both types are thread-compatible: Start and Stop are called from the runner's thread; what
+// they measure goes into the RunState, which is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "model/table_spec.h"
+#include "sim/scenario/run_state.h"
+#include "sim/scenario/workloads.h"
+
+namespace gtsim::scenario {
+
+class Sampler {
+ public:
+  // Both must outlive this.
+  Sampler(RunState* state, Workloads* workloads) : state_(state), workloads_(workloads) {}
+  ~Sampler() { Stop(); }
+
+  void Start();
+  // Stops the thread and waits for it. Idempotent.
+  void Stop();
+
+ private:
+  void Run();
+
+  RunState* const state_;
+  Workloads* const workloads_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+class HeartbeatProber {
+ public:
+  // Both must outlive this. Writes heartbeats while `workloads` has not stopped.
+  HeartbeatProber(RunState* state, const Workloads* workloads);
+  ~HeartbeatProber() { Stop(); }
+
+  // Creates the heartbeat table (a replica in every region): before Start.
+  absl::Status CreateTable();
+  void Start();
+  // Stops polling (heartbeats not seen yet count as censored) and waits. Idempotent.
+  void Stop();
+
+ private:
+  void Run();
+
+  RunState* const state_;
+  const Workloads* const workloads_;
+  TableSpec spec_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace gtsim::scenario
