@@ -64,8 +64,8 @@ IndexCheck CheckIndex(Driver* d, const TableRun& t, const std::string& index,
       ++c.queries;
       auto items = d->QueryIndex(rs.region, t.spec.name, index, e.first, absl::Seconds(10));
       if (!items.ok()) {
-        c.mismatches.push_back(absl::StrCat(rs.region, ": querying ", index,
-                                            " failed: ", items.status().message()));
+        c.mismatches.push_back(
+            absl::StrCat(rs.region, ": querying ", index, " failed: ", items.status().message()));
         continue;
       }
       std::set<std::string> got;
@@ -117,8 +117,7 @@ void AddCommittedUnanswered(const TableRun& t, const std::vector<ReplicaState>& 
 
 // The gRPC API shows live items only: where the winning write of a key is a delete, an absent
 // item stands for its tombstone.
-void AddTombstones(const TableRun& t, const History& history,
-                   std::vector<ReplicaState>* replicas) {
+void AddTombstones(const TableRun& t, const History& history, std::vector<ReplicaState>* replicas) {
   std::map<std::pair<std::string, std::string>, const AckedWrite*> winners;
   for (const auto& w : history.writes()) {
     if (!w.Stored()) continue;

@@ -17,8 +17,8 @@ namespace {
 
 // Sets up the tables and the network, then runs the workloads, the timeline and the sampling
 // together, stops the workloads and runs the final heal and checks.
-absl::Status RunParts(const Scenario& s, RunState* state, Timeline* timeline,
-                      Workloads* workloads, Sampler* sampler, HeartbeatProber* heartbeats) {
+absl::Status RunParts(const Scenario& s, RunState* state, Timeline* timeline, Workloads* workloads,
+                      Sampler* sampler, HeartbeatProber* heartbeats) {
   for (const auto& def : state->defs()) RETURN_IF_ERROR(timeline->CreateTable(def));
   if (s.heartbeat) RETURN_IF_ERROR(heartbeats->CreateTable());
   RETURN_IF_ERROR(timeline->ApplyNetwork(s.network));

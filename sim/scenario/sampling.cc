@@ -136,8 +136,7 @@ void HeartbeatProber::Run() {
   std::map<std::pair<std::string, std::string>, std::deque<Waiting>> waiting;  // (from, to)
   auto record = [&](const std::string& from, const std::string& to, const Waiting& w,
                     bool censored) {
-    HeartbeatSample x{w.t, from, to, absl::ToDoubleMilliseconds(absl::Now() - w.written),
-                      censored};
+    HeartbeatSample x{w.t, from, to, absl::ToDoubleMilliseconds(absl::Now() - w.written), censored};
     state_->WithResult([&](RunResult& r) { r.heartbeats.push_back(x); });
   };
   int64_t seq = 0;
@@ -163,8 +162,8 @@ void HeartbeatProber::Run() {
     for (auto& [pair, q] : waiting) {
       if (q.empty() || stop_) continue;
       const auto& [from, to] = pair;
-      auto got =
-          d->Get(to, spec_.name, {{"id", AttributeValue::S("hb-" + from)}}, absl::Milliseconds(100));
+      auto got = d->Get(to, spec_.name, {{"id", AttributeValue::S("hb-" + from)}},
+                        absl::Milliseconds(100));
       int64_t seen = 0;
       if (got.ok() && got->item) {
         auto n = got->item->find("seq");

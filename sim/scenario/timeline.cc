@@ -82,13 +82,13 @@ absl::Status Timeline::Apply(const Step& st) {
   state_->Log(st.note.empty() ? run.desc : absl::StrCat(run.desc, " (", st.note, ")"));
   if (st.for_duration && run.undo) {
     absl::Time at = absl::Now() + *st.for_duration;
-    pending_.emplace(at, [this, undo = run.undo, fault = run.fault,
-                          what = run.desc]() -> absl::Status {
-      RETURN_IF_ERROR(undo());
-      if (fault >= 0) state_->CloseFault(fault);
-      state_->Log("undone: " + what);
-      return absl::OkStatus();
-    });
+    pending_.emplace(at,
+                     [this, undo = run.undo, fault = run.fault, what = run.desc]() -> absl::Status {
+                       RETURN_IF_ERROR(undo());
+                       if (fault >= 0) state_->CloseFault(fault);
+                       state_->Log("undone: " + what);
+                       return absl::OkStatus();
+                     });
   }
   return absl::OkStatus();
 }
@@ -351,8 +351,9 @@ absl::Status Timeline::RunClockJump(const Action& a, StepRun* run) {
   const std::string r = run->region;
   int64_t us = absl::ToInt64Microseconds(a.amount);
   RETURN_IF_ERROR(SetSkew(r, state_->Skew(r) + us));
-  run->fault = state_->OpenFault("clock:" + r, absl::StrCat("clock ", r, " jumps ", us > 0 ? "+" : "",
-                                                            FormatScenarioDuration(a.amount)));
+  run->fault = state_->OpenFault(
+      "clock:" + r,
+      absl::StrCat("clock ", r, " jumps ", us > 0 ? "+" : "", FormatScenarioDuration(a.amount)));
   run->undo = [this, r, us] { return SetSkew(r, state_->Skew(r) - us); };
   return absl::OkStatus();
 }
@@ -377,9 +378,8 @@ absl::Status Timeline::RunClockDrift(const Action& a, StepRun* run) {
 absl::Status Timeline::RunNetwork(const Action& a, StepRun*) {
   state_->CloseFaults("link:");
   RETURN_IF_ERROR(ApplyNetwork(a.network));
-  state_->WithResult([&](RunResult& r) {
-    r.network = absl::StrCat(r.network, " -> ", a.network.description);
-  });
+  state_->WithResult(
+      [&](RunResult& r) { r.network = absl::StrCat(r.network, " -> ", a.network.description); });
   return absl::OkStatus();
 }
 
@@ -456,7 +456,8 @@ absl::Status Timeline::RunNothing(const Action&, StepRun*) { return absl::OkStat
 absl::Status Timeline::WaitFor(const Action& a) { return WaitUntil(absl::Now() + a.amount); }
 
 absl::Status Timeline::WaitConverged(const Action& a) {
-  return WaitUntilDone(a, "converged", [this] { return Converged(); }, false);
+  return WaitUntilDone(
+      a, "converged", [this] { return Converged(); }, false);
 }
 
 absl::Status Timeline::WaitCaughtUp(const Action& a) {
@@ -482,8 +483,8 @@ absl::Status Timeline::WaitIndexActive(const Action& a) {
 }
 
 absl::Status Timeline::WaitUntilDone(const Action& a, const std::string& what,
-                                     const std::function<absl::StatusOr<bool>()>& check,
-                                     bool fine, const std::function<std::string()>& why_not,
+                                     const std::function<absl::StatusOr<bool>()>& check, bool fine,
+                                     const std::function<std::string()>& why_not,
                                      const std::function<void()>& on_done) {
   absl::Time deadline = absl::Now() + a.amount;
   absl::Time began = absl::Now();
@@ -499,10 +500,10 @@ absl::Status Timeline::WaitUntilDone(const Action& a, const std::string& what,
     absl::SleepFor(absl::Milliseconds(fine ? 20 : 100));
   }
   if (done && on_done) on_done();
-  state_->Log(done ? absl::StrFormat("%s after %.1fs", what,
-                                     absl::ToDoubleSeconds(absl::Now() - began))
-                   : absl::StrCat("NOT ", what, " within ", FormatScenarioDuration(a.amount),
-                                  why_not ? why_not() : "", " (the timeline goes on)"));
+  state_->Log(
+      done ? absl::StrFormat("%s after %.1fs", what, absl::ToDoubleSeconds(absl::Now() - began))
+           : absl::StrCat("NOT ", what, " within ", FormatScenarioDuration(a.amount),
+                          why_not ? why_not() : "", " (the timeline goes on)"));
   return absl::OkStatus();
 }
 
@@ -567,8 +568,8 @@ absl::StatusOr<std::string> Timeline::Via(const TableRun& t, const Action& a) {
   for (const auto& r : order) {
     if (t.spec.HasReplica(r) && r != a.region && !Down(r)) return r;
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "no region holding a replica of ", t.spec.name, " is up to call UpdateTable in"));
+  return absl::FailedPreconditionError(absl::StrCat("no region holding a replica of ", t.spec.name,
+                                                    " is up to call UpdateTable in"));
 }
 
 absl::Status Timeline::UpdateVia(const Action& a, const UpdateTableRequest& req, StepRun* run) {

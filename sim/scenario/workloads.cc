@@ -241,8 +241,8 @@ void Workloads::Increment(State* w, const std::string& region, const std::string
   if (got->item) {
     auto n = got->item->find("n");
     if (n != got->item->end()) absl::SimpleAtoi(n->second.scalar(), &old);
-    cond.clauses.push_back({"n", Condition::Op::kEquals,
-                            n != got->item->end() ? n->second : AttributeValue::N("0")});
+    cond.clauses.push_back(
+        {"n", Condition::Op::kEquals, n != got->item->end() ? n->second : AttributeValue::N("0")});
     if (n == got->item->end()) cond.clauses.back() = {"n", Condition::Op::kNotExists, {}};
   } else {
     cond = Absent(t);

@@ -40,7 +40,7 @@ struct UnansweredWrite {
 
 // What the workloads wrote, for the final checks.
 struct WorkloadRecord {
-  std::map<std::string, History> history;        // acknowledged writes, by table
+  std::map<std::string, History> history;         // acknowledged writes, by table
   std::map<int64_t, UnansweredWrite> unanswered;  // by write id
   // Counter items: (table, encoded hash key, encoded range key).
   std::set<std::tuple<std::string, std::string, std::string>> counter_keys;
