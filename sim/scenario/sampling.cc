@@ -13,20 +13,11 @@
 
 namespace gtsim::scenario {
 
-void Sampler::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void Sampler::Stop() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
 void Sampler::Run() {
   const Scenario& s = state_->scenario();
   Driver* d = state_->driver();
   absl::Time next = absl::Now() + absl::Seconds(1);
-  while (!stop_) {
+  while (!thread_.stopping()) {
     if (absl::Now() < next) {
       absl::SleepFor(absl::Milliseconds(20));
       continue;
@@ -116,15 +107,6 @@ absl::Status HeartbeatProber::CreateTable() {
   return state_->driver()->CreateTable(state_->scenario().regions.front(), spec_);
 }
 
-void HeartbeatProber::Start() {
-  thread_ = std::thread([this] { Run(); });
-}
-
-void HeartbeatProber::Stop() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-}
-
 void HeartbeatProber::Run() {
   const Scenario& s = state_->scenario();
   Driver* d = state_->driver();
@@ -141,7 +123,7 @@ void HeartbeatProber::Run() {
   };
   int64_t seq = 0;
   absl::Time next_round = absl::Now();
-  while (!stop_) {
+  while (!thread_.stopping()) {
     const bool writing = !workloads_->stopped();
     bool any_waiting = false;
     for (const auto& [pair, q] : waiting) any_waiting |= !q.empty();
@@ -160,7 +142,7 @@ void HeartbeatProber::Run() {
       }
     }
     for (auto& [pair, q] : waiting) {
-      if (q.empty() || stop_) continue;
+      if (q.empty() || thread_.stopping()) continue;
       const auto& [from, to] = pair;
       auto got = d->Get(to, spec_.name, {{"id", AttributeValue::S("hb-" + from)}},
                         absl::Milliseconds(100));

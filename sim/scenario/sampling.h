@@ -13,8 +13,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,36 +26,54 @@
 
 namespace gtsim::scenario {
 
+// A thread that runs until Stop: what both samplers run on. Thread-compatible.
+class SamplingThread {
+ public:
+  ~SamplingThread() { Stop(); }
+  void Start(std::function<void()> run) { thread_ = std::thread(std::move(run)); }
+  // Asks the thread to stop (stopping() turns true) and waits for it. Idempotent.
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  bool stopping() const { return stop_; }
+
+ private:
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+};
+
 class Sampler {
  public:
   // Both must outlive this.
   Sampler(RunState* state, Workloads* workloads) : state_(state), workloads_(workloads) {}
-  ~Sampler() { Stop(); }
 
-  void Start();
+  void Start() {
+    thread_.Start([this] { Run(); });
+  }
   // Stops the thread and waits for it. Idempotent.
-  void Stop();
+  void Stop() { thread_.Stop(); }
 
  private:
   void Run();
 
   RunState* const state_;
   Workloads* const workloads_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
+  SamplingThread thread_;  // last: stopped before the rest is destroyed
 };
 
 class HeartbeatProber {
  public:
   // Both must outlive this. Writes heartbeats while `workloads` has not stopped.
   HeartbeatProber(RunState* state, const Workloads* workloads);
-  ~HeartbeatProber() { Stop(); }
 
   // Creates the heartbeat table (a replica in every region): before Start.
   absl::Status CreateTable();
-  void Start();
+  void Start() {
+    thread_.Start([this] { Run(); });
+  }
   // Stops polling (heartbeats not seen yet count as censored) and waits. Idempotent.
-  void Stop();
+  void Stop() { thread_.Stop(); }
 
  private:
   void Run();
@@ -61,8 +81,7 @@ class HeartbeatProber {
   RunState* const state_;
   const Workloads* const workloads_;
   TableSpec spec_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
+  SamplingThread thread_;  // last: stopped before the rest is destroyed
 };
 
 }  // namespace gtsim::scenario

@@ -242,13 +242,16 @@ absl::Status Timeline::RunMoveWorkload(const Action& a, StepRun* run) {
   return absl::OkStatus();
 }
 
+bool Timeline::SkipDown(StepRun* run) {
+  if (!Down(run->region)) return false;
+  state_->Log(absl::StrCat("skipped ", run->desc, ": ", run->region, " is already down"));
+  run->skipped = true;
+  return true;
+}
+
 absl::Status Timeline::RunKill(const Action&, StepRun* run) {
   const std::string r = run->region;
-  if (Down(r)) {
-    state_->Log(absl::StrCat("skipped ", run->desc, ": ", r, " is already down"));
-    run->skipped = true;
-    return absl::OkStatus();
-  }
+  if (SkipDown(run)) return absl::OkStatus();
   RETURN_IF_ERROR(d_->Kill(r));
   killed_.insert(r);
   run->fault = state_->OpenFault("kill:" + r, "kill -9 " + r);
@@ -260,11 +263,7 @@ absl::Status Timeline::RunRestart(const Action&, StepRun* run) { return Restart(
 
 absl::Status Timeline::RunPause(const Action&, StepRun* run) {
   const std::string r = run->region;
-  if (Down(r)) {
-    state_->Log(absl::StrCat("skipped ", run->desc, ": ", r, " is already down"));
-    run->skipped = true;
-    return absl::OkStatus();
-  }
+  if (SkipDown(run)) return absl::OkStatus();
   RETURN_IF_ERROR(d_->Pause(r));
   paused_.insert(r);
   run->fault = state_->OpenFault("pause:" + r, "SIGSTOP " + r);

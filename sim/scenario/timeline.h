@@ -80,6 +80,8 @@ class Timeline {
 
  private:
   bool Down(const std::string& r) const { return killed_.count(r) || paused_.count(r); }
+  // A kill or pause of a region that is down already: logs that it is skipped and marks `run`.
+  bool SkipDown(StepRun* run);
   // Applies one step through its table entry; a revertible fault with `for` schedules its
   // undoing.
   absl::Status Apply(const Step& st);
