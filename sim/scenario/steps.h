@@ -1,12 +1,15 @@
-// The table of step kinds: for each ActionKind, its name, how a step of that kind is described
-// in the log and reports, how the timeline runs it and, for a wait, how the timeline waits for
-// it. Adding a step kind means adding an ActionKind, its entry here, and its parsing and
-// validation in scenario.cc (which still pick the kind from the YAML key).
+// The table of step kinds: for each ActionKind, its name, how ParseScenario checks that a step
+// of that kind can happen where the file puts it, how a step of that kind is described in the
+// log and reports, how the timeline runs it and, for a wait, how the timeline waits for it.
+// Adding a step kind means adding an ActionKind, its entry here, and its YAML form in
+// scenario.cc's ParseStep (which reads a step's keys into an Action).
 //
 // The table is constant; thread-safe.
 #pragma once
 
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -15,6 +18,24 @@
 namespace gtsim::scenario {
 
 class Timeline;  // sim/scenario/timeline.h
+
+// The timeline's lasting effect on regions, workloads and tables, as ParseScenario replays the
+// file's steps (those without `for` or `every`) to reject the ones that cannot happen.
+struct TimelineReplay {
+  // Starts from the scenario's regions (all up), workloads and tables.
+  explicit TimelineReplay(const Scenario& s);
+  // Empty when workload `w` may write its table in `region` (a replica is there), else why not.
+  std::string WorkloadInPlace(const WorkloadSpec& w, const std::string& region);
+
+  const Scenario& scenario;
+  std::set<std::string> killed, paused, repl_paused;  // regions
+  std::set<std::string> running;                      // workloads
+  std::map<std::string, std::string> where;           // workload -> region
+  // Per table: the regions holding a replica, the live indexes, the regions a step added or
+  // removed, the billing mode.
+  std::map<std::string, std::set<std::string>> replicas, indexes, replica_steps;
+  std::map<std::string, std::string> billing;
+};
 
 // What running one step did, as the timeline logs and undoes it.
 struct StepRun {
@@ -29,6 +50,8 @@ struct StepRun {
 struct StepKind {
   ActionKind kind;
   const char* name;  // ActionKindName
+  // Applies a step of this kind to `replay`: empty, or why the step cannot happen there.
+  std::string (*check)(const Action& a, TimelineReplay* replay);
   // The step's action in words ("kill us-east-1"), without its for/every.
   std::string (*describe)(const Action& a);
   // Does the step, in the timeline's thread; fills `run`.
