@@ -13,11 +13,11 @@
 
 namespace gtsim::scenario {
 
-void Sampler::Run() {
+void Sampler::Run(const SamplingThread& thread) {
   const Scenario& s = state_->scenario();
   Driver* d = state_->driver();
   absl::Time next = absl::Now() + absl::Seconds(1);
-  while (!thread_.stopping()) {
+  while (!thread.stopping()) {
     if (absl::Now() < next) {
       absl::SleepFor(absl::Milliseconds(20));
       continue;
@@ -107,7 +107,7 @@ absl::Status HeartbeatProber::CreateTable() {
   return state_->driver()->CreateTable(state_->scenario().regions.front(), spec_);
 }
 
-void HeartbeatProber::Run() {
+void HeartbeatProber::Run(const SamplingThread& thread) {
   const Scenario& s = state_->scenario();
   Driver* d = state_->driver();
   struct Waiting {
@@ -123,7 +123,7 @@ void HeartbeatProber::Run() {
   };
   int64_t seq = 0;
   absl::Time next_round = absl::Now();
-  while (!thread_.stopping()) {
+  while (!thread.stopping()) {
     const bool writing = !workloads_->stopped();
     bool any_waiting = false;
     for (const auto& [pair, q] : waiting) any_waiting |= !q.empty();
@@ -142,7 +142,7 @@ void HeartbeatProber::Run() {
       }
     }
     for (auto& [pair, q] : waiting) {
-      if (q.empty() || thread_.stopping()) continue;
+      if (q.empty() || thread.stopping()) continue;
       const auto& [from, to] = pair;
       auto got = d->Get(to, spec_.name, {{"id", AttributeValue::S("hb-" + from)}},
                         absl::Milliseconds(100));

@@ -8,8 +8,8 @@
 //   heartbeat delayed by a fault is reported with its full lag; one never seen counts with its
 //   age at the end, marked censored.
 //
-// Both types are thread-compatible: Start and Stop are called from the runner's thread; what
-// they measure goes into the RunState, which is thread-safe.
+// Both types are thread-compatible: each Run()s on its own SamplingThread, which the runner's
+// thread starts and stops; what they measure goes into the RunState, which is thread-safe.
 #pragma once
 
 #include <atomic>
@@ -26,7 +26,7 @@
 
 namespace gtsim::scenario {
 
-// A thread that runs until Stop: what both samplers run on. Thread-compatible.
+// The thread a sampler runs on, until Stop. Thread-compatible.
 class SamplingThread {
  public:
   ~SamplingThread() { Stop(); }
@@ -48,18 +48,12 @@ class Sampler {
   // Both must outlive this.
   Sampler(RunState* state, Workloads* workloads) : state_(state), workloads_(workloads) {}
 
-  void Start() {
-    thread_.Start([this] { Run(); });
-  }
-  // Stops the thread and waits for it. Idempotent.
-  void Stop() { thread_.Stop(); }
+  // Samples once a second until `thread` (the one it runs on) is stopping.
+  void Run(const SamplingThread& thread);
 
  private:
-  void Run();
-
   RunState* const state_;
   Workloads* const workloads_;
-  SamplingThread thread_;  // last: stopped before the rest is destroyed
 };
 
 class HeartbeatProber {
@@ -67,21 +61,16 @@ class HeartbeatProber {
   // Both must outlive this. Writes heartbeats while `workloads` has not stopped.
   HeartbeatProber(RunState* state, const Workloads* workloads);
 
-  // Creates the heartbeat table (a replica in every region): before Start.
+  // Creates the heartbeat table (a replica in every region): before Run.
   absl::Status CreateTable();
-  void Start() {
-    thread_.Start([this] { Run(); });
-  }
-  // Stops polling (heartbeats not seen yet count as censored) and waits. Idempotent.
-  void Stop() { thread_.Stop(); }
+  // Writes and polls until the workloads have stopped and every heartbeat arrived, or until
+  // `thread` (the one it runs on) is stopping: those not seen yet count as censored.
+  void Run(const SamplingThread& thread);
 
  private:
-  void Run();
-
   RunState* const state_;
   const Workloads* const workloads_;
   TableSpec spec_;
-  SamplingThread thread_;  // last: stopped before the rest is destroyed
 };
 
 }  // namespace gtsim::scenario
