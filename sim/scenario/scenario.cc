@@ -15,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "model/clock.h"
 #include "sim/harness/history.h"
+#include "sim/scenario/steps.h"
 #include "yaml-cpp/yaml.h"
 
 namespace gtsim::scenario {
@@ -917,29 +918,11 @@ class Parser {
 
   // Replays the timeline's effect on regions and workloads to reject steps that cannot happen.
   void CheckTimeline() {
-    std::set<std::string> killed, paused, repl_paused, running;
+    TimelineReplay replay(s_);
     for (const auto& w : s_.workloads) {
-      if (w.start) running.insert(w.name);
+      std::string why = replay.WorkloadInPlace(w, w.region);
+      if (!why.empty()) FailLine(w.line, why);
     }
-    std::map<std::string, std::string> where;
-    for (const auto& w : s_.workloads) where[w.name] = w.region;
-    // Per table: the regions holding a replica, the live indexes, the billing mode.
-    std::map<std::string, std::set<std::string>> replicas, indexes;
-    std::map<std::string, std::string> billing;
-    std::map<std::string, std::set<std::string>> replica_steps;  // regions added or removed
-    for (const auto& t : s_.tables) {
-      replicas[t.name].insert(t.replicas.begin(), t.replicas.end());
-      for (const auto& x : t.indexes) indexes[t.name].insert(x.name);
-      billing[t.name] = t.billing;
-    }
-    auto workload_in_place = [&](const WorkloadSpec& w, const std::string& region, int line) {
-      if (!replicas[w.table].count(region)) {
-        FailLine(line, absl::StrCat("workload ", w.name, " would write table ", w.table, " in ",
-                                    region, ", which holds no replica of it then (replicas: ",
-                                    absl::StrJoin(replicas[w.table], ", "), ")"));
-      }
-    };
-    for (const auto& w : s_.workloads) workload_in_place(w, w.region, w.line);
     absl::Duration last_at = absl::ZeroDuration(), end = absl::ZeroDuration();
     int last_at_line = 0;
     for (const auto& st : s_.steps) {
@@ -958,151 +941,11 @@ class Parser {
         end = std::max(end, *st.at + st.for_duration.value_or(absl::ZeroDuration()));
       }
       if (st.for_duration) continue;  // undone by itself; leaves no lasting state
-      const Action& a = st.action;
-      const std::string& r = a.region;
-      auto fail = [&](const std::string& msg) { FailLine(st.line, msg); };
-      switch (a.kind) {
-        case ActionKind::kKill:
-          if (killed.count(r))
-            fail(absl::StrCat("cannot kill ", r, ": an earlier step already killed it"));
-          killed.insert(r);
-          paused.erase(r);
-          break;
-        case ActionKind::kRestart:
-          if (!killed.count(r))
-            fail(absl::StrCat("cannot restart ", r,
-                              ": it is running (kill it in an earlier step first)"));
-          killed.erase(r);
-          break;
-        case ActionKind::kPause:
-          if (killed.count(r) || paused.count(r))
-            fail(absl::StrCat("cannot pause ", r, ": it is already killed or paused"));
-          paused.insert(r);
-          break;
-        case ActionKind::kResume:
-          if (!paused.count(r))
-            fail(absl::StrCat("cannot resume ", r, ": no earlier step paused it"));
-          paused.erase(r);
-          break;
-        case ActionKind::kPauseReplication:
-          repl_paused.insert(r);
-          break;
-        case ActionKind::kResumeReplication:
-          if (!repl_paused.count(r))
-            fail(absl::StrCat("cannot resume replication into ", r, ": no earlier step paused it"));
-          repl_paused.erase(r);
-          break;
-        case ActionKind::kStartWorkload:
-          if (running.count(a.workload))
-            fail(absl::StrCat("workload ", a.workload, " is already running"));
-          running.insert(a.workload);
-          break;
-        case ActionKind::kStopWorkload:
-          if (!running.count(a.workload))
-            fail(absl::StrCat("workload ", a.workload, " is not running"));
-          running.erase(a.workload);
-          break;
-        case ActionKind::kMoveWorkload:
-          if (where[a.workload] == r)
-            fail(absl::StrCat("workload ", a.workload, " already runs in ", r));
-          where[a.workload] = r;
-          for (const auto& w : s_.workloads) {
-            if (w.name == a.workload) workload_in_place(w, r, st.line);
-          }
-          break;
-        case ActionKind::kAddReplica:
-          replica_steps[a.table].insert(r);
-          if (replicas[a.table].count(r))
-            fail(absl::StrCat("table ", a.table, " already has a replica in ", r));
-          if (billing[a.table] == "PROVISIONED") {
-            fail(absl::StrCat("table ", a.table,
-                              " is PROVISIONED and cannot gain replicas "
-                              "(as in DynamoDB without autoscaling); switch it to "
-                              "PAY_PER_REQUEST in an earlier table_settings step"));
-          }
-          replicas[a.table].insert(r);
-          break;
-        case ActionKind::kRemoveReplica:
-          replica_steps[a.table].insert(r);
-          if (!replicas[a.table].count(r))
-            fail(absl::StrCat("table ", a.table, " has no replica in ", r, " to remove"));
-          if (replicas[a.table].size() == 1)
-            fail(absl::StrCat("cannot remove the last replica of table ", a.table));
-          for (const auto& w : s_.workloads) {
-            if (w.table == a.table && where[w.name] == r) {
-              fail(absl::StrCat("cannot remove ", r, "'s replica of ", a.table, ": workload ",
-                                w.name, " writes it there (move it first)"));
-            }
-          }
-          replicas[a.table].erase(r);
-          break;
-        case ActionKind::kCreateIndex:
-          if (!indexes[a.table].insert(a.index).second)
-            fail(absl::StrCat("table ", a.table, " already has an index named ", a.index));
-          break;
-        case ActionKind::kDeleteIndex:
-          if (!indexes[a.table].erase(a.index))
-            fail(absl::StrCat("table ", a.table, " has no index named ", a.index, " to delete"));
-          break;
-        case ActionKind::kTableSettings:
-          if (a.settings.billing) billing[a.table] = *a.settings.billing;
-          break;
-        case ActionKind::kWipe:
-          if (killed.count(r) || paused.count(r))
-            fail(absl::StrCat("cannot wipe ", r, ": it is killed or paused at that point"));
-          if (!killed.empty() || !paused.empty()) {
-            fail(absl::StrCat("cannot wipe ", r,
-                              " while another region is killed or paused: "
-                              "every peer must take part in its rejoining (restart it first)"));
-          }
-          if (s_.heartbeat && r == s_.regions.front()) {
-            fail(absl::StrCat("cannot wipe ", r,
-                              ": it created the heartbeat table (the first "
-                              "region), whose creation would be lost with its disk; list "
-                              "another region first or set heartbeat: false"));
-          }
-          for (const auto& t : s_.tables) {
-            if (!replicas[t.name].count(r)) continue;
-            if (t.replicas.front() == r) {
-              fail(absl::StrCat("cannot wipe ", r, ": it created table ", t.name,
-                                " (its first replica), whose creation would be lost with its "
-                                "disk; list another region first in the table's replicas"));
-            }
-            if (replicas[t.name].size() < 2)
-              fail(absl::StrCat("cannot wipe ", r, ": it holds the only replica of ", t.name));
-            if (replica_steps[t.name].count(r)) {
-              fail(absl::StrCat("cannot wipe ", r,
-                                ": an earlier step added or removed its "
-                                "replica of ",
-                                t.name,
-                                " (wipe supports replicas held from the "
-                                "start)"));
-            }
-          }
-          break;
-        case ActionKind::kWaitReplicaActive:
-          if (!replicas[a.table].count(r)) {
-            fail(absl::StrCat("waiting for ", r, "'s replica of ", a.table,
-                              ", but no step before adds one there"));
-          }
-          break;
-        case ActionKind::kWaitIndexActive:
-          if (!indexes[a.table].count(a.index)) {
-            fail(absl::StrCat("waiting for index ", a.index, " of ", a.table,
-                              ", which neither the table nor an earlier step defines"));
-          }
-          break;
-        default:
-          break;
-      }
-      if (!a.via.empty() && !replicas[a.table].count(a.via) && a.kind != ActionKind::kAddReplica) {
-        fail(absl::StrCat("via ", a.via, ": it holds no replica of ", a.table));
-      }
-      if (a.kind == ActionKind::kAddReplica && !a.via.empty() && a.via == r)
-        fail("via must be a region that already holds a replica, not the one being added");
+      std::string why = StepKindOf(st.action.kind).check(st.action, &replay);
+      if (!why.empty()) FailLine(st.line, why);
     }
     for (const auto& [table, index, line] : index_checks_) {
-      if (!indexes[table].count(index)) {
+      if (!replay.indexes[table].count(index)) {
         FailLine(line, absl::StrCat("index_matches: table ", table, " has no index ", index,
                                     " at the end of the timeline"));
       }
@@ -1245,153 +1088,10 @@ std::string Expectation::Name() const {
   return "?";
 }
 
-const char* ActionKindName(ActionKind k) {
-  switch (k) {
-    case ActionKind::kStartWorkload:
-      return "start";
-    case ActionKind::kStopWorkload:
-      return "stop";
-    case ActionKind::kMoveWorkload:
-      return "move";
-    case ActionKind::kKill:
-      return "kill";
-    case ActionKind::kRestart:
-      return "restart";
-    case ActionKind::kPause:
-      return "pause";
-    case ActionKind::kResume:
-      return "resume";
-    case ActionKind::kPartition:
-      return "partition";
-    case ActionKind::kHeal:
-      return "heal";
-    case ActionKind::kPauseReplication:
-      return "pause replication into";
-    case ActionKind::kResumeReplication:
-      return "resume replication into";
-    case ActionKind::kClockSkew:
-      return "clock skew";
-    case ActionKind::kClockJump:
-      return "clock jump";
-    case ActionKind::kClockDrift:
-      return "clock drift";
-    case ActionKind::kNetwork:
-      return "network";
-    case ActionKind::kLink:
-      return "link";
-    case ActionKind::kWaitFor:
-      return "wait";
-    case ActionKind::kWaitConverged:
-      return "wait until converged";
-    case ActionKind::kWaitCaughtUp:
-      return "wait until caught up";
-    case ActionKind::kAddReplica:
-      return "add replica";
-    case ActionKind::kRemoveReplica:
-      return "remove replica";
-    case ActionKind::kCreateIndex:
-      return "create index";
-    case ActionKind::kDeleteIndex:
-      return "delete index";
-    case ActionKind::kTableSettings:
-      return "table settings";
-    case ActionKind::kWipe:
-      return "restart with data wiped:";
-    case ActionKind::kWaitReplicaActive:
-      return "wait until replica ACTIVE";
-    case ActionKind::kWaitIndexActive:
-      return "wait until index ACTIVE";
-  }
-  return "?";
-}
+const char* ActionKindName(ActionKind k) { return StepKindOf(k).name; }
 
 std::string Step::Describe() const {
-  const Action& a = action;
-  std::string what;
-  switch (a.kind) {
-    case ActionKind::kStartWorkload:
-    case ActionKind::kStopWorkload:
-      what = absl::StrCat(ActionKindName(a.kind), " workload ", a.workload);
-      break;
-    case ActionKind::kMoveWorkload:
-      what = absl::StrCat("move workload ", a.workload, " to ", a.region);
-      break;
-    case ActionKind::kPartition:
-      what = absl::StrCat("partition: ", a.partition_text);
-      break;
-    case ActionKind::kHeal:
-      what = "heal every link";
-      break;
-    case ActionKind::kClockSkew:
-    case ActionKind::kClockJump:
-      what = absl::StrCat(ActionKindName(a.kind), " ", a.region, " ",
-                          FormatScenarioDuration(a.amount));
-      break;
-    case ActionKind::kClockDrift:
-      what = absl::StrCat("clock drift ", a.region, " ", FormatScenarioDuration(a.amount), "/s");
-      break;
-    case ActionKind::kNetwork:
-      what = absl::StrCat("network ", a.network.description);
-      break;
-    case ActionKind::kLink:
-      what = absl::StrCat("link ", a.link.from, " -> ", a.link.to, " ",
-                          FormatScenarioDuration(absl::Microseconds(a.link.model.delay_us)));
-      if (a.link.model.jitter_us > 0) {
-        absl::StrAppend(&what, " +",
-                        FormatScenarioDuration(absl::Microseconds(a.link.model.jitter_us)), " ",
-                        LinkDistributionName(a.link.model.distribution));
-      }
-      if (a.link.model.loss > 0)
-        absl::StrAppend(&what, absl::StrFormat(" loss %.3g", a.link.model.loss));
-      if (a.link.model.bandwidth_bytes_per_s > 0) {
-        absl::StrAppend(&what, " cap ", a.link.model.bandwidth_bytes_per_s, " B/s");
-      }
-      break;
-    case ActionKind::kWaitFor:
-      what = absl::StrCat("wait ", FormatScenarioDuration(a.amount));
-      break;
-    case ActionKind::kWaitConverged:
-    case ActionKind::kWaitCaughtUp:
-      what =
-          absl::StrCat(ActionKindName(a.kind), " (timeout ", FormatScenarioDuration(a.amount), ")");
-      break;
-    case ActionKind::kAddReplica:
-    case ActionKind::kRemoveReplica:
-      what =
-          absl::StrCat(a.kind == ActionKind::kAddReplica ? "add replica of " : "remove replica of ",
-                       a.table, " in ", a.region);
-      break;
-    case ActionKind::kCreateIndex:
-      what = absl::StrCat("create index ", a.index, " (", a.new_index.hash_key.name,
-                          a.new_index.range_key ? ", " + a.new_index.range_key->name : "", ") on ",
-                          a.table);
-      break;
-    case ActionKind::kDeleteIndex:
-      what = absl::StrCat("delete index ", a.index, " of ", a.table);
-      break;
-    case ActionKind::kTableSettings: {
-      std::vector<std::string> parts;
-      const SettingsChange& c = a.settings;
-      if (c.billing) parts.push_back("billing " + *c.billing);
-      if (c.wcu) parts.push_back(absl::StrCat("wcu ", *c.wcu, " rcu ", c.rcu.value_or(0)));
-      if (c.ttl_attribute)
-        parts.push_back(c.ttl_attribute->empty() ? "TTL off" : "TTL on " + *c.ttl_attribute);
-      if (c.sse) parts.push_back("SSE " + *c.sse);
-      what = absl::StrCat("table settings of ", a.table, ": ", absl::StrJoin(parts, ", "));
-      break;
-    }
-    case ActionKind::kWaitReplicaActive:
-      what = absl::StrCat("wait until ", a.region, "'s replica of ", a.table,
-                          " is ACTIVE (timeout ", FormatScenarioDuration(a.amount), ")");
-      break;
-    case ActionKind::kWaitIndexActive:
-      what = absl::StrCat("wait until index ", a.index, " of ", a.table,
-                          " is ACTIVE in every replica (timeout ", FormatScenarioDuration(a.amount),
-                          ")");
-      break;
-    default:
-      what = absl::StrCat(ActionKindName(a.kind), " ", a.region);
-  }
+  std::string what = StepKindOf(action.kind).describe(action);
   if (for_duration) absl::StrAppend(&what, " for ", FormatScenarioDuration(*for_duration));
   if (every)
     absl::StrAppend(&what, " every ", FormatScenarioDuration(*every), " until ",
