@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -981,13 +982,19 @@ void Simulation::Impl::TrimPoll() {
 std::vector<std::string> Simulation::Impl::CheckStreams() {
   std::vector<std::string> errors;
   auto name_of = [](const Stamp& s) { return absl::StrCat(s.ts_us, "@", s.region); };
+  // A stamp as (time, region index): hashed without its string.
+  using StampKey = std::pair<int64_t, int>;
+  auto key_of = [&](const Stamp& s) {
+    return StampKey{s.ts_us, static_cast<int>(std::find(names_.begin(), names_.end(), s.region) -
+                                              names_.begin())};
+  };
   // Every acknowledged write that reached storage, by its stamp.
-  std::map<Stamp, const AckedWrite*> stored;
+  absl::flat_hash_map<StampKey, const AckedWrite*> stored;
   for (const AckedWrite& w : result_.history.writes()) {
-    if (w.Stored()) stored[w.result.stamp] = &w;
+    if (w.Stored()) stored[key_of(w.result.stamp)] = &w;
   }
   auto describe = [&](const Stamp& s) {
-    auto it = stored.find(s);
+    auto it = stored.find(key_of(s));
     if (it == stored.end()) return absl::StrCat("the record stamped ", name_of(s));
     const AckedWrite& w = *it->second;
     return absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " (write w", w.id, " in ", w.region,
@@ -996,7 +1003,8 @@ std::vector<std::string> Simulation::Impl::CheckStreams() {
   for (int i = 0; i < n(); ++i) {
     if (!Up(i)) return errors;
     const std::string& region = nodes_[i].name;
-    std::map<Stamp, int> records;
+    absl::flat_hash_map<StampKey, int> records;
+    std::vector<Stamp> twice, phantom;  // in log order, for the messages
     int64_t after = 0;
     for (;;) {
       auto page = nodes_[i].region->ReadTableChanges(kTable, after, 0);
@@ -1005,25 +1013,27 @@ std::vector<std::string> Simulation::Impl::CheckStreams() {
                                       page.status().ToString()));
         break;
       }
-      for (const Change& c : page->changes) ++records[c.stamp];
+      for (const Change& c : page->changes) {
+        const StampKey k = key_of(c.stamp);
+        if (++records[k] == 2) twice.push_back(c.stamp);
+        if (!stored.count(k)) phantom.push_back(c.stamp);
+      }
       if (page->scanned_through >= page->head_seq || page->scanned_through == after) break;
       after = page->scanned_through;
     }
-    for (const auto& [stamp, count] : records) {
-      if (count > 1) {
-        errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " holds ", count,
-                                      " records of ", describe(stamp),
-                                      ": a write applied more than once"));
-      }
-      if (!stored.count(stamp)) {
-        errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " holds a record stamped ",
-                                      name_of(stamp), " that no acknowledged write made"));
-      }
+    for (const Stamp& stamp : twice) {
+      errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " holds ",
+                                    records[key_of(stamp)], " records of ", describe(stamp),
+                                    ": a write applied more than once"));
     }
-    for (const auto& [stamp, w] : stored) {
-      if (w->region == region && !records.count(stamp)) {
+    for (const Stamp& stamp : phantom) {
+      errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " holds a record stamped ",
+                                    name_of(stamp), " that no acknowledged write made"));
+    }
+    for (const AckedWrite& w : result_.history.writes()) {
+      if (w.region == region && w.Stored() && !records.count(key_of(w.result.stamp))) {
         errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " has no record of ",
-                                      describe(stamp), ", which it acknowledged"));
+                                      describe(w.result.stamp), ", which it acknowledged"));
       }
     }
     // The live item every replica ends with was made visible by a write every replica applied,
@@ -1032,7 +1042,7 @@ std::vector<std::string> Simulation::Impl::CheckStreams() {
     for (const ReplicaState& state : result_.replicas) {
       if (state.region != region) continue;
       for (const auto& v : state.versions) {
-        if (v.item && !records.count(v.stamp) && stored.count(v.stamp)) {
+        if (v.item && !records.count(key_of(v.stamp)) && stored.count(key_of(v.stamp))) {
           errors.push_back(absl::StrCat(region, " holds ", describe(v.stamp), " but its stream of ",
                                         kTable, " has no record of it"));
         }
