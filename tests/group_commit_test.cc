@@ -330,8 +330,7 @@ TEST_CASE("read-modify-writes led by several threads at once (WriteLed) see each
     const Item counter_key = {{"id", S("counter")}};
     // Each increment reads the counter earlier writes (of its group and of other threads'
     // groups) left: a lost update would leave the final count short.
-    auto increment = [](const std::optional<Item>& current)
-        -> absl::StatusOr<std::optional<Item>> {
+    auto increment = [](const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
       Item next = *current;
       next["v"] = S(std::to_string(std::stoi(current->at("v").scalar()) + 1));
       return std::optional<Item>(std::move(next));
@@ -402,8 +401,8 @@ TEST_CASE("WriteLed: the caller commits the batch itself and answers each write"
       m.table = "orders";
       const bool refuse = i % 50 == 7;
       m.key = {{"id", S(refuse ? "taken" : absl::StrCat("b", i))}};
-      m.fn = [refuse, key = m.key](const std::optional<Item>& current)
-          -> absl::StatusOr<std::optional<Item>> {
+      m.fn = [refuse, key = m.key](
+                 const std::optional<Item>& current) -> absl::StatusOr<std::optional<Item>> {
         if (refuse && current) return absl::FailedPreconditionError("exists");
         Item next = key;
         next["v"] = S("led");

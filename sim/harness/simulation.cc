@@ -28,8 +28,8 @@ constexpr int64_t kBackfillPollUs = 20'000;  // how often each region backfills 
 // How often each region trims its tombstones (when the seed turns it on). The change log is not
 // trimmed here: MemoryStorage keeps it whole (the storage tests cover SQLite's trimming).
 constexpr int64_t kTrimPollUs = 100'000;
-constexpr int kBackfillRows = 4;             // rows per backfill step
-constexpr int kIndexValues = 4;              // the members' GSI hash key takes "g0".."g3"
+constexpr int kBackfillRows = 4;  // rows per backfill step
+constexpr int kIndexValues = 4;   // the members' GSI hash key takes "g0".."g3"
 constexpr char kIndexKey[] = "g";
 constexpr char kHashKey[] = "id";
 constexpr int kBatchMax = 64;    // changes per batch
