@@ -14,6 +14,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "proto/gtsim/replication.grpc.pb.h"
 #include "region/grpc/convert.h"
 #include "tests/cluster_fixture.h"
 #include "tools/cli_client.h"
@@ -724,6 +727,91 @@ TEST_CASE("a region whose log rolled back gets its lost writes back and no later
   INFO(warnings);
   CHECK(warnings.find("rolled back") != std::string::npos);
   CHECK(warnings.find("sent back 30") != std::string::npos);
+}
+
+// The threads of process `pid` (its entries in /proc/PID/task).
+int ThreadCount(int pid) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"))) {
+    ++n;
+  }
+  return n;
+}
+
+TEST_CASE("replication streams take no thread each, and a commit reaches every idle stream",
+          "[integration][stream]") {
+  const std::vector<std::string> regions = {"us-east-1", "us-west-2"};
+  ClusterFixture f(regions);
+  RegionClient east(f.address("us-east-1"));
+  CreateGlobalTable(east, "t", regions);
+  REQUIRE(Put(east, "t", "before", "v"));
+  RegionClient west(f.address("us-west-2"));
+  REQUIRE(Eventually([&] { return Get(west, "t", "before").first == "v"; }));
+  const int pid = (*f.cluster().Find("us-east-1"))->pid;
+  const int threads_before = ThreadCount(pid);
+
+  // Subscribers posing as us-west-2 (a peer), each served its first batch.
+  auto stub = pb::Replication::NewStub(
+      grpc::CreateChannel(f.address("us-east-1"), grpc::InsecureChannelCredentials()));
+  constexpr int kStreams = 24;
+  struct Open {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<pb::StreamRequest, pb::ChangeBatch>> stream;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  for (int i = 0; i < kStreams; ++i) {
+    auto o = std::make_unique<Open>();
+    RegionClient::AttachSecret(&o->ctx);
+    o->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    o->stream = stub->Stream(&o->ctx);
+    SubscribeRequest sub;
+    sub.subscriber = "us-west-2";
+    sub.cluster_id = f.cluster().cluster_id();
+    pb::StreamRequest first;
+    ToProto(sub, first.mutable_subscribe());
+    REQUIRE(o->stream->Write(first));
+    pb::ChangeBatch batch;
+    REQUIRE(o->stream->Read(&batch));
+    CHECK(batch.origin() == "us-east-1");
+    open.push_back(std::move(o));
+  }
+  const int threads_open = ThreadCount(pid);
+  INFO("us-east-1 threads: " << threads_before << " before, " << threads_open << " with "
+                             << kStreams << " more streams open");
+  CHECK(threads_open - threads_before < kStreams);  // thread-per-stream took 2 per stream
+
+  // Every stream is idle at the head now; one commit wakes each of them with the change.
+  std::optional<pb::WriteStamp> after = Put(east, "t", "after", "v");
+  REQUIRE(after);
+  int woken = 0;
+  for (auto& o : open) {
+    pb::ChangeBatch batch;
+    bool got = false;
+    while (!got && o->stream->Read(&batch)) {
+      for (const auto& c : batch.changes()) {
+        got |= c.kind() == pb::Change::PUT && c.timestamp_us() == after->timestamp_us();
+      }
+      if (batch.changes_size() > 0) {  // acknowledge what arrived, as a receiver does
+        pb::StreamRequest ack;
+        ack.mutable_ack()->set_applied_seq(batch.scanned_through());
+        o->stream->Write(ack);
+      }
+    }
+    woken += got;
+  }
+  CHECK(woken == kStreams);
+  for (auto& o : open) {
+    o->stream->WritesDone();
+    pb::ChangeBatch rest;
+    while (o->stream->Read(&rest)) {
+    }
+    CHECK(o->stream->Finish().ok());  // the origin ends a stream its subscriber closed
+  }
+  CHECK(Eventually([&] { return ThreadCount(pid) <= threads_open; }));
+  // The real peer link is unharmed.
+  REQUIRE(Put(east, "t", "last", "v"));
+  CHECK(Eventually([&] { return Get(west, "t", "last").first == "v"; }));
 }
 
 }  // namespace

@@ -60,12 +60,17 @@ ABSL_FLAG(std::string, only, "",
           "comma-separated subset of: throughput, lag, delay, catchup, sim, startup, footprint, "
           "scale, bootstrap (ceilings always run)");
 ABSL_FLAG(int, item_bytes, 200, "approximate item size in bytes");
+ABSL_FLAG(int, scale_regions, 0,
+          "regions in the scale benchmark, 2 to 16 (0: 8, or 4 with --quick)");
 
 namespace gtsim {
 namespace {
 
-const char* kNames[] = {"us-east-1",    "us-west-2", "eu-west-1",      "ap-northeast-1",
-                        "eu-central-1", "sa-east-1", "ap-southeast-1", "ca-central-1"};
+const char* kNames[] = {"us-east-1",    "us-west-2",  "eu-west-1",      "ap-northeast-1",
+                        "eu-central-1", "sa-east-1",  "ap-southeast-1", "ca-central-1",
+                        "us-east-2",    "us-west-1",  "eu-west-2",      "eu-west-3",
+                        "eu-north-1",   "ap-south-1", "ap-northeast-2", "ap-southeast-2"};
+constexpr int kMaxRegions = sizeof(kNames) / sizeof(kNames[0]);
 
 bool quick = false;
 bool errors = false;  // a benchmark could not be carried out
@@ -895,7 +900,8 @@ void Footprint() {
 }
 
 void Scale(const Ceilings& ceil) {
-  const int n = quick ? 4 : 8;
+  const int n =
+      absl::GetFlag(FLAGS_scale_regions) > 0 ? absl::GetFlag(FLAGS_scale_regions) : (quick ? 4 : 8);
   const int rate = quick ? 200 : 1000;
   const absl::Duration duration = quick ? absl::Seconds(2) : absl::Seconds(10);
   Cluster c(n);
@@ -1013,6 +1019,10 @@ int Main() {
       return 2;
     }
   }
+  if (const int n = absl::GetFlag(FLAGS_scale_regions); n != 0 && (n < 2 || n > kMaxRegions)) {
+    std::fprintf(stderr, "gtsim-bench: --scale_regions must be 2 to %d, not %d\n", kMaxRegions, n);
+    return 2;
+  }
   auto want = [&](const char* b) { return only.empty() || only.count(b) > 0; };
   Note(absl::StrFormat("gtsim-bench%s: %d-byte items; %ld cores online", quick ? " --quick" : "",
                        absl::GetFlag(FLAGS_item_bytes), sysconf(_SC_NPROCESSORS_ONLN)));
@@ -1072,7 +1082,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "the gtsim benchmark suite (issue 6); see docs/BENCHMARKS.md.\n"
       "  gtsim-bench [--quick] [--only=throughput,lag,delay,catchup,sim,startup,footprint,scale,"
-      "bootstrap]");
+      "bootstrap] [--scale_regions=N]");
   absl::ParseCommandLine(argc, argv);
 #ifdef NDEBUG
   // Debian's Abseil is built with Mutex deadlock detection on: every lock then updates a global

@@ -1,6 +1,10 @@
 #include "replicator/grpc/peer_link.h"
 
 #include <cstdio>
+#include <deque>
+#include <iterator>
+#include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
@@ -94,6 +98,31 @@ void PeerLink::LogOnce(const std::string& message) {
   std::fprintf(stderr, "gtsim-region %s: %s\n", region_->name().c_str(), message.c_str());
 }
 
+namespace {
+// Batches read ahead of the apply, at most (HTTP/2 flow control holds the rest at the origin).
+constexpr size_t kReadAhead = 64;
+// Changes applied in one transaction at most when batches are merged.
+constexpr size_t kMaxMergedChanges = 4 * kLinkMaxBatch;
+
+// Whether `next`, read right after `into` on one stream, can be applied with it as one batch:
+// as if the origin had read both at once. Reclaim batches carry no positions and stay apart.
+bool CanMerge(const ChangeBatch& into, const ChangeBatch& next) {
+  return !into.reclaim && !next.reclaim && into.origin == next.origin &&
+         into.origin_log_id == next.origin_log_id &&
+         into.changes.size() + next.changes.size() <= kMaxMergedChanges;
+}
+
+// Appends `next` to `into` (CanMerge): the merged batch ends where `next` does.
+void Merge(ChangeBatch* into, ChangeBatch next) {
+  into->changes.insert(into->changes.end(), std::make_move_iterator(next.changes.begin()),
+                       std::make_move_iterator(next.changes.end()));
+  into->scanned_through = next.scanned_through;
+  into->origin_head = next.origin_head;
+  if (next.through_local_ts != 0) into->through_local_ts = next.through_local_ts;
+  into->stamp_floor = next.stamp_floor;
+}
+}  // namespace
+
 void PeerLink::StreamOnce() {
   grpc::ClientContext ctx;
   {
@@ -107,26 +136,84 @@ void PeerLink::StreamOnce() {
   ToProto(receiver_.Subscribe(), subscribe.mutable_subscribe());
   DueTimes due(std::hash<std::string>()(origin_) ^
                static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
-  bool last_read = false;
+  bool broke_off = false;  // this side ended the stream (and cancels it)
   if (stream->Write(subscribe)) {
-    pb::ChangeBatch in;
-    while ((last_read = stream->Read(&in))) {
-      auto batch = FromProto(in);
-      if (!batch.ok()) {
-        LogOnce(absl::StrCat("bad batch from ", origin_, ": ", batch.status().message()));
-        break;
+    // A reader thread reads ahead while this one applies: whatever arrived during one apply is
+    // applied next as one batch (one transaction, one ack) rather than one transaction per
+    // message - under load the origin's small batches would otherwise queue up here.
+    struct Inbox {
+      absl::Mutex mu;
+      std::deque<pb::ChangeBatch> batches ABSL_GUARDED_BY(mu);
+      bool ended ABSL_GUARDED_BY(mu) = false;      // the origin ended the stream
+      bool abandoned ABSL_GUARDED_BY(mu) = false;  // this side broke off
+    } inbox;
+    std::thread reader([&] {
+      while (true) {
+        pb::ChangeBatch in;
+        bool ok = stream->Read(&in);
+        absl::MutexLock l(&inbox.mu);
+        if (!ok) {
+          inbox.ended = true;
+          return;
+        }
+        inbox.batches.push_back(std::move(in));
+        inbox.mu.Await(absl::Condition(
+            +[](Inbox* b) { return b->abandoned || b->batches.size() < kReadAhead; }, &inbox));
+        if (inbox.abandoned) return;
       }
-      auto ack = [&](int64_t applied_seq) {
-        pb::StreamRequest msg;
-        msg.mutable_ack()->set_applied_seq(applied_seq);
-        return stream->Write(msg);
+    });
+    auto ack = [&](int64_t applied_seq) {
+      pb::StreamRequest msg;
+      msg.mutable_ack()->set_applied_seq(applied_seq);
+      return stream->Write(msg);
+    };
+    while (!broke_off) {
+      std::deque<pb::ChangeBatch> arrived;
+      {
+        absl::MutexLock l(&inbox.mu);
+        inbox.mu.Await(absl::Condition(
+            +[](Inbox* b) { return b->ended || !b->batches.empty(); }, &inbox));
+        if (inbox.batches.empty()) break;  // ended, and everything read is applied
+        arrived.swap(inbox.batches);
+      }
+      // Consecutive batches of one origin cluster, merged; applied in order.
+      std::optional<ChangeBatch> pending;
+      std::string pending_cluster;
+      auto apply_pending = [&] {
+        if (!pending) return true;
+        bool ok = ApplyWhenDue(*std::move(pending), pending_cluster, &due, ack);
+        pending.reset();
+        return ok;
       };
-      if (!ApplyWhenDue(*std::move(batch), in.cluster_id(), &due, ack)) break;
+      for (pb::ChangeBatch& in : arrived) {
+        auto batch = FromProto(in);
+        if (!batch.ok()) {
+          LogOnce(absl::StrCat("bad batch from ", origin_, ": ", batch.status().message()));
+          broke_off = true;
+          break;
+        }
+        if (pending && in.cluster_id() == pending_cluster && CanMerge(*pending, *batch)) {
+          Merge(&*pending, *std::move(batch));
+          continue;
+        }
+        if (!apply_pending()) {
+          broke_off = true;
+          break;
+        }
+        pending = *std::move(batch);
+        pending_cluster = in.cluster_id();
+      }
+      if (!broke_off && !apply_pending()) broke_off = true;
     }
+    if (broke_off) {
+      ctx.TryCancel();  // ends the reader's Read
+      absl::MutexLock l(&inbox.mu);
+      inbox.abandoned = true;
+    }
+    reader.join();
   }
-  // A break leaves last_read true: this side broke off, and cancels. Otherwise the origin ended
-  // the stream, and its answer (e.g. a refusal) is what Finish returns.
-  if (last_read) ctx.TryCancel();
+  // When this side broke off, the stream ends CANCELLED. Otherwise the origin ended it, and its
+  // answer (e.g. a refusal) is what Finish returns.
   grpc::Status finished = stream->Finish();
   // A cancelled stream always ends CANCELLED; the loop above logged real errors, except the
   // origin's refusal of this region (another cluster on its address).

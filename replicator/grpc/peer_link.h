@@ -1,7 +1,10 @@
 // The receiving side of replication from one peer over gRPC: a thread that keeps one stream open
 // to the peer and runs the link's receiving side (ReceiverStream, replicator/link.h) on it:
-// subscribe, apply each batch (data and cursor in one transaction), acknowledge it. On any break
-// (peer down, partition, a change whose table has not arrived yet) it reconnects after
+// subscribe, apply each batch (data and cursor in one transaction), acknowledge it. While a
+// stream is open a second thread reads ahead (at most 64 batches); the batches that arrived
+// during one apply are merged and applied as one (one transaction and one ack, as if the origin
+// had read them at once), so a busy receiver catches up instead of queueing small batches. On any
+// break (peer down, partition, a change whose table has not arrived yet) it reconnects after
 // ReconnectBackoff's delay and resumes from the durable cursor. A simulated network delay
 // (Region::SetInboundDelay) holds each change back until it is due.
 //
