@@ -805,6 +805,20 @@ absl::StatusOr<bool> Region::CheckSubscriber(const std::string& subscriber, int6
   return true;
 }
 
+absl::Status Region::BeginRejoin() {
+  absl::MutexLock l(&mu_);
+  for (const auto& peer : peers_) {
+    RETURN_IF_ERROR(storage_->PutMeta("reclaim_after/" + peer, "0"));
+    reclaim_after_[peer] = 0;
+    reclaimed_[peer] = 0;
+  }
+  AddWarning(
+      "rejoined with an empty database: asking every peer for the tables that list this region "
+      "and for this region's writes it holds (the count restored appears here when done); "
+      "writes this region acknowledged that no peer received are lost");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ChangeBatch> Region::ReadReclaim(const std::string& requester, int64_t after_ts,
                                                 int64_t after_seq) {
   absl::MutexLock l(&mu_);
@@ -821,7 +835,7 @@ absl::StatusOr<int> Region::ApplyReclaimed(ChangeBatch batch) {
   reclaimed_[origin] += restored;
   if (done && reclaim_after_.erase(origin)) {
     RETURN_IF_ERROR(storage_->PutMeta("reclaim_after/" + origin, std::nullopt));
-    AddWarning(absl::StrCat("log rollback repair: ", origin, " sent back ", reclaimed_[origin],
+    AddWarning(absl::StrCat("lost-writes repair: ", origin, " sent back ", reclaimed_[origin],
                             " of this region's lost writes, now restored here and replicated "
                             "again",
                             reclaim_after_.empty() ? " (every peer has answered)" : ""));

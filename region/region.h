@@ -301,6 +301,13 @@ class Region final : public LinkOrigin, public LinkReceiver {
   absl::StatusOr<bool> CheckSubscriber(const std::string& subscriber, int64_t after_seq,
                                        int64_t after_local_ts, int64_t origin_log_id) override
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A region started with an empty database in place of one it lost (gtsim-region --rejoin):
+  // its tables and its own writes that reached a peer exist only at its peers now (peers stream
+  // their own writes only). Asks every peer for them, as after a log rollback (reclaim from the
+  // start: the definitions of the tables that list this region, then this region's writes the
+  // peer holds), durably, so a restart before every peer answered asks again. Call once, right
+  // after Open on the new database, before any link starts.
+  absl::Status BeginRejoin() ABSL_LOCKS_EXCLUDED(mu_);
   // Reclaim, origin side: one page of `requester`'s own writes held here (ReadReclaim).
   absl::StatusOr<ChangeBatch> ReadReclaim(const std::string& requester, int64_t after_ts,
                                           int64_t after_seq) override ABSL_LOCKS_EXCLUDED(mu_);

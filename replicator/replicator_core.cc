@@ -149,6 +149,27 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadReclaim(const std::string& reque
   batch.origin_log_id = storage_->log_id();
   batch.reclaim = true;
   batch.scanned_through = after_seq;
+  if (after_seq == 0) {
+    // First page: the current definition of every table here that lists the requester, so a
+    // requester that lost them too (a wiped region rejoining) holds each table before its items
+    // arrive - the definitions of tables it created or changed itself are its own lost writes.
+    // As a CREATE_TABLE (makes a table it does not hold) then an UPDATE_TABLE (merges into one
+    // it holds); a CREATING replica gets the UPDATE_TABLE only, which starts its bootstrap.
+    for (const TableSpec& spec : engine_->Tables()) {
+      const std::string status = spec.ReplicaStatus(requester);
+      if (status.empty() || status == "DELETING") continue;
+      for (ChangeKind kind : {ChangeKind::kCreateTable, ChangeKind::kUpdateTable}) {
+        if (kind == ChangeKind::kCreateTable && status == "CREATING") continue;
+        Change c;
+        c.kind = kind;
+        c.table = spec.name;
+        c.table_created = spec.created;
+        c.stamp = spec.Version();
+        c.spec = spec;
+        batch.changes.push_back(std::move(c));
+      }
+    }
+  }
   ASSIGN_OR_RETURN(auto rows, storage_->ReadChanges(after_seq, std::max(limit, 1)));
   for (auto& c : rows) {
     batch.scanned_through = c.seq;
@@ -166,7 +187,13 @@ absl::StatusOr<ChangeBatch> ReplicatorCore::ReadReclaim(const std::string& reque
 absl::StatusOr<int> ReplicatorCore::ApplyReclaimed(ChangeBatch batch) {
   int restored = 0;
   for (auto& c : batch.changes) {
-    // Every change of a reclaim batch originated here (ReadReclaim); the wire form names a
+    if (c.kind == ChangeKind::kCreateTable || c.kind == ChangeKind::kUpdateTable) {
+      // A definition (the first page, ReadReclaim): applied as from the origin, which holds it.
+      ASSIGN_OR_RETURN(ApplyOutcome outcome, engine_->ApplyRemote(std::move(c)));
+      (void)outcome;  // held already, or learned: either way this region now has it
+      continue;
+    }
+    // Every item change of a reclaim batch originated here (ReadReclaim); the wire form names a
     // batch's origin, not each change's, so the stamp's region is this one.
     c.stamp.region = region_;
     ASSIGN_OR_RETURN(bool wrote, engine_->RestoreOwnChange(std::move(c)));

@@ -108,7 +108,10 @@ class ReplicatorCore {
   // Reclaim, origin side: changes that originated at `requester` and were applied and logged
   // here, with LWW timestamp > `after_ts`, items only, from this region's log after `after_seq`
   // (at most `limit` rows examined). batch.scanned_through is where to continue; batch.reclaim
-  // is set and batch.reclaim_done once the log is exhausted.
+  // is set and batch.reclaim_done once the log is exhausted. The first page (`after_seq` 0)
+  // starts with the current definition of every table here that lists `requester` as a replica
+  // (CREATE_TABLE + UPDATE_TABLE changes; UPDATE_TABLE only for a CREATING one): a region that
+  // lost its log may have lost the tables too (a wiped region rejoining, Region::BeginRejoin).
   absl::StatusOr<ChangeBatch> ReadReclaim(const std::string& requester, int64_t after_ts,
                                           int64_t after_seq, int limit);
 
@@ -136,9 +139,10 @@ class ReplicatorCore {
   // bootstrapped they were never applied) and when the origin's log restarts.
   int64_t StampFloor(const std::string& origin) const;
   // Reclaim, receiver side: applies the changes of a reclaim batch (this region's own, lost
-  // from its log, held by the origin) inside the caller's transaction: each one this region
-  // lacks is written and logged again as a local change, so it reaches every peer. Returns
-  // how many were restored.
+  // from its log, held by the origin) inside the caller's transaction: table definitions as
+  // from the origin (a table this region lacks is created, one it holds merges them); each item
+  // change this region lacks is written and logged again as a local change, so it reaches every
+  // peer. Returns how many items were restored.
   absl::StatusOr<int> ApplyReclaimed(ChangeBatch batch);
   // ReplicationLatency from `origin`: over the recent window, or with `window_us` > 0 over
   // that shorter one (the last second for per-second series).

@@ -59,8 +59,9 @@ absl::Status CheckDataDir(const std::string& dir, const std::string& region,
       "acknowledged. Restore region.db (and region.db-wal) from a backup, or start it with "
       "--rejoin (gtsim restart --region ",
       region,
-      " --rejoin) to rejoin with an empty database: it re-reads its peers' logs, and its own "
-      "writes that no peer received are gone"));
+      " --rejoin) to rejoin with an empty database: its peers send back its tables and its own "
+      "writes they hold, it re-reads their logs, and its writes that no peer received are "
+      "gone"));
 }
 
 absl::Status MarkDataDir(const std::string& dir, const std::string& region,

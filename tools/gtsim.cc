@@ -253,8 +253,8 @@ const std::vector<CommandSpec>& Commands() {
        "--region R [--rejoin]",
        "start a stopped or killed region (stopping it first if running). A region that has run "
        "before refuses to start when its database is missing or empty (its data is lost); "
-       "--rejoin starts it empty: it re-reads its peers' logs, and its own writes that no peer "
-       "received are gone",
+       "--rejoin starts it empty: its peers send back its tables and its own writes they hold, "
+       "it re-reads their logs, and its writes that no peer received are gone",
        {"region"},
        {"rejoin"}},
       {"partition", "R1 R2", "cut replication between two regions, both directions", {}, {}, 2},

@@ -59,7 +59,8 @@ ABSL_FLAG(absl::Duration, log_retention, absl::Hours(24),
           "that far back); older rows are trimmed once a second so disk stays bounded");
 ABSL_FLAG(bool, rejoin, false,
           "start with an empty database although this region has run before (its data was "
-          "lost): it re-reads its peers' logs; its own writes that no peer received are gone");
+          "lost): its peers send back its tables and its own writes they hold, it re-reads their "
+          "logs; its writes that no peer received are gone");
 ABSL_FLAG(std::string, cluster_id, "",
           "the cluster this region belongs to (gtsim up draws one): replication with a peer of "
           "another cluster is refused both ways, and a data directory of another cluster is "
@@ -137,7 +138,8 @@ int main(int argc, char** argv) {
                      "region then re-reads its peers' logs; its writes no peer received are "
                      "lost)"));
   }
-  if ((*storage)->created_new() && start.rejoin) {
+  const bool rejoining = (*storage)->created_new() && start.rejoin;
+  if (rejoining) {
     std::printf("gtsim-region %s: rejoining with an empty database\n", name.c_str());
   }
   if (absl::Status st = gtsim::MarkDataDir(dir, name, start.cluster_id); !st.ok())
@@ -149,6 +151,11 @@ int main(int argc, char** argv) {
   gtsim::SystemClock clock;
   auto region = gtsim::Region::Open(name, regions, *std::move(storage), &clock);
   if (!region.ok()) Die(absl::StrCat("cannot load the database: ", region.status().message()));
+  if (rejoining) {
+    if (absl::Status st = (*region)->BeginRejoin(); !st.ok()) {
+      Die(absl::StrCat("cannot start the rejoin: ", st.message()));
+    }
+  }
   if (auto skew =
           (*region)->SetClockSkew(absl::ToInt64Microseconds(absl::GetFlag(FLAGS_clock_skew)));
       !skew.ok()) {
