@@ -235,7 +235,8 @@ TEST_CASE("concurrent conflicting writes converge to the latest stamp in every r
         if (!stamp) continue;
         std::lock_guard<std::mutex> l(mu);
         auto it = latest.find(key);
-        if (it == latest.end() || StampLess(it->second.first, *stamp)) latest[key] = {*stamp, value};
+        if (it == latest.end() || StampLess(it->second.first, *stamp))
+          latest[key] = {*stamp, value};
       }
     });
   }
@@ -666,7 +667,8 @@ TEST_CASE("a partition holds changes back and they converge once it heals", "[in
   CHECK(Get(c["us-east-1"], "t", "west").first == "w");
   CHECK(Eventually([&] {
     pb::StatusResponse after;
-    if (!c["us-west-2"].admin().Status(RegionClient::Context().get(), {}, &after).ok()) return false;
+    if (!c["us-west-2"].admin().Status(RegionClient::Context().get(), {}, &after).ok())
+      return false;
     for (const auto& o : after.outbound()) {
       if (o.peer() == "us-east-1") return o.pending() == 0;
     }
