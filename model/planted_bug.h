@@ -27,6 +27,10 @@ enum class PlantedBug {
   // LWW takes a replicated change whose stamp equals the stored one as newer: a change read
   // again (after a bootstrap rewound the cursors) is applied again, and logged twice.
   kReapplyEqualStamp,
+  // A region rejoining empty (--rejoin) asks no peer for what it lost, so it re-reads only the
+  // peers' own writes: the tables it created and its own shipped writes never come back (the
+  // defect fixed in Region::BeginRejoin).
+  kRejoinWithoutReclaim,
 };
 
 inline std::atomic<int> planted_bug{0};
@@ -50,6 +54,8 @@ inline const char* PlantedBugName(PlantedBug bug) {
       return "index-entry-left-by-delete";
     case PlantedBug::kReapplyEqualStamp:
       return "reapply-equal-stamp";
+    case PlantedBug::kRejoinWithoutReclaim:
+      return "rejoin-without-reclaim";
     case PlantedBug::kNone:
       break;
   }
@@ -57,9 +63,9 @@ inline const char* PlantedBugName(PlantedBug bug) {
 }
 
 inline constexpr PlantedBug kPlantableBugs[] = {
-    PlantedBug::kRewindKeepsStamp, PlantedBug::kCancelBeforeAddDropped,
+    PlantedBug::kRewindKeepsStamp,      PlantedBug::kCancelBeforeAddDropped,
     PlantedBug::kSnapshotCutAheadByOne, PlantedBug::kIndexEntryLeftByDelete,
-    PlantedBug::kReapplyEqualStamp};
+    PlantedBug::kReapplyEqualStamp,     PlantedBug::kRejoinWithoutReclaim};
 
 // False when `name` names no plantable bug.
 inline bool ParsePlantedBug(const std::string& name, PlantedBug* out) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "model/planted_bug.h"
 #include "model/status_macros.h"
 
 namespace gtsim {
@@ -808,6 +809,7 @@ absl::StatusOr<bool> Region::CheckSubscriber(const std::string& subscriber, int6
 absl::Status Region::BeginRejoin() {
   absl::MutexLock l(&mu_);
   for (const auto& peer : peers_) {
+    if (Planted(PlantedBug::kRejoinWithoutReclaim)) break;
     RETURN_IF_ERROR(storage_->PutMeta("reclaim_after/" + peer, "0"));
     reclaim_after_[peer] = 0;
     reclaimed_[peer] = 0;

@@ -28,7 +28,7 @@ constexpr char kUsage[] =
 Runs the deterministic simulation of a global table: several regions in one process on a
 virtual clock, a seeded network (latency, jitter, loss), random writes, deletes and conditional
 puts on a small key space, and random faults (partitions, crashes and restarts, clock skew,
-message loss). At the end every fault is healed and the run is checked: all replicas identical,
+message loss; without the control plane also disks wiped, the region rejoining empty). At the end every fault is healed and the run is checked: all replicas identical,
 no acknowledged write lost. The same seed and options always replay the same run.
 
   --seed N             the seed (default 1)
@@ -49,6 +49,8 @@ no acknowledged write lost. The same seed and options always replay the same run
   --loss P             probability a batch is lost (default 0.01)
   --partition-p P      per-operation chance a partition starts (default 0.02)
   --crash-p P          per-operation chance a region crashes (default 0.01)
+  --wipe-p P           per-operation chance a region's disk is wiped and it rejoins empty
+                       (default 0.004; only without the members table and tombstone trimming)
   --skew-p P           per-operation chance a clock skew changes (default 0.02)
   --loss-burst-p P     per-operation chance of a burst of message loss (default 0.01)
   --max-skew-us US     random skews stay within +-US (default 300000)
@@ -93,12 +95,13 @@ struct SweepTotals {
           replica_changes_refused = 0, snapshot_chunks = 0, bootstraps_interrupted = 0,
           settings_changed = 0, indexes_created = 0, indexes_deleted = 0, control_refused = 0,
           index_rows_backfilled = 0, transactions = 0, items_expired = 0, replicas_deleted = 0,
-          tombstones_trimmed = 0;
+          tombstones_trimmed = 0, wipes = 0;
   void Add(const SimResult& r) {
     ops += r.ops;
     acknowledged += r.acknowledged;
     partitions += r.faults.partitions;
     crashes += r.faults.crashes;
+    wipes += r.faults.wipes;
     skews += r.faults.skews;
     loss_bursts += r.faults.loss_bursts;
     batches_lost += r.faults.messages_lost;
@@ -121,11 +124,11 @@ struct SweepTotals {
   std::string Line() const {
     return absl::StrCat(
         ops, " client operations (", acknowledged, " acknowledged writes), ", batches_delivered,
-        " batches delivered; faults: ", partitions, " partitions, ", crashes, " crashes, ", skews,
-        " clock skews, ", loss_bursts, " loss bursts, ", batches_lost,
-        " batches lost; replicas: ", replicas_added, " added, ", replicas_removed, " removed (",
-        replicas_deleted, " by DeleteTable), ", replica_changes_refused, " changes refused, ",
-        snapshot_chunks, " snapshot chunks, ", bootstraps_interrupted,
+        " batches delivered; faults: ", partitions, " partitions, ", crashes, " crashes, ", wipes,
+        " disks wiped (rejoined empty), ", skews, " clock skews, ", loss_bursts, " loss bursts, ",
+        batches_lost, " batches lost; replicas: ", replicas_added, " added, ", replicas_removed,
+        " removed (", replicas_deleted, " by DeleteTable), ", replica_changes_refused,
+        " changes refused, ", snapshot_chunks, " snapshot chunks, ", bootstraps_interrupted,
         " bootstraps interrupted; control plane: ", settings_changed, " settings changed, ",
         indexes_created, " indexes created, ", indexes_deleted, " indexes deleted, ",
         index_rows_backfilled, " index rows backfilled, ", control_refused, " changes refused, ",
@@ -201,6 +204,7 @@ int Main(int argc, char** argv) {
       {"--loss", number(&options.loss_probability)},
       {"--partition-p", number(&options.partition_probability)},
       {"--crash-p", number(&options.crash_probability)},
+      {"--wipe-p", number(&options.wipe_probability)},
       {"--skew-p", number(&options.skew_probability)},
       {"--loss-burst-p", number(&options.loss_burst_probability)},
       {"--max-skew-us", number(&options.max_skew_us)},

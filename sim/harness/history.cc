@@ -125,6 +125,14 @@ ClassifiedWrite Classify(const AckedWrite& w, const std::vector<const AckedWrite
                                  "; acknowledged, then discarded by LWW");
     return c;
   }
+  if (w.lost_with_disk_us) {
+    c.reason = LossReason::kLostWithDisk;
+    c.explanation = Describe(w);
+    absl::StrAppend(&c.explanation, " had reached no other region when ", w.region,
+                    "'s disk was wiped ", Ms(*w.lost_with_disk_us - w.true_us),
+                    " later; acknowledged, then lost with the disk (the region rejoined empty)");
+    return c;
+  }
   if (!w.Stored()) {
     c.reason = LossReason::kNoOpDelete;
     c.explanation = Describe(w);
@@ -207,12 +215,14 @@ const char* LossReasonName(LossReason reason) {
       return "superseded-on-arrival";
     case LossReason::kNoOpDelete:
       return "no-op-delete";
+    case LossReason::kLostWithDisk:
+      return "lost-with-disk";
   }
   return "?";
 }
 
 bool AckedWrite::Stored() const {
-  if (result.superseded_by) return false;
+  if (result.superseded_by || lost_with_disk_us) return false;
   return result.new_item.has_value() || result.old_item.has_value();
 }
 

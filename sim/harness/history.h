@@ -44,6 +44,9 @@ struct AckedWrite {
   int64_t true_us = 0;   // the true (virtual) time of the acknowledgement
   int64_t skew_us = 0;   // the region's clock skew at that moment
   WriteResult result;
+  // Set when its region's disk was wiped (true time) before any other region held it or a newer
+  // version of its key: lost with the disk, not stored anywhere (see LossReason::kLostWithDisk).
+  std::optional<int64_t> lost_with_disk_us;
 
   // True when the write reached storage: not superseded on arrival, and not a delete that found
   // nothing to delete (see TableEngine::CommitLocalWrite).
@@ -55,6 +58,10 @@ class History {
   void Record(AckedWrite write) { writes_.push_back(std::move(write)); }
   void Reserve(size_t writes) { writes_.reserve(writes); }
   const std::vector<AckedWrite>& writes() const { return writes_; }
+  // The write at history position `index` was lost with its region's disk at `wipe_us`.
+  void MarkLostWithDisk(size_t index, int64_t wipe_us) {
+    writes_[index].lost_with_disk_us = wipe_us;
+  }
   size_t size() const { return writes_.size(); }
 
  private:
@@ -85,6 +92,9 @@ enum class LossReason {
   kSupersededOnArrival,
   // A delete that found no item in its region's copy: acknowledged, changed nothing.
   kNoOpDelete,
+  // Its region's disk was wiped before any other region had received it (or a newer version of
+  // its key): acknowledged, then lost with the disk. The region rejoined empty (--rejoin).
+  kLostWithDisk,
 };
 const char* LossReasonName(LossReason reason);
 

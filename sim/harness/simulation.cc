@@ -94,9 +94,9 @@ absl::Status ValidateSimOptions(const SimOptions& o) {
   if (o.latency_base_us < 0 || o.latency_jitter_us < 0) {
     return bad("link latency and jitter must not be negative");
   }
-  for (double p :
-       {o.loss_probability, o.partition_probability, o.crash_probability, o.skew_probability,
-        o.loss_burst_probability, o.replica_change_probability, o.control_change_probability}) {
+  for (double p : {o.loss_probability, o.partition_probability, o.crash_probability,
+                   o.skew_probability, o.loss_burst_probability, o.replica_change_probability,
+                   o.control_change_probability, o.wipe_probability}) {
     if (!(p >= 0 && p <= 1)) return bad(absl::StrCat("probabilities must be in [0, 1], not ", p));
   }
   if (o.max_skew_us < 0 || o.max_skew_us > kMaxClockSkewUs) {
@@ -154,6 +154,9 @@ std::string ReplayCommand(const SimOptions& o) {
   if (!o.initial_skew_us.empty()) {
     absl::StrAppend(&cmd, " --skew-us ", absl::StrJoin(o.initial_skew_us, ","));
   }
+  if (o.wipe_probability != d.wipe_probability) {
+    absl::StrAppend(&cmd, " --wipe-p ", o.wipe_probability);
+  }
   if (o.keep_one_link_cut) absl::StrAppend(&cmd, " --keep-link-cut");
   if (o.settle_limit_us != d.settle_limit_us) {
     absl::StrAppend(&cmd, " --settle-limit-us ", o.settle_limit_us);
@@ -175,6 +178,7 @@ std::string SimResult::Line() const {
       losses.empty() ? "none" : absl::StrJoin(losses, " "), faults.partitions, faults.crashes,
       faults.skews, faults.loss_bursts, faults.messages_lost, virtual_duration_us / 1e6, digest,
       ok() ? "OK" : "FAIL");
+  if (faults.wipes > 0) absl::StrAppend(&line, "; ", faults.wipes, " disks wiped and rejoined");
   if (options.replica_change_probability > 0 || options.control_change_probability > 0) {
     line = absl::StrCat(
         line, "; replica changes: ", replica_changes, " acknowledged (", replicas_added, " adds, ",
@@ -223,6 +227,8 @@ class Simulation::Impl {
     std::shared_ptr<MemoryDisk> disk = std::make_shared<MemoryDisk>();
     std::unique_ptr<Region> region;  // null while crashed
     int64_t skew_us = 0;
+    bool rejoin = false;   // its disk was wiped: the next start rejoins (Region::BeginRejoin)
+    int64_t wiped_us = 0;  // true time of its last wipe (0: never)
   };
   // The pull stream of `dest` from `origin`: production's link (replicator/link.h) over the
   // simulated network. Subscribing is instant; batches travel with the pair's latency.
@@ -324,6 +330,7 @@ class Simulation::Impl {
   void MaybeFault();
   void Partition();
   void Crash();
+  void Wipe();
   void Restart(int r);
   void Skew();
   void SetSkew(int r, int64_t skew_us);
@@ -367,6 +374,8 @@ class Simulation::Impl {
   std::map<std::pair<int, std::string>, uint64_t> chunk_in_flight_;
   uint64_t next_ticket_ = 0;
   double partition_rate_ = 0, crash_rate_ = 0, skew_rate_ = 0, loss_burst_rate_ = 0;
+  double wipe_rate_ = 0;
+  std::mt19937_64 wipe_rng_;      // wipes only, so they change no other draw
   bool trim_tombstones_ = false;  // drawn per seed
   int64_t loss_burst_until_ = 0;
   int64_t next_write_id_ = 0;
@@ -386,6 +395,10 @@ absl::Status Simulation::Impl::StartRegion(int i) {
   auto region = Region::Open(node.name, names_, *std::move(storage), &clock_);
   if (!region.ok()) return region.status();
   node.region = *std::move(region);
+  if (node.rejoin) {
+    RETURN_IF_ERROR(node.region->BeginRejoin());
+    node.rejoin = false;
+  }
   RETURN_IF_ERROR(node.region->SetClockSkew(node.skew_us).status());
   for (int origin = 0; origin < n(); ++origin) {
     if (origin != i && Cut(origin, i)) node.region->SetBlocked(nodes_[origin].name, true);
@@ -652,6 +665,9 @@ void Simulation::Impl::Write(int r) {
   if (!res.ok()) {
     if (w.kind == WriteKind::kConditionalPut && absl::IsFailedPrecondition(res.status())) {
       ++result_.condition_failed;
+    } else if (node.wiped_us > 0 && absl::IsNotFound(res.status()) &&
+               !node.region->DescribeTable(kTable).ok()) {
+      ++result_.unavailable;  // rejoined, and no peer has sent the table's definition yet
     } else {
       SimError(absl::StrCat(WriteKindName(w.kind), " ", w.key_text, " in ", node.name, ": ",
                             res.status().ToString()));
@@ -670,6 +686,7 @@ void Simulation::Impl::MaybeFault() {
   if (Chance(fault_rng_, crash_rate_)) Crash();
   if (Chance(fault_rng_, skew_rate_)) Skew();
   if (Chance(fault_rng_, loss_burst_rate_)) LossBurst();
+  if (wipe_rate_ > 0 && Chance(wipe_rng_, wipe_rate_)) Wipe();
 }
 
 void Simulation::Impl::Partition() {
@@ -708,6 +725,57 @@ void Simulation::Impl::Crash() {
     BreakLink(LinkIndex(r, other), 0);
     BreakLink(LinkIndex(other, r), 0);
   }
+  At(now() + duration, [this, r] { Restart(r); });
+}
+
+void Simulation::Impl::Wipe() {
+  // Every other region's copy is read to tell which of the wiped region's writes it had sent;
+  // so every region is up, and holds the table (not itself still rejoining).
+  for (int i = 0; i < n(); ++i) {
+    if (!Up(i) || !nodes_[i].region->DescribeTable(kTable).ok()) return;
+  }
+  int r = static_cast<int>(Below(wipe_rng_, n()));
+  int64_t duration = Uniform(wipe_rng_, 50'000, 2'000'000);
+  // Per key, the newest stamp another region holds (in-flight batches die with the process, so
+  // storage is all that was sent).
+  std::map<std::pair<std::string, std::string>, Stamp> newest;
+  for (int i = 0; i < n(); ++i) {
+    if (i == r) continue;
+    auto dump = nodes_[i].region->DumpTable(kTable);
+    if (!dump.ok()) {
+      SimError(
+          absl::StrCat("reading ", kTable, " in ", nodes_[i].name, ": ", dump.status().ToString()));
+      return;
+    }
+    for (const auto& v : *dump) {
+      Stamp& s = newest[{v.hk, v.rk}];
+      if (s < v.stamp) s = v.stamp;
+    }
+  }
+  ++result_.faults.wipes;
+  nodes_[r].region.reset();
+  for (int other = 0; other < n(); ++other) {
+    if (other == r) continue;
+    BreakLink(LinkIndex(r, other), 0);  // what was on the wire is gone with the process
+    BreakLink(LinkIndex(other, r), 0);
+  }
+  const auto& writes = result_.history.writes();
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const AckedWrite& w = writes[i];
+    if (w.region != nodes_[r].name || !w.Stored()) continue;
+    std::pair<std::string, std::string> code;
+    if (!TableEngine::EncodeKeyOf(spec_, w.key, &code.first, &code.second).ok()) continue;
+    auto it = newest.find(code);
+    // A delete whose key no other region holds: sent and its tombstone trimmed, or the item was
+    // never anywhere else; absent either way, so it counts as sent.
+    if (it == newest.end() && w.kind == WriteKind::kDelete) continue;
+    if (it == newest.end() || it->second < w.result.stamp) {
+      result_.history.MarkLostWithDisk(i, now());
+    }
+  }
+  nodes_[r].disk = std::make_shared<MemoryDisk>();
+  nodes_[r].rejoin = true;
+  nodes_[r].wiped_us = now();
   At(now() + duration, [this, r] { Restart(r); });
 }
 
@@ -1031,6 +1099,8 @@ std::vector<std::string> Simulation::Impl::CheckStreams() {
                                     name_of(stamp), " that no acknowledged write made"));
     }
     for (const AckedWrite& w : result_.history.writes()) {
+      // A wiped region's stream was lost with its disk: it starts again at the rejoin.
+      if (w.true_us <= nodes_[i].wiped_us) continue;
       if (w.region == region && w.Stored() && !records.count(key_of(w.result.stamp))) {
         errors.push_back(absl::StrCat(region, "'s stream of ", kTable, " has no record of ",
                                       describe(w.result.stamp), ", which it acknowledged"));
@@ -1350,6 +1420,7 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
   // Drawn from a stream of its own, after the others, so adding it changed no other draw.
   std::mt19937_64 trim_rng(master());
   trim_tombstones_ = Chance(trim_rng, 0.5);
+  wipe_rng_.seed(master());
 
   absl::Status st = OpenNodes();
   if (!st.ok()) return st;
@@ -1385,6 +1456,10 @@ absl::StatusOr<SimResult> Simulation::Impl::Run() {
     members_ = true;
     At(now() + kSnapshotPollUs, [this] { SnapshotPoll(); });
     At(now() + kBackfillPollUs, [this] { BackfillPoll(); });
+  }
+  // Wipes, where they can be judged (SimOptions::wipe_probability), at a per-seed rate.
+  if (!members_ && !trim_tombstones_ && !Chance(wipe_rng_, 0.2)) {
+    wipe_rate_ = o_.wipe_probability * 2 * Unit(wipe_rng_);
   }
   for (size_t i = 0; i < o_.initial_skew_us.size(); ++i) {
     SetSkew(static_cast<int>(i), o_.initial_skew_us[i]);
@@ -1471,13 +1546,18 @@ SimResult Simulation::Impl::Finish() {
       }
     }
   }
-  // The simulator never loses committed data (MemoryDisk), so no region may believe it did (a
-  // false log rollback makes every peer re-read the whole log) or warn of anything else.
+  // The simulator never loses committed data (MemoryDisk) except to a wipe, so no region may
+  // believe it did (a false log rollback makes every peer re-read the whole log) or warn of
+  // anything else; a wiped region says it rejoined and what each peer sent back.
   for (int i = 0; i < n(); ++i) {
     if (!Up(i)) continue;
     auto status = nodes_[i].region->Status();
     if (!status.ok()) continue;
     for (const auto& w : status->warnings) {
+      if (nodes_[i].wiped_us > 0 && (absl::StartsWith(w, "rejoined with an empty database") ||
+                                     absl::StartsWith(w, "lost-writes repair: "))) {
+        continue;
+      }
       errors.push_back(absl::StrCat(nodes_[i].name, " warns, though nothing was lost: ", w));
     }
   }
@@ -1536,6 +1616,7 @@ SimResult Simulation::Impl::Finish() {
                     result_.tombstones_trimmed}) {
     d.Add(v);
   }
+  if (result_.faults.wipes > 0) d.Add(result_.faults.wipes);  // digests of runs without stay
   d.Add(result_.check.summary);
   result_.digest = d.value();
   return std::move(result_);

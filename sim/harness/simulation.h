@@ -81,6 +81,15 @@ struct SimOptions {
   // every replica's settings and indexes identical, every index exactly what its replica's items
   // say. 0 (with replica_change_probability 0): no members table.
   double control_change_probability = 0.03;
+  // Per client operation, the chance that a region's disk is wiped (its process killed, its data
+  // deleted) and it rejoins empty after a while, as `gtsim restart --rejoin` does
+  // (Region::BeginRejoin). Its acknowledged writes that no other region had received are lost
+  // with the disk, and the checkers classify them so (LossReason::kLostWithDisk). Used only
+  // when there is no members table (both probabilities above 0) and the seed does not trim
+  // tombstones: the rejoined region re-reads its peers' whole logs, and MemoryStorage never
+  // trims its log while tombstones are trimmed in virtual seconds, a pairing production's
+  // retention rules out (a log row outlives the tombstones after it). Scaled per seed too.
+  double wipe_probability = 0.004;
   // After healing, how long (virtual) to wait for quiescence before giving up.
   int64_t settle_limit_us = 60'000'000;
 };
@@ -96,6 +105,7 @@ struct FaultCounts {
   int64_t crashes = 0;
   int64_t skews = 0;
   int64_t loss_bursts = 0;
+  int64_t wipes = 0;          // disks wiped; each region rejoined empty
   int64_t messages_lost = 0;  // batches dropped by the network
 };
 
