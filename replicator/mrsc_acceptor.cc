@@ -33,7 +33,9 @@ absl::Status MemoryAcceptorStore::SaveBallotFloor(int64_t floor) {
 
 absl::StatusOr<PromiseMsg> Acceptor::OnPrepare(const PrepareMsg& m) {
   ASSIGN_OR_RETURN(AcceptorItem item, store_->Load(m.key));
-  PromiseMsg reply{m.key, m.ballot};
+  PromiseMsg reply;
+  reply.key = m.key;
+  reply.ballot = m.ballot;
   if (m.ballot < item.promised || m.ballot < item.accepted) {
     reply.ok = false;
     reply.promised = std::max(item.promised, item.accepted);
@@ -52,7 +54,9 @@ absl::StatusOr<PromiseMsg> Acceptor::OnPrepare(const PrepareMsg& m) {
 
 absl::StatusOr<AcceptedMsg> Acceptor::OnAccept(const AcceptMsg& m) {
   ASSIGN_OR_RETURN(AcceptorItem item, store_->Load(m.key));
-  AcceptedMsg reply{m.key, m.ballot};
+  AcceptedMsg reply;
+  reply.key = m.key;
+  reply.ballot = m.ballot;
   if (m.ballot < item.promised) {
     reply.ok = false;
     reply.promised = item.promised;
@@ -83,7 +87,9 @@ absl::StatusOr<bool> Acceptor::OnCommit(const CommitMsg& m) {
 
 absl::StatusOr<SyncPage> Acceptor::OnSync(const SyncRequest& m) {
   ASSIGN_OR_RETURN(auto rows, store_->Scan(m.after_key, std::max(1, m.limit)));
-  SyncPage page{m.sync_id, m.after_key};
+  SyncPage page;
+  page.sync_id = m.sync_id;
+  page.after_key = m.after_key;
   for (auto& [key, item] : rows) {
     page.entries.push_back(
         {key, item.accepted, item.accepted_value, item.committed, item.committed_value});

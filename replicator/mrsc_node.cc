@@ -6,6 +6,15 @@
 #include "model/status_macros.h"
 
 namespace gtsim {
+namespace {
+
+MrscRoundResult Outcome(MrscOutcome o) {
+  MrscRoundResult r;
+  r.outcome = o;
+  return r;
+}
+
+}  // namespace
 
 const char* MrscStateName(MrscNode::State s) {
   return s == MrscNode::State::kServing ? "serving" : "catching-up";
@@ -64,12 +73,14 @@ void MrscNode::Submit(uint64_t op_id, const std::string& key, MrscChangeFn chang
                       int64_t now_us) {
   now_us_ = now_us;
   Pending op{op_id, std::move(change), read, false, now_us + options_.round_timeout_us};
-  if (!is_replica()) return Complete(op, MrscRoundResult{MrscOutcome::kNotReplica});
-  if (state_ == State::kCatchingUp) return Complete(op, MrscRoundResult{MrscOutcome::kCatchingUp});
+  if (!is_replica()) return Complete(op, Outcome(MrscOutcome::kNotReplica));
+  if (state_ == State::kCatchingUp) return Complete(op, Outcome(MrscOutcome::kCatchingUp));
   if (read && options_.bug_strong_read_from_local_copy) {
     auto item = acceptor_.Peek(key);
-    if (!item.ok()) return Complete(op, MrscRoundResult{MrscOutcome::kNoQuorum});
-    MrscRoundResult r{MrscOutcome::kCommitted, item->committed_value, item->committed};
+    if (!item.ok()) return Complete(op, Outcome(MrscOutcome::kNoQuorum));
+    MrscRoundResult r = Outcome(MrscOutcome::kCommitted);
+    r.value = item->committed_value;
+    r.ballot = item->committed;
     return Complete(op, r);
   }
   Enqueue(key, std::move(op), now_us);
@@ -88,13 +99,13 @@ void MrscNode::StartNext(const std::string& key, int64_t now_us) {
     q->second.pop_front();
     if (op.repair) op.deadline_us = std::max(op.deadline_us, now_us + options_.round_timeout_us);
     if (now_us >= op.deadline_us) {
-      Complete(op, MrscRoundResult{MrscOutcome::kNoQuorum});
+      Complete(op, Outcome(MrscOutcome::kNoQuorum));
       continue;
     }
     auto ballot = NextBallot(Ballot{});
     auto next = NextBallot(Ballot{});
     if (!ballot.ok() || !next.ok()) {
-      Complete(op, MrscRoundResult{MrscOutcome::kNoQuorum});
+      Complete(op, Outcome(MrscOutcome::kNoQuorum));
       continue;
     }
     std::optional<MrscFastPath> fast;
@@ -240,7 +251,7 @@ void MrscNode::OnTimer(int64_t now_us) {
   for (auto& [key, q] : queued_) {
     for (auto it = q.begin(); it != q.end();) {
       if (!it->repair && now_us >= it->deadline_us) {
-        Complete(*it, MrscRoundResult{MrscOutcome::kNoQuorum});
+        Complete(*it, Outcome(MrscOutcome::kNoQuorum));
         it = q.erase(it);
       } else {
         ++it;

@@ -54,6 +54,7 @@ void MrscRound::Start(int64_t now_us, MrscOutbox* out) {
 }
 
 void MrscRound::SendPrepare(MrscOutbox* out) {
+  ++prepare_attempts_;
   phase_ = Phase::kPrepare;
   answered_.clear();
   promised_.clear();
@@ -113,12 +114,11 @@ void MrscRound::OnPromise(MrscNodeId from, const PromiseMsg& m, int64_t now_us, 
   if (!m.ok) {
     refused_.insert(from);
     highest_refusal_ = std::max(highest_refusal_, m.promised);
-    if (!retried_prepare_) {
-      // Nothing of this round was accepted anywhere yet: try once more above the refusal, at
-      // once (a proposer that had not heard of the item's latest ballot, e.g. the promise
-      // another region's finished round piggybacked; waiting for a quorum of refusals could
-      // mean waiting for a participant that is down). Refused again: a concurrent writer.
-      retried_prepare_ = true;
+    if (prepare_attempts_ < kMrscPrepareAttempts) {
+      // Nothing of this round was accepted anywhere yet: try again above the refusal, at once
+      // (a proposer that had not heard of the item's latest ballot, e.g. the promise another
+      // region's finished round piggybacked; waiting for a quorum of refusals could mean
+      // waiting for a participant that is down).
       if (!Refresh()) return;
       next_resend_us_ = now_us + kMrscResendUs;
       SendPrepare(out);
@@ -146,8 +146,12 @@ void MrscRound::OnAccepted(MrscNodeId from, const AcceptedMsg& m, int64_t now_us
   if (!m.ok) {
     refused_.insert(from);
     highest_refusal_ = std::max(highest_refusal_, m.promised);
-    if (refused_.size() == participants_.size() && used_fast_ && !fell_back_) {
-      // Nobody took the fast Accept: nothing of this round exists anywhere; run it in full.
+    bool quorum_lost =
+        static_cast<int>(participants_.size() - refused_.size()) < options_.accept_quorum;
+    if (used_fast_ && !fell_back_ &&
+        (refused_.size() == participants_.size() || (quorum_lost && !proposal_changes_))) {
+      // Nothing of this round can exist anywhere (every participant refused the fast Accept,
+      // or it changed nothing): run it in full, above the refusals.
       fell_back_ = true;
       if (!Refresh()) return;
       next_resend_us_ = now_us + kMrscResendUs;
@@ -155,10 +159,7 @@ void MrscRound::OnAccepted(MrscNodeId from, const AcceptedMsg& m, int64_t now_us
       return;
     }
     bool fast_may_fall_back = used_fast_ && !fell_back_ && accepted_.empty();
-    if (!fast_may_fall_back &&
-        static_cast<int>(participants_.size() - refused_.size()) < options_.accept_quorum) {
-      Fail(MrscOutcome::kConflict);
-    }
+    if (!fast_may_fall_back && quorum_lost) Fail(MrscOutcome::kConflict);
     return;
   }
   accepted_.insert(from);

@@ -8,9 +8,10 @@
 //   OnTimer      resends to participants that have not answered, every kMrscResendUs; at the
 //                deadline the round ends with NoQuorum
 //
-// A refused Prepare is tried once more, at once, with a ballot above the refusal (nothing was
-// accepted yet, so this cannot apply anything twice): it serves a proposer that had not heard of
-// the item's latest ballot. When a quorum refuses the retry, the round ends with Conflict.
+// A refused Prepare is tried again at once with a ballot above the refusal (nothing was accepted
+// yet, so this cannot apply anything twice), up to kMrscPrepareAttempts Prepares: it serves a
+// proposer that had not heard of the item's latest ballot. When a quorum refuses the last one,
+// the round ends with Conflict: another region keeps writing the item.
 //
 // Outcomes: Committed (the change is chosen; durable at a quorum), ConditionFailed (the change
 // function refused: the round committed "no change", so the refusal is as linearizable as a
@@ -24,8 +25,10 @@
 // The fast path (CASPaxos 2.2.1): a round started with a FastPath (the ballot the same proposer's
 // last round on the key had promised by a quorum, and the value it chose) sends Accept at once:
 // one round trip. When every participant refuses it - another proposer went on since, and
-// nothing of this round was accepted anywhere - the round falls back once to a full round with a
-// higher ballot; a partial refusal ends it with Conflict.
+// nothing of this round was accepted anywhere - or a quorum refuses an Accept that changes
+// nothing (a read, a refused condition), the round falls back once to a full round with a
+// higher ballot; a quorum refusing a changing fast Accept that one participant took ends it with
+// Conflict.
 //
 // The round only produces messages (to the outbox) and consumes replies; time is handed in.
 // Thread-safety: thread-compatible, but not thread-safe (owned by one MrscNode).
@@ -43,6 +46,8 @@
 namespace gtsim {
 
 inline constexpr int64_t kMrscResendUs = 100'000;
+// Prepares one round sends (each above the refusals of the last) before it is a Conflict.
+inline constexpr int kMrscPrepareAttempts = 3;
 
 // What a round does to the item: from the latest chosen value, either a new value, or "no
 // change" (apply = false: the condition failed, or a read).
@@ -135,7 +140,7 @@ class MrscRound {
   bool used_fast_ = false;
   bool next_was_zero_ = true;
   bool fell_back_ = false;
-  bool retried_prepare_ = false;
+  int prepare_attempts_ = 0;
   std::set<MrscNodeId> answered_;  // in the current phase
   std::set<MrscNodeId> promised_;  // prepare phase: ok
   std::set<MrscNodeId> accepted_;  // accept phase: ok

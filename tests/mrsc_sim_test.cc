@@ -2,6 +2,7 @@
 // convergence and RPO 0 over many seeds, and planted bugs the checker must catch.
 #include "sim/harness/mrsc_sim.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <iostream>
 
@@ -56,6 +57,47 @@ TEST_CASE("mrsc sim: the same seed gives the same run", "[mrsc-sim]") {
   REQUIRE(b.ok());
   CHECK(a->digest == b->digest);
   CHECK(a->history.size() == b->history.size());
+}
+
+int64_t Percentile(std::vector<int64_t> v, double q) {
+  REQUIRE_FALSE(v.empty());
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * (v.size() - 1))];
+}
+
+TEST_CASE(
+    "mrsc sim: over 35 ms links a steady writer pays one round trip per write and strong "
+    "read, two without the fast path",
+    "[mrsc-sim]") {
+  MrscSimOptions o;
+  o.faults = false;
+  o.loss_probability = 0;
+  o.duplicate_probability = 0;
+  o.latency_base_us = 35'000;
+  o.latency_jitter_us = 0;
+  o.scale_latency_per_pair = false;
+  o.clients = 1;
+  o.keys = 1;
+  o.ops_per_client = 200;
+  o.pin_clients = true;
+  for (bool witness : {false, true}) {
+    o.witness = witness;
+    o.fast_path = true;
+    auto fast = RunMrscSimulation(o);
+    REQUIRE(fast.ok());
+    REQUIRE(fast->ok());
+    o.fast_path = false;
+    auto slow = RunMrscSimulation(o);
+    REQUIRE(slow.ok());
+    REQUIRE(slow->ok());
+    // Virtual time: the network's 70 ms round trip and nothing else.
+    CHECK(Percentile(fast->write_latency_us, 0.5) == 70'000);
+    CHECK(Percentile(fast->write_latency_us, 0.99) == 70'000);
+    CHECK(Percentile(fast->read_latency_us, 0.5) == 70'000);
+    CHECK(Percentile(slow->write_latency_us, 0.5) == 140'000);
+    CHECK(Percentile(slow->read_latency_us, 0.5) == 140'000);
+    CHECK(fast->conflicts == 0);
+  }
 }
 
 // The first seed in [1, budget] whose run the checkers reject, or 0.

@@ -220,7 +220,9 @@ TEST_CASE(
   CHECK(std::get<PrepareMsg>(net.queue.front().message).ballot == Ballot{8, 0});
   round.OnPromise(1, {"k", Ballot{8, 0}, false, Ballot{9, 1}}, 0, &box);
   CHECK_FALSE(round.done());
-  round.OnPromise(2, {"k", Ballot{8, 0}, false, Ballot{9, 1}}, 0, &box);
+  round.OnPromise(1, {"k", Ballot{10, 0}, false, Ballot{11, 1}}, 0, &box);
+  CHECK_FALSE(round.done());
+  round.OnPromise(2, {"k", Ballot{10, 0}, false, Ballot{11, 1}}, 0, &box);
   REQUIRE(round.done());
   CHECK(round.result().outcome == MrscOutcome::kConflict);
   CHECK_FALSE(round.result().may_have_applied);

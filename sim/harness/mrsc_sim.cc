@@ -40,7 +40,9 @@ class Sim {
     }
     for (int i = 0; i < kParticipants; ++i) {
       for (int j = i + 1; j < kParticipants; ++j) {
-        int64_t l = static_cast<int64_t>(o_.latency_base_us * Uniform(0.5, 2.0));
+        double scale = Uniform(0.5, 2.0);
+        if (!o_.scale_latency_per_pair) scale = 1;
+        int64_t l = static_cast<int64_t>(o_.latency_base_us * scale);
         latency_[i][j] = latency_[j][i] = l;
       }
     }
@@ -88,6 +90,7 @@ class Sim {
     int client = -1;  // -1: a final read
     int node = 0;
     RegisterOp op;
+    int64_t submitted_us = 0;
   };
 
   double Uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
@@ -135,6 +138,7 @@ class Sim {
   std::set<std::pair<int, int>> cut_;
   std::vector<Client> clients_;
   std::map<uint64_t, InFlight> inflight_;
+  std::map<uint64_t, MrscOutcome> final_outcome_;  // the final reads'
   int clients_done_ = 0;
   MrscSimResult result_;
 };
@@ -184,6 +188,7 @@ void Sim::Record(int node, const MrscCompletion& c) {
   inflight_.erase(it);
   RegisterOp op = std::move(f.op);
   const MrscRoundResult& r = c.result;
+  if (f.client < 0) final_outcome_[op.id] = r.outcome;
   bool read = op.kind == RegisterOp::Kind::kRead;
   bool record = false;
   switch (r.outcome) {
@@ -220,7 +225,13 @@ void Sim::Record(int node, const MrscCompletion& c) {
           absl::StrCat("op ", op.id, ": unexpected outcome ", MrscOutcomeName(r.outcome)));
   }
   if (record) {
-    if (op.result != RegisterOp::Result::kUnknown) op.complete = ++event_no_;
+    if (op.result != RegisterOp::Result::kUnknown) {
+      op.complete = ++event_no_;
+      if (f.client >= 0) {
+        (read ? result_.read_latency_us : result_.write_latency_us)
+            .push_back(now_ - f.submitted_us);
+      }
+    }
     if (f.client >= 0 && op.result == RegisterOp::Result::kOk) {
       clients_[f.client].seen[op.key] = op.value;
     }
@@ -309,6 +320,7 @@ void Sim::Issue(int c) {
   if (Chance(part_p_)) Partition();
   int replicas = o_.witness ? kParticipants - 1 : kParticipants;
   int node = static_cast<int>(UniformInt(0, replicas - 1));
+  if (o_.pin_clients) node = c % replicas;
   if (!p_[node].up) {
     ScheduleClient(c);  // the region is down: the client's request fails to connect
     return;
@@ -346,7 +358,7 @@ void Sim::Issue(int c) {
   op.invoke = ++event_no_;
   std::string key = op.key;
   uint64_t id = op.id;
-  inflight_[id] = InFlight{c, node, std::move(op)};
+  inflight_[id] = InFlight{c, node, std::move(op), now_};
   p_[node].node->Submit(id, key, std::move(change), read, now_);
   AfterTouch(node);
 }
@@ -417,7 +429,7 @@ void Sim::Settle() {
       op.where = absl::StrCat("final read at participant ", i);
       op.invoke = ++event_no_;
       uint64_t id = op.id;
-      inflight_[id] = InFlight{-1, i, std::move(op)};
+      inflight_[id] = InFlight{-1, i, std::move(op), now_};
       p_[i].node->Submit(
           id, key, [](const MrscValue&) { return MrscChange{}; }, true, now_);
       AfterTouch(i);
@@ -428,7 +440,8 @@ void Sim::Settle() {
       } else if (result_.history.back().id == id) {
         final_read[key] = result_.history.back().value;
       } else {
-        result_.errors.push_back(absl::StrCat("final read of ", key, " at ", i, " failed"));
+        result_.errors.push_back(absl::StrCat("final read of ", key, " at ", i, ": ",
+                                              MrscOutcomeName(final_outcome_[id])));
       }
     }
   }

@@ -39,6 +39,10 @@ struct MrscSimOptions {
   // One-way latency: base per pair (0.5x..2x from the seed) plus uniform jitter.
   int64_t latency_base_us = 20'000;
   int64_t latency_jitter_us = 20'000;
+  bool scale_latency_per_pair = true;  // false: every pair has latency_base_us
+  // Client c always uses replica c % replicas (a steady writer per region); false: a random
+  // replica per operation.
+  bool pin_clients = false;
   double loss_probability = 0.03;
   double duplicate_probability = 0.03;
   bool faults = true;
@@ -70,6 +74,10 @@ struct MrscSimResult {
   int64_t messages = 0;
   int64_t messages_lost = 0;
   int64_t virtual_us = 0;
+  // Virtual time from submission to answer of each acknowledged write or CAS (refused CAS
+  // included) and of each answered strong read.
+  std::vector<int64_t> write_latency_us;
+  std::vector<int64_t> read_latency_us;
   std::vector<RegisterOp> history;
   LinearizabilityResult linearizability;
   bool converged = false;
