@@ -95,6 +95,7 @@ void MrscNode::Enqueue(const std::string& key, Pending op, int64_t now_us) {
 void MrscNode::StartNext(const std::string& key, int64_t now_us) {
   auto q = queued_.find(key);
   while (q != queued_.end() && !q->second.empty() && !active_.count(key)) {
+    if (q->second.front().not_before_us > now_us) break;  // a repair waiting to run again
     Pending op = std::move(q->second.front());
     q->second.pop_front();
     if (op.repair) op.deadline_us = std::max(op.deadline_us, now_us + options_.round_timeout_us);
@@ -161,7 +162,8 @@ void MrscNode::Harvest(const std::string& key, int64_t now_us) {
     } else {
       // Try again with a new deadline; the catch-up does not end until every repair is done.
       Pending again = done.op;
-      again.deadline_us = now_us + options_.round_timeout_us;
+      again.not_before_us = now_us + kMrscRepairRetryUs;
+      again.deadline_us = again.not_before_us + options_.round_timeout_us;
       queued_[key].push_back(std::move(again));
     }
   } else {
@@ -263,6 +265,13 @@ void MrscNode::OnTimer(int64_t now_us) {
       if (now_us >= sent + kMrscSyncResendUs) SendSync(peer);
     }
   }
+  std::vector<std::string> waiting;
+  for (auto& [key, q] : queued_) {
+    if (!q.empty() && !active_.count(key) && q.front().not_before_us <= now_us) {
+      waiting.push_back(key);
+    }
+  }
+  for (const std::string& key : waiting) StartNext(key, now_us);
   (void)DrainLoop(now_us);
 }
 
@@ -273,6 +282,7 @@ int64_t MrscNode::next_timer_us() const {
     for (auto& op : q) {
       if (!op.repair) t = std::min(t, op.deadline_us);
     }
+    if (!q.empty() && !active_.count(key)) t = std::min(t, q.front().not_before_us);
   }
   if (state_ == State::kCatchingUp && !sync_done_) {
     for (auto& [peer, sent] : sync_sent_us_) t = std::min(t, sent + kMrscSyncResendUs);

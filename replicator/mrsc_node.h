@@ -52,6 +52,8 @@ inline constexpr int64_t kMrscDefaultRoundTimeoutUs = 2'000'000;
 // How often a catching-up participant asks again a peer that has not answered.
 inline constexpr int64_t kMrscSyncResendUs = 200'000;
 inline constexpr int kMrscSyncPage = 64;
+// How long a catch-up repair round that failed (conflict, no quorum) waits before it runs again.
+inline constexpr int64_t kMrscRepairRetryUs = 200'000;
 
 struct MrscNodeOptions {
   MrscNodeId self = 0;
@@ -121,6 +123,7 @@ class MrscNode {
     bool read = false;
     bool repair = false;
     int64_t deadline_us = 0;
+    int64_t not_before_us = 0;  // a repair that failed waits this long before it runs again
   };
   struct Active {
     Pending op;

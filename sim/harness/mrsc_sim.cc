@@ -136,6 +136,7 @@ class Sim {
   int64_t event_no_ = 0;
   uint64_t next_op_ = 0;
   std::set<std::pair<int, int>> cut_;
+  std::array<bool, kParticipants> isolated_ = {false, false, false};
   std::vector<Client> clients_;
   std::map<uint64_t, InFlight> inflight_;
   std::map<uint64_t, MrscOutcome> final_outcome_;  // the final reads'
@@ -288,10 +289,18 @@ void Sim::Partition() {
   if (cut_.count(pair)) return;
   ++result_.partitions;
   cut_.insert(pair);
+  for (int i = 0; i < kParticipants; ++i) {
+    bool alone = true;
+    for (int j = 0; j < kParticipants; ++j) alone = alone && (i == j || Cut(i, j));
+    if (alone) isolated_[i] = true;
+  }
   At(now_ + UniformInt(100'000, 1'500'000), [this, pair] {
     cut_.erase(pair);
-    // Each side regained contact: it catches up on what it may have missed.
+    // A participant that was cut off from both others regained contact: it catches up on
+    // what it missed (one that kept a quorum partner missed nothing it needs to refuse for).
     for (int i : {pair.first, pair.second}) {
+      if (!isolated_[i]) continue;
+      isolated_[i] = false;
       if (p_[i].up && IsReplica(i)) {
         p_[i].node->StartCatchUp(now_);
         AfterTouch(i);
