@@ -57,6 +57,14 @@ absl::StatusOr<AcceptedMsg> Acceptor::OnAccept(const AcceptMsg& m) {
   AcceptedMsg reply;
   reply.key = m.key;
   reply.ballot = m.ballot;
+  if (m.ballot == item.accepted && m.value == item.accepted_value && m.ballot < item.promised) {
+    // A retransmission of what it already took (its first answer was lost): the same answer,
+    // although it has promised a higher ballot since (the piggybacked one, or another's).
+    reply.ok = true;
+    reply.promised = item.promised;
+    reply.next_ok = !m.next.is_zero() && item.promised == m.next;
+    return reply;
+  }
   if (m.ballot < item.promised) {
     reply.ok = false;
     reply.promised = item.promised;

@@ -8,7 +8,9 @@
 //   proposer's retransmission: ballots are never reused, MrscBallotSource), else rejected naming
 //   the higher ballot. The promise reports the accepted ballot and value.
 // - Accept(b, v[, next]): accepted if b >= promised; then accepted = (b, v) and, when `next` is
-//   above b, promised = next (the piggybacked prepare). Else rejected naming the promise.
+//   above b, promised = next (the piggybacked prepare). Else rejected naming the promise -
+//   unless it is a retransmission of the Accept it took last (same ballot and value), which is
+//   answered as the first time (its first answer may have been lost).
 // - Commit(b, v): the readable copy takes v when b is above the copy's ballot.
 // Every change is saved in the store before the reply is returned, so a reply means durable:
 // an acknowledged write is on disk in two regions. A store error is returned and no reply is

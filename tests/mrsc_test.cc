@@ -146,6 +146,21 @@ TEST_CASE("an accept with a piggybacked prepare promises the next ballot", "[mrs
   CHECK_FALSE(a.OnPrepare({"k", Ballot{1, 2}})->ok);
 }
 
+TEST_CASE(
+    "an acceptor answers a retransmitted accept as the first time, even after the "
+    "piggybacked promise",
+    "[mrsc]") {
+  MemoryAcceptorStore store;
+  Acceptor a(&store, true);
+  AcceptMsg m{"k", Ballot{1, 0}, MrscValue::Of("v"), Ballot{2, 0}};
+  REQUIRE(a.OnAccept(m)->ok);
+  auto again = a.OnAccept(m);
+  CHECK(again->ok);
+  CHECK(again->next_ok);
+  // A different value at the same ballot is not a retransmission.
+  CHECK_FALSE(a.OnAccept({"k", Ballot{1, 0}, MrscValue::Of("w"), Ballot{2, 0}})->ok);
+}
+
 TEST_CASE("an acceptor whose store fails sends no reply and keeps its old state", "[mrsc]") {
   MemoryAcceptorStore store;
   Acceptor a(&store, true);

@@ -215,6 +215,8 @@ void Sim::Record(int node, const MrscCompletion& c) {
       if (!read && r.may_have_applied) {
         op.result = RegisterOp::Result::kUnknown;
         ++result_.unknown;
+        ++(r.outcome == MrscOutcome::kConflict ? result_.unknown_conflicts
+                                               : result_.unknown_timeouts);
         record = true;
       }
       break;
@@ -497,9 +499,10 @@ std::string MrscSimResult::Line() const {
       "seed ", options.seed, options.witness ? " (witness)" : "", ": ops ", ops, ", committed ",
       committed, ", cas refused ", condition_failed, ", strong reads ", reads, ", conflicts ",
       conflicts, ", no quorum ", no_quorum, ", catching up ", catching_up, ", unknown ", unknown,
-      ", fast rounds ", fast_rounds, ", repairs ", repair_rounds, ", crashes ", crashes,
-      ", partitions ", partitions, ", messages ", messages, " (", messages_lost, " lost), ",
-      virtual_us / 1000, " ms virtual: ", ok() ? "OK" : "FAIL");
+      " (", unknown_conflicts, " conflicts, ", unknown_timeouts, " timeouts)", ", fast rounds ",
+      fast_rounds, ", repairs ", repair_rounds, ", crashes ", crashes, ", partitions ", partitions,
+      ", messages ", messages, " (", messages_lost, " lost), ", virtual_us / 1000,
+      " ms virtual: ", ok() ? "OK" : "FAIL");
 }
 
 absl::StatusOr<MrscSimResult> RunMrscSimulation(const MrscSimOptions& options) {
