@@ -68,6 +68,7 @@ absl::StatusOr<AcceptedMsg> Acceptor::OnAccept(const AcceptMsg& m) {
   if (m.ballot < item.promised) {
     reply.ok = false;
     reply.promised = item.promised;
+    reply.accepted = item.accepted;
     return reply;
   }
   item.accepted = m.ballot;

@@ -90,6 +90,10 @@ struct AcceptedMsg {
   bool ok = false;
   Ballot promised;       // not ok: the higher ballot the acceptor promised
   bool next_ok = false;  // ok and the piggybacked `next` is promised
+  // Not ok: the acceptor's accepted ballot. Below the Accept's ballot, the refusal proves this
+  // acceptor never took that Accept; at or above it, an earlier copy of the same Accept may have
+  // been taken (its answer lost) before the acceptor moved on.
+  Ballot accepted;
 };
 
 // `value` was chosen at `ballot`: replicas apply it to their readable copy unless they hold a

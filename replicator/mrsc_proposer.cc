@@ -69,14 +69,24 @@ void MrscRound::SendAccept(MrscOutbox* out) {
   answered_.clear();
   accepted_.clear();
   refused_.clear();
+  never_took_.clear();
   next_promised_.clear();
   MrscChange c = change_(best_value_);
   condition_failed_ = !c.apply;
   proposal_changes_ = c.apply;
   proposal_ = c.apply ? std::move(c.value) : best_value_;
+  sent_accept_.clear();
   for (MrscNodeId p : participants_) {
+    sent_accept_.insert(p);
     out->Send(p, AcceptMsg{key_, ballot_, proposal_, next_ballot_});
   }
+}
+
+bool MrscRound::NothingTaken() const {
+  for (MrscNodeId p : sent_accept_) {
+    if (!never_took_.count(p)) return false;
+  }
+  return true;
 }
 
 void MrscRound::Resend(MrscOutbox* out) {
@@ -84,7 +94,7 @@ void MrscRound::Resend(MrscOutbox* out) {
     if (answered_.count(p)) continue;
     if (phase_ == Phase::kPrepare) {
       out->Send(p, PrepareMsg{key_, ballot_});
-    } else {
+    } else if (sent_accept_.count(p)) {
       out->Send(p, AcceptMsg{key_, ballot_, proposal_, next_ballot_});
     }
   }
@@ -93,9 +103,9 @@ void MrscRound::Resend(MrscOutbox* out) {
 void MrscRound::Fail(MrscOutcome outcome) {
   result_.outcome = outcome;
   // A changing Accept that some participant may have taken can still be finished by a later
-  // round: only a refusal from every participant rules that out.
-  result_.may_have_applied =
-      phase_ == Phase::kAccept && proposal_changes_ && refused_.size() < participants_.size();
+  // round: only a proof from every participant it was sent to that it never took it rules
+  // that out (AcceptedMsg::accepted).
+  result_.may_have_applied = phase_ == Phase::kAccept && proposal_changes_ && !NothingTaken();
 }
 
 bool MrscRound::Refresh() {
@@ -145,21 +155,24 @@ void MrscRound::OnAccepted(MrscNodeId from, const AcceptedMsg& m, int64_t now_us
   if (!answered_.insert(from).second) return;
   if (!m.ok) {
     refused_.insert(from);
+    if (m.accepted < ballot_) never_took_.insert(from);
     highest_refusal_ = std::max(highest_refusal_, m.promised);
     bool quorum_lost =
         static_cast<int>(participants_.size() - refused_.size()) < options_.accept_quorum;
-    if (used_fast_ && !fell_back_ &&
-        (refused_.size() == participants_.size() || (quorum_lost && !proposal_changes_))) {
-      // Nothing of this round can exist anywhere (every participant refused the fast Accept,
-      // or it changed nothing): run it in full, above the refusals.
+    if (used_fast_ && !fell_back_ && quorum_lost && (NothingTaken() || !proposal_changes_)) {
+      // Nothing of this round can exist anywhere (every participant it went to refused the fast
+      // Accept, or it changed nothing): run it in full, above the refusals.
       fell_back_ = true;
       if (!Refresh()) return;
       next_resend_us_ = now_us + kMrscResendUs;
       SendPrepare(out);
       return;
     }
-    bool fast_may_fall_back = used_fast_ && !fell_back_ && accepted_.empty();
-    if (!fast_may_fall_back && quorum_lost) Fail(MrscOutcome::kConflict);
+    // A fast round that nobody took yet waits for every answer: if all prove they never took it,
+    // it falls back instead of failing.
+    bool may_fall_back =
+        used_fast_ && !fell_back_ && accepted_.empty() && answered_.size() < sent_accept_.size();
+    if (quorum_lost && !may_fall_back) Fail(MrscOutcome::kConflict);
     return;
   }
   accepted_.insert(from);

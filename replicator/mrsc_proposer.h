@@ -19,16 +19,18 @@
 // ReplicatedWriteConflictException; retryable), NoQuorum (the deadline passed first: the region
 // maps it to an error, never blocks). For Conflict and NoQuorum, `may_have_applied` says whether
 // the new value may still take effect: true once an Accept carrying a real change was sent and
-// not every participant refused it (a later round can find it accepted at one participant and
-// finish it). Identity rounds (reads, refused conditions) never apply anything.
+// not every participant it went to proved it never took it (a later round can find it accepted
+// at one participant and finish it). A refusal is proof only when the acceptor's accepted ballot
+// is below the round's: a retransmitted or duplicated Accept can be refused after its first copy
+// was taken. Identity rounds (reads, refused conditions) never apply anything.
 //
 // The fast path (CASPaxos 2.2.1): a round started with a FastPath (the ballot the same proposer's
 // last round on the key had promised by a quorum, and the value it chose) sends Accept at once:
-// one round trip. When every participant refuses it - another proposer went on since, and
-// nothing of this round was accepted anywhere - or a quorum refuses an Accept that changes
-// nothing (a read, a refused condition), the round falls back once to a full round with a
-// higher ballot; a quorum refusing a changing fast Accept that one participant took ends it with
-// Conflict.
+// one round trip. When every participant it went to proves it never took it - another proposer
+// went on since, and nothing of this round was accepted anywhere - or a quorum refuses an Accept
+// that changes nothing (a read, a refused condition), the round falls back once to a full round
+// with a higher ballot; a quorum refusing a changing fast Accept that one participant took ends it
+// with Conflict.
 //
 // The round only produces messages (to the outbox) and consumes replies; time is handed in.
 // Thread-safety: thread-compatible, but not thread-safe (owned by one MrscNode).
@@ -92,8 +94,8 @@ struct MrscRoundOptions {
 
 class MrscRound {
  public:
-  // `participants`: every participant of the table, this one included. `ballot` must be fresh
-  // (MrscBallotSource); `next_ballot` is piggybacked on the Accept (zero: none). With `fast`,
+  // `participants`: every participant of the table, the proposing one included. `ballot` must be
+  // fresh (MrscBallotSource); `next_ballot` is piggybacked on the Accept (zero: none). With `fast`,
   // `ballot` is ignored until a fallback. `fresh_ballot` supplies a fallback's ballots above the
   // given one - the highest refusal seen (a zero ballot: none could be reserved, and the round
   // ends with NoQuorum).
@@ -126,6 +128,9 @@ class MrscRound {
   bool Refresh();
   int quorum() const { return static_cast<int>(participants_.size()) / 2 + 1; }
 
+  // Accept phase: every participant sent the Accept proved it never took it.
+  bool NothingTaken() const;
+
   std::string key_;
   std::vector<MrscNodeId> participants_;
   Ballot ballot_;
@@ -145,6 +150,10 @@ class MrscRound {
   std::set<MrscNodeId> promised_;  // prepare phase: ok
   std::set<MrscNodeId> accepted_;  // accept phase: ok
   std::set<MrscNodeId> refused_;   // current phase: refused
+  std::set<MrscNodeId> sent_accept_;  // accept phase: who was sent the Accept
+  // Accept phase: refusals that prove the acceptor never took it (AcceptedMsg::accepted). A
+  // refusal alone does not: a duplicate may be refused after the first copy was taken.
+  std::set<MrscNodeId> never_took_;
   std::set<MrscNodeId> next_promised_;
   Ballot highest_refusal_;
   Ballot best_accepted_;  // prepare phase: the highest accepted ballot among the promises

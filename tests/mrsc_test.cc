@@ -217,8 +217,8 @@ TEST_CASE("a round commits after a quorum of accepts, from the highest accepted 
 }
 
 TEST_CASE(
-    "a refused prepare is tried once above the refusal; refused by two again, the round "
-    "is a conflict that applied nothing",
+    "a refused prepare is tried again above the refusal; refused by two at the last attempt, "
+    "the round is a conflict that applied nothing",
     "[mrsc]") {
   FakeNet net;
   FakeNet::Box box(&net, 0);
@@ -243,7 +243,7 @@ TEST_CASE(
   CHECK_FALSE(round.result().may_have_applied);
 }
 
-TEST_CASE("a conflict after one participant accepted may still take effect", "[mrsc]") {
+TEST_CASE("a conflict after another participant accepted may still take effect", "[mrsc]") {
   FakeNet net;
   FakeNet::Box box(&net, 0);
   MrscRound round("k", {0, 1, 2}, Ballot{3, 0}, Ballot{}, Put("v"), 2'000'000, std::nullopt,
@@ -251,9 +251,56 @@ TEST_CASE("a conflict after one participant accepted may still take effect", "[m
   round.Start(0, &box);
   round.OnPromise(0, {"k", Ballot{3, 0}, true, Ballot{3, 0}}, 0, &box);
   round.OnPromise(1, {"k", Ballot{3, 0}, true, Ballot{3, 0}}, 0, &box);
-  round.OnAccepted(0, {"k", Ballot{3, 0}, true, Ballot{3, 0}}, 0, &box);
-  round.OnAccepted(1, {"k", Ballot{3, 0}, false, Ballot{9, 2}}, 0, &box);
+  round.OnAccepted(1, {"k", Ballot{3, 0}, true, Ballot{3, 0}}, 0, &box);
+  round.OnAccepted(0, {"k", Ballot{3, 0}, false, Ballot{9, 2}}, 0, &box);
   round.OnAccepted(2, {"k", Ballot{3, 0}, false, Ballot{9, 2}}, 0, &box);
+  REQUIRE(round.done());
+  CHECK(round.result().outcome == MrscOutcome::kConflict);
+  CHECK(round.result().may_have_applied);
+}
+
+TEST_CASE(
+    "a fast accept that every participant proves it never took falls back to a full "
+    "round",
+    "[mrsc]") {
+  FakeNet net;
+  FakeNet::Box box(&net, 0);
+  MrscRound round("k", {0, 1, 2}, Ballot{}, Ballot{6, 0}, Put("v"), 2'000'000,
+                  MrscFastPath{Ballot{5, 0}, MrscValue::Of("old")}, [](const Ballot& above) {
+                    return Ballot{above.counter + 1, 0};
+                  });
+  round.Start(0, &box);
+  REQUIRE(std::holds_alternative<AcceptMsg>(net.queue.front().message));
+  net.queue.clear();
+  AcceptedMsg refused{"k", Ballot{5, 0}, false, Ballot{9, 2}};
+  refused.accepted = Ballot{4, 1};  // below the round's ballot: never took it
+  for (int p : {0, 1, 2}) round.OnAccepted(p, refused, 0, &box);
+  CHECK_FALSE(round.done());
+  REQUIRE(net.queue.size() == 3);
+  CHECK(std::get<PrepareMsg>(net.queue.front().message).ballot == Ballot{10, 0});
+}
+
+TEST_CASE(
+    "a refusal from an acceptor that has accepted since does not prove the accept was "
+    "never taken",
+    "[mrsc]") {
+  // Its first copy may have been taken, the answer lost, and a later ballot accepted on top:
+  // the retransmission's refusal says nothing about the first copy. So no fallback: Conflict,
+  // and the write may have applied.
+  FakeNet net;
+  FakeNet::Box box(&net, 0);
+  MrscRound round("k", {0, 1, 2}, Ballot{}, Ballot{6, 0}, Put("v"), 2'000'000,
+                  MrscFastPath{Ballot{5, 0}, MrscValue::Of("old")}, [](const Ballot& above) {
+                    return Ballot{above.counter + 1, 0};
+                  });
+  round.Start(0, &box);
+  AcceptedMsg refused{"k", Ballot{5, 0}, false, Ballot{9, 2}};
+  refused.accepted = Ballot{4, 1};
+  round.OnAccepted(0, refused, 0, &box);
+  round.OnAccepted(2, refused, 0, &box);
+  CHECK_FALSE(round.done());  // waits for the last answer
+  refused.accepted = Ballot{7, 1};
+  round.OnAccepted(1, refused, 0, &box);
   REQUIRE(round.done());
   CHECK(round.result().outcome == MrscOutcome::kConflict);
   CHECK(round.result().may_have_applied);
