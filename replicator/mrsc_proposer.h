@@ -146,10 +146,10 @@ class MrscRound {
   bool next_was_zero_ = true;
   bool fell_back_ = false;
   int prepare_attempts_ = 0;
-  std::set<MrscNodeId> answered_;  // in the current phase
-  std::set<MrscNodeId> promised_;  // prepare phase: ok
-  std::set<MrscNodeId> accepted_;  // accept phase: ok
-  std::set<MrscNodeId> refused_;   // current phase: refused
+  std::set<MrscNodeId> answered_;     // in the current phase
+  std::set<MrscNodeId> promised_;     // prepare phase: ok
+  std::set<MrscNodeId> accepted_;     // accept phase: ok
+  std::set<MrscNodeId> refused_;      // current phase: refused
   std::set<MrscNodeId> sent_accept_;  // accept phase: who was sent the Accept
   // Accept phase: refusals that prove the acceptor never took it (AcceptedMsg::accepted). A
   // refusal alone does not: a duplicate may be refused after the first copy was taken.

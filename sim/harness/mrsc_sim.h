@@ -65,8 +65,8 @@ struct MrscSimResult {
   int64_t reads = 0;             // strong reads answered
   int64_t conflicts = 0;
   int64_t no_quorum = 0;
-  int64_t catching_up = 0;  // refused while the region caught up
-  int64_t unknown = 0;      // writes whose outcome is unknown (timeout after Accept, crash)
+  int64_t catching_up = 0;        // refused while the region caught up
+  int64_t unknown = 0;            // writes whose outcome is unknown (timeout after Accept, crash)
   int64_t unknown_conflicts = 0;  // of them, conflicts after a partly taken Accept
   int64_t unknown_timeouts = 0;   // and deadlines after the Accept went out (the rest: crashes)
   int64_t fast_rounds = 0;
