@@ -210,17 +210,40 @@ absl::Status HealAndCheck(RunState* state, Timeline* timeline, Workloads* worklo
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
+  RETURN_IF_ERROR(JudgeFinalState(state, workloads->record()));
+  state->WithResult([&](RunResult& r) { workloads->FillTotals(&r.workloads); });
+  return absl::OkStatus();
+}
+
+absl::Status JudgeFinalState(RunState* state, WorkloadRecord* record) {
   // The lost-write classifier, the counters and the index checks over the final replicas.
-  WorkloadRecord* record = workloads->record();
   for (auto& [name, t] : state->tables()) RETURN_IF_ERROR(CheckTable(state, t, record));
   state->WithResult([&](RunResult& r) {
     r.unanswered_writes = static_cast<int64_t>(record->unanswered.size());
     r.acked_increments = record->acked_increments;
     r.lock_acquisitions = static_cast<int64_t>(record->lock_intervals.size());
     r.lock_overlaps = CountLockOverlaps(record->lock_intervals, &r.lock_explanations);
-    workloads->FillTotals(&r.workloads);
   });
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ReplicasConverged(RunState* state) {
+  for (const auto& [name, t] : state->tables()) {
+    std::optional<std::map<std::pair<std::string, std::string>, Item>> first;
+    for (const auto& r : t.spec.replicas) {
+      ASSIGN_OR_RETURN(auto versions, state->driver()->Dump(r, t.spec, false));
+      std::map<std::pair<std::string, std::string>, Item> m;
+      for (auto& v : versions) {
+        if (v.item) m[{v.hk, v.rk}] = std::move(*v.item);
+      }
+      if (!first) {
+        first = std::move(m);
+      } else if (*first != m) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace gtsim::scenario

@@ -25,6 +25,9 @@ struct RunOptions {
   std::function<bool()> interrupted;
   // Deadline of each workload operation.
   absl::Duration op_timeout = absl::Seconds(1);
+  // Keep every answered read in WorkloadRecord::reads (gtsim traffic's history does; a
+  // scenario's checks do not read them).
+  bool record_reads = false;
 };
 
 // The run's measurements and verdicts; an error when the run could not be carried out (the
