@@ -235,7 +235,10 @@ int Traffic(const ScenarioCmdArgs& args) {
     spec.hash_key = def.hash_key;
     spec.replicas = def.replicas;
     if (absl::Status st = driver.CreateTable(driven.front(), spec); !st.ok()) {
-      return Error(absl::StrCat("cannot create table ", def.name, ": ", st.message()));
+      return Error(absl::StrCat("cannot create table ", def.name, ": ", st.message(),
+                                " (a global table is created only while every region can "
+                                "reach the others: create it before cutting links, with "
+                                "gtsim create-table --replicas, or gtsim heal first)"));
     }
     std::cerr << "created table " << def.name << " (hash key " << def.hash_key.name
               << ", S) with a replica in " << absl::StrJoin(def.replicas, ", ") << "\n";
