@@ -270,6 +270,7 @@ int Traffic(const ScenarioCmdArgs& args) {
   scenario::RunOptions opts;
   opts.live = false;
   opts.record_reads = true;
+  opts.first_write_id = absl::ToUnixMicros(absl::Now());
   scenario::RunState state(s, &driver, opts);
   // The regions' clock skews (gtsim clock), refreshed every second: a write's true time is its
   // stamp minus its region's skew.
@@ -403,6 +404,7 @@ int Check(const ScenarioCmdArgs& args) {
   s.tables = run->tables;
   scenario::RunOptions opts;
   opts.live = false;
+  opts.judge_written_keys_only = true;  // the table may hold items from before the run
   scenario::RunState state(s, &driver, opts);
   state.MarkStart(absl::FromUnixMicros(run->start_us));
 

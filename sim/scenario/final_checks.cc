@@ -141,8 +141,27 @@ void AddTombstones(const TableRun& t, const History& history, std::vector<Replic
 absl::Status CheckTable(RunState* state, const TableRun& t, WorkloadRecord* record) {
   const Scenario& s = state->scenario();
   std::vector<ReplicaState> replicas;
+  // With judge_written_keys_only, the keys of the history's writes (acknowledged or not).
+  std::set<std::pair<std::string, std::string>> written;
+  if (state->options().judge_written_keys_only) {
+    auto add = [&](const Item& key) {
+      std::string hk, rk;
+      if (TableEngine::EncodeKeyOf(t.spec, key, &hk, &rk).ok()) written.insert({hk, rk});
+    };
+    for (const auto& w : record->history[t.spec.name].writes()) add(w.key);
+    for (const auto& [id, u] : record->unanswered) {
+      if (u.table == t.spec.name) add(u.key);
+    }
+  }
   for (const auto& r : t.spec.replicas) {
     ASSIGN_OR_RETURN(auto versions, state->driver()->Dump(r, t.spec, true));
+    if (state->options().judge_written_keys_only) {
+      versions.erase(std::remove_if(versions.begin(), versions.end(),
+                                    [&](const TableEngine::Version& v) {
+                                      return !written.count({v.hk, v.rk});
+                                    }),
+                     versions.end());
+    }
     replicas.push_back({r, std::move(versions)});
   }
   for (const auto& e : s.expectations) {

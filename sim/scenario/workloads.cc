@@ -122,7 +122,7 @@ struct Workloads::State {
   }
 };
 
-Workloads::Workloads(RunState* state) : state_(state) {}
+Workloads::Workloads(RunState* state) : state_(state), next_id_(state->options().first_write_id) {}
 
 Workloads::~Workloads() { Stop(); }
 
