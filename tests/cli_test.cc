@@ -11,60 +11,24 @@
 #include <sstream>
 
 #include "nlohmann/json.hpp"
-#include "tests/cluster_fixture.h"
+#include "tests/cli_fixture.h"
 
 namespace gtsim {
 namespace {
 
 using testing::BinDir;
+using testing::CliCluster;
+using testing::Gtsim;
 using testing::MakeTempDir;
-
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `gtsim ARGS` against the cluster in `dir`; arguments are passed through the shell, so
-// quote JSON with single quotes.
-Result Gtsim(const std::string& dir, const std::string& args) {
-  std::string out = dir + "/.out", err = dir + "/.err";
-  std::string cmd = "GTSIM_DIR='" + dir + "' " + BinDir() + "/gtsim " + args + " >" + out +
-                    " 2>" + err + " </dev/null";
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, Slurp(out), Slurp(err)};
-}
-
-class CliCluster {
- public:
-  CliCluster() : dir_(MakeTempDir("gtsim-cli")) {
-    Result up = Gtsim(dir_, "up --regions us-east-1,us-west-2");
-    if (up.code != 0) FAIL("gtsim up failed: " << up.err);
-  }
-  ~CliCluster() {
-    Gtsim(dir_, "down");
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", dir_.c_str());
-  }
-  Result operator()(const std::string& args) { return Gtsim(dir_, args); }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-};
+using testing::Result;
+using testing::Slurp;
 
 TEST_CASE("gtsim --help lists the commands and an unknown command is a usage error", "[cli]") {
   std::string dir = MakeTempDir("gtsim-cli");
   Result help = Gtsim(dir, "--help");
   CHECK(help.code == 0);
   for (const char* cmd : {"up", "down", "status", "create-table", "put", "get", "query", "scan",
-                          "kill", "restart", "partition", "heal", "clock"}) {
+                          "kill", "restart", "partition", "heal", "clock", "traffic", "check"}) {
     CHECK(help.out.find(std::string("  ") + cmd + " ") != std::string::npos);
   }
   Result bad = Gtsim(dir, "frobnicate");

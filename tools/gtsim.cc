@@ -41,6 +41,7 @@
 #include "tools/cli_client.h"
 #include "tools/cluster_ops.h"
 #include "tools/scenario_cmd.h"
+#include "tools/traffic_cmd.h"
 #include "tools/ui_server.h"
 
 namespace gtsim {
@@ -276,12 +277,15 @@ const std::vector<CommandSpec>& Commands() {
        {}},
       // Scenarios (tools/scenario_cmd.h).
       {"run",
-       "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check]",
+       "FILE [--report DIR] [--junit FILE] [--seed N] [--dir DIR] [--quiet] [--check] "
+       "[--ui [--ui-port N]]",
        "run a YAML scenario on a fresh cluster (in a temporary folder, or in --dir, which must "
        "not hold a cluster); exit 0 every expectation held, 1 one failed, 2 bad file or the run "
-       "failed; --check only validates",
-       {"report", "junit", "seed"},
-       {"quiet", "check"},
+       "failed; --check only validates. --ui: while it runs, serve gtsim ui's dashboard of the "
+       "scenario's cluster on 127.0.0.1:--ui-port (default 8099; 0: a free one) and print its "
+       "URL on stderr at the start",
+       {"report", "junit", "seed", "ui-port"},
+       {"quiet", "check", "ui"},
        1},
       {"chaos",
        "[--regions N] [--duration 60s] [--seed S | --seeds A..B] [--junit FILE] [--report DIR] "
@@ -290,6 +294,39 @@ const std::vector<CommandSpec>& Commands() {
        "invariant",
        {"regions", "duration", "seed", "seeds", "junit", "report"},
        {"quiet"}},
+      // Traffic against a running cluster and its judgement (tools/traffic_cmd.h).
+      {"traffic",
+       "[--regions R1,R2,...] [--table T] [--workload mixed|counter|lock] [--rate N] [--keys N] "
+       "[--mix put=60,update=20,read=20] [--zipf S] [--home-region] [--item-size N] [--hold D] "
+       "[--seed N] [--duration D] [--history FILE]",
+       "drive the scenario workloads against the running cluster: in each of --regions (default "
+       "all) --rate operations/s (default 10; lock 2) on --keys keys (default 100; counter and "
+       "lock 1), chosen uniformly or with --zipf S (index 0 hottest), only each region's own "
+       "keys with --home-region; --workload mixed draws operations by --mix weights (put, "
+       "update, delete, conditional_put, read, consistent_read, increment; default put=60,"
+       "update=20,read=20), counter increments with a conditional update, lock takes and "
+       "releases a conditional-put lock held --hold (default 200ms). Table T (default "
+       "traffic) is used as it is, or created as a global table in every region. A live line "
+       "(acknowledged writes/s per region, errors, conditional failures, LWW conflicts the "
+       "regions counted) on stdout, redrawn on a terminal, one line a second otherwise. Runs "
+       "until Ctrl-C (or SIGTERM) or --duration, then writes its history (every acknowledged "
+       "write and answered read: region, key, value, stamp, times) to --history (default "
+       "DIR/traffic-YYYYMMDD-HHMMSS.json) and says where; judge it with gtsim check",
+       {"regions", "table", "workload", "rate", "keys", "mix", "zipf", "item-size", "hold", "seed",
+        "duration", "history"},
+       {"home-region"}},
+      {"check",
+       "HISTORY [--settle 30s] [--verbose]",
+       "judge a gtsim traffic history against the cluster's state now (the cluster it was made "
+       "against, or --dir): waits up to --settle for every replica to hold the same items, then "
+       "runs the scenarios' lost-write classifier: every acknowledged write is either the final "
+       "version of its key, replaced by a write that had seen it, or lost to last-writer-wins "
+       "in a conflict, explained (the first 10 printed; --verbose: all). Exit 0 when no "
+       "acknowledged write is lost otherwise, 1 when one is (each named), 2 on a missing or "
+       "malformed history or replicas that cannot be read or do not converge",
+       {"settle"},
+       {"verbose"},
+       1},
       {"link",
        "--from A --to B --delay 35ms [--jitter 5ms] [--distribution constant|uniform|normal|"
        "exponential] [--loss 0.01] [--bandwidth 1MB/s]",
@@ -1402,6 +1439,10 @@ int CmdChaos(const Args& args, const CommandSpec&) {
 int CmdLink(const Args& args, const CommandSpec&) {
   return ScenarioLinkCommand(ToScenarioArgs(args));
 }
+int CmdTraffic(const Args& args, const CommandSpec&) {
+  return TrafficCommand(ToScenarioArgs(args));
+}
+int CmdCheck(const Args& args, const CommandSpec&) { return CheckCommand(ToScenarioArgs(args)); }
 
 int Run(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
@@ -1440,6 +1481,8 @@ int Run(int argc, char** argv) {
       {"run", CmdRun},
       {"chaos", CmdChaos},
       {"link", CmdLink},
+      {"traffic", CmdTraffic},
+      {"check", CmdCheck},
   };
   for (const auto& spec : Commands()) {
     if (spec.name != name) continue;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -20,6 +21,7 @@
 #include "tools/cli_client.h"
 #include "tools/cluster_ops.h"
 #include "tools/scenario_driver.h"
+#include "tools/ui_server.h"
 
 namespace gtsim {
 namespace {
@@ -50,9 +52,11 @@ std::string MakeTempDir() {
   return dir ? std::string(dir) : std::string();
 }
 
-// Runs one scenario on a fresh cluster in `dir` (created), stopping it at the end.
+// Runs one scenario on a fresh cluster in `dir` (created), stopping it at the end. With
+// `ui_port`, gtsim ui's dashboard of the cluster is served on 127.0.0.1 while it runs.
 absl::StatusOr<scenario::RunResult> RunOnFreshCluster(const Scenario& s, const std::string& dir,
-                                                      const std::string& region_binary, bool live) {
+                                                      const std::string& region_binary, bool live,
+                                                      std::optional<int> ui_port) {
   auto cluster = LocalCluster::Create(dir, s.regions, region_binary);
   if (!cluster.ok()) return cluster.status();
   RETURN_IF_ERROR(RegionClient::UseSecretFile(cluster->secret_path()));
@@ -65,6 +69,14 @@ absl::StatusOr<scenario::RunResult> RunOnFreshCluster(const Scenario& s, const s
   if (live) std::cerr << "starting " << s.regions.size() << " regions in " << dir << "\n";
   absl::Status st = cluster->StartAll();
   if (!st.ok()) return st;
+  // Declared after the guard: the dashboard stops before the regions do.
+  std::optional<UiServer> ui;
+  if (ui_port) {
+    ui.emplace(dir, region_binary);
+    ASSIGN_OR_RETURN(int port, ui->Start(*ui_port));
+    std::cerr << "dashboard: http://127.0.0.1:" << port << "/ (while the scenario runs)"
+              << std::endl;
+  }
   scenario::RunOptions opts;
   opts.live = live;
   opts.interrupted = [] { return g_interrupted.load(); };
@@ -102,8 +114,13 @@ int RunAndReport(const ScenarioCmdArgs& args, const Scenario& s, scenario::RunRe
   bool temp = !args.values.count("dir");
   std::string dir = temp ? MakeTempDir() : args.values.at("dir");
   if (dir.empty()) return Error("cannot create a temporary directory in /tmp");
+  std::optional<int> ui_port;
+  if (args.bools.count("ui")) {
+    ui_port = 8099;
+    if (args.values.count("ui-port")) ui_port = std::stoi(args.values.at("ui-port"));
+  }
   auto r = RunOnFreshCluster(s, temp ? dir + "/cluster" : dir, args.region_binary,
-                             !args.bools.count("quiet"));
+                             !args.bools.count("quiet"), ui_port);
   if (temp) RemoveDir(dir);
   if (!r.ok()) {
     if (absl::IsCancelled(r.status())) return Error("interrupted; every region was stopped");
@@ -148,6 +165,14 @@ int ScenarioRunCommand(const ScenarioCmdArgs& args) {
     for (const auto& e : s->expectations)
       std::cout << "  expect (line " << e.line << "): " << e.Name() << "\n";
     return 0;
+  }
+  if (args.values.count("ui-port")) {
+    int port;
+    if (!args.bools.count("ui")) return Error("--ui-port goes with --ui");
+    if (!absl::SimpleAtoi(args.values.at("ui-port"), &port) || port < 0 || port > 65535) {
+      return Error("--ui-port must be a port number from 0 (a free one) to 65535, not '" +
+                   args.values.at("ui-port") + "'");
+    }
   }
   InstallSignalHandlers();
   return RunAndReport(args, *s, nullptr);

@@ -18,7 +18,9 @@ struct ScenarioCmdArgs {
 };
 
 // gtsim run FILE [--report DIR] [--junit FILE] [--dir DIR] [--seed N] [--quiet] [--check]
-// (--check: validate and print the plan only)
+//              [--ui [--ui-port N]]
+// (--check: validate and print the plan only; --ui: gtsim ui's dashboard of the scenario's
+// cluster on 127.0.0.1:N, default 8099, 0 a free one, its URL on stderr once the regions are up)
 // 0: every expectation held; 1: one failed; 2: the run could not be carried out.
 int ScenarioRunCommand(const ScenarioCmdArgs& args);
 

@@ -141,8 +141,27 @@ void AddTombstones(const TableRun& t, const History& history, std::vector<Replic
 absl::Status CheckTable(RunState* state, const TableRun& t, WorkloadRecord* record) {
   const Scenario& s = state->scenario();
   std::vector<ReplicaState> replicas;
+  // With judge_written_keys_only, the keys of the history's writes (acknowledged or not).
+  std::set<std::pair<std::string, std::string>> written;
+  if (state->options().judge_written_keys_only) {
+    auto add = [&](const Item& key) {
+      std::string hk, rk;
+      if (TableEngine::EncodeKeyOf(t.spec, key, &hk, &rk).ok()) written.insert({hk, rk});
+    };
+    for (const auto& w : record->history[t.spec.name].writes()) add(w.key);
+    for (const auto& [id, u] : record->unanswered) {
+      if (u.table == t.spec.name) add(u.key);
+    }
+  }
   for (const auto& r : t.spec.replicas) {
     ASSIGN_OR_RETURN(auto versions, state->driver()->Dump(r, t.spec, true));
+    if (state->options().judge_written_keys_only) {
+      versions.erase(std::remove_if(versions.begin(), versions.end(),
+                                    [&](const TableEngine::Version& v) {
+                                      return !written.count({v.hk, v.rk});
+                                    }),
+                     versions.end());
+    }
     replicas.push_back({r, std::move(versions)});
   }
   for (const auto& e : s.expectations) {
@@ -210,17 +229,40 @@ absl::Status HealAndCheck(RunState* state, Timeline* timeline, Workloads* worklo
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
+  RETURN_IF_ERROR(JudgeFinalState(state, workloads->record()));
+  state->WithResult([&](RunResult& r) { workloads->FillTotals(&r.workloads); });
+  return absl::OkStatus();
+}
+
+absl::Status JudgeFinalState(RunState* state, WorkloadRecord* record) {
   // The lost-write classifier, the counters and the index checks over the final replicas.
-  WorkloadRecord* record = workloads->record();
   for (auto& [name, t] : state->tables()) RETURN_IF_ERROR(CheckTable(state, t, record));
   state->WithResult([&](RunResult& r) {
     r.unanswered_writes = static_cast<int64_t>(record->unanswered.size());
     r.acked_increments = record->acked_increments;
     r.lock_acquisitions = static_cast<int64_t>(record->lock_intervals.size());
     r.lock_overlaps = CountLockOverlaps(record->lock_intervals, &r.lock_explanations);
-    workloads->FillTotals(&r.workloads);
   });
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ReplicasConverged(RunState* state) {
+  for (const auto& [name, t] : state->tables()) {
+    std::optional<std::map<std::pair<std::string, std::string>, Item>> first;
+    for (const auto& r : t.spec.replicas) {
+      ASSIGN_OR_RETURN(auto versions, state->driver()->Dump(r, t.spec, false));
+      std::map<std::pair<std::string, std::string>, Item> m;
+      for (auto& v : versions) {
+        if (v.item) m[{v.hk, v.rk}] = std::move(*v.item);
+      }
+      if (!first) {
+        first = std::move(m);
+      } else if (*first != m) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace gtsim::scenario

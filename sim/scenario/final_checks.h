@@ -11,6 +11,7 @@
 #pragma once
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "sim/scenario/run_state.h"
 #include "sim/scenario/timeline.h"
 #include "sim/scenario/workloads.h"
@@ -18,5 +19,16 @@
 namespace gtsim::scenario {
 
 absl::Status HealAndCheck(RunState* state, Timeline* timeline, Workloads* workloads);
+
+// The judgement alone, as HealAndCheck ends with it and `gtsim check` runs it on a recorded
+// history: reads every table's replicas once (no heal, no wait) and fills the result's
+// violations, loss counts, conflicts (explained), acknowledged and unanswered writes, counters,
+// lock intervals and index checks from `record`. The unanswered writes the replicas show
+// committed join record->history. An error when a replica could not be read.
+absl::Status JudgeFinalState(RunState* state, WorkloadRecord* record);
+
+// Whether every table's replicas (in the regions holding one) hold the same live items now.
+// An error when a replica could not be read.
+absl::StatusOr<bool> ReplicasConverged(RunState* state);
 
 }  // namespace gtsim::scenario

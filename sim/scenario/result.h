@@ -42,6 +42,7 @@ struct ThroughputSample {
   double t = 0;
   std::string workload, region;
   int64_t ok = 0, failed = 0, conditional_failed = 0;
+  int64_t acked_writes = 0;  // of `ok`, the writes (the rest are reads)
 };
 
 struct FaultInterval {

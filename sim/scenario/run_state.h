@@ -52,8 +52,9 @@ class RunState {
   std::map<std::string, TableRun>& tables() { return tables_; }
   const TableRun& table(const std::string& name) const { return tables_.at(name); }
 
-  // The run's start: set (before any thread starts) when the workloads are about to start.
-  void MarkStart() { start_ = absl::Now(); }
+  // The run's start: set (before any thread starts) when the workloads are about to start, or,
+  // for a history judged afterwards (gtsim check), to the start it records.
+  void MarkStart(absl::Time at = absl::Now()) { start_ = at; }
   absl::Time start() const { return start_; }
   double Elapsed() const { return absl::ToDoubleSeconds(absl::Now() - start_); }
 

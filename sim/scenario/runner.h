@@ -25,6 +25,15 @@ struct RunOptions {
   std::function<bool()> interrupted;
   // Deadline of each workload operation.
   absl::Duration op_timeout = absl::Seconds(1);
+  // Keep every answered read in WorkloadRecord::reads (gtsim traffic's history does; a
+  // scenario's checks do not read them).
+  bool record_reads = false;
+  // Write ids start after this one (items carry "w<id>"): gtsim traffic starts each run's ids
+  // at its start time in microseconds, so runs against one table never share an id.
+  int64_t first_write_id = 0;
+  // The final checks judge only the keys the run wrote (gtsim check: a table may hold items
+  // written before the run or by others); a scenario's tables are its own, every item judged.
+  bool judge_written_keys_only = false;
 };
 
 // The run's measurements and verdicts; an error when the run could not be carried out (the

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "model/clock.h"
 #include "model/status_macros.h"
+#include "sim/scenario/final_checks.h"
 
 namespace gtsim::scenario {
 namespace {
@@ -692,22 +693,11 @@ absl::StatusOr<bool> Timeline::CaughtUp(std::map<std::string, int64_t>* heads,
 
 absl::StatusOr<bool> Timeline::Converged() {
   for (const auto& [name, t] : state_->tables()) {
-    std::optional<std::map<std::pair<std::string, std::string>, Item>> first;
     for (const auto& r : t.spec.replicas) {
       if (Down(r)) return false;
-      ASSIGN_OR_RETURN(auto versions, d_->Dump(r, t.spec, false));
-      std::map<std::pair<std::string, std::string>, Item> m;
-      for (auto& v : versions) {
-        if (v.item) m[{v.hk, v.rk}] = std::move(*v.item);
-      }
-      if (!first) {
-        first = std::move(m);
-      } else if (*first != m) {
-        return false;
-      }
     }
   }
-  return true;
+  return ReplicasConverged(state_);
 }
 
 }  // namespace gtsim::scenario

@@ -107,7 +107,7 @@ struct Workloads::State {
   std::thread thread;
   std::atomic<int64_t> attempted{0}, ok{0}, failed{0}, conditional_failed{0}, acked_writes{0};
   // The last per-second snapshot, for throughput deltas (the sampler's thread only).
-  int64_t last_ok = 0, last_failed = 0, last_cond = 0;
+  int64_t last_ok = 0, last_failed = 0, last_cond = 0, last_acked = 0;
 
   // Counts one operation's outcome. A write that got no answer may still have committed.
   void Outcome(const absl::Status& s) {
@@ -122,7 +122,7 @@ struct Workloads::State {
   }
 };
 
-Workloads::Workloads(RunState* state) : state_(state) {}
+Workloads::Workloads(RunState* state) : state_(state), next_id_(state->options().first_write_id) {}
 
 Workloads::~Workloads() { Stop(); }
 
@@ -167,10 +167,12 @@ std::vector<ThroughputSample> Workloads::Throughput(double t) {
     s.t = t;
     s.workload = w->spec.name;
     s.region = state_->WorkloadRegion(w->spec.name);
-    int64_t ok = w->ok, failed = w->failed, cond = w->conditional_failed;
+    int64_t ok = w->ok, failed = w->failed, cond = w->conditional_failed, acked = w->acked_writes;
     s.ok = ok - w->last_ok;
     s.failed = failed - w->last_failed;
     s.conditional_failed = cond - w->last_cond;
+    s.acked_writes = acked - w->last_acked;
+    w->last_acked = acked;
     w->last_ok = ok;
     w->last_failed = failed;
     w->last_cond = cond;
@@ -224,6 +226,18 @@ absl::StatusOr<WriteResult> Workloads::Write(
         kind, w->table->spec.name, region, key_text, key, absl::ToUnixMicros(absl::Now())};
   }
   return r;
+}
+
+void Workloads::Read(State* w, const std::string& region, const Item& key,
+                     const std::string& key_text) {
+  const int64_t start_us = absl::ToUnixMicros(absl::Now());
+  auto got = state_->driver()->Get(region, w->table->spec.name, key, state_->options().op_timeout);
+  w->Outcome(got.status());
+  if (!got.ok() || !state_->options().record_reads) return;
+  ReadRecord r{w->table->spec.name,  region,     key_text, key,
+               std::move(got->item), got->stamp, start_us, absl::ToUnixMicros(absl::Now())};
+  absl::MutexLock l(&mu_);
+  record_.reads.push_back(std::move(r));
 }
 
 void Workloads::Increment(State* w, const std::string& region, const std::string& key_text) {
@@ -335,7 +349,7 @@ void Workloads::MixedOnce(State* w, std::mt19937_64& rng, const KeyPicker& keys,
       return d->Put(region, table, item, cond, timeout);
     }).IgnoreError();
   } else if (pick(m.read) || pick(m.consistent_read)) {
-    w->Outcome(d->Get(region, table, key, timeout).status());
+    Read(w, region, key, key_text);
   } else {
     Increment(w, region, KeyText(w->spec, k, "-ctr"));
   }

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -38,7 +39,16 @@ struct UnansweredWrite {
   int64_t true_us;
 };
 
-// What the workloads wrote, for the final checks.
+// A read that got an answer (RunOptions::record_reads): what `region` returned for the key.
+struct ReadRecord {
+  std::string table, region, key_text;
+  Item key;
+  std::optional<Item> item;          // empty: absent
+  Stamp stamp;                       // the version's stamp when present
+  int64_t start_us = 0, end_us = 0;  // true time: the call was sent, the answer came
+};
+
+// What the workloads wrote (and, when asked, read), for the final checks.
 struct WorkloadRecord {
   std::map<std::string, History> history;         // acknowledged writes, by table
   std::map<int64_t, UnansweredWrite> unanswered;  // by write id
@@ -46,6 +56,7 @@ struct WorkloadRecord {
   std::set<std::tuple<std::string, std::string, std::string>> counter_keys;
   int64_t acked_increments = 0;
   std::vector<LockInterval> lock_intervals;
+  std::vector<ReadRecord> reads;  // in answer order; only with RunOptions::record_reads
 };
 
 class Workloads {
@@ -76,6 +87,8 @@ class Workloads {
 
   void Run(State* w);
   void MixedOnce(State* w, std::mt19937_64& rng, const KeyPicker& keys, const std::string& region);
+  void Read(State* w, const std::string& region, const Item& key, const std::string& key_text)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void Increment(State* w, const std::string& region, const std::string& key_text);
   void LockOnce(State* w, const std::string& region, const std::string& key_text);
   absl::StatusOr<WriteResult> Write(State* w, WriteKind kind, const std::string& region,
